@@ -1,0 +1,33 @@
+# The Ephemera service. Production builds from the public Node image:
+#   docker build -t ephemera .
+# Machines with no registry build from a locally made base (scripts/build-images.sh):
+#   docker build --build-arg BASE=ephemera-base/node:local -t ephemera .
+ARG BASE=node:20-bookworm-slim
+
+FROM ${BASE} AS build
+WORKDIR /app
+COPY . .
+# node_modules in the build context (offline machines) is used as is; otherwise install.
+RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi \
+ && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --offline --no-audit --no-fund
+
+FROM ${BASE}
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8787 \
+    DATABASE_PATH=/data/ephemera.db \
+    PROFILES_PATH=/app/config/profiles.json
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/config ./config
+RUN mkdir -p /data && chown 1000:1000 /data
+# uid 1000 is `node` in the Node images. It reaches the engine through the mounted
+# socket: run with --group-add <the socket's group id>.
+USER 1000:1000
+VOLUME /data
+EXPOSE 8787
+CMD ["node", "dist/index.js"]

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Builds the service image (Dockerfile) and sends one request through it, with the
+# engine socket mounted, the way an operator would run it.
+set -eu
+cd "$(dirname "$0")/.."
+say() { printf '[image-smoke] %s\n' "$*"; }
+die() { printf '[image-smoke] ERROR: %s\n' "$*" >&2; exit 1; }
+
+export DOCKER_BUILDKIT=0
+tag=ephemera/service:smoke
+name=ephemera-smoke-$$
+port=${SMOKE_PORT:-18787}
+
+if docker image inspect node:20-bookworm-slim >/dev/null 2>&1; then base=node:20-bookworm-slim; else base=ephemera-base/node:local; fi
+say "building $tag (BASE=$base)"
+log=$(mktemp)
+docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { cat "$log" >&2; die "docker build failed"; }
+rm -f "$log"
+
+sock=${DOCKER_SOCK:-/var/run/docker.sock}
+cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
+[ -n "${SMOKE_KEEP:-}" ] || trap cleanup EXIT
+docker run -d --name "$name" \
+  -v "$sock:/var/run/docker.sock" --group-add "$(stat -c %g "$sock")" \
+  -p "127.0.0.1:$port:8787" "$tag" >/dev/null
+
+http() { node scripts/http.mjs "$@"; }
+
+i=0
+until http "http://127.0.0.1:$port/readyz" >/dev/null; do
+  i=$((i + 1))
+  if [ "$i" -gt 60 ]; then docker logs "$name" >&2; die "the service in the image never became ready"; fi
+  sleep 0.5
+done
+
+out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < /ephemera/history.jsonl')
+[ "$out" = "hello from 1000
+0" ] || { docker logs "$name" >&2; die "unexpected reply: $out"; }
+left=$(docker ps -aq --filter label=ephemera.managed=true)
+[ -z "$left" ] || die "managed containers left behind: $left"
+docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as uid 1000"
+say "ok: one request through the built image, service non-root, nothing left behind"

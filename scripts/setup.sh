@@ -1,0 +1,33 @@
+#!/bin/sh
+# Sets up everything Ephemera needs on this machine; safe to run again.
+#   1. npm packages (only when package-lock.json changed since the last install)
+#   2. a Docker engine (a running one; else, as root on Debian, docker.io started in the background)
+#   3. the images the profiles use, built locally (no registry is needed)
+set -eu
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Node and npm packages -------------------------------------------------
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || die "Node.js is not installed (need Node 20)."
+[ "$node_major" -ge 20 ] || die "Node.js $node_major found; Ephemera needs Node 20 or newer."
+
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.ephemera-installed
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  say "npm packages up to date"
+else
+  say "installing npm packages (better-sqlite3 compiles from source: about a minute)"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > "$stamp"
+fi
+
+# --- 2. Docker engine -----------------------------------------------------------
+sh scripts/ensure-docker.sh
+
+# --- 3. Images ----------------------------------------------------------------
+sh scripts/build-images.sh
+
+mkdir -p data
+say "ready"

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './env.js';
+
+/**
+ * An agent profile says how one kind of agent runs: which image, which command,
+ * as whom, with which limits, and how a session's earlier turns are replayed into it.
+ * The file format (snake_case JSON) is documented in README.md.
+ */
+export interface AgentProfile {
+  name: string;
+  image: string;
+  /** Command and arguments; undefined runs the image's own CMD. */
+  command: string[] | undefined;
+  env: Record<string, string>;
+  user: string;
+  workdir: string | undefined;
+  /** Docker network mode or network name; `none` means no network at all. */
+  network: string;
+  timeoutMs: number;
+  limits: { memoryBytes: number; nanoCpus: number; pids: number };
+  /** `history-file`: earlier turns at /ephemera/history.jsonl (read-only); `none`: nothing. */
+  replay: 'history-file' | 'none';
+}
+
+export interface ProfileSet {
+  defaultAgent: string;
+  profiles: Map<string, AgentProfile>;
+}
+
+const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+const ProfileSchema = z
+  .object({
+    image: z.string().min(1),
+    command: z.array(z.string()).min(1).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+    user: z.string().min(1).default('1000:1000'),
+    workdir: z.string().startsWith('/').optional(),
+    network: z.string().min(1).default('none'),
+    timeout_ms: z.number().int().positive().default(60_000),
+    limits: z
+      .object({
+        memory_mb: z.number().int().min(6).default(256),
+        cpus: z.number().positive().max(64).default(1),
+        pids: z.number().int().positive().default(256),
+      })
+      .strict()
+      .default({ memory_mb: 256, cpus: 1, pids: 256 }),
+    replay: z.enum(['history-file', 'none']).default('history-file'),
+  })
+  .strict();
+
+const ProfilesFileSchema = z
+  .object({
+    default_agent: z.string().regex(NAME),
+    profiles: z.record(z.string().regex(NAME, 'profile names are lower-case words: [a-z][a-z0-9_-]*'), ProfileSchema),
+  })
+  .strict()
+  .refine((f) => f.default_agent in f.profiles, { message: 'default_agent must name one of the profiles' });
+
+export type ProfilesFile = z.input<typeof ProfilesFileSchema>;
+
+/** The profiles used when no file is configured. */
+export const BUILTIN_PROFILES: ProfilesFile = {
+  default_agent: 'shell',
+  profiles: {
+    shell: {
+      image: 'ephemera/shell:0.1',
+      command: ['sh', '-s'],
+      user: '1000:1000',
+      workdir: '/workspace',
+      network: 'none',
+      timeout_ms: 60_000,
+      limits: { memory_mb: 256, cpus: 1, pids: 256 },
+      replay: 'history-file',
+    },
+  },
+};
+
+export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
+  const parsed = ProfilesFileSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  }
+  const profiles = new Map<string, AgentProfile>();
+  for (const [name, p] of Object.entries(parsed.data.profiles)) {
+    profiles.set(name, {
+      name,
+      image: p.image,
+      command: p.command,
+      env: p.env,
+      user: p.user,
+      workdir: p.workdir,
+      network: p.network,
+      timeoutMs: p.timeout_ms,
+      limits: {
+        memoryBytes: p.limits.memory_mb * 1024 * 1024,
+        nanoCpus: Math.round(p.limits.cpus * 1e9),
+        pids: p.limits.pids,
+      },
+      replay: p.replay,
+    });
+  }
+  return { defaultAgent: parsed.data.default_agent, profiles };
+}
+
+export function loadProfiles(path: string | undefined): ProfileSet {
+  if (path === undefined) return parseProfiles(BUILTIN_PROFILES, 'built-in profiles');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read PROFILES_PATH ${path}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`PROFILES_PATH ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseProfiles(json, `profiles file ${path}`);
+}

@@ -1,0 +1,31 @@
+/**
+ * Every error a caller can see, by code. The HTTP layer maps each code to a status
+ * in one place (src/http/errors.ts); the rest of the code only names the code.
+ */
+export const ERROR_CODES = [
+  'EMPTY_PROMPT',
+  'INVALID_BODY',
+  'INVALID_JSON',
+  'INVALID_UTF8',
+  'UNKNOWN_AGENT',
+  'PAYLOAD_TOO_LARGE',
+  'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'SESSION_BUSY',
+  'AGENT_MISMATCH',
+  'RUNTIME_UNAVAILABLE',
+  'IMAGE_NOT_FOUND',
+  'RUNTIME_ERROR',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AppError extends Error {
+  override name = 'AppError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,19 @@
+import type { Context } from 'hono';
+import type { RunHandle } from '../../runner/run-service.js';
+import { metricsJson } from './sse.js';
+
+/** One JSON document when the run has ended. A started run answers 200 whatever its status. */
+export async function respondJson(c: Context, run: RunHandle): Promise<Response> {
+  const r = await run.result;
+  return c.json({
+    session_id: r.sessionId,
+    run_id: r.runId,
+    agent: r.agent,
+    status: r.status,
+    exit_code: r.exitCode,
+    error: r.error,
+    output: r.output,
+    stderr: r.stderr,
+    metrics: metricsJson(r.metrics),
+  });
+}

@@ -1,0 +1,16 @@
+import type { Context } from 'hono';
+import { stream } from 'hono/streaming';
+import type { RunHandle } from '../../runner/run-service.js';
+
+/** Plain text: the container's stdout, byte for byte, as it arrives. */
+export function respondText(c: Context, run: RunHandle): Response {
+  c.header('Content-Type', 'text/plain; charset=utf-8');
+  c.header('X-Content-Type-Options', 'nosniff');
+  return stream(c, async (s) => {
+    s.onAbort(() => run.cancel());
+    for await (const event of run.events) {
+      if (s.aborted) break;
+      if (event.type === 'stdout') await s.write(event.data);
+    }
+  });
+}

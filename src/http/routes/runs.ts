@@ -1,0 +1,57 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { AppError } from '../../errors.js';
+import type { RunService } from '../../runner/run-service.js';
+import { errorResponse } from '../errors.js';
+import { negotiateMode } from '../negotiate.js';
+import { readRunInput } from '../read-run-input.js';
+import { respondJson } from '../respond/json.js';
+import { respondSse } from '../respond/sse.js';
+import { respondText } from '../respond/text.js';
+
+/** POST /v1/run (a new session) and POST /v1/sessions/:id/messages (its next turn). */
+export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),
+  });
+
+  const run = async (c: Context, sessionId: string | undefined) => {
+    const receivedAt = performance.now();
+    const input = await readRunInput(c);
+    const handle = deps.runs.begin({ ...input, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) });
+    const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };
+
+    // The client may leave before the response starts (while the container starts).
+    const signal = c.req.raw.signal;
+    if (signal.aborted) handle.cancel();
+    else signal.addEventListener('abort', () => handle.cancel(), { once: true });
+
+    // Hold the headers until the container runs, so an engine failure still gets its own status.
+    try {
+      await handle.ready;
+    } catch (err) {
+      if (err instanceof AppError) return errorResponse(c, err.code, err.message, ids);
+      throw err;
+    }
+    for (const [k, v] of Object.entries(ids)) c.header(k, v);
+    c.header('Cache-Control', 'no-store');
+    switch (negotiateMode(c.req.header('accept'))) {
+      case 'json':
+        return respondJson(c, handle);
+      case 'sse':
+        return respondSse(c, handle);
+      case 'text':
+        return respondText(c, handle);
+    }
+  };
+
+  const onlyPost = (c: Context) =>
+    errorResponse(c, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use POST`, { Allow: 'POST' });
+
+  return new Hono()
+    .post('/v1/run', limit, (c) => run(c, undefined))
+    .post('/v1/sessions/:id/messages', limit, (c) => run(c, c.req.param('id')))
+    .all('/v1/run', onlyPost)
+    .all('/v1/sessions/:id/messages', onlyPost);
+}

@@ -1,0 +1,58 @@
+import { serve } from '@hono/node-server';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { createApp } from './app.js';
+import { ConfigError, loadServiceConfig } from './config/env.js';
+import { loadProfiles } from './config/profiles.js';
+import { openDatabase } from './db/open.js';
+import { DockerRuntime } from './runner/docker-runtime.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const logger = pino({ name: 'ephemera' });
+
+function main() {
+  let config, profiles;
+  try {
+    config = loadServiceConfig();
+    profiles = loadProfiles(config.profilesPath);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ephemera: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const db = openDatabase(config.databasePath);
+  const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
+  const interrupted = app.store.interruptLeftoverRuns(Date.now());
+  if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by an earlier process marked interrupted');
+
+  const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+    logger.info(
+      { url: `http://${config.host}:${info.port}`, database: config.databasePath, agents: [...profiles.profiles.keys()] },
+      'ephemera listening',
+    );
+  });
+  server.on('error', (err) => {
+    logger.fatal({ err }, 'cannot listen');
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, inFlight: app.runs.runningCount }, 'shutting down');
+    server.close();
+    await app.runs.drain(SHUTDOWN_GRACE_MS);
+    db.$client.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main();

@@ -1,0 +1,166 @@
+import type { Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import { pack } from 'tar-stream';
+import { FrameDecoder } from './frames.js';
+import {
+  RuntimeError,
+  type ContainerExit,
+  type ContainerFile,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type OutputSink,
+} from './runtime.js';
+
+const PING_TIMEOUT_MS = 3000;
+
+/** Runs each request's container on a Docker Engine through its HTTP API (dockerode). */
+export class DockerRuntime implements ContainerRuntime {
+  constructor(private readonly docker: Docker) {}
+
+  async ping(): Promise<void> {
+    try {
+      // dockerode 5 accepts { abortSignal } here; @types/dockerode 4 does not declare it.
+      const ping = this.docker.ping.bind(this.docker) as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+      await ping({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });
+    } catch (err) {
+      throw toRuntimeError(err);
+    }
+  }
+
+  async run(spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> {
+    let container: Docker.Container | undefined;
+    const kill = () => {
+      container?.kill({ signal: 'SIGKILL' }).catch(() => {
+        // 404/409: already gone or not running; remove() below cleans up.
+      });
+    };
+    signal.addEventListener('abort', kill, { once: true });
+    try {
+      const t0 = performance.now();
+      // Order as the docker CLI does it: create, attach, wait, start.
+      container = await this.docker.createContainer(createOptions(spec));
+      if (spec.files.length > 0) await container.putArchive(await tarOf(spec.files), { path: '/' });
+      const createMs = performance.now() - t0;
+      if (signal.aborted) throw signal.reason;
+
+      const t1 = performance.now();
+      const stream = (await container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as Duplex;
+      // A stdin write can fail with EPIPE when the process exits without reading it.
+      stream.on('error', () => {});
+      const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
+      exited.catch(() => {}); // observed below; do not let an early failure go unhandled
+      await container.start();
+      if (signal.aborted) kill(); // an abort during start() found nothing running to kill
+      sink.started({ createMs, startMs: performance.now() - t1 });
+
+      stream.end(spec.stdin);
+      const decoder = new FrameDecoder();
+      for await (const chunk of stream) {
+        for (const frame of decoder.push(chunk as Buffer)) {
+          await (frame.stream === 'stdout' ? sink.stdout(frame.payload) : sink.stderr(frame.payload));
+        }
+      }
+      const { StatusCode } = await exited;
+      return { exitCode: StatusCode };
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw toRuntimeError(err);
+    } finally {
+      signal.removeEventListener('abort', kill);
+      if (container) await removeQuietly(container);
+    }
+  }
+}
+
+function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    Image: spec.image,
+    Cmd: spec.command,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    User: spec.user,
+    WorkingDir: spec.workdir,
+    Labels: spec.labels,
+    // StdinOnce: closing our end of stdin gives the process EOF instead of closing the output.
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: true,
+    StdinOnce: true,
+    Tty: false,
+    NetworkDisabled: spec.network === 'none',
+    HostConfig: {
+      NetworkMode: spec.network,
+      Memory: spec.limits.memoryBytes,
+      MemorySwap: spec.limits.memoryBytes, // equal to Memory: no swap
+      NanoCpus: spec.limits.nanoCpus,
+      PidsLimit: spec.limits.pids,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Init: true,
+      AutoRemove: false, // we remove it ourselves, after reading its exit code
+    },
+  };
+}
+
+async function tarOf(files: ContainerFile[]): Promise<Buffer> {
+  const tar = pack();
+  const dirs = new Set(files.map((f) => parentDir(f.path)).filter((d) => d !== ''));
+  for (const dir of dirs) tar.entry({ name: `${dir}/`, type: 'directory', mode: 0o555, uid: 0, gid: 0 });
+  for (const f of files) {
+    tar.entry({ name: f.path.replace(/^\/+/, ''), mode: f.mode, uid: 0, gid: 0, size: f.content.length }, f.content);
+  }
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function parentDir(path: string): string {
+  return path.replace(/^\/+/, '').split('/').slice(0, -1).join('/');
+}
+
+async function removeQuietly(container: Docker.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch {
+    // 404/409: already removed or being removed. The engine itself may be gone; the
+    // labels let a later sweep find the container.
+  }
+}
+
+interface EngineError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  json?: { message?: string } | null;
+}
+
+/** Maps dockerode's errors to the few that callers act on; never exposes engine internals. */
+export function toRuntimeError(err: unknown): RuntimeError {
+  if (err instanceof RuntimeError) return err;
+  const e = (err ?? {}) as EngineError;
+  const message = e.json?.message ?? e.message ?? String(err);
+  if (
+    e.code === 'ECONNREFUSED' ||
+    e.code === 'ENOENT' ||
+    e.code === 'EACCES' ||
+    e.code === 'ECONNRESET' ||
+    e.code === 'EPIPE' ||
+    e.code === 'ETIMEDOUT' ||
+    e.code === 'EHOSTUNREACH' ||
+    (e as Error).name === 'TimeoutError' ||
+    (e as Error).name === 'AbortError'
+  ) {
+    return new RuntimeError('RUNTIME_UNAVAILABLE', 'the container engine is not reachable');
+  }
+  if (e.statusCode === 404 && /no such image/i.test(message)) {
+    return new RuntimeError('IMAGE_NOT_FOUND', `image not found on the engine: ${message.replace(/^no such image:\s*/i, '')}`);
+  }
+  return new RuntimeError('RUNTIME_ERROR', `the container engine failed: ${message}`);
+}

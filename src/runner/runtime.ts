@@ -1,0 +1,62 @@
+/**
+ * The container life cycle behind one small interface, so that another engine
+ * (Podman, Kubernetes) or a mode that starts single-use containers ahead of their
+ * request can replace the Docker one without touching the routes or the run logic.
+ */
+
+export interface ContainerFile {
+  /** Absolute path inside the container. */
+  path: string;
+  content: Buffer;
+  /** File mode; files are owned by root, so 0o444 makes them read-only to a non-root user. */
+  mode: number;
+}
+
+export interface ContainerSpec {
+  image: string;
+  command: string[] | undefined;
+  env: Record<string, string>;
+  user: string;
+  workdir: string | undefined;
+  network: string;
+  limits: { memoryBytes: number; nanoCpus: number; pids: number };
+  labels: Record<string, string>;
+  /** Put into the container before it starts. */
+  files: ContainerFile[];
+  /** Written to the process's stdin, which is then closed (the process sees EOF). */
+  stdin: Buffer;
+}
+
+/** Where a container's output goes. Awaiting the promise applies backpressure to the container. */
+export interface OutputSink {
+  started(timings: { createMs: number; startMs: number }): void;
+  stdout(chunk: Buffer): Promise<void>;
+  stderr(chunk: Buffer): Promise<void>;
+}
+
+export interface ContainerExit {
+  exitCode: number;
+}
+
+export type RuntimeErrorCode = 'RUNTIME_UNAVAILABLE' | 'IMAGE_NOT_FOUND' | 'RUNTIME_ERROR';
+
+export class RuntimeError extends Error {
+  override name = 'RuntimeError';
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ContainerRuntime {
+  /** Resolves when the engine answers; rejects with a RuntimeError otherwise. */
+  ping(): Promise<void>;
+  /**
+   * Runs one single-use container to its end and removes it, whatever happens.
+   * When `signal` aborts, the container is killed and the call resolves or rejects
+   * soon after; the caller reads the reason from the signal.
+   */
+  run(spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit>;
+}

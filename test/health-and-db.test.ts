@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/open.js';
+import { TranscriptStore } from '../src/db/transcripts.js';
+import { createHarness, type Harness, jsonOf } from './helpers/harness.js';
+
+let h: Harness;
+beforeAll(() => {
+  h = createHarness();
+});
+afterAll(() => h.close());
+
+describe('health', () => {
+  it('/healthz says the process is up', async () => {
+    const res = await h.app.request('/healthz');
+    expect(res.status).toBe(200);
+    expect(await jsonOf(res)).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz checks the engine and the database', async () => {
+    const res = await h.app.request('/readyz');
+    expect(res.status).toBe(200);
+    expect(await jsonOf(res)).toEqual({ status: 'ready', checks: { engine: 'ok', database: 'ok' } });
+  });
+});
+
+describe('the database file', () => {
+  it('is in WAL mode with foreign keys on, and migrations apply once', () => {
+    expect(h.db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(h.db.$client.pragma('foreign_keys', { simple: true })).toBe(1);
+    const again = openDatabase(h.dbPath); // re-opening applies nothing twice
+    expect(again.$client.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: 1 });
+    again.$client.close();
+  });
+
+  it('marks runs left running by a dead process as interrupted', () => {
+    const store = new TranscriptStore(h.db);
+    const now = Date.now();
+    const begun = store.beginTurn({
+      sessionId: 'ses_test_interrupted',
+      newSessionAgent: 'shell',
+      runId: 'run_test_interrupted',
+      agent: 'shell',
+      image: 'img',
+      timeoutMs: 1000,
+      prompt: 'left behind',
+      now,
+    });
+    expect(begun).not.toBe('busy');
+    expect(store.interruptLeftoverRuns(now + 50)).toBe(1);
+    expect(store.getRun('run_test_interrupted')).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
+    expect(store.messagesOf('ses_test_interrupted').map((m) => m.content)).toEqual(['left behind']);
+  });
+});

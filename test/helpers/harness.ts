@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { createApp } from '../../src/app.js';
+import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
+import { openDatabase, type Db } from '../../src/db/open.js';
+import { DockerRuntime } from '../../src/runner/docker-runtime.js';
+import type { ContainerRuntime } from '../../src/runner/runtime.js';
+
+export const SHELL_IMAGE = 'ephemera/shell:0.1';
+
+export const TEST_PROFILES: ProfilesFile = {
+  default_agent: 'shell',
+  profiles: {
+    shell: { image: SHELL_IMAGE, command: ['sh', '-s'], workdir: '/workspace', timeout_ms: 20_000 },
+    cat: { image: SHELL_IMAGE, command: ['cat'], replay: 'none', timeout_ms: 20_000 },
+    ghost: { image: 'ephemera/no-such-image:never', command: ['true'] },
+  },
+};
+
+export interface Harness {
+  app: ReturnType<typeof createApp>;
+  db: Db;
+  docker: Docker;
+  instanceId: string;
+  dbPath: string;
+  /** Managed containers this harness's app started that still exist. */
+  leftovers(): Promise<Docker.ContainerInfo[]>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export function createHarness(opts: { runtime?: ContainerRuntime; maxBodyBytes?: number; maxTimeoutMs?: number } = {}): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
+  const dbPath = join(dir, 'ephemera.db');
+  const db = openDatabase(dbPath);
+  const docker = new Docker();
+  const instanceId = `test-${process.pid}-${++counter}-${Date.now().toString(36)}`;
+  const app = createApp({
+    db,
+    runtime: opts.runtime ?? new DockerRuntime(docker),
+    config: { maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, instanceId },
+    profiles: parseProfiles(TEST_PROFILES),
+    logger: pino({ level: 'silent' }),
+  });
+  return {
+    app,
+    db,
+    docker,
+    instanceId,
+    dbPath,
+    leftovers: () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instanceId}`] } }),
+    async close() {
+      await app.runs.drain(0);
+      db.$client.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A real HTTP server on a free loopback port, for streaming and disconnect tests. */
+export async function listen(app: { fetch: (req: Request) => Response | Promise<Response> }) {
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, stepMs = 25): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error('waitFor: condition not met in time');
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export function post(path: string, body: string, headers: Record<string, string> = {}) {
+  return new Request(`http://local${path}`, { method: 'POST', body, headers });
+}
+
+/** A response's JSON body, loosely typed for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function jsonOf(res: Response | Promise<Response>): Promise<any> {
+  return (await res).json();
+}

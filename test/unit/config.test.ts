@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadServiceConfig } from '../../src/config/env.js';
+import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/profiles.js';
+
+describe('loadServiceConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadServiceConfig({});
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 8787, databasePath: './data/ephemera.db', maxBodyBytes: 1048576 });
+    expect(c.instanceId).toMatch(/^ephemera-/);
+  });
+
+  it('names every invalid variable in one message', () => {
+    expect(() => loadServiceConfig({ PORT: 'eighty', MAX_BODY_BYTES: '-1' })).toThrow(ConfigError);
+    try {
+      loadServiceConfig({ PORT: 'eighty', MAX_BODY_BYTES: '-1' });
+    } catch (err) {
+      expect((err as Error).message).toContain('PORT must be a positive integer');
+      expect((err as Error).message).toContain('MAX_BODY_BYTES must be a positive integer');
+    }
+    expect(() => loadServiceConfig({ PORT: '70000' })).toThrow(/below 65536/);
+  });
+});
+
+describe('profiles', () => {
+  it('fills defaults and converts limits', () => {
+    const set = parseProfiles({ default_agent: 'x', profiles: { x: { image: 'img' } } });
+    const x = set.profiles.get('x')!;
+    expect(x).toMatchObject({ image: 'img', user: '1000:1000', network: 'none', timeoutMs: 60000, replay: 'history-file' });
+    expect(x.limits).toEqual({ memoryBytes: 256 * 1024 * 1024, nanoCpus: 1e9, pids: 256 });
+  });
+
+  it('rejects unknown fields, bad names and a default that names no profile', () => {
+    expect(() => parseProfiles({ default_agent: 'x', profiles: { x: { image: 'i', imgae: 'typo' } } })).toThrow(/imgae/);
+    expect(() => parseProfiles({ default_agent: 'X!', profiles: { 'X!': { image: 'i' } } })).toThrow(ConfigError);
+    expect(() => parseProfiles({ default_agent: 'y', profiles: { x: { image: 'i' } } })).toThrow(/default_agent/);
+  });
+
+  it('loads the built-in set and the shipped file', () => {
+    expect(parseProfiles(BUILTIN_PROFILES).defaultAgent).toBe('shell');
+    expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat']);
+    expect(() => loadProfiles('/nonexistent/profiles.json')).toThrow(/cannot read/);
+  });
+});
