@@ -4,6 +4,7 @@
 #   ephemera-base/busybox:local  static busybox only (about 2 MB)
 #   ephemera-base/node:local     this machine's node + npm + the libraries node links to + busybox
 #   ephemera/shell:<version>     the `shell` profile's image (images/shell/Dockerfile)
+#   ephemera/gemini:<cli version> the `gemini` profile's image (images/gemini/Dockerfile)
 set -eu
 cd "$(dirname "$0")/.."
 say() { printf '[images] %s\n' "$*"; }
@@ -95,7 +96,35 @@ build_profile_image() { # name tag public_base local_base
   rm -f "$log"
 }
 
+# The Gemini CLI is installed from the npm registry on this machine and copied into the
+# image, so the image builds without network access inside the build.
+vendor_gemini_cli() {
+  version=$(sed -n 's/^ARG GEMINI_CLI_VERSION=//p' images/gemini/Dockerfile)
+  [ -n "$version" ] || die "images/gemini/Dockerfile has no ARG GEMINI_CLI_VERSION"
+  pkg=images/gemini/vendor/node_modules/@google/gemini-cli/package.json
+  if [ -f "$pkg" ] && [ "$(node -p "require('./$pkg').version")" = "$version" ]; then
+    say "gemini-cli $version present in images/gemini/vendor"
+  else
+    say "installing @google/gemini-cli@$version into images/gemini/vendor"
+    rm -rf images/gemini/vendor/node_modules images/gemini/vendor/package.json images/gemini/vendor/package-lock.json
+    npm install --prefix images/gemini/vendor --omit=dev --no-audit --no-fund --loglevel=error \
+      "@google/gemini-cli@$version" >/dev/null
+  fi
+  GEMINI_TAG=ephemera/gemini:$version
+}
+
+# The network the gemini profile's containers use: the one place where an operator
+# decides what agents may reach (see README, "Egress").
+ensure_network() {
+  if docker network inspect "$1" >/dev/null 2>&1; then say "network $1 present"; return; fi
+  say "creating network $1"
+  docker network create --driver bridge -o com.docker.network.bridge.name=ephemera0 "$1" >/dev/null
+}
+
 make_busybox_base
 make_node_base
 build_profile_image shell ephemera/shell:0.1 busybox:1.36 ephemera-base/busybox:local
+vendor_gemini_cli
+build_profile_image gemini "$GEMINI_TAG" node:20-bookworm-slim ephemera-base/node:local
+ensure_network ephemera-egress
 say "done"

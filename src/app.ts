@@ -15,7 +15,7 @@ import type { ContainerRuntime } from './runner/runtime.js';
 export interface AppDeps {
   db: Db;
   runtime: ContainerRuntime;
-  config: Pick<ServiceConfig, 'maxBodyBytes' | 'maxTimeoutMs' | 'instanceId'>;
+  config: Pick<ServiceConfig, 'maxBodyBytes' | 'maxTimeoutMs' | 'instanceId' | 'secrets'>;
   profiles: ProfileSet;
   logger: Logger;
 }

@@ -31,7 +31,12 @@ function main() {
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     logger.info(
-      { url: `http://${config.host}:${info.port}`, database: config.databasePath, agents: [...profiles.profiles.keys()] },
+      {
+        url: `http://${config.host}:${info.port}`,
+        database: config.databasePath,
+        agents: [...profiles.profiles.keys()],
+        geminiApiKey: config.secrets.geminiApiKey === undefined ? 'absent' : 'configured',
+      },
       'ephemera listening',
     );
   });

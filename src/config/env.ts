@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Service settings read from the environment, validated once at start. */
@@ -14,6 +14,8 @@ export interface ServiceConfig {
   /** Labels this service's containers so that several instances can share one engine. */
   instanceId: string;
   dockerHost: string | undefined;
+  /** Secrets handed to agents as files inside their containers; never logged, never in env vars. */
+  secrets: { geminiApiKey: string | undefined };
 }
 
 const positiveInt = (name: string, fallback: number) =>
@@ -42,6 +44,8 @@ const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
     .optional(),
   DOCKER_HOST: z.string().min(1).optional(),
+  GEMINI_API_KEY: z.string().optional(),
+  GEMINI_API_KEY_FILE: z.string().min(1).optional(),
 });
 
 const DEFAULT_PROFILES_PATH = './config/profiles.json';
@@ -67,5 +71,21 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     maxTimeoutMs: e.MAX_TIMEOUT_MS,
     instanceId: e.INSTANCE_ID ?? `ephemera-${process.pid}-${Date.now().toString(36)}`,
     dockerHost: e.DOCKER_HOST,
+    secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
+}
+
+/** A secret from its variable or from the file its `_FILE` variable names (trimmed). */
+function readSecret(name: string, value: string | undefined, file: string | undefined): string | undefined {
+  if (value !== undefined && file !== undefined) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (file !== undefined) {
+    try {
+      value = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read ${name}_FILE: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const v = value?.trim();
+  if (v !== undefined && /[\r\n]/.test(v)) throw new ConfigError(`${name} must be one line`);
+  return v === '' ? undefined : v;
 }

@@ -9,6 +9,8 @@ import { ConfigError } from './env.js';
  */
 export interface AgentProfile {
   name: string;
+  /** `command`: stdout is the reply. `gemini`: Gemini CLI's stream-json is parsed into events. */
+  kind: 'command' | 'gemini';
   image: string;
   /** Command and arguments; undefined runs the image's own CMD. */
   command: string[] | undefined;
@@ -19,8 +21,23 @@ export interface AgentProfile {
   network: string;
   timeoutMs: number;
   limits: { memoryBytes: number; nanoCpus: number; pids: number };
-  /** `history-file`: earlier turns at /ephemera/history.jsonl (read-only); `none`: nothing. */
-  replay: 'history-file' | 'none';
+  /** tmpfs mounts: path -> mount options (e.g. a writable HOME). */
+  tmpfs: Record<string, string>;
+  /**
+   * `history-file`: earlier turns at /ephemera/history.jsonl (read-only);
+   * `gemini-session-file`: earlier turns as a Gemini CLI session file, passed with --session-file;
+   * `none`: nothing.
+   */
+  replay: 'history-file' | 'gemini-session-file' | 'none';
+  /** Only for kind `gemini`. */
+  gemini: GeminiOptions | undefined;
+}
+
+export interface GeminiOptions {
+  model: string;
+  /** `yolo` approves every tool call: only when the operator chooses it. */
+  approvalMode: 'default' | 'auto_edit' | 'plan' | 'yolo';
+  extraArgs: string[];
 }
 
 export interface ProfileSet {
@@ -30,8 +47,17 @@ export interface ProfileSet {
 
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
+const GeminiSchema = z
+  .object({
+    model: z.string().min(1).default('gemini-2.5-flash'),
+    approval_mode: z.enum(['default', 'auto_edit', 'plan', 'yolo']).default('default'),
+    extra_args: z.array(z.string()).default([]),
+  })
+  .strict();
+
 const ProfileSchema = z
   .object({
+    kind: z.enum(['command', 'gemini']).default('command'),
     image: z.string().min(1),
     command: z.array(z.string()).min(1).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
@@ -47,9 +73,20 @@ const ProfileSchema = z
       })
       .strict()
       .default({ memory_mb: 256, cpus: 1, pids: 256 }),
-    replay: z.enum(['history-file', 'none']).default('history-file'),
+    tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
+    replay: z.enum(['history-file', 'gemini-session-file', 'none']).optional(),
+    gemini: GeminiSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.kind === 'command' && p.gemini) ctx.addIssue({ code: 'custom', path: ['gemini'], message: 'only for kind "gemini"' });
+    if (p.kind === 'command' && p.replay === 'gemini-session-file') {
+      ctx.addIssue({ code: 'custom', path: ['replay'], message: 'gemini-session-file needs kind "gemini"' });
+    }
+    if (p.kind === 'gemini' && p.replay === 'history-file') {
+      ctx.addIssue({ code: 'custom', path: ['replay'], message: 'kind "gemini" replays with gemini-session-file (or none)' });
+    }
+  });
 
 const ProfilesFileSchema = z
   .object({
@@ -66,6 +103,7 @@ export const BUILTIN_PROFILES: ProfilesFile = {
   default_agent: 'shell',
   profiles: {
     shell: {
+      kind: 'command',
       image: 'ephemera/shell:0.1',
       command: ['sh', '-s'],
       user: '1000:1000',
@@ -74,6 +112,17 @@ export const BUILTIN_PROFILES: ProfilesFile = {
       timeout_ms: 60_000,
       limits: { memory_mb: 256, cpus: 1, pids: 256 },
       replay: 'history-file',
+    },
+    gemini: {
+      kind: 'gemini',
+      image: 'ephemera/gemini:0.61.0',
+      user: '1000:1000',
+      workdir: '/workspace',
+      network: 'ephemera-egress',
+      tmpfs: { '/home/gemini': 'rw,size=64m,uid=1000,gid=1000,mode=0700' },
+      timeout_ms: 300_000,
+      limits: { memory_mb: 1024, cpus: 1, pids: 256 },
+      gemini: { model: 'gemini-2.5-flash', approval_mode: 'default', extra_args: [] },
     },
   },
 };
@@ -86,8 +135,10 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
   }
   const profiles = new Map<string, AgentProfile>();
   for (const [name, p] of Object.entries(parsed.data.profiles)) {
+    const gemini = p.kind === 'gemini' ? GeminiSchema.parse(p.gemini ?? {}) : undefined;
     profiles.set(name, {
       name,
+      kind: p.kind,
       image: p.image,
       command: p.command,
       env: p.env,
@@ -100,7 +151,9 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
         nanoCpus: Math.round(p.limits.cpus * 1e9),
         pids: p.limits.pids,
       },
-      replay: p.replay,
+      tmpfs: p.tmpfs,
+      replay: p.replay ?? (p.kind === 'gemini' ? 'gemini-session-file' : 'history-file'),
+      gemini: gemini && { model: gemini.model, approvalMode: gemini.approval_mode, extraArgs: gemini.extra_args },
     });
   }
   return { defaultAgent: parsed.data.default_agent, profiles };

@@ -36,6 +36,11 @@ export const runs = sqliteTable(
     totalMs: integer('total_ms'),
     bytesOut: integer('bytes_out').notNull().default(0),
     bytesErr: integer('bytes_err').notNull().default(0),
+    // Reported by agents that know them (Gemini's `result` event); null otherwise.
+    inputTokens: integer('input_tokens'),
+    outputTokens: integer('output_tokens'),
+    totalTokens: integer('total_tokens'),
+    toolCalls: integer('tool_calls'),
     createdAt: integer('created_at').notNull(),
     endedAt: integer('ended_at'),
   },

@@ -30,6 +30,10 @@ export interface RunEnd {
     totalMs: number;
     bytesOut: number;
     bytesErr: number;
+    inputTokens: number | null;
+    outputTokens: number | null;
+    totalTokens: number | null;
+    toolCalls: number | null;
   };
   now: number;
 }

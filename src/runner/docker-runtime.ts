@@ -100,6 +100,7 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
       MemorySwap: spec.limits.memoryBytes, // equal to Memory: no swap
       NanoCpus: spec.limits.nanoCpus,
       PidsLimit: spec.limits.pids,
+      Tmpfs: spec.tmpfs,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
@@ -113,7 +114,8 @@ async function tarOf(files: ContainerFile[]): Promise<Buffer> {
   const dirs = new Set(files.map((f) => parentDir(f.path)).filter((d) => d !== ''));
   for (const dir of dirs) tar.entry({ name: `${dir}/`, type: 'directory', mode: 0o555, uid: 0, gid: 0 });
   for (const f of files) {
-    tar.entry({ name: f.path.replace(/^\/+/, ''), mode: f.mode, uid: 0, gid: 0, size: f.content.length }, f.content);
+    const owner = f.uid ?? 0;
+    tar.entry({ name: f.path.replace(/^\/+/, ''), mode: f.mode, uid: owner, gid: owner, size: f.content.length }, f.content);
   }
   tar.finalize();
   const chunks: Buffer[] = [];

@@ -8,8 +8,9 @@ export interface ContainerFile {
   /** Absolute path inside the container. */
   path: string;
   content: Buffer;
-  /** File mode; files are owned by root, so 0o444 makes them read-only to a non-root user. */
+  /** File mode. Owned by root unless `uid` says otherwise, so 0o444 is read-only to the process. */
   mode: number;
+  uid?: number;
 }
 
 export interface ContainerSpec {
@@ -20,6 +21,8 @@ export interface ContainerSpec {
   workdir: string | undefined;
   network: string;
   limits: { memoryBytes: number; nanoCpus: number; pids: number };
+  /** tmpfs mounts: path -> options. */
+  tmpfs: Record<string, string>;
   labels: Record<string, string>;
   /** Put into the container before it starts. */
   files: ContainerFile[];

@@ -35,7 +35,17 @@ export interface Harness {
 
 let counter = 0;
 
-export function createHarness(opts: { runtime?: ContainerRuntime; maxBodyBytes?: number; maxTimeoutMs?: number } = {}): Harness {
+export interface HarnessOptions {
+  runtime?: ContainerRuntime;
+  maxBodyBytes?: number;
+  maxTimeoutMs?: number;
+  profiles?: ProfilesFile;
+  geminiApiKey?: string;
+  /** Receives the service's log lines (JSON); silent when absent. */
+  logLines?: string[];
+}
+
+export function createHarness(opts: HarnessOptions = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
   const db = openDatabase(dbPath);
@@ -44,9 +54,16 @@ export function createHarness(opts: { runtime?: ContainerRuntime; maxBodyBytes?:
   const app = createApp({
     db,
     runtime: opts.runtime ?? new DockerRuntime(docker),
-    config: { maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, instanceId },
-    profiles: parseProfiles(TEST_PROFILES),
-    logger: pino({ level: 'silent' }),
+    config: {
+      maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
+      maxTimeoutMs: opts.maxTimeoutMs ?? 60_000,
+      instanceId,
+      secrets: { geminiApiKey: opts.geminiApiKey },
+    },
+    profiles: parseProfiles(opts.profiles ?? TEST_PROFILES),
+    logger: opts.logLines
+      ? pino({ level: 'debug' }, { write: (line: string) => void opts.logLines!.push(line) })
+      : pino({ level: 'silent' }),
   });
   return {
     app,

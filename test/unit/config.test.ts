@@ -1,8 +1,21 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadServiceConfig } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/profiles.js';
 
 describe('loadServiceConfig', () => {
+  it('reads the Gemini API key from a variable or a file, never both', () => {
+    expect(loadServiceConfig({ GEMINI_API_KEY: ' k1 ' }).secrets.geminiApiKey).toBe('k1');
+    const dir = mkdtempSync(join(tmpdir(), 'ephemera-key-'));
+    writeFileSync(join(dir, 'key'), 'k2\n');
+    expect(loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'key') }).secrets.geminiApiKey).toBe('k2');
+    expect(() => loadServiceConfig({ GEMINI_API_KEY: 'a', GEMINI_API_KEY_FILE: join(dir, 'key') })).toThrow(/not both/);
+    expect(() => loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'missing') })).toThrow(/ENOENT/);
+    expect(loadServiceConfig({}).secrets.geminiApiKey).toBeUndefined();
+  });
+
   it('has the documented defaults', () => {
     const c = loadServiceConfig({});
     expect(c).toMatchObject({ host: '127.0.0.1', port: 8787, databasePath: './data/ephemera.db', maxBodyBytes: 1048576 });
@@ -22,6 +35,22 @@ describe('loadServiceConfig', () => {
 });
 
 describe('profiles', () => {
+  it('pins the gemini image to the CLI version the image builds', () => {
+    const version = /^ARG GEMINI_CLI_VERSION=(.+)$/m.exec(readFileSync('images/gemini/Dockerfile', 'utf8'))?.[1];
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(loadProfiles('config/profiles.json').profiles.get('gemini')?.image).toBe(`ephemera/gemini:${version}`);
+    expect(parseProfiles(BUILTIN_PROFILES).profiles.get('gemini')?.image).toBe(`ephemera/gemini:${version}`);
+  });
+
+  it('gives gemini safe defaults: no yolo, session-file replay', () => {
+    const g = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i' } } }).profiles.get('g')!;
+    expect(g.gemini).toEqual({ model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [] });
+    expect(g.replay).toBe('gemini-session-file');
+    expect(g.network).toBe('none');
+    expect(() => parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', replay: 'history-file' } } })).toThrow(/gemini-session-file/);
+    expect(() => parseProfiles({ default_agent: 'c', profiles: { c: { image: 'i', gemini: {} } } })).toThrow(/only for kind/);
+  });
+
   it('fills defaults and converts limits', () => {
     const set = parseProfiles({ default_agent: 'x', profiles: { x: { image: 'img' } } });
     const x = set.profiles.get('x')!;
@@ -37,7 +66,7 @@ describe('profiles', () => {
 
   it('loads the built-in set and the shipped file', () => {
     expect(parseProfiles(BUILTIN_PROFILES).defaultAgent).toBe('shell');
-    expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat']);
+    expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat', 'gemini']);
     expect(() => loadProfiles('/nonexistent/profiles.json')).toThrow(/cannot read/);
   });
 });

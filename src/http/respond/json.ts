@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { RunHandle } from '../../runner/run-service.js';
-import { metricsJson } from './sse.js';
+import { metricsJson, usageJson } from './sse.js';
 
 /** One JSON document when the run has ended. A started run answers 200 whatever its status. */
 export async function respondJson(c: Context, run: RunHandle): Promise<Response> {
@@ -14,6 +14,8 @@ export async function respondJson(c: Context, run: RunHandle): Promise<Response>
     error: r.error,
     output: r.output,
     stderr: r.stderr,
+    tool_calls: r.toolCalls,
+    usage: usageJson(r.usage),
     metrics: metricsJson(r.metrics),
   });
 }

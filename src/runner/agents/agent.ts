@@ -1,0 +1,69 @@
+import type { AgentProfile } from '../../config/profiles.js';
+import type { MessageRow } from '../../db/schema.js';
+import type { ContainerFile } from '../runtime.js';
+
+/**
+ * What differs between kinds of agent: how a turn is handed to the container, and how
+ * its output becomes events, a reply and an outcome. Everything else (containers,
+ * storage, streaming) is the same for all of them.
+ */
+export interface Agent {
+  /** SSE event name for the reply's text: `stdout` for plain commands, `delta` for model text. */
+  readonly textEvent: 'stdout' | 'delta';
+  /** Whether stderr is part of the SSE stream (for CLIs it is start-up noise; it is stored either way). */
+  readonly streamsStderr: boolean;
+  prepare(turn: { prompt: string; history: MessageRow[] }): PreparedTurn;
+  /** A fresh parser for one run's stdout. */
+  parser(): OutputParser;
+  /** How the run ended, from its exit code and what the parser saw. */
+  conclude(exitCode: number, parsed: ParsedOutput): Outcome;
+}
+
+export interface PreparedTurn {
+  command: string[] | undefined;
+  files: ContainerFile[];
+  stdin: Buffer;
+}
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  parameters: unknown;
+  status: string | null;
+  output: string | null;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  toolCalls: number;
+}
+
+export type AgentEvent =
+  | { type: 'text'; data: Buffer }
+  | { type: 'tool_use'; id: string; name: string; parameters: unknown }
+  | { type: 'tool_result'; id: string; status: string; output: string | null; error: string | null }
+  | { type: 'warning'; message: string };
+
+export interface ParsedOutput {
+  reply: string;
+  toolCalls: ToolCall[];
+  usage: Usage | null;
+  /** The agent's own final verdict, when it gives one (Gemini's `result` event). */
+  result: { status: 'success' | 'error'; errorMessage: string | null } | null;
+}
+
+export interface OutputParser {
+  push(chunk: Buffer): AgentEvent[];
+  /** The stream ended: flush anything held back. */
+  end(): AgentEvent[];
+  readonly parsed: ParsedOutput;
+}
+
+export interface Outcome {
+  status: 'succeeded' | 'failed';
+  error: { code: string; message: string } | null;
+}
+
+export type AgentFactory = (profile: AgentProfile) => Agent;

@@ -1,0 +1,35 @@
+import type { AgentProfile } from '../../config/profiles.js';
+import type { Agent, AgentEvent, OutputParser, ParsedOutput } from './agent.js';
+import { historyFile } from './history-file.js';
+
+/** Any command that reads the prompt on stdin; its stdout is the reply, byte for byte. */
+export function commandAgent(profile: AgentProfile): Agent {
+  return {
+    textEvent: 'stdout',
+    streamsStderr: true,
+    prepare: ({ prompt, history }) => ({
+      command: profile.command,
+      files: profile.replay === 'history-file' ? [historyFile(history)] : [],
+      stdin: Buffer.from(prompt, 'utf8'),
+    }),
+    parser: () => new StdoutParser(),
+    conclude: (exitCode) => ({ status: exitCode === 0 ? 'succeeded' : 'failed', error: null }),
+  };
+}
+
+class StdoutParser implements OutputParser {
+  private readonly chunks: Buffer[] = [];
+
+  push(chunk: Buffer): AgentEvent[] {
+    this.chunks.push(chunk);
+    return [{ type: 'text', data: chunk }];
+  }
+
+  end(): AgentEvent[] {
+    return [];
+  }
+
+  get parsed(): ParsedOutput {
+    return { reply: Buffer.concat(this.chunks).toString('utf8'), toolCalls: [], usage: null, result: null };
+  }
+}

@@ -1,0 +1,87 @@
+import type { AgentProfile } from '../../config/profiles.js';
+import type { ContainerFile } from '../runtime.js';
+import type { Agent, Outcome, ParsedOutput } from './agent.js';
+import { geminiSessionFile, SESSION_FILE_PATH } from './gemini-session.js';
+import { GeminiStreamParser } from './gemini-stream.js';
+
+/** Settings the image's entrypoint copies into $HOME/.gemini. */
+const SETTINGS = {
+  // With GOOGLE_GEMINI_BASE_URL set, the CLI infers an auth type its own check rejects;
+  // naming the API-key method explicitly avoids that, and is right without it too.
+  security: { auth: { selectedType: 'gemini-api-key' } },
+  privacy: { usageStatisticsEnabled: false },
+};
+
+// Gemini CLI's documented exit codes.
+const EXIT_CODES: Record<number, { code: string; message: string }> = {
+  41: { code: 'AUTH_FAILED', message: 'Gemini CLI could not authenticate' },
+  42: { code: 'BAD_INPUT', message: 'Gemini CLI rejected the input' },
+  53: { code: 'TURN_LIMIT', message: 'Gemini CLI reached its turn limit' },
+};
+
+const AUTH_ERROR = /API_KEY_INVALID|API key not valid|UNAUTHENTICATED|PERMISSION_DENIED|\b401\b|\b403\b/;
+
+/**
+ * Google's Gemini CLI, headless with `-o stream-json`. The prompt goes to stdin; the
+ * API key goes in as a file (never an env var, so `docker inspect` cannot show it);
+ * earlier turns go in as a session file passed with `--session-file`.
+ */
+export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): Agent {
+  const options = profile.gemini ?? { model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [] };
+  const uid = numericUid(profile.user);
+  return {
+    textEvent: 'delta',
+    streamsStderr: false,
+    prepare: ({ prompt, history }) => {
+      const files: ContainerFile[] = [
+        { path: '/ephemera/gemini/settings.json', content: Buffer.from(JSON.stringify(SETTINGS)), mode: 0o444 },
+      ];
+      if (apiKey !== undefined) {
+        // Readable only by the user the CLI runs as.
+        files.push({ path: '/ephemera/gemini/.env', content: Buffer.from(`GEMINI_API_KEY=${apiKey}\n`), mode: 0o400, uid });
+      }
+      const args = [
+        ...(profile.command ?? []),
+        '--output-format',
+        'stream-json',
+        '--model',
+        options.model,
+        '--approval-mode',
+        options.approvalMode,
+        '--skip-trust',
+        ...options.extraArgs,
+      ];
+      if (profile.replay === 'gemini-session-file' && history.length > 0) {
+        files.push({ path: SESSION_FILE_PATH, content: geminiSessionFile(history, profile.workdir ?? '/workspace'), mode: 0o444 });
+        args.push('--session-file', SESSION_FILE_PATH);
+      }
+      return { command: args, files, stdin: Buffer.from(prompt, 'utf8') };
+    },
+    parser: () => new GeminiStreamParser(),
+    conclude: (exitCode, parsed) => concludeGemini(exitCode, parsed, apiKey !== undefined),
+  };
+}
+
+export function concludeGemini(exitCode: number, parsed: ParsedOutput, hasKey: boolean): Outcome {
+  const known = EXIT_CODES[exitCode];
+  if (known) {
+    const hint = known.code === 'AUTH_FAILED' && !hasKey ? ': the service has no GEMINI_API_KEY configured' : '';
+    return { status: 'failed', error: { code: known.code, message: `${known.message}${hint}` } };
+  }
+  if (parsed.result?.status === 'error') {
+    const message = parsed.result.errorMessage ?? 'the model returned an error';
+    return { status: 'failed', error: { code: AUTH_ERROR.test(message) ? 'AUTH_FAILED' : 'MODEL_ERROR', message } };
+  }
+  if (exitCode !== 0) {
+    return { status: 'failed', error: { code: 'AGENT_CRASHED', message: `Gemini CLI exited with code ${exitCode}` } };
+  }
+  if (!parsed.result) {
+    return { status: 'failed', error: { code: 'AGENT_CRASHED', message: 'Gemini CLI ended without a result' } };
+  }
+  return { status: 'succeeded', error: null };
+}
+
+function numericUid(user: string): number {
+  const uid = Number(user.split(':')[0]);
+  return Number.isSafeInteger(uid) && uid >= 0 ? uid : 0;
+}

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
+import { geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
+import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
+
+// The real Gemini CLI, in its image, one container per request, against a fake Gemini API.
+const API_KEY = `AIzaFAKE-${randomBytes(12).toString('hex')}`;
+let fake: FakeGemini;
+let h: Harness;
+let server: Awaited<ReturnType<typeof listen>>;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  fake = await startFakeGemini({ host: '0.0.0.0', apiKey: API_KEY });
+  const profiles = geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`);
+  h = createHarness({ profiles, geminiApiKey: API_KEY, logLines });
+  server = await listen(h.app);
+});
+afterEach(async () => expect(await h.leftovers()).toEqual([]));
+afterAll(async () => {
+  await server?.close();
+  await h?.close();
+  await fake?.close();
+});
+
+const json = { 'content-type': 'application/json', accept: 'application/json' };
+const modelCalls = () => fake.requests.filter((r) => r.action === 'streamGenerateContent');
+
+function sseEvents(text: string) {
+  return text
+    .trim()
+    .split('\n\n')
+    .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1]!, data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }));
+}
+
+describe('the gemini agent', () => {
+  it('streams only the model text in plain mode, as it arrives', async () => {
+    const res = await fetch(`${server.url}/v1/run?agent=gemini`, { method: 'POST', body: 'Say hello' });
+    expect(res.status).toBe(200);
+    const start = performance.now();
+    const chunks: Array<{ at: number; text: string }> = [];
+    const decoder = new TextDecoder();
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push({ at: performance.now() - start, text: decoder.decode(c, { stream: true }) });
+    const end = performance.now() - start;
+    const text = chunks.map((c) => c.text).join('');
+    expect(text).toBe('Hello from the fake model: turns=1');
+    // The fake streams three chunks 150 ms apart; the first must not wait for the end.
+    expect(end - chunks[0]!.at).toBeGreaterThan(200);
+    expect(text).not.toMatch(/Warning|Ripgrep|STARTUP|\{"type"/);
+    expect(modelCalls().at(-1)?.apiKey).toBe(API_KEY);
+  });
+
+  it('maps stream-json to typed SSE events, with token usage in done', async () => {
+    const res = await h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'hi' }), { 'content-type': 'application/json', accept: 'text/event-stream' }));
+    const events = sseEvents(await res.text());
+    expect(events[0]!.event).toBe('run');
+    const deltas = events.filter((e) => e.event === 'delta');
+    expect(deltas.length).toBeGreaterThanOrEqual(2);
+    expect(deltas.map((e) => e.data.text).join('')).toBe('Hello from the fake model: turns=1');
+    expect(events.some((e) => e.event === 'stdout' || e.event === 'stderr')).toBe(false);
+    const done = events.at(-1)!;
+    expect(done.event).toBe('done');
+    expect(done.data).toMatchObject({ status: 'succeeded', exit_code: 0, error: null, usage: { input_tokens: 10, output_tokens: 6, total_tokens: 16, tool_calls: 0 } });
+  });
+
+  it('replays the conversation through a session file: the model sees 1, 3 and 5 turns', async () => {
+    const seen: number[] = [];
+    let sessionId: string | undefined;
+    for (const prompt of ['first question', 'second question', 'third question']) {
+      const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=gemini';
+      const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
+      expect(body.status).toBe('succeeded');
+      sessionId = body.session_id;
+      seen.push(modelCalls().at(-1)!.turns);
+      expect(body.output).toBe(`Hello from the fake model: turns=${seen.at(-1)}`);
+      expect(modelCalls().at(-1)!.lastUserText).toContain(prompt);
+    }
+    expect(seen).toEqual([1, 3, 5]);
+    const messages = h.app.store.messagesOf(sessionId!);
+    expect(messages.map((m) => [m.role, m.content])).toEqual([
+      ['user', 'first question'],
+      ['assistant', 'Hello from the fake model: turns=1'],
+      ['user', 'second question'],
+      ['assistant', 'Hello from the fake model: turns=3'],
+      ['user', 'third question'],
+      ['assistant', 'Hello from the fake model: turns=5'],
+    ]);
+    const runs = h.db.$client
+      .prepare('select input_tokens, output_tokens, total_tokens from runs where session_id = ? order by created_at')
+      .all(sessionId);
+    expect(runs).toEqual([
+      { input_tokens: 10, output_tokens: 6, total_tokens: 16 },
+      { input_tokens: 30, output_tokens: 6, total_tokens: 36 },
+      { input_tokens: 50, output_tokens: 6, total_tokens: 56 },
+    ]);
+  });
+
+  it('reports tool calls in SSE and JSON', async () => {
+    const sse = sseEvents(await (await h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'text/event-stream' }))).text());
+    const use = sse.find((e) => e.event === 'tool_use')!;
+    expect(use.data).toMatchObject({ name: 'list_directory', parameters: { dir_path: '.' } });
+    expect(sse.find((e) => e.event === 'tool_result')!.data).toMatchObject({ id: use.data.id, status: 'success' });
+    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    expect(body.tool_calls).toEqual([expect.objectContaining({ name: 'list_directory', status: 'success' })]);
+    expect(body.usage.tool_calls).toBe(1);
+    expect(body.output).toBe('Hello from the fake model: turns=3');
+  });
+
+  it('turns a model error into a failed run with MODEL_ERROR', async () => {
+    const body = await jsonOf(h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)));
+    expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
+    expect(body.error.message).toContain('the fake model rejected the request on purpose');
+    expect(h.app.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
+  });
+
+  it('turns a CLI crash into a failed run with AGENT_CRASHED', async () => {
+    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-crash', 'hello', { accept: 'application/json' })));
+    expect(body).toMatchObject({ status: 'failed', error: { code: 'AGENT_CRASHED' } });
+    expect(body.exit_code).not.toBe(0);
+  });
+
+  it('turns a rejected API key into AUTH_FAILED', async () => {
+    const wrong = createHarness({ profiles: geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`), geminiApiKey: 'not-the-key' });
+    try {
+      const body = await jsonOf(wrong.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
+      expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
+    } finally {
+      await wrong.close();
+    }
+  });
+
+  it('turns a missing API key into AUTH_FAILED (exit 41) and says what to configure', async () => {
+    const keyless = createHarness({ profiles: geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`) });
+    try {
+      const body = await jsonOf(keyless.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
+      expect(body).toMatchObject({ status: 'failed', exit_code: 41, error: { code: 'AUTH_FAILED' } });
+      expect(body.error.message).toContain('GEMINI_API_KEY');
+    } finally {
+      await keyless.close();
+    }
+  });
+
+  it('keeps the API key out of docker inspect, the logs, the database and the replies', async () => {
+    const pending = h.app.request(post('/v1/run?agent=gemini', 'FAKE_SLOW take your time', { accept: 'application/json' }));
+    const [info] = await waitFor(async () => {
+      const list = await h.leftovers();
+      return list.length > 0 ? list : undefined;
+    });
+    const inspect = JSON.stringify(await h.docker.getContainer(info!.Id).inspect());
+    const body = await jsonOf(pending);
+    expect(body.status).toBe('succeeded');
+    expect(inspect).toContain('GOOGLE_GEMINI_BASE_URL'); // the inspect is real and has the env
+    expect(inspect).not.toContain(API_KEY);
+    expect(JSON.stringify(body)).not.toContain(API_KEY);
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.join('\n')).not.toContain(API_KEY);
+    const dump = h.db.$client
+      .prepare(`select group_concat(coalesce(stderr,'') || coalesce(error_message,''), '') as t from runs`)
+      .get() as { t: string };
+    const msgs = h.db.$client.prepare(`select group_concat(content, '') as t from messages`).get() as { t: string };
+    expect(dump.t + msgs.t).not.toContain(API_KEY);
+  });
+});

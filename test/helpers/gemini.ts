@@ -1,0 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { ProfilesFile } from '../../src/config/profiles.js';
+import { TEST_PROFILES } from './harness.js';
+
+/** The image tag the set-up builds, from the version pinned in images/gemini/Dockerfile. */
+export function geminiImage(): string {
+  const version = /^ARG GEMINI_CLI_VERSION=(.+)$/m.exec(readFileSync('images/gemini/Dockerfile', 'utf8'))?.[1];
+  if (!version) throw new Error('images/gemini/Dockerfile pins no GEMINI_CLI_VERSION');
+  return `ephemera/gemini:${version}`;
+}
+
+export const EGRESS_NETWORK = 'ephemera-egress';
+
+/** Where a container on the egress network reaches a server on this host bound to 0.0.0.0. */
+export function hostAddressFromContainers(): string {
+  return execFileSync('docker', ['network', 'inspect', EGRESS_NETWORK, '-f', '{{(index .IPAM.Config 0).Gateway}}'], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+/** Test profiles plus `gemini` (and a crashing variant) pointed at a fake Gemini API. */
+export function geminiProfiles(baseUrl: string): ProfilesFile {
+  const gemini = {
+    kind: 'gemini' as const,
+    image: geminiImage(),
+    network: EGRESS_NETWORK,
+    env: { GOOGLE_GEMINI_BASE_URL: baseUrl },
+    tmpfs: { '/home/gemini': 'rw,size=64m,uid=1000,gid=1000,mode=0700' },
+    limits: { memory_mb: 512, cpus: 1, pids: 256 },
+    timeout_ms: 60_000,
+  };
+  return {
+    default_agent: 'shell',
+    profiles: {
+      ...TEST_PROFILES.profiles,
+      gemini,
+      // Node's heap capped far too low: the CLI dies of a fatal error mid-start.
+      'gemini-crash': { ...gemini, env: { ...gemini.env, NODE_OPTIONS: '--max-old-space-size=8' } },
+    },
+  };
+}
