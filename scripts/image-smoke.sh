@@ -18,7 +18,7 @@ docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { cat "$log" >
 rm -f "$log"
 
 sock=${DOCKER_SOCK:-/var/run/docker.sock}
-cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
+cleanup() { docker rm -fv "$name" >/dev/null 2>&1 || true; }
 [ -n "${SMOKE_KEEP:-}" ] || trap cleanup EXIT
 docker run -d --name "$name" \
   -v "$sock:/var/run/docker.sock" --group-add "$(stat -c %g "$sock")" \

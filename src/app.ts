@@ -9,25 +9,50 @@ import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
 import { healthRoutes } from './http/routes/health.js';
 import { runRoutes } from './http/routes/runs.js';
+import { Reaper } from './runner/reaper.js';
 import { RunService } from './runner/run-service.js';
 import type { ContainerRuntime } from './runner/runtime.js';
+
+export type AppConfig = Pick<
+  ServiceConfig,
+  | 'maxBodyBytes'
+  | 'maxTimeoutMs'
+  | 'instanceId'
+  | 'secrets'
+  | 'maxOutputBytes'
+  | 'maxConcurrentRuns'
+  | 'maxQueuedRuns'
+  | 'queueTimeoutMs'
+  | 'reapIntervalMs'
+>;
 
 export interface AppDeps {
   db: Db;
   runtime: ContainerRuntime;
-  config: Pick<ServiceConfig, 'maxBodyBytes' | 'maxTimeoutMs' | 'instanceId' | 'secrets'>;
+  config: AppConfig;
   profiles: ProfileSet;
   logger: Logger;
 }
 
+/** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
+const heartbeatStaleMs = (config: AppConfig) => Math.max(5 * config.reapIntervalMs, 10_000);
+
 /** Builds the HTTP app from the parts it is given; src/index.ts passes the real ones. */
 export function createApp(deps: AppDeps) {
+  const { config, logger } = deps;
   const store = new TranscriptStore(deps.db);
-  const runs = new RunService({ store, runtime: deps.runtime, profiles: deps.profiles, config: deps.config, logger: deps.logger });
+  const runs = new RunService({ store, runtime: deps.runtime, profiles: deps.profiles, config, logger });
+  const reaper = new Reaper({
+    runtime: deps.runtime,
+    instanceId: config.instanceId,
+    liveRunIds: () => runs.liveRunIds(),
+    staleInstances: () => store.staleInstances(Date.now(), heartbeatStaleMs(config)),
+    logger,
+  });
 
   const app = new Hono()
     .route('/', healthRoutes(deps))
-    .route('/', runRoutes({ runs, maxBodyBytes: deps.config.maxBodyBytes }));
+    .route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes }));
 
   app.notFound((c) => errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
@@ -35,8 +60,41 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HTTPException && err.status < 500) {
       return errorResponse(c, err.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_BODY', err.message || 'bad request');
     }
-    deps.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');
+    logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');
     return errorResponse(c, 'INTERNAL', 'internal error');
   });
-  return Object.assign(app, { store, runs });
+
+  let heartbeat: NodeJS.Timeout | undefined;
+  const beat = () => {
+    try {
+      store.heartbeat(config.instanceId, process.pid, Date.now());
+    } catch (err) {
+      logger.error({ err }, 'heartbeat failed');
+    }
+  };
+
+  return Object.assign(app, {
+    store,
+    runs,
+    reaper,
+    /**
+     * Recovery and background work for a serving process: runs a dead process left
+     * `running` become `interrupted`, orphaned containers are reaped now and then
+     * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
+     */
+    startBackground() {
+      beat();
+      const interrupted = store.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
+      if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
+      heartbeat = setInterval(beat, config.reapIntervalMs);
+      heartbeat.unref();
+      reaper.start(config.reapIntervalMs);
+    },
+    /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
+    async shutdown(graceMs: number) {
+      await runs.drain(graceMs);
+      reaper.stop();
+      clearInterval(heartbeat);
+    },
+  });
 }

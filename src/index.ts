@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import Docker from 'dockerode';
 import pino from 'pino';
@@ -6,8 +7,6 @@ import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
 import { openDatabase } from './db/open.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
-
-const SHUTDOWN_GRACE_MS = 10_000;
 
 const logger = pino({ name: 'ephemera' });
 
@@ -26,8 +25,7 @@ function main() {
 
   const db = openDatabase(config.databasePath);
   const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
-  const interrupted = app.store.interruptLeftoverRuns(Date.now());
-  if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by an earlier process marked interrupted');
+  app.startBackground();
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     logger.info(
@@ -35,6 +33,7 @@ function main() {
         url: `http://${config.host}:${info.port}`,
         database: config.databasePath,
         agents: [...profiles.profiles.keys()],
+        instance: config.instanceId,
         geminiApiKey: config.secrets.geminiApiKey === undefined ? 'absent' : 'configured',
       },
       'ephemera listening',
@@ -50,8 +49,10 @@ function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, inFlight: app.runs.runningCount }, 'shutting down');
-    server.close();
-    await app.runs.drain(SHUTDOWN_GRACE_MS);
+    server.close(); // stop accepting; in-flight responses go on
+    await app.shutdown(config.shutdownGraceMs);
+    (server as Server).closeAllConnections();
+    db.$client.pragma('wal_checkpoint(TRUNCATE)');
     db.$client.close();
     logger.info('stopped');
     process.exit(0);

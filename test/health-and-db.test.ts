@@ -43,12 +43,14 @@ describe('the database file', () => {
       runId: 'run_test_interrupted',
       agent: 'shell',
       image: 'img',
+      instanceId: 'dead-instance',
       timeoutMs: 1000,
       prompt: 'left behind',
       now,
     });
     expect(begun).not.toBe('busy');
-    expect(store.interruptLeftoverRuns(now + 50)).toBe(1);
+    store.heartbeat('dead-instance', 1, now - 60_000);
+    expect(store.interruptLeftoverRuns('another-instance', now + 50, 10_000)).toBe(1);
     expect(store.getRun('run_test_interrupted')).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
     expect(store.messagesOf('ses_test_interrupted').map((m) => m.content)).toEqual(['left behind']);
   });

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /** Service settings read from the environment, validated once at start. */
@@ -13,6 +16,16 @@ export interface ServiceConfig {
   maxTimeoutMs: number;
   /** Labels this service's containers so that several instances can share one engine. */
   instanceId: string;
+  /** stdout + stderr a run may print before it is killed (status output_limit). */
+  maxOutputBytes: number;
+  /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
+  maxConcurrentRuns: number;
+  maxQueuedRuns: number;
+  queueTimeoutMs: number;
+  /** On SIGTERM/SIGINT, how long in-flight runs may go on before they are killed. */
+  shutdownGraceMs: number;
+  /** How often orphaned containers are looked for. */
+  reapIntervalMs: number;
   dockerHost: string | undefined;
   /** Secrets handed to agents as files inside their containers; never logged, never in env vars. */
   secrets: { geminiApiKey: string | undefined };
@@ -39,6 +52,22 @@ const EnvSchema = z.object({
   PROFILES_PATH: z.string().min(1).optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
+  MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
+  MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
+  MAX_QUEUED_RUNS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const n = v === undefined || v === '' ? 64 : Number(v);
+      if (!Number.isSafeInteger(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: `MAX_QUEUED_RUNS must be a non-negative integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
+  SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 10_000),
+  REAP_INTERVAL_MS: positiveInt('REAP_INTERVAL_MS', 2_000),
   INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
@@ -69,7 +98,13 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxTimeoutMs: e.MAX_TIMEOUT_MS,
-    instanceId: e.INSTANCE_ID ?? `ephemera-${process.pid}-${Date.now().toString(36)}`,
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATABASE_PATH),
+    maxOutputBytes: e.MAX_OUTPUT_BYTES,
+    maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
+    maxQueuedRuns: e.MAX_QUEUED_RUNS,
+    queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    reapIntervalMs: e.REAP_INTERVAL_MS,
     dockerHost: e.DOCKER_HOST,
     secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
@@ -88,4 +123,13 @@ function readSecret(name: string, value: string | undefined, file: string | unde
   const v = value?.trim();
   if (v !== undefined && /[\r\n]/.test(v)) throw new ConfigError(`${name} must be one line`);
   return v === '' ? undefined : v;
+}
+
+/**
+ * Stable across restarts of the same service (same host, same database), so that a
+ * restarted instance recognises the containers its previous life left behind.
+ */
+function defaultInstanceId(databasePath: string): string {
+  const digest = createHash('sha256').update(`${hostname()}\0${resolve(databasePath)}`).digest('hex');
+  return `ephemera-${digest.slice(0, 12)}`;
 }

@@ -20,8 +20,10 @@ export interface AgentProfile {
   /** Docker network mode or network name; `none` means no network at all. */
   network: string;
   timeoutMs: number;
-  limits: { memoryBytes: number; nanoCpus: number; pids: number };
-  /** tmpfs mounts: path -> mount options (e.g. a writable HOME). */
+  limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
+  /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
+  readOnlyRoot: boolean;
+  /** tmpfs mounts: path -> mount options. /tmp and the workdir are always among them. */
   tmpfs: Record<string, string>;
   /**
    * `history-file`: earlier turns at /ephemera/history.jsonl (read-only);
@@ -70,9 +72,12 @@ const ProfileSchema = z
         memory_mb: z.number().int().min(6).default(256),
         cpus: z.number().positive().max(64).default(1),
         pids: z.number().int().positive().default(256),
+        nofile: z.number().int().min(64).default(1024),
+        tmpfs_mb: z.number().int().positive().default(64),
       })
       .strict()
-      .default({ memory_mb: 256, cpus: 1, pids: 256 }),
+      .default({ memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 }),
+    read_only_root: z.boolean().default(true),
     tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
     replay: z.enum(['history-file', 'gemini-session-file', 'none']).optional(),
     gemini: GeminiSchema.optional(),
@@ -110,7 +115,7 @@ export const BUILTIN_PROFILES: ProfilesFile = {
       workdir: '/workspace',
       network: 'none',
       timeout_ms: 60_000,
-      limits: { memory_mb: 256, cpus: 1, pids: 256 },
+      limits: { memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 },
       replay: 'history-file',
     },
     gemini: {
@@ -150,13 +155,27 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
         memoryBytes: p.limits.memory_mb * 1024 * 1024,
         nanoCpus: Math.round(p.limits.cpus * 1e9),
         pids: p.limits.pids,
+        nofile: p.limits.nofile,
       },
-      tmpfs: p.tmpfs,
+      readOnlyRoot: p.read_only_root,
+      tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
       replay: p.replay ?? (p.kind === 'gemini' ? 'gemini-session-file' : 'history-file'),
       gemini: gemini && { model: gemini.model, approvalMode: gemini.approval_mode, extraArgs: gemini.extra_args },
     });
   }
   return { defaultAgent: parsed.data.default_agent, profiles };
+}
+
+/**
+ * With a read-only root, a process still needs somewhere to write: /tmp, and its
+ * working directory owned by the user it runs as. tmpfs counts against the memory limit.
+ */
+function defaultTmpfs(user: string, workdir: string | undefined, sizeMb: number, extra: Record<string, string>) {
+  const [uid, gid] = user.split(':');
+  const owner = /^\d+$/.test(uid ?? '') ? `,uid=${uid},gid=${/^\d+$/.test(gid ?? '') ? gid : uid}` : '';
+  const mounts: Record<string, string> = { '/tmp': `rw,nosuid,nodev,size=${sizeMb}m,mode=1777` };
+  if (workdir && workdir !== '/') mounts[workdir] = `rw,nosuid,nodev,size=${sizeMb}m,mode=0700${owner}`;
+  return { ...mounts, ...extra };
 }
 
 export function loadProfiles(path: string | undefined): ProfileSet {

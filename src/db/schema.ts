@@ -11,7 +11,16 @@ export const sessions = sqliteTable(
   (t) => [index('sessions_updated_idx').on(t.updatedAt)],
 );
 
-export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'timeout', 'cancelled', 'interrupted'] as const;
+export const RUN_STATUSES = [
+  'running',
+  'succeeded',
+  'failed',
+  'timeout',
+  'cancelled',
+  'oom',
+  'output_limit',
+  'interrupted',
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = sqliteTable(
@@ -23,6 +32,8 @@ export const runs = sqliteTable(
       .references(() => sessions.id, { onDelete: 'cascade' }),
     agent: text('agent').notNull(),
     image: text('image').notNull(),
+    /** The service instance that ran it (see `instances`). */
+    instanceId: text('instance_id'),
     status: text('status', { enum: RUN_STATUSES }).notNull(),
     exitCode: integer('exit_code'),
     errorCode: text('error_code'),
@@ -73,3 +84,11 @@ export const messages = sqliteTable(
 export type SessionRow = typeof sessions.$inferSelect;
 export type RunRow = typeof runs.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
+
+/** Live service instances: each writes a heartbeat, so others can tell when it is gone. */
+export const instances = sqliteTable('instances', {
+  id: text('id').primaryKey(),
+  pid: integer('pid').notNull(),
+  startedAt: integer('started_at').notNull(),
+  heartbeatAt: integer('heartbeat_at').notNull(),
+});

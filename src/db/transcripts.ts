@@ -1,6 +1,6 @@
-import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from './open.js';
-import { messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
+import { instances, messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
   sessionId: string;
@@ -9,6 +9,7 @@ export interface TurnStart {
   runId: string;
   agent: string;
   image: string;
+  instanceId: string;
   timeoutMs: number;
   prompt: string;
   now: number;
@@ -75,6 +76,7 @@ export class TranscriptStore {
           sessionId: t.sessionId,
           agent: t.agent,
           image: t.image,
+          instanceId: t.instanceId,
           status: 'running',
           timeoutMs: t.timeoutMs,
           createdAt: t.now,
@@ -127,8 +129,33 @@ export class TranscriptStore {
     });
   }
 
-  /** Runs left `running` by a process that died cannot finish: mark them `interrupted`. */
-  interruptLeftoverRuns(now: number): number {
+  /** Says this instance is alive. */
+  heartbeat(instanceId: string, pid: number, now: number): void {
+    this.db
+      .insert(instances)
+      .values({ id: instanceId, pid, startedAt: now, heartbeatAt: now })
+      .onConflictDoUpdate({ target: instances.id, set: { heartbeatAt: now, pid } })
+      .run();
+  }
+
+  /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
+  staleInstances(now: number, staleMs: number): Set<string> {
+    const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Runs left `running` by a process that died cannot finish: this instance's own (it
+   * just started, so none of them is live) and those of instances with no recent heartbeat.
+   */
+  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): number {
+    const alive = this.db
+      .select({ id: instances.id })
+      .from(instances)
+      .where(gte(instances.heartbeatAt, now - staleMs))
+      .all()
+      .map((r) => r.id)
+      .filter((id) => id !== instanceId);
     const res = this.db
       .update(runs)
       .set({
@@ -138,7 +165,12 @@ export class TranscriptStore {
         endedAt: now,
         totalMs: sql`${now} - ${runs.createdAt}`,
       })
-      .where(eq(runs.status, 'running'))
+      .where(
+        and(
+          eq(runs.status, 'running'),
+          or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
+        ),
+      )
       .run();
     return res.changes;
   }

@@ -3,11 +3,13 @@ import Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import {
+  FILES_ROOT,
   RuntimeError,
   type ContainerExit,
   type ContainerFile,
   type ContainerRuntime,
   type ContainerSpec,
+  type ManagedContainer,
   type OutputSink,
 } from './runtime.js';
 
@@ -39,7 +41,7 @@ export class DockerRuntime implements ContainerRuntime {
       const t0 = performance.now();
       // Order as the docker CLI does it: create, attach, wait, start.
       container = await this.docker.createContainer(createOptions(spec));
-      if (spec.files.length > 0) await container.putArchive(await tarOf(spec.files), { path: '/' });
+      if (spec.files.length > 0) await container.putArchive(await tarOf(spec.files), { path: FILES_ROOT });
       const createMs = performance.now() - t0;
       if (signal.aborted) throw signal.reason;
 
@@ -67,13 +69,41 @@ export class DockerRuntime implements ContainerRuntime {
         }
       }
       const { StatusCode } = await exited;
-      return { exitCode: StatusCode };
+      const state = (await container.inspect()).State;
+      return { exitCode: StatusCode, oomKilled: state.OOMKilled === true };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
     } finally {
       signal.removeEventListener('abort', kill);
       if (container) await removeQuietly(container);
+    }
+  }
+
+  async listManaged(): Promise<ManagedContainer[]> {
+    try {
+      const list = await this.docker.listContainers({ all: true, filters: { label: ['ephemera.managed=true'] } });
+      return list.map((c) => {
+        const deadline = Number(c.Labels['ephemera.deadline']);
+        return {
+          id: c.Id,
+          runId: c.Labels['ephemera.run'] ?? '',
+          instanceId: c.Labels['ephemera.instance'] ?? '',
+          deadline: Number.isFinite(deadline) && deadline > 0 ? deadline : null,
+        };
+      });
+    } catch (err) {
+      throw toRuntimeError(err);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const status = (err as EngineError).statusCode;
+      if (status === 404 || status === 409) return;
+      throw toRuntimeError(err);
     }
   }
 }
@@ -86,6 +116,9 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
     User: spec.user,
     WorkingDir: spec.workdir,
     Labels: spec.labels,
+    // An anonymous volume, removed with the container: files can be copied into it before
+    // start even when the root filesystem is read-only.
+    Volumes: { [FILES_ROOT]: {} },
     // StdinOnce: closing our end of stdin gives the process EOF instead of closing the output.
     AttachStdin: true,
     AttachStdout: true,
@@ -100,7 +133,11 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
       MemorySwap: spec.limits.memoryBytes, // equal to Memory: no swap
       NanoCpus: spec.limits.nanoCpus,
       PidsLimit: spec.limits.pids,
+      Ulimits: [{ Name: 'nofile', Soft: spec.limits.nofile, Hard: spec.limits.nofile }],
+      ReadonlyRootfs: spec.readOnlyRoot,
       Tmpfs: spec.tmpfs,
+      Binds: [], // never a host path, never the engine socket
+      Privileged: false,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
@@ -109,13 +146,18 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   };
 }
 
+/** A tar of the files, relative to FILES_ROOT; folders (and FILES_ROOT itself) root-owned, 0555. */
 async function tarOf(files: ContainerFile[]): Promise<Buffer> {
   const tar = pack();
-  const dirs = new Set(files.map((f) => parentDir(f.path)).filter((d) => d !== ''));
+  const relative = (p: string) => {
+    if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..')) throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
+    return p.slice(FILES_ROOT.length + 1);
+  };
+  const dirs = new Set(['.', ...files.map((f) => parentDir(relative(f.path))).filter((d) => d !== '')]);
   for (const dir of dirs) tar.entry({ name: `${dir}/`, type: 'directory', mode: 0o555, uid: 0, gid: 0 });
   for (const f of files) {
     const owner = f.uid ?? 0;
-    tar.entry({ name: f.path.replace(/^\/+/, ''), mode: f.mode, uid: owner, gid: owner, size: f.content.length }, f.content);
+    tar.entry({ name: relative(f.path), mode: f.mode, uid: owner, gid: owner, size: f.content.length }, f.content);
   }
   tar.finalize();
   const chunks: Buffer[] = [];
@@ -124,7 +166,7 @@ async function tarOf(files: ContainerFile[]): Promise<Buffer> {
 }
 
 function parentDir(path: string): string {
-  return path.replace(/^\/+/, '').split('/').slice(0, -1).join('/');
+  return path.split('/').slice(0, -1).join('/');
 }
 
 async function removeQuietly(container: Docker.Container): Promise<void> {

@@ -7,6 +7,7 @@ import type { RunEnd, TranscriptStore } from '../db/transcripts.js';
 import { AppError } from '../errors.js';
 import type { Agent, AgentEvent, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
+import { Admission } from './admission.js';
 import { EventChannel } from './event-channel.js';
 import { RuntimeError, type ContainerRuntime, type ContainerSpec } from './runtime.js';
 
@@ -56,13 +57,26 @@ export interface RunHandle {
   result: Promise<RunResult>;
   /** The client went away: kill the container, keep what was seen. */
   cancel(): void;
+  /** The service stops it (shutdown). */
+  stop(status: 'interrupted'): void;
 }
 
+/** Why the service stopped a run before its process ended. */
 class RunStopped extends Error {
-  constructor(readonly status: 'timeout' | 'cancelled') {
+  constructor(readonly status: 'timeout' | 'cancelled' | 'output_limit' | 'interrupted') {
     super(status);
   }
 }
+
+const STOP_ERRORS: Record<RunStopped['status'], (run: PlannedRun, maxOutputBytes: number) => { code: string; message: string }> = {
+  timeout: (r) => ({ code: 'TIMEOUT', message: `the run exceeded its ${r.timeoutMs} ms deadline` }),
+  cancelled: () => ({ code: 'CANCELLED', message: 'the client went away before the run ended' }),
+  output_limit: (_r, max) => ({ code: 'OUTPUT_LIMIT', message: `the run printed more than ${max} bytes; output kept up to that` }),
+  interrupted: () => ({ code: 'SHUTDOWN', message: 'the service shut down before the run ended' }),
+};
+
+/** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
+const DEADLINE_SLACK_MS = 60_000;
 
 interface PlannedRun {
   sessionId: string;
@@ -84,13 +98,53 @@ export class RunService {
       store: TranscriptStore;
       runtime: ContainerRuntime;
       profiles: ProfileSet;
-      config: Pick<ServiceConfig, 'maxTimeoutMs' | 'instanceId' | 'secrets'>;
+      config: Pick<
+        ServiceConfig,
+        'maxTimeoutMs' | 'instanceId' | 'secrets' | 'maxOutputBytes' | 'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs'
+      >;
       logger: Logger;
     },
-  ) {}
+  ) {
+    this.admission = new Admission({
+      maxConcurrent: deps.config.maxConcurrentRuns,
+      maxQueued: deps.config.maxQueuedRuns,
+      queueTimeoutMs: deps.config.queueTimeoutMs,
+    });
+  }
 
-  /** Validates the turn and records it; the container starts in the background. */
-  begin(req: RunRequest): RunHandle {
+  readonly admission: Admission;
+  private closed = false;
+
+  /** The runs in progress, by id: the reaper leaves their containers alone. */
+  liveRunIds(): Set<string> {
+    return new Set([...this.inFlight].map((h) => h.runId));
+  }
+
+  /**
+   * Validates the turn, waits for a free slot (429 CAPACITY when none frees in time),
+   * and records it; the container starts in the background. Nothing is stored for a
+   * request refused here.
+   */
+  async begin(req: RunRequest, signal?: AbortSignal): Promise<RunHandle> {
+    if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
+    this.plan(req); // fail fast on bad input before queueing
+    const release = await this.admission.acquire(signal);
+    try {
+      if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
+      const handle = this.start(req);
+      this.inFlight.add(handle);
+      void handle.result.finally(() => {
+        this.inFlight.delete(handle);
+        release();
+      });
+      return handle;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private plan(req: RunRequest) {
     const { store, profiles, config } = this.deps;
     const session = req.sessionId === undefined ? undefined : store.getSession(req.sessionId);
     if (req.sessionId !== undefined && !session) throw new AppError('NOT_FOUND', `session ${req.sessionId} not found`);
@@ -104,7 +158,13 @@ export class RunService {
       throw new AppError('AGENT_MISMATCH', `session ${session.id} runs agent "${session.agent}", not "${agentName}"`);
     }
     const timeoutMs = Math.min(req.timeoutMs ?? profile.timeoutMs, config.maxTimeoutMs);
+    return { session, agentName, profile, timeoutMs };
+  }
 
+  private start(req: RunRequest): RunHandle {
+    const { store, config } = this.deps;
+    // Planned again: the session may have changed while the request waited for a slot.
+    const { session, agentName, profile, timeoutMs } = this.plan(req);
     const sessionId = session?.id ?? newId('ses');
     const runId = newId('run');
     const begun = store.beginTurn({
@@ -113,6 +173,7 @@ export class RunService {
       runId,
       agent: agentName,
       image: profile.image,
+      instanceId: config.instanceId,
       timeoutMs,
       prompt: req.prompt,
       now: Date.now(),
@@ -121,25 +182,26 @@ export class RunService {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }
     const history = store.historyBefore(sessionId, begun.userMessageId);
-    const handle = this.execute({ sessionId, runId, agentName, profile, timeoutMs, prompt: req.prompt, receivedAt: req.receivedAt, history });
-    this.inFlight.add(handle);
-    void handle.result.finally(() => this.inFlight.delete(handle));
-    return handle;
+    return this.execute({ sessionId, runId, agentName, profile, timeoutMs, prompt: req.prompt, receivedAt: req.receivedAt, history });
   }
 
   get runningCount(): number {
     return this.inFlight.size;
   }
 
-  /** Lets in-flight runs finish for up to `graceMs`, then cancels the rest and waits for their end. */
+  /**
+   * Refuses new runs, lets in-flight ones finish for up to `graceMs`, then kills the
+   * rest (status `interrupted`, SHUTDOWN) and waits until their ends are stored.
+   */
   async drain(graceMs: number): Promise<void> {
+    this.closed = true;
     const all = () => Promise.allSettled([...this.inFlight].map((h) => h.result));
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
     const outcome = await Promise.race([all(), graceOver]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      for (const h of this.inFlight) h.cancel();
+      for (const h of this.inFlight) h.stop('interrupted');
       await all();
     }
   }
@@ -154,6 +216,15 @@ export class RunService {
     const deadline = setTimeout(() => stop.abort(new RunStopped('timeout')), run.timeoutMs);
 
     const stderr: Buffer[] = [];
+    let printed = 0;
+    /** Passes on what fits under the output cap; past it, kills the run. */
+    const withinCap = (chunk: Buffer): Buffer => {
+      const room = config.maxOutputBytes - printed;
+      printed += chunk.length;
+      if (chunk.length <= room) return chunk;
+      if (!stop.signal.aborted) stop.abort(new RunStopped('output_limit'));
+      return chunk.subarray(0, Math.max(0, room));
+    };
     const metrics: RunEnd['metrics'] = {
       queuedMs: null,
       createMs: null,
@@ -191,6 +262,7 @@ export class RunService {
       workdir: run.profile.workdir,
       network: run.profile.network,
       limits: run.profile.limits,
+      readOnlyRoot: run.profile.readOnlyRoot,
       tmpfs: run.profile.tmpfs,
       labels: {
         'ephemera.managed': 'true',
@@ -198,6 +270,8 @@ export class RunService {
         'ephemera.session': run.sessionId,
         'ephemera.run': run.runId,
         'ephemera.agent': run.agentName,
+        // Past this, the container belongs to no live run, whoever started it.
+        'ephemera.deadline': String(Date.now() + run.timeoutMs + DEADLINE_SLACK_MS),
       },
       files: turn.files,
       stdin: turn.stdin,
@@ -217,11 +291,15 @@ export class RunService {
               metrics.startMs = Math.round(t.startMs);
               markReady();
             },
-            stdout: async (chunk) => {
+            stdout: async (raw) => {
+              const chunk = withinCap(raw);
+              if (chunk.length === 0) return;
               metrics.bytesOut += chunk.length;
               await emit(parser.push(chunk));
             },
-            stderr: async (chunk) => {
+            stderr: async (raw) => {
+              const chunk = withinCap(raw);
+              if (chunk.length === 0) return;
               metrics.bytesErr += chunk.length;
               stderr.push(chunk);
               if (agent.streamsStderr) await channel.push({ type: 'stderr', data: chunk });
@@ -233,6 +311,9 @@ export class RunService {
         await emit(parser.end());
         if (stop.signal.aborted) {
           status = (stop.signal.reason as RunStopped).status;
+        } else if (exit.oomKilled) {
+          status = 'oom';
+          error = { code: 'OOM', message: `the run went over its ${run.profile.limits.memoryBytes / 1048576} MiB memory limit` };
         } else {
           ({ status, error } = agent.conclude(exitCode, parser.parsed));
         }
@@ -249,8 +330,9 @@ export class RunService {
       } finally {
         clearTimeout(deadline);
       }
-      if (status === 'timeout') error = { code: 'TIMEOUT', message: `the run exceeded its ${run.timeoutMs} ms deadline` };
-      if (status === 'cancelled') error = { code: 'CANCELLED', message: 'the client went away before the run ended' };
+      if (stop.signal.aborted && status === (stop.signal.reason as RunStopped).status) {
+        error = STOP_ERRORS[status as RunStopped['status']](run, config.maxOutputBytes);
+      }
       metrics.totalMs = since(run.receivedAt);
       markReady();
 
@@ -312,6 +394,9 @@ export class RunService {
       cancel: () => {
         if (!stop.signal.aborted) stop.abort(new RunStopped('cancelled'));
         channel.abandon();
+      },
+      stop: (why) => {
+        if (!stop.signal.aborted) stop.abort(new RunStopped(why));
       },
     };
   }

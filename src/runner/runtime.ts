@@ -4,8 +4,11 @@
  * request can replace the Docker one without touching the routes or the run logic.
  */
 
+/** Files go in under this folder: a per-container volume, so they can be copied in before start even with a read-only root. */
+export const FILES_ROOT = '/ephemera';
+
 export interface ContainerFile {
-  /** Absolute path inside the container. */
+  /** Absolute path inside the container, under FILES_ROOT. */
   path: string;
   content: Buffer;
   /** File mode. Owned by root unless `uid` says otherwise, so 0o444 is read-only to the process. */
@@ -20,7 +23,8 @@ export interface ContainerSpec {
   user: string;
   workdir: string | undefined;
   network: string;
-  limits: { memoryBytes: number; nanoCpus: number; pids: number };
+  limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
+  readOnlyRoot: boolean;
   /** tmpfs mounts: path -> options. */
   tmpfs: Record<string, string>;
   labels: Record<string, string>;
@@ -39,6 +43,8 @@ export interface OutputSink {
 
 export interface ContainerExit {
   exitCode: number;
+  /** The kernel killed it for exceeding its memory limit. */
+  oomKilled: boolean;
 }
 
 export type RuntimeErrorCode = 'RUNTIME_UNAVAILABLE' | 'IMAGE_NOT_FOUND' | 'RUNTIME_ERROR';
@@ -62,4 +68,17 @@ export interface ContainerRuntime {
    * soon after; the caller reads the reason from the signal.
    */
   run(spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit>;
+  /** Every container labelled `ephemera.managed=true`, whichever instance started it. */
+  listManaged(): Promise<ManagedContainer[]>;
+  /** Kills and removes a container; a container already gone is not an error. */
+  remove(id: string): Promise<void>;
+}
+
+/** A container this service (or another instance) started, as its labels describe it. */
+export interface ManagedContainer {
+  id: string;
+  runId: string;
+  instanceId: string;
+  /** Epoch ms after which its run cannot be live; null when the label is missing. */
+  deadline: number | null;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppConfig } from '../../src/app.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
@@ -35,10 +35,8 @@ export interface Harness {
 
 let counter = 0;
 
-export interface HarnessOptions {
+export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'instanceId'>> {
   runtime?: ContainerRuntime;
-  maxBodyBytes?: number;
-  maxTimeoutMs?: number;
   profiles?: ProfilesFile;
   geminiApiKey?: string;
   /** Receives the service's log lines (JSON); silent when absent. */
@@ -57,6 +55,11 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
     config: {
       maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
       maxTimeoutMs: opts.maxTimeoutMs ?? 60_000,
+      maxOutputBytes: opts.maxOutputBytes ?? 16 * 1024 * 1024,
+      maxConcurrentRuns: opts.maxConcurrentRuns ?? 16,
+      maxQueuedRuns: opts.maxQueuedRuns ?? 64,
+      queueTimeoutMs: opts.queueTimeoutMs ?? 20_000,
+      reapIntervalMs: opts.reapIntervalMs ?? 1000,
       instanceId,
       secrets: { geminiApiKey: opts.geminiApiKey },
     },
@@ -73,7 +76,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
     dbPath,
     leftovers: () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instanceId}`] } }),
     async close() {
-      await app.runs.drain(0);
+      await app.shutdown(0);
       db.$client.close();
       rmSync(dir, { recursive: true, force: true });
     },

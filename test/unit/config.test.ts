@@ -55,7 +55,11 @@ describe('profiles', () => {
     const set = parseProfiles({ default_agent: 'x', profiles: { x: { image: 'img' } } });
     const x = set.profiles.get('x')!;
     expect(x).toMatchObject({ image: 'img', user: '1000:1000', network: 'none', timeoutMs: 60000, replay: 'history-file' });
-    expect(x.limits).toEqual({ memoryBytes: 256 * 1024 * 1024, nanoCpus: 1e9, pids: 256 });
+    expect(x.limits).toEqual({ memoryBytes: 256 * 1024 * 1024, nanoCpus: 1e9, pids: 256, nofile: 1024 });
+    expect(x.readOnlyRoot).toBe(true);
+    expect(x.tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=64m,mode=1777' });
+    const w = parseProfiles({ default_agent: 'w', profiles: { w: { image: 'i', workdir: '/work', user: '1000:2000' } } }).profiles.get('w')!;
+    expect(w.tmpfs['/work']).toBe('rw,nosuid,nodev,size=64m,mode=0700,uid=1000,gid=2000');
   });
 
   it('rejects unknown fields, bad names and a default that names no profile', () => {

@@ -19,11 +19,19 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
   const run = async (c: Context, sessionId: string | undefined) => {
     const receivedAt = performance.now();
     const input = await readRunInput(c);
-    const handle = deps.runs.begin({ ...input, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) });
+    const signal = c.req.raw.signal;
+    let handle;
+    try {
+      handle = await deps.runs.begin({ ...input, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) }, signal);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'CAPACITY') {
+        return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
+      }
+      throw err;
+    }
     const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };
 
     // The client may leave before the response starts (while the container starts).
-    const signal = c.req.raw.signal;
     if (signal.aborted) handle.cancel();
     else signal.addEventListener('abort', () => handle.cancel(), { once: true });
 

@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  if (!h) return;
+  expect(await h.leftovers()).toEqual([]);
+  await h.close();
+  h = undefined;
+});
+
+const count = (hh: Harness, table: string) => (hh.db.$client.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+
+describe('admission', () => {
+  it('queues over the cap, then refuses with 429 CAPACITY and Retry-After when the queue is full', async () => {
+    h = createHarness({ maxConcurrentRuns: 2, maxQueuedRuns: 1, queueTimeoutMs: 10_000 });
+    const app = h.app;
+    const a = app.request(post('/v1/run', 'sleep 1.5; echo a', { accept: 'application/json' }));
+    const b = app.request(post('/v1/run', 'sleep 1.5; echo b', { accept: 'application/json' }));
+    await new Promise((r) => setTimeout(r, 300));
+    const c = app.request(post('/v1/run', 'echo c', { accept: 'application/json' })); // waits in the queue
+    await new Promise((r) => setTimeout(r, 100));
+    expect(app.runs.admission.queued).toBe(1);
+    const before = [count(h, 'sessions'), count(h, 'messages')];
+    const refused = await app.request(post('/v1/run', 'echo d'));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await jsonOf(refused)).toMatchObject({ error: { code: 'CAPACITY' } });
+    expect([count(h, 'sessions'), count(h, 'messages')]).toEqual(before);
+    const [ra, rb, rc] = await Promise.all([jsonOf(a), jsonOf(b), jsonOf(c)]);
+    expect([ra.output, rb.output, rc.output]).toEqual(['a\n', 'b\n', 'c\n']);
+    // c waited for a slot: its queue time is part of its metrics.
+    expect(rc.metrics.queued_ms).toBeGreaterThan(800);
+    expect(ra.metrics.queued_ms).toBeLessThan(500);
+  });
+
+  it('refuses with 429 when no slot frees within the queue timeout', async () => {
+    h = createHarness({ maxConcurrentRuns: 1, maxQueuedRuns: 10, queueTimeoutMs: 400 });
+    const a = h.app.request(post('/v1/run', 'sleep 2', { accept: 'application/json' }));
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    const refused = await h.app.request(post('/v1/run', 'echo late'));
+    expect(refused.status).toBe(429);
+    expect(performance.now() - t0).toBeGreaterThan(350);
+    expect((await jsonOf(a)).status).toBe('succeeded');
+  });
+});
