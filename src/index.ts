@@ -49,16 +49,26 @@ function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, inFlight: app.runs.runningCount }, 'shutting down');
-    server.close(); // stop accepting; in-flight responses go on
+    const http = server as Server;
+    // Stop accepting; in-flight responses go on until their runs end.
+    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
     await app.shutdown(config.shutdownGraceMs);
-    (server as Server).closeAllConnections();
+    // Let the last responses flush, then drop keep-alive and stragglers.
+    http.closeIdleConnections();
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    http.closeAllConnections();
     db.$client.pragma('wal_checkpoint(TRUNCATE)');
     db.$client.close();
     logger.info('stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  const onSignal = (signal: string) =>
+    shutdown(signal).catch((err: unknown) => {
+      logger.fatal({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  process.on('SIGTERM', () => void onSignal('SIGTERM'));
+  process.on('SIGINT', () => void onSignal('SIGINT'));
 }
 
 main();

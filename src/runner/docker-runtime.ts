@@ -68,9 +68,7 @@ export class DockerRuntime implements ContainerRuntime {
           await (frame.stream === 'stdout' ? sink.stdout(frame.payload) : sink.stderr(frame.payload));
         }
       }
-      const { StatusCode } = await exited;
-      const state = (await container.inspect()).State;
-      return { exitCode: StatusCode, oomKilled: state.OOMKilled === true };
+      return await exitOf(container, exited);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
@@ -104,6 +102,26 @@ export class DockerRuntime implements ContainerRuntime {
       const status = (err as EngineError).statusCode;
       if (status === 404 || status === 409) return;
       throw toRuntimeError(err);
+    }
+  }
+}
+
+const EXIT_CHECK_MS = 1000;
+
+/**
+ * The container's exit, once its output has ended. The wait request normally answers at
+ * once; but if the engine's connection breaks mid-response, dockerode's promise never
+ * settles, so every second the container is inspected too: that fails fast when the
+ * engine is gone, and tells the exit when the wait answer was lost.
+ */
+async function exitOf(container: Docker.Container, exited: Promise<{ StatusCode: number }>): Promise<ContainerExit> {
+  let code: number | undefined;
+  exited.then((r) => (code = r.StatusCode)).catch(() => {});
+  for (;;) {
+    const waited = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), EXIT_CHECK_MS))]);
+    const state = (await container.inspect()).State;
+    if (waited || !state.Running) {
+      return { exitCode: code ?? state.ExitCode, oomKilled: state.OOMKilled === true };
     }
   }
 }

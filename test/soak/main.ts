@@ -1,0 +1,69 @@
+// npm run soak [-- --total 1000 --concurrency 16]: a bounded load on loopback against a
+// service built from the real parts, then the leak and loss checks. Exits 1 on any problem.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { createApp } from '../../src/app.js';
+import { loadProfiles } from '../../src/config/profiles.js';
+import { openDatabase } from '../../src/db/open.js';
+import { DockerRuntime } from '../../src/runner/docker-runtime.js';
+import { listen } from '../helpers/harness.js';
+import { runSoak } from './soak.js';
+
+const { values } = parseArgs({ options: { total: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
+const total = Number(values.total);
+const concurrency = Number(values.concurrency);
+
+const dir = mkdtempSync(join(tmpdir(), 'ephemera-soak-'));
+const dbPath = join(dir, 'soak.db');
+const db = openDatabase(dbPath);
+const instanceId = `soak-${process.pid}`;
+const maxBodyBytes = 64 * 1024;
+const app = createApp({
+  db,
+  runtime: new DockerRuntime(new Docker()),
+  config: {
+    maxBodyBytes,
+    maxTimeoutMs: 60_000,
+    maxOutputBytes: 256 * 1024,
+    maxConcurrentRuns: concurrency,
+    maxQueuedRuns: 1000,
+    queueTimeoutMs: 120_000,
+    reapIntervalMs: 2000,
+    instanceId,
+    secrets: { geminiApiKey: undefined },
+  },
+  profiles: loadProfiles('config/profiles.json'),
+  logger: pino({ level: 'silent' }),
+});
+app.startBackground();
+const server = await listen(app);
+const rssBefore = process.memoryUsage().rss;
+let peakRss = rssBefore;
+const report = await runSoak({
+  url: server.url,
+  dbPath,
+  instanceId,
+  total,
+  concurrency,
+  maxBodyBytes,
+  onProgress: (done) => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (done % 50 === 0 || done === total) process.stderr.write(`\r${done}/${total}`);
+  },
+});
+process.stderr.write('\n');
+await server.close();
+await app.shutdown(0);
+db.$client.close();
+rmSync(dir, { recursive: true, force: true });
+
+console.log(JSON.stringify({ ...report, rssMb: { before: Math.round(rssBefore / 1048576), peak: Math.round(peakRss / 1048576) } }, null, 2));
+if (report.problems.length > 0) {
+  console.error(`soak: ${report.problems.length} problem(s)`);
+  process.exit(1);
+}
+console.log(`soak: ok, ${report.requests} requests in ${report.seconds.toFixed(1)} s`);
