@@ -18,16 +18,20 @@ docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { cat "$log" >
 rm -f "$log"
 
 sock=${DOCKER_SOCK:-/var/run/docker.sock}
-cleanup() { docker rm -fv "$name" >/dev/null 2>&1 || true; }
+volume=ephemera-smoke-data-$$
+cleanup() { docker rm -fv "$name" >/dev/null 2>&1 || true; docker volume rm "$volume" >/dev/null 2>&1 || true; }
 [ -n "${SMOKE_KEEP:-}" ] || trap cleanup EXIT
-docker run -d --name "$name" \
+# Listening on 0.0.0.0 needs an API key: create one with the image's own CLI.
+EPHEMERA_KEY=$(docker run --rm -v "$volume:/data" "$tag" node dist/cli/keys.js create --name smoke --role admin 2>/dev/null)
+export EPHEMERA_KEY
+docker run -d --name "$name" -v "$volume:/data" \
   -v "$sock:/var/run/docker.sock" --group-add "$(stat -c %g "$sock")" \
   -p "127.0.0.1:$port:8787" "$tag" >/dev/null
 
 http() { node scripts/http.mjs "$@"; }
 
 i=0
-until http "http://127.0.0.1:$port/readyz" >/dev/null; do
+until http "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
   i=$((i + 1))
   if [ "$i" -gt 60 ]; then docker logs "$name" >&2; die "the service in the image never became ready"; fi
   sleep 0.5
@@ -39,4 +43,6 @@ out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < 
 left=$(docker ps -aq --filter label=ephemera.managed=true)
 [ -z "$left" ] || die "managed containers left behind: $left"
 docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as uid 1000"
-say "ok: one request through the built image, service non-root, nothing left behind"
+EPHEMERA_KEY=wrong http "http://127.0.0.1:$port/v1/sessions" >/dev/null && die "a wrong key was accepted"
+http "http://127.0.0.1:$port/v1/sessions" | grep -q '"turns":1' || die "the session is not in the history"
+say "ok: one request through the built image with an API key, service non-root, nothing left behind"

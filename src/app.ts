@@ -1,13 +1,18 @@
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
 import type { Db } from './db/open.js';
+import { ApiKeyStore } from './db/api-keys.js';
+import { HistoryStore } from './db/history.js';
 import { TranscriptStore } from './db/transcripts.js';
 import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
+import { bearerAuth, type AuthEnv } from './http/middleware/auth.js';
+import { mountOpenApi } from './http/openapi.js';
 import { healthRoutes } from './http/routes/health.js';
+import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService } from './runner/run-service.js';
@@ -41,6 +46,8 @@ const heartbeatStaleMs = (config: AppConfig) => Math.max(5 * config.reapInterval
 export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const store = new TranscriptStore(deps.db);
+  const keys = new ApiKeyStore(deps.db);
+  const history = new HistoryStore(deps.db);
   const runs = new RunService({ store, runtime: deps.runtime, profiles: deps.profiles, config, logger });
   const reaper = new Reaper({
     runtime: deps.runtime,
@@ -50,9 +57,12 @@ export function createApp(deps: AppDeps) {
     logger,
   });
 
-  const app = new Hono()
-    .route('/', healthRoutes(deps))
-    .route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes }));
+  const app = new OpenAPIHono<AuthEnv>();
+  app.use('/v1/*', bearerAuth(keys));
+  app.route('/', healthRoutes(deps));
+  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes }));
+  app.route('/', historyRoutes({ history, transcripts: store }));
+  mountOpenApi(app);
 
   app.notFound((c) => errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
@@ -75,6 +85,8 @@ export function createApp(deps: AppDeps) {
 
   return Object.assign(app, {
     store,
+    keys,
+    history,
     runs,
     reaper,
     /**

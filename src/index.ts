@@ -25,6 +25,16 @@ function main() {
 
   const db = openDatabase(config.databasePath);
   const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
+  if (!app.keys.anyActive()) {
+    if (!isLoopback(config.host)) {
+      process.stderr.write(
+        `ephemera: refusing to listen on ${config.host} without API keys: anyone who reaches it could run code.\n` +
+          `  create one first (npm run keys -- create --name admin --role admin), or set HOST=127.0.0.1\n`,
+      );
+      process.exit(2);
+    }
+    logger.warn('no API keys configured: serving on loopback only, without authentication');
+  }
   app.startBackground();
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
@@ -72,3 +82,7 @@ function main() {
 }
 
 main();
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

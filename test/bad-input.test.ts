@@ -48,7 +48,7 @@ function generate(count: number): Array<{ label: string; req: Request }> {
     '%25%25',
     '*',
   ];
-  const routes = ['/', '/v1', '/v1/runs', '/v1/run/x', '/v1/sessions', '/v1/sessions/x', '/admin', '/.env', '/v1/run/../../etc', '/%2e%2e/x'];
+  const routes = ['/', '/v1', '/v1/runs', '/v1/run/x', '/v1/sessionz', '/v1/sessions/x', '/admin', '/.env', '/v1/run/../../etc', '/%2e%2e/x'];
   const out: Array<{ label: string; req: Request }> = [];
   const json = { 'content-type': 'application/json' };
   const url = (path: string) => `http://local${path}`;

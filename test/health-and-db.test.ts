@@ -44,6 +44,7 @@ describe('the database file', () => {
       agent: 'shell',
       image: 'img',
       instanceId: 'dead-instance',
+      keyId: null,
       timeoutMs: 1000,
       prompt: 'left behind',
       now,

@@ -1,14 +1,45 @@
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const API_KEY_ROLES = ['admin', 'user'] as const;
+export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+
+/** API keys: only a SHA-256 of the secret is kept; `prefix` identifies a key in listings. */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role', { enum: API_KEY_ROLES }).notNull(),
+    prefix: text('prefix').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    revokedAt: integer('revoked_at'),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [uniqueIndex('api_keys_hash_idx').on(t.secretHash)],
+);
 
 export const sessions = sqliteTable(
   'sessions',
   {
     id: text('id').primaryKey(),
     agent: text('agent').notNull(),
+    /** The key that opened it; null when the service ran without keys. */
+    ownerKeyId: text('owner_key_id'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
+    // Kept up to date by each turn, so listings need no join over runs or messages.
+    turns: integer('turns').notNull().default(0),
+    lastStatus: text('last_status'),
+    totalMs: integer('total_ms').notNull().default(0),
+    totalTokens: integer('total_tokens').notNull().default(0),
   },
-  (t) => [index('sessions_updated_idx').on(t.updatedAt)],
+  (t) => [
+    index('sessions_created_idx').on(t.createdAt, t.id),
+    index('sessions_owner_created_idx').on(t.ownerKeyId, t.createdAt, t.id),
+    index('sessions_agent_created_idx').on(t.agent, t.createdAt, t.id),
+    index('sessions_status_created_idx').on(t.lastStatus, t.createdAt, t.id),
+  ],
 );
 
 export const RUN_STATUSES = [
@@ -34,6 +65,8 @@ export const runs = sqliteTable(
     image: text('image').notNull(),
     /** The service instance that ran it (see `instances`). */
     instanceId: text('instance_id'),
+    /** The API key that ran it; null when the service ran without keys. */
+    keyId: text('key_id'),
     status: text('status', { enum: RUN_STATUSES }).notNull(),
     exitCode: integer('exit_code'),
     errorCode: text('error_code'),
@@ -58,6 +91,7 @@ export const runs = sqliteTable(
   (t) => [
     index('runs_session_idx').on(t.sessionId, t.createdAt),
     index('runs_status_idx').on(t.status),
+    index('runs_created_idx').on(t.createdAt),
   ],
 );
 

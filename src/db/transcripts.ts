@@ -10,6 +10,8 @@ export interface TurnStart {
   agent: string;
   image: string;
   instanceId: string;
+  /** The API key running it (and owning a new session); null without keys. */
+  keyId: string | null;
   timeoutMs: number;
   prompt: string;
   now: number;
@@ -60,7 +62,9 @@ export class TranscriptStore {
   beginTurn(t: TurnStart): { userMessageId: number } | 'busy' {
     return this.db.transaction((tx) => {
       if (t.newSessionAgent !== undefined) {
-        tx.insert(sessions).values({ id: t.sessionId, agent: t.newSessionAgent, createdAt: t.now, updatedAt: t.now }).run();
+        tx.insert(sessions)
+          .values({ id: t.sessionId, agent: t.newSessionAgent, ownerKeyId: t.keyId, createdAt: t.now, updatedAt: t.now })
+          .run();
       } else {
         const active = tx
           .select({ id: runs.id })
@@ -68,8 +72,11 @@ export class TranscriptStore {
           .where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running')))
           .get();
         if (active) return 'busy';
-        tx.update(sessions).set({ updatedAt: t.now }).where(eq(sessions.id, t.sessionId)).run();
       }
+      tx.update(sessions)
+        .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
+        .where(eq(sessions.id, t.sessionId))
+        .run();
       tx.insert(runs)
         .values({
           id: t.runId,
@@ -77,6 +84,7 @@ export class TranscriptStore {
           agent: t.agent,
           image: t.image,
           instanceId: t.instanceId,
+          keyId: t.keyId,
           status: 'running',
           timeoutMs: t.timeoutMs,
           createdAt: t.now,
@@ -125,7 +133,15 @@ export class TranscriptStore {
           .values({ sessionId, runId, role: 'assistant', content: end.output, createdAt: end.now })
           .run();
       }
-      tx.update(sessions).set({ updatedAt: end.now }).where(eq(sessions.id, sessionId)).run();
+      tx.update(sessions)
+        .set({
+          updatedAt: end.now,
+          lastStatus: end.status,
+          totalMs: sql`${sessions.totalMs} + ${end.metrics.totalMs}`,
+          totalTokens: sql`${sessions.totalTokens} + ${end.metrics.totalTokens ?? 0}`,
+        })
+        .where(eq(sessions.id, sessionId))
+        .run();
     });
   }
 
@@ -172,6 +188,15 @@ export class TranscriptStore {
         ),
       )
       .run();
+    if (res.changes > 0) {
+      this.db.$client
+        .prepare(
+          `update sessions set last_status = 'interrupted'
+             where last_status = 'running'
+               and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`,
+        )
+        .run();
+    }
     return res.changes;
   }
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { RunRequestSchema } from './schemas.js';
 
 export interface RunInput {
   prompt: string;
@@ -10,14 +11,8 @@ export interface RunInput {
 
 const agentName = z.string().min(1).max(64);
 const timeoutMs = z.number().int().positive().max(2_147_483_647);
-
-const JsonBody = z
-  .object({
-    prompt: z.string(),
-    agent: agentName.optional(),
-    timeout_ms: timeoutMs.optional(),
-  })
-  .strict();
+// The JSON body's schema is the one /openapi.json documents.
+const JsonBody = RunRequestSchema;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

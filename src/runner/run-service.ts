@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/env.js';
 import type { AgentProfile, ProfileSet } from '../config/profiles.js';
+import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
 import type { MessageRow, RunStatus } from '../db/schema.js';
 import type { RunEnd, TranscriptStore } from '../db/transcripts.js';
@@ -13,6 +14,8 @@ import { RuntimeError, type ContainerRuntime, type ContainerSpec } from './runti
 
 export interface RunRequest {
   prompt: string;
+  /** Who asks: owns a new session, and may continue only a session it can see. */
+  principal: Principal;
   /** Continue this session; a new one is opened when absent. */
   sessionId?: string;
   agent?: string;
@@ -146,7 +149,9 @@ export class RunService {
 
   private plan(req: RunRequest) {
     const { store, profiles, config } = this.deps;
-    const session = req.sessionId === undefined ? undefined : store.getSession(req.sessionId);
+    const found = req.sessionId === undefined ? undefined : store.getSession(req.sessionId);
+    // Another owner's session answers exactly as a missing one.
+    const session = found && canSee(req.principal, found) ? found : undefined;
     if (req.sessionId !== undefined && !session) throw new AppError('NOT_FOUND', `session ${req.sessionId} not found`);
 
     const agentName = req.agent ?? session?.agent ?? profiles.defaultAgent;
@@ -174,6 +179,7 @@ export class RunService {
       agent: agentName,
       image: profile.image,
       instanceId: config.instanceId,
+      keyId: req.principal.keyId,
       timeoutMs,
       prompt: req.prompt,
       now: Date.now(),

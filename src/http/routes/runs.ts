@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../../errors.js';
 import type { RunService } from '../../runner/run-service.js';
@@ -16,13 +17,14 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
     onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),
   });
 
-  const run = async (c: Context, sessionId: string | undefined) => {
+  const run = async (c: Context<AuthEnv>, sessionId: string | undefined) => {
     const receivedAt = performance.now();
     const input = await readRunInput(c);
     const signal = c.req.raw.signal;
     let handle;
     try {
-      handle = await deps.runs.begin({ ...input, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) }, signal);
+      const principal = c.get('principal');
+      handle = await deps.runs.begin({ ...input, principal, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) }, signal);
     } catch (err) {
       if (err instanceof AppError && err.code === 'CAPACITY') {
         return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
@@ -54,10 +56,10 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
     }
   };
 
-  const onlyPost = (c: Context) =>
+  const onlyPost = (c: Context<AuthEnv>) =>
     errorResponse(c, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use POST`, { Allow: 'POST' });
 
-  return new Hono()
+  return new Hono<AuthEnv>()
     .post('/v1/run', limit, (c) => run(c, undefined))
     .post('/v1/sessions/:id/messages', limit, (c) => run(c, c.req.param('id')))
     .all('/v1/run', onlyPost)

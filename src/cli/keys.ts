@@ -1,0 +1,71 @@
+// npm run keys -- create --name <name> --role admin|user   prints the new key once
+// npm run keys -- list                                      lists keys, never their secret
+// npm run keys -- revoke <id|name>
+import { parseArgs } from 'node:util';
+import { ConfigError, loadServiceConfig } from '../config/env.js';
+import { ApiKeyStore } from '../db/api-keys.js';
+import { openDatabase } from '../db/open.js';
+import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
+
+const USAGE = `usage:
+  npm run keys -- create --name <name> --role admin|user
+  npm run keys -- list
+  npm run keys -- revoke <key id or name>`;
+
+function main(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const [command, target] = positionals;
+  let config;
+  try {
+    config = loadServiceConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message);
+    throw err;
+  }
+  const db = openDatabase(config.databasePath);
+  const keys = new ApiKeyStore(db);
+  try {
+    switch (command) {
+      case 'create': {
+        if (!values.name || !/^[\w.@-]{1,64}$/.test(values.name)) return fail('--name is required: 1-64 letters, digits, _ . @ -');
+        if (!API_KEY_ROLES.includes(values.role as ApiKeyRole)) return fail('--role must be admin or user');
+        const { key, info } = keys.create(values.name, values.role as ApiKeyRole);
+        if (values.json) process.stdout.write(`${JSON.stringify({ key, ...info })}\n`);
+        else process.stdout.write(`${key}\n`), process.stderr.write(`created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`);
+        return 0;
+      }
+      case 'list': {
+        const list = keys.list();
+        if (values.json) process.stdout.write(`${JSON.stringify(list)}\n`);
+        else
+          for (const k of list) {
+            const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
+            process.stdout.write(`${k.id}\t${k.role}\t${k.name}\t${k.prefix}…\t${state}\n`);
+          }
+        return 0;
+      }
+      case 'revoke': {
+        if (!target) return fail('revoke needs a key id or name');
+        const n = keys.revoke(target);
+        if (n === 0) return fail(`no active key with id or name "${target}"`);
+        process.stderr.write(`revoked ${n} key(s)\n`);
+        return 0;
+      }
+      default:
+        return fail(USAGE);
+    }
+  } finally {
+    db.$client.close();
+  }
+}
+
+function fail(message: string): number {
+  process.stderr.write(`keys: ${message}\n`);
+  return 2;
+}
+
+process.exitCode = main(process.argv.slice(2));

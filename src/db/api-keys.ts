@@ -1,0 +1,79 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from './open.js';
+import { apiKeys, type ApiKeyRole } from './schema.js';
+
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+/**
+ * API keys. A key is `eph_<id>_<secret>`; only the SHA-256 of the whole key is stored,
+ * so the database cannot give a key away. Keys are random (192 bits), so a plain hash
+ * is enough (no password-style stretching needed).
+ */
+export class ApiKeyStore {
+  constructor(private readonly db: Db) {}
+
+  create(name: string, role: ApiKeyRole, now = Date.now()): { key: string; info: ApiKeyInfo } {
+    const id = `key_${randomBytes(6).toString('hex')}`;
+    const key = `eph_${id.slice(4)}_${randomBytes(24).toString('base64url')}`;
+    const info = { id, name, role, prefix: key.slice(0, 20), createdAt: now, revokedAt: null, lastUsedAt: null };
+    this.db.insert(apiKeys).values({ ...info, secretHash: hashOf(key) }).run();
+    return { key, info };
+  }
+
+  list(): ApiKeyInfo[] {
+    return this.db
+      .select({
+        id: apiKeys.id,
+        name: apiKeys.name,
+        role: apiKeys.role,
+        prefix: apiKeys.prefix,
+        createdAt: apiKeys.createdAt,
+        revokedAt: apiKeys.revokedAt,
+        lastUsedAt: apiKeys.lastUsedAt,
+      })
+      .from(apiKeys)
+      .orderBy(desc(apiKeys.createdAt))
+      .all();
+  }
+
+  /** Revokes by id or by name; returns how many keys it revoked. */
+  revoke(idOrName: string, now = Date.now()): number {
+    const byId = this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt))).run();
+    if (byId.changes > 0) return byId.changes;
+    return this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt))).run().changes;
+  }
+
+  /** Whether any key is active: with none, the service runs without authentication (loopback only). */
+  anyActive(): boolean {
+    return this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1).get() !== undefined;
+  }
+
+  /** The active key a presented secret belongs to, or undefined. */
+  verify(presented: string, now = Date.now()): ApiKeyInfo | undefined {
+    const hash = hashOf(presented);
+    const row = this.db.select().from(apiKeys).where(eq(apiKeys.secretHash, hash)).get();
+    if (!row || row.revokedAt !== null) return undefined;
+    // The lookup is by hash; compare once more in constant time for good measure.
+    if (!timingSafeEqual(Buffer.from(row.secretHash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
+    if (row.lastUsedAt === null || now - row.lastUsedAt > 60_000) {
+      this.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, row.id)).run();
+    }
+    const { secretHash: _omit, ...info } = row;
+    return info;
+  }
+
+  count(): number {
+    return (this.db.select({ n: sql<number>`count(*)` }).from(apiKeys).get()?.n ?? 0) as number;
+  }
+}

@@ -1,0 +1,106 @@
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import { ERROR_CODES } from '../errors.js';
+import { STATUS_OF } from './errors.js';
+import { ErrorSchema, MetricsSchema, RunRequestSchema } from './schemas.js';
+
+const RunResultSchema = z
+  .object({
+    session_id: z.string(),
+    run_id: z.string(),
+    agent: z.string(),
+    status: z.string(),
+    exit_code: z.number().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    output: z.string(),
+    stderr: z.string(),
+    tool_calls: z.array(z.object({ id: z.string(), name: z.string(), parameters: z.unknown(), status: z.string().nullable(), output: z.string().nullable() })),
+    usage: z.object({ input_tokens: z.number(), output_tokens: z.number(), total_tokens: z.number(), tool_calls: z.number() }).nullable(),
+    metrics: MetricsSchema.partial(),
+  })
+  .openapi('RunResult');
+
+const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN'] as const;
+
+/** Error responses grouped by status, each naming its codes. */
+function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
+  const byStatus = new Map<number, string[]>();
+  for (const code of codes) byStatus.set(STATUS_OF[code], [...(byStatus.get(STATUS_OF[code]) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [status, { description: list.join(', '), content: { 'application/json': { schema: ErrorSchema } } }]),
+  );
+}
+
+/**
+ * /openapi.json: the typed history routes describe themselves; the streaming run routes
+ * are registered here with the same request schema that validates their JSON bodies.
+ */
+export function mountOpenApi(app: OpenAPIHono<any>) {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  const runRoute = (path: string, summary: string, params?: z.ZodObject) => ({
+    method: 'post' as const,
+    path,
+    summary,
+    security: [{ bearer: [] }],
+    request: {
+      ...(params && { params }),
+      query: z.object({ agent: z.string().optional(), timeout_ms: z.string().optional() }),
+      body: {
+        content: {
+          'application/json': { schema: RunRequestSchema },
+          'text/plain': { schema: z.string().openapi({ description: 'The prompt itself, byte for byte (curl -d works too)' }) },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'By Accept: text/plain streams the reply; text/event-stream streams typed events (run, stdout, stderr, delta, tool_use, tool_result, warning, error, done); application/json answers at the end. Headers X-Session-Id and X-Run-Id.',
+        content: {
+          'text/plain': { schema: z.string() },
+          'text/event-stream': { schema: z.string() },
+          'application/json': { schema: RunResultSchema },
+        },
+      },
+      ...errorResponses(runErrors),
+    },
+  });
+  app.openAPIRegistry.registerPath(runRoute('/v1/run', 'Run a prompt in a new session, in a fresh container'));
+  app.openAPIRegistry.registerPath(
+    runRoute('/v1/sessions/{id}/messages', 'Run the next turn of a session, replaying its history into a fresh container', z.object({ id: z.string() })),
+  );
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Ready: the engine and the database answer',
+    responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } },
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Ephemera',
+      version: '0.1.0',
+      description: `Per-request containers for agent CLIs. Every error is {"error": {"code", "message"}}; the codes: ${ERROR_CODES.join(', ')}.`,
+    },
+  });
+  app.get('/docs', (c) => c.html(DOCS_PAGE));
+}
+
+// A self-contained page (no CDN: it must work offline) that renders /openapi.json.
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ephemera API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}
+h2{margin-top:2rem;border-bottom:1px solid #ddd}.m{font-weight:bold;text-transform:uppercase;margin-right:.5rem}</style></head>
+<body><h1>Ephemera API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p><div id="api">Loading…</div>
+<script>
+fetch('/openapi.json').then(r => r.json()).then(doc => {
+  const esc = s => String(s ?? '').replace(/[&<>]/g, ch => ({'&':'&amp;','<':'&lt;','>':'&gt;'}[ch]));
+  let html = '<p>' + esc(doc.info.description) + '</p>';
+  for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) {
+    html += '<h2><span class="m">' + method + '</span><code>' + esc(path) + '</code></h2><p>' + esc(op.summary) + '</p><ul>';
+    for (const p of op.parameters ?? []) html += '<li>' + esc(p.in) + ' <code>' + esc(p.name) + '</code> ' + esc(p.description) + '</li>';
+    html += '</ul><ul>';
+    for (const [status, r] of Object.entries(op.responses ?? {})) html += '<li><b>' + status + '</b> ' + esc(r.description) + '</li>';
+    html += '</ul>';
+  }
+  document.getElementById('api').innerHTML = html;
+});
+</script></body></html>`;

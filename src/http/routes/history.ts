@@ -1,0 +1,165 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { canSee } from '../../auth/principal.js';
+import { decodeCursor, type HistoryStore } from '../../db/history.js';
+import type { TranscriptStore } from '../../db/transcripts.js';
+import { errorResponse } from '../errors.js';
+
+// A typed route's handler must return its declared responses; our errors are declared per route.
+const fail = (...args: Parameters<typeof errorResponse>) => errorResponse(...args) as never;
+import { adminOnly, type AuthEnv } from '../middleware/auth.js';
+import {
+  ErrorSchema,
+  IdParamSchema,
+  RunSchema,
+  SessionDetailSchema,
+  SessionListQuerySchema,
+  SessionListSchema,
+  StatsQuerySchema,
+  StatsSchema,
+} from '../schemas.js';
+import { messageJson, runJson, sessionJson } from '../to-json.js';
+import { validationHook } from '../validation-hook.js';
+
+const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const security = [{ bearer: [] }];
+
+const listSessions = createRoute({
+  method: 'get',
+  path: '/v1/sessions',
+  summary: 'List sessions, newest first, with cursor pagination and filters',
+  security,
+  request: { query: SessionListQuerySchema },
+  responses: { 200: json(SessionListSchema, 'A page of sessions'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED') },
+});
+
+const getSession = createRoute({
+  method: 'get',
+  path: '/v1/sessions/{id}',
+  summary: 'A session with its whole transcript, in order',
+  security,
+  request: { params: IdParamSchema },
+  responses: { 200: json(SessionDetailSchema, 'The session'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND (also for another owner’s session)') },
+});
+
+const sessionRuns = createRoute({
+  method: 'get',
+  path: '/v1/sessions/{id}/runs',
+  summary: 'The runs of a session, oldest first, with all their metrics',
+  security,
+  request: { params: IdParamSchema },
+  responses: { 200: json(z.object({ items: z.array(RunSchema) }), 'The runs'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
+});
+
+const deleteSession = createRoute({
+  method: 'delete',
+  path: '/v1/sessions/{id}',
+  summary: 'Delete a session, its messages and its runs (admin keys)',
+  security,
+  middleware: [adminOnly] as const,
+  request: { params: IdParamSchema },
+  responses: { 204: { description: 'Deleted' }, 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN'), 404: err('NOT_FOUND'), 409: err('SESSION_BUSY') },
+});
+
+const getRun = createRoute({
+  method: 'get',
+  path: '/v1/runs/{id}',
+  summary: 'One run with all its metrics',
+  security,
+  request: { params: IdParamSchema },
+  responses: { 200: json(RunSchema, 'The run'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
+});
+
+const stats = createRoute({
+  method: 'get',
+  path: '/v1/stats',
+  summary: 'Runs by status and agent, p50/p95 of first-byte and total time (admin keys)',
+  security,
+  middleware: [adminOnly] as const,
+  request: { query: StatsQuerySchema },
+  responses: { 200: json(StatsSchema, 'Stats over [from, to); default the last 24 hours'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN') },
+});
+
+/** The admin history endpoints; users see only what their own key created. */
+export function historyRoutes(deps: { history: HistoryStore; transcripts: TranscriptStore }) {
+  const { history, transcripts } = deps;
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+
+  const visibleSession = (principal: AuthEnv['Variables']['principal'], id: string) => {
+    const s = transcripts.getSession(id);
+    return s && canSee(principal, s) ? s : undefined;
+  };
+
+  app.openapi(listSessions, (c) => {
+    const q = c.req.valid('query');
+    const principal = c.get('principal');
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    if (q.cursor !== undefined && !cursor) return fail(c, 'INVALID_QUERY', 'cursor: not a cursor this API gave out');
+    if (q.owner !== undefined && principal.role !== 'admin') return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
+    const ownerKeyId = principal.role === 'admin' ? q.owner : (principal.keyId ?? undefined);
+    const page = history.listSessions(
+      {
+        ...(q.agent !== undefined && { agent: q.agent }),
+        ...(q.status !== undefined && { status: q.status }),
+        ...(ownerKeyId !== undefined && { ownerKeyId }),
+        ...(q.from !== undefined && { from: q.from }),
+        ...(q.to !== undefined && { to: q.to }),
+        ...(q.q !== undefined && { q: q.q }),
+      },
+      q.limit,
+      cursor,
+    );
+    return c.json({ items: page.items.map(sessionJson), next_cursor: page.nextCursor }, 200);
+  });
+
+  app.openapi(getSession, (c) => {
+    const { id } = c.req.valid('param');
+    const s = visibleSession(c.get('principal'), id);
+    if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    return c.json({ ...sessionJson(s), messages: transcripts.messagesOf(id).map(messageJson) }, 200);
+  });
+
+  app.openapi(sessionRuns, (c) => {
+    const { id } = c.req.valid('param');
+    if (!visibleSession(c.get('principal'), id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    return c.json({ items: history.runsOf(id).map(runJson) }, 200);
+  });
+
+  app.openapi(deleteSession, (c) => {
+    const { id } = c.req.valid('param');
+    const s = transcripts.getSession(id);
+    if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    if (s.lastStatus === 'running') return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress`);
+    history.deleteSession(id);
+    return c.body(null, 204);
+  });
+
+  app.openapi(getRun, (c) => {
+    const { id } = c.req.valid('param');
+    const run = history.getRun(id);
+    if (!run || !visibleSession(c.get('principal'), run.sessionId)) return fail(c, 'NOT_FOUND', `run ${id} not found`);
+    return c.json(runJson(run), 200);
+  });
+
+  app.openapi(stats, (c) => {
+    const q = c.req.valid('query');
+    const to = q.to ?? Date.now();
+    const from = q.from ?? to - 24 * 3600_000;
+    if (from >= to) return fail(c, 'INVALID_QUERY', 'from must be before to');
+    const s = history.stats(from, to);
+    const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
+    return c.json(
+      {
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        by_status: s.byStatus,
+        by_agent: s.byAgent,
+        first_byte_ms: pct(s.firstByteMs),
+        total_ms: pct(s.totalMs),
+      },
+      200,
+    );
+  });
+
+  return app;
+}

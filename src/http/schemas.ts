@@ -1,0 +1,123 @@
+import { z } from '@hono/zod-openapi';
+import { ERROR_CODES } from '../errors.js';
+import { RUN_STATUSES } from '../db/schema.js';
+
+/** The schemas that validate requests and describe responses, shared with /openapi.json. */
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES).openapi({ description: 'Every code the API can answer with.' }),
+      message: z.string(),
+    }),
+  })
+  .openapi('Error');
+
+export const RunRequestSchema = z
+  .object({
+    prompt: z.string().openapi({ description: 'The prompt, handed to the agent on stdin. Must not be blank.' }),
+    agent: z.string().min(1).max(64).optional().openapi({ description: 'Agent profile; the session keeps its own.' }),
+    timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({ description: 'Deadline; capped by MAX_TIMEOUT_MS.' }),
+  })
+  .strict()
+  .openapi('RunRequest');
+
+const isoTime = z.string().openapi({ example: '2026-11-25T16:45:06.514Z' });
+
+export const MetricsSchema = z
+  .object({
+    queued_ms: z.number().nullable(),
+    create_ms: z.number().nullable(),
+    start_ms: z.number().nullable(),
+    first_byte_ms: z.number().nullable(),
+    total_ms: z.number().nullable(),
+    bytes_out: z.number(),
+    bytes_err: z.number(),
+    input_tokens: z.number().nullable(),
+    output_tokens: z.number().nullable(),
+    total_tokens: z.number().nullable(),
+    tool_calls: z.number().nullable(),
+  })
+  .openapi('RunMetrics');
+
+export const RunSchema = z
+  .object({
+    id: z.string(),
+    session_id: z.string(),
+    agent: z.string(),
+    image: z.string(),
+    key_id: z.string().nullable(),
+    status: z.enum(RUN_STATUSES),
+    exit_code: z.number().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    stderr: z.string(),
+    timeout_ms: z.number(),
+    created_at: isoTime,
+    ended_at: isoTime.nullable(),
+    metrics: MetricsSchema,
+  })
+  .openapi('Run');
+
+export const SessionSummarySchema = z
+  .object({
+    id: z.string(),
+    owner: z.string().nullable().openapi({ description: 'Id of the API key that opened it.' }),
+    agent: z.string(),
+    created_at: isoTime,
+    updated_at: isoTime,
+    turns: z.number(),
+    last_status: z.enum(RUN_STATUSES).nullable(),
+    totals: z.object({ total_ms: z.number(), total_tokens: z.number() }),
+  })
+  .openapi('SessionSummary');
+
+export const MessageSchema = z
+  .object({ id: z.number(), role: z.enum(['user', 'assistant']), content: z.string(), run_id: z.string(), created_at: isoTime })
+  .openapi('Message');
+
+export const SessionDetailSchema = SessionSummarySchema.extend({ messages: z.array(MessageSchema) }).openapi('SessionDetail');
+
+const timeParam = z
+  .string()
+  .optional()
+  .openapi({ description: 'ISO 8601 time or epoch milliseconds' })
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: 'custom', message: `not a time: ${v}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const SessionListQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+  agent: z.string().max(64).optional(),
+  status: z.enum(RUN_STATUSES).optional().openapi({ description: 'Status of the last run' }),
+  owner: z.string().max(64).optional().openapi({ description: 'API key id (admins only; users always see their own)' }),
+  from: timeParam,
+  to: timeParam,
+  q: z.string().min(1).max(200).optional().openapi({ description: 'Full-text search in the messages' }),
+});
+
+export const SessionListSchema = z
+  .object({ items: z.array(SessionSummarySchema), next_cursor: z.string().nullable() })
+  .openapi('SessionList');
+
+export const StatsQuerySchema = z.object({ from: timeParam, to: timeParam });
+
+const Percentiles = z.object({ n: z.number(), p50: z.number().nullable(), p95: z.number().nullable() });
+export const StatsSchema = z
+  .object({
+    from: isoTime,
+    to: isoTime,
+    by_status: z.array(z.object({ status: z.string(), runs: z.number() })),
+    by_agent: z.array(z.object({ agent: z.string(), runs: z.number() })),
+    first_byte_ms: Percentiles,
+    total_ms: Percentiles,
+  })
+  .openapi('Stats');
+
+export const IdParamSchema = z.object({ id: z.string().max(100).openapi({ param: { name: 'id', in: 'path' } }) });

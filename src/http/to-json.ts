@@ -1,0 +1,50 @@
+import type { MessageRow, RunRow, SessionRow } from '../db/schema.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function sessionJson(s: SessionRow) {
+  return {
+    id: s.id,
+    owner: s.ownerKeyId,
+    agent: s.agent,
+    created_at: iso(s.createdAt),
+    updated_at: iso(s.updatedAt),
+    turns: s.turns,
+    last_status: s.lastStatus as RunRow['status'] | null,
+    totals: { total_ms: s.totalMs, total_tokens: s.totalTokens },
+  };
+}
+
+export function messageJson(m: MessageRow) {
+  return { id: m.id, role: m.role, content: m.content, run_id: m.runId, created_at: iso(m.createdAt) };
+}
+
+export function runJson(r: RunRow) {
+  return {
+    id: r.id,
+    session_id: r.sessionId,
+    agent: r.agent,
+    image: r.image,
+    key_id: r.keyId,
+    status: r.status,
+    exit_code: r.exitCode,
+    error: r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? '' } : null,
+    stderr: r.stderr,
+    timeout_ms: r.timeoutMs,
+    created_at: iso(r.createdAt),
+    ended_at: r.endedAt === null ? null : iso(r.endedAt),
+    metrics: {
+      queued_ms: r.queuedMs,
+      create_ms: r.createMs,
+      start_ms: r.startMs,
+      first_byte_ms: r.firstByteMs,
+      total_ms: r.totalMs,
+      bytes_out: r.bytesOut,
+      bytes_err: r.bytesErr,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      total_tokens: r.totalTokens,
+      tool_calls: r.toolCalls,
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import type { Db } from '../../src/db/open.js';
+import { newId } from '../../src/db/ids.js';
+import type { RunStatus } from '../../src/db/schema.js';
+import { TranscriptStore } from '../../src/db/transcripts.js';
+
+export interface SeedTurn {
+  prompt: string;
+  reply: string;
+  status?: Exclude<RunStatus, 'running'>;
+  firstByteMs?: number;
+  totalMs?: number;
+}
+
+/** Writes a finished session through the same store calls a real run makes (no container). */
+export function seedSession(
+  db: Db,
+  opts: { agent?: string; keyId?: string | null; at?: number; turns: SeedTurn[] },
+): { sessionId: string; runIds: string[] } {
+  const store = new TranscriptStore(db);
+  const sessionId = newId('ses');
+  const runIds: string[] = [];
+  let now = opts.at ?? Date.now();
+  opts.turns.forEach((t, i) => {
+    const runId = newId('run');
+    runIds.push(runId);
+    const begun = store.beginTurn({
+      sessionId,
+      ...(i === 0 ? { newSessionAgent: opts.agent ?? 'shell' } : {}),
+      runId,
+      agent: opts.agent ?? 'shell',
+      image: 'seed',
+      instanceId: 'seed',
+      keyId: opts.keyId ?? null,
+      timeoutMs: 1000,
+      prompt: t.prompt,
+      now,
+    });
+    if (begun === 'busy') throw new Error('seed: busy');
+    now += 1;
+    store.finishRun(runId, sessionId, {
+      status: t.status ?? 'succeeded',
+      exitCode: t.status === 'failed' ? 1 : 0,
+      errorCode: null,
+      errorMessage: null,
+      stderr: '',
+      output: t.reply,
+      metrics: {
+        queuedMs: 1,
+        createMs: 10,
+        startMs: 20,
+        firstByteMs: t.firstByteMs ?? 50,
+        totalMs: t.totalMs ?? 100,
+        bytesOut: t.reply.length,
+        bytesErr: 0,
+        inputTokens: null,
+        outputTokens: null,
+        totalTokens: null,
+        toolCalls: null,
+      },
+      now,
+    });
+    now += 1;
+  });
+  return { sessionId, runIds };
+}

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../src/errors.js';
+import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
+import { seedSession } from './helpers/seed.js';
+
+let h: Harness;
+const T0 = Date.UTC(2026, 10, 1);
+const seeded: string[] = [];
+beforeAll(() => {
+  h = createHarness();
+  // 45 sessions a minute apart: agents alternate, every 5th failed, one mentions a zebra.
+  for (let i = 0; i < 45; i++) {
+    const { sessionId } = seedSession(h.db, {
+      agent: i % 2 === 0 ? 'shell' : 'cat',
+      at: T0 + i * 60_000,
+      turns: [
+        { prompt: `question ${i}`, reply: i === 7 ? 'a zebra crossed' : `answer ${i}`, firstByteMs: 10 + i, totalMs: 100 + i },
+        { prompt: `follow-up ${i}`, reply: 'ok', status: i % 5 === 0 ? 'failed' : 'succeeded', firstByteMs: 10 + i, totalMs: 100 + i },
+      ],
+    });
+    seeded.push(sessionId);
+  }
+});
+afterAll(() => h.close());
+
+const get = (path: string) => jsonOf(h.app.request(path));
+
+describe('GET /v1/sessions', () => {
+  it('pages newest first without gaps or repeats, even while sessions are added', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(`/v1/sessions?limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.items.map((s) => s.id));
+      cursor = page.next_cursor;
+      // a concurrent writer adds a session between every two pages
+      seedSession(h.db, { at: Date.now(), turns: [{ prompt: 'new', reply: 'new' }] });
+      pages++;
+    } while (cursor);
+    const original = seen.filter((id) => seeded.includes(id));
+    expect(original).toEqual([...seeded].reverse());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(pages).toBeGreaterThanOrEqual(7);
+  });
+
+  it('summarises each session', async () => {
+    const page = await get(`/v1/sessions?limit=200&from=${T0}&to=${T0 + 1}`);
+    expect(page.items).toEqual([
+      {
+        id: seeded[0],
+        owner: null,
+        agent: 'shell',
+        created_at: new Date(T0).toISOString(),
+        updated_at: new Date(T0 + 3).toISOString(),
+        turns: 2,
+        last_status: 'failed',
+        totals: { total_ms: 200, total_tokens: 0 },
+      },
+    ]);
+  });
+
+  it('filters by agent, last status, time range and text', async () => {
+    const ids = async (q: string) => (await get(`/v1/sessions?limit=200&${q}`)).items.map((s: { id: string }) => s.id);
+    expect(await ids('agent=cat&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
+    expect(await ids('status=failed&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 5 === 0).reverse());
+    expect(await ids(`from=${new Date(T0 + 10 * 60_000).toISOString()}&to=${new Date(T0 + 13 * 60_000).toISOString()}`)).toEqual(
+      seeded.slice(10, 13).reverse(),
+    );
+    expect(await ids('q=zebra')).toEqual([seeded[7]]);
+    expect(await ids('q=%22unbalanced')).toEqual([]);
+  });
+
+  it('rejects bad queries with 400 INVALID_QUERY', async () => {
+    for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', `q=${'x'.repeat(300)}`]) {
+      const res = await h.app.request(`/v1/sessions?${q}`);
+      expect(res.status, q).toBe(400);
+      expect((await jsonOf(res)).error.code).toBe('INVALID_QUERY');
+    }
+  });
+});
+
+describe('one session, its runs, one run, deletion', () => {
+  it('returns the transcript in order and the runs with their metrics', async () => {
+    const s = await get(`/v1/sessions/${seeded[3]}`);
+    expect(s.messages.map((m: { role: string; content: string }) => [m.role, m.content])).toEqual([
+      ['user', 'question 3'],
+      ['assistant', 'answer 3'],
+      ['user', 'follow-up 3'],
+      ['assistant', 'ok'],
+    ]);
+    const runs = (await get(`/v1/sessions/${seeded[3]}/runs`)).items;
+    expect(runs).toHaveLength(2);
+    expect(runs[0].metrics).toMatchObject({ first_byte_ms: 13, total_ms: 103, create_ms: 10 });
+    expect(await get(`/v1/runs/${runs[1].id}`)).toEqual(runs[1]);
+    expect((await h.app.request('/v1/runs/run_nope')).status).toBe(404);
+  });
+
+  it('deletes a session with its messages and runs, and its text leaves the search', async () => {
+    const id = seeded[7]!;
+    expect((await h.app.request(`/v1/sessions/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await h.app.request(`/v1/sessions/${id}`)).status).toBe(404);
+    const left = h.db.$client.prepare('select (select count(*) from messages where session_id = ?) + (select count(*) from runs where session_id = ?) as n').get(id, id);
+    expect(left).toEqual({ n: 0 });
+    expect((await get('/v1/sessions?q=zebra')).items).toEqual([]);
+    expect((await h.app.request(`/v1/sessions/${id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+});
+
+describe('GET /v1/stats', () => {
+  it('counts by status and agent and gives nearest-rank percentiles over the window', async () => {
+    const from = T0 + 20 * 60_000;
+    const to = T0 + 40 * 60_000; // sessions 20..39 (untouched by the deletion above): 40 runs
+    const s = await get(`/v1/stats?from=${from}&to=${to}`);
+    expect(s.by_status).toEqual([
+      { status: 'failed', runs: 4 },
+      { status: 'succeeded', runs: 36 },
+    ]);
+    expect(s.by_agent).toEqual([
+      { agent: 'cat', runs: 20 },
+      { agent: 'shell', runs: 20 },
+    ]);
+    const sorted = Array.from({ length: 20 }, (_, i) => [30 + i, 30 + i]).flat().sort((a, b) => a - b);
+    const rank = (p: number) => sorted[Math.ceil((p / 100) * sorted.length) - 1];
+    expect(s.first_byte_ms).toEqual({ n: 40, p50: rank(50), p95: rank(95) });
+    expect(s.total_ms).toEqual({ n: 40, p50: rank(50)! + 90, p95: rank(95)! + 90 });
+    expect((await h.app.request(`/v1/stats?from=${to}&to=${from}`)).status).toBe(400);
+  });
+});
+
+describe('the API description', () => {
+  it('serves OpenAPI 3 with every endpoint and every error code, and a docs page', async () => {
+    const doc = await get('/openapi.json');
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/readyz', '/v1/run', '/v1/runs/{id}', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/sessions/{id}/runs', '/v1/stats'].sort(),
+    );
+    const text = JSON.stringify(doc);
+    for (const code of ERROR_CODES) expect(text, code).toContain(code);
+    expect(doc.components.schemas.RunRequest.properties).toHaveProperty('timeout_ms');
+    const docs = await h.app.request('/docs');
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('/openapi.json');
+  });
+});
