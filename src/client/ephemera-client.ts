@@ -1,0 +1,117 @@
+/**
+ * A small typed client for Ephemera's run API, for scripts that fire many prompts.
+ * It asks for JSON results and retries what is worth retrying: 429 CAPACITY and 503
+ * (engine unavailable, shutting down), honouring Retry-After, else exponential backoff
+ * with jitter.
+ */
+export interface RunInput {
+  prompt: string;
+  agent?: string;
+  sessionId?: string;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  session_id: string;
+  run_id: string;
+  agent: string;
+  status: string;
+  exit_code: number | null;
+  error: { code: string; message: string } | null;
+  output: string;
+  stderr: string;
+  usage: unknown;
+  metrics: Record<string, number | null>;
+}
+
+export class EphemeraError extends Error {
+  override name = 'EphemeraError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly attempts: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  apiKey?: string;
+  /** Retries after the first attempt, for 429/503 and network errors. */
+  maxRetries?: number;
+  /** First backoff when the server gives no Retry-After; doubles each time, capped at 30 s. */
+  backoffMs?: number;
+  fetch?: typeof fetch;
+}
+
+const RETRYABLE = new Set([429, 502, 503]);
+
+export class EphemeraClient {
+  private readonly base: string;
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly options: ClientOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, '');
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  /** Runs one prompt to its end; resolves with the run (whatever its status), or throws EphemeraError. */
+  async run(input: RunInput, signal?: AbortSignal): Promise<RunResult & { attempts: number }> {
+    const path = input.sessionId ? `/v1/sessions/${encodeURIComponent(input.sessionId)}/messages` : '/v1/run';
+    const body = JSON.stringify({
+      prompt: input.prompt,
+      ...(input.agent !== undefined && { agent: input.agent }),
+      ...(input.timeoutMs !== undefined && { timeout_ms: input.timeoutMs }),
+    });
+    const maxRetries = this.options.maxRetries ?? 6;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.fetch(`${this.base}${path}`, {
+          method: 'POST',
+          body,
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            ...(this.options.apiKey && { authorization: `Bearer ${this.options.apiKey}` }),
+          },
+          ...(signal && { signal }),
+        });
+      } catch (err) {
+        if (signal?.aborted || attempt > maxRetries) throw new EphemeraError(0, 'NETWORK', (err as Error).message, attempt);
+        await sleep(this.backoff(attempt, null), signal);
+        continue;
+      }
+      if (res.ok) return { ...((await res.json()) as RunResult), attempts: attempt };
+      const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+      const code = err.error?.code ?? `HTTP_${res.status}`;
+      const message = err.error?.message ?? res.statusText;
+      if (!RETRYABLE.has(res.status) || attempt > maxRetries) throw new EphemeraError(res.status, code, message, attempt);
+      await sleep(this.backoff(attempt, res.headers.get('retry-after')), signal);
+    }
+  }
+
+  private backoff(attempt: number, retryAfter: string | null): number {
+    const jitter = 0.8 + Math.random() * 0.4;
+    const seconds = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined;
+    if (seconds !== undefined) return seconds * 1000 * jitter;
+    return Math.min(30_000, (this.options.backoffMs ?? 250) * 2 ** (attempt - 1)) * jitter;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
