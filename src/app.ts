@@ -11,7 +11,9 @@ import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
 import { bearerAuth, type AuthEnv } from './http/middleware/auth.js';
 import { mountOpenApi } from './http/openapi.js';
+import { requestLogging } from './http/middleware/request-log.js';
 import { healthRoutes } from './http/routes/health.js';
+import { Metrics } from './observability/metrics.js';
 import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
 import { Reaper } from './runner/reaper.js';
@@ -48,7 +50,17 @@ export function createApp(deps: AppDeps) {
   const store = new TranscriptStore(deps.db);
   const keys = new ApiKeyStore(deps.db);
   const history = new HistoryStore(deps.db);
-  const runs = new RunService({ store, runtime: deps.runtime, profiles: deps.profiles, config, logger });
+  let metrics: Metrics | undefined;
+  const runs = new RunService({
+    store,
+    runtime: deps.runtime,
+    profiles: deps.profiles,
+    config,
+    logger,
+    onRunEnd: (r) => metrics?.runEnded(r),
+  });
+  metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
+  const registry = metrics.registry;
   const reaper = new Reaper({
     runtime: deps.runtime,
     instanceId: config.instanceId,
@@ -58,9 +70,11 @@ export function createApp(deps: AppDeps) {
   });
 
   const app = new OpenAPIHono<AuthEnv>();
+  app.use('*', ...requestLogging(logger));
   app.use('/v1/*', bearerAuth(keys));
   app.route('/', healthRoutes(deps));
-  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes }));
+  app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
+  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics?.refused.inc() }));
   app.route('/', historyRoutes({ history, transcripts: store }));
   mountOpenApi(app);
 
@@ -70,7 +84,7 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HTTPException && err.status < 500) {
       return errorResponse(c, err.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_BODY', err.message || 'bad request');
     }
-    logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');
+    (c.get('logger') ?? logger).error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');
     return errorResponse(c, 'INTERNAL', 'internal error');
   });
 
@@ -88,6 +102,7 @@ export function createApp(deps: AppDeps) {
     keys,
     history,
     runs,
+    metrics,
     reaper,
     /**
      * Recovery and background work for a serving process: runs a dead process left

@@ -1,14 +1,14 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import Docker from 'dockerode';
-import pino from 'pino';
+import { createLogger } from './observability/logger.js';
 import { createApp } from './app.js';
 import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
 import { openDatabase } from './db/open.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
-const logger = pino({ name: 'ephemera' });
+const logger = createLogger();
 
 function main() {
   let config, profiles;

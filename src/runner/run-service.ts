@@ -22,6 +22,8 @@ export interface RunRequest {
   timeoutMs?: number;
   /** performance.now() when the request arrived; run timings count from it. */
   receivedAt: number;
+  /** The request's logger (it carries the request id). */
+  logger?: Logger;
 }
 
 export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
@@ -90,6 +92,7 @@ interface PlannedRun {
   prompt: string;
   receivedAt: number;
   history: MessageRow[];
+  logger?: Logger;
 }
 
 /** Turns a prompt into a recorded run in a fresh container, replaying the session's history. */
@@ -106,6 +109,8 @@ export class RunService {
         'maxTimeoutMs' | 'instanceId' | 'secrets' | 'maxOutputBytes' | 'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs'
       >;
       logger: Logger;
+      /** Told of every run's end, after it is stored (metrics). */
+      onRunEnd?: (result: RunResult) => void;
     },
   ) {
     this.admission = new Admission({
@@ -188,7 +193,17 @@ export class RunService {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }
     const history = store.historyBefore(sessionId, begun.userMessageId);
-    return this.execute({ sessionId, runId, agentName, profile, timeoutMs, prompt: req.prompt, receivedAt: req.receivedAt, history });
+    return this.execute({
+      sessionId,
+      runId,
+      agentName,
+      profile,
+      timeoutMs,
+      prompt: req.prompt,
+      receivedAt: req.receivedAt,
+      history,
+      ...(req.logger && { logger: req.logger }),
+    });
   }
 
   get runningCount(): number {
@@ -378,10 +393,15 @@ export class RunService {
         usage: parsed.usage,
         metrics,
       };
-      logger.info(
+      (run.logger ?? logger).info(
         { runId: run.runId, sessionId: run.sessionId, agent: run.agentName, status, exitCode, errorCode: error?.code, ...metrics },
         'run ended',
       );
+      try {
+        this.deps.onRunEnd?.(res);
+      } catch (err) {
+        logger.error({ err }, 'run-end observer failed');
+      }
       await channel.push({ type: 'done', result: res });
       channel.close();
       return res;

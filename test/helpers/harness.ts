@@ -6,6 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { createApp, type AppConfig } from '../../src/app.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
@@ -65,7 +66,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
     },
     profiles: parseProfiles(opts.profiles ?? TEST_PROFILES),
     logger: opts.logLines
-      ? pino({ level: 'debug' }, { write: (line: string) => void opts.logLines!.push(line) })
+      ? createLogger({ level: 'debug', destination: { write: (line: string) => void opts.logLines!.push(line) } })
       : pino({ level: 'silent' }),
   });
   return {

@@ -1,9 +1,10 @@
 import { createMiddleware } from 'hono/factory';
+import type { Logger } from 'pino';
 import { LOCAL_OPERATOR, type Principal } from '../../auth/principal.js';
 import type { ApiKeyStore } from '../../db/api-keys.js';
 import { errorResponse } from '../errors.js';
 
-export type AuthEnv = { Variables: { principal: Principal } };
+export type AuthEnv = { Variables: { principal: Principal; requestId: string; logger: Logger } };
 
 /**
  * `Authorization: Bearer <key>`. With no active key the service runs keyless (it then

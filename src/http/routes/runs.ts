@@ -11,7 +11,7 @@ import { respondSse } from '../respond/sse.js';
 import { respondText } from '../respond/text.js';
 
 /** POST /v1/run (a new session) and POST /v1/sessions/:id/messages (its next turn). */
-export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
+export function runRoutes(deps: { runs: RunService; maxBodyBytes: number; onRefused?: () => void }) {
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),
@@ -24,9 +24,14 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number }) {
     let handle;
     try {
       const principal = c.get('principal');
-      handle = await deps.runs.begin({ ...input, principal, receivedAt, ...(sessionId === undefined ? {} : { sessionId }) }, signal);
+      const logger = c.get('logger');
+      handle = await deps.runs.begin(
+        { ...input, principal, receivedAt, ...(logger && { logger }), ...(sessionId === undefined ? {} : { sessionId }) },
+        signal,
+      );
     } catch (err) {
       if (err instanceof AppError && err.code === 'CAPACITY') {
+        deps.onRefused?.();
         return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
       }
       throw err;
