@@ -71,6 +71,19 @@ describe('GET /v1/sessions', () => {
     expect(await ids('q=%22unbalanced')).toEqual([]);
   });
 
+  it('pages through search results too, newest first, none lost or repeated', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(`/v1/sessions?q=question&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.items.map((s) => s.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...seeded].reverse());
+    const cats = (await get('/v1/sessions?q=question&agent=cat&limit=200')).items.map((s: { id: string }) => s.id);
+    expect(cats).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
+  });
+
   it('rejects bad queries with 400 INVALID_QUERY', async () => {
     for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', `q=${'x'.repeat(300)}`]) {
       const res = await h.app.request(`/v1/sessions?${q}`);

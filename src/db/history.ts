@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './open.js';
-import { messages, runs, sessions, type RunRow, type SessionRow } from './schema.js';
+import { runs, sessions, type RunRow, type SessionRow } from './schema.js';
 
 export interface SessionFilter {
   agent?: string;
@@ -43,18 +43,11 @@ export class HistoryStore {
     if (filter.ownerKeyId !== undefined) where.push(eq(sessions.ownerKeyId, filter.ownerKeyId));
     if (filter.from !== undefined) where.push(gte(sessions.createdAt, filter.from));
     if (filter.to !== undefined) where.push(lt(sessions.createdAt, filter.to));
-    if (filter.q !== undefined) {
-      const phrase = `"${filter.q.replaceAll('"', '""')}"`;
-      where.push(
-        inArray(
-          sessions.id,
-          sql`(select ${messages.sessionId} from ${messages} where ${messages.id} in (select rowid from messages_fts where messages_fts match ${phrase}))`,
-        ),
-      );
-    }
     if (cursor) {
-      where.push(or(lt(sessions.createdAt, cursor.createdAt), and(eq(sessions.createdAt, cursor.createdAt), lt(sessions.id, cursor.id)))!);
+      // The row-value form lets SQLite seek in the index instead of walking it from the top.
+      where.push(sql`(${sessions.createdAt}, ${sessions.id}) < (${cursor.createdAt}, ${cursor.id})`);
     }
+    if (filter.q !== undefined) return this.searchSessions(filter.q, and(...where), limit);
     const rows = this.db
       .select()
       .from(sessions)
@@ -64,6 +57,38 @@ export class HistoryStore {
       .all();
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!) : null };
+  }
+
+  /**
+   * Text search, newest first. Matching messages are read newest first, and the walk
+   * stops once a message is older than the last session the page needs: a session's
+   * messages are never older than the session, so no later match can enter the page.
+   * The cost follows the page, not how common the word is.
+   */
+  private searchSessions(q: string, where: SQL | undefined, limit: number): Page<SessionRow> {
+    const phrase = `"${q.replaceAll('"', '""')}"`;
+    const matches = this.db.$client
+      .prepare(
+        `select m.session_id as sessionId, m.created_at as createdAt
+           from messages_fts f join messages m on m.id = f.rowid
+          where messages_fts match ? order by f.rowid desc`,
+      )
+      .iterate(phrase) as IterableIterator<{ sessionId: string; createdAt: number }>;
+    const page: SessionRow[] = []; // newest first, at most limit + 1
+    const seen = new Set<string>();
+    const newer = (a: SessionRow, b: SessionRow) => a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+    for (const m of matches) {
+      if (page.length > limit && m.createdAt < page[limit]!.createdAt) break;
+      if (seen.has(m.sessionId)) continue;
+      seen.add(m.sessionId);
+      const s = this.db.select().from(sessions).where(and(eq(sessions.id, m.sessionId), where)).get();
+      if (!s) continue;
+      const at = page.findIndex((p) => newer(s, p));
+      page.splice(at === -1 ? page.length : at, 0, s);
+      if (page.length > limit + 1) page.pop();
+    }
+    const items = page.slice(0, limit);
+    return { items, nextCursor: page.length > limit ? encodeCursor(items.at(-1)!) : null };
   }
 
   runsOf(sessionId: string): RunRow[] {

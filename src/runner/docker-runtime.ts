@@ -55,8 +55,6 @@ export class DockerRuntime implements ContainerRuntime {
       })) as Duplex;
       // A stdin write can fail with EPIPE when the process exits without reading it.
       stream.on('error', () => {});
-      const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
-      exited.catch(() => {}); // observed below; do not let an early failure go unhandled
       await container.start();
       if (signal.aborted) kill(); // an abort during start() found nothing running to kill
       sink.started({ createMs, startMs: performance.now() - t1 });
@@ -68,7 +66,7 @@ export class DockerRuntime implements ContainerRuntime {
           await (frame.stream === 'stdout' ? sink.stdout(frame.payload) : sink.stderr(frame.payload));
         }
       }
-      return await exitOf(container, exited);
+      return await exitOf(container);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
@@ -109,19 +107,20 @@ export class DockerRuntime implements ContainerRuntime {
 const EXIT_CHECK_MS = 1000;
 
 /**
- * The container's exit, once its output has ended. The wait request normally answers at
- * once; but if the engine's connection breaks mid-response, dockerode's promise never
- * settles, so every second the container is inspected too: that fails fast when the
- * engine is gone, and tells the exit when the wait answer was lost.
+ * The container's exit, once its output has ended. Asked only now, with the default
+ * `not-running` condition: a `next-exit` wait sent before start can reach the engine
+ * after a quick process has already exited, and then it waits forever. If the engine's
+ * connection breaks mid-answer, dockerode's promise never settles, so every second the
+ * container is inspected too: that fails fast when the engine is gone.
  */
-async function exitOf(container: Docker.Container, exited: Promise<{ StatusCode: number }>): Promise<ContainerExit> {
-  let code: number | undefined;
-  exited.then((r) => (code = r.StatusCode)).catch(() => {});
+async function exitOf(container: Docker.Container): Promise<ContainerExit> {
+  const exited = container.wait() as Promise<{ StatusCode: number }>;
+  exited.catch(() => {}); // a rejection is seen through the race below
   for (;;) {
-    const waited = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), EXIT_CHECK_MS))]);
+    const waited = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_CHECK_MS).unref())]);
     const state = (await container.inspect()).State;
     if (waited || !state.Running) {
-      return { exitCode: code ?? state.ExitCode, oomKilled: state.OOMKilled === true };
+      return { exitCode: waited?.StatusCode ?? state.ExitCode, oomKilled: state.OOMKilled === true };
     }
   }
 }

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 
@@ -73,13 +74,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const query = kind === 'timeout' ? '?timeout_ms=800' : '';
     const controller = new AbortController();
     try {
-      const res = await fetch(`${o.url}${path}${query}`, { method: 'POST', body: body[kind], signal: controller.signal });
-      httpStatuses[res.status] = (httpStatuses[res.status] ?? 0) + 1;
       if (kind === 'oversize') {
-        if (res.status !== 413) problems.push(`request ${i} (oversize): HTTP ${res.status}`);
-        await res.arrayBuffer();
+        // node:http, not fetch: the server answers 413 before reading the body and may close
+        // the connection under a client still writing, which undici reports as an unhandled error.
+        const status = await postRaw(`${o.url}${path}`, body[kind]);
+        httpStatuses[status] = (httpStatuses[status] ?? 0) + 1;
+        if (status !== 413) problems.push(`request ${i} (oversize): HTTP ${status}`);
         return;
       }
+      const res = await fetch(`${o.url}${path}${query}`, { method: 'POST', body: body[kind], signal: controller.signal });
+      httpStatuses[res.status] = (httpStatuses[res.status] ?? 0) + 1;
       if (res.status === 409 && kind === 'follow-up') {
         await res.arrayBuffer(); // the session was busy with another follow-up: a correct refusal
         byKind[kind] = (byKind[kind] ?? 1) - 1;
@@ -153,4 +157,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     db.close();
   }
   return { requests: o.total, byKind, httpStatuses, seconds: (performance.now() - started) / 1000, problems };
+}
+
+/** POSTs a body and resolves with the status; a connection the server closes early is fine. */
+function postRaw(url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
