@@ -120,8 +120,8 @@ export function createApp(deps: AppDeps) {
     /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
     async shutdown(graceMs: number) {
       await runs.drain(graceMs);
-      reaper.stop();
       clearInterval(heartbeat);
+      await reaper.stop();
     },
   });
 }

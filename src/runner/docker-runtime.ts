@@ -39,7 +39,7 @@ export class DockerRuntime implements ContainerRuntime {
     signal.addEventListener('abort', kill, { once: true });
     try {
       const t0 = performance.now();
-      // Order as the docker CLI does it: create, attach, wait, start.
+      // Create, copy files in, attach, start; the exit is asked once the output has ended (exitOf).
       container = await this.docker.createContainer(createOptions(spec));
       if (spec.files.length > 0) await container.putArchive(await tarOf(spec.files), { path: FILES_ROOT });
       const createMs = performance.now() - t0;

@@ -10,6 +10,7 @@ import type { ContainerRuntime } from './runtime.js';
 export class Reaper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
+  private stopping = false;
 
   constructor(
     private readonly deps: {
@@ -28,18 +29,31 @@ export class Reaper {
   }
 
   start(intervalMs: number): void {
-    this.stop();
+    clearInterval(this.timer);
+    this.stopping = false;
     void this.sweep();
     this.timer = setInterval(() => void this.sweep(), intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the timer and waits for a pass in progress, so nothing runs after the database closes. */
+  async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.sweeping;
   }
 
   private async pass(): Promise<number> {
+    try {
+      return await this.reap();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'reaper pass failed');
+      return 0;
+    }
+  }
+
+  private async reap(): Promise<number> {
     const { runtime, instanceId, logger } = this.deps;
     let containers;
     try {
@@ -47,6 +61,7 @@ export class Reaper {
     } catch {
       return 0; // engine unreachable: try again next time
     }
+    if (this.stopping) return 0; // stopped while listing: the database may be closing
     const live = this.deps.liveRunIds();
     const stale = this.deps.staleInstances();
     const now = Date.now();

@@ -3,12 +3,12 @@
 // bench-results/service.json. Figures are ratios against the raw floor: machines are noisy.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { FrameDecoder } from '../../src/runner/frames.js';
+import { freePort } from '../helpers/service-process.js';
 
 const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
@@ -61,14 +61,6 @@ async function rawRun(cmd: string, onData?: (n: number) => void): Promise<{ firs
 }
 
 // ---------- the service, as its own process (built dist) ----------
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now. */
+export async function freePort(): Promise<number> {
   const s = createServer().listen(0, '127.0.0.1');
   await new Promise((r) => s.once('listening', r));
   const port = (s.address() as { port: number }).port;

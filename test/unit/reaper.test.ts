@@ -48,3 +48,43 @@ describe('Reaper', () => {
     expect(removed).toEqual([]);
   });
 });
+
+describe('Reaper.stop', () => {
+  it('waits for a pass in progress, which then touches nothing (the database may be closing)', async () => {
+    let release!: () => void;
+    const runtime = {
+      listManaged: () => new Promise<ManagedContainer[]>((r) => (release = () => r([{ id: 'c', runId: 'r', instanceId: 'me', deadline: null }]))),
+      remove: async () => {
+        throw new Error('must not remove after stop');
+      },
+    } as unknown as ContainerRuntime;
+    const reaper = new Reaper({
+      runtime,
+      instanceId: 'me',
+      liveRunIds: () => {
+        throw new Error('database closed');
+      },
+      staleInstances: () => new Set(),
+      logger: pino({ level: 'silent' }),
+    });
+    const pass = reaper.sweep();
+    const stopped = reaper.stop();
+    release();
+    await stopped;
+    expect(await pass).toBe(0);
+  });
+
+  it('never rejects, even when a dependency throws', async () => {
+    const { runtime } = fakeRuntime([{ id: 'x', runId: 'r', instanceId: 'me', deadline: null }]);
+    const reaper = new Reaper({
+      runtime,
+      instanceId: 'me',
+      liveRunIds: () => {
+        throw new Error('database closed');
+      },
+      staleInstances: () => new Set(),
+      logger: pino({ level: 'silent' }),
+    });
+    await expect(reaper.sweep()).resolves.toBe(0);
+  });
+});

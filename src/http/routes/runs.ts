@@ -30,6 +30,8 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number; onRefu
         signal,
       );
     } catch (err) {
+      // The client left while its request waited for a slot: nothing was stored, nobody reads.
+      if (signal.aborted) return c.body(null, 499 as never);
       if (err instanceof AppError && err.code === 'CAPACITY') {
         deps.onRefused?.();
         return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
