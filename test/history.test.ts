@@ -84,6 +84,15 @@ describe('GET /v1/sessions', () => {
     expect(cats).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
   });
 
+  it('searches the first 64 Ki characters of each message, and keeps the index right on delete', async () => {
+    const { sessionId } = seedSession(h.db, { turns: [{ prompt: 'headword here', reply: `${'x '.repeat(40_000)} tailword` }] });
+    expect((await get('/v1/sessions?q=headword')).items.map((s: { id: string }) => s.id)).toEqual([sessionId]);
+    expect((await get('/v1/sessions?q=tailword')).items).toEqual([]);
+    expect((await h.app.request(`/v1/sessions/${sessionId}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await get('/v1/sessions?q=headword')).items).toEqual([]);
+    expect(h.db.$client.prepare(`insert into messages_fts(messages_fts) values ('integrity-check')`).run().changes).toBeGreaterThanOrEqual(0);
+  });
+
   it('rejects bad queries with 400 INVALID_QUERY', async () => {
     for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', `q=${'x'.repeat(300)}`]) {
       const res = await h.app.request(`/v1/sessions?${q}`);
