@@ -50,17 +50,17 @@ export function createApp(deps: AppDeps) {
   const store = new TranscriptStore(deps.db);
   const keys = new ApiKeyStore(deps.db);
   const history = new HistoryStore(deps.db);
-  let metrics: Metrics | undefined;
+  // The gauges read `runs` only when scraped, after it exists.
+  const metrics: Metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
+  const registry = metrics.registry;
   const runs = new RunService({
     store,
     runtime: deps.runtime,
     profiles: deps.profiles,
     config,
     logger,
-    onRunEnd: (r) => metrics?.runEnded(r),
+    onRunEnd: (r) => metrics.runEnded(r),
   });
-  metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
-  const registry = metrics.registry;
   const reaper = new Reaper({
     runtime: deps.runtime,
     instanceId: config.instanceId,
@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', bearerAuth(keys));
   app.route('/', healthRoutes(deps));
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
-  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics?.refused.inc() }));
+  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', historyRoutes({ history, transcripts: store }));
   mountOpenApi(app);
 

@@ -26,7 +26,6 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** How often orphaned containers are looked for. */
   reapIntervalMs: number;
-  dockerHost: string | undefined;
   /** Secrets handed to agents as files inside their containers; never logged, never in env vars. */
   secrets: { geminiApiKey: string | undefined };
 }
@@ -72,6 +71,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
     .optional(),
+  // Read by the engine client itself; checked here so a blank value fails at start.
   DOCKER_HOST: z.string().min(1).optional(),
   GEMINI_API_KEY: z.string().optional(),
   GEMINI_API_KEY_FILE: z.string().min(1).optional(),
@@ -105,7 +105,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reapIntervalMs: e.REAP_INTERVAL_MS,
-    dockerHost: e.DOCKER_HOST,
     secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
 }

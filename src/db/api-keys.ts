@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { apiKeys, type ApiKeyRole } from './schema.js';
 
@@ -71,9 +71,5 @@ export class ApiKeyStore {
     }
     const { secretHash: _omit, ...info } = row;
     return info;
-  }
-
-  count(): number {
-    return (this.db.select({ n: sql<number>`count(*)` }).from(apiKeys).get()?.n ?? 0) as number;
   }
 }

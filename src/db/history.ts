@@ -95,10 +95,6 @@ export class HistoryStore {
     return this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id)).all();
   }
 
-  getRun(id: string): RunRow | undefined {
-    return this.db.select().from(runs).where(eq(runs.id, id)).get();
-  }
-
   /** Removes the session with its messages and runs (foreign keys cascade). */
   deleteSession(id: string): boolean {
     return this.db.delete(sessions).where(eq(sessions.id, id)).run().changes > 0;

@@ -4,9 +4,3 @@ import { randomBytes } from 'node:crypto';
 export function newId(prefix: 'ses' | 'run'): string {
   return `${prefix}_${Date.now().toString(36).padStart(9, '0')}${randomBytes(10).toString('hex')}`;
 }
-
-const ID_SHAPE = /^(ses|run)_[0-9a-z]{29}$/;
-
-export function looksLikeId(prefix: 'ses' | 'run', value: string): boolean {
-  return ID_SHAPE.test(value) && value.startsWith(`${prefix}_`);
-}

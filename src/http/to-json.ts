@@ -1,3 +1,4 @@
+import { metricsJson } from './respond/sse.js';
 import type { MessageRow, RunRow, SessionRow } from '../db/schema.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -34,13 +35,7 @@ export function runJson(r: RunRow) {
     created_at: iso(r.createdAt),
     ended_at: r.endedAt === null ? null : iso(r.endedAt),
     metrics: {
-      queued_ms: r.queuedMs,
-      create_ms: r.createMs,
-      start_ms: r.startMs,
-      first_byte_ms: r.firstByteMs,
-      total_ms: r.totalMs,
-      bytes_out: r.bytesOut,
-      bytes_err: r.bytesErr,
+      ...metricsJson(r),
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       total_tokens: r.totalTokens,

@@ -15,6 +15,19 @@ function fakeRuntime(containers: ManagedContainer[], opts: { down?: boolean } = 
   return { runtime, removed };
 }
 
+/** A reaper whose database is already closed: reading the live runs throws. */
+function reaperWithClosedDatabase(runtime: ContainerRuntime) {
+  return new Reaper({
+    runtime,
+    instanceId: 'me',
+    liveRunIds: () => {
+      throw new Error('database closed');
+    },
+    staleInstances: () => new Set(),
+    logger: pino({ level: 'silent' }),
+  });
+}
+
 const later = Date.now() + 60_000;
 const earlier = Date.now() - 1;
 
@@ -58,15 +71,7 @@ describe('Reaper.stop', () => {
         throw new Error('must not remove after stop');
       },
     } as unknown as ContainerRuntime;
-    const reaper = new Reaper({
-      runtime,
-      instanceId: 'me',
-      liveRunIds: () => {
-        throw new Error('database closed');
-      },
-      staleInstances: () => new Set(),
-      logger: pino({ level: 'silent' }),
-    });
+    const reaper = reaperWithClosedDatabase(runtime);
     const pass = reaper.sweep();
     const stopped = reaper.stop();
     release();
@@ -76,15 +81,7 @@ describe('Reaper.stop', () => {
 
   it('never rejects, even when a dependency throws', async () => {
     const { runtime } = fakeRuntime([{ id: 'x', runId: 'r', instanceId: 'me', deadline: null }]);
-    const reaper = new Reaper({
-      runtime,
-      instanceId: 'me',
-      liveRunIds: () => {
-        throw new Error('database closed');
-      },
-      staleInstances: () => new Set(),
-      logger: pino({ level: 'silent' }),
-    });
+    const reaper = reaperWithClosedDatabase(runtime);
     await expect(reaper.sweep()).resolves.toBe(0);
   });
 });

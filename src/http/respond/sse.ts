@@ -64,7 +64,8 @@ export function usageJson(u: RunResult['usage']) {
   return u && { input_tokens: u.inputTokens, output_tokens: u.outputTokens, total_tokens: u.totalTokens, tool_calls: u.toolCalls };
 }
 
-export function metricsJson(m: RunResult['metrics']) {
+/** The timing and byte metrics, from a finished run's result or its stored row. */
+export function metricsJson(m: Pick<RunResult['metrics'], 'queuedMs' | 'createMs' | 'startMs' | 'firstByteMs' | 'bytesOut' | 'bytesErr'> & { totalMs: number | null }) {
   return {
     queued_ms: m.queuedMs,
     create_ms: m.createMs,

@@ -136,7 +136,7 @@ export function historyRoutes(deps: { history: HistoryStore; transcripts: Transc
 
   app.openapi(getRun, (c) => {
     const { id } = c.req.valid('param');
-    const run = history.getRun(id);
+    const run = transcripts.getRun(id);
     if (!run || !visibleSession(c.get('principal'), run.sessionId)) return fail(c, 'NOT_FOUND', `run ${id} not found`);
     return c.json(runJson(run), 200);
   });

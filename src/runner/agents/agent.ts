@@ -1,4 +1,3 @@
-import type { AgentProfile } from '../../config/profiles.js';
 import type { MessageRow } from '../../db/schema.js';
 import type { ContainerFile } from '../runtime.js';
 
@@ -65,5 +64,3 @@ export interface Outcome {
   status: 'succeeded' | 'failed';
   error: { code: string; message: string } | null;
 }
-
-export type AgentFactory = (profile: AgentProfile) => Agent;
