@@ -27,6 +27,7 @@ export type AppConfig = Pick<
   | 'instanceId'
   | 'secrets'
   | 'maxOutputBytes'
+  | 'maxStoredOutputBytes'
   | 'maxConcurrentRuns'
   | 'maxQueuedRuns'
   | 'queueTimeoutMs'

@@ -18,6 +18,8 @@ export interface ServiceConfig {
   instanceId: string;
   /** stdout + stderr a run may print before it is killed (status output_limit). */
   maxOutputBytes: number;
+  /** The most of one run's reply (and of its stderr) the transcript keeps: past it, head and tail. */
+  maxStoredOutputBytes: number;
   /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
@@ -52,6 +54,7 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
   MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
+  MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
   MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
   MAX_QUEUED_RUNS: z
     .string()
@@ -100,6 +103,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     maxTimeoutMs: e.MAX_TIMEOUT_MS,
     instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATABASE_PATH),
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
+    maxStoredOutputBytes: e.MAX_STORED_OUTPUT_BYTES,
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.MAX_QUEUED_RUNS,
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,

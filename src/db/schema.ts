@@ -110,6 +110,8 @@ export const messages = sqliteTable(
       .references(() => runs.id, { onDelete: 'cascade' }),
     role: text('role', { enum: MESSAGE_ROLES }).notNull(),
     content: text('content').notNull(),
+    /** Bytes of a long reply left out of `content` (its head and tail are kept): MAX_STORED_OUTPUT_BYTES. */
+    omittedBytes: integer('omitted_bytes').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [index('messages_session_idx').on(t.sessionId, t.id)],

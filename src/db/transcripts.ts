@@ -23,8 +23,8 @@ export interface RunEnd {
   errorCode: string | null;
   errorMessage: string | null;
   stderr: string;
-  /** The assistant's reply; null when no container ran, so there is no reply to record. */
-  output: string | null;
+  /** The assistant's reply as stored; null when no container ran, so there is no reply to record. */
+  output: { text: string; omittedBytes: number } | null;
   metrics: {
     queuedMs: number | null;
     createMs: number | null;
@@ -130,7 +130,7 @@ export class TranscriptStore {
         .run();
       if (end.output !== null) {
         tx.insert(messages)
-          .values({ sessionId, runId, role: 'assistant', content: end.output, createdAt: end.now })
+          .values({ sessionId, runId, role: 'assistant', content: end.output.text, omittedBytes: end.output.omittedBytes, createdAt: end.now })
           .run();
       }
       tx.update(sessions)

@@ -72,7 +72,16 @@ export const SessionSummarySchema = z
   .openapi('SessionSummary');
 
 export const MessageSchema = z
-  .object({ id: z.number(), role: z.enum(['user', 'assistant']), content: z.string(), run_id: z.string(), created_at: isoTime })
+  .object({
+    id: z.number(),
+    role: z.enum(['user', 'assistant']),
+    content: z.string(),
+    omitted_bytes: z.number().int().openapi({
+      description: 'Bytes of a long reply left out of `content`, which keeps its head and tail (MAX_STORED_OUTPUT_BYTES)',
+    }),
+    run_id: z.string(),
+    created_at: isoTime,
+  })
   .openapi('Message');
 
 export const SessionDetailSchema = SessionSummarySchema.extend({ messages: z.array(MessageSchema) }).openapi('SessionDetail');

@@ -10,6 +10,7 @@ import type { Agent, AgentEvent, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
 import { Admission } from './admission.js';
 import { EventChannel } from './event-channel.js';
+import { OutputBuffer } from './output-buffer.js';
 import { RuntimeError, type ContainerRuntime, type ContainerSpec } from './runtime.js';
 
 export interface RunRequest {
@@ -24,6 +25,11 @@ export interface RunRequest {
   receivedAt: number;
   /** The request's logger (it carries the request id). */
   logger?: Logger;
+  /**
+   * Keep the whole output for `RunResult.output`/`stderr` (a JSON answer carries it);
+   * otherwise only what the transcript stores is held while the run streams.
+   */
+  keepOutput?: boolean;
 }
 
 export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
@@ -35,9 +41,10 @@ export interface RunResult {
   status: Exclude<RunStatus, 'running'>;
   exitCode: number | null;
   error: { code: string; message: string } | null;
-  /** The reply: stdout for commands, the model's text for Gemini. */
-  output: string;
-  stderr: string;
+  /** The reply: stdout for commands, the model's text for Gemini; whole only with `keepOutput` (built on access). */
+  readonly output: string;
+  /** Whole only with `keepOutput` (built on access). */
+  readonly stderr: string;
   toolCalls: ToolCall[];
   usage: Usage | null;
   metrics: RunEnd['metrics'];
@@ -51,8 +58,8 @@ export interface RunHandle {
   /** SSE name of the reply's text events, and whether stderr is streamed. */
   textEvent: Agent['textEvent'];
   streamsStderr: boolean;
-  /** Output as it arrives, then one `done`. */
-  events: AsyncIterable<RunEvent>;
+  /** Output as it arrives, then one `done`; `batches()` gives what queued up at once. */
+  events: EventChannel<RunEvent>;
   /**
    * Resolves once the container has started (or the run ended without reaching the
    * engine's fault, e.g. it was cancelled). Rejects with an AppError when the engine
@@ -93,6 +100,7 @@ interface PlannedRun {
   receivedAt: number;
   history: MessageRow[];
   logger?: Logger;
+  keepOutput: boolean;
 }
 
 /** Turns a prompt into a recorded run in a fresh container, replaying the session's history. */
@@ -106,7 +114,14 @@ export class RunService {
       profiles: ProfileSet;
       config: Pick<
         ServiceConfig,
-        'maxTimeoutMs' | 'instanceId' | 'secrets' | 'maxOutputBytes' | 'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs'
+        | 'maxTimeoutMs'
+        | 'instanceId'
+        | 'secrets'
+        | 'maxOutputBytes'
+        | 'maxStoredOutputBytes'
+        | 'maxConcurrentRuns'
+        | 'maxQueuedRuns'
+        | 'queueTimeoutMs'
       >;
       logger: Logger;
       /** Told of every run's end, after it is stored (metrics). */
@@ -203,6 +218,7 @@ export class RunService {
       receivedAt: req.receivedAt,
       history,
       ...(req.logger && { logger: req.logger }),
+      keepOutput: req.keepOutput === true,
     });
   }
 
@@ -236,7 +252,8 @@ export class RunService {
     const stop = new AbortController();
     const deadline = setTimeout(() => stop.abort(new RunStopped('timeout')), run.timeoutMs);
 
-    const stderr: Buffer[] = [];
+    const reply = new OutputBuffer(config.maxStoredOutputBytes, run.keepOutput);
+    const stderr = new OutputBuffer(config.maxStoredOutputBytes, run.keepOutput);
     let printed = 0;
     /** Passes on what fits under the output cap; past it, kills the run. */
     const withinCap = (chunk: Buffer): Buffer => {
@@ -262,7 +279,10 @@ export class RunService {
     const since = (t: number) => Math.round(performance.now() - t);
     const emit = async (events: AgentEvent[]) => {
       for (const e of events) {
-        if (e.type === 'text' && metrics.firstByteMs === null) metrics.firstByteMs = since(run.receivedAt);
+        if (e.type === 'text') {
+          if (metrics.firstByteMs === null) metrics.firstByteMs = since(run.receivedAt);
+          reply.append(e.data);
+        }
         await channel.push(e);
       }
     };
@@ -322,7 +342,7 @@ export class RunService {
               const chunk = withinCap(raw);
               if (chunk.length === 0) return;
               metrics.bytesErr += chunk.length;
-              stderr.push(chunk);
+              stderr.append(chunk);
               if (agent.streamsStderr) await channel.push({ type: 'stderr', data: chunk });
             },
           },
@@ -364,7 +384,6 @@ export class RunService {
         metrics.totalTokens = parsed.usage.totalTokens;
         metrics.toolCalls = parsed.usage.toolCalls;
       }
-      const stderrText = Buffer.concat(stderr).toString('utf8');
       const containerRan = metrics.startMs !== null;
       try {
         store.finishRun(run.runId, run.sessionId, {
@@ -372,8 +391,8 @@ export class RunService {
           exitCode,
           errorCode: error?.code ?? null,
           errorMessage: error?.message ?? null,
-          stderr: stderrText,
-          output: containerRan ? parsed.reply : null,
+          stderr: stderr.stored().text,
+          output: containerRan ? reply.stored() : null,
           metrics,
           now: Date.now(),
         });
@@ -387,8 +406,12 @@ export class RunService {
         status,
         exitCode,
         error,
-        output: parsed.reply,
-        stderr: stderrText,
+        get output() {
+          return reply.text();
+        },
+        get stderr() {
+          return stderr.text();
+        },
         toolCalls: parsed.toolCalls,
         usage: parsed.usage,
         metrics,

@@ -410,6 +410,7 @@ async function main() {
         maxBodyBytes: 1024 * 1024,
         maxTimeoutMs: 60_000,
         maxOutputBytes: 16 * 1024 * 1024,
+        maxStoredOutputBytes: 1024 * 1024,
         maxConcurrentRuns: 4,
         maxQueuedRuns: 16,
         queueTimeoutMs: 10_000,

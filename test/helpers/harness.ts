@@ -57,6 +57,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
       maxTimeoutMs: opts.maxTimeoutMs ?? 60_000,
       maxOutputBytes: opts.maxOutputBytes ?? 16 * 1024 * 1024,
+      maxStoredOutputBytes: opts.maxStoredOutputBytes ?? 1024 * 1024,
       maxConcurrentRuns: opts.maxConcurrentRuns ?? 16,
       maxQueuedRuns: opts.maxQueuedRuns ?? 64,
       queueTimeoutMs: opts.queueTimeoutMs ?? 20_000,

@@ -43,7 +43,7 @@ export function seedSession(
       errorCode: null,
       errorMessage: null,
       stderr: '',
-      output: t.reply,
+      output: { text: t.reply, omittedBytes: 0 },
       metrics: {
         queuedMs: 1,
         createMs: 10,

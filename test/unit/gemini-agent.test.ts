@@ -26,7 +26,6 @@ describe('GeminiStreamParser', () => {
     p.end();
     expect(texts).toEqual(['Héllo ', 'wörld']);
     expect(p.parsed).toMatchObject({
-      reply: 'Héllo wörld',
       usage: { inputTokens: 10, outputTokens: 6, totalTokens: 16, toolCalls: 1 },
       result: { status: 'success', errorMessage: null },
     });
@@ -60,7 +59,7 @@ describe('GeminiStreamParser', () => {
 });
 
 describe('concludeGemini', () => {
-  const parsed = (r: { status: 'success' | 'error'; errorMessage: string | null } | null) => ({ reply: '', toolCalls: [], usage: null, result: r });
+  const parsed = (r: { status: 'success' | 'error'; errorMessage: string | null } | null) => ({ toolCalls: [], usage: null, result: r });
   it.each([
     [0, parsed({ status: 'success', errorMessage: null }), 'succeeded', null],
     [41, parsed(null), 'failed', 'AUTH_FAILED'],
@@ -80,7 +79,7 @@ describe('concludeGemini', () => {
 
 describe('the gemini turn', () => {
   const profile = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i' } } }).profiles.get('g')!;
-  const msg = (id: number, role: 'user' | 'assistant', content: string): MessageRow => ({ id, role, content, sessionId: 's', runId: 'r', createdAt: 1_700_000_000_000 + id });
+  const msg = (id: number, role: 'user' | 'assistant', content: string): MessageRow => ({ id, role, content, omittedBytes: 0, sessionId: 's', runId: 'r', createdAt: 1_700_000_000_000 + id });
 
   it('passes safe flags, the prompt on stdin, and the key only as a file owned by the runner', () => {
     const turn = geminiAgent(profile, 'sekrit').prepare({ prompt: 'hello', history: [] });

@@ -4,6 +4,8 @@ import { metricsJson, usageJson } from './sse.js';
 
 /** One JSON document when the run has ended. A started run answers 200 whatever its status. */
 export async function respondJson(c: Context, run: RunHandle): Promise<Response> {
+  // Nobody reads the events here: unread, they would fill the channel and hold the run.
+  run.events.abandon();
   const r = await run.result;
   return c.json({
     session_id: r.sessionId,

@@ -21,12 +21,20 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number; onRefu
     const receivedAt = performance.now();
     const input = await readRunInput(c);
     const signal = c.req.raw.signal;
+    const mode = negotiateMode(c.req.header('accept'));
     let handle;
     try {
       const principal = c.get('principal');
       const logger = c.get('logger');
       handle = await deps.runs.begin(
-        { ...input, principal, receivedAt, ...(logger && { logger }), ...(sessionId === undefined ? {} : { sessionId }) },
+        {
+          ...input,
+          principal,
+          receivedAt,
+          keepOutput: mode === 'json', // only a JSON answer carries the whole output
+          ...(logger && { logger }),
+          ...(sessionId === undefined ? {} : { sessionId }),
+        },
         signal,
       );
     } catch (err) {
@@ -53,7 +61,7 @@ export function runRoutes(deps: { runs: RunService; maxBodyBytes: number; onRefu
     }
     for (const [k, v] of Object.entries(ids)) c.header(k, v);
     c.header('Cache-Control', 'no-store');
-    switch (negotiateMode(c.req.header('accept'))) {
+    switch (mode) {
       case 'json':
         return respondJson(c, handle);
       case 'sse':

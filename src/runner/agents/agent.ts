@@ -45,8 +45,8 @@ export type AgentEvent =
   | { type: 'tool_result'; id: string; status: string; output: string | null; error: string | null }
   | { type: 'warning'; message: string };
 
+/** What a parser made of the output besides the reply's text (the run collects that from `text` events). */
 export interface ParsedOutput {
-  reply: string;
   toolCalls: ToolCall[];
   usage: Usage | null;
   /** The agent's own final verdict, when it gives one (Gemini's `result` event). */

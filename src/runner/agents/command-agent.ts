@@ -17,11 +17,9 @@ export function commandAgent(profile: AgentProfile): Agent {
   };
 }
 
+/** Stdout is the reply as is: each chunk is a text event. */
 class StdoutParser implements OutputParser {
-  private readonly chunks: Buffer[] = [];
-
   push(chunk: Buffer): AgentEvent[] {
-    this.chunks.push(chunk);
     return [{ type: 'text', data: chunk }];
   }
 
@@ -30,6 +28,6 @@ class StdoutParser implements OutputParser {
   }
 
   get parsed(): ParsedOutput {
-    return { reply: Buffer.concat(this.chunks).toString('utf8'), toolCalls: [], usage: null, result: null };
+    return { toolCalls: [], usage: null, result: null };
   }
 }

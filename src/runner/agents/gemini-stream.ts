@@ -9,7 +9,6 @@ import type { AgentEvent, OutputParser, ParsedOutput, ToolCall } from './agent.j
 export class GeminiStreamParser implements OutputParser {
   private readonly decoder = new StringDecoder('utf8');
   private partial = '';
-  private reply = '';
   private readonly toolCalls = new Map<string, ToolCall>();
   private usage: ParsedOutput['usage'] = null;
   private result: ParsedOutput['result'] = null;
@@ -28,7 +27,7 @@ export class GeminiStreamParser implements OutputParser {
   }
 
   get parsed(): ParsedOutput {
-    return { reply: this.reply, toolCalls: [...this.toolCalls.values()], usage: this.usage, result: this.result };
+    return { toolCalls: [...this.toolCalls.values()], usage: this.usage, result: this.result };
   }
 
   private line(line: string): AgentEvent[] {
@@ -42,7 +41,6 @@ export class GeminiStreamParser implements OutputParser {
     switch (e.type) {
       case 'message': {
         if (e.role !== 'assistant' || typeof e.content !== 'string' || e.content === '') return [];
-        this.reply += e.content;
         return [{ type: 'text', data: Buffer.from(e.content, 'utf8') }];
       }
       case 'tool_use': {

@@ -1,0 +1,1 @@
+ALTER TABLE `messages` ADD `omitted_bytes` integer DEFAULT 0 NOT NULL;
