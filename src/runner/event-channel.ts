@@ -41,6 +41,24 @@ export class EventChannel<T> {
     this.wakeProducer?.();
   }
 
+  /**
+   * Everything queued at each wake-up, as one array: a consumer that fell behind catches
+   * up with one write instead of one per item.
+   */
+  async *batches(): AsyncGenerator<T[]> {
+    for (;;) {
+      if (this.queue.length > 0) {
+        const items = this.queue.splice(0);
+        this.bufferedBytes = 0;
+        this.releaseProducer();
+        yield items;
+        continue;
+      }
+      if (this.closed || this.abandoned) return;
+      await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+    }
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
       const item = this.queue.shift();

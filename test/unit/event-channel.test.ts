@@ -30,6 +30,22 @@ describe('EventChannel', () => {
     expect(released).toBe(true);
   });
 
+  it('gives what queued up meanwhile as one batch, and releases the producer once it is taken', async () => {
+    const ch = new EventChannel<string>(sizeOf, 4);
+    await ch.push('ab');
+    let released = false;
+    const blocked = ch.push('cde').then(() => (released = true));
+    const batches = ch.batches();
+    expect((await batches.next()).value).toEqual(['ab', 'cde']);
+    await blocked;
+    expect(released).toBe(true);
+    const later = batches.next();
+    await ch.push('f');
+    ch.close();
+    expect((await later).value).toEqual(['f']);
+    expect((await batches.next()).done).toBe(true);
+  });
+
   it('releases a blocked producer and drops items when abandoned', async () => {
     const ch = new EventChannel<string>(sizeOf, 1);
     const blocked = ch.push('too big');
