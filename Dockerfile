@@ -10,6 +10,7 @@ COPY . .
 # node_modules in the build context (offline machines) is used as is; otherwise install.
 RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi \
  && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && node scripts/bundle.mjs \
  && npm prune --omit=dev --offline --no-audit --no-fund
 
 FROM ${BASE}
@@ -30,4 +31,5 @@ RUN mkdir -p /data && chown 1000:1000 /data
 USER 1000:1000
 VOLUME /data
 EXPOSE 8787
-CMD ["node", "dist/index.js"]
+# The bundle (scripts/bundle.mjs): one file, ~25 MB less memory than tsc's output.
+CMD ["node", "dist/bundle/index.js"]

@@ -114,7 +114,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const svc = spawn(process.execPath, ['dist/index.js'], {
+  const svc = spawn(process.execPath, ['dist/bundle/index.js'], {
     env: {
       ...process.env,
       PORT: String(port),

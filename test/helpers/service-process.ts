@@ -10,10 +10,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The real service (src/index.ts) as its own process, for signal and crash tests. */
-export async function spawnService(env: Record<string, string>) {
+/**
+ * The real service as its own process, for signal and crash tests: src/index.ts through
+ * tsx, or the node arguments given (a built bundle).
+ */
+export async function spawnService(env: Record<string, string>, args = ['--import', 'tsx', 'src/index.ts']) {
   const port = await freePort();
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+  const proc: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,52 @@
+// Bundles the service (src/index.ts) into one ESM file, dist/bundle/index.js, for
+// `npm start` and the Docker image. Why: one minified file costs far less memory than
+// the ~560 modules tsc's output loads one by one (BENCHMARKS.md, idle RSS).
+//
+// dockerode and docker-modem require @grpc/grpc-js, @grpc/proto-loader (BuildKit
+// sessions) and ssh2 (ssh:// engines) at the top of their files, and ssh2 compiles a
+// WebAssembly module as it loads: ~10 MB for code this service only needs with an
+// ssh:// DOCKER_HOST. In the bundle each of them is a small stand-in that requires the
+// real package from node_modules the first time it is used.
+//
+// The file sits two folders below the package root, like dist/db/open.js, so the
+// migrations/ path resolves the same. Usage: node scripts/bundle.mjs [outfile]
+import { build } from 'esbuild';
+
+const LAZY = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader'];
+
+/** A module whose every use loads `id` first; ssh2's Client must stay a constructor. */
+const standIn = (id) => `
+let real;
+const load = () => (real ??= require(${JSON.stringify(id)}));
+${
+  id === 'ssh2'
+    ? 'module.exports = { Client: function Client(...args) { return new (load().Client)(...args); } };'
+    : 'module.exports = new Proxy({}, { get: (_, key) => load()[key], has: (_, key) => key in load() });'
+}`;
+
+const lazyTransports = {
+  name: 'lazy-engine-transports',
+  setup(b) {
+    const filter = new RegExp(`^(${LAZY.map((id) => id.replace(/[/]/g, '\\/')).join('|')})$`);
+    // From the stand-in itself, the id is the real package, left to node_modules.
+    b.onResolve({ filter }, (args) => (args.namespace === 'lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({ contents: standIn(args.path), loader: 'js' }));
+  },
+};
+
+await build({
+  entryPoints: ['src/index.ts'],
+  outfile: process.argv[2] ?? 'dist/bundle/index.js',
+  bundle: true,
+  minify: true,
+  keepNames: true, // readable stack traces and error names
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  external: ['better-sqlite3'], // a native addon
+  plugins: [lazyTransports],
+  // Bundled CommonJS packages call require(); an ESM file has none of its own.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
