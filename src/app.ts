@@ -45,6 +45,15 @@ export interface AppDeps {
 /** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
 const heartbeatStaleMs = (config: AppConfig) => Math.max(5 * config.reapIntervalMs, 10_000);
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
 /** Builds the HTTP app from the parts it is given; src/index.ts passes the real ones. */
 export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
@@ -110,6 +119,15 @@ export function createApp(deps: AppDeps) {
      * `running` become `interrupted`, orphaned containers are reaped now and then
      * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
      */
+    /**
+     * Another live process on this host serving as this instance (same database, same
+     * INSTANCE_ID), if any. Two would take each other's containers for orphans and mark
+     * each other's runs interrupted, so the second must not start.
+     */
+    instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): number | undefined {
+      const last = store.recentHeartbeat(config.instanceId, Date.now(), heartbeatStaleMs(config));
+      return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
+    },
     startBackground() {
       beat();
       const interrupted = store.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));

@@ -35,6 +35,14 @@ function main() {
     }
     logger.warn('no API keys configured: serving on loopback only, without authentication');
   }
+  const holder = app.instanceTakenBy();
+  if (holder !== undefined) {
+    process.stderr.write(
+      `ephemera: instance ${config.instanceId} is already served by process ${holder} on this database.\n` +
+        `  stop it first, or give each service its own INSTANCE_ID (or DATABASE_PATH)\n`,
+    );
+    process.exit(2);
+  }
   app.startBackground();
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {

@@ -116,4 +116,21 @@ describe('the service process', () => {
     expect(runStatus(db, runId)).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
     expect(await managedBy(instance)).toEqual([]);
   });
+
+  it('refuses a second process serving as the same instance, and starts one with its own INSTANCE_ID', async () => {
+    const env = { DATABASE_PATH: join(dir, 'shared.db') };
+    const first = await spawnService(env);
+    const others: Array<Awaited<ReturnType<typeof spawnService>>> = [];
+    try {
+      await expect(spawnService(env)).rejects.toThrow(
+        new RegExp(`instance ephemera-\\w+ is already served by process ${first.proc.pid} on this database`),
+      );
+      others.push(await spawnService({ ...env, INSTANCE_ID: 'second-on-shared-db' }));
+      const res = await fetch(`${first.url}/v1/run`, { method: 'POST', body: 'echo still here' });
+      expect(await res.text()).toBe('still here\n');
+    } finally {
+      for (const p of [first, ...others]) p.proc.kill('SIGTERM');
+      await Promise.all([first, ...others].map((p) => p.exited));
+    }
+  });
 });

@@ -154,6 +154,15 @@ export class TranscriptStore {
       .run();
   }
 
+  /** The process that last beat for this instance, if it beat less than `staleMs` ago. */
+  recentHeartbeat(instanceId: string, now: number, staleMs: number): { pid: number; heartbeatAt: number } | undefined {
+    return this.db
+      .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
+      .from(instances)
+      .where(and(eq(instances.id, instanceId), gte(instances.heartbeatAt, now - staleMs)))
+      .get();
+  }
+
   /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
   staleInstances(now: number, staleMs: number): Set<string> {
     const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
