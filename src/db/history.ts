@@ -100,8 +100,53 @@ export class HistoryStore {
     return this.db.delete(sessions).where(eq(sessions.id, id)).run().changes > 0;
   }
 
-  /** Counts by status and agent, and nearest-rank p50/p95 of first-byte and total time, in SQL. */
-  stats(from: number, to: number) {
+  /**
+   * Counts by status and agent, and nearest-rank p50/p95 of first-byte and total time.
+   * Whole days inside the window are read from the daily roll-ups, whole hours around
+   * them from the hourly ones (migration 0007), the partial hours at the edges from
+   * `runs`: counts are exact; percentiles are within 2% ±1 ms (4% buckets) once the window
+   * holds a whole hour, exact when it holds none.
+   */
+  stats(from: number, to: number): Stats {
+    const plan = planWindow(from, to);
+    if (plan.rolled.length === 0) return this.exactStats(from, to);
+    const client = this.db.$client;
+    const rolled = plan.rolled.map(() => '(span = ? and start >= ? and start < ?)').join(' or ');
+    const rolledArgs = plan.rolled.flatMap((r) => [r.span, r.from, r.to]);
+    const edges = plan.edges.map(() => '(created_at >= ? and created_at < ?)').join(' or ') || 'false';
+    const edgeArgs = plan.edges.flatMap((r) => [r.from, r.to]);
+    const counts = (column: 'status' | 'agent') =>
+      client
+        .prepare(
+          `select ${column}, sum(runs) as runs from (
+             select ${column}, runs from run_counts where ${rolled}
+             union all select ${column}, 1 from runs where status = 'running' and created_at >= ? and created_at < ?
+             union all select ${column}, 1 from runs where ${edges})
+           group by ${column} having sum(runs) > 0 order by ${column}`,
+        )
+        .all(...rolledArgs, plan.rolledFrom, plan.rolledTo, ...edgeArgs);
+    const percentiles = (metric: 'first_byte' | 'total') => {
+      const column = `${metric}_ms`;
+      const buckets = client
+        .prepare(
+          `select bucket, sum(runs) as runs from (
+             select bucket, runs from run_latency where metric = ? and (${rolled})
+             union all select ${latencyBucket(column)}, 1 from runs where ${column} is not null and (${edges}))
+           group by bucket having sum(runs) > 0 order by bucket`,
+        )
+        .all(metric, ...rolledArgs, ...edgeArgs) as Array<{ bucket: number; runs: number }>;
+      return fromHistogram(buckets);
+    };
+    return {
+      byStatus: counts('status') as Stats['byStatus'],
+      byAgent: counts('agent') as Stats['byAgent'],
+      firstByteMs: percentiles('first_byte'),
+      totalMs: percentiles('total'),
+    };
+  }
+
+  /** The same, straight from `runs`, with exact percentiles: for windows inside an hour or two. */
+  private exactStats(from: number, to: number): Stats {
     const client = this.db.$client;
     const byStatus = client
       .prepare('select status, count(*) as runs from runs where created_at >= ? and created_at < ? group by status order by status')
@@ -120,7 +165,74 @@ export class HistoryStore {
                   max(case when rn = (n * 95 + 99) / 100 then x end) as p95
              from v`,
         )
-        .get(from, to) as { n: number | null; p50: number | null; p95: number | null };
+        .get(from, to) as Percentiles;
     return { byStatus, byAgent, firstByteMs: percentiles('first_byte_ms'), totalMs: percentiles('total_ms') };
   }
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+interface Range {
+  from: number;
+  to: number;
+}
+
+/**
+ * Splits [from, to) into whole days, whole hours around them (both read from roll-ups),
+ * and the partial hours at the edges (read from `runs`).
+ */
+export function planWindow(from: number, to: number) {
+  const h1 = Math.ceil(from / HOUR) * HOUR;
+  const h2 = Math.floor(to / HOUR) * HOUR;
+  if (h1 >= h2) return { rolled: [], rolledFrom: from, rolledTo: from, edges: [{ from, to }] };
+  const d1 = Math.ceil(h1 / DAY) * DAY;
+  const d2 = Math.floor(h2 / DAY) * DAY;
+  const rolled: Array<Range & { span: number }> =
+    d1 < d2
+      ? [
+          { span: DAY, from: d1, to: d2 },
+          { span: HOUR, from: h1, to: d1 },
+          { span: HOUR, from: d2, to: h2 },
+        ]
+      : [{ span: HOUR, from: h1, to: h2 }];
+  const edges: Range[] = [
+    { from, to: h1 },
+    { from: h2, to },
+  ];
+  const nonEmpty = (r: Range) => r.from < r.to;
+  return { rolled: rolled.filter(nonEmpty), rolledFrom: h1, rolledTo: h2, edges: edges.filter(nonEmpty) };
+}
+
+type Percentiles = { n: number | null; p50: number | null; p95: number | null };
+export interface Stats {
+  byStatus: Array<{ status: string; runs: number }>;
+  byAgent: Array<{ agent: string; runs: number }>;
+  firstByteMs: Percentiles;
+  totalMs: Percentiles;
+}
+
+/** A latency's bucket, as migration 0007's triggers compute it: exact below 10 ms, then 4% wide. */
+const latencyBucket = (column: string) =>
+  `case when ${column} < 10 then ${column} else 10 + cast(ln(${column} / 10.0) / ln(1.04) as integer) end`;
+
+/** What a bucket stands for: its value below 10 ms, else the geometric middle of its 4% range. */
+export function bucketValue(bucket: number): number {
+  return bucket < 10 ? bucket : Math.round(10 * 1.04 ** (bucket - 10 + 0.5));
+}
+
+/** Nearest-rank p50 and p95 from bucket counts in ascending order. */
+export function fromHistogram(buckets: Array<{ bucket: number; runs: number }>): Percentiles {
+  const n = buckets.reduce((sum, b) => sum + b.runs, 0);
+  if (n === 0) return { n: null, p50: null, p95: null };
+  const at = (p: number) => {
+    const rank = Math.ceil((n * p) / 100);
+    let seen = 0;
+    for (const b of buckets) {
+      seen += b.runs;
+      if (seen >= rank) return bucketValue(b.bucket);
+    }
+    return bucketValue(buckets.at(-1)!.bucket);
+  };
+  return { n, p50: at(50), p95: at(95) };
 }

@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const API_KEY_ROLES = ['admin', 'user'] as const;
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
@@ -93,6 +93,42 @@ export const runs = sqliteTable(
     index('runs_status_idx').on(t.status),
     index('runs_created_idx').on(t.createdAt),
   ],
+);
+
+/**
+ * Roll-ups of finished runs for /v1/stats, per hour and per (UTC) day, kept by SQL
+ * triggers on `runs` (migration 0007): a run counts in the hour and the day it was
+ * created in, once it has ended, and stops counting when it is deleted. A long window
+ * then costs per day and per edge hour, not per run. `span` is the period's length in
+ * ms (3600000 or 86400000), `start` its first ms.
+ */
+export const runCounts = sqliteTable(
+  'run_counts',
+  {
+    span: integer('span').notNull(),
+    start: integer('start').notNull(),
+    agent: text('agent').notNull(),
+    status: text('status').notNull(),
+    runs: integer('runs').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.span, t.start, t.agent, t.status] })],
+);
+
+/**
+ * Latency histograms per period: below 10 ms one bucket per ms; from 10 ms on, buckets
+ * 4% wide (bucket 10 + floor(ln(ms / 10) / ln 1.04)), so a percentile read from them is
+ * within 2% (±1 ms of rounding) of the exact one.
+ */
+export const runLatency = sqliteTable(
+  'run_latency',
+  {
+    span: integer('span').notNull(),
+    start: integer('start').notNull(),
+    metric: text('metric', { enum: ['first_byte', 'total'] }).notNull(),
+    bucket: integer('bucket').notNull(),
+    runs: integer('runs').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.span, t.start, t.metric, t.bucket] })],
 );
 
 export const MESSAGE_ROLES = ['user', 'assistant'] as const;
