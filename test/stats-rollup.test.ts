@@ -96,7 +96,7 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     expect(fromHistogram([{ bucket: 3, runs: 1 }, { bucket: 9, runs: 1 }])).toEqual({ n: 2, p50: 3, p95: 9 });
   });
 
-  it('reads whole days from the daily roll-ups, and agrees with the exact figures', async () => {
+  it('reads whole days and quarter days from their roll-ups, and agrees with the exact figures', async () => {
     for (const [from, to] of [
       [H0 + 30 * 60_000, H0 + 3 * DAY + 13 * HOUR + 20 * 60_000], // edge, hours, days 1-2, hours, edge
       [H0, H0 + 4 * DAY], // whole days only
@@ -111,17 +111,18 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     }
     expect(planWindow(H0 + 30 * 60_000, H0 + 3 * DAY + 13 * HOUR + 20 * 60_000)).toEqual({
       rolled: [
+        { span: HOUR, from: H0 + HOUR, to: H0 + 6 * HOUR },
+        { span: 6 * HOUR, from: H0 + 6 * HOUR, to: H0 + DAY },
         { span: DAY, from: H0 + DAY, to: H0 + 3 * DAY },
-        { span: HOUR, from: H0 + HOUR, to: H0 + DAY },
-        { span: HOUR, from: H0 + 3 * DAY, to: H0 + 3 * DAY + 13 * HOUR },
+        { span: 6 * HOUR, from: H0 + 3 * DAY, to: H0 + 3 * DAY + 12 * HOUR },
+        { span: HOUR, from: H0 + 3 * DAY + 12 * HOUR, to: H0 + 3 * DAY + 13 * HOUR },
       ],
-      rolledFrom: H0 + HOUR,
-      rolledTo: H0 + 3 * DAY + 13 * HOUR,
       edges: [
         { from: H0 + 30 * 60_000, to: H0 + HOUR },
         { from: H0 + 3 * DAY + 13 * HOUR, to: H0 + 3 * DAY + 13 * HOUR + 20 * 60_000 },
       ],
     });
+    expect(planWindow(H0 + 10 * 60_000, H0 + 50 * 60_000)).toEqual({ rolled: [], edges: [{ from: H0 + 10 * 60_000, to: H0 + 50 * 60_000 }] });
   });
 
   it('counts a run still running, and forgets the runs of a deleted session', async () => {
@@ -141,7 +142,7 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     within2pct(got.total_ms, want.total_ms);
   });
 
-  it("rebuilds from `runs` to the same roll-ups as the triggers keep (migration 0007's backfill)", () => {
+  it('rebuilds from `runs` to the same roll-ups as the triggers keep (the backfills of migrations 0007 and 0008)', () => {
     const c = h.db.$client;
     const snapshot = () => ({
       counts: c.prepare('select * from run_counts where runs > 0 order by span, start, agent, status').all(),
@@ -149,11 +150,12 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     });
     const kept = snapshot();
     expect(kept.counts.length).toBeGreaterThan(0);
-    const backfill = readFileSync('migrations/0007_stats_rollup.sql', 'utf8')
-      .split('--> statement-breakpoint')
+    const backfill = ['migrations/0007_stats_rollup.sql', 'migrations/0008_stats_quarter_days.sql']
+      .flatMap((f) => readFileSync(f, 'utf8').split('--> statement-breakpoint'))
       .map((s) => s.trim())
       .filter((s) => s.startsWith('INSERT INTO'));
-    expect(backfill).toHaveLength(2);
+    expect(backfill).toHaveLength(4);
+    expect(c.prepare('select distinct span from run_counts order by span').pluck().all()).toEqual([HOUR, 6 * HOUR, DAY]);
     c.exec('delete from run_counts; delete from run_latency;');
     for (const statement of backfill) c.exec(statement);
     expect(snapshot()).toEqual(kept);

@@ -102,9 +102,8 @@ export class HistoryStore {
 
   /**
    * Counts by status and agent, and nearest-rank p50/p95 of first-byte and total time.
-   * Whole days inside the window are read from the daily roll-ups, whole hours around
-   * them from the hourly ones (migration 0007), the partial hours at the edges from
-   * `runs`: counts are exact; percentiles are within 2% ±1 ms (4% buckets) once the window
+   * Whole days, quarter days and hours inside the window are read from the roll-ups
+   * (migrations 0007, 0008), the partial hours at the edges from `runs`: counts are exact; percentiles are within 2% ±1 ms (4% buckets) once the window
    * holds a whole hour, exact when it holds none.
    */
   stats(from: number, to: number): Stats {
@@ -113,6 +112,9 @@ export class HistoryStore {
     const client = this.db.$client;
     const rolled = plan.rolled.map(() => '(span = ? and start >= ? and start < ?)').join(' or ');
     const rolledArgs = plan.rolled.flatMap((r) => [r.span, r.from, r.to]);
+    // Runs still running in the rolled-up periods: the roll-ups count only ended runs.
+    const rolledRuns = plan.rolled.map(() => '(created_at >= ? and created_at < ?)').join(' or ');
+    const rolledRunArgs = plan.rolled.flatMap((r) => [r.from, r.to]);
     const edges = plan.edges.map(() => '(created_at >= ? and created_at < ?)').join(' or ') || 'false';
     const edgeArgs = plan.edges.flatMap((r) => [r.from, r.to]);
     const counts = (column: 'status' | 'agent') =>
@@ -120,11 +122,11 @@ export class HistoryStore {
         .prepare(
           `select ${column}, sum(runs) as runs from (
              select ${column}, runs from run_counts where ${rolled}
-             union all select ${column}, 1 from runs where status = 'running' and created_at >= ? and created_at < ?
+             union all select ${column}, 1 from runs where status = 'running' and (${rolledRuns})
              union all select ${column}, 1 from runs where ${edges})
            group by ${column} having sum(runs) > 0 order by ${column}`,
         )
-        .all(...rolledArgs, plan.rolledFrom, plan.rolledTo, ...edgeArgs);
+        .all(...rolledArgs, ...rolledRunArgs, ...edgeArgs);
     const percentiles = (metric: 'first_byte' | 'total') => {
       const column = `${metric}_ms`;
       const buckets = client
@@ -171,7 +173,8 @@ export class HistoryStore {
 }
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+/** The roll-up periods, coarsest first (migrations 0007 and 0008 keep these three). */
+const SPANS = [24 * HOUR, 6 * HOUR, HOUR];
 
 interface Range {
   from: number;
@@ -179,29 +182,22 @@ interface Range {
 }
 
 /**
- * Splits [from, to) into whole days, whole hours around them (both read from roll-ups),
- * and the partial hours at the edges (read from `runs`).
+ * Splits [from, to) into the fewest whole periods of the roll-ups (UTC days, quarter
+ * days, hours), read from them, and the partial hours at the edges, read from `runs`.
  */
-export function planWindow(from: number, to: number) {
-  const h1 = Math.ceil(from / HOUR) * HOUR;
-  const h2 = Math.floor(to / HOUR) * HOUR;
-  if (h1 >= h2) return { rolled: [], rolledFrom: from, rolledTo: from, edges: [{ from, to }] };
-  const d1 = Math.ceil(h1 / DAY) * DAY;
-  const d2 = Math.floor(h2 / DAY) * DAY;
-  const rolled: Array<Range & { span: number }> =
-    d1 < d2
-      ? [
-          { span: DAY, from: d1, to: d2 },
-          { span: HOUR, from: h1, to: d1 },
-          { span: HOUR, from: d2, to: h2 },
-        ]
-      : [{ span: HOUR, from: h1, to: h2 }];
-  const edges: Range[] = [
-    { from, to: h1 },
-    { from: h2, to },
-  ];
-  const nonEmpty = (r: Range) => r.from < r.to;
-  return { rolled: rolled.filter(nonEmpty), rolledFrom: h1, rolledTo: h2, edges: edges.filter(nonEmpty) };
+export function planWindow(from: number, to: number): { rolled: Array<Range & { span: number }>; edges: Range[] } {
+  const cover = (a: number, b: number, spans: number[]): { rolled: Array<Range & { span: number }>; edges: Range[] } => {
+    if (a >= b) return { rolled: [], edges: [] };
+    const [span, ...finer] = spans;
+    if (span === undefined) return { rolled: [], edges: [{ from: a, to: b }] };
+    const first = Math.ceil(a / span) * span;
+    const last = Math.floor(b / span) * span;
+    if (first >= last) return cover(a, b, finer);
+    const left = cover(a, first, finer);
+    const right = cover(last, b, finer);
+    return { rolled: [...left.rolled, { span, from: first, to: last }, ...right.rolled], edges: [...left.edges, ...right.edges] };
+  };
+  return cover(from, to, SPANS);
 }
 
 type Percentiles = { n: number | null; p50: number | null; p95: number | null };
@@ -212,7 +208,7 @@ export interface Stats {
   totalMs: Percentiles;
 }
 
-/** A latency's bucket, as migration 0007's triggers compute it: exact below 10 ms, then 4% wide. */
+/** A latency's bucket, as the roll-up triggers (migrations 0007, 0008) compute it: exact below 10 ms, then 4% wide. */
 const latencyBucket = (column: string) =>
   `case when ${column} < 10 then ${column} else 10 + cast(ln(${column} / 10.0) / ln(1.04) as integer) end`;
 

@@ -96,11 +96,11 @@ export const runs = sqliteTable(
 );
 
 /**
- * Roll-ups of finished runs for /v1/stats, per hour and per (UTC) day, kept by SQL
- * triggers on `runs` (migration 0007): a run counts in the hour and the day it was
+ * Roll-ups of finished runs for /v1/stats, per hour, quarter day and (UTC) day, kept
+ * by SQL triggers on `runs` (migrations 0007, 0008): a run counts in the periods it was
  * created in, once it has ended, and stops counting when it is deleted. A long window
- * then costs per day and per edge hour, not per run. `span` is the period's length in
- * ms (3600000 or 86400000), `start` its first ms.
+ * then costs per period, not per run. `span` is the period's length in ms (3600000,
+ * 21600000 or 86400000), `start` its first ms.
  */
 export const runCounts = sqliteTable(
   'run_counts',

@@ -78,7 +78,7 @@ const stats = createRoute({
   middleware: [adminOnly] as const,
   request: { query: StatsQuerySchema },
   description:
-    'Counts are exact. Percentiles are exact for a window holding no whole hour; otherwise whole days and hours come from daily and hourly histograms with 4%-wide buckets (within 2%, ±1 ms).',
+    'Counts are exact. Percentiles are exact for a window holding no whole hour; otherwise whole days, quarter days and hours come from their histograms with 4%-wide buckets (within 2%, ±1 ms).',
   responses: { 200: json(StatsSchema, 'Stats over [from, to); default the last 24 hours'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN') },
 });
 
