@@ -103,8 +103,9 @@ export class HistoryStore {
   /**
    * Counts by status and agent, and nearest-rank p50/p95 of first-byte and total time.
    * Whole days, quarter days and hours inside the window are read from the roll-ups
-   * (migrations 0007, 0008), the partial hours at the edges from `runs`: counts are exact; percentiles are within 2% ±1 ms (4% buckets) once the window
-   * holds a whole hour, exact when it holds none.
+   * (migrations 0007, 0008), the partial hours at the edges from `runs`. Counts are
+   * exact; percentiles are within 2% ±1 ms (4% buckets) once the window holds a whole
+   * hour, exact when it holds none.
    */
   stats(from: number, to: number): Stats {
     const plan = planWindow(from, to);
@@ -147,7 +148,7 @@ export class HistoryStore {
     };
   }
 
-  /** The same, straight from `runs`, with exact percentiles: for windows inside an hour or two. */
+  /** The same, straight from `runs`, with exact percentiles: for windows holding no whole hour. */
   private exactStats(from: number, to: number): Stats {
     const client = this.db.$client;
     const byStatus = client
