@@ -17,22 +17,10 @@ import { Metrics } from './observability/metrics.js';
 import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
 import { Reaper } from './runner/reaper.js';
-import { RunService } from './runner/run-service.js';
+import { RunService, type RunServiceConfig } from './runner/run-service.js';
 import type { ContainerRuntime } from './runner/runtime.js';
 
-export type AppConfig = Pick<
-  ServiceConfig,
-  | 'maxBodyBytes'
-  | 'maxTimeoutMs'
-  | 'instanceId'
-  | 'secrets'
-  | 'maxOutputBytes'
-  | 'maxStoredOutputBytes'
-  | 'maxConcurrentRuns'
-  | 'maxQueuedRuns'
-  | 'queueTimeoutMs'
-  | 'reapIntervalMs'
->;
+export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'maxBodyBytes' | 'reapIntervalMs'>;
 
 export interface AppDeps {
   db: Db;
@@ -115,11 +103,6 @@ export function createApp(deps: AppDeps) {
     metrics,
     reaper,
     /**
-     * Recovery and background work for a serving process: runs a dead process left
-     * `running` become `interrupted`, orphaned containers are reaped now and then
-     * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
-     */
-    /**
      * Another live process on this host serving as this instance (same database, same
      * INSTANCE_ID), if any. Two would take each other's containers for orphans and mark
      * each other's runs interrupted, so the second must not start.
@@ -128,6 +111,11 @@ export function createApp(deps: AppDeps) {
       const last = store.recentHeartbeat(config.instanceId, Date.now(), heartbeatStaleMs(config));
       return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
     },
+    /**
+     * Recovery and background work for a serving process: runs a dead process left
+     * `running` become `interrupted`, orphaned containers are reaped now and then
+     * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
+     */
     startBackground() {
       beat();
       const interrupted = store.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));

@@ -73,6 +73,19 @@ export interface RunHandle {
   stop(status: 'interrupted'): void;
 }
 
+/** The settings a RunService reads. */
+export type RunServiceConfig = Pick<
+  ServiceConfig,
+  | 'maxTimeoutMs'
+  | 'instanceId'
+  | 'secrets'
+  | 'maxOutputBytes'
+  | 'maxStoredOutputBytes'
+  | 'maxConcurrentRuns'
+  | 'maxQueuedRuns'
+  | 'queueTimeoutMs'
+>;
+
 /** Why the service stopped a run before its process ended. */
 class RunStopped extends Error {
   constructor(readonly status: 'timeout' | 'cancelled' | 'output_limit' | 'interrupted') {
@@ -112,17 +125,7 @@ export class RunService {
       store: TranscriptStore;
       runtime: ContainerRuntime;
       profiles: ProfileSet;
-      config: Pick<
-        ServiceConfig,
-        | 'maxTimeoutMs'
-        | 'instanceId'
-        | 'secrets'
-        | 'maxOutputBytes'
-        | 'maxStoredOutputBytes'
-        | 'maxConcurrentRuns'
-        | 'maxQueuedRuns'
-        | 'queueTimeoutMs'
-      >;
+      config: RunServiceConfig;
       logger: Logger;
       /** Told of every run's end, after it is stored (metrics). */
       onRunEnd?: (result: RunResult) => void;
