@@ -26,11 +26,11 @@ ensure_busybox() {
   if ! busybox_bin >/dev/null; then
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
       || die "a static busybox is needed to make base images: install Debian's busybox-static"
-    say "installing Debian's busybox-static"
+    say "installing Debian's busybox-static" >&2   # stdout is the path this function returns
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null \
       || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
   fi
-  busybox_bin
+  busybox_bin || die "busybox-static was installed but no static busybox was found"
 }
 
 # Lays out a root filesystem with busybox and its applet links in $1.
