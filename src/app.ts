@@ -9,7 +9,7 @@ import { HistoryStore } from './db/history.js';
 import { TranscriptStore } from './db/transcripts.js';
 import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
-import { bearerAuth, type AuthEnv } from './http/middleware/auth.js';
+import { authenticate, type AuthEnv } from './http/middleware/auth.js';
 import { mountOpenApi } from './http/openapi.js';
 import { requestLogging } from './http/middleware/request-log.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -20,7 +20,7 @@ import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
 import type { ContainerRuntime } from './runner/runtime.js';
 
-export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'maxBodyBytes' | 'reapIntervalMs'>;
+export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs'>;
 
 export interface AppDeps {
   db: Db;
@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps) {
 
   const app = new OpenAPIHono<AuthEnv>();
   app.use('*', ...requestLogging(logger));
-  app.use('/v1/*', bearerAuth(keys));
+  app.use('/v1/*', authenticate({ keys, listenHost: config.host, allowedHosts: config.allowedHosts }));
   app.route('/', healthRoutes(deps));
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
   app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));

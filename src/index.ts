@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import Docker from 'dockerode';
 import { createLogger } from './observability/logger.js';
 import { createApp } from './app.js';
+import { isLoopbackListen } from './auth/loopback.js';
 import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
 import { openDatabase } from './db/open.js';
@@ -26,14 +27,17 @@ function main() {
   const db = openDatabase(config.databasePath);
   const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
   if (!app.keys.anyActive()) {
-    if (!isLoopback(config.host)) {
+    if (!isLoopbackListen(config.host) || app.keys.everCreated()) {
+      // Every /v1 request would get 401: say so now rather than serve nothing.
       process.stderr.write(
-        `ephemera: refusing to listen on ${config.host} without API keys: anyone who reaches it could run code.\n` +
-          `  create one first (npm run keys -- create --name admin --role admin), or set HOST=127.0.0.1\n`,
+        `ephemera: refusing to start without an active API key: ${
+          app.keys.everCreated() ? 'every key was revoked' : `HOST=${config.host} is reachable beyond this machine`
+        }, so every request would be refused.\n` +
+          `  create one first (npm run keys -- create --name admin --role admin)${app.keys.everCreated() ? '' : ', or set HOST=127.0.0.1'}\n`,
       );
       process.exit(2);
     }
-    logger.warn('no API keys configured: serving on loopback only, without authentication');
+    logger.warn('no API keys configured: serving loopback requests without authentication');
   }
   const holder = app.instanceTakenBy();
   if (holder !== undefined) {
@@ -90,7 +94,3 @@ function main() {
 }
 
 main();
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

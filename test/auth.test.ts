@@ -18,7 +18,7 @@ afterAll(() => h.close());
 
 const as = (key: string | undefined, path: string, init: RequestInit = {}) =>
   h.app.request(
-    new Request(`http://local${path}`, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) } }),
+    new Request(`http://localhost${path}`, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) } }),
   );
 
 describe('API keys', () => {
@@ -85,14 +85,18 @@ describe('API keys', () => {
     expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('revoked') } });
   });
 
-  it('without any active key, the local operator needs none', async () => {
+  it('without any key ever, the local operator needs none; revoking every key never reopens it', async () => {
     const open = createHarness();
     try {
       expect((await open.app.request('/v1/sessions')).status).toBe(200);
       const { info } = open.app.keys.create('k', 'admin');
       expect((await open.app.request('/v1/sessions')).status).toBe(401);
       open.app.keys.revoke(info.id);
-      expect((await open.app.request(post('/v1/run', 'echo open', { accept: 'application/json' }))).status).toBe(200);
+      const run = await open.app.request(post('/v1/run', 'id', { accept: 'application/json' }));
+      expect(run.status).toBe(401);
+      expect(await jsonOf(run)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      expect((await open.app.request('/v1/sessions')).status).toBe(401);
+      expect(open.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 0 });
     } finally {
       await open.close();
     }

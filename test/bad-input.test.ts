@@ -51,7 +51,7 @@ function generate(count: number): Array<{ label: string; req: Request }> {
   const routes = ['/', '/v1', '/v1/runs', '/v1/run/x', '/v1/sessionz', '/v1/sessions/x', '/admin', '/.env', '/v1/run/../../etc', '/%2e%2e/x'];
   const out: Array<{ label: string; req: Request }> = [];
   const json = { 'content-type': 'application/json' };
-  const url = (path: string) => `http://local${path}`;
+  const url = (path: string) => `http://localhost${path}`;
   const POST = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
     new Request(url(path), { method: 'POST', body, headers });
 

@@ -37,11 +37,11 @@ describe('rejected input writes nothing', () => {
     ['bad timeout in the query', post('/v1/run?timeout_ms=soon', 'echo'), 400, 'INVALID_BODY'],
     ['unknown agent', post('/v1/run', '{"prompt":"x","agent":"nope"}', json), 400, 'UNKNOWN_AGENT'],
     ['unknown agent in the query', post('/v1/run?agent=nope', 'echo'), 400, 'UNKNOWN_AGENT'],
-    ['invalid UTF-8', new Request('http://local/v1/run', { method: 'POST', body: new Uint8Array([0x65, 0xff, 0xfe]) }), 400, 'INVALID_UTF8'],
+    ['invalid UTF-8', new Request('http://localhost/v1/run', { method: 'POST', body: new Uint8Array([0x65, 0xff, 0xfe]) }), 400, 'INVALID_UTF8'],
     ['body over the limit', post('/v1/run', 'x'.repeat(1025)), 413, 'PAYLOAD_TOO_LARGE'],
     ['unknown session', post('/v1/sessions/ses_0mwwaaaaa0000000000000000000000/messages', 'echo'), 404, 'NOT_FOUND'],
     ['path-like session id', post('/v1/sessions/..%2F..%2Fetc/messages', 'echo'), 404, 'NOT_FOUND'],
-    ['GET on the run route', new Request('http://local/v1/run'), 405, 'METHOD_NOT_ALLOWED'],
+    ['GET on the run route', new Request('http://localhost/v1/run'), 405, 'METHOD_NOT_ALLOWED'],
     ['unknown route', post('/v2/everything', 'x'), 404, 'NOT_FOUND'],
   ];
   it.each(cases)('%s', async (_name, req, status, code) => {
@@ -57,12 +57,12 @@ describe('rejected input writes nothing', () => {
         c.close();
       },
     });
-    const req = new Request('http://local/v1/run', { method: 'POST', body: big, duplex: 'half' } as RequestInit);
+    const req = new Request('http://localhost/v1/run', { method: 'POST', body: big, duplex: 'half' } as RequestInit);
     await expectError(await h.app.request(req), 413, 'PAYLOAD_TOO_LARGE');
   });
 
   it('names the allowed method on a 405', async () => {
-    const res = await h.app.request(new Request('http://local/v1/run', { method: 'PUT', body: 'x' }));
+    const res = await h.app.request(new Request('http://localhost/v1/run', { method: 'PUT', body: 'x' }));
     expect(res.headers.get('allow')).toBe('POST');
   });
 });

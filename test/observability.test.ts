@@ -65,9 +65,9 @@ describe('structured logs', () => {
   it('never shows an API key or an Authorization header', async () => {
     const { key } = h.app.keys.create('logged', 'admin');
     try {
-      const res = await h.app.request(new Request('http://local/v1/sessions', { headers: { authorization: `Bearer ${key}` } }));
+      const res = await h.app.request(new Request('http://localhost/v1/sessions', { headers: { authorization: `Bearer ${key}` } }));
       expect(res.status).toBe(200);
-      const bad = await h.app.request(new Request('http://local/v1/sessions', { headers: { authorization: `Bearer ${key}x` } }));
+      const bad = await h.app.request(new Request('http://localhost/v1/sessions', { headers: { authorization: `Bearer ${key}x` } }));
       expect(bad.status).toBe(401);
       expect(logLines.join('\n')).not.toContain(key);
     } finally {

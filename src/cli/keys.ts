@@ -1,6 +1,6 @@
 // npm run keys -- create --name <name> --role admin|user   prints the new key once
 // npm run keys -- list                                      lists keys, never their secret
-// npm run keys -- revoke <id|name>
+// npm run keys -- revoke <id|name> [--force]                 --force: even the last active admin key
 import { parseArgs } from 'node:util';
 import { ConfigError, loadServiceConfig } from '../config/env.js';
 import { ApiKeyStore } from '../db/api-keys.js';
@@ -10,13 +10,13 @@ import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
 const USAGE = `usage:
   npm run keys -- create --name <name> --role admin|user
   npm run keys -- list
-  npm run keys -- revoke <key id or name>`;
+  npm run keys -- revoke <key id or name> [--force]`;
 
 function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean', default: false }, force: { type: 'boolean', default: false } },
   });
   const [command, target] = positionals;
   let config;
@@ -50,6 +50,8 @@ function main(argv: string[]): number {
       }
       case 'revoke': {
         if (!target) return fail('revoke needs a key id or name');
+        const refusal = lastKeyRefusal(keys, target);
+        if (refusal && !values.force) return fail(`${refusal}\n  pass --force to revoke it anyway`);
         const n = keys.revoke(target);
         if (n === 0) return fail(`no active key with id or name "${target}"`);
         process.stderr.write(`revoked ${n} key(s)\n`);
@@ -61,6 +63,24 @@ function main(argv: string[]): number {
   } finally {
     db.$client.close();
   }
+}
+
+/**
+ * Why revoking these keys needs --force: it leaves no active admin key (nobody can
+ * delete sessions or read stats), or no active key at all (every request gets 401:
+ * a service that had keys never falls back to serving without one).
+ */
+function lastKeyRefusal(keys: ApiKeyStore, target: string): string | undefined {
+  const going = new Set(keys.matching(target).map((k) => k.id));
+  if (going.size === 0) return undefined;
+  const remaining = keys.list().filter((k) => k.revokedAt === null && !going.has(k.id));
+  if (remaining.length === 0) {
+    return `"${target}" is the last active key: once it is revoked, the service answers every /v1 request with 401 until a new key is created (npm run keys -- create ...); it does not go back to serving without keys`;
+  }
+  if (!remaining.some((k) => k.role === 'admin')) {
+    return `"${target}" is the last active admin key: once it is revoked, nobody can delete sessions or read /v1/stats until a new admin key is created`;
+  }
+  return undefined;
 }
 
 function fail(message: string): number {

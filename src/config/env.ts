@@ -8,6 +8,8 @@ import { z } from 'zod';
 export interface ServiceConfig {
   host: string;
   port: number;
+  /** Host names, besides localhost, 127.x and [::1], that keyless requests may use. */
+  allowedHosts: string[];
   databasePath: string;
   /** Path of the agent profiles file; undefined means the built-in profiles. */
   profilesPath: string | undefined;
@@ -49,6 +51,11 @@ const positiveInt = (name: string, fallback: number) =>
 const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: positiveInt('PORT', 8787).refine((p) => p < 65536, 'PORT must be below 65536'),
+  ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
+    .refine((hs) => hs.every((h) => /^[a-z0-9.-]{1,253}$/.test(h)), 'ALLOWED_HOSTS is a comma-separated list of host names (no ports)'),
   DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
   PROFILES_PATH: z.string().min(1).optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
@@ -96,6 +103,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   return {
     host: e.HOST,
     port: e.PORT,
+    allowedHosts: e.ALLOWED_HOSTS,
     databasePath: e.DATABASE_PATH,
     // The repository's config/profiles.json when present; the built-in profiles otherwise.
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),

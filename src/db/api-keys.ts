@@ -54,9 +54,32 @@ export class ApiKeyStore {
     return this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt))).run().changes;
   }
 
-  /** Whether any key is active: with none, the service runs without authentication (loopback only). */
+  /** Whether any key is active. */
   anyActive(): boolean {
     return this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1).get() !== undefined;
+  }
+
+  /**
+   * Whether a key was ever created, revoked or not. Once one was, the service never
+   * serves without a key again (revoking the last one must not open it up). Latched:
+   * keys are never deleted, so the answer cannot go back to false.
+   */
+  everCreated(): boolean {
+    if (!this.hadKey) this.hadKey = this.db.select({ id: apiKeys.id }).from(apiKeys).limit(1).get() !== undefined;
+    return this.hadKey;
+  }
+  private hadKey = false;
+
+  /** The active keys of a role. */
+  active(role: ApiKeyRole): ApiKeyInfo[] {
+    return this.list().filter((k) => k.role === role && k.revokedAt === null);
+  }
+
+  /** The active keys that `revoke(idOrName)` would revoke. */
+  matching(idOrName: string): ApiKeyInfo[] {
+    const active = this.list().filter((k) => k.revokedAt === null);
+    const byId = active.filter((k) => k.id === idOrName);
+    return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
   }
 
   /** The active key a presented secret belongs to, or undefined. */

@@ -415,6 +415,8 @@ async function main() {
         maxQueuedRuns: 16,
         queueTimeoutMs: 10_000,
         reapIntervalMs: 60_000,
+        host: '127.0.0.1',
+        allowedHosts: [],
         instanceId: `bench-${process.pid}`,
         secrets: { geminiApiKey: undefined },
       },

@@ -36,6 +36,11 @@ export interface Harness {
 
 let counter = 0;
 
+/** The env @hono/node-server passes for a request from 127.0.0.1 (only the part auth reads). */
+export const LOOPBACK_PEER = { incoming: { socket: { remoteAddress: '127.0.0.1' } } };
+/** The same from a machine elsewhere on the network. */
+export const REMOTE_PEER = { incoming: { socket: { remoteAddress: '203.0.113.7' } } };
+
 export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'instanceId'>> {
   runtime?: ContainerRuntime;
   profiles?: ProfilesFile;
@@ -62,6 +67,8 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       maxQueuedRuns: opts.maxQueuedRuns ?? 64,
       queueTimeoutMs: opts.queueTimeoutMs ?? 20_000,
       reapIntervalMs: opts.reapIntervalMs ?? 1000,
+      host: opts.host ?? '127.0.0.1',
+      allowedHosts: opts.allowedHosts ?? [],
       instanceId,
       secrets: { geminiApiKey: opts.geminiApiKey },
     },
@@ -70,6 +77,10 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       ? createLogger({ level: 'debug', destination: { write: (line: string) => void opts.logLines!.push(line) } })
       : pino({ level: 'silent' }),
   });
+  // app.request has no socket: unless a test says otherwise, its requests come from the
+  // loopback, as a local curl's would (the keyless operator's case).
+  const request = app.request;
+  app.request = (input, init, env = LOOPBACK_PEER, ctx) => request(input, init, env, ctx);
   return {
     app,
     db,
@@ -113,7 +124,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, ste
 }
 
 export function post(path: string, body: string, headers: Record<string, string> = {}) {
-  return new Request(`http://local${path}`, { method: 'POST', body, headers });
+  return new Request(`http://localhost${path}`, { method: 'POST', body, headers });
 }
 
 /** A response's JSON body, loosely typed for assertions. */

@@ -34,6 +34,8 @@ const app = createApp({
     maxQueuedRuns: 1000,
     queueTimeoutMs: 120_000,
     reapIntervalMs: 2000,
+    host: '127.0.0.1',
+    allowedHosts: [],
     instanceId,
     secrets: { geminiApiKey: undefined },
   },

@@ -1,0 +1,29 @@
+import type { Context } from 'hono';
+import { isLoopbackHostName } from '../../auth/loopback.js';
+import type { ErrorCode } from '../../errors.js';
+
+/**
+ * Why a keyless request from the loopback is still refused, if it is. The loopback
+ * peer is the operator's machine, but also every web page its browser opens:
+ * - a page on another site can POST a "simple" request (text/plain, no preflight):
+ *   browsers mark it with Origin and Sec-Fetch-Site, which curl and scripts do not send;
+ * - a page on a rebinding domain (attacker.example resolving to 127.0.0.1) is
+ *   same-origin to itself and can read the answers: its Host header names that domain.
+ */
+export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
+  const url = new URL(c.req.url);
+  if (!isLoopbackHostName(url.hostname) && !allowedHosts.includes(url.hostname)) {
+    return {
+      code: 'HOST_NOT_ALLOWED',
+      message: `Host "${url.hostname}" is not a loopback name; without API keys only localhost, 127.x and [::1] are served (or ALLOWED_HOSTS)`,
+    };
+  }
+  const fetchSite = c.req.header('sec-fetch-site');
+  const origin = c.req.header('origin');
+  // `same-origin` is this service's own page; `none` is the user typing the URL.
+  const crossSite = (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin !== undefined && origin !== url.origin);
+  if (crossSite) {
+    return { code: 'CROSS_SITE', message: 'cross-site browser requests are refused; without API keys only local tools (curl, scripts) are served' };
+  }
+  return undefined;
+}

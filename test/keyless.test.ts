@@ -1,0 +1,152 @@
+import { spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, jsonOf, listen, post, REMOTE_PEER, type Harness } from './helpers/harness.js';
+import { freePort, spawnService } from './helpers/service-process.js';
+
+// Without API keys, whoever reaches the loopback port is the operator. These are the
+// ways something else could pass for it: another machine, a service that had keys, a
+// web page in the operator's browser (cross-site or DNS rebinding).
+
+let h: Harness;
+beforeAll(() => {
+  h = createHarness({ allowedHosts: ['ephemera.test'] });
+});
+afterAll(() => h.close());
+
+const runsStored = () => (h.db.$client.prepare('select count(*) as n from runs').get() as { n: number }).n;
+
+describe('keyless serving', () => {
+  it('serves a loopback peer, and refuses any other peer with 401', async () => {
+    expect((await h.app.request('/v1/sessions')).status).toBe(200);
+    const res = await h.app.request('/v1/sessions', {}, REMOTE_PEER);
+    expect(res.status).toBe(401);
+    expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    const before = runsStored();
+    expect((await h.app.request(post('/v1/run', 'id'), {}, REMOTE_PEER)).status).toBe(401);
+    expect(runsStored()).toBe(before);
+  });
+
+  it('is never on for a service that listens beyond loopback, even from the loopback', async () => {
+    const wide = createHarness({ host: '0.0.0.0' });
+    try {
+      expect((await wide.app.request('/v1/sessions')).status).toBe(401);
+      expect((await wide.app.request(post('/v1/run', 'id'))).status).toBe(401);
+    } finally {
+      await wide.close();
+    }
+  });
+
+  it('refuses cross-site browser requests with a JSON 403, and runs nothing', async () => {
+    const before = runsStored();
+    const forged: Array<Record<string, string>> = [
+      { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain;charset=UTF-8' },
+      { origin: 'https://evil.example' }, // an older browser: Origin only
+      { 'sec-fetch-site': 'same-site' }, // another port on localhost is the same site, not the same origin
+      { origin: 'null' }, // sandboxed frames, file:// pages
+    ];
+    for (const headers of forged) {
+      const res = await h.app.request(post('/v1/run', 'echo csrf', headers));
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(await jsonOf(res)).toMatchObject({ error: { code: 'CROSS_SITE' } });
+    }
+    expect(runsStored()).toBe(before);
+    // Reading is refused as well (a no-cors read cannot see the answer, but a CORS-mode one would be refused anyway).
+    expect((await h.app.request('/v1/sessions', { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+  });
+
+  it('serves the same origin and requests the user typed', async () => {
+    const own = await h.app.request(post('/v1/run', 'echo mine', { origin: 'http://localhost', 'sec-fetch-site': 'same-origin', accept: 'application/json' }));
+    expect(own.status).toBe(200);
+    expect((await jsonOf(own)).output).toBe('mine\n');
+    expect((await h.app.request('/v1/sessions', { headers: { 'sec-fetch-site': 'none' } })).status).toBe(200);
+  });
+
+  it('refuses a Host that is not a loopback name (DNS rebinding), through a real server', async () => {
+    const server = await listen(h.app);
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/v1/sessions', headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const rebound = await get(`rebind.attacker.example:${server.port}`);
+      expect(rebound.status).toBe(403);
+      expect(JSON.parse(rebound.body)).toMatchObject({ error: { code: 'HOST_NOT_ALLOWED' } });
+      expect((await get('localhost.attacker.example')).status).toBe(403);
+      expect((await get('127.0.0.1.nip.example')).status).toBe(403);
+      for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, `[::1]:${server.port}`, `ephemera.test:${server.port}`]) {
+        expect((await get(host)).status, host).toBe(200);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a running service bound beyond loopback whose last key is revoked', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ephemera-keyless-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const keysCli = (db: string, ...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], { env: { ...process.env, DATABASE_PATH: db }, encoding: 'utf8' });
+
+  it('answers 401, and `keys revoke` says so and wants --force', async () => {
+    const db = join(dir, 'wide.db');
+    const created = keysCli(db, 'create', '--name', 'only', '--role', 'admin');
+    expect(created.status).toBe(0);
+    const key = created.stdout.trim();
+    const svc = await spawnService({ DATABASE_PATH: db, HOST: '0.0.0.0' });
+    try {
+      const auth = { authorization: `Bearer ${key}` };
+      expect((await fetch(`${svc.url}/v1/sessions`, { headers: auth })).status).toBe(200);
+
+      const refused = keysCli(db, 'revoke', 'only');
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/last active key.*401.*--force/s);
+      expect((await fetch(`${svc.url}/v1/sessions`, { headers: auth })).status).toBe(200);
+
+      expect(keysCli(db, 'revoke', 'only', '--force').status).toBe(0);
+      for (const res of [await fetch(`${svc.url}/v1/sessions`), await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'id' })]) {
+        expect(res.status).toBe(401);
+        expect(await res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      }
+      expect((await fetch(`${svc.url}/v1/sessions`, { headers: auth })).status).toBe(401);
+    } finally {
+      svc.proc.kill('SIGTERM');
+      await svc.exited;
+    }
+  });
+
+  it('refuses to start again without an active key', async () => {
+    const db = join(dir, 'wide.db');
+    const start = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { ...process.env, DATABASE_PATH: db, HOST: '127.0.0.1', PORT: String(await freePort()) },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(start.status).toBe(2);
+    expect(start.stderr).toMatch(/every key was revoked/);
+  });
+
+  it('`keys revoke` of the last admin key, while user keys remain, also wants --force', () => {
+    const db = join(dir, 'roles.db');
+    expect(keysCli(db, 'create', '--name', 'boss', '--role', 'admin').status).toBe(0);
+    expect(keysCli(db, 'create', '--name', 'worker', '--role', 'user').status).toBe(0);
+    const refused = keysCli(db, 'revoke', 'boss');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/last active admin key/);
+    expect(keysCli(db, 'revoke', 'worker').status).toBe(0); // a user key goes without fuss
+  });
+});
