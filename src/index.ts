@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
 import { openDatabase } from './db/open.js';
+import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
 const logger = createLogger();
@@ -57,6 +58,7 @@ function main() {
       'ephemera listening',
     );
   });
+  applyServerLimits(server as Server, config.http); // before 'listening': see the function
   server.on('error', (err) => {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);

@@ -32,6 +32,17 @@ describe('loadServiceConfig', () => {
     }
     expect(() => loadServiceConfig({ PORT: '70000' })).toThrow(/below 65536/);
   });
+
+  it('bounds the HTTP server: defaults, overrides, and a request timeout shorter than the headers one', () => {
+    expect(loadServiceConfig({}).http).toEqual({ maxConnections: 512, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000 });
+    const env = { MAX_CONNECTIONS: '64', HEADERS_TIMEOUT_MS: '2000', REQUEST_TIMEOUT_MS: '30000', KEEP_ALIVE_TIMEOUT_MS: '1000' };
+    expect(loadServiceConfig(env).http).toEqual({ maxConnections: 64, headersTimeoutMs: 2000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 1000 });
+    expect(() => loadServiceConfig({ MAX_CONNECTIONS: '0' })).toThrow('MAX_CONNECTIONS must be a positive integer, got "0"');
+    expect(() => loadServiceConfig({ HEADERS_TIMEOUT_MS: 'soon' })).toThrow('HEADERS_TIMEOUT_MS must be a positive integer');
+    expect(() => loadServiceConfig({ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '5000' })).toThrow(
+      'REQUEST_TIMEOUT_MS (5000) must be at least HEADERS_TIMEOUT_MS (20000)',
+    );
+  });
 });
 
 describe('profiles', () => {
