@@ -25,7 +25,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/config ./config
-RUN mkdir -p /data && chown 1000:1000 /data
+RUN mkdir -p /data && chown 1000:1000 /data && chmod 700 /data
 # uid 1000 is `node` in the Node images. It reaches the engine through the mounted
 # socket: run with --group-add <the socket's group id>.
 USER 1000:1000

@@ -29,5 +29,6 @@ sh scripts/ensure-docker.sh
 # --- 3. Images ----------------------------------------------------------------
 sh scripts/build-images.sh
 
-mkdir -p data
+# The transcripts live here: private to the user the service runs as.
+mkdir -p data && chmod 700 data
 say "ready"

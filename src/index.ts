@@ -7,6 +7,7 @@ import { isLoopbackListen } from './auth/loopback.js';
 import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
 import { openDatabase } from './db/open.js';
+import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
 const logger = createLogger();
@@ -61,6 +62,7 @@ function main() {
       'ephemera listening',
     );
   });
+  applyServerLimits(server as Server, config.http); // before 'listening': see the function
   server.on('error', (err) => {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);

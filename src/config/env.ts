@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { ServerLimits } from '../http/server-limits.js';
 
 /** Service settings read from the environment, validated once at start. */
 export interface ServiceConfig {
@@ -30,6 +31,8 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** How often orphaned containers are looked for. */
   reapIntervalMs: number;
+  /** Bounds on connections and on slow requests, applied to the HTTP server. */
+  http: ServerLimits;
   /** Secrets handed to agents as files inside their containers; never logged, never in env vars. */
   secrets: { geminiApiKey: string | undefined };
 }
@@ -77,6 +80,10 @@ const EnvSchema = z.object({
   QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
   SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 10_000),
   REAP_INTERVAL_MS: positiveInt('REAP_INTERVAL_MS', 2_000),
+  MAX_CONNECTIONS: positiveInt('MAX_CONNECTIONS', 512),
+  HEADERS_TIMEOUT_MS: positiveInt('HEADERS_TIMEOUT_MS', 10_000),
+  REQUEST_TIMEOUT_MS: positiveInt('REQUEST_TIMEOUT_MS', 60_000),
+  KEEP_ALIVE_TIMEOUT_MS: positiveInt('KEEP_ALIVE_TIMEOUT_MS', 5_000),
   INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
@@ -100,6 +107,11 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.REQUEST_TIMEOUT_MS < e.HEADERS_TIMEOUT_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS}) must be at least HEADERS_TIMEOUT_MS (${e.HEADERS_TIMEOUT_MS}): the headers are part of the request`,
+    );
+  }
   return {
     host: e.HOST,
     port: e.PORT,
@@ -117,6 +129,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reapIntervalMs: e.REAP_INTERVAL_MS,
+    http: {
+      maxConnections: e.MAX_CONNECTIONS,
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    },
     secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
 }

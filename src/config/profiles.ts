@@ -49,6 +49,61 @@ export interface ProfileSet {
 
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
+/**
+ * Settings that weaken a run's isolation. A profile may use one only if it says so in its
+ * `unsafe` list, so that none of them is switched on by a slip in the file.
+ */
+export const UNSAFE_SETTINGS = [
+  'host_network',
+  'container_network',
+  'root_user',
+  'writable_root',
+  'tmpfs_exec',
+  'tmpfs_suid',
+  'tmpfs_dev',
+] as const;
+export type UnsafeSetting = (typeof UNSAFE_SETTINGS)[number];
+
+interface UnsafeUse {
+  setting: UnsafeSetting;
+  path: string[];
+  what: string;
+}
+
+/** What in a profile needs an `unsafe` acknowledgement, and why. */
+function unsafeUses(p: { network: string; user: string; read_only_root: boolean; tmpfs: Record<string, string> }): UnsafeUse[] {
+  const uses: UnsafeUse[] = [];
+  const need = (setting: UnsafeSetting, path: string[], what: string) => uses.push({ setting, path, what });
+
+  const network = p.network.toLowerCase();
+  if (network === 'host') {
+    need('host_network', ['network'], `network "${p.network}" shares the host's network stack (every port and loopback service of the host)`);
+  } else if (network.startsWith('container:')) {
+    need('container_network', ['network'], `network "${p.network}" joins another container's network namespace (its ports and loopback services)`);
+  } else if (network.includes(':')) {
+    // Network names hold no ':'. This is a mode with an argument, e.g. "ns:<path>" (engines
+    // such as Podman), which joins any network namespace, the host's included.
+    need('host_network', ['network'], `network "${p.network}" is a mode with an argument, not a network name, and can reach the host's network (e.g. "ns:<path>")`);
+  }
+
+  // The engine reads a numeric user as a uid ("0", "00", "+0" are all root), else as a name.
+  const uid = p.user.split(':')[0] ?? '';
+  if (uid === 'root' || (/^[+-]?\d+$/.test(uid) && Number(uid) === 0)) {
+    need('root_user', ['user'], `user "${p.user}" runs as root (uid 0)`);
+  }
+
+  if (!p.read_only_root) need('writable_root', ['read_only_root'], "read_only_root false lets a run write to the image's filesystem");
+
+  // The engine mounts tmpfs noexec,nosuid,nodev unless the options say otherwise.
+  for (const [mount, options] of Object.entries(p.tmpfs)) {
+    const given = new Set(options.split(',').map((o) => o.trim()));
+    if (given.has('exec')) need('tmpfs_exec', ['tmpfs', mount], `tmpfs ${mount} has "exec": programs written there can be run`);
+    if (given.has('suid')) need('tmpfs_suid', ['tmpfs', mount], `tmpfs ${mount} has "suid": set-uid programs there keep their bit`);
+    if (given.has('dev')) need('tmpfs_dev', ['tmpfs', mount], `tmpfs ${mount} has "dev": device files there work`);
+  }
+  return uses;
+}
+
 const GeminiSchema = z
   .object({
     model: z.string().min(1).default('gemini-2.5-flash'),
@@ -81,9 +136,27 @@ const ProfileSchema = z
     tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
     replay: z.enum(['history-file', 'gemini-session-file', 'none']).optional(),
     gemini: GeminiSchema.optional(),
+    unsafe: z.array(z.enum(UNSAFE_SETTINGS)).default([]),
   })
   .strict()
   .superRefine((p, ctx) => {
+    const uses = unsafeUses(p);
+    for (const use of uses) {
+      if (!p.unsafe.includes(use.setting)) {
+        const message = `${use.what}; if this profile means it, add "${use.setting}" to its "unsafe" list`;
+        ctx.addIssue({ code: 'custom', path: use.path, message });
+      }
+    }
+    p.unsafe.forEach((setting, i) => {
+      // An acknowledgement that nothing uses would let a later edit switch it on silently.
+      const message =
+        p.unsafe.indexOf(setting) !== i
+          ? `"${setting}" is listed twice`
+          : !uses.some((u) => u.setting === setting)
+            ? `"${setting}" is acknowledged but nothing in this profile uses it: remove it`
+            : undefined;
+      if (message) ctx.addIssue({ code: 'custom', path: ['unsafe', i], message });
+    });
     if (p.kind === 'command' && p.gemini) ctx.addIssue({ code: 'custom', path: ['gemini'], message: 'only for kind "gemini"' });
     if (p.kind === 'command' && p.replay === 'gemini-session-file') {
       ctx.addIssue({ code: 'custom', path: ['replay'], message: 'gemini-session-file needs kind "gemini"' });

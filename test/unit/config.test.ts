@@ -32,6 +32,17 @@ describe('loadServiceConfig', () => {
     }
     expect(() => loadServiceConfig({ PORT: '70000' })).toThrow(/below 65536/);
   });
+
+  it('bounds the HTTP server: defaults, overrides, and a request timeout shorter than the headers one', () => {
+    expect(loadServiceConfig({}).http).toEqual({ maxConnections: 512, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000 });
+    const env = { MAX_CONNECTIONS: '64', HEADERS_TIMEOUT_MS: '2000', REQUEST_TIMEOUT_MS: '30000', KEEP_ALIVE_TIMEOUT_MS: '1000' };
+    expect(loadServiceConfig(env).http).toEqual({ maxConnections: 64, headersTimeoutMs: 2000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 1000 });
+    expect(() => loadServiceConfig({ MAX_CONNECTIONS: '0' })).toThrow('MAX_CONNECTIONS must be a positive integer, got "0"');
+    expect(() => loadServiceConfig({ HEADERS_TIMEOUT_MS: 'soon' })).toThrow('HEADERS_TIMEOUT_MS must be a positive integer');
+    expect(() => loadServiceConfig({ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '5000' })).toThrow(
+      'REQUEST_TIMEOUT_MS (5000) must be at least HEADERS_TIMEOUT_MS (20000)',
+    );
+  });
 });
 
 describe('profiles', () => {
@@ -72,5 +83,71 @@ describe('profiles', () => {
     expect(parseProfiles(BUILTIN_PROFILES).defaultAgent).toBe('shell');
     expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat', 'gemini']);
     expect(() => loadProfiles('/nonexistent/profiles.json')).toThrow(/cannot read/);
+  });
+
+  describe('settings that weaken isolation need an "unsafe" acknowledgement', () => {
+    const one = (profile: Record<string, unknown>) => parseProfiles({ default_agent: 'dev', profiles: { dev: { image: 'i', ...profile } } }, 'profiles file p.json');
+    const refusal = (profile: Record<string, unknown>) => {
+      try {
+        one(profile);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(profile)}`);
+    };
+
+    it.each([
+      [{ network: 'host' }, 'network', 'host_network'],
+      [{ network: 'HOST' }, 'network', 'host_network'],
+      [{ network: 'ns:/proc/1/ns/net' }, 'network', 'host_network'],
+      [{ network: 'container:db' }, 'network', 'container_network'],
+      [{ user: '0' }, 'user', 'root_user'],
+      [{ user: 'root' }, 'user', 'root_user'],
+      [{ user: '0:0' }, 'user', 'root_user'],
+      [{ user: 'root:1000' }, 'user', 'root_user'],
+      [{ user: '00' }, 'user', 'root_user'],
+      [{ user: '+0:1000' }, 'user', 'root_user'],
+      [{ read_only_root: false }, 'read_only_root', 'writable_root'],
+      [{ tmpfs: { '/opt/x': 'rw,exec,size=8m' } }, 'tmpfs./opt/x', 'tmpfs_exec'],
+      [{ tmpfs: { '/tmp': 'rw,suid,size=8m' } }, 'tmpfs./tmp', 'tmpfs_suid'],
+      [{ tmpfs: { '/dev2': 'dev' } }, 'tmpfs./dev2', 'tmpfs_dev'],
+    ])('refuses %j, naming the profile and the field, unless acknowledged', (profile, field, setting) => {
+      const message = refusal(profile);
+      expect(message).toContain('invalid profiles file p.json');
+      expect(message).toContain(`profiles.dev.${field}: `);
+      expect(message).toContain(`add "${setting}" to its "unsafe" list`);
+      expect(() => one({ ...profile, unsafe: [setting] })).not.toThrow();
+    });
+
+    it('says why, and lists every refusal at once', () => {
+      const message = refusal({ network: 'host', user: '0:0', read_only_root: false });
+      expect(message).toContain(`profiles.dev.network: network "host" shares the host's network stack`);
+      expect(message).toContain('profiles.dev.user: user "0:0" runs as root (uid 0)');
+      expect(message).toContain("profiles.dev.read_only_root: read_only_root false lets a run write to the image's filesystem");
+      expect(() => one({ network: 'host', user: '0:0', read_only_root: false, unsafe: ['host_network', 'root_user', 'writable_root'] })).not.toThrow();
+      // and only them
+      for (const profile of [
+        { network: 'none' },
+        { network: 'bridge' },
+        { network: 'ephemera-egress' },
+        { network: 'hostnet' },
+        { user: '1000' },
+        { user: '1000:0' },
+        { user: 'nobody' },
+        { user: '10:10' },
+        { tmpfs: { '/home/x': 'rw,noexec,nosuid,nodev,size=8m,mode=0700' } },
+      ]) {
+        expect(() => one(profile)).not.toThrow();
+      }
+    });
+
+    it('refuses an unknown, a repeated or an unused acknowledgement', () => {
+      expect(refusal({ unsafe: ['root'] })).toContain('profiles.dev.unsafe.0: Invalid option: expected one of "host_network"|');
+      expect(refusal({ user: '0', unsafe: ['root_user', 'root_user'] })).toContain('profiles.dev.unsafe.1: "root_user" is listed twice');
+      expect(refusal({ network: 'host', unsafe: ['host_network', 'root_user'] })).toContain(
+        'profiles.dev.unsafe.1: "root_user" is acknowledged but nothing in this profile uses it: remove it',
+      );
+    });
   });
 });
