@@ -194,7 +194,7 @@ function seed(path: string): Seeded {
     'insert into messages (session_id, run_id, role, content, created_at) values (?, ?, ?, ?, ?)',
   );
 
-  // The FTS insert trigger costs more row by row than one bulk rebuild at the end: drop it
+  // The FTS insert trigger costs more row by row than one bulk fill at the end: drop it
   // while loading and put back exactly the statement the migration created.
   const ftsTrigger = client
     .prepare(`select sql from sqlite_master where type = 'trigger' and name = 'messages_fts_ai'`)
@@ -330,9 +330,10 @@ function seed(path: string): Seeded {
     batch(from, Math.min(SESSIONS, from + BATCH));
     process.stderr.write(`\rseeding: ${Math.min(SESSIONS, from + BATCH)}/${SESSIONS} sessions`);
   }
-  process.stderr.write(`\nseeding: rebuilding messages_fts over ${messageCount} messages\n`);
+  process.stderr.write(`\nseeding: indexing ${messageCount} messages in messages_fts\n`);
   client.transaction(() => {
-    client.exec(`insert into messages_fts(messages_fts) values('rebuild')`);
+    // What the trigger indexes, for all messages at once (migration 0009: the index is contentless).
+    client.exec('insert into messages_fts(rowid, content, owner) select id, content, owner from messages_search');
     client.exec(ftsTrigger);
   })();
   process.stderr.write('seeding: ANALYZE\n');
