@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { AppError } from '../errors.js';
 import type { Db } from './open.js';
 import { runs, sessions, type RunRow, type SessionRow } from './schema.js';
 
@@ -32,11 +33,45 @@ export function decodeCursor(cursor: string): { createdAt: number; id: string } 
   return m ? { createdAt: Number(m[1]), id: m[2]! } : undefined;
 }
 
+/** A page of sessions; a text search also says how many matching messages it read. */
+export interface SessionPage extends Page<SessionRow> {
+  scanned?: number;
+}
+
+/**
+ * Matching messages one text search reads at most (issue 10, point 4), admins included.
+ * A match costs 2-7 µs on the benchmark machine (more when most belong to different
+ * sessions), so a refused search holds the event loop for 25-65 ms there (BENCHMARKS.md);
+ * a first page with no other filter reads a few hundred.
+ */
+export const MAX_SEARCH_SCAN = 10_000;
+
+/** The token migration 0009 indexes in `messages_fts.owner` for a session's owner key. */
+export function ownerToken(keyId: string): string {
+  return `o${Buffer.from(keyId, 'utf8').toString('hex')}`;
+}
+
+/**
+ * q as one FTS5 phrase in the `content` column. Inside double quotes FTS5 syntax (AND, OR,
+ * NEAR, *, ^, :, parentheses) is plain text, and a quote is written twice. NUL would end
+ * the query string early, so it becomes a space, which the tokenizer separates on anyway.
+ */
+export function contentPhrase(q: string): string {
+  return `content : "${q.replaceAll('\0', ' ').replaceAll('"', '""')}"`;
+}
+
 /** Read side of the transcripts for the admin endpoints. */
 export class HistoryStore {
-  constructor(private readonly db: Db) {}
+  private readonly maxSearchScan: number;
 
-  listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Page<SessionRow> {
+  constructor(
+    private readonly db: Db,
+    opts: { maxSearchScan?: number } = {},
+  ) {
+    this.maxSearchScan = opts.maxSearchScan ?? MAX_SEARCH_SCAN;
+  }
+
+  listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): SessionPage {
     const where: SQL[] = [];
     if (filter.agent !== undefined) where.push(eq(sessions.agent, filter.agent));
     if (filter.status !== undefined) where.push(eq(sessions.lastStatus, filter.status));
@@ -47,7 +82,7 @@ export class HistoryStore {
       // The row-value form lets SQLite seek in the index instead of walking it from the top.
       where.push(sql`(${sessions.createdAt}, ${sessions.id}) < (${cursor.createdAt}, ${cursor.id})`);
     }
-    if (filter.q !== undefined) return this.searchSessions(filter.q, and(...where), limit);
+    if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, and(...where), limit);
     const rows = this.db
       .select()
       .from(sessions)
@@ -61,34 +96,55 @@ export class HistoryStore {
 
   /**
    * Text search, newest first. Matching messages are read newest first, and the walk
-   * stops once a message is older than the last session the page needs: a session's
-   * messages are never older than the session, so no later match can enter the page.
-   * The cost follows the page, not how common the word is.
+   * stops once a message is older than the last session the page needs, or older than
+   * `from`: a session's messages are never older than the session, so no later match can
+   * enter the page. A user's search (and an admin's with `owner`) asks the index for that
+   * owner's messages only (migration 0009), so other owners' matches are never examined.
+   * At most `maxSearchScan` matches are read: a page that needs more is refused with
+   * INVALID_QUERY rather than answered partly, so paging never skips a session.
    */
-  private searchSessions(q: string, where: SQL | undefined, limit: number): Page<SessionRow> {
-    const phrase = `"${q.replaceAll('"', '""')}"`;
+  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): SessionPage {
+    const phrase = contentPhrase(filter.q);
+    const match = filter.ownerKeyId === undefined ? phrase : `owner : "${ownerToken(filter.ownerKeyId)}" AND ${phrase}`;
     const matches = this.db.$client
       .prepare(
         `select m.session_id as sessionId, m.created_at as createdAt
            from messages_fts f join messages m on m.id = f.rowid
           where messages_fts match ? order by f.rowid desc`,
       )
-      .iterate(phrase) as IterableIterator<{ sessionId: string; createdAt: number }>;
+      .iterate(match) as IterableIterator<{ sessionId: string; createdAt: number }>;
+    // The owner stays in `where` too: the session row decides what a caller sees.
+    const sessionById = this.db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.id, sql.placeholder('id')), where))
+      .prepare();
     const page: SessionRow[] = []; // newest first, at most limit + 1
     const seen = new Set<string>();
     const newer = (a: SessionRow, b: SessionRow) => a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+    let scanned = 0;
     for (const m of matches) {
       if (page.length > limit && m.createdAt < page[limit]!.createdAt) break;
+      if (filter.from !== undefined && m.createdAt < filter.from) break;
+      if (scanned === this.maxSearchScan) {
+        throw new AppError(
+          'INVALID_QUERY',
+          `q: more than ${this.maxSearchScan} matching messages would have to be read for this page; ` +
+            'narrow the search with rarer words, a longer phrase or a later from' +
+            (filter.ownerKeyId === undefined ? ', or filter by owner' : ''),
+        );
+      }
+      scanned++;
       if (seen.has(m.sessionId)) continue;
       seen.add(m.sessionId);
-      const s = this.db.select().from(sessions).where(and(eq(sessions.id, m.sessionId), where)).get();
+      const s = sessionById.get({ id: m.sessionId });
       if (!s) continue;
       const at = page.findIndex((p) => newer(s, p));
       page.splice(at === -1 ? page.length : at, 0, s);
       if (page.length > limit + 1) page.pop();
     }
     const items = page.slice(0, limit);
-    return { items, nextCursor: page.length > limit ? encodeCursor(items.at(-1)!) : null };
+    return { items, nextCursor: page.length > limit ? encodeCursor(items.at(-1)!) : null, scanned };
   }
 
   runsOf(sessionId: string): RunRow[] {

@@ -108,7 +108,15 @@ export const SessionListQuerySchema = z.object({
   owner: z.string().max(64).optional().openapi({ description: 'API key id (admins only; users always see their own)' }),
   from: timeParam,
   to: timeParam,
-  q: z.string().min(1).max(200).optional().openapi({ description: 'Full-text search in the messages' }),
+  q: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .openapi({
+      description:
+        'Full-text search in the messages, as one phrase (FTS5 syntax is plain text). A request reads at most 10,000 matching messages; a page that needs more gets 400 INVALID_QUERY: narrow the search.',
+    }),
 });
 
 export const SessionListSchema = z
