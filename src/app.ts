@@ -18,6 +18,7 @@ import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
+import type { agentFor } from './runner/agents/index.js';
 import type { ContainerRuntime } from './runner/runtime.js';
 
 export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs'>;
@@ -28,6 +29,8 @@ export interface AppDeps {
   config: AppConfig;
   profiles: ProfileSet;
   logger: Logger;
+  /** Which Agent runs a profile (default: the real ones); tests pass one that fails on purpose. */
+  agents?: typeof agentFor;
 }
 
 /** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
@@ -58,6 +61,7 @@ export function createApp(deps: AppDeps) {
     config,
     logger,
     onRunEnd: (r) => metrics.runEnded(r),
+    ...(deps.agents && { agents: deps.agents }),
   });
   const reaper = new Reaper({
     runtime: deps.runtime,

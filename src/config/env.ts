@@ -21,6 +21,8 @@ export interface ServiceConfig {
   instanceId: string;
   /** stdout + stderr a run may print before it is killed (status output_limit). */
   maxOutputBytes: number;
+  /** The most a turn replays of its session's earlier messages; older ones are left out. */
+  replayMaxBytes: number;
   /** The most of one run's reply (and of its stderr) the transcript keeps: past it, head and tail. */
   maxStoredOutputBytes: number;
   /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
@@ -65,6 +67,7 @@ const EnvSchema = z.object({
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
   MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
   MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
+  REPLAY_MAX_BYTES: positiveInt('REPLAY_MAX_BYTES', 8 * 1024 * 1024),
   MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
   MAX_QUEUED_RUNS: z
     .string()
@@ -124,6 +127,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATABASE_PATH),
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
     maxStoredOutputBytes: e.MAX_STORED_OUTPUT_BYTES,
+    replayMaxBytes: e.REPLAY_MAX_BYTES,
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.MAX_QUEUED_RUNS,
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,

@@ -85,6 +85,10 @@ export const runs = sqliteTable(
     outputTokens: integer('output_tokens'),
     totalTokens: integer('total_tokens'),
     toolCalls: integer('tool_calls'),
+    /** What the run replayed of its session: messages kept, older ones left out (REPLAY_MAX_BYTES), their size. */
+    replayMessages: integer('replay_messages'),
+    replayOmitted: integer('replay_omitted'),
+    replayBytes: integer('replay_bytes'),
     createdAt: integer('created_at').notNull(),
     endedAt: integer('ended_at'),
   },

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { instances, messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
@@ -38,8 +38,23 @@ export interface RunEnd {
     totalTokens: number | null;
     toolCalls: number | null;
   };
+  /** What the run replayed; null when it ended before its replay was built. */
+  replay: { messages: number; omitted: number; bytes: number } | null;
   now: number;
 }
+
+/** What a turn replays of its session: the newest messages that fit, and how many did not. */
+export interface Replay {
+  messages: MessageRow[];
+  /** Older messages left out to stay under the bound. */
+  omitted: number;
+  /** The kept messages' size as replayed (approximately: JSON-escaped content plus a line's fields). */
+  bytes: number;
+}
+
+/** A message's line in a replay file: its content JSON-escaped, plus the line's other fields. */
+const REPLAY_LINE_OVERHEAD = 160;
+const replayedSize = (m: MessageRow) => Buffer.byteLength(JSON.stringify(m.content)) + REPLAY_LINE_OVERHEAD;
 
 /** Sessions, their messages and their runs: everything the service keeps. */
 export class TranscriptStore {
@@ -99,14 +114,37 @@ export class TranscriptStore {
     });
   }
 
-  /** The session's messages stored before the given one, oldest first. */
-  historyBefore(sessionId: string, messageId: number): MessageRow[] {
-    return this.db
-      .select()
+  /**
+   * The newest of the session's messages before the given one that fit in `maxBytes`
+   * as replayed (JSON-escaped, as both replay formats write them), oldest first, and
+   * how many older ones were left out. Read newest first and only as far as the bound,
+   * so a long session costs what its replay does, not what its transcript does. The
+   * replay never starts with a reply whose prompt was left out.
+   */
+  replayBefore(sessionId: string, messageId: number, maxBytes: number): Replay {
+    // Drizzle has no row iterator for better-sqlite3: read the rows one at a time underneath it.
+    const newestFirst = this.db.$client
+      .prepare(
+        `select id, session_id as sessionId, run_id as runId, role, content, omitted_bytes as omittedBytes, created_at as createdAt
+           from messages where session_id = ? and id < ? order by id desc`,
+      )
+      .iterate(sessionId, messageId) as IterableIterator<MessageRow>;
+    const kept: MessageRow[] = [];
+    let bytes = 0;
+    for (const m of newestFirst) {
+      const size = replayedSize(m);
+      if (bytes + size > maxBytes) break;
+      kept.push(m);
+      bytes += size;
+    }
+    while (kept.at(-1)?.role === 'assistant') bytes -= replayedSize(kept.pop()!);
+    kept.reverse();
+    const total = this.db
+      .select({ n: count() })
       .from(messages)
       .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
-      .orderBy(asc(messages.id))
-      .all();
+      .get()!.n;
+    return { messages: kept, omitted: total - kept.length, bytes };
   }
 
   messagesOf(sessionId: string): MessageRow[] {
@@ -124,6 +162,7 @@ export class TranscriptStore {
           errorMessage: end.errorMessage,
           stderr: end.stderr,
           ...end.metrics,
+          ...(end.replay && { replayMessages: end.replay.messages, replayOmitted: end.replay.omitted, replayBytes: end.replay.bytes }),
           endedAt: end.now,
         })
         .where(eq(runs.id, runId))

@@ -54,6 +54,13 @@ export const RunSchema = z
     timeout_ms: z.number(),
     created_at: isoTime,
     ended_at: isoTime.nullable(),
+    replay: z
+      .object({ messages: z.number().int(), omitted_messages: z.number().int(), bytes: z.number().int() })
+      .nullable()
+      .openapi({
+        description:
+          'What the run replayed of its session: the newest messages that fit REPLAY_MAX_BYTES, how many older ones were left out, and their size. Null for runs that ended before it was built.',
+      }),
     metrics: MetricsSchema,
   })
   .openapi('Run');

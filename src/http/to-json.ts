@@ -34,6 +34,10 @@ export function runJson(r: RunRow) {
     timeout_ms: r.timeoutMs,
     created_at: iso(r.createdAt),
     ended_at: r.endedAt === null ? null : iso(r.endedAt),
+    replay:
+      r.replayMessages === null
+        ? null
+        : { messages: r.replayMessages, omitted_messages: r.replayOmitted ?? 0, bytes: r.replayBytes ?? 0 },
     metrics: {
       ...metricsJson(r),
       input_tokens: r.inputTokens,

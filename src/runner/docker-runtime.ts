@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import { pack } from 'tar-stream';
+import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import {
   FILES_ROOT,
@@ -41,7 +41,7 @@ export class DockerRuntime implements ContainerRuntime {
       const t0 = performance.now();
       // Create, copy files in, attach, start; the exit is asked once the output has ended (exitOf).
       container = await this.docker.createContainer(createOptions(spec));
-      if (spec.files.length > 0) await container.putArchive(await tarOf(spec.files), { path: FILES_ROOT });
+      if (spec.files.length > 0) await container.putArchive(tarOf(spec.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
       const createMs = performance.now() - t0;
       if (signal.aborted) throw signal.reason;
 
@@ -163,8 +163,11 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   };
 }
 
-/** A tar of the files, relative to FILES_ROOT; folders (and FILES_ROOT itself) root-owned, 0555. */
-async function tarOf(files: ContainerFile[]): Promise<Buffer> {
+/**
+ * A tar of the files, relative to FILES_ROOT; folders (and FILES_ROOT itself) root-owned,
+ * 0555. Streamed to the engine as it is read, so no second copy of a large replay is held.
+ */
+function tarOf(files: ContainerFile[]): Pack {
   const tar = pack();
   const relative = (p: string) => {
     if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..')) throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
@@ -177,9 +180,7 @@ async function tarOf(files: ContainerFile[]): Promise<Buffer> {
     tar.entry({ name: relative(f.path), mode: f.mode, uid: owner, gid: owner, size: f.content.length }, f.content);
   }
   tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of tar) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  return tar;
 }
 
 function parentDir(path: string): string {

@@ -3,8 +3,8 @@ import type { ServiceConfig } from '../config/env.js';
 import type { AgentProfile, ProfileSet } from '../config/profiles.js';
 import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
-import type { MessageRow, RunStatus } from '../db/schema.js';
-import type { RunEnd, TranscriptStore } from '../db/transcripts.js';
+import type { RunStatus } from '../db/schema.js';
+import type { Replay, RunEnd, TranscriptStore } from '../db/transcripts.js';
 import { AppError } from '../errors.js';
 import type { Agent, AgentEvent, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
@@ -81,6 +81,7 @@ export type RunServiceConfig = Pick<
   | 'secrets'
   | 'maxOutputBytes'
   | 'maxStoredOutputBytes'
+  | 'replayMaxBytes'
   | 'maxConcurrentRuns'
   | 'maxQueuedRuns'
   | 'queueTimeoutMs'
@@ -100,6 +101,20 @@ const STOP_ERRORS: Record<RunStopped['status'], (run: PlannedRun, maxOutputBytes
   interrupted: () => ({ code: 'SHUTDOWN', message: 'the service shut down before the run ended' }),
 };
 
+const EMPTY_METRICS: RunEnd['metrics'] = {
+  queuedMs: null,
+  createMs: null,
+  startMs: null,
+  firstByteMs: null,
+  totalMs: 0,
+  bytesOut: 0,
+  bytesErr: 0,
+  inputTokens: null,
+  outputTokens: null,
+  totalTokens: null,
+  toolCalls: null,
+};
+
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
 
@@ -111,7 +126,7 @@ interface PlannedRun {
   timeoutMs: number;
   prompt: string;
   receivedAt: number;
-  history: MessageRow[];
+  replay: Replay;
   logger?: Logger;
   keepOutput: boolean;
 }
@@ -129,6 +144,8 @@ export class RunService {
       logger: Logger;
       /** Told of every run's end, after it is stored (metrics). */
       onRunEnd?: (result: RunResult) => void;
+      /** Which Agent runs a profile; tests pass one that fails on purpose. */
+      agents?: typeof agentFor;
     },
   ) {
     this.admission = new Admission({
@@ -210,19 +227,49 @@ export class RunService {
     if (begun === 'busy') {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }
-    const history = store.historyBefore(sessionId, begun.userMessageId);
-    return this.execute({
-      sessionId,
-      runId,
-      agentName,
-      profile,
-      timeoutMs,
-      prompt: req.prompt,
-      receivedAt: req.receivedAt,
-      history,
-      ...(req.logger && { logger: req.logger }),
-      keepOutput: req.keepOutput === true,
-    });
+    // The turn has begun: from here on, whatever happens must end its run, or the
+    // session stays busy for good.
+    try {
+      return this.execute({
+        sessionId,
+        runId,
+        agentName,
+        profile,
+        timeoutMs,
+        prompt: req.prompt,
+        receivedAt: req.receivedAt,
+        replay: store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        ...(req.logger && { logger: req.logger }),
+        keepOutput: req.keepOutput === true,
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, runId }, 'a run failed before its container was asked for');
+      this.recordUnexpectedEnd(runId, sessionId, req.receivedAt);
+      throw new AppError('INTERNAL', `run ${runId} could not be prepared; it was recorded as failed`);
+    }
+  }
+
+  /**
+   * Ends a run that failed in the service itself (a bug, a broken database), so that its
+   * session does not stay busy. Never throws: there is nobody left to tell.
+   */
+  private recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunEnd['metrics']): void {
+    try {
+      if (this.deps.store.getRun(runId)?.status !== 'running') return; // its end was stored after all
+      this.deps.store.finishRun(runId, sessionId, {
+        status: 'failed',
+        exitCode: null,
+        errorCode: 'INTERNAL',
+        errorMessage: 'the service failed while handling this run',
+        stderr: '',
+        output: null,
+        metrics: metrics ?? { ...EMPTY_METRICS, totalMs: Math.round(performance.now() - receivedAt) },
+        replay: null,
+        now: Date.now(),
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, runId }, 'could not record the end of a run');
+    }
   }
 
   get runningCount(): number {
@@ -248,8 +295,8 @@ export class RunService {
 
   private execute(run: PlannedRun): RunHandle {
     const { store, runtime, config, logger } = this.deps;
-    const agent = agentFor(run.profile, config.secrets);
-    const turn = agent.prepare({ prompt: run.prompt, history: run.history });
+    const agent = (this.deps.agents ?? agentFor)(run.profile, config.secrets);
+    const turn = agent.prepare({ prompt: run.prompt, history: run.replay.messages, omitted: run.replay.omitted });
     const parser = agent.parser();
     const channel = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
     const stop = new AbortController();
@@ -266,19 +313,7 @@ export class RunService {
       if (!stop.signal.aborted) stop.abort(new RunStopped('output_limit'));
       return chunk.subarray(0, Math.max(0, room));
     };
-    const metrics: RunEnd['metrics'] = {
-      queuedMs: null,
-      createMs: null,
-      startMs: null,
-      firstByteMs: null,
-      totalMs: 0,
-      bytesOut: 0,
-      bytesErr: 0,
-      inputTokens: null,
-      outputTokens: null,
-      totalTokens: null,
-      toolCalls: null,
-    };
+    const metrics: RunEnd['metrics'] = { ...EMPTY_METRICS };
     const since = (t: number) => Math.round(performance.now() - t);
     const emit = async (events: AgentEvent[]) => {
       for (const e of events) {
@@ -397,6 +432,7 @@ export class RunService {
           stderr: stderr.stored().text,
           output: containerRan ? reply.stored() : null,
           metrics,
+          replay: { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes },
           now: Date.now(),
         });
       } catch (err) {
@@ -431,7 +467,28 @@ export class RunService {
       await channel.push({ type: 'done', result: res });
       channel.close();
       return res;
-    })();
+    })().catch((err: unknown) => {
+      // A fault in the service itself, past the run's own error handling.
+      logger.error({ err, runId: run.runId }, 'unexpected failure while ending a run');
+      this.recordUnexpectedEnd(run.runId, run.sessionId, run.receivedAt, metrics);
+      const error = { code: 'INTERNAL', message: 'the service failed while handling this run' };
+      failReady(new AppError('INTERNAL', error.message));
+      const res: RunResult = {
+        sessionId: run.sessionId,
+        runId: run.runId,
+        agent: run.agentName,
+        status: 'failed',
+        exitCode: null,
+        error,
+        output: '',
+        stderr: '',
+        toolCalls: [],
+        usage: null,
+        metrics,
+      };
+      void channel.push({ type: 'done', result: res }).finally(() => channel.close());
+      return res;
+    });
 
     return {
       sessionId: run.sessionId,

@@ -413,6 +413,7 @@ async function main() {
         maxTimeoutMs: 60_000,
         maxOutputBytes: 16 * 1024 * 1024,
         maxStoredOutputBytes: 1024 * 1024,
+        replayMaxBytes: 8 * 1024 * 1024,
         maxConcurrentRuns: 4,
         maxQueuedRuns: 16,
         queueTimeoutMs: 10_000,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { createApp, type AppConfig } from '../../src/app.js';
+import { createApp, type AppConfig, type AppDeps } from '../../src/app.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
@@ -43,6 +43,7 @@ export const REMOTE_PEER = { incoming: { socket: { remoteAddress: '203.0.113.7' 
 
 export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'instanceId'>> {
   runtime?: ContainerRuntime;
+  agents?: AppDeps['agents'];
   profiles?: ProfilesFile;
   geminiApiKey?: string;
   /** Receives the service's log lines (JSON); silent when absent. */
@@ -63,6 +64,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       maxTimeoutMs: opts.maxTimeoutMs ?? 60_000,
       maxOutputBytes: opts.maxOutputBytes ?? 16 * 1024 * 1024,
       maxStoredOutputBytes: opts.maxStoredOutputBytes ?? 1024 * 1024,
+      replayMaxBytes: opts.replayMaxBytes ?? 8 * 1024 * 1024,
       maxConcurrentRuns: opts.maxConcurrentRuns ?? 16,
       maxQueuedRuns: opts.maxQueuedRuns ?? 64,
       queueTimeoutMs: opts.queueTimeoutMs ?? 20_000,
@@ -73,6 +75,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       secrets: { geminiApiKey: opts.geminiApiKey },
     },
     profiles: parseProfiles(opts.profiles ?? TEST_PROFILES),
+    ...(opts.agents && { agents: opts.agents }),
     logger: opts.logLines
       ? createLogger({ level: 'debug', destination: { write: (line: string) => void opts.logLines!.push(line) } })
       : pino({ level: 'silent' }),

@@ -44,6 +44,7 @@ export function seedSession(
       errorMessage: null,
       stderr: '',
       output: { text: t.reply, omittedBytes: 0 },
+      replay: null,
       metrics: {
         queuedMs: 1,
         createMs: 10,

@@ -30,6 +30,7 @@ const app = createApp({
     maxTimeoutMs: 60_000,
     maxOutputBytes: 256 * 1024,
     maxStoredOutputBytes: 1024 * 1024,
+    replayMaxBytes: 8 * 1024 * 1024,
     maxConcurrentRuns: concurrency,
     maxQueuedRuns: 1000,
     queueTimeoutMs: 120_000,

@@ -82,7 +82,7 @@ describe('the gemini turn', () => {
   const msg = (id: number, role: 'user' | 'assistant', content: string): MessageRow => ({ id, role, content, omittedBytes: 0, sessionId: 's', runId: 'r', createdAt: 1_700_000_000_000 + id });
 
   it('passes safe flags, the prompt on stdin, and the key only as a file owned by the runner', () => {
-    const turn = geminiAgent(profile, 'sekrit').prepare({ prompt: 'hello', history: [] });
+    const turn = geminiAgent(profile, 'sekrit').prepare({ prompt: 'hello', history: [], omitted: 0 });
     expect(turn.command).toEqual(['--output-format', 'stream-json', '--model', 'gemini-2.5-flash', '--approval-mode', 'default', '--skip-trust']);
     expect(turn.stdin.toString()).toBe('hello');
     const key = turn.files.find((f) => f.path === '/ephemera/gemini/.env')!;
@@ -93,7 +93,7 @@ describe('the gemini turn', () => {
 
   it('replays history as a session file and passes --session-file', () => {
     const history = [msg(1, 'user', 'q1'), msg(2, 'assistant', 'a1'), msg(3, 'user', 'q2'), msg(4, 'assistant', '')];
-    const turn = geminiAgent(profile, undefined).prepare({ prompt: 'q3', history });
+    const turn = geminiAgent(profile, undefined).prepare({ prompt: 'q3', history, omitted: 0 });
     expect(turn.command?.slice(-2)).toEqual(['--session-file', '/ephemera/session.jsonl']);
     expect(turn.files.some((f) => f.path.endsWith('.env'))).toBe(false);
     const lines = geminiSessionFile(history, '/workspace').toString().trim().split('\n').map((l) => JSON.parse(l));
@@ -104,5 +104,18 @@ describe('the gemini turn', () => {
       ['gemini', 'a1'],
       ['user', [{ text: 'q2' }]],
     ]);
+  });
+
+  it('tells the model how many older messages the replay left out', () => {
+    const kept = [msg(7, 'user', 'q4'), msg(8, 'assistant', 'a4')];
+    const lines = geminiSessionFile(kept, '/workspace', 6).toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[1].content[0].text).toMatch(/^\[ephemera: 6 earlier message\(s\) .* left out .*\]\n\nq4$/);
+    expect(lines[2].content).toBe('a4');
+    // Nothing fitted: the note alone is the replay, and the file is still passed.
+    const turn = geminiAgent(profile, undefined).prepare({ prompt: 'q5', history: [], omitted: 2 });
+    expect(turn.command?.slice(-2)).toEqual(['--session-file', '/ephemera/session.jsonl']);
+    const only = turn.files.find((f) => f.path === '/ephemera/session.jsonl')!.content.toString().trim().split('\n');
+    expect(only).toHaveLength(2);
+    expect(JSON.parse(only[1]!).content[0].text).toContain('2 earlier message(s)');
   });
 });

@@ -11,12 +11,24 @@ export interface Agent {
   readonly textEvent: 'stdout' | 'delta';
   /** Whether stderr is part of the SSE stream (for CLIs it is start-up noise; it is stored either way). */
   readonly streamsStderr: boolean;
-  prepare(turn: { prompt: string; history: MessageRow[] }): PreparedTurn;
+  prepare(turn: TurnInput): PreparedTurn;
   /** A fresh parser for one run's stdout. */
   parser(): OutputParser;
   /** How the run ended, from its exit code and what the parser saw. */
   conclude(exitCode: number, parsed: ParsedOutput): Outcome;
 }
+
+export interface TurnInput {
+  prompt: string;
+  /** The earlier messages to replay, oldest first (the newest that fit REPLAY_MAX_BYTES). */
+  history: MessageRow[];
+  /** How many older messages were left out of `history`; the agent is told. */
+  omitted: number;
+}
+
+/** What a replay tells the agent when older messages were left out. */
+export const omittedNote = (omitted: number) =>
+  `[ephemera: ${omitted} earlier message(s) of this conversation were left out of the replay to keep it under REPLAY_MAX_BYTES]`;
 
 export interface PreparedTurn {
   command: string[] | undefined;

@@ -7,9 +7,9 @@ export function commandAgent(profile: AgentProfile): Agent {
   return {
     textEvent: 'stdout',
     streamsStderr: true,
-    prepare: ({ prompt, history }) => ({
+    prepare: ({ prompt, history, omitted }) => ({
       command: profile.command,
-      files: profile.replay === 'history-file' ? [historyFile(history)] : [],
+      files: profile.replay === 'history-file' ? [historyFile(history, omitted)] : [],
       stdin: Buffer.from(prompt, 'utf8'),
     }),
     parser: () => new StdoutParser(),

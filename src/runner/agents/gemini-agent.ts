@@ -32,7 +32,7 @@ export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): 
   return {
     textEvent: 'delta',
     streamsStderr: false,
-    prepare: ({ prompt, history }) => {
+    prepare: ({ prompt, history, omitted }) => {
       const files: ContainerFile[] = [
         { path: '/ephemera/gemini/settings.json', content: Buffer.from(JSON.stringify(SETTINGS)), mode: 0o444 },
       ];
@@ -51,8 +51,8 @@ export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): 
         '--skip-trust',
         ...options.extraArgs,
       ];
-      if (profile.replay === 'gemini-session-file' && history.length > 0) {
-        files.push({ path: SESSION_FILE_PATH, content: geminiSessionFile(history, profile.workdir ?? '/workspace'), mode: 0o444 });
+      if (profile.replay === 'gemini-session-file' && (history.length > 0 || omitted > 0)) {
+        files.push({ path: SESSION_FILE_PATH, content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted), mode: 0o444 });
         args.push('--session-file', SESSION_FILE_PATH);
       }
       return { command: args, files, stdin: Buffer.from(prompt, 'utf8') };

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { MessageRow } from '../../db/schema.js';
+import { omittedNote } from './agent.js';
 
 export const SESSION_FILE_PATH = '/ephemera/session.jsonl';
 
@@ -8,7 +9,7 @@ export const SESSION_FILE_PATH = '/ephemera/session.jsonl';
  * CLI itself writes under ~/.gemini/tmp/<project>/chats/): a metadata line, then one line
  * a message, user content as parts and model content as text. `--session-file` loads it.
  */
-export function geminiSessionFile(history: MessageRow[], workdir: string): Buffer {
+export function geminiSessionFile(history: MessageRow[], workdir: string, omitted = 0): Buffer {
   const start = new Date(history[0]?.createdAt ?? Date.now()).toISOString();
   const last = new Date(history.at(-1)?.createdAt ?? Date.now()).toISOString();
   const lines: unknown[] = [
@@ -20,15 +21,21 @@ export function geminiSessionFile(history: MessageRow[], workdir: string): Buffe
       kind: 'main',
     },
   ];
+  // The first kept message is a user's (see TranscriptStore.replayBefore): the note goes before it.
+  let note = omitted > 0 ? `${omittedNote(omitted)}\n\n` : '';
   for (const m of history) {
     // A failed turn can leave an empty reply; the model API rejects empty parts.
     if (m.content === '') continue;
+    const text = m.role === 'user' ? note + m.content : m.content;
+    if (m.role === 'user') note = '';
     lines.push({
       id: `ephemera-${m.id}`,
       timestamp: new Date(m.createdAt).toISOString(),
       type: m.role === 'user' ? 'user' : 'gemini',
-      content: m.role === 'user' ? [{ text: m.content }] : m.content,
+      content: m.role === 'user' ? [{ text }] : text,
     });
   }
-  return Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), 'utf8');
+  // Nothing was kept: the note is the replay.
+  if (note !== '') lines.push({ id: 'ephemera-omitted', timestamp: last, type: 'user', content: [{ text: note.trimEnd() }] });
+  return Buffer.concat(lines.map((l) => Buffer.from(`${JSON.stringify(l)}\n`, 'utf8')));
 }

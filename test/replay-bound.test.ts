@@ -1,0 +1,101 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { agentFor } from '../src/runner/agents/index.js';
+import type { Agent } from '../src/runner/agents/agent.js';
+import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js';
+
+// A turn replays the newest earlier messages that fit REPLAY_MAX_BYTES, and says how many
+// it left out; and once a turn has begun, every outcome ends its run.
+
+/** Runs whose prompt says BOOM fail in the service itself: in preparation, or after their container. */
+const faulty: typeof agentFor = (profile, secrets) => {
+  const real = agentFor(profile, secrets);
+  let prompt = '';
+  return {
+    ...real,
+    prepare(turn) {
+      prompt = turn.prompt;
+      if (prompt.includes('BOOM-PREPARE')) throw new RangeError('Invalid string length');
+      return real.prepare(turn);
+    },
+    parser() {
+      const parser = real.parser();
+      return {
+        push: (chunk) => parser.push(chunk),
+        end: () => parser.end(),
+        get parsed() {
+          if (prompt.includes('BOOM-AFTER')) throw new Error('parser state lost');
+          return parser.parsed;
+        },
+      };
+    },
+  } satisfies Agent;
+};
+
+let h: Harness;
+beforeAll(() => {
+  h = createHarness({ replayMaxBytes: 4096, agents: faulty });
+});
+afterEach(async () => expect(await h.leftovers()).toEqual([]));
+afterAll(() => h.close());
+
+const turn = async (path: string, prompt: string) => {
+  const res = await h.app.request(post(path, prompt, { accept: 'application/json' }));
+  return { status: res.status, body: await jsonOf(res) };
+};
+const runRow = (id: string) => h.db.$client.prepare('select status, error_code as code from runs where id = ?').get(id);
+
+describe('replay bound', () => {
+  it('keeps the newest turns under REPLAY_MAX_BYTES, and tells the agent and the run how many it left out', async () => {
+    // Each turn stores ~1.1 KB of prompt and ~1 KB of reply: 4 KiB holds about two messages.
+    const chunk = (i: number) => `echo ${String(i).repeat(1000)} >/dev/null; head -c 1000 /dev/zero | tr '\\0' '${i}'`;
+    const first = await turn('/v1/run', chunk(1));
+    const sid = first.body.session_id as string;
+    for (const i of [2, 3, 4]) expect((await turn(`/v1/sessions/${sid}/messages`, chunk(i))).status).toBe(200);
+    const last = await turn(`/v1/sessions/${sid}/messages`, 'cat /ephemera/history.jsonl; echo; wc -c < /ephemera/history.jsonl');
+    const lines = (last.body.output as string).split('\n').filter((l) => l !== '');
+    const size = Number(lines.pop());
+    const replayed = lines.map((l) => JSON.parse(l));
+    expect(size).toBeLessThanOrEqual(4096);
+    expect(replayed[0]).toMatchObject({ role: 'system', omitted_messages: expect.any(Number) });
+    expect(replayed[0].content).toContain('left out');
+    const kept = replayed.slice(1);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept[0].role).toBe('user'); // never a reply without its prompt
+    expect(kept.at(-1)).toMatchObject({ role: 'assistant', content: '4'.repeat(1000) }); // the newest is kept
+    expect(replayed[0].omitted_messages + kept.length).toBe(8); // four turns before this one
+
+    const run = await jsonOf(h.app.request(`/v1/runs/${last.body.run_id}`));
+    expect(run.replay).toEqual({ messages: kept.length, omitted_messages: replayed[0].omitted_messages, bytes: expect.any(Number) });
+    expect(run.replay.bytes).toBeLessThanOrEqual(4096);
+    const firstRun = await jsonOf(h.app.request(`/v1/runs/${first.body.run_id}`));
+    expect(firstRun.replay).toEqual({ messages: 0, omitted_messages: 0, bytes: 0 });
+  });
+});
+
+describe('a fault after the turn began', () => {
+  it('in preparation: a JSON 500, the run ends failed, and the session takes its next turn', async () => {
+    const first = await turn('/v1/run', 'echo one');
+    const sid = first.body.session_id as string;
+    const res = await h.app.request(post(`/v1/sessions/${sid}/messages`, 'echo BOOM-PREPARE', { accept: 'application/json' }));
+    expect(res.status).toBe(500);
+    const body = await jsonOf(res);
+    expect(body).toEqual({ error: { code: 'INTERNAL', message: expect.stringContaining('recorded as failed') } });
+    expect(JSON.stringify(body)).not.toContain('Invalid string length'); // no internals
+    const failed = h.db.$client.prepare(`select id from runs where session_id = ? order by created_at desc limit 1`).get(sid) as { id: string };
+    expect(runRow(failed.id)).toEqual({ status: 'failed', code: 'INTERNAL' });
+
+    const next = await turn(`/v1/sessions/${sid}/messages`, 'echo two');
+    expect(next.status).toBe(200);
+    expect(next.body.output).toBe('two\n');
+  });
+
+  it('after the container: the run ends failed, nothing is left running, and the session can be deleted', async () => {
+    const first = await turn('/v1/run', 'echo BOOM-AFTER');
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: 'failed', error: { code: 'INTERNAL' } });
+    expect(runRow(first.body.run_id)).toEqual({ status: 'failed', code: 'INTERNAL' });
+    const sid = first.body.session_id as string;
+    expect((await turn(`/v1/sessions/${sid}/messages`, 'echo again')).body.output).toBe('again\n');
+    expect((await h.app.request(`/v1/sessions/${sid}`, { method: 'DELETE' })).status).toBe(204);
+  });
+});
