@@ -34,6 +34,28 @@ describe('admission', () => {
     expect(ra.metrics.queued_ms).toBeLessThan(500);
   });
 
+  it("gives each key a share: one key's long runs leave a slot for another key", async () => {
+    h = createHarness({ maxConcurrentRuns: 2, maxRunsPerKey: 1, maxQueuedRuns: 8, maxQueuedPerKey: 1, queueTimeoutMs: 10_000 });
+    const [batch, other] = [h.app.keys.create('batch', 'user').key, h.app.keys.create('other', 'user').key];
+    const as = (key: string, prompt: string) =>
+      h!.app.request(post('/v1/run', prompt, { accept: 'application/json', authorization: `Bearer ${key}` }));
+    const long = as(batch, 'sleep 2; echo long');
+    await new Promise((r) => setTimeout(r, 300));
+    const queued = as(batch, 'echo queued'); // over the key's share: waits, though a slot is free
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await as(batch, 'echo refused'); // past its share of the queue
+    expect(refused.status).toBe(429);
+    expect(await jsonOf(refused)).toMatchObject({ error: { code: 'CAPACITY', message: expect.stringContaining('this API key') } });
+
+    const t0 = performance.now();
+    const served = await jsonOf(as(other, 'echo other'));
+    expect(served.output).toBe('other\n');
+    expect(performance.now() - t0).toBeLessThan(1500); // it did not wait for the long run
+    const [l, q] = await Promise.all([jsonOf(long), jsonOf(queued)]);
+    expect([l.output, q.output]).toEqual(['long\n', 'queued\n']);
+    expect(q.metrics.queued_ms).toBeGreaterThan(1000); // it waited for its own key's slot
+  });
+
   it('refuses with 429 when no slot frees within the queue timeout', async () => {
     h = createHarness({ maxConcurrentRuns: 1, maxQueuedRuns: 10, queueTimeoutMs: 400 });
     const a = h.app.request(post('/v1/run', 'sleep 2', { accept: 'application/json' }));

@@ -62,10 +62,16 @@ describe('how runs end', () => {
     ]);
   });
 
-  it('caps a requested deadline at the configured maximum', async () => {
-    const res = await h.app.request(post('/v1/run?timeout_ms=999999', 'echo ok', { accept: 'application/json' }));
-    const body = await jsonOf(res);
-    expect(h.app.store.getRun(body.run_id)!.timeoutMs).toBe(5000);
+  it('lets a request shorten its deadline but not lengthen it past its profile, nor MAX_TIMEOUT_MS', async () => {
+    const before = h.db.$client.prepare('select count(*) as n from runs').get();
+    for (const path of ['/v1/run?agent=cat&timeout_ms=900000', '/v1/run?timeout_ms=999999']) {
+      const res = await h.app.request(post(path, 'echo ok', { accept: 'application/json' }));
+      expect(res.status, path).toBe(400);
+      expect(await jsonOf(res)).toMatchObject({ error: { code: 'INVALID_BODY', message: expect.stringMatching(/timeout_ms \d+ is over the \d+ ms/) } });
+    }
+    expect(h.db.$client.prepare('select count(*) as n from runs').get()).toEqual(before); // refused before anything is stored
+    const shorter = await h.app.request(post('/v1/run?agent=cat&timeout_ms=3000', 'ok', { accept: 'text/event-stream' }));
+    expect(await shorter.text()).toMatch(/event: run\ndata: \{[^\n]*"timeout_ms":3000/);
   });
 
   it('tells a timeout in SSE with an error and a done event', async () => {

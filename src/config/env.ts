@@ -28,6 +28,9 @@ export interface ServiceConfig {
   /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
+  /** One API key's share: slots it may hold, and queue places it may hold (the rest stay for other keys). */
+  maxRunsPerKey: number;
+  maxQueuedPerKey: number;
   queueTimeoutMs: number;
   /** On SIGTERM/SIGINT, how long in-flight runs may go on before they are killed. */
   shutdownGraceMs: number;
@@ -39,7 +42,7 @@ export interface ServiceConfig {
   secrets: { geminiApiKey: string | undefined };
 }
 
-const positiveInt = (name: string, fallback: number) =>
+const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
   z
     .string()
     .optional()
@@ -80,6 +83,9 @@ const EnvSchema = z.object({
       }
       return n;
     }),
+  // Unset: half of MAX_CONCURRENT_RUNS / MAX_QUEUED_RUNS (see loadServiceConfig).
+  MAX_RUNS_PER_KEY: positiveInt('MAX_RUNS_PER_KEY', undefined),
+  MAX_QUEUED_PER_KEY: positiveInt('MAX_QUEUED_PER_KEY', undefined),
   QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
   SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 10_000),
   REAP_INTERVAL_MS: positiveInt('REAP_INTERVAL_MS', 2_000),
@@ -130,6 +136,8 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     replayMaxBytes: e.REPLAY_MAX_BYTES,
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.MAX_QUEUED_RUNS,
+    maxRunsPerKey: e.MAX_RUNS_PER_KEY ?? Math.ceil(e.MAX_CONCURRENT_RUNS / 2),
+    maxQueuedPerKey: e.MAX_QUEUED_PER_KEY ?? Math.ceil(e.MAX_QUEUED_RUNS / 2),
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reapIntervalMs: e.REAP_INTERVAL_MS,

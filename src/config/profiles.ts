@@ -19,7 +19,9 @@ export interface AgentProfile {
   workdir: string | undefined;
   /** Docker network mode or network name; `none` means no network at all. */
   network: string;
+  /** The default deadline; a request may ask for less, or up to maxTimeoutMs. */
   timeoutMs: number;
+  maxTimeoutMs: number;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
@@ -122,6 +124,7 @@ const ProfileSchema = z
     workdir: z.string().startsWith('/').optional(),
     network: z.string().min(1).default('none'),
     timeout_ms: z.number().int().positive().default(60_000),
+    max_timeout_ms: z.number().int().positive().optional(),
     limits: z
       .object({
         memory_mb: z.number().int().min(6).default(256),
@@ -157,6 +160,9 @@ const ProfileSchema = z
             : undefined;
       if (message) ctx.addIssue({ code: 'custom', path: ['unsafe', i], message });
     });
+    if (p.max_timeout_ms !== undefined && p.max_timeout_ms < p.timeout_ms) {
+      ctx.addIssue({ code: 'custom', path: ['max_timeout_ms'], message: 'must be at least timeout_ms' });
+    }
     if (p.kind === 'command' && p.gemini) ctx.addIssue({ code: 'custom', path: ['gemini'], message: 'only for kind "gemini"' });
     if (p.kind === 'command' && p.replay === 'gemini-session-file') {
       ctx.addIssue({ code: 'custom', path: ['replay'], message: 'gemini-session-file needs kind "gemini"' });
@@ -224,6 +230,7 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
       workdir: p.workdir,
       network: p.network,
       timeoutMs: p.timeout_ms,
+      maxTimeoutMs: p.max_timeout_ms ?? p.timeout_ms,
       limits: {
         memoryBytes: p.limits.memory_mb * 1024 * 1024,
         nanoCpus: Math.round(p.limits.cpus * 1e9),

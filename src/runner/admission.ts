@@ -1,17 +1,34 @@
 import { AppError } from '../errors.js';
 
+export interface AdmissionLimits {
+  maxConcurrent: number;
+  maxQueued: number;
+  queueTimeoutMs: number;
+  /** Slots one caller (API key) may hold at once: the rest stay for the others. */
+  maxPerKey: number;
+  /** Queue places one caller may hold at once. */
+  maxQueuedPerKey: number;
+}
+
+interface Waiter {
+  key: string;
+  grant: () => void;
+}
+
 /**
- * A global cap on containers in flight. Requests over the cap wait in a bounded FIFO
- * queue for up to `queueTimeoutMs`; when the queue is full or the wait runs out they
- * are refused with CAPACITY (429), and nothing about them is stored.
+ * A global cap on containers in flight, shared fairly between callers. Each caller
+ * (API key) holds at most `maxPerKey` slots; requests over either cap wait in a
+ * bounded queue for up to `queueTimeoutMs`, and a freed slot goes to the first waiter
+ * whose caller is under its share, so one busy key cannot starve another. A full
+ * queue, a caller's full share of it, or a wait that runs out are refused with
+ * CAPACITY (429), and nothing about the request is stored.
  */
 export class Admission {
   private active = 0;
-  private readonly waiting: Array<{ grant: () => void }> = [];
+  private readonly activeByKey = new Map<string, number>();
+  private readonly waiting: Waiter[] = [];
 
-  constructor(
-    private readonly limits: { maxConcurrent: number; maxQueued: number; queueTimeoutMs: number },
-  ) {}
+  constructor(private readonly limits: AdmissionLimits) {}
 
   get inFlight(): number {
     return this.active;
@@ -26,15 +43,17 @@ export class Admission {
     return Math.max(1, Math.ceil(this.limits.queueTimeoutMs / 1000 / 2));
   }
 
-  /** Resolves with a release function once a slot is free; rejects with CAPACITY or the signal's reason. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.active < this.limits.maxConcurrent && this.waiting.length === 0) return Promise.resolve(this.take());
-    if (this.waiting.length >= this.limits.maxQueued) return Promise.reject(this.refusal('the queue is full'));
+  /** Resolves with a release function once `key` may have a slot; rejects with CAPACITY or the signal's reason. */
+  acquire(key: string, signal?: AbortSignal): Promise<() => void> {
+    if (this.canTake(key)) return Promise.resolve(this.take(key));
+    const refusal = this.queueRefusal(key);
+    if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
-      const entry = {
+      const entry: Waiter = {
+        key,
         grant: () => {
           cleanup();
-          resolve(this.take());
+          resolve(this.take(key));
         },
       };
       const drop = (err: unknown) => {
@@ -55,15 +74,48 @@ export class Admission {
     });
   }
 
-  private take(): () => void {
+  private canTake(key: string): boolean {
+    return this.active < this.limits.maxConcurrent && (this.activeByKey.get(key) ?? 0) < this.limits.maxPerKey;
+  }
+
+  private queueRefusal(key: string): AppError | undefined {
+    if (this.waiting.length >= this.limits.maxQueued) return this.refusal('the queue is full');
+    const mine = this.waiting.filter((w) => w.key === key).length;
+    if (mine >= this.limits.maxQueuedPerKey) {
+      return new AppError(
+        'CAPACITY',
+        `this API key already has ${this.activeByKey.get(key) ?? 0} run(s) in progress and ${mine} waiting, its share; retry after ${this.retryAfterSeconds} s`,
+      );
+    }
+    return undefined;
+  }
+
+  private take(key: string): () => void {
     this.active++;
+    this.activeByKey.set(key, (this.activeByKey.get(key) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.active--;
-      this.waiting.shift()?.grant();
+      const left = this.activeByKey.get(key)! - 1;
+      if (left === 0) this.activeByKey.delete(key);
+      else this.activeByKey.set(key, left);
+      this.grantWaiters();
     };
+  }
+
+  /** Hands free slots to the first waiters whose callers are under their share, in arrival order. */
+  private grantWaiters(): void {
+    for (let i = 0; i < this.waiting.length && this.active < this.limits.maxConcurrent; ) {
+      const w = this.waiting[i]!;
+      if (!this.canTake(w.key)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      w.grant();
+    }
   }
 
   private refusal(why: string): AppError {

@@ -84,6 +84,8 @@ export type RunServiceConfig = Pick<
   | 'replayMaxBytes'
   | 'maxConcurrentRuns'
   | 'maxQueuedRuns'
+  | 'maxRunsPerKey'
+  | 'maxQueuedPerKey'
   | 'queueTimeoutMs'
 >;
 
@@ -152,6 +154,8 @@ export class RunService {
       maxConcurrent: deps.config.maxConcurrentRuns,
       maxQueued: deps.config.maxQueuedRuns,
       queueTimeoutMs: deps.config.queueTimeoutMs,
+      maxPerKey: deps.config.maxRunsPerKey,
+      maxQueuedPerKey: deps.config.maxQueuedPerKey,
     });
   }
 
@@ -171,7 +175,8 @@ export class RunService {
   async begin(req: RunRequest, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
     this.plan(req); // fail fast on bad input before queueing
-    const release = await this.admission.acquire(signal);
+    // The keyless operator is one caller.
+    const release = await this.admission.acquire(req.principal.keyId ?? 'local-operator', signal);
     try {
       if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
       const handle = this.start(req);
@@ -202,7 +207,12 @@ export class RunService {
     if (session && session.agent !== agentName) {
       throw new AppError('AGENT_MISMATCH', `session ${session.id} runs agent "${session.agent}", not "${agentName}"`);
     }
-    const timeoutMs = Math.min(req.timeoutMs ?? profile.timeoutMs, config.maxTimeoutMs);
+    // A request may shorten its deadline, never lengthen it past what its profile allows.
+    const maxTimeoutMs = Math.min(profile.maxTimeoutMs, config.maxTimeoutMs);
+    if (req.timeoutMs !== undefined && req.timeoutMs > maxTimeoutMs) {
+      throw new AppError('INVALID_BODY', `timeout_ms ${req.timeoutMs} is over the ${maxTimeoutMs} ms agent "${agentName}" allows`);
+    }
+    const timeoutMs = Math.min(req.timeoutMs ?? profile.timeoutMs, maxTimeoutMs);
     return { session, agentName, profile, timeoutMs };
   }
 

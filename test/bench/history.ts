@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
+import { loadServiceConfig } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { ApiKeyStore } from '../../src/db/api-keys.js';
 import { encodeCursor } from '../../src/db/history.js';
@@ -408,21 +409,7 @@ async function main() {
     const app = createApp({
       db,
       runtime,
-      config: {
-        maxBodyBytes: 1024 * 1024,
-        maxTimeoutMs: 60_000,
-        maxOutputBytes: 16 * 1024 * 1024,
-        maxStoredOutputBytes: 1024 * 1024,
-        replayMaxBytes: 8 * 1024 * 1024,
-        maxConcurrentRuns: 4,
-        maxQueuedRuns: 16,
-        queueTimeoutMs: 10_000,
-        reapIntervalMs: 60_000,
-        host: '127.0.0.1',
-        allowedHosts: [],
-        instanceId: `bench-${process.pid}`,
-        secrets: { geminiApiKey: undefined },
-      },
+      config: { ...loadServiceConfig({}), reapIntervalMs: 60_000, instanceId: `bench-${process.pid}` },
       profiles: parseProfiles(BUILTIN_PROFILES),
       logger: pino({ level: 'silent' }),
     });

@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { createApp, type AppConfig, type AppDeps } from '../../src/app.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
@@ -50,7 +51,10 @@ export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'ins
   logLines?: string[];
 }
 
+const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
 export function createHarness(opts: HarnessOptions = {}): Harness {
+  const { runtime, agents, profiles, geminiApiKey, logLines, ...config } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
   const db = openDatabase(dbPath);
@@ -60,17 +64,15 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
     db,
     runtime: opts.runtime ?? new DockerRuntime(docker),
     config: {
-      maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
-      maxTimeoutMs: opts.maxTimeoutMs ?? 60_000,
-      maxOutputBytes: opts.maxOutputBytes ?? 16 * 1024 * 1024,
-      maxStoredOutputBytes: opts.maxStoredOutputBytes ?? 1024 * 1024,
-      replayMaxBytes: opts.replayMaxBytes ?? 8 * 1024 * 1024,
-      maxConcurrentRuns: opts.maxConcurrentRuns ?? 16,
-      maxQueuedRuns: opts.maxQueuedRuns ?? 64,
-      queueTimeoutMs: opts.queueTimeoutMs ?? 20_000,
-      reapIntervalMs: opts.reapIntervalMs ?? 1000,
-      host: opts.host ?? '127.0.0.1',
-      allowedHosts: opts.allowedHosts ?? [],
+      // The service's defaults (an empty environment), then the suite's, then the test's.
+      ...loadServiceConfig({}),
+      maxTimeoutMs: 60_000,
+      queueTimeoutMs: 20_000,
+      reapIntervalMs: 1000,
+      // Tests of one caller's runs should not meet the per-key share unless they ask for it.
+      maxRunsPerKey: opts.maxConcurrentRuns ?? 16,
+      maxQueuedPerKey: opts.maxQueuedRuns ?? 64,
+      ...withoutUndefined(config),
       instanceId,
       secrets: { geminiApiKey: opts.geminiApiKey },
     },

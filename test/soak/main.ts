@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
+import { loadServiceConfig } from '../../src/config/env.js';
 import { loadProfiles } from '../../src/config/profiles.js';
 import { openDatabase } from '../../src/db/open.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
@@ -26,19 +27,17 @@ const app = createApp({
   db,
   runtime: new DockerRuntime(new Docker()),
   config: {
+    ...loadServiceConfig({}),
     maxBodyBytes,
     maxTimeoutMs: 60_000,
     maxOutputBytes: 256 * 1024,
-    maxStoredOutputBytes: 1024 * 1024,
-    replayMaxBytes: 8 * 1024 * 1024,
+    // One caller (the keyless operator) drives the whole soak.
     maxConcurrentRuns: concurrency,
+    maxRunsPerKey: concurrency,
     maxQueuedRuns: 1000,
+    maxQueuedPerKey: 1000,
     queueTimeoutMs: 120_000,
-    reapIntervalMs: 2000,
-    host: '127.0.0.1',
-    allowedHosts: [],
     instanceId,
-    secrets: { geminiApiKey: undefined },
   },
   profiles: loadProfiles('config/profiles.json'),
   logger: pino({ level: 'silent' }),
