@@ -6,7 +6,7 @@ import { createApp } from './app.js';
 import { isLoopbackListen } from './auth/loopback.js';
 import { ConfigError, loadServiceConfig } from './config/env.js';
 import { loadProfiles } from './config/profiles.js';
-import { openDatabase } from './db/open.js';
+import { openDatabase, UnsafeDatabaseError } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
@@ -25,7 +25,14 @@ function main() {
     throw err;
   }
 
-  const db = openDatabase(config.databasePath);
+  let db;
+  try {
+    db = openDatabase(config.databasePath);
+  } catch (err) {
+    if (!(err instanceof UnsafeDatabaseError)) throw err;
+    process.stderr.write(`ephemera: ${err.message}\n`);
+    process.exit(2);
+  }
   const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
   if (!app.keys.anyActive()) {
     if (!isLoopbackListen(config.host) || app.keys.everCreated()) {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +87,17 @@ describe('keyless serving', () => {
       for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, `[::1]:${server.port}`, `ephemera.test:${server.port}`]) {
         expect((await get(host)).status, host).toBe(200);
       }
+      // An absolute-form target names localhost while the Host header names the attacker's domain.
+      const raw = await new Promise<string>((resolve) => {
+        const s = connect(server.port, '127.0.0.1', () =>
+          s.end(`GET http://localhost/v1/sessions HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`),
+        );
+        let text = '';
+        s.on('data', (d: Buffer) => (text += d.toString()));
+        s.on('close', () => resolve(text));
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 403/);
+      expect(raw).toContain('HOST_NOT_ALLOWED');
     } finally {
       await server.close();
     }

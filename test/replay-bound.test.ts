@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor } from '../src/runner/agents/index.js';
 import type { Agent } from '../src/runner/agents/agent.js';
+import type { RunEnd } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js';
 
 // A turn replays the newest earlier messages that fit REPLAY_MAX_BYTES, and says how many
@@ -70,6 +71,12 @@ describe('replay bound', () => {
     const firstRun = await jsonOf(h.app.request(`/v1/runs/${first.body.run_id}`));
     expect(firstRun.replay).toEqual({ messages: 0, omitted_messages: 0, bytes: 0 });
   });
+
+  it('reads and records nothing for a profile that replays nothing', async () => {
+    const first = await turn('/v1/run?agent=cat', 'one');
+    const second = await turn(`/v1/sessions/${first.body.session_id}/messages`, 'two');
+    expect((await jsonOf(h.app.request(`/v1/runs/${second.body.run_id}`))).replay).toBeNull();
+  });
 });
 
 describe('a fault after the turn began', () => {
@@ -87,6 +94,40 @@ describe('a fault after the turn began', () => {
     const next = await turn(`/v1/sessions/${sid}/messages`, 'echo two');
     expect(next.status).toBe(200);
     expect(next.body.output).toBe('two\n');
+  });
+
+  it('a failed write of the end is tried again, and the reply is stored once', async () => {
+    const store = h.app.store;
+    const real = store.finishRun.bind(store);
+    let calls = 0;
+    store.finishRun = (...args) => {
+      if (++calls === 1) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+      return real(...args);
+    };
+    try {
+      const first = await turn('/v1/run', 'echo stored');
+      expect(calls).toBe(2);
+      expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
+      const replies = h.app.store.messagesOf(first.body.session_id).filter((m) => m.role === 'assistant');
+      expect(replies.map((m) => m.content)).toEqual(['stored\n']);
+      // Ending an ended run again changes nothing.
+      const again: RunEnd = {
+        status: 'failed',
+        exitCode: 1,
+        errorCode: null,
+        errorMessage: null,
+        stderr: '',
+        output: { text: 'duplicate', omittedBytes: 0 },
+        metrics: { queuedMs: null, createMs: null, startMs: null, firstByteMs: null, totalMs: 0, bytesOut: 0, bytesErr: 0, inputTokens: null, outputTokens: null, totalTokens: null, toolCalls: null },
+        replay: null,
+        now: Date.now(),
+      };
+      expect(real(first.body.run_id, first.body.session_id, again)).toBe(false);
+      expect(h.app.store.messagesOf(first.body.session_id)).toHaveLength(2);
+      expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
+    } finally {
+      store.finishRun = real;
+    }
   });
 
   it('after the container: the run ends failed, nothing is left running, and the session can be deleted', async () => {

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadServiceConfig } from '../config/env.js';
 import { ApiKeyStore } from '../db/api-keys.js';
-import { openDatabase } from '../db/open.js';
+import { openDatabase, UnsafeDatabaseError } from '../db/open.js';
 import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
 
 const USAGE = `usage:
@@ -26,7 +26,13 @@ function main(argv: string[]): number {
     if (err instanceof ConfigError) return fail(err.message);
     throw err;
   }
-  const db = openDatabase(config.databasePath);
+  let db;
+  try {
+    db = openDatabase(config.databasePath);
+  } catch (err) {
+    if (err instanceof UnsafeDatabaseError) return fail(err.message);
+    throw err;
+  }
   const keys = new ApiKeyStore(db);
   try {
     switch (command) {

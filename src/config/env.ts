@@ -83,7 +83,7 @@ const EnvSchema = z.object({
       }
       return n;
     }),
-  // Unset: half of MAX_CONCURRENT_RUNS / MAX_QUEUED_RUNS (see loadServiceConfig).
+  // Unset: three quarters of MAX_CONCURRENT_RUNS / MAX_QUEUED_RUNS (see loadServiceConfig).
   MAX_RUNS_PER_KEY: positiveInt('MAX_RUNS_PER_KEY', undefined),
   MAX_QUEUED_PER_KEY: positiveInt('MAX_QUEUED_PER_KEY', undefined),
   QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
@@ -136,8 +136,10 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     replayMaxBytes: e.REPLAY_MAX_BYTES,
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.MAX_QUEUED_RUNS,
-    maxRunsPerKey: e.MAX_RUNS_PER_KEY ?? Math.ceil(e.MAX_CONCURRENT_RUNS / 2),
-    maxQueuedPerKey: e.MAX_QUEUED_PER_KEY ?? Math.ceil(e.MAX_QUEUED_RUNS / 2),
+    // A quarter stays for other keys: a single-key deployment loses little, and a key
+    // firing long runs cannot shut the others out.
+    maxRunsPerKey: e.MAX_RUNS_PER_KEY ?? Math.max(1, Math.floor((e.MAX_CONCURRENT_RUNS * 3) / 4)),
+    maxQueuedPerKey: e.MAX_QUEUED_PER_KEY ?? Math.min(e.MAX_QUEUED_RUNS, Math.max(1, Math.floor((e.MAX_QUEUED_RUNS * 3) / 4))),
     queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reapIntervalMs: e.REAP_INTERVAL_MS,

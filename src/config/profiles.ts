@@ -88,10 +88,12 @@ function unsafeUses(p: { network: string; user: string; read_only_root: boolean;
     need('host_network', ['network'], `network "${p.network}" is a mode with an argument, not a network name, and can reach the host's network (e.g. "ns:<path>")`);
   }
 
-  // The engine reads a numeric user as a uid ("0", "00", "+0" are all root), else as a name.
-  const uid = p.user.split(':')[0] ?? '';
-  if (uid === 'root' || (/^[+-]?\d+$/.test(uid) && Number(uid) === 0)) {
-    need('root_user', ['user'], `user "${p.user}" runs as root (uid 0)`);
+  // The engine reads a numeric user as a uid ("0", "00", "+0" are all root), else as a
+  // name; an empty uid or gid (":1000", "1000:") is root's too. Group root counts as root.
+  const [uid = '', ...gids] = p.user.split(':');
+  const isRoot = (id: string) => id === '' || id === 'root' || (/^[+-]?\d+$/.test(id) && Number(id) === 0);
+  if (isRoot(uid) || gids.some(isRoot)) {
+    need('root_user', ['user'], `user "${p.user}" runs as root (uid or gid 0)`);
   }
 
   if (!p.read_only_root) need('writable_root', ['read_only_root'], "read_only_root false lets a run write to the image's filesystem");

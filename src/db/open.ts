@@ -47,7 +47,7 @@ function createPrivately(file: string, warn: (message: string) => void) {
     const mode = statSync(dir).mode & 0o7777;
     if (mode & 0o077) {
       warn(
-        `the database directory ${dir} is open to other users (mode ${octal(mode)}); the database files are 0600, ` +
+        `the database directory ${dir} is open to other users (mode ${octal(mode)}); the database files are made 0600, ` +
           `but make the directory private too (chmod 700) or give DATABASE_PATH a directory of its own`,
       );
     }
@@ -62,7 +62,16 @@ function createPrivately(file: string, warn: (message: string) => void) {
   makePrivate(file, warn);
 }
 
-/** Tightens a file this process owns to 0600; another user's file is left as it is, with a warning. */
+/** The database cannot be kept private: another user owns one of its files. */
+export class UnsafeDatabaseError extends Error {
+  override name = 'UnsafeDatabaseError';
+}
+
+/**
+ * Tightens a file this process owns to 0600. Another user's file is refused: its owner
+ * could read every transcript or write an admin key's hash into it (a pre-created file
+ * in a shared directory such as /tmp).
+ */
 function makePrivate(file: string, warn: (message: string) => void) {
   let st;
   try {
@@ -72,11 +81,12 @@ function makePrivate(file: string, warn: (message: string) => void) {
     throw err;
   }
   const mode = st.mode & 0o7777;
-  if ((mode & 0o077) === 0) return;
-  if (st.uid !== process.geteuid?.()) {
-    warn(`${file} belongs to uid ${st.uid}, not to this process: left at mode ${octal(mode)}; make it 0600 (chmod 600)`);
-    return;
+  const me = process.geteuid?.();
+  if (me !== undefined && st.uid !== me) {
+    throw new UnsafeDatabaseError(`${file} belongs to uid ${st.uid}, not to this process (uid ${me}): refusing to use it; give DATABASE_PATH a directory of its own`);
   }
+  if ((mode & 0o077) === 0) return;
+  warn(`${file} was open to other users (mode ${octal(mode)}): made it 0600`);
   chmodSync(file, 0o600);
 }
 

@@ -45,12 +45,17 @@ export interface RunEnd {
 
 /** What a turn replays of its session: the newest messages that fit, and how many did not. */
 export interface Replay {
+  /** False for a profile that replays nothing: then the rest is empty and nothing is recorded. */
+  kept: boolean;
   messages: MessageRow[];
   /** Older messages left out to stay under the bound. */
   omitted: number;
   /** The kept messages' size as replayed (approximately: JSON-escaped content plus a line's fields). */
   bytes: number;
 }
+
+/** What a profile with `replay: none` gets: nothing read, nothing recorded. */
+export const NO_REPLAY: Replay = { kept: false, messages: [], omitted: 0, bytes: 0 };
 
 /** A message's line in a replay file: its content JSON-escaped, plus the line's other fields. */
 const REPLAY_LINE_OVERHEAD = 160;
@@ -144,17 +149,21 @@ export class TranscriptStore {
       .from(messages)
       .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
       .get()!.n;
-    return { messages: kept, omitted: total - kept.length, bytes };
+    return { kept: true, messages: kept, omitted: total - kept.length, bytes };
   }
 
   messagesOf(sessionId: string): MessageRow[] {
     return this.db.select().from(messages).where(eq(messages.sessionId, sessionId)).orderBy(asc(messages.id)).all();
   }
 
-  /** Ends a run and stores its reply in one transaction, whatever the end was. */
-  finishRun(runId: string, sessionId: string, end: RunEnd): void {
-    this.db.transaction((tx) => {
-      tx.update(runs)
+  /**
+   * Ends a running run and stores its reply in one transaction, whatever the end was.
+   * A run that has already ended is left as it is (false): its reply is never stored twice.
+   */
+  finishRun(runId: string, sessionId: string, end: RunEnd): boolean {
+    return this.db.transaction((tx) => {
+      const ended = tx
+        .update(runs)
         .set({
           status: end.status,
           exitCode: end.exitCode,
@@ -165,8 +174,9 @@ export class TranscriptStore {
           ...(end.replay && { replayMessages: end.replay.messages, replayOmitted: end.replay.omitted, replayBytes: end.replay.bytes }),
           endedAt: end.now,
         })
-        .where(eq(runs.id, runId))
+        .where(and(eq(runs.id, runId), eq(runs.status, 'running')))
         .run();
+      if (ended.changes === 0) return false;
       if (end.output !== null) {
         tx.insert(messages)
           .values({ sessionId, runId, role: 'assistant', content: end.output.text, omittedBytes: end.output.omittedBytes, createdAt: end.now })
@@ -181,6 +191,7 @@ export class TranscriptStore {
         })
         .where(eq(sessions.id, sessionId))
         .run();
+      return true;
     });
   }
 

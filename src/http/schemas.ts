@@ -17,7 +17,7 @@ export const RunRequestSchema = z
   .object({
     prompt: z.string().openapi({ description: 'The prompt, handed to the agent on stdin. Must not be blank.' }),
     agent: z.string().min(1).max(64).optional().openapi({ description: 'Agent profile; the session keeps its own.' }),
-    timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({ description: 'Deadline; capped by MAX_TIMEOUT_MS.' }),
+    timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({ description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400." }),
   })
   .strict()
   .openapi('RunRequest');

@@ -11,7 +11,7 @@ export interface AdmissionLimits {
 }
 
 interface Waiter {
-  key: string;
+  key: string | null;
   grant: () => void;
 }
 
@@ -43,8 +43,12 @@ export class Admission {
     return Math.max(1, Math.ceil(this.limits.queueTimeoutMs / 1000 / 2));
   }
 
-  /** Resolves with a release function once `key` may have a slot; rejects with CAPACITY or the signal's reason. */
-  acquire(key: string, signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with a release function once `key` may have a slot; rejects with CAPACITY or
+   * the signal's reason. A null key (the keyless operator, the only possible caller then)
+   * has no share to keep to.
+   */
+  acquire(key: string | null, signal?: AbortSignal): Promise<() => void> {
     if (this.canTake(key)) return Promise.resolve(this.take(key));
     const refusal = this.queueRefusal(key);
     if (refusal) return Promise.reject(refusal);
@@ -62,7 +66,7 @@ export class Admission {
         cleanup();
         reject(err);
       };
-      const timer = setTimeout(() => drop(this.refusal(`no slot freed within ${this.limits.queueTimeoutMs} ms`)), this.limits.queueTimeoutMs);
+      const timer = setTimeout(() => drop(this.timeoutRefusal(key)), this.limits.queueTimeoutMs);
       const onAbort = () => drop(signal?.reason ?? new Error('aborted'));
       const cleanup = () => {
         clearTimeout(timer);
@@ -74,12 +78,14 @@ export class Admission {
     });
   }
 
-  private canTake(key: string): boolean {
-    return this.active < this.limits.maxConcurrent && (this.activeByKey.get(key) ?? 0) < this.limits.maxPerKey;
+  private canTake(key: string | null): boolean {
+    if (this.active >= this.limits.maxConcurrent) return false;
+    return key === null || (this.activeByKey.get(key) ?? 0) < this.limits.maxPerKey;
   }
 
-  private queueRefusal(key: string): AppError | undefined {
+  private queueRefusal(key: string | null): AppError | undefined {
     if (this.waiting.length >= this.limits.maxQueued) return this.refusal('the queue is full');
+    if (key === null) return undefined;
     const mine = this.waiting.filter((w) => w.key === key).length;
     if (mine >= this.limits.maxQueuedPerKey) {
       return new AppError(
@@ -90,17 +96,19 @@ export class Admission {
     return undefined;
   }
 
-  private take(key: string): () => void {
+  private take(key: string | null): () => void {
     this.active++;
-    this.activeByKey.set(key, (this.activeByKey.get(key) ?? 0) + 1);
+    if (key !== null) this.activeByKey.set(key, (this.activeByKey.get(key) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.active--;
-      const left = this.activeByKey.get(key)! - 1;
-      if (left === 0) this.activeByKey.delete(key);
-      else this.activeByKey.set(key, left);
+      if (key !== null) {
+        const left = this.activeByKey.get(key)! - 1;
+        if (left === 0) this.activeByKey.delete(key);
+        else this.activeByKey.set(key, left);
+      }
       this.grantWaiters();
     };
   }
@@ -116,6 +124,17 @@ export class Admission {
       this.waiting.splice(i, 1);
       w.grant();
     }
+  }
+
+  private timeoutRefusal(key: string | null): AppError {
+    const mine = key === null ? 0 : (this.activeByKey.get(key) ?? 0);
+    if (mine >= this.limits.maxPerKey) {
+      return new AppError(
+        'CAPACITY',
+        `this API key's ${mine} run(s) in progress are its share of the slots, and none ended within ${this.limits.queueTimeoutMs} ms; retry after ${this.retryAfterSeconds} s`,
+      );
+    }
+    return this.refusal(`no slot freed within ${this.limits.queueTimeoutMs} ms`);
   }
 
   private refusal(why: string): AppError {

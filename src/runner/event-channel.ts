@@ -2,13 +2,16 @@
  * A one-producer, one-consumer queue between a running container and the HTTP
  * response. `push` waits while more than `highWaterBytes` are buffered, so a slow
  * client slows the container's output instead of growing the service's memory.
- * `abandon` drops everything and releases the producer, for when nobody will read.
+ * `abandon` drops everything and releases the producer, for when nobody will read;
+ * `stopWaiting` keeps everything but no longer holds the producer back, for a run that
+ * must end whether or not its reader keeps up.
  */
 export class EventChannel<T> {
   private readonly queue: T[] = [];
   private bufferedBytes = 0;
   private closed = false;
   private abandoned = false;
+  private unbounded = false;
   private wakeConsumer: (() => void) | undefined;
   private wakeProducer: (() => void) | undefined;
 
@@ -22,7 +25,7 @@ export class EventChannel<T> {
     this.queue.push(item);
     this.bufferedBytes += this.sizeOf(item);
     this.wake();
-    while (this.bufferedBytes > this.highWaterBytes && !this.abandoned) {
+    while (this.bufferedBytes > this.highWaterBytes && !this.abandoned && !this.unbounded) {
       await new Promise<void>((resolve) => (this.wakeProducer = resolve));
     }
   }
@@ -31,6 +34,15 @@ export class EventChannel<T> {
   close(): void {
     this.closed = true;
     this.wake();
+  }
+
+  /**
+   * From now on `push` never waits for the reader. What still arrives is bounded by the
+   * run's output cap, and a stopped run's container is already being killed.
+   */
+  stopWaiting(): void {
+    this.unbounded = true;
+    this.releaseProducer();
   }
 
   abandon(): void {

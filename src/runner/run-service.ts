@@ -4,7 +4,7 @@ import type { AgentProfile, ProfileSet } from '../config/profiles.js';
 import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
 import type { RunStatus } from '../db/schema.js';
-import type { Replay, RunEnd, TranscriptStore } from '../db/transcripts.js';
+import { NO_REPLAY, type Replay, type RunEnd, type TranscriptStore } from '../db/transcripts.js';
 import { AppError } from '../errors.js';
 import type { Agent, AgentEvent, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
@@ -117,6 +117,8 @@ const EMPTY_METRICS: RunEnd['metrics'] = {
   toolCalls: null,
 };
 
+const STORE_END_ATTEMPTS = 4;
+
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
 
@@ -175,8 +177,7 @@ export class RunService {
   async begin(req: RunRequest, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
     this.plan(req); // fail fast on bad input before queueing
-    // The keyless operator is one caller.
-    const release = await this.admission.acquire(req.principal.keyId ?? 'local-operator', signal);
+    const release = await this.admission.acquire(req.principal.keyId, signal);
     try {
       if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
       const handle = this.start(req);
@@ -248,7 +249,7 @@ export class RunService {
         timeoutMs,
         prompt: req.prompt,
         receivedAt: req.receivedAt,
-        replay: store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        replay: profile.replay === 'none' ? NO_REPLAY : store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,
       });
@@ -256,6 +257,24 @@ export class RunService {
       this.deps.logger.error({ err, runId }, 'a run failed before its container was asked for');
       this.recordUnexpectedEnd(runId, sessionId, req.receivedAt);
       throw new AppError('INTERNAL', `run ${runId} could not be prepared; it was recorded as failed`);
+    }
+  }
+
+  /**
+   * Stores a run's end. A failed write (the database locked past its busy timeout) is
+   * tried again, since a run left `running` keeps its session busy; finishRun is one
+   * transaction and ends only a running run, so a retry never stores the reply twice.
+   */
+  private async storeEnd(runId: string, sessionId: string, end: RunEnd): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.deps.store.finishRun(runId, sessionId, end);
+        return;
+      } catch (err) {
+        this.deps.logger.error({ err, runId, attempt }, 'could not record the end of a run');
+        if (attempt === STORE_END_ATTEMPTS) return; // left `running`: the next start marks it interrupted
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
     }
   }
 
@@ -310,6 +329,9 @@ export class RunService {
     const parser = agent.parser();
     const channel = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
     const stop = new AbortController();
+    // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
+    // otherwise a paused reader would hold the run, and its slot, for good.
+    stop.signal.addEventListener('abort', () => channel.stopWaiting(), { once: true });
     const deadline = setTimeout(() => stop.abort(new RunStopped('timeout')), run.timeoutMs);
 
     const reply = new OutputBuffer(config.maxStoredOutputBytes, run.keepOutput);
@@ -433,21 +455,17 @@ export class RunService {
         metrics.toolCalls = parsed.usage.toolCalls;
       }
       const containerRan = metrics.startMs !== null;
-      try {
-        store.finishRun(run.runId, run.sessionId, {
-          status,
-          exitCode,
-          errorCode: error?.code ?? null,
-          errorMessage: error?.message ?? null,
-          stderr: stderr.stored().text,
-          output: containerRan ? reply.stored() : null,
-          metrics,
-          replay: { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes },
-          now: Date.now(),
-        });
-      } catch (err) {
-        logger.error({ err, runId: run.runId }, 'could not record the end of a run');
-      }
+      await this.storeEnd(run.runId, run.sessionId, {
+        status,
+        exitCode,
+        errorCode: error?.code ?? null,
+        errorMessage: error?.message ?? null,
+        stderr: stderr.stored().text,
+        output: containerRan ? reply.stored() : null,
+        metrics,
+        replay: run.replay.kept ? { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes } : null,
+        now: Date.now(),
+      });
       const res: RunResult = {
         sessionId: run.sessionId,
         runId: run.runId,

@@ -73,6 +73,18 @@ describe('Admission shares between keys', () => {
     expect(order).toEqual(['light', 'heavy']);
   });
 
+  it('says so when a waiter timed out on its own key\'s share, not on the whole service', async () => {
+    const a = admission({ maxConcurrent: 4, maxPerKey: 1, queueTimeoutMs: 30 });
+    await a.acquire('batch');
+    await expect(a.acquire('batch')).rejects.toMatchObject({ code: 'CAPACITY', message: expect.stringContaining("this API key's 1 run(s)") });
+  });
+
+  it('keeps no share for the keyless operator, the only caller there can be', async () => {
+    const a = admission({ maxConcurrent: 3, maxPerKey: 1 });
+    await Promise.all([a.acquire(null), a.acquire(null), a.acquire(null)]);
+    expect(a.inFlight).toBe(3);
+  });
+
   it("refuses a key's request past its share of the queue, while others may still queue", async () => {
     const a = admission({ maxConcurrent: 1, maxQueued: 4, maxPerKey: 1, maxQueuedPerKey: 1, queueTimeoutMs: 10_000 });
     await a.acquire('batch');

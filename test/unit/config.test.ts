@@ -108,6 +108,12 @@ describe('profiles', () => {
       [{ user: 'root:1000' }, 'user', 'root_user'],
       [{ user: '00' }, 'user', 'root_user'],
       [{ user: '+0:1000' }, 'user', 'root_user'],
+      // The engine runs an empty uid as root, and a gid 0 is root's group.
+      [{ user: ':1000' }, 'user', 'root_user'],
+      [{ user: ':0' }, 'user', 'root_user'],
+      [{ user: ':' }, 'user', 'root_user'],
+      [{ user: '1000:0' }, 'user', 'root_user'],
+      [{ user: '1000:' }, 'user', 'root_user'],
       [{ read_only_root: false }, 'read_only_root', 'writable_root'],
       [{ tmpfs: { '/opt/x': 'rw,exec,size=8m' } }, 'tmpfs./opt/x', 'tmpfs_exec'],
       [{ tmpfs: { '/tmp': 'rw,suid,size=8m' } }, 'tmpfs./tmp', 'tmpfs_suid'],
@@ -123,7 +129,7 @@ describe('profiles', () => {
     it('says why, and lists every refusal at once', () => {
       const message = refusal({ network: 'host', user: '0:0', read_only_root: false });
       expect(message).toContain(`profiles.dev.network: network "host" shares the host's network stack`);
-      expect(message).toContain('profiles.dev.user: user "0:0" runs as root (uid 0)');
+      expect(message).toContain('profiles.dev.user: user "0:0" runs as root (uid or gid 0)');
       expect(message).toContain("profiles.dev.read_only_root: read_only_root false lets a run write to the image's filesystem");
       expect(() => one({ network: 'host', user: '0:0', read_only_root: false, unsafe: ['host_network', 'root_user', 'writable_root'] })).not.toThrow();
       // and only them
@@ -133,7 +139,6 @@ describe('profiles', () => {
         { network: 'ephemera-egress' },
         { network: 'hostnet' },
         { user: '1000' },
-        { user: '1000:0' },
         { user: 'nobody' },
         { user: '10:10' },
         { tmpfs: { '/home/x': 'rw,noexec,nosuid,nodev,size=8m,mode=0700' } },

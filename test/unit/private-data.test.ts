@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/open.js';
+import { openDatabase, UnsafeDatabaseError } from '../../src/db/open.js';
 
 // Files made with the usual umask would be 0644 / directories 0755: readable by every local user.
 let umask: number;
@@ -73,16 +73,14 @@ describe('openDatabase keeps the transcripts private', () => {
     expect(quiet).toEqual([]);
   });
 
-  it.runIf(process.geteuid?.() === 0)("leaves another user's database file as it is, with a warning", () => {
+  it.runIf(process.geteuid?.() === 0)("refuses another user's database file (a pre-created file in a shared directory)", () => {
     const path = join(fresh('theirs'), 'ephemera.db');
-    writeFileSync(path, '', { mode: 0o644 });
+    writeFileSync(path, '');
+    chmodSync(path, 0o666);
     chownSync(path, 65534, 65534);
-    const warnings: string[] = [];
-    openDatabase(path, { warn: (m) => warnings.push(m) }).$client.close();
-    expect(modeOf(path)).toBe(0o644);
-    // SQLite gives the -wal and -shm the database file's owner and mode.
-    expect(warnings).toEqual(
-      ['', '-wal', '-shm'].map((s) => `${path}${s} belongs to uid 65534, not to this process: left at mode 0644; make it 0600 (chmod 600)`),
-    );
+    expect(() => openDatabase(path, { warn: () => {} })).toThrow(UnsafeDatabaseError);
+    expect(() => openDatabase(path, { warn: () => {} })).toThrow(/belongs to uid 65534.*refusing/);
+    expect(modeOf(path)).toBe(0o666); // not touched, and nothing written
+    expect(statSync(path).size).toBe(0);
   });
 });

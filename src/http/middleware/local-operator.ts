@@ -12,10 +12,13 @@ import type { ErrorCode } from '../../errors.js';
  */
 export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
   const url = new URL(c.req.url);
-  if (!isLoopbackHostName(url.hostname) && !allowedHosts.includes(url.hostname)) {
+  // The URL's host comes from the Host header, or from an absolute-form request target
+  // ("GET http://localhost/ HTTP/1.1"), which then hides the header: check both.
+  for (const name of [url.hostname, hostNameOf(c.req.header('host'))]) {
+    if (name === undefined || isLoopbackHostName(name) || allowedHosts.includes(name)) continue;
     return {
       code: 'HOST_NOT_ALLOWED',
-      message: `Host "${url.hostname}" is not a loopback name; without API keys only localhost, 127.x and [::1] are served (or ALLOWED_HOSTS)`,
+      message: `Host "${name}" is not a loopback name; without API keys only localhost, 127.x and [::1] are served (or ALLOWED_HOSTS)`,
     };
   }
   const fetchSite = c.req.header('sec-fetch-site');
@@ -26,4 +29,14 @@ export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]
     return { code: 'CROSS_SITE', message: 'cross-site browser requests are refused; without API keys only local tools (curl, scripts) are served' };
   }
   return undefined;
+}
+
+/** The name in a Host header, as a URL would parse it; undefined without one, '' when it does not parse. */
+function hostNameOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  try {
+    return new URL(`http://${header}`).hostname;
+  } catch {
+    return '';
+  }
 }
