@@ -147,6 +147,7 @@ describe('a running service bound beyond loopback whose last key is revoked', ()
       env: { ...process.env, DATABASE_PATH: db, HOST: '127.0.0.1', PORT: String(await freePort()) },
       encoding: 'utf8',
       timeout: 20_000,
+      killSignal: 'SIGKILL', // were it to start after all, leave no service behind
     });
     expect(start.status).toBe(2);
     expect(start.stderr).toMatch(/every key was revoked/);
