@@ -158,6 +158,9 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
+      // No engine-side copy of the output: attach still streams it, but nothing is written to
+      // the engine's disk (json-file, the default, keeps every byte until removal).
+      LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false, // we remove it ourselves, after reading its exit code
     },
   };
