@@ -20,6 +20,11 @@ export interface AgentProfile {
   /** Docker network mode or network name; `none` means no network at all. */
   network: string;
   timeoutMs: number;
+  /**
+   * The container also keeps the deadline by itself, a few seconds after the service's, so a
+   * run ends even if the service is gone: it runs under the image's `timeout` program.
+   */
+  ownDeadline: boolean;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
@@ -122,6 +127,7 @@ const ProfileSchema = z
     workdir: z.string().startsWith('/').optional(),
     network: z.string().min(1).default('none'),
     timeout_ms: z.number().int().positive().default(60_000),
+    own_deadline: z.boolean().default(true),
     limits: z
       .object({
         memory_mb: z.number().int().min(6).default(256),
@@ -224,6 +230,7 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
       workdir: p.workdir,
       network: p.network,
       timeoutMs: p.timeout_ms,
+      ownDeadline: p.own_deadline,
       limits: {
         memoryBytes: p.limits.memory_mb * 1024 * 1024,
         nanoCpus: Math.round(p.limits.cpus * 1e9),
