@@ -22,6 +22,11 @@ export interface AgentProfile {
   /** The default deadline; a request may ask for less, or up to maxTimeoutMs. */
   timeoutMs: number;
   maxTimeoutMs: number;
+  /**
+   * The container also keeps the deadline by itself, a few seconds after the service's, so a
+   * run ends even if the service is gone: it runs under the image's `timeout` program.
+   */
+  ownDeadline: boolean;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
@@ -127,6 +132,7 @@ const ProfileSchema = z
     network: z.string().min(1).default('none'),
     timeout_ms: z.number().int().positive().default(60_000),
     max_timeout_ms: z.number().int().positive().optional(),
+    own_deadline: z.boolean().default(true),
     limits: z
       .object({
         memory_mb: z.number().int().min(6).default(256),
@@ -233,6 +239,7 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
       network: p.network,
       timeoutMs: p.timeout_ms,
       maxTimeoutMs: p.max_timeout_ms ?? p.timeout_ms,
+      ownDeadline: p.own_deadline,
       limits: {
         memoryBytes: p.limits.memory_mb * 1024 * 1024,
         nanoCpus: Math.round(p.limits.cpus * 1e9),

@@ -2,6 +2,8 @@ import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
+import { ImageCommandCache, type ImageCommand } from './image-commands.js';
+import { STDERR_HEAD_BYTES, underTimeout, wrapperFailed } from './own-deadline.js';
 import {
   FILES_ROOT,
   RuntimeError,
@@ -17,7 +19,12 @@ const PING_TIMEOUT_MS = 3000;
 
 /** Runs each request's container on a Docker Engine through its HTTP API (dockerode). */
 export class DockerRuntime implements ContainerRuntime {
-  constructor(private readonly docker: Docker) {}
+  /** Each image's ENTRYPOINT and CMD, for the own-deadline wrapper. */
+  private readonly images: ImageCommandCache;
+
+  constructor(private readonly docker: Docker) {
+    this.images = new ImageCommandCache((image) => imageCommandOf(docker, image));
+  }
 
   async ping(): Promise<void> {
     try {
@@ -40,7 +47,7 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       const t0 = performance.now();
       // Create, copy files in, attach, start; the exit is asked once the output has ended (exitOf).
-      container = await this.docker.createContainer(createOptions(spec));
+      container = await this.docker.createContainer(await this.createOptions(spec));
       if (spec.files.length > 0) await container.putArchive(tarOf(spec.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
       const createMs = performance.now() - t0;
       if (signal.aborted) throw signal.reason;
@@ -60,13 +67,11 @@ export class DockerRuntime implements ContainerRuntime {
       sink.started({ createMs, startMs: performance.now() - t1 });
 
       stream.end(spec.stdin);
-      const decoder = new FrameDecoder();
-      for await (const chunk of stream) {
-        for (const frame of decoder.push(chunk as Buffer)) {
-          await (frame.stream === 'stdout' ? sink.stdout(frame.payload) : sink.stderr(frame.payload));
-        }
-      }
-      return await exitOf(container);
+      const stderrHead = await relay(stream, sink);
+      const exit = await exitOf(container);
+      const noWrapper = spec.ownDeadlineAt === undefined ? undefined : wrapperFailed(spec.image, exit.exitCode, stderrHead);
+      if (noWrapper) throw noWrapper;
+      return exit;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
@@ -74,6 +79,13 @@ export class DockerRuntime implements ContainerRuntime {
       signal.removeEventListener('abort', kill);
       if (container) await removeQuietly(container);
     }
+  }
+
+  /** The create options; with an own deadline, the image's ENTRYPOINT and CMD go under its wrapper. */
+  private async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
+    if (spec.ownDeadlineAt === undefined) return createOptions(spec);
+    const own = await this.images.get(spec.image);
+    return { ...createOptions(spec), ...underTimeout(spec.image, spec.ownDeadlineAt, own, spec.command) };
   }
 
   async listManaged(): Promise<ManagedContainer[]> {
@@ -102,6 +114,29 @@ export class DockerRuntime implements ContainerRuntime {
       throw toRuntimeError(err);
     }
   }
+}
+
+async function imageCommandOf(docker: Docker, image: string): Promise<ImageCommand> {
+  const { Config } = await docker.getImage(image).inspect();
+  const list = (v: string | string[] | null | undefined) => (typeof v === 'string' ? [v] : (v ?? []));
+  return { entrypoint: list(Config.Entrypoint), cmd: list(Config.Cmd) };
+}
+
+/** Passes the container's output on to the sink as it arrives; returns the first bytes of stderr. */
+async function relay(stream: Duplex, sink: OutputSink): Promise<string> {
+  const decoder = new FrameDecoder();
+  let stderrHead = '';
+  for await (const chunk of stream) {
+    for (const frame of decoder.push(chunk as Buffer)) {
+      if (frame.stream === 'stdout') {
+        await sink.stdout(frame.payload);
+        continue;
+      }
+      if (stderrHead.length < STDERR_HEAD_BYTES) stderrHead += frame.payload.toString('latin1', 0, STDERR_HEAD_BYTES);
+      await sink.stderr(frame.payload);
+    }
+  }
+  return stderrHead;
 }
 
 const EXIT_CHECK_MS = 1000;
@@ -158,6 +193,9 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
+      // No engine-side copy of the output: attach still streams it, but nothing is written to
+      // the engine's disk (json-file, the default, keeps every byte until removal).
+      LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false, // we remove it ourselves, after reading its exit code
     },
   };

@@ -121,6 +121,12 @@ const STORE_END_ATTEMPTS = 4;
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
+/**
+ * The container's own deadline comes this long after the service's timer, which therefore
+ * fires first while the service lives (the run ends as `timeout`); the container's only
+ * matters when the service is gone.
+ */
+const OWN_DEADLINE_AFTER_MS = 5_000;
 
 interface PlannedRun {
   sessionId: string;
@@ -386,6 +392,7 @@ export class RunService {
       },
       files: turn.files,
       stdin: turn.stdin,
+      ownDeadlineAt: run.profile.ownDeadline ? Date.now() + run.timeoutMs + OWN_DEADLINE_AFTER_MS : undefined,
     };
 
     const result = (async (): Promise<RunResult> => {

@@ -32,6 +32,12 @@ export interface ContainerSpec {
   files: ContainerFile[];
   /** Written to the process's stdin, which is then closed (the process sees EOF). */
   stdin: Buffer;
+  /**
+   * Epoch ms at which the container kills its own process, even when the service is gone
+   * (the image's `timeout` wraps it: own-deadline.ts). Later than the service's own timer,
+   * which normally ends the run first. Undefined: no wrapper, the command runs as given.
+   */
+  ownDeadlineAt: number | undefined;
 }
 
 /** Where a container's output goes. Awaiting the promise applies backpressure to the container. */

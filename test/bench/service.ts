@@ -35,7 +35,9 @@ async function rawRun(cmd: string, onData?: (n: number) => void): Promise<{ firs
     OpenStdin: true,
     StdinOnce: true,
     Tty: false,
-    HostConfig: { NetworkMode: 'none' },
+    // No engine-side log, as the service's containers: a json-file floor would pay for a disk
+    // copy of the output that the service no longer makes, and the ratio would flatter it.
+    HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
     Labels: { 'ephemera.bench': 'raw' },
   });
   const T = (m: string) => process.env.BENCH_TRACE && process.stderr.write(`${m} `);
