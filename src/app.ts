@@ -16,12 +16,15 @@ import { healthRoutes } from './http/routes/health.js';
 import { Metrics } from './observability/metrics.js';
 import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
+import { geminiGateway } from './gateway/gemini-gateway.js';
+import { ModelGatewayServer } from './gateway/server.js';
+import { RunTokens } from './gateway/run-tokens.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
 import type { agentFor } from './runner/agents/index.js';
 import type { ContainerRuntime } from './runner/runtime.js';
 
-export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs'>;
+export type AppConfig = RunServiceConfig & Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
 
 export interface AppDeps {
   db: Db;
@@ -53,6 +56,10 @@ export function createApp(deps: AppDeps) {
   const history = new HistoryStore(deps.db);
   // The gauges read `runs` only when scraped, after it exists.
   const metrics: Metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
+  const tokens = new RunTokens();
+  const gateway = new ModelGatewayServer(
+    geminiGateway({ tokens, upstream: config.modelGateway.geminiUpstream, apiKey: config.secrets.geminiApiKey, logger }),
+  );
   const registry = metrics.registry;
   const runs = new RunService({
     store,
@@ -62,6 +69,7 @@ export function createApp(deps: AppDeps) {
     logger,
     onRunEnd: (r) => metrics.runEnded(r),
     ...(deps.agents && { agents: deps.agents }),
+    gateway: { tokens, url: () => gateway.url },
   });
   const reaper = new Reaper({
     runtime: deps.runtime,
@@ -106,6 +114,10 @@ export function createApp(deps: AppDeps) {
     runs,
     metrics,
     reaper,
+    /** The model gateway's listener: agent containers reach their model only through it. */
+    gateway,
+    /** The tokens of the runs in progress that may call their model. */
+    modelTokens: tokens,
     /**
      * Another live process on this host serving as this instance (same database, same
      * INSTANCE_ID), if any. Two would take each other's containers for orphans and mark
@@ -131,6 +143,7 @@ export function createApp(deps: AppDeps) {
     /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
     async shutdown(graceMs: number) {
       await runs.drain(graceMs);
+      await gateway.close();
       clearInterval(heartbeat);
       await reaper.stop();
     },

@@ -4,8 +4,9 @@ import Docker from 'dockerode';
 import { createLogger } from './observability/logger.js';
 import { createApp } from './app.js';
 import { isLoopbackListen } from './auth/loopback.js';
-import { ConfigError, loadServiceConfig } from './config/env.js';
-import { loadProfiles } from './config/profiles.js';
+import { ConfigError, loadServiceConfig, type ServiceConfig } from './config/env.js';
+import { loadProfiles, type ProfileSet } from './config/profiles.js';
+import { gatewayListenAddress } from './gateway/listen-address.js';
 import { openDatabase, UnsafeDatabaseError } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
@@ -33,7 +34,8 @@ function main() {
     process.stderr.write(`ephemera: ${err.message}\n`);
     process.exit(2);
   }
-  const app = createApp({ db, runtime: new DockerRuntime(new Docker()), config, profiles, logger });
+  const docker = new Docker();
+  const app = createApp({ db, runtime: new DockerRuntime(docker), config, profiles, logger });
   if (!app.keys.anyActive()) {
     if (!isLoopbackListen(config.host) || app.keys.everCreated()) {
       // Every /v1 request would get 401: say so now rather than serve nothing.
@@ -56,6 +58,7 @@ function main() {
     process.exit(2);
   }
   app.startBackground();
+  void serveModelGateway(app, docker, config, profiles);
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     logger.info(
@@ -100,6 +103,21 @@ function main() {
     });
   process.on('SIGTERM', () => void onSignal('SIGTERM'));
   process.on('SIGINT', () => void onSignal('SIGINT'));
+}
+
+/**
+ * Starts the model gateway's listener. Without it, model agents cannot reach their model:
+ * their runs fail to authenticate, and the log says why here.
+ */
+async function serveModelGateway(app: ReturnType<typeof createApp>, docker: Docker, config: ServiceConfig, profiles: ProfileSet) {
+  try {
+    const host = config.modelGateway.host ?? (await gatewayListenAddress(docker, profiles));
+    if (host === undefined) return;
+    const url = await app.gateway.listen(host, config.modelGateway.port);
+    logger.info({ url, upstream: config.modelGateway.geminiUpstream }, 'model gateway listening');
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'model gateway not serving: model agents cannot reach their model');
+  }
 }
 
 main();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
-import { geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
+import { gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
 import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
 
 // The real Gemini CLI, in its image, one container per request, against a fake Gemini API.
@@ -12,12 +12,16 @@ let server: Awaited<ReturnType<typeof listen>>;
 const logLines: string[] = [];
 
 beforeAll(async () => {
-  fake = await startFakeGemini({ host: '0.0.0.0', apiKey: API_KEY });
-  const profiles = geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`);
-  h = createHarness({ profiles, geminiApiKey: API_KEY, logLines });
+  // On loopback only: containers cannot reach it but through the service's model gateway.
+  fake = await startFakeGemini({ host: '127.0.0.1', apiKey: API_KEY });
+  h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, logLines, modelGateway: gatewayTo(fake.url) });
+  await h.app.gateway.listen(hostAddressFromContainers(), 0);
   server = await listen(h.app);
 });
-afterEach(async () => expect(await h.leftovers()).toEqual([]));
+afterEach(async () => {
+  expect(await h.leftovers()).toEqual([]);
+  expect(h.app.modelTokens.live).toBe(0); // every ended run's token is revoked
+});
 afterAll(async () => {
   await server?.close();
   await h?.close();
@@ -107,6 +111,25 @@ describe('the gemini agent', () => {
     expect(body.output).toBe('Hello from the fake model: turns=3');
   });
 
+  it('counts model calls and tokens at the gateway, whatever the CLI says', async () => {
+    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    const run = await jsonOf(h.app.request(`/v1/runs/${body.run_id}`));
+    const forwarded = fake.requests.filter((r) => r.action !== 'countTokens' && r.apiKey === API_KEY);
+    expect(run.metrics.model_calls).toBeGreaterThanOrEqual(2); // the tool call, then the answer
+    expect(run.metrics).toMatchObject({ model_errors: 0, input_tokens: expect.any(Number), total_tokens: expect.any(Number) });
+    expect(forwarded.length).toBeGreaterThanOrEqual(run.metrics.model_calls);
+    const metrics = await (await h.app.request('/metrics')).text();
+    expect(metrics).toMatch(/ephemera_model_calls_total\{agent="gemini"\} [1-9]/);
+  });
+
+  it('ends a run that goes over its budget of model calls: failed, BUDGET_EXCEEDED', async () => {
+    const before = fake.requests.length;
+    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-budget', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    expect(body).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') } });
+    expect(h.app.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
+    expect(fake.requests.slice(before).filter((r) => r.action !== 'countTokens')).toHaveLength(1);
+  });
+
   it('turns a model error into a failed run with MODEL_ERROR', async () => {
     const body = await jsonOf(h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)));
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
@@ -121,8 +144,9 @@ describe('the gemini agent', () => {
   });
 
   it('turns a rejected API key into AUTH_FAILED', async () => {
-    const wrong = createHarness({ profiles: geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`), geminiApiKey: 'not-the-key' });
+    const wrong = createHarness({ profiles: geminiProfiles(), geminiApiKey: 'not-the-key', modelGateway: gatewayTo(fake.url) });
     try {
+      await wrong.app.gateway.listen(hostAddressFromContainers(), 0);
       const body = await jsonOf(wrong.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
     } finally {
@@ -130,12 +154,15 @@ describe('the gemini agent', () => {
     }
   });
 
-  it('turns a missing API key into AUTH_FAILED (exit 41) and says what to configure', async () => {
-    const keyless = createHarness({ profiles: geminiProfiles(`http://${hostAddressFromContainers()}:${fake.port}`) });
+  it('turns a missing API key into AUTH_FAILED and says what to configure', async () => {
+    const keyless = createHarness({ profiles: geminiProfiles(), modelGateway: gatewayTo(fake.url) });
     try {
+      await keyless.app.gateway.listen(hostAddressFromContainers(), 0);
+      const calls = fake.requests.length;
       const body = await jsonOf(keyless.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
-      expect(body).toMatchObject({ status: 'failed', exit_code: 41, error: { code: 'AUTH_FAILED' } });
+      expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
       expect(body.error.message).toContain('GEMINI_API_KEY');
+      expect(fake.requests.length).toBe(calls); // refused by the gateway, never forwarded
     } finally {
       await keyless.close();
     }

@@ -8,8 +8,8 @@ import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js'
 // it left out; and once a turn has begun, every outcome ends its run.
 
 /** Runs whose prompt says BOOM fail in the service itself: in preparation, or after their container. */
-const faulty: typeof agentFor = (profile, secrets) => {
-  const real = agentFor(profile, secrets);
+const faulty: typeof agentFor = (profile, model, keyConfigured) => {
+  const real = agentFor(profile, model, keyConfigured);
   let prompt = '';
   return {
     ...real,
@@ -118,7 +118,7 @@ describe('a fault after the turn began', () => {
         errorMessage: null,
         stderr: '',
         output: { text: 'duplicate', omittedBytes: 0 },
-        metrics: { queuedMs: null, createMs: null, startMs: null, firstByteMs: null, totalMs: 0, bytesOut: 0, bytesErr: 0, inputTokens: null, outputTokens: null, totalTokens: null, toolCalls: null },
+        metrics: { queuedMs: null, createMs: null, startMs: null, firstByteMs: null, totalMs: 0, bytesOut: 0, bytesErr: 0, inputTokens: null, outputTokens: null, totalTokens: null, toolCalls: null, modelCalls: null, modelErrors: null },
         replay: null,
         now: Date.now(),
       };

@@ -38,7 +38,9 @@ export interface ServiceConfig {
   reapIntervalMs: number;
   /** Bounds on connections and on slow requests, applied to the HTTP server. */
   http: ServerLimits;
-  /** Secrets handed to agents as files inside their containers; never logged, never in env vars. */
+  /** The model gateway agent containers call (see src/gateway): where it listens, and where it forwards. */
+  modelGateway: { host: string | undefined; port: number; geminiUpstream: string };
+  /** Secrets the service keeps to itself (the model gateway adds the key to calls); never logged, never in a container. */
   secrets: { geminiApiKey: string | undefined };
 }
 
@@ -100,6 +102,10 @@ const EnvSchema = z.object({
   // Read by the engine client itself; checked here so a blank value fails at start.
   DOCKER_HOST: z.string().min(1).optional(),
   GEMINI_API_KEY: z.string().optional(),
+  // Unset: the gateway of the network the gemini profiles use (found at start).
+  MODEL_GATEWAY_HOST: z.string().min(1).optional(),
+  MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
+  GEMINI_UPSTREAM_URL: z.url({ protocol: /^https?$/ }).default('https://generativelanguage.googleapis.com'),
   GEMINI_API_KEY_FILE: z.string().min(1).optional(),
 });
 
@@ -149,6 +155,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     },
+    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, geminiUpstream: e.GEMINI_UPSTREAM_URL },
     secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { ModelBudget } from '../gateway/run-tokens.js';
 import { ConfigError } from './env.js';
 
 /**
@@ -47,6 +48,8 @@ export interface GeminiOptions {
   /** `yolo` approves every tool call: only when the operator chooses it. */
   approvalMode: 'default' | 'auto_edit' | 'plan' | 'yolo';
   extraArgs: string[];
+  /** What one run may spend through the model gateway; past it the run ends failed, BUDGET_EXCEEDED. */
+  budget: ModelBudget;
 }
 
 export interface ProfileSet {
@@ -118,6 +121,10 @@ const GeminiSchema = z
     model: z.string().min(1).default('gemini-2.5-flash'),
     approval_mode: z.enum(['default', 'auto_edit', 'plan', 'yolo']).default('default'),
     extra_args: z.array(z.string()).default([]),
+    budget: z
+      .object({ model_calls: z.number().int().positive().optional(), tokens: z.number().int().positive().optional() })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -249,7 +256,12 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
       readOnlyRoot: p.read_only_root,
       tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
       replay: p.replay ?? (p.kind === 'gemini' ? 'gemini-session-file' : 'history-file'),
-      gemini: gemini && { model: gemini.model, approvalMode: gemini.approval_mode, extraArgs: gemini.extra_args },
+      gemini: gemini && {
+        model: gemini.model,
+        approvalMode: gemini.approval_mode,
+        extraArgs: gemini.extra_args,
+        budget: { ...(gemini.budget.model_calls !== undefined && { modelCalls: gemini.budget.model_calls }), ...(gemini.budget.tokens !== undefined && { tokens: gemini.budget.tokens }) },
+      },
     });
   }
   return { defaultAgent: parsed.data.default_agent, profiles };

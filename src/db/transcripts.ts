@@ -37,6 +37,8 @@ export interface RunEnd {
     outputTokens: number | null;
     totalTokens: number | null;
     toolCalls: number | null;
+    modelCalls: number | null;
+    modelErrors: number | null;
   };
   /** What the run replayed; null when it ended before its replay was built. */
   replay: { messages: number; omitted: number; bytes: number } | null;

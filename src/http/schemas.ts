@@ -37,6 +37,8 @@ export const MetricsSchema = z
     output_tokens: z.number().nullable(),
     total_tokens: z.number().nullable(),
     tool_calls: z.number().nullable(),
+    model_calls: z.number().nullable().openapi({ description: 'Model calls the gateway forwarded for this run (null: an agent without a model)' }),
+    model_errors: z.number().nullable().openapi({ description: 'Of those, answered with an error status or not answered' }),
   })
   .openapi('RunMetrics');
 

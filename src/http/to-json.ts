@@ -44,6 +44,8 @@ export function runJson(r: RunRow) {
       output_tokens: r.outputTokens,
       total_tokens: r.totalTokens,
       tool_calls: r.toolCalls,
+      model_calls: r.modelCalls,
+      model_errors: r.modelErrors,
     },
   };
 }

@@ -20,6 +20,9 @@ export class Metrics {
   private readonly queueWait = new Histogram({ name: 'ephemera_queue_wait_seconds', help: 'Request arrival to container create (admission queue included)', buckets: [0.001, ...FAST, 10, 30], registers: [this.registry] });
   private readonly bytes = new Counter({ name: 'ephemera_stream_bytes_total', help: 'Bytes the containers printed, by stream', labelNames: ['stream'], registers: [this.registry] });
   private readonly engineErrors = new Counter({ name: 'ephemera_engine_errors_total', help: 'Runs that failed on the container engine, by code', labelNames: ['code'], registers: [this.registry] });
+  private readonly modelCalls = new Counter({ name: 'ephemera_model_calls_total', help: 'Model calls the gateway forwarded, by agent', labelNames: ['agent'], registers: [this.registry] });
+  private readonly modelErrors = new Counter({ name: 'ephemera_model_errors_total', help: 'Model calls answered with an error or not answered, by agent', labelNames: ['agent'], registers: [this.registry] });
+  private readonly modelTokens = new Counter({ name: 'ephemera_model_tokens_total', help: 'Model tokens counted by the gateway, by agent and kind', labelNames: ['agent', 'kind'], registers: [this.registry] });
   readonly refused = new Counter({ name: 'ephemera_admission_refused_total', help: 'Requests refused with 429 CAPACITY', registers: [this.registry] });
 
   constructor(gauges: { inFlight: () => number; queued: () => number }) {
@@ -40,5 +43,11 @@ export class Metrics {
     this.bytes.inc({ stream: 'stdout' }, m.bytesOut);
     this.bytes.inc({ stream: 'stderr' }, m.bytesErr);
     if (r.error && /^RUNTIME_|^IMAGE_NOT_FOUND$/.test(r.error.code)) this.engineErrors.inc({ code: r.error.code });
+    if (m.modelCalls !== null) {
+      this.modelCalls.inc({ agent: r.agent }, m.modelCalls);
+      this.modelErrors.inc({ agent: r.agent }, m.modelErrors ?? 0);
+      this.modelTokens.inc({ agent: r.agent, kind: 'input' }, m.inputTokens ?? 0);
+      this.modelTokens.inc({ agent: r.agent, kind: 'output' }, m.outputTokens ?? 0);
+    }
   }
 }

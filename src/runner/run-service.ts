@@ -6,8 +6,9 @@ import { newId } from '../db/ids.js';
 import type { RunStatus } from '../db/schema.js';
 import { NO_REPLAY, type Replay, type RunEnd, type TranscriptStore } from '../db/transcripts.js';
 import { AppError } from '../errors.js';
-import type { Agent, AgentEvent, ToolCall, Usage } from './agents/agent.js';
+import type { Agent, AgentEvent, OutputParser, PreparedTurn, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
+import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
 import { Admission } from './admission.js';
 import { EventChannel } from './event-channel.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -89,14 +90,26 @@ export type RunServiceConfig = Pick<
   | 'queueTimeoutMs'
 >;
 
+type StopReason = 'timeout' | 'cancelled' | 'output_limit' | 'interrupted' | 'budget';
+
 /** Why the service stopped a run before its process ended. */
 class RunStopped extends Error {
-  constructor(readonly status: 'timeout' | 'cancelled' | 'output_limit' | 'interrupted') {
-    super(status);
+  constructor(
+    readonly reason: StopReason,
+    /** What the reason's error message says, where it needs more than the run (budget). */
+    readonly detail = '',
+  ) {
+    super(reason);
+  }
+
+  /** The run's status: a run over its model budget has failed. */
+  get status(): RunResult['status'] {
+    return this.reason === 'budget' ? 'failed' : this.reason;
   }
 }
 
-const STOP_ERRORS: Record<RunStopped['status'], (run: PlannedRun, maxOutputBytes: number) => { code: string; message: string }> = {
+const STOP_ERRORS: Record<StopReason, (run: PlannedRun, maxOutputBytes: number, stopped: RunStopped) => { code: string; message: string }> = {
+  budget: (_r, _m, stopped) => ({ code: 'BUDGET_EXCEEDED', message: stopped.detail }),
   timeout: (r) => ({ code: 'TIMEOUT', message: `the run exceeded its ${r.timeoutMs} ms deadline` }),
   cancelled: () => ({ code: 'CANCELLED', message: 'the client went away before the run ended' }),
   output_limit: (_r, max) => ({ code: 'OUTPUT_LIMIT', message: `the run printed more than ${max} bytes; output kept up to that` }),
@@ -115,6 +128,8 @@ const EMPTY_METRICS: RunEnd['metrics'] = {
   outputTokens: null,
   totalTokens: null,
   toolCalls: null,
+  modelCalls: null,
+  modelErrors: null,
 };
 
 const STORE_END_ATTEMPTS = 4;
@@ -156,6 +171,8 @@ export class RunService {
       onRunEnd?: (result: RunResult) => void;
       /** Which Agent runs a profile; tests pass one that fails on purpose. */
       agents?: typeof agentFor;
+      /** The model gateway: its per-run tokens, and the URL containers reach it at (undefined: not serving). */
+      gateway?: { tokens: RunTokens; url: () => string | undefined };
     },
   ) {
     this.admission = new Admission({
@@ -307,6 +324,18 @@ export class RunService {
     }
   }
 
+  /**
+   * A model agent's token for the gateway, while the gateway serves; going over the
+   * profile's budget stops the run. Revoked when the run ends (see execute).
+   */
+  private modelGrant(run: PlannedRun, stop: AbortController): RunGrant | undefined {
+    const gateway = this.deps.gateway;
+    if (run.profile.kind !== 'gemini' || !gateway || gateway.url() === undefined) return undefined;
+    return gateway.tokens.issue(run.runId, run.profile.gemini?.budget ?? {}, (why) => {
+      if (!stop.signal.aborted) stop.abort(new RunStopped('budget', why));
+    });
+  }
+
   get runningCount(): number {
     return this.inFlight.size;
   }
@@ -330,11 +359,20 @@ export class RunService {
 
   private execute(run: PlannedRun): RunHandle {
     const { store, runtime, config, logger } = this.deps;
-    const agent = (this.deps.agents ?? agentFor)(run.profile, config.secrets);
-    const turn = agent.prepare({ prompt: run.prompt, history: run.replay.messages, omitted: run.replay.omitted });
-    const parser = agent.parser();
-    const channel = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
     const stop = new AbortController();
+    const grant = this.modelGrant(run, stop);
+    const endGrant = () => grant && this.deps.gateway!.tokens.revoke(grant);
+    let agent: Agent, turn: PreparedTurn, parser: OutputParser;
+    try {
+      const access = grant && { token: grant.token, baseUrl: this.deps.gateway!.url()! };
+      agent = (this.deps.agents ?? agentFor)(run.profile, access, config.secrets.geminiApiKey !== undefined);
+      turn = agent.prepare({ prompt: run.prompt, history: run.replay.messages, omitted: run.replay.omitted });
+      parser = agent.parser();
+    } catch (err) {
+      endGrant();
+      throw err;
+    }
+    const channel = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
     // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
     // otherwise a paused reader would hold the run, and its slot, for good.
     stop.signal.addEventListener('abort', () => channel.stopWaiting(), { once: true });
@@ -374,7 +412,7 @@ export class RunService {
     const spec: ContainerSpec = {
       image: run.profile.image,
       command: turn.command,
-      env: run.profile.env,
+      env: { ...run.profile.env, ...turn.env },
       user: run.profile.user,
       workdir: run.profile.workdir,
       network: run.profile.network,
@@ -447,10 +485,10 @@ export class RunService {
         }
       } finally {
         clearTimeout(deadline);
+        endGrant(); // the container is gone: its token is worth nothing from now on
       }
-      if (stop.signal.aborted && status === (stop.signal.reason as RunStopped).status) {
-        error = STOP_ERRORS[status as RunStopped['status']](run, config.maxOutputBytes);
-      }
+      const stopped = stop.signal.aborted ? (stop.signal.reason as RunStopped) : undefined;
+      if (stopped && status === stopped.status) error = STOP_ERRORS[stopped.reason](run, config.maxOutputBytes, stopped);
       metrics.totalMs = since(run.receivedAt);
       markReady();
 
@@ -460,6 +498,14 @@ export class RunService {
         metrics.outputTokens = parsed.usage.outputTokens;
         metrics.totalTokens = parsed.usage.totalTokens;
         metrics.toolCalls = parsed.usage.toolCalls;
+      }
+      if (grant) {
+        // The gateway saw every call, whatever the CLI reports (or fails to, if it crashed).
+        metrics.inputTokens = grant.usage.inputTokens;
+        metrics.outputTokens = grant.usage.outputTokens;
+        metrics.totalTokens = grant.usage.totalTokens;
+        metrics.modelCalls = grant.usage.calls;
+        metrics.modelErrors = grant.usage.errors;
       }
       const containerRan = metrics.startMs !== null;
       await this.storeEnd(run.runId, run.sessionId, {
@@ -504,6 +550,7 @@ export class RunService {
       return res;
     })().catch((err: unknown) => {
       // A fault in the service itself, past the run's own error handling.
+      endGrant();
       logger.error({ err, runId: run.runId }, 'unexpected failure while ending a run');
       this.recordUnexpectedEnd(run.runId, run.sessionId, run.receivedAt, metrics);
       const error = { code: 'INTERNAL', message: 'the service failed while handling this run' };
@@ -539,7 +586,7 @@ export class RunService {
         if (!stop.signal.aborted) stop.abort(new RunStopped('cancelled'));
         channel.abandon();
       },
-      stop: (why) => {
+      stop: (why: 'interrupted') => {
         if (!stop.signal.aborted) stop.abort(new RunStopped(why));
       },
     };

@@ -1,7 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ProfilesFile } from '../../src/config/profiles.js';
+import { loadServiceConfig } from '../../src/config/env.js';
 import { TEST_PROFILES } from './harness.js';
+
+/** The harness's model gateway settings: forward to `upstream` (a fake Gemini API on loopback). */
+export const gatewayTo = (upstream: string) => ({ ...loadServiceConfig({}).modelGateway, geminiUpstream: upstream });
 
 /** The image tag the set-up builds, from the version pinned in images/gemini/Dockerfile. */
 export function geminiImage(): string {
@@ -19,13 +23,16 @@ export function hostAddressFromContainers(): string {
   }).trim();
 }
 
-/** Test profiles plus `gemini` (and a crashing variant) pointed at a fake Gemini API. */
-export function geminiProfiles(baseUrl: string): ProfilesFile {
+/**
+ * Test profiles plus `gemini` (a crashing variant, and one with a budget of one model
+ * call). They reach their model through the service's model gateway.
+ */
+export function geminiProfiles(): ProfilesFile {
   const gemini = {
     kind: 'gemini' as const,
     image: geminiImage(),
     network: EGRESS_NETWORK,
-    env: { GOOGLE_GEMINI_BASE_URL: baseUrl },
+    env: {},
     tmpfs: { '/home/gemini': 'rw,size=64m,uid=1000,gid=1000,mode=0700' },
     limits: { memory_mb: 512, cpus: 1, pids: 256 },
     timeout_ms: 60_000,
@@ -37,6 +44,7 @@ export function geminiProfiles(baseUrl: string): ProfilesFile {
       gemini,
       // Node's heap capped far too low: the CLI dies of a fatal error mid-start.
       'gemini-crash': { ...gemini, env: { ...gemini.env, NODE_OPTIONS: '--max-old-space-size=8' } },
+      'gemini-budget': { ...gemini, gemini: { budget: { model_calls: 1 } } },
     },
   };
 }

@@ -57,6 +57,8 @@ export function seedSession(
         outputTokens: null,
         totalTokens: null,
         toolCalls: null,
+        modelCalls: null,
+        modelErrors: null,
       },
       now,
     });

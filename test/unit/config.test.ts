@@ -55,7 +55,10 @@ describe('profiles', () => {
 
   it('gives gemini safe defaults: no yolo, session-file replay', () => {
     const g = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i' } } }).profiles.get('g')!;
-    expect(g.gemini).toEqual({ model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [] });
+    expect(g.gemini).toEqual({ model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [], budget: {} });
+    const budgeted = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', gemini: { budget: { model_calls: 20, tokens: 100000 } } } } });
+    expect(budgeted.profiles.get('g')!.gemini!.budget).toEqual({ modelCalls: 20, tokens: 100000 });
+    expect(() => parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', gemini: { budget: { model_calls: 0 } } } } })).toThrow(/model_calls/);
     expect(g.replay).toBe('gemini-session-file');
     expect(g.network).toBe('none');
     expect(() => parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', replay: 'history-file' } } })).toThrow(/gemini-session-file/);

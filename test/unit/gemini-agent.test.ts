@@ -81,8 +81,9 @@ describe('the gemini turn', () => {
   const profile = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i' } } }).profiles.get('g')!;
   const msg = (id: number, role: 'user' | 'assistant', content: string): MessageRow => ({ id, role, content, omittedBytes: 0, sessionId: 's', runId: 'r', createdAt: 1_700_000_000_000 + id });
 
-  it('passes safe flags, the prompt on stdin, and the key only as a file owned by the runner', () => {
-    const turn = geminiAgent(profile, 'sekrit').prepare({ prompt: 'hello', history: [], omitted: 0 });
+  it("passes safe flags, the prompt on stdin, the gateway's URL, and the run's token only as a file owned by the runner", () => {
+    const turn = geminiAgent(profile, { token: 'sekrit', baseUrl: 'http://172.18.0.1:8788' }).prepare({ prompt: 'hello', history: [], omitted: 0 });
+    expect(turn.env).toEqual({ GOOGLE_GEMINI_BASE_URL: 'http://172.18.0.1:8788' });
     expect(turn.command).toEqual(['--output-format', 'stream-json', '--model', 'gemini-2.5-flash', '--approval-mode', 'default', '--skip-trust']);
     expect(turn.stdin.toString()).toBe('hello');
     const key = turn.files.find((f) => f.path === '/ephemera/gemini/.env')!;

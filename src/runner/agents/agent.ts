@@ -30,8 +30,16 @@ export interface TurnInput {
 export const omittedNote = (omitted: number) =>
   `[ephemera: ${omitted} earlier message(s) of this conversation were left out of the replay to keep it under REPLAY_MAX_BYTES]`;
 
+/** How a run reaches its model: the gateway's URL and the run's own token, never the real key. */
+export interface ModelAccess {
+  baseUrl: string;
+  token: string;
+}
+
 export interface PreparedTurn {
   command: string[] | undefined;
+  /** Added to the profile's environment (no secrets: `docker inspect` shows it). */
+  env?: Record<string, string>;
   files: ContainerFile[];
   stdin: Buffer;
 }

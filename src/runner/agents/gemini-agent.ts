@@ -1,6 +1,6 @@
 import type { AgentProfile } from '../../config/profiles.js';
 import type { ContainerFile } from '../runtime.js';
-import type { Agent, Outcome, ParsedOutput } from './agent.js';
+import type { Agent, ModelAccess, Outcome, ParsedOutput } from './agent.js';
 import { geminiSessionFile, SESSION_FILE_PATH } from './gemini-session.js';
 import { GeminiStreamParser } from './gemini-stream.js';
 
@@ -23,10 +23,10 @@ const AUTH_ERROR = /API_KEY_INVALID|API key not valid|UNAUTHENTICATED|PERMISSION
 
 /**
  * Google's Gemini CLI, headless with `-o stream-json`. The prompt goes to stdin; the
- * API key goes in as a file (never an env var, so `docker inspect` cannot show it);
- * earlier turns go in as a session file passed with `--session-file`.
+ * CLI talks to the model gateway (GOOGLE_GEMINI_BASE_URL) with the run's own token as its
+ * API key, in a file; earlier turns go in as a session file passed with `--session-file`.
  */
-export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): Agent {
+export function geminiAgent(profile: AgentProfile, model: ModelAccess | undefined, keyConfigured = model !== undefined): Agent {
   const options = profile.gemini ?? { model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [] };
   const uid = numericUid(profile.user);
   return {
@@ -36,9 +36,10 @@ export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): 
       const files: ContainerFile[] = [
         { path: '/ephemera/gemini/settings.json', content: Buffer.from(JSON.stringify(SETTINGS)), mode: 0o444 },
       ];
-      if (apiKey !== undefined) {
-        // Readable only by the user the CLI runs as.
-        files.push({ path: '/ephemera/gemini/.env', content: Buffer.from(`GEMINI_API_KEY=${apiKey}\n`), mode: 0o400, uid });
+      if (model !== undefined) {
+        // The run's own token, not the real key (the gateway adds that), readable only by the
+        // user the CLI runs as; the CLI needs a key to start.
+        files.push({ path: '/ephemera/gemini/.env', content: Buffer.from(`GEMINI_API_KEY=${model.token}\n`), mode: 0o400, uid });
       }
       const args = [
         ...(profile.command ?? []),
@@ -55,10 +56,15 @@ export function geminiAgent(profile: AgentProfile, apiKey: string | undefined): 
         files.push({ path: SESSION_FILE_PATH, content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted), mode: 0o444 });
         args.push('--session-file', SESSION_FILE_PATH);
       }
-      return { command: args, files, stdin: Buffer.from(prompt, 'utf8') };
+      return {
+        command: args,
+        files,
+        stdin: Buffer.from(prompt, 'utf8'),
+        ...(model && { env: { GOOGLE_GEMINI_BASE_URL: model.baseUrl } }),
+      };
     },
     parser: () => new GeminiStreamParser(),
-    conclude: (exitCode, parsed) => concludeGemini(exitCode, parsed, apiKey !== undefined),
+    conclude: (exitCode, parsed) => concludeGemini(exitCode, parsed, keyConfigured),
   };
 }
 
