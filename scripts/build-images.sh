@@ -113,18 +113,10 @@ vendor_gemini_cli() {
   GEMINI_TAG=ephemera/gemini:$version
 }
 
-# The network the gemini profile's containers use: the one place where an operator
-# decides what agents may reach (see README, "Egress").
-ensure_network() {
-  if docker network inspect "$1" >/dev/null 2>&1; then say "network $1 present"; return; fi
-  say "creating network $1"
-  docker network create --driver bridge -o com.docker.network.bridge.name=ephemera0 "$1" >/dev/null
-}
 
 make_busybox_base
 make_node_base
 build_profile_image shell ephemera/shell:0.1 busybox:1.36 ephemera-base/busybox:local
 vendor_gemini_cli
 build_profile_image gemini "$GEMINI_TAG" node:20-bookworm-slim ephemera-base/node:local
-ensure_network ephemera-egress
 say "done"

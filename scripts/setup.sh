@@ -3,6 +3,7 @@
 #   1. npm packages (only when package-lock.json changed since the last install)
 #   2. a Docker engine (a running one; else, as root on Debian, docker.io started in the background)
 #   3. the images the profiles use, built locally (no registry is needed)
+#   4. the network model agents use, reaching nothing but the service's model gateway
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ sh scripts/ensure-docker.sh
 
 # --- 3. Images ----------------------------------------------------------------
 sh scripts/build-images.sh
+
+# --- 4. The model agents' network, locked down ---------------------------------------
+sh scripts/lock-egress.sh
 
 # The transcripts live here: private to the user the service runs as.
 mkdir -p data && chmod 700 data

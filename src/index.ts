@@ -7,13 +7,14 @@ import { isLoopbackListen } from './auth/loopback.js';
 import { ConfigError, loadServiceConfig, type ServiceConfig } from './config/env.js';
 import { loadProfiles, type ProfileSet } from './config/profiles.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
+import { unlockedProfiles } from './runner/egress-lock.js';
 import { openDatabase, UnsafeDatabaseError } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
 const logger = createLogger();
 
-function main() {
+async function main() {
   let config, profiles;
   try {
     config = loadServiceConfig();
@@ -58,6 +59,10 @@ function main() {
     process.exit(2);
   }
   app.startBackground();
+  for (const [agent, why] of await unlockedProfiles(docker, profiles)) {
+    app.runs.disableAgent(agent, why);
+    logger.error({ agent, why }, 'agent disabled: its network is not locked down');
+  }
   void serveModelGateway(app, docker, config, profiles);
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
@@ -120,4 +125,7 @@ async function serveModelGateway(app: ReturnType<typeof createApp>, docker: Dock
   }
 }
 
-main();
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'could not start');
+  process.exit(1);
+});

@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { parseProfiles } from '../src/config/profiles.js';
+import { unlockedProfiles } from '../src/runner/egress-lock.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
-import { gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
-import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
+import { EGRESS_NETWORK, GATEWAY_PORT, gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
+import { createHarness, jsonOf, listen, post, SHELL_IMAGE, waitFor, type Harness } from './helpers/harness.js';
 
 // The real Gemini CLI, in its image, one container per request, against a fake Gemini API.
 const API_KEY = `AIzaFAKE-${randomBytes(12).toString('hex')}`;
@@ -15,7 +20,7 @@ beforeAll(async () => {
   // On loopback only: containers cannot reach it but through the service's model gateway.
   fake = await startFakeGemini({ host: '127.0.0.1', apiKey: API_KEY });
   h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, logLines, modelGateway: gatewayTo(fake.url) });
-  await h.app.gateway.listen(hostAddressFromContainers(), 0);
+  await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
 });
 afterEach(async () => {
@@ -29,6 +34,12 @@ afterAll(async () => {
 });
 
 const json = { 'content-type': 'application/json', accept: 'application/json' };
+
+/** Another harness takes the one gateway port the egress network lets through (the main one gives it back after). */
+async function borrowGatewayPort(other: Harness) {
+  await h.app.gateway.close();
+  await other.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+}
 const modelCalls = () => fake.requests.filter((r) => r.action === 'streamGenerateContent');
 
 function sseEvents(text: string) {
@@ -146,18 +157,19 @@ describe('the gemini agent', () => {
   it('turns a rejected API key into AUTH_FAILED', async () => {
     const wrong = createHarness({ profiles: geminiProfiles(), geminiApiKey: 'not-the-key', modelGateway: gatewayTo(fake.url) });
     try {
-      await wrong.app.gateway.listen(hostAddressFromContainers(), 0);
+      await borrowGatewayPort(wrong);
       const body = await jsonOf(wrong.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
     } finally {
       await wrong.close();
+      await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
     }
   });
 
   it('turns a missing API key into AUTH_FAILED and says what to configure', async () => {
     const keyless = createHarness({ profiles: geminiProfiles(), modelGateway: gatewayTo(fake.url) });
     try {
-      await keyless.app.gateway.listen(hostAddressFromContainers(), 0);
+      await borrowGatewayPort(keyless);
       const calls = fake.requests.length;
       const body = await jsonOf(keyless.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
@@ -165,6 +177,7 @@ describe('the gemini agent', () => {
       expect(fake.requests.length).toBe(calls); // refused by the gateway, never forwarded
     } finally {
       await keyless.close();
+      await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
     }
   });
 
@@ -187,5 +200,60 @@ describe('the gemini agent', () => {
       .get() as { t: string };
     const msgs = h.db.$client.prepare(`select group_concat(content, '') as t from messages`).get() as { t: string };
     expect(dump.t + msgs.t).not.toContain(API_KEY);
+  });
+});
+
+describe('the locked egress network', () => {
+  /** A container that answers "hi" on port 9000, on the given network; removed by the caller. */
+  async function listener(network: string) {
+    const c = await h.docker.createContainer({
+      Image: SHELL_IMAGE,
+      Cmd: ['sh', '-c', 'while true; do echo hi | nc -l -p 9000; done'],
+      Labels: { 'ephemera.test': 'egress-listener' },
+      HostConfig: { NetworkMode: network },
+    });
+    await c.start();
+    const info = await c.inspect();
+    return { container: c, ip: info.NetworkSettings.Networks[network]!.IPAddress };
+  }
+
+  it('lets a container reach the model gateway, and not the host, the service, another container or another network', async () => {
+    const gw = hostAddressFromContainers();
+    const hostListener = createServer((_req, res) => res.end('reached')).listen(0, '0.0.0.0');
+    await new Promise((r) => hostListener.once('listening', r));
+    const wideApi = serve({ fetch: h.app.fetch, hostname: '0.0.0.0', port: 0 }); // the service's API bound beyond loopback
+    await new Promise((r) => wideApi.once('listening', r));
+    const [neighbour, elsewhere] = await Promise.all([listener(EGRESS_NETWORK), listener('bridge')]);
+    const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+    try {
+      const tryHttp = (host: string, p: number, name: string) =>
+        `printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${p} 2>/dev/null | grep -q . && echo "${name}: reached" || echo "${name}: blocked"`;
+      const tryRaw = (host: string, name: string) => `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
+      const script = [
+        tryHttp(gw, GATEWAY_PORT, 'gateway'),
+        tryHttp(gw, port(hostListener), 'host listener'),
+        tryHttp(gw, port(wideApi), 'service API'),
+        tryRaw(neighbour.ip, 'container on the network'),
+        tryRaw(elsewhere.ip, 'container on another network'),
+      ].join('\n');
+      const r = await jsonOf(h.app.request(post('/v1/run?agent=probe', script, { accept: 'application/json' })));
+      expect(r.output).toBe(
+        ['gateway: reached', 'host listener: blocked', 'service API: blocked', 'container on the network: blocked', 'container on another network: blocked', ''].join('\n'),
+      );
+      // The listeners are real: reachable from where they should be.
+      expect(await (await fetch(`http://127.0.0.1:${port(hostListener)}/`)).text()).toBe('reached');
+    } finally {
+      hostListener.close();
+      (wideApi as unknown as { closeAllConnections(): void }).closeAllConnections();
+      wideApi.close();
+      await Promise.all([neighbour, elsewhere].map((l) => l.container.remove({ force: true })));
+    }
+  });
+
+  it('is internal, with its containers isolated, and the service checks that before running agents on it', async () => {
+    const info = await h.docker.getNetwork(EGRESS_NETWORK).inspect();
+    expect(info.Internal).toBe(true);
+    expect(info.Options?.['com.docker.network.bridge.enable_icc']).toBe('false');
+    expect(await unlockedProfiles(h.docker, parseProfiles(geminiProfiles()))).toEqual(new Map());
   });
 });

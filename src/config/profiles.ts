@@ -31,6 +31,8 @@ export interface AgentProfile {
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
+  /** The operator accepts a network that is not locked down (`unsafe: ["open_egress"]`). */
+  openEgress: boolean;
   /** tmpfs mounts: path -> mount options. /tmp and the workdir are always among them. */
   tmpfs: Record<string, string>;
   /**
@@ -71,6 +73,8 @@ export const UNSAFE_SETTINGS = [
   'tmpfs_exec',
   'tmpfs_suid',
   'tmpfs_dev',
+  // Checked at start, not here: a network that is not locked down (see src/runner/egress-lock.ts).
+  'open_egress',
 ] as const;
 export type UnsafeSetting = (typeof UNSAFE_SETTINGS)[number];
 
@@ -170,7 +174,11 @@ const ProfileSchema = z
       const message =
         p.unsafe.indexOf(setting) !== i
           ? `"${setting}" is listed twice`
-          : !uses.some((u) => u.setting === setting)
+          : setting === 'open_egress'
+            ? p.network === 'none'
+              ? '"open_egress" is acknowledged but this profile has no network: remove it'
+              : undefined
+            : !uses.some((u) => u.setting === setting)
             ? `"${setting}" is acknowledged but nothing in this profile uses it: remove it`
             : undefined;
       if (message) ctx.addIssue({ code: 'custom', path: ['unsafe', i], message });
@@ -254,6 +262,7 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
         nofile: p.limits.nofile,
       },
       readOnlyRoot: p.read_only_root,
+      openEgress: p.unsafe.includes('open_egress'),
       tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
       replay: p.replay ?? (p.kind === 'gemini' ? 'gemini-session-file' : 'history-file'),
       gemini: gemini && {

@@ -186,6 +186,12 @@ export class RunService {
 
   readonly admission: Admission;
   private closed = false;
+  private readonly unavailable = new Map<string, string>();
+
+  /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE), saying why. */
+  disableAgent(name: string, why: string): void {
+    this.unavailable.set(name, why);
+  }
 
   /** The runs in progress, by id: the reaper leaves their containers alone. */
   liveRunIds(): Set<string> {
@@ -228,6 +234,8 @@ export class RunService {
     if (!profile) {
       throw new AppError('UNKNOWN_AGENT', `unknown agent "${agentName}"; known: ${[...profiles.profiles.keys()].join(', ')}`);
     }
+    const unavailable = this.unavailable.get(agentName);
+    if (unavailable) throw new AppError('AGENT_UNAVAILABLE', `agent "${agentName}" is not available: ${unavailable}`);
     if (session && session.agent !== agentName) {
       throw new AppError('AGENT_MISMATCH', `session ${session.id} runs agent "${session.agent}", not "${agentName}"`);
     }

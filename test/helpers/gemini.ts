@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ProfilesFile } from '../../src/config/profiles.js';
 import { loadServiceConfig } from '../../src/config/env.js';
-import { TEST_PROFILES } from './harness.js';
+import { SHELL_IMAGE, TEST_PROFILES } from './harness.js';
 
 /** The harness's model gateway settings: forward to `upstream` (a fake Gemini API on loopback). */
 export const gatewayTo = (upstream: string) => ({ ...loadServiceConfig({}).modelGateway, geminiUpstream: upstream });
@@ -15,6 +15,9 @@ export function geminiImage(): string {
 }
 
 export const EGRESS_NETWORK = 'ephemera-egress';
+
+/** The one port the locked egress network lets containers reach on the host (scripts/lock-egress.sh). */
+export const GATEWAY_PORT = 8788;
 
 /** Where a container on the egress network reaches a server on this host bound to 0.0.0.0. */
 export function hostAddressFromContainers(): string {
@@ -45,6 +48,8 @@ export function geminiProfiles(): ProfilesFile {
       // Node's heap capped far too low: the CLI dies of a fatal error mid-start.
       'gemini-crash': { ...gemini, env: { ...gemini.env, NODE_OPTIONS: '--max-old-space-size=8' } },
       'gemini-budget': { ...gemini, gemini: { budget: { model_calls: 1 } } },
+      // A plain shell on the egress network: what a tool the agent runs could try from there.
+      probe: { image: SHELL_IMAGE, command: ['sh', '-s'], network: EGRESS_NETWORK, replay: 'none', timeout_ms: 30_000 },
     },
   };
 }

@@ -16,8 +16,10 @@ export async function freePort(): Promise<number> {
  */
 export async function spawnService(env: Record<string, string>, args = ['--import', 'tsx', 'src/index.ts']) {
   const port = await freePort();
+  // Its model gateway must not take the port the gemini tests' gateway listens on.
+  const gatewayPort = await freePort();
   const proc: ChildProcess = spawn(process.execPath, args, {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODEL_GATEWAY_PORT: String(gatewayPort), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

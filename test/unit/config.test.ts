@@ -129,6 +129,11 @@ describe('profiles', () => {
       expect(() => one({ ...profile, unsafe: [setting] })).not.toThrow();
     });
 
+    it('takes "open_egress" only for a profile with a network', () => {
+      expect(() => one({ network: 'ephemera-egress', unsafe: ['open_egress'] })).not.toThrow();
+      expect(refusal({ network: 'none', unsafe: ['open_egress'] })).toContain('has no network');
+    });
+
     it('says why, and lists every refusal at once', () => {
       const message = refusal({ network: 'host', user: '0:0', read_only_root: false });
       expect(message).toContain(`profiles.dev.network: network "host" shares the host's network stack`);

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Makes the network model agents run on (ephemera-egress, bridge ephemera0) reach nothing but
+# the service's model gateway; safe to run again. See README, "Egress".
+#   - internal: no route out of the machine;
+#   - enable_icc=false: its containers cannot talk to each other;
+#   - INPUT from the bridge goes to chain EPHEMERA-EGRESS, which accepts only the gateway's
+#     port (MODEL_GATEWAY_PORT, 8788) and drops the rest: the host's own listeners on 0.0.0.0
+#     (this service's API too) are out of reach. Needs root and iptables.
+set -eu
+say() { printf '[egress] %s\n' "$*"; }
+die() { printf '[egress] ERROR: %s\n' "$*" >&2; exit 1; }
+
+NETWORK=ephemera-egress
+BRIDGE=ephemera0
+CHAIN=EPHEMERA-EGRESS
+PORT=${MODEL_GATEWAY_PORT:-8788}
+
+locked_network() {
+  [ "$(docker network inspect "$NETWORK" -f '{{.Internal}} {{index .Options "com.docker.network.bridge.enable_icc"}}' 2>/dev/null)" = "true false" ]
+}
+
+if docker network inspect "$NETWORK" >/dev/null 2>&1 && ! locked_network; then
+  in_use=$(docker network inspect "$NETWORK" -f '{{len .Containers}}')
+  [ "$in_use" = 0 ] || die "network $NETWORK is not locked down and $in_use container(s) use it: stop them, then run this again"
+  say "recreating network $NETWORK locked down (it had a route out or let containers talk)"
+  docker network rm "$NETWORK" >/dev/null
+fi
+if docker network inspect "$NETWORK" >/dev/null 2>&1; then
+  say "network $NETWORK present, internal, containers isolated"
+else
+  say "creating network $NETWORK: internal, containers isolated (bridge $BRIDGE)"
+  docker network create --driver bridge --internal \
+    -o com.docker.network.bridge.name=$BRIDGE -o com.docker.network.bridge.enable_icc=false "$NETWORK" >/dev/null
+fi
+
+if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null 2>&1; then
+  say "WARNING: not root or no iptables: the host's own ports stay reachable from $NETWORK;"
+  say "         the service refuses to run agents on it until this runs as root (or a profile says \"open_egress\")"
+  exit 0
+fi
+iptables -N "$CHAIN" 2>/dev/null || true
+iptables -F "$CHAIN"
+iptables -A "$CHAIN" -p tcp --dport "$PORT" -j ACCEPT
+iptables -A "$CHAIN" -j DROP
+iptables -C INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null || iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"
+say "INPUT from $BRIDGE: only tcp port $PORT (the model gateway), the rest dropped"

@@ -1,0 +1,58 @@
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
+import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
+import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
+
+// The service runs no agent on a network that is not locked down, unless its profile
+// accepts that in so many words (the locked network itself is probed in gemini.test.ts).
+
+const docker = new Docker();
+const OPEN = `ephemera-test-open-${process.pid}`;
+beforeAll(async () => {
+  await docker.createNetwork({ Name: OPEN, Driver: 'bridge' });
+});
+afterAll(async () => {
+  await docker.getNetwork(OPEN).remove();
+});
+
+const profilesOn = (extra: ProfilesFile['profiles']): ProfilesFile => ({ default_agent: 'shell', profiles: { ...TEST_PROFILES.profiles, ...extra } });
+
+describe('the egress lock check', () => {
+  it('names what is open on a plain bridge, skips profiles without a network or that accept it', async () => {
+    const profiles = parseProfiles(
+      profilesOn({
+        wide: { image: SHELL_IMAGE, command: ['sh', '-s'], network: OPEN },
+        accepted: { image: SHELL_IMAGE, command: ['sh', '-s'], network: OPEN, unsafe: ['open_egress'] },
+        missing: { image: SHELL_IMAGE, command: ['sh', '-s'], network: 'ephemera-no-such-network' },
+      }),
+    );
+    const problems = await unlockedProfiles(docker, profiles);
+    expect([...problems.keys()].sort()).toEqual(['missing', 'wide']);
+    expect(problems.get('wide')).toMatch(/route out.*containers can reach each other.*npm run setup.*open_egress/);
+    expect(problems.get('missing')).toContain('does not exist');
+  });
+
+  it('reads the facts as they are', () => {
+    const locked = { internal: true, iccDisabled: true, bridge: 'ephemera0' };
+    expect(lockProblem('n', locked, true)).toBeUndefined();
+    expect(lockProblem('n', locked, undefined)).toBeUndefined(); // iptables unreadable (not root): the rest is checked
+    expect(lockProblem('n', locked, false)).toContain("the host's ports are open to it");
+    expect(lockProblem('n', { ...locked, internal: false }, true)).toContain('route out');
+    expect(lockProblem('n', undefined, undefined)).toContain('does not exist');
+  });
+
+  it('a disabled agent answers 503 AGENT_UNAVAILABLE, saying why, and stores nothing', async () => {
+    const h = createHarness();
+    try {
+      h.app.runs.disableAgent('cat', 'network x is not locked down');
+      const res = await h.app.request(post('/v1/run?agent=cat', 'hello'));
+      expect(res.status).toBe(503);
+      expect(await jsonOf(res)).toEqual({ error: { code: 'AGENT_UNAVAILABLE', message: 'agent "cat" is not available: network x is not locked down' } });
+      expect(h.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 0 });
+      expect((await h.app.request(post('/v1/run', 'echo shell still runs', { accept: 'application/json' }))).status).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+});
