@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { geminiGateway } from '../src/gateway/gemini-gateway.js';
@@ -88,6 +90,9 @@ describe('the model gateway', () => {
       expect(res.status, path).toBe(404);
     }
     expect(fake.requests.length).toBe(before); // nothing reached the model
+    const huge = await call(live.token, 'gemini-2.5-flash:generateContent', { body: 'x'.repeat(33 * 1024 * 1024) });
+    expect(huge.status).toBe(413);
+    expect(fake.requests.length).toBe(before);
   });
 
   it('ends a run over its budget of calls or tokens, and refuses its further calls', async () => {
@@ -127,6 +132,26 @@ describe('the model gateway', () => {
       expect(g.usage.errors).toBe(1);
     } finally {
       await nowhere.server.close();
+    }
+  });
+
+  it("keeps the upstream's path prefix (a corporate gateway) and passes no key in the query", async () => {
+    const seen: Array<{ url: string; key: string | undefined }> = [];
+    const upstream = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', key: req.headers['x-goog-api-key'] as string | undefined });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => upstream.once('listening', r));
+    const corp = start(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}/corp/gemini/`);
+    const at = await corp.server.listen('127.0.0.1', 0);
+    try {
+      const g = corp.tokens.issue('run_p', {});
+      const res = await fetch(`${at}/v1beta/models/m-1:streamGenerateContent?alt=sse&key=${g.token}`, { method: 'POST', body: body('x') });
+      expect(res.status).toBe(200);
+      expect(seen).toEqual([{ url: '/corp/gemini/v1beta/models/m-1:streamGenerateContent?alt=sse', key: REAL_KEY }]);
+    } finally {
+      await corp.server.close();
+      upstream.close();
     }
   });
 

@@ -85,7 +85,7 @@ describe('the gemini agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=gemini';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status).toBe('succeeded');
+      expect(body.status, JSON.stringify({ error: body.error, stderr: h.app.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
       sessionId = body.session_id;
       seen.push(modelCalls().at(-1)!.turns);
       expect(body.output).toBe(`Hello from the fake model: turns=${seen.at(-1)}`);

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { charge, overBudget, type RunGrant, type RunTokens } from './run-tokens.js';
 import { usageCounter } from './usage-counter.js';
@@ -11,6 +12,9 @@ export interface GatewayOptions {
   apiKey: string | undefined;
   logger: Logger;
 }
+
+/** A call's body is read whole before it is forwarded: bounded, so a run cannot fill the service's memory. */
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 /** The only calls forwarded: a model's content generation and token counting. */
 const CALL = /^[A-Za-z0-9._-]{1,100}:(streamGenerateContent|generateContent|countTokens)$/;
@@ -27,7 +31,11 @@ const apiError = (code: number, status: string, message: string) =>
  */
 export function geminiGateway(opts: GatewayOptions) {
   const app = new Hono();
-  app.post('/v1beta/models/:call', async (c) => {
+  const limit = bodyLimit({
+    maxSize: MAX_REQUEST_BYTES,
+    onError: () => apiError(413, 'INVALID_ARGUMENT', `a model call's body may hold at most ${MAX_REQUEST_BYTES} bytes`),
+  });
+  app.post('/v1beta/models/:call', limit, async (c) => {
     const call = c.req.param('call');
     if (!CALL.test(call)) return apiError(404, 'NOT_FOUND', 'the model gateway forwards only generateContent, streamGenerateContent and countTokens');
     const grant = opts.tokens.get(c.req.header('x-goog-api-key') ?? c.req.query('key') ?? '');
@@ -55,7 +63,8 @@ function admitCall(grant: RunGrant): boolean {
 }
 
 async function forward(req: Request, call: string, grant: RunGrant, counted: boolean, opts: GatewayOptions): Promise<Response> {
-  const target = new URL(`/v1beta/models/${call}`, opts.upstream);
+  // Appended, not resolved: an upstream with a path (a corporate gateway's prefix) keeps it.
+  const target = new URL(`${opts.upstream.replace(/\/+$/, '')}/v1beta/models/${call}`);
   for (const [k, v] of new URL(req.url).searchParams) if (k !== 'key') target.searchParams.append(k, v);
   let upstream: Response;
   try {
