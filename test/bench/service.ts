@@ -1,4 +1,5 @@
-// npm run bench: the service against the raw Engine API floor, measured in the same run.
+// npm run bench: the service against the raw Engine API floor, measured in the same run, and
+// the model gateway against the fake model reached directly.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table and writes
 // bench-results/service.json. Figures are ratios against the raw floor: machines are noisy.
 import { execFileSync, spawn } from 'node:child_process';
@@ -8,19 +9,31 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
+import pino from 'pino';
+import { geminiGateway } from '../../src/gateway/gemini-gateway.js';
+import { RunTokens } from '../../src/gateway/run-tokens.js';
+import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/frames.js';
+import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort } from '../helpers/service-process.js';
 
 const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
 const STREAM_BYTES = 100_000_000;
 const STREAM_REPS = 3;
-// `npm run bench -- --only streaming` (or latency, throughput, rss): one part, for profiling work.
+// `npm run bench -- --only streaming` (or latency, throughput, rss, gateway): one part, for
+// profiling work. `gateway` needs neither the build, the service nor the engine.
+const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
+const PARTS = [...SERVICE_PARTS, 'gateway'] as const;
+type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
-  return i >= 0 ? process.argv[i + 1] : undefined;
+  if (i < 0) return undefined;
+  const part = process.argv[i + 1];
+  if (!PARTS.includes(part as Part)) throw new Error(`--only: expected one of ${PARTS.join(', ')}, got ${part}`);
+  return part as Part;
 })();
-const wants = (part: 'latency' | 'throughput' | 'rss' | 'streaming') => ONLY === undefined || ONLY === part;
+const wants = (part: Part) => ONLY === undefined || ONLY === part;
 const docker = new Docker();
 
 // ---------- the raw floor: the Engine API, no service ----------
@@ -111,7 +124,98 @@ async function throughput(concurrency: number, total: number, one: () => Promise
   return total / ((performance.now() - t0) / 1000);
 }
 
-async function main() {
+// ---------- the model gateway against the fake model reached directly ----------
+// Both run here, in the bench process: the service runs its gateway in its own process too
+// (src/app.ts, a second listener), and here the client and the fake share one event loop with
+// it, which the direct path pays for just the same. What the gateway adds is its own work:
+// parse the request, check the run token, forward with the real key (global fetch, so undici's
+// global keep-alive pool, as in the service), count usage while streaming the answer back.
+const GATEWAY_WARMUP = 5;
+const GATEWAY_TARGET_MS = 5;
+// Nothing special in the last user text (no FAKE_ marker): the fake streams three SSE chunks
+// 150 ms apart; the first is what is timed, the rest is read so the connection can be reused.
+const MODEL_BODY = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'say hello' }] }] });
+const MODEL_PATH = '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse';
+
+async function modelCall(base: string, key: string, agent: http.Agent): Promise<{ firstByteMs: number; reused: boolean }> {
+  const t0 = performance.now();
+  const { res, reused } = await new Promise<{ res: http.IncomingMessage; reused: boolean }>((resolve, reject) => {
+    const req = http.request(
+      `${base}${MODEL_PATH}`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-goog-api-key': key } },
+      (res) => resolve({ res, reused: req.reusedSocket }),
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${base} in 10 s`)));
+    req.on('error', reject);
+    req.end(MODEL_BODY);
+  });
+  let first = 0;
+  const body: Buffer[] = [];
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    if (first === 0) first = performance.now() - t0;
+    body.push(chunk);
+  }
+  const text = Buffer.concat(body).toString();
+  if (res.statusCode !== 200 || !text.includes('turns=1')) throw new Error(`${base}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+  return { firstByteMs: first, reused };
+}
+
+type ModelLatency = { first_byte_p50: number; first_byte_p95: number; reused_connections: number };
+async function gatewayBench(): Promise<{ direct: ModelLatency; gateway: ModelLatency; added_p50_ms: number; added_p95_ms: number }> {
+  const apiKey = 'bench-real-key';
+  const fake = await startFakeGemini({ host: '127.0.0.1', apiKey });
+  const tokens = new RunTokens();
+  const grant = tokens.issue('bench', {});
+  const gateway = new ModelGatewayServer(geminiGateway({ tokens, upstream: fake.url, apiKey, logger: pino({ level: 'silent' }) }));
+  // A keep-alive agent each way, so both reuse one connection from the client; the gateway's
+  // own upstream leg reuses one from undici's global pool.
+  const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const gatewayAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const gatewayUrl = await gateway.listen('127.0.0.1', 0);
+    const direct = () => modelCall(fake.url, apiKey, directAgent);
+    const through = () => modelCall(gatewayUrl, grant.token, gatewayAgent);
+    for (let i = 0; i < GATEWAY_WARMUP; i++) {
+      await direct();
+      await through();
+    }
+    const d: Array<{ firstByteMs: number; reused: boolean }> = [];
+    const g: typeof d = [];
+    // Interleaved, and which goes first alternates, so drift and order hit both alike.
+    for (let i = 0; i < ITER; i++) {
+      if (i % 2 === 0) {
+        d.push(await direct());
+        g.push(await through());
+      } else {
+        g.push(await through());
+        d.push(await direct());
+      }
+    }
+    // The gateway did its whole job on every call: forwarded, and counted what came back.
+    if (grant.usage.calls !== GATEWAY_WARMUP + ITER || grant.usage.errors !== 0 || grant.usage.outputTokens === 0) {
+      throw new Error(`gateway usage: ${JSON.stringify(grant.usage)}`);
+    }
+    const summary = (xs: typeof d): ModelLatency => ({
+      first_byte_p50: r2(pct(xs.map((x) => x.firstByteMs), 50)),
+      first_byte_p95: r2(pct(xs.map((x) => x.firstByteMs), 95)),
+      reused_connections: xs.filter((x) => x.reused).length,
+    });
+    const ds = summary(d);
+    const gs = summary(g);
+    if (ds.reused_connections < ITER || gs.reused_connections < ITER) {
+      process.stderr.write(`[bench] gateway: connections reused ${ds.reused_connections} direct, ${gs.reused_connections} through the gateway, of ${ITER}\n`);
+    }
+    return { direct: ds, gateway: gs, added_p50_ms: r2(gs.first_byte_p50 - ds.first_byte_p50), added_p95_ms: r2(gs.first_byte_p95 - ds.first_byte_p95) };
+  } finally {
+    directAgent.destroy();
+    gatewayAgent.destroy();
+    await gateway.close();
+    await fake.close();
+  }
+}
+
+/** Builds the service and starts it as its own process, as `npm start` does; ready, then idle 1 s. */
+async function startService(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-'));
   const port = await freePort();
@@ -128,32 +232,57 @@ async function main() {
     },
     stdio: 'ignore',
   });
+  const stop = async () => {
+    if (svc.exitCode === null && svc.signalCode === null) {
+      svc.kill('SIGTERM');
+      await new Promise((r) => svc.once('exit', r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     for (let i = 0; i < 100; i++) {
       if ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 1000));
-    const rssIdle = rssMb(svc.pid!);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, pid: svc.pid!, stop };
+}
 
-    const phase = (name: string) => process.stderr.write(`[bench] ${name}\n`);
-    phase(`service up, idle RSS ${rssIdle} MB; warming up`);
-    // Warm both paths.
-    for (let i = 0; i < 3; i++) {
-      await rawRun('echo hi');
-      await serviceRun(url, 'echo hi');
+async function main() {
+  const phase = (name: string) => process.stderr.write(`[bench] ${name}\n`);
+  // 0. The model gateway, first: nothing else of the bench is running yet.
+  let gateway: Awaited<ReturnType<typeof gatewayBench>> | undefined;
+  if (wants('gateway')) {
+    phase(`gateway: ${ITER} model calls each way, first byte`);
+    gateway = await gatewayBench();
+  }
+
+  const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
+  try {
+    const rssIdle = svc ? rssMb(svc.pid) : undefined;
+    if (svc) {
+      phase(`service up, idle RSS ${rssIdle} MB; warming up`);
+      // Warm both paths.
+      for (let i = 0; i < 3; i++) {
+        await rawRun('echo hi');
+        await serviceRun(svc.url, 'echo hi');
+      }
     }
 
     type Latency = { first_byte_p50: number; first_byte_p95: number; total_p50: number; total_p95: number };
     let latency: { raw: Latency; service: Latency } | undefined;
-    if (wants('latency')) {
+    if (svc && wants('latency')) {
       phase(`latency: ${ITER} runs each way`);
       // 1. First byte and total, one at a time, alternating so drift hits both alike.
       const raw: Array<{ firstByteMs: number; totalMs: number }> = [];
       const service: Array<{ firstByteMs: number; totalMs: number }> = [];
       for (let i = 0; i < ITER; i++) {
         raw.push(await rawRun('echo hi'));
-        service.push(await serviceRun(url, 'echo hi'));
+        service.push(await serviceRun(svc.url, 'echo hi'));
       }
       const summary = (xs: typeof raw): Latency => ({
         first_byte_p50: pct(xs.map((x) => x.firstByteMs), 50),
@@ -166,36 +295,36 @@ async function main() {
 
     // 2. Throughput at concurrency 1, 4, 8, 16.
     const tput: Array<{ concurrency: number; raw_per_s: number; service_per_s: number; ratio: number }> = [];
-    if (wants('throughput')) {
+    if (svc && wants('throughput')) {
       phase('throughput at concurrency 1, 4, 8, 16');
       for (const c of [1, 4, 8, 16]) {
         const n = Math.max(16, c * 3);
         const rawRate = await throughput(c, n, () => rawRun('echo hi'));
-        const svcRate = await throughput(c, n, () => serviceRun(url, 'echo hi'));
+        const svcRate = await throughput(c, n, () => serviceRun(svc.url, 'echo hi'));
         tput.push({ concurrency: c, raw_per_s: r2(rawRate), service_per_s: r2(svcRate), ratio: r2(svcRate / rawRate) });
       }
     }
 
     // 3. RSS with 16 runs in flight.
     let rss16: number | undefined;
-    if (wants('rss')) {
+    if (svc && wants('rss')) {
       phase('RSS with 16 runs in flight');
-      const inflight = Array.from({ length: 16 }, () => serviceRun(url, 'echo go; sleep 3'));
+      const inflight = Array.from({ length: 16 }, () => serviceRun(svc.url, 'echo go; sleep 3'));
       await new Promise((r) => setTimeout(r, 2000));
-      rss16 = rssMb(svc.pid!);
+      rss16 = rssMb(svc.pid);
       await Promise.all(inflight);
     }
 
     // 4. Streaming 100 MB, STREAM_REPS times each way, alternating; the median of each.
     let streaming: { raw_mb_per_s: number; service_mb_per_s: number; ratio: number; service_rss_after_mb: number } | undefined;
-    if (wants('streaming')) {
+    if (svc && wants('streaming')) {
       phase(`streaming 100 MB, ${STREAM_REPS} times each way`);
       const cmd = `head -c ${STREAM_BYTES} /dev/zero | tr '\\0' 'a'`;
       const rawMs: number[] = [];
       const svcMs: number[] = [];
       for (let i = 0; i < STREAM_REPS; i++) {
         const r = await rawRun(cmd);
-        const s = await serviceRun(url, cmd);
+        const s = await serviceRun(svc.url, cmd);
         if (s.bytes !== STREAM_BYTES || r.bytes !== STREAM_BYTES) throw new Error(`streamed ${s.bytes} / ${r.bytes} bytes`);
         rawMs.push(r.totalMs);
         svcMs.push(s.totalMs);
@@ -203,12 +332,17 @@ async function main() {
       const mbps = (ms: number) => r2(STREAM_BYTES / 1e6 / (ms / 1000));
       const raw = mbps(pct(rawMs, 50));
       const service = mbps(pct(svcMs, 50));
-      streaming = { raw_mb_per_s: raw, service_mb_per_s: service, ratio: r2(service / raw), service_rss_after_mb: rssMb(svc.pid!) };
+      streaming = { raw_mb_per_s: raw, service_mb_per_s: service, ratio: r2(service / raw), service_rss_after_mb: rssMb(svc.pid) };
     }
 
     const result = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, engine: (await docker.version()).Version },
+      machine: {
+        cpus: cpus().length,
+        memory_gb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        engine: svc ? (await docker.version()).Version : null,
+      },
       only: ONLY ?? null,
       iterations: ITER,
       latency_ms: latency ?? null,
@@ -216,15 +350,22 @@ async function main() {
       total_ratio: latency ? r2(latency.service.total_p50 / latency.raw.total_p50) : null,
       throughput: tput,
       streaming_100mb: streaming ?? null,
-      rss_mb: { idle: rssIdle, in_flight_16: rss16 ?? null },
-      targets: { first_byte_ratio: '<= 1.10', throughput_ratio_c8: '>= 0.9', streaming_ratio: '>= 0.8', rss_idle_mb: '<= 80' },
+      rss_mb: svc ? { idle: rssIdle, in_flight_16: rss16 ?? null } : null,
+      model_first_byte_ms: gateway ?? null,
+      targets: {
+        first_byte_ratio: '<= 1.10',
+        throughput_ratio_c8: '>= 0.9',
+        streaming_ratio: '>= 0.8',
+        rss_idle_mb: '<= 80',
+        gateway_added_p50_ms: `<= ${GATEWAY_TARGET_MS}`,
+      },
     };
     mkdirSync('bench-results', { recursive: true });
     const out = ONLY ? `bench-results/service-${ONLY}.json` : 'bench-results/service.json';
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 
     const row = (...cols: Array<string | number>) => console.log(cols.map((c) => String(c).padEnd(22)).join(''));
-    row('measure', 'raw engine', 'service', 'ratio (target)');
+    if (svc) row('measure', 'raw engine', 'service', 'ratio (target)');
     if (latency) {
       const { raw, service } = latency;
       row('first byte p50 ms', r2(raw.first_byte_p50), r2(service.first_byte_p50), `${result.first_byte_ratio} (<= 1.10)`);
@@ -234,15 +375,23 @@ async function main() {
     }
     for (const t of tput) row(`runs/s at c=${t.concurrency}`, t.raw_per_s, t.service_per_s, `${t.ratio}${t.concurrency === 8 ? ' (>= 0.9)' : ''}`);
     if (streaming) row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.8)`);
-    row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
+    if (svc) row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
     if (streaming) row('service RSS MB', '', `after streaming ${streaming.service_rss_after_mb}`, '');
+    if (gateway) {
+      const { direct, gateway: through } = gateway;
+      const plus = (ms: number) => `${ms >= 0 ? '+' : ''}${ms} ms`;
+      if (svc) console.log('');
+      row('model call', 'fake model direct', 'through gateway', 'added (target)');
+      row('first byte p50 ms', direct.first_byte_p50, through.first_byte_p50, `${plus(gateway.added_p50_ms)} (<= ${GATEWAY_TARGET_MS})`);
+      row('first byte p95 ms', direct.first_byte_p95, through.first_byte_p95, plus(gateway.added_p95_ms));
+    }
     console.log(`\nwritten: ${out}`);
   } finally {
-    svc.kill('SIGTERM');
-    await new Promise((r) => svc.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-    const left = await docker.listContainers({ all: true, filters: { label: ['ephemera.bench=raw'] } });
-    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    if (svc) {
+      await svc.stop();
+      const left = await docker.listContainers({ all: true, filters: { label: ['ephemera.bench=raw'] } });
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    }
   }
 }
 
