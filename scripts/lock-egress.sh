@@ -38,9 +38,16 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null 2>&1; then
   say "         the service refuses to run agents on it until this runs as root (or a profile says \"open_egress\")"
   exit 0
 fi
-iptables -N "$CHAIN" 2>/dev/null || true
-iptables -F "$CHAIN"
-iptables -A "$CHAIN" -p tcp --dport "$PORT" -j ACCEPT
-iptables -A "$CHAIN" -j DROP
-iptables -C INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null || iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"
-say "INPUT from $BRIDGE: only tcp port $PORT (the model gateway), the rest dropped"
+GATEWAY=$(docker network inspect "$NETWORK" -f '{{(index .IPAM.Config 0).Gateway}}')
+want=$(printf -- '-N %s\n-A %s -d %s/32 -p tcp -m tcp --dport %s -j ACCEPT\n-A %s -j DROP' "$CHAIN" "$CHAIN" "$GATEWAY" "$PORT" "$CHAIN")
+if [ "$(iptables -S "$CHAIN" 2>/dev/null)" != "$want" ]; then
+  # Drop first, then open the one port above it: the chain is never open while it is rebuilt.
+  iptables -N "$CHAIN" 2>/dev/null || true
+  iptables -I "$CHAIN" 1 -j DROP
+  while [ "$(iptables -S "$CHAIN" | wc -l)" -gt 2 ]; do iptables -D "$CHAIN" 2; done
+  iptables -I "$CHAIN" 1 -d "$GATEWAY" -p tcp --dport "$PORT" -j ACCEPT
+fi
+# The jump goes first in INPUT (the service checks that), whatever was added since.
+while iptables -D INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
+iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"
+say "INPUT from $BRIDGE: only tcp $GATEWAY:$PORT (the model gateway), the rest dropped"

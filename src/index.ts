@@ -59,11 +59,15 @@ async function main() {
     process.exit(2);
   }
   app.startBackground();
-  for (const [agent, why] of await unlockedProfiles(docker, profiles)) {
+  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port)) {
     app.runs.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
   }
-  void serveModelGateway(app, docker, config, profiles);
+  // Before the API serves: a model agent's run must not start while its model is out of reach.
+  const gatewayDown = await serveModelGateway(app, docker, config, profiles);
+  for (const p of profiles.profiles.values()) {
+    if (gatewayDown && p.kind === 'gemini') app.runs.disableAgent(p.name, gatewayDown);
+  }
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     logger.info(
@@ -111,17 +115,20 @@ async function main() {
 }
 
 /**
- * Starts the model gateway's listener. Without it, model agents cannot reach their model:
- * their runs fail to authenticate, and the log says why here.
+ * Starts the model gateway's listener; says why not when it cannot (model agents are then
+ * refused, since they could not reach their model).
  */
 async function serveModelGateway(app: ReturnType<typeof createApp>, docker: Docker, config: ServiceConfig, profiles: ProfileSet) {
   try {
     const host = config.modelGateway.host ?? (await gatewayListenAddress(docker, profiles));
-    if (host === undefined) return;
+    if (host === undefined) return undefined;
     const url = await app.gateway.listen(host, config.modelGateway.port);
     logger.info({ url, upstream: config.modelGateway.geminiUpstream }, 'model gateway listening');
+    return undefined;
   } catch (err) {
-    logger.error({ err: (err as Error).message }, 'model gateway not serving: model agents cannot reach their model');
+    const why = `the model gateway is not serving (${(err as Error).message}); model agents cannot reach their model`;
+    logger.error(why);
+    return why;
   }
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
 import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
+import { spawnService } from './helpers/service-process.js';
 
 // The service runs no agent on a network that is not locked down, unless its profile
 // accepts that in so many words (the locked network itself is probed in gemini.test.ts).
@@ -27,19 +28,33 @@ describe('the egress lock check', () => {
         missing: { image: SHELL_IMAGE, command: ['sh', '-s'], network: 'ephemera-no-such-network' },
       }),
     );
-    const problems = await unlockedProfiles(docker, profiles);
+    const problems = await unlockedProfiles(docker, profiles, 8788);
     expect([...problems.keys()].sort()).toEqual(['missing', 'wide']);
     expect(problems.get('wide')).toMatch(/route out.*containers can reach each other.*npm run setup.*open_egress/);
     expect(problems.get('missing')).toContain('does not exist');
   });
 
   it('reads the facts as they are', () => {
-    const locked = { internal: true, iccDisabled: true, bridge: 'ephemera0' };
-    expect(lockProblem('n', locked, true)).toBeUndefined();
-    expect(lockProblem('n', locked, undefined)).toBeUndefined(); // iptables unreadable (not root): the rest is checked
-    expect(lockProblem('n', locked, false)).toContain("the host's ports are open to it");
-    expect(lockProblem('n', { ...locked, internal: false }, true)).toContain('route out');
-    expect(lockProblem('n', undefined, undefined)).toContain('does not exist');
+    const locked = { internal: true, iccDisabled: true, ipv6: false, bridge: 'ephemera0', gateway: '172.20.0.1' };
+    expect(lockProblem('n', locked, 'locked')).toBeUndefined();
+    expect(lockProblem('n', locked, 'unknown')).toContain('cannot be read'); // not seen is not locked
+    expect(lockProblem('n', locked, 'open')).toContain("the host's ports are open to it");
+    expect(lockProblem('n', { ...locked, internal: false }, 'locked')).toContain('route out');
+    expect(lockProblem('n', { ...locked, ipv6: true }, 'locked')).toContain('IPv6');
+    expect(lockProblem('n', undefined, 'unknown')).toContain('does not exist');
+  });
+
+  it('a service whose model gateway cannot listen refuses its model agents, and serves the rest', async () => {
+    const svc = await spawnService({ DATABASE_PATH: ':memory:', MODEL_GATEWAY_HOST: '0.0.0.0' });
+    try {
+      const res = await fetch(`${svc.url}/v1/run?agent=gemini`, { method: 'POST', body: 'hello' });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: { code: 'AGENT_UNAVAILABLE', message: expect.stringContaining('model gateway is not serving') } });
+      expect((await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'echo fine' })).status).toBe(200);
+    } finally {
+      svc.proc.kill('SIGTERM');
+      await svc.exited;
+    }
   });
 
   it('a disabled agent answers 503 AGENT_UNAVAILABLE, saying why, and stores nothing', async () => {

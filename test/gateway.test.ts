@@ -155,6 +155,65 @@ describe('the model gateway', () => {
     }
   });
 
+  it('holds a run to two calls in flight, charges a stream its reader dropped, and refuses everything once over budget', async () => {
+    const grant = tokens.issue('run_q', { tokens: 1000 });
+    const stream = () => call(grant.token, 'gemini-2.5-flash:streamGenerateContent?alt=sse', { body: body('FAKE_SLOW') });
+    const [a, b] = await Promise.all([stream(), stream()]);
+    const third = await call(grant.token);
+    expect(third.status).toBe(429);
+    expect(await third.json()).toMatchObject({ error: { message: expect.stringContaining('in flight') } });
+    // Read one event of `a`, then drop it: what it got is charged all the same.
+    const reader = a.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await b.text();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(grant.inFlight).toBe(0);
+    expect(grant.usage.totalTokens).toBe(32); // 16 for each, the dropped one included
+    expect((await call(grant.token)).status).toBe(200);
+
+    const spent = tokens.issue('run_r', { modelCalls: 1 });
+    expect((await call(spent.token)).status).toBe(200);
+    expect((await call(spent.token)).status).toBe(429);
+    expect((await call(spent.token, 'gemini-2.5-flash:countTokens')).status).toBe(429); // nothing more, counting included
+  });
+
+  it('passes on only alt=sse, follows no redirect, and gives back a call the API refused for load', async () => {
+    const seen: string[] = [];
+    let answer: [number, Record<string, string>, string] = [200, { 'content-type': 'application/json' }, '{}'];
+    const upstream = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(answer[0], answer[1]).end(answer[2]);
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => upstream.once('listening', r));
+    const g = start(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    const at = await g.server.listen('127.0.0.1', 0);
+    try {
+      let grant = g.tokens.issue('run_s', {});
+      const post = (query: string) => fetch(`${at}/v1beta/models/m:generateContent${query}`, { method: 'POST', body: body('x'), headers: { 'x-goog-api-key': grant.token } });
+      await post('?alt=sse&$fields=candidates&fields=x&callback=cb&alt=proto');
+      expect(seen.at(-1)).toBe('/v1beta/models/m:generateContent?alt=sse');
+
+      answer = [302, { location: 'http://127.0.0.1:1/steal' }, ''];
+      expect((await post('')).status).toBe(502);
+      expect(seen).toHaveLength(2);
+
+      answer = [429, { 'content-type': 'application/json' }, '{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota"}}'];
+      const calls = grant.usage.calls;
+      expect((await post('')).status).toBe(429);
+      expect(grant.usage.calls).toBe(calls); // the model never answered it
+
+      // An answer whose usage cannot be read cannot be counted against a token budget: the run is over it.
+      answer = [200, { 'content-type': 'application/json' }, '{"candidates":[]}'];
+      grant = g.tokens.issue('run_t', { tokens: 100 });
+      expect((await post('')).status).toBe(200);
+      expect(grant.overBudget).toContain('no usage');
+    } finally {
+      await g.server.close();
+      upstream.close();
+    }
+  });
+
   it('without a configured key, refuses and says what to configure, forwarding nothing', async () => {
     const keyless = start(fake.url, null);
     const at = await keyless.server.listen('127.0.0.1', 0);

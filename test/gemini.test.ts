@@ -254,6 +254,6 @@ describe('the locked egress network', () => {
     const info = await h.docker.getNetwork(EGRESS_NETWORK).inspect();
     expect(info.Internal).toBe(true);
     expect(info.Options?.['com.docker.network.bridge.enable_icc']).toBe('false');
-    expect(await unlockedProfiles(h.docker, parseProfiles(geminiProfiles()))).toEqual(new Map());
+    expect(await unlockedProfiles(h.docker, parseProfiles(geminiProfiles()), GATEWAY_PORT)).toEqual(new Map());
   });
 });

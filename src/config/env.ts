@@ -105,7 +105,15 @@ const EnvSchema = z.object({
   // Unset: the gateway of the network the gemini profiles use (found at start).
   MODEL_GATEWAY_HOST: z.string().min(1).optional(),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
-  GEMINI_UPSTREAM_URL: z.url({ protocol: /^https?$/ }).default('https://generativelanguage.googleapis.com'),
+  GEMINI_UPSTREAM_URL: z
+    .url({ protocol: /^https?$/ })
+    .default('https://generativelanguage.googleapis.com')
+    .refine((u) => {
+      const url = new URL(u);
+      return url.search === '' && url.username === '' && url.password === '';
+    }, 'GEMINI_UPSTREAM_URL takes no query and no user:password')
+    // The real key travels to it: in clear only to this machine.
+    .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(u), 'GEMINI_UPSTREAM_URL must be https:// (http:// only to this machine)'),
   GEMINI_API_KEY_FILE: z.string().min(1).optional(),
 });
 

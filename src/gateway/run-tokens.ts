@@ -24,6 +24,8 @@ export interface RunGrant {
   usage: ModelUsage;
   /** Set once the run went over its budget; the gateway refuses its further calls. */
   overBudget: string | undefined;
+  /** Its calls being answered now. */
+  inFlight: number;
   /** Told once, when the run first goes over its budget (the run service stops the run). */
   onOverBudget: (why: string) => void;
 }
@@ -42,6 +44,7 @@ export class RunTokens {
       budget,
       usage: { calls: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, errors: 0 },
       overBudget: undefined,
+      inFlight: 0,
       onOverBudget,
     };
     this.byToken.set(grant.token, grant);
@@ -68,10 +71,11 @@ export function charge(grant: RunGrant, usage: { input: number; output: number; 
   grant.usage.outputTokens += usage.output;
   grant.usage.totalTokens += usage.total;
   const { tokens } = grant.budget;
-  if (tokens !== undefined && grant.usage.totalTokens > tokens) overBudget(grant, `the run used ${grant.usage.totalTokens} model tokens, over its budget of ${tokens}`);
+  if (tokens !== undefined && grant.usage.totalTokens > tokens) markOverBudget(grant, `the run used ${grant.usage.totalTokens} model tokens, over its budget of ${tokens}`);
 }
 
-export function overBudget(grant: RunGrant, why: string): void {
+/** Ends the grant's spending: its further calls are refused, and its run is told (once). */
+export function markOverBudget(grant: RunGrant, why: string): void {
   if (grant.overBudget !== undefined) return;
   grant.overBudget = why;
   grant.onOverBudget(why);

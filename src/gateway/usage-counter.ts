@@ -1,3 +1,5 @@
+import { charge, markOverBudget, type RunGrant } from './run-tokens.js';
+
 /** A model call's token counts, from the API's `usageMetadata`. */
 export interface CallUsage {
   input: number;
@@ -12,45 +14,57 @@ interface UsageMetadata {
   totalTokenCount?: number;
 }
 
-/** Stops reading a JSON answer for its usage past this size (the bytes still pass through). */
-const MAX_JSON_BYTES = 8 * 1024 * 1024;
+/** How much of a JSON answer is kept to find its usage; an SSE line longer than this is skipped. */
+const MAX_KEPT_BYTES = 8 * 1024 * 1024;
 
 /**
- * Passes an answer through untouched, chunk by chunk, and reports its usage once it has
- * ended. A streamed answer (SSE) repeats a running `usageMetadata` in its events: the last
- * one counts. A JSON answer carries it once.
+ * Passes an answer through untouched, chunk by chunk, and charges its usage to the run.
+ * A streamed answer (SSE) repeats a running `usageMetadata` in its events: each one is
+ * charged as it passes (what it adds to the last), so a call the container stops reading
+ * still pays for what it got. A JSON answer carries it once, at the end. An answer whose
+ * usage cannot be read, under a token budget, ends the run: it could not be counted.
  */
-export function usageCounter(contentType: string, report: (usage: CallUsage) => void): TransformStream<Uint8Array, Uint8Array> {
+export function usageCounter(contentType: string, grant: RunGrant): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
   const sse = contentType.includes('text/event-stream');
   let pending = '';
-  let seen = 0;
-  let last: UsageMetadata | undefined;
-  const readLine = (line: string) => {
-    const data = /^data:\s?(.*)$/.exec(line.trim())?.[1];
-    if (data) last = usageOf(data) ?? last;
+  let overflow = false;
+  let charged: CallUsage = { input: 0, output: 0, total: 0 };
+  let seen = false;
+  const account = (u: UsageMetadata | undefined) => {
+    if (!u) return;
+    seen = true;
+    const now = toUsage(u);
+    charge(grant, { input: now.input - charged.input, output: now.output - charged.output, total: now.total - charged.total });
+    charged = now;
   };
+  const readLine = (line: string) => account(usageOf(/^data:\s?(.*)$/.exec(line.trim())?.[1] ?? ''));
   return new TransformStream({
     transform(chunk, controller) {
       controller.enqueue(chunk);
-      seen += chunk.byteLength;
-      if (!sse && seen > MAX_JSON_BYTES) return;
+      if (overflow) return;
       pending += decoder.decode(chunk, { stream: true });
-      if (!sse) return;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) readLine(line);
+      if (sse) {
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) readLine(line);
+      }
+      if (pending.length > MAX_KEPT_BYTES) {
+        overflow = !sse; // an SSE line this long is skipped; a JSON answer this long is given up on
+        pending = '';
+      }
     },
     flush() {
       pending += decoder.decode();
       if (sse) readLine(pending);
-      else if (seen <= MAX_JSON_BYTES) last = usageOf(pending);
-      if (last) report(toUsage(last));
+      else if (!overflow) account(usageOf(pending));
+      if (!seen && grant.budget.tokens !== undefined) markOverBudget(grant, 'a model answer carried no usage the gateway could count against the token budget');
     },
   });
 }
 
 function usageOf(json: string): UsageMetadata | undefined {
+  if (!json.includes('usageMetadata')) return undefined;
   try {
     const parsed = JSON.parse(json) as { usageMetadata?: UsageMetadata } | Array<{ usageMetadata?: UsageMetadata }>;
     const items = Array.isArray(parsed) ? parsed : [parsed];

@@ -9,8 +9,13 @@ export const EGRESS_CHAIN = 'EPHEMERA-EGRESS';
 export interface NetworkFacts {
   internal: boolean;
   iccDisabled: boolean;
+  ipv6: boolean;
   bridge: string;
+  gateway: string | undefined;
 }
+
+/** Whether the host's INPUT from the bridge is locked; `unknown` when iptables cannot be read (not root, none). */
+export type InputLock = 'locked' | 'open' | 'unknown';
 
 /**
  * Why a network is not locked down, or undefined when it is: internal (no route out),
@@ -18,12 +23,15 @@ export interface NetworkFacts {
  * EGRESS_CHAIN (which lets through only the model gateway's port). `inputLocked` is
  * undefined where iptables cannot be read (not root): then only the rest is checked.
  */
-export function lockProblem(name: string, facts: NetworkFacts | undefined, inputLocked: boolean | undefined): string | undefined {
+export function lockProblem(name: string, facts: NetworkFacts | undefined, input: InputLock): string | undefined {
   if (!facts) return `network ${name} does not exist`;
   const open = [
     !facts.internal && 'it has a route out (not --internal)',
     !facts.iccDisabled && 'its containers can reach each other (enable_icc is not false)',
-    inputLocked === false && `the host's ports are open to it (no INPUT rule from ${facts.bridge} to chain ${EGRESS_CHAIN})`,
+    facts.ipv6 && 'it has IPv6, which the INPUT rules do not cover',
+    input === 'open' && `the host's ports are open to it (INPUT from ${facts.bridge} does not go first to chain ${EGRESS_CHAIN} as set up)`,
+    // Fail closed: what cannot be seen is not taken as locked.
+    input === 'unknown' && `the host's INPUT rules cannot be read (the service is not root, or has no iptables) to see that its ports are closed to it`,
   ].filter(Boolean);
   return open.length === 0 ? undefined : `network ${name} is not locked down: ${open.join('; ')}`;
 }
@@ -32,7 +40,7 @@ export function lockProblem(name: string, facts: NetworkFacts | undefined, input
  * The profiles whose network is not locked down and that did not accept that
  * (`unsafe: ["open_egress"]`), with the reason: the service refuses to run them.
  */
-export async function unlockedProfiles(docker: Docker, profiles: ProfileSet): Promise<Map<string, string>> {
+export async function unlockedProfiles(docker: Docker, profiles: ProfileSet, gatewayPort: number): Promise<Map<string, string>> {
   const problems = new Map<string, string>();
   const seen = new Map<string, string | undefined>();
   for (const p of profiles.profiles.values()) {
@@ -40,7 +48,7 @@ export async function unlockedProfiles(docker: Docker, profiles: ProfileSet): Pr
     if (!seen.has(p.network)) {
       const facts = await networkFacts(docker, p.network);
       // The engine did not answer: nothing can run now anyway; the next start checks again.
-      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, facts && inputLocked(facts.bridge)));
+      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, facts ? inputLock(facts, gatewayPort) : 'unknown'));
     }
     const problem = seen.get(p.network);
     if (problem) {
@@ -52,21 +60,44 @@ export async function unlockedProfiles(docker: Docker, profiles: ProfileSet): Pr
 
 async function networkFacts(docker: Docker, name: string): Promise<NetworkFacts | undefined | 'unknown'> {
   try {
-    const info = (await docker.getNetwork(name).inspect()) as { Id: string; Internal?: boolean; Options?: Record<string, string> };
+    const info = (await docker.getNetwork(name).inspect()) as {
+      Id: string;
+      Internal?: boolean;
+      EnableIPv6?: boolean;
+      Options?: Record<string, string>;
+      IPAM?: { Config?: Array<{ Gateway?: string }> };
+    };
     return {
       internal: info.Internal === true,
       iccDisabled: info.Options?.['com.docker.network.bridge.enable_icc'] === 'false',
+      ipv6: info.EnableIPv6 === true,
       bridge: info.Options?.['com.docker.network.bridge.name'] ?? `br-${info.Id.slice(0, 12)}`,
+      gateway: info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway,
     };
   } catch (err) {
     return (err as { statusCode?: number }).statusCode === 404 ? undefined : 'unknown';
   }
 }
 
-/** Whether the bridge's INPUT goes to EGRESS_CHAIN; undefined when iptables cannot be asked. */
-function inputLocked(bridge: string): boolean | undefined {
-  if (process.geteuid?.() !== 0) return undefined;
-  const check = spawnSync('iptables', ['-C', 'INPUT', '-i', bridge, '-j', EGRESS_CHAIN], { stdio: 'ignore', timeout: 5000 });
-  if (check.error) return undefined; // no iptables here
-  return check.status === 0;
+/**
+ * Whether the host's INPUT sends the bridge first to EGRESS_CHAIN, and that chain holds
+ * exactly what scripts/lock-egress.sh puts there: the gateway's port accepted, the rest dropped.
+ */
+function inputLock(facts: NetworkFacts, gatewayPort: number): InputLock {
+  if (process.geteuid?.() !== 0) return 'unknown';
+  const rules = (chain: string) => {
+    const r = spawnSync('iptables', ['-S', chain], { encoding: 'utf8', timeout: 5000 });
+    return r.error || r.status !== 0 ? undefined : r.stdout.trim().split('\n');
+  };
+  const input = rules('INPUT');
+  if (!input) return 'unknown';
+  const chain = rules(EGRESS_CHAIN) ?? [];
+  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chain.join('\n') === expectedChain(facts.gateway, gatewayPort).join('\n')
+    ? 'locked'
+    : 'open';
+}
+
+/** EGRESS_CHAIN as `iptables -S` prints it once scripts/lock-egress.sh has set it up. */
+export function expectedChain(gateway: string | undefined, port: number): string[] {
+  return [`-N ${EGRESS_CHAIN}`, `-A ${EGRESS_CHAIN} -d ${gateway}/32 -p tcp -m tcp --dport ${port} -j ACCEPT`, `-A ${EGRESS_CHAIN} -j DROP`];
 }

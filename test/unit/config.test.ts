@@ -8,6 +8,12 @@ import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/
 describe('loadServiceConfig', () => {
   it('reads the Gemini API key from a variable or a file, never both', () => {
     expect(loadServiceConfig({ GEMINI_API_KEY: ' k1 ' }).secrets.geminiApiKey).toBe('k1');
+    // The gateway sends the real key to its upstream: over TLS, or in clear only to this machine.
+    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'https://corp.example/gemini/' }).modelGateway.geminiUpstream).toBe('https://corp.example/gemini/');
+    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'http://127.0.0.1:9999' }).modelGateway.geminiUpstream).toBe('http://127.0.0.1:9999');
+    for (const bad of ['http://corp.example/', 'https://u:p@corp.example/', 'https://corp.example/?x=1', 'ftp://corp.example/']) {
+      expect(() => loadServiceConfig({ GEMINI_UPSTREAM_URL: bad }), bad).toThrow(/GEMINI_UPSTREAM_URL/);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-key-'));
     writeFileSync(join(dir, 'key'), 'k2\n');
     expect(loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'key') }).secrets.geminiApiKey).toBe('k2');
