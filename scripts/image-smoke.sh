@@ -19,7 +19,12 @@ rm -f "$log"
 
 sock=${DOCKER_SOCK:-/var/run/docker.sock}
 volume=ephemera-smoke-data-$$
-cleanup() { docker rm -fv "$name" >/dev/null 2>&1 || true; docker volume rm "$volume" >/dev/null 2>&1 || true; }
+fake_pid=
+cleanup() {
+  docker rm -fv "$name" "$name-host" >/dev/null 2>&1 || true
+  docker volume rm "$volume" "$volume-host" >/dev/null 2>&1 || true
+  [ -z "$fake_pid" ] || kill "$fake_pid" 2>/dev/null || true
+}
 [ -n "${SMOKE_KEEP:-}" ] || trap cleanup EXIT
 # Listening on 0.0.0.0 needs an API key: create one with the image's own CLI.
 EPHEMERA_KEY=$(docker run --rm -v "$volume:/data" "$tag" node dist/cli/keys.js create --name smoke --role admin 2>/dev/null)
@@ -46,3 +51,28 @@ docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as ui
 EPHEMERA_KEY=wrong http "http://127.0.0.1:$port/v1/sessions" >/dev/null && die "a wrong key was accepted"
 http "http://127.0.0.1:$port/v1/sessions" | grep -q '"turns":1' || die "the session is not in the history"
 say "ok: one request through the built image with an API key, service non-root, nothing left behind"
+
+# --- The gemini agent with the service in a container (README, "Running in Docker") -----
+# On the host's network, so that its model gateway listens at the egress bridge's address;
+# the host's INPUT rules (npm run setup) are vouched for, since uid 1000 cannot read them.
+# The model is the fake Gemini API on the host's loopback, which only the service reaches.
+fake_port=${SMOKE_FAKE_PORT:-18790}
+api_port=${SMOKE_HOST_PORT:-18788}
+node --import tsx test/fake-gemini/server.ts "$fake_port" 127.0.0.1 >/dev/null 2>&1 &
+fake_pid=$!
+docker run -d --name "$name-host" --network host -v "$volume-host:/data" \
+  -v "$sock:/var/run/docker.sock" --group-add "$(stat -c %g "$sock")" \
+  -e HOST=127.0.0.1 -e PORT="$api_port" -e GEMINI_API_KEY=smoke-key -e EGRESS_TRUST_HOST_RULES=1 \
+  -e GEMINI_UPSTREAM_URL="http://127.0.0.1:$fake_port" "$tag" >/dev/null
+unset EPHEMERA_KEY # a new database, no key: keyless on the host's loopback
+i=0
+until http "http://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; do
+  i=$((i + 1))
+  if [ "$i" -gt 60 ]; then docker logs "$name-host" >&2; die "the service on the host's network never became ready"; fi
+  sleep 0.5
+done
+reply=$(http "http://127.0.0.1:$api_port/v1/run?agent=gemini" 'Say hello') || { docker logs "$name-host" >&2; die "the gemini run failed: $reply"; }
+[ "$reply" = "Hello from the fake model: turns=1" ] || { docker logs "$name-host" >&2; die "unexpected gemini reply: $reply"; }
+left=$(docker ps -aq --filter label=ephemera.managed=true)
+[ -z "$left" ] || die "managed containers left behind: $left"
+say "ok: a gemini run through the model gateway of the service in a container (host network)"

@@ -59,7 +59,7 @@ async function main() {
     process.exit(2);
   }
   app.startBackground();
-  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port)) {
+  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
     app.runs.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
   }

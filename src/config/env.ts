@@ -40,6 +40,8 @@ export interface ServiceConfig {
   http: ServerLimits;
   /** The model gateway agent containers call (see src/gateway): where it listens, and where it forwards. */
   modelGateway: { host: string | undefined; port: number; geminiUpstream: string };
+  /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
+  trustHostEgressRules: boolean;
   /** Secrets the service keeps to itself (the model gateway adds the key to calls); never logged, never in a container. */
   secrets: { geminiApiKey: string | undefined };
 }
@@ -104,6 +106,9 @@ const EnvSchema = z.object({
   GEMINI_API_KEY: z.string().optional(),
   // Unset: the gateway of the network the gemini profiles use (found at start).
   MODEL_GATEWAY_HOST: z.string().min(1).optional(),
+  // A service that cannot read the host's iptables (in a container, not root) takes the
+  // egress rules as in place only when the operator says so.
+  EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
   GEMINI_UPSTREAM_URL: z
     .url({ protocol: /^https?$/ })
@@ -164,6 +169,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     },
     modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, geminiUpstream: e.GEMINI_UPSTREAM_URL },
+    trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
     secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
   };
 }

@@ -40,7 +40,13 @@ export function lockProblem(name: string, facts: NetworkFacts | undefined, input
  * The profiles whose network is not locked down and that did not accept that
  * (`unsafe: ["open_egress"]`), with the reason: the service refuses to run them.
  */
-export async function unlockedProfiles(docker: Docker, profiles: ProfileSet, gatewayPort: number): Promise<Map<string, string>> {
+export async function unlockedProfiles(
+  docker: Docker,
+  profiles: ProfileSet,
+  gatewayPort: number,
+  /** Take INPUT rules that cannot be read as in place (the operator says so: EGRESS_TRUST_HOST_RULES=1). */
+  trustUnreadableRules = false,
+): Promise<Map<string, string>> {
   const problems = new Map<string, string>();
   const seen = new Map<string, string | undefined>();
   for (const p of profiles.profiles.values()) {
@@ -48,7 +54,9 @@ export async function unlockedProfiles(docker: Docker, profiles: ProfileSet, gat
     if (!seen.has(p.network)) {
       const facts = await networkFacts(docker, p.network);
       // The engine did not answer: nothing can run now anyway; the next start checks again.
-      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, facts ? inputLock(facts, gatewayPort) : 'unknown'));
+      const input = facts && facts !== 'unknown' ? inputLock(facts, gatewayPort) : 'unknown';
+      const seenInput = input === 'unknown' && trustUnreadableRules ? 'locked' : input;
+      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, seenInput));
     }
     const problem = seen.get(p.network);
     if (problem) {

@@ -136,10 +136,11 @@ function sendError(res: ServerResponse, code: number, status: string, message: s
   );
 }
 
-// `tsx test/fake-gemini/server.ts [port]` runs it by hand.
+// `tsx test/fake-gemini/server.ts [port] [host]` runs it by hand (scripts/image-smoke.sh does).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const fake = await startFakeGemini({ port: Number(process.argv[2] ?? 0) });
-  process.stdout.write(`fake Gemini API on 0.0.0.0:${fake.port}\n`);
+  const host = process.argv[3] ?? '0.0.0.0';
+  const fake = await startFakeGemini({ port: Number(process.argv[2] ?? 0), host });
+  process.stdout.write(`fake Gemini API on ${host}:${fake.port}\n`);
   setInterval(() => {
     while (fake.requests.length) {
       const r = fake.requests.shift()!;
