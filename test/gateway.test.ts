@@ -173,7 +173,10 @@ describe('the model gateway', () => {
     expect((await call(grant.token)).status).toBe(200);
 
     const spent = tokens.issue('run_r', { modelCalls: 1 });
+    const neighbour = tokens.issue('run_r2', { modelCalls: 1 });
     expect((await call(spent.token)).status).toBe(200);
+    expect(neighbour.usage.calls).toBe(0); // one run's calls are its own: another's budget is untouched
+    expect((await call(neighbour.token)).status).toBe(200);
     expect((await call(spent.token)).status).toBe(429);
     expect((await call(spent.token, 'gemini-2.5-flash:countTokens')).status).toBe(429); // nothing more, counting included
   });
