@@ -47,23 +47,31 @@ export function geminiGateway(opts: GatewayOptions) {
     }
     const refusal = refusalOf(grant, !call.endsWith(':countTokens'));
     if (refusal) return refusal;
-    // In flight until its answer has been read to the end (or dropped), not just begun.
     grant.inFlight++;
-    let settled = false;
-    const settle = () => {
-      if (!settled) (settled = true), grant.inFlight--;
-    };
     try {
-      const res = await forward(c.req.raw, call, grant, opts);
-      if (!res.body) return settle(), res;
-      return new Response(onSettled(res.body, settle), { status: res.status, headers: res.headers });
+      return whileInFlight(grant, await forward(c.req.raw, call, grant, opts));
     } catch (err) {
-      settle();
+      grant.inFlight--;
       throw err;
     }
   });
   app.all('*', () => apiError(404, 'NOT_FOUND', 'the model gateway forwards only POST /v1beta/models/<model>:<call>'));
   return app;
+}
+
+/** Keeps a call counted in flight until its answer has been read to the end (or dropped), not just begun. */
+function whileInFlight(grant: RunGrant, res: Response): Response {
+  let settled = false;
+  const settle = () => {
+    if (settled) return;
+    settled = true;
+    grant.inFlight--;
+  };
+  if (!res.body) {
+    settle();
+    return res;
+  }
+  return new Response(onSettled(res.body, settle), { status: res.status, headers: res.headers });
 }
 
 /** The same stream, calling `done` once when it ends, fails or is cancelled by its reader. */
@@ -74,8 +82,9 @@ function onSettled(body: ReadableStream<Uint8Array>, done: () => void): Readable
       async pull(controller) {
         try {
           const next = await reader.read();
-          if (next.done) return done(), controller.close();
-          controller.enqueue(next.value);
+          if (!next.done) return controller.enqueue(next.value);
+          done();
+          controller.close();
         } catch (err) {
           done();
           controller.error(err);
