@@ -1,0 +1,96 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
+import { loadServiceConfig } from '../../src/config/env.js';
+import { parseProfiles } from '../../src/config/profiles.js';
+import { openDatabase, type Db } from '../../src/db/open.js';
+import { TranscriptStore } from '../../src/db/transcripts.js';
+import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
+import { RunService } from '../../src/runner/run-service.js';
+
+// The run's life (endings, storage, replay) against the in-memory runtime: no engine.
+
+const PROFILES = parseProfiles({
+  default_agent: 'sh',
+  profiles: {
+    sh: { image: 'echo', command: ['sh'], timeout_ms: 2000 },
+    forever: { image: 'forever', timeout_ms: 200 },
+    flood: { image: 'flood', timeout_ms: 5000 },
+    broken: { image: 'broken' },
+  },
+});
+
+/** Echoes its stdin and the replay file it was given; `forever` never ends; `flood` prints 1 MiB at a time. */
+const PROGRAMS: Record<string, MemoryProgram> = {
+  echo: async (p) => {
+    await p.stdout(p.spec.stdin);
+    const history = p.spec.files.find((f) => f.path === '/ephemera/history.jsonl');
+    await p.stderr(`history lines: ${history ? history.content.toString().trim().split('\n').filter(Boolean).length : 0}`);
+    return p.spec.stdin.toString().includes('fail') ? 3 : 0;
+  },
+  forever: (p) => new Promise((_, reject) => p.signal.addEventListener('abort', () => reject(new Error('killed')))),
+  flood: async (p) => {
+    while (!p.signal.aborted) await p.stdout(Buffer.alloc(1 << 20, 0x61));
+    return 137;
+  },
+};
+
+let db: Db | undefined;
+afterEach(() => db?.$client.close());
+
+function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
+  db = openDatabase(':memory:');
+  const store = new TranscriptStore(db);
+  const runtime = new MemoryRuntime(PROGRAMS);
+  const runs = new RunService({
+    store,
+    runtime,
+    profiles: PROFILES,
+    config: { ...loadServiceConfig({}), instanceId: 'unit', ...config },
+    logger: pino({ level: 'silent' }),
+  });
+  const run = async (prompt: string, opts: { agent?: string; sessionId?: string } = {}) => {
+    const handle = await runs.begin({ prompt, principal: LOCAL_OPERATOR, receivedAt: performance.now(), keepOutput: true, ...opts });
+    for await (const _event of handle.events); // a client reads the events as they come
+    return handle.result;
+  };
+  return { store, runtime, runs, run };
+}
+
+describe('RunService on the in-memory runtime', () => {
+  it('stores a turn and its reply, and replays them into the next turn', async () => {
+    const { store, run, runtime } = service();
+    const first = await run('hello');
+    expect(first).toMatchObject({ status: 'succeeded', exitCode: 0, output: 'hello', stderr: 'history lines: 0' });
+    const second = await run('again', { sessionId: first.sessionId });
+    expect(second.stderr).toBe('history lines: 2');
+    expect(store.messagesOf(first.sessionId).map((m) => [m.role, m.content])).toEqual([
+      ['user', 'hello'],
+      ['assistant', 'hello'],
+      ['user', 'again'],
+      ['assistant', 'again'],
+    ]);
+    expect(runtime.specs.map((s) => s.labels['ephemera.session'])).toEqual([first.sessionId, first.sessionId]);
+  });
+
+  it('ends each way a run can end, with its status and code, and leaves nothing running', async () => {
+    const { run, runs } = service({ maxOutputBytes: 3 << 20 });
+    expect(await run('please fail')).toMatchObject({ status: 'failed', exitCode: 3, error: null });
+    expect(await run('x', { agent: 'forever' })).toMatchObject({ status: 'timeout', error: { code: 'TIMEOUT' } });
+    const flooded = await run('x', { agent: 'flood' });
+    expect(flooded).toMatchObject({ status: 'output_limit', error: { code: 'OUTPUT_LIMIT' } });
+    expect(flooded.output.length).toBe(3 << 20);
+    expect(await run('x', { agent: 'broken' })).toMatchObject({ status: 'failed', error: { code: 'IMAGE_NOT_FOUND' } });
+    expect(runs.runningCount).toBe(0);
+    const statuses = db!.$client.prepare('select status from runs order by created_at').pluck().all();
+    expect(statuses).toEqual(['failed', 'timeout', 'output_limit', 'failed']);
+  });
+
+  it('cancels a run whose client left, keeping what it printed', async () => {
+    const { runs } = service();
+    const handle = await runs.begin({ prompt: 'x', agent: 'forever', principal: LOCAL_OPERATOR, receivedAt: performance.now() });
+    await handle.ready;
+    handle.cancel();
+    expect(await handle.result).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
+  });
+});
