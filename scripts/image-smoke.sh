@@ -35,12 +35,16 @@ docker run -d --name "$name" -v "$volume:/data" \
 
 http() { node scripts/http.mjs "$@"; }
 
-i=0
-until http "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-  i=$((i + 1))
-  if [ "$i" -gt 60 ]; then docker logs "$name" >&2; die "the service in the image never became ready"; fi
-  sleep 0.5
-done
+# Waits until the service in container $1 answers /readyz on port $2.
+wait_ready() {
+  i=0
+  until http "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 60 ]; then docker logs "$1" >&2; die "the service in container $1 never became ready"; fi
+    sleep 0.5
+  done
+}
+wait_ready "$name" "$port"
 
 out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < /ephemera/history.jsonl')
 [ "$out" = "hello from 1000
@@ -65,12 +69,7 @@ docker run -d --name "$name-host" --network host -v "$volume-host:/data" \
   -e HOST=127.0.0.1 -e PORT="$api_port" -e GEMINI_API_KEY=smoke-key -e EGRESS_TRUST_HOST_RULES=1 \
   -e GEMINI_UPSTREAM_URL="http://127.0.0.1:$fake_port" "$tag" >/dev/null
 unset EPHEMERA_KEY # a new database, no key: keyless on the host's loopback
-i=0
-until http "http://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; do
-  i=$((i + 1))
-  if [ "$i" -gt 60 ]; then docker logs "$name-host" >&2; die "the service on the host's network never became ready"; fi
-  sleep 0.5
-done
+wait_ready "$name-host" "$api_port"
 reply=$(http "http://127.0.0.1:$api_port/v1/run?agent=gemini" 'Say hello') || { docker logs "$name-host" >&2; die "the gemini run failed: $reply"; }
 [ "$reply" = "Hello from the fake model: turns=1" ] || { docker logs "$name-host" >&2; die "unexpected gemini reply: $reply"; }
 left=$(docker ps -aq --filter label=ephemera.managed=true)
