@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isLoopbackHostName } from '../auth/loopback.js';
 import type { ServerLimits } from '../http/server-limits.js';
 
 /** Service settings read from the environment, validated once at start. */
@@ -118,7 +119,10 @@ const EnvSchema = z.object({
       return url.search === '' && url.username === '' && url.password === '';
     }, 'GEMINI_UPSTREAM_URL takes no query and no user:password')
     // The real key travels to it: in clear only to this machine.
-    .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(u), 'GEMINI_UPSTREAM_URL must be https:// (http:// only to this machine)'),
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || isLoopbackHostName(url.hostname);
+    }, 'GEMINI_UPSTREAM_URL must be https:// (http:// only to this machine)'),
   GEMINI_API_KEY_FILE: z.string().min(1).optional(),
 });
 

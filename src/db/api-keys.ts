@@ -70,11 +70,6 @@ export class ApiKeyStore {
   }
   private hadKey = false;
 
-  /** The active keys of a role. */
-  active(role: ApiKeyRole): ApiKeyInfo[] {
-    return this.list().filter((k) => k.role === role && k.revokedAt === null);
-  }
-
   /** The active keys that `revoke(idOrName)` would revoke. */
   matching(idOrName: string): ApiKeyInfo[] {
     const active = this.list().filter((k) => k.revokedAt === null);

@@ -134,6 +134,9 @@ const EMPTY_METRICS: RunEnd['metrics'] = {
 
 const STORE_END_ATTEMPTS = 4;
 
+/** The error of a run the service itself failed (a bug, a broken database). */
+const SERVICE_FAULT = { code: 'INTERNAL', message: 'the service failed while handling this run' } as const;
+
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
 /**
@@ -315,12 +318,12 @@ export class RunService {
    */
   private recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunEnd['metrics']): void {
     try {
-      if (this.deps.store.getRun(runId)?.status !== 'running') return; // its end was stored after all
+      // finishRun ends only a running run: an end stored after all is left as it is.
       this.deps.store.finishRun(runId, sessionId, {
         status: 'failed',
         exitCode: null,
-        errorCode: 'INTERNAL',
-        errorMessage: 'the service failed while handling this run',
+        errorCode: SERVICE_FAULT.code,
+        errorMessage: SERVICE_FAULT.message,
         stderr: '',
         output: null,
         metrics: metrics ?? { ...EMPTY_METRICS, totalMs: Math.round(performance.now() - receivedAt) },
@@ -561,7 +564,7 @@ export class RunService {
       endGrant();
       logger.error({ err, runId: run.runId }, 'unexpected failure while ending a run');
       this.recordUnexpectedEnd(run.runId, run.sessionId, run.receivedAt, metrics);
-      const error = { code: 'INTERNAL', message: 'the service failed while handling this run' };
+      const error = { ...SERVICE_FAULT };
       failReady(new AppError('INTERNAL', error.message));
       const res: RunResult = {
         sessionId: run.sessionId,
