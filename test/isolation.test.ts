@@ -66,7 +66,9 @@ describe('limits', () => {
   });
 
   it('contains a fork bomb by its pids limit until the deadline, and the service stays responsive', async () => {
-    const pending = run('bomb() { bomb | bomb & }; bomb; sleep 30', '?agent=tiny&timeout_ms=3000');
+    // The sleep starts before the bomb: forked after it, it raced the bomb for the last pids, and
+    // when it lost, sh ended at once ("can't fork") instead of holding the run to its deadline.
+    const pending = run('sleep 30 & bomb() { bomb | bomb & }; bomb; wait', '?agent=tiny&timeout_ms=3000');
     await new Promise((r) => setTimeout(r, 1500));
     const t0 = performance.now();
     expect((await h.app.request('/healthz')).status).toBe(200);
