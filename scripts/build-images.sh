@@ -3,8 +3,9 @@
 # cannot be pulled, it is made from this machine's own files with `docker import`.
 #   ephemera-base/busybox:local  static busybox only (about 2 MB)
 #   ephemera-base/node:local     this machine's node + npm + the libraries node links to + busybox
-#   ephemera/shell:<version>     the `shell` profile's image (images/shell/Dockerfile)
-#   ephemera/gemini:<cli version> the `gemini` profile's image (images/gemini/Dockerfile)
+#   and every images/<name>/: its image.env names the tag and the bases; its vendor.sh, if
+#   any, first fetches what the image needs from the npm registry (so that the build itself
+#   needs no network); e.g. ephemera/shell:0.1, ephemera/gemini:<cli version>.
 set -eu
 cd "$(dirname "$0")/.."
 say() { printf '[images] %s\n' "$*"; }
@@ -85,38 +86,24 @@ make_node_base() {
   import_rootfs "$tmp/root" "$img"; rm -rf "$tmp"
 }
 
-# Builds an image from images/<name>/Dockerfile, from the public base when it can be
-# pulled and from the local one otherwise.
-build_profile_image() { # name tag public_base local_base
-  name=$1 tag=$2 public=$3 local=$4
-  if have_image "$public" || timeout 30 docker pull -q "$public" >/dev/null 2>&1; then base=$public; else base=$local; fi
-  say "building $tag (BASE=$base)"
+# Builds images/<name>/ as its image.env says, from the public base when it can be pulled
+# and from the local one otherwise.
+build_image_dir() { # dir
+  dir=$1 name=$(basename "$1")
+  if [ -f "$dir/vendor.sh" ]; then sh "$dir/vendor.sh" || die "preparing $name failed"; fi
+  TAG='' PUBLIC_BASE='' LOCAL_BASE=''
+  . "./$dir/image.env"
+  [ -n "$TAG" ] && [ -n "$PUBLIC_BASE" ] && [ -n "$LOCAL_BASE" ] || die "$dir/image.env must set TAG, PUBLIC_BASE and LOCAL_BASE"
+  if have_image "$PUBLIC_BASE" || timeout 30 docker pull -q "$PUBLIC_BASE" >/dev/null 2>&1; then base=$PUBLIC_BASE; else base=$LOCAL_BASE; fi
+  say "building $TAG (BASE=$base)"
   log=$(mktemp)
-  docker build --build-arg BASE="$base" -t "$tag" "images/$name" >"$log" 2>&1 || { cat "$log" >&2; die "building $tag failed"; }
+  docker build --build-arg BASE="$base" -t "$TAG" "$dir" >"$log" 2>&1 || { cat "$log" >&2; die "building $TAG failed"; }
   rm -f "$log"
 }
 
-# The Gemini CLI is installed from the npm registry on this machine and copied into the
-# image, so the image builds without network access inside the build.
-vendor_gemini_cli() {
-  version=$(sed -n 's/^ARG GEMINI_CLI_VERSION=//p' images/gemini/Dockerfile)
-  [ -n "$version" ] || die "images/gemini/Dockerfile has no ARG GEMINI_CLI_VERSION"
-  pkg=images/gemini/vendor/node_modules/@google/gemini-cli/package.json
-  if [ -f "$pkg" ] && [ "$(node -p "require('./$pkg').version")" = "$version" ]; then
-    say "gemini-cli $version present in images/gemini/vendor"
-  else
-    say "installing @google/gemini-cli@$version into images/gemini/vendor"
-    rm -rf images/gemini/vendor/node_modules images/gemini/vendor/package.json images/gemini/vendor/package-lock.json
-    npm install --prefix images/gemini/vendor --omit=dev --no-audit --no-fund --loglevel=error \
-      "@google/gemini-cli@$version" >/dev/null
-  fi
-  GEMINI_TAG=ephemera/gemini:$version
-}
-
-
 make_busybox_base
 make_node_base
-build_profile_image shell ephemera/shell:0.1 busybox:1.36 ephemera-base/busybox:local
-vendor_gemini_cli
-build_profile_image gemini "$GEMINI_TAG" node:20-bookworm-slim ephemera-base/node:local
+for dir in images/*/; do
+  if [ -f "$dir/image.env" ]; then build_image_dir "${dir%/}"; fi
+done
 say "done"

@@ -16,7 +16,7 @@ import { healthRoutes } from './http/routes/health.js';
 import { Metrics } from './observability/metrics.js';
 import { historyRoutes } from './http/routes/history.js';
 import { runRoutes } from './http/routes/runs.js';
-import { geminiGateway } from './gateway/gemini-gateway.js';
+import { modelGateway } from './gateway/model-gateway.js';
 import { ModelGatewayServer } from './gateway/server.js';
 import { RunTokens } from './gateway/run-tokens.js';
 import { Reaper } from './runner/reaper.js';
@@ -57,9 +57,7 @@ export function createApp(deps: AppDeps) {
   // The gauges read `runs` only when scraped, after it exists.
   const metrics: Metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
   const tokens = new RunTokens();
-  const gateway = new ModelGatewayServer(
-    geminiGateway({ tokens, upstream: config.modelGateway.geminiUpstream, apiKey: config.secrets.geminiApiKey, logger }),
-  );
+  const gateway = new ModelGatewayServer(modelGateway({ tokens, logger, config }));
   const registry = metrics.registry;
   const runs = new RunService({
     store,

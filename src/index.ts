@@ -8,6 +8,7 @@ import { ConfigError, loadServiceConfig, type ServiceConfig } from './config/env
 import { loadProfiles, type ProfileSet } from './config/profiles.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
 import { unlockedProfiles } from './runner/egress-lock.js';
+import { callsModel } from './runner/agents/registry.js';
 import { openDatabase, UnsafeDatabaseError } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
@@ -66,7 +67,7 @@ async function main() {
   // Before the API serves: a model agent's run must not start while its model is out of reach.
   const gatewayDown = await serveModelGateway(app, docker, config, profiles);
   for (const p of profiles.profiles.values()) {
-    if (gatewayDown && p.kind === 'gemini') app.runs.disableAgent(p.name, gatewayDown);
+    if (gatewayDown && callsModel(p.kind)) app.runs.disableAgent(p.name, gatewayDown);
   }
 
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
@@ -76,7 +77,8 @@ async function main() {
         database: config.databasePath,
         agents: [...profiles.profiles.keys()],
         instance: config.instanceId,
-        geminiApiKey: config.secrets.geminiApiKey === undefined ? 'absent' : 'configured',
+        // Which model keys the gateway holds: named, never shown.
+        modelKeys: Object.fromEntries(Object.entries(config.secrets).map(([name, v]) => [name, v === undefined ? 'absent' : 'configured'])),
       },
       'ephemera listening',
     );
@@ -123,7 +125,7 @@ async function serveModelGateway(app: ReturnType<typeof createApp>, docker: Dock
     const host = config.modelGateway.host ?? (await gatewayListenAddress(docker, profiles));
     if (host === undefined) return undefined;
     const url = await app.gateway.listen(host, config.modelGateway.port);
-    logger.info({ url, upstream: config.modelGateway.geminiUpstream }, 'model gateway listening');
+    logger.info({ url, upstreams: config.modelGateway.upstreams }, 'model gateway listening');
     return undefined;
   } catch (err) {
     const why = `the model gateway is not serving (${(err as Error).message}); model agents cannot reach their model`;

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { geminiGateway } from '../src/gateway/gemini-gateway.js';
+import { geminiGateway } from '../src/runner/agents/gemini/gateway.js';
 import { RunTokens } from '../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../src/gateway/server.js';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';

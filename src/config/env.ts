@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isLoopbackHostName } from '../auth/loopback.js';
 import type { ServerLimits } from '../http/server-limits.js';
+import { MODEL_AGENTS } from '../runner/agents/registry.js';
 
 /** Service settings read from the environment, validated once at start. */
 export interface ServiceConfig {
@@ -39,12 +40,15 @@ export interface ServiceConfig {
   reapIntervalMs: number;
   /** Bounds on connections and on slow requests, applied to the HTTP server. */
   http: ServerLimits;
-  /** The model gateway agent containers call (see src/gateway): where it listens, and where it forwards. */
-  modelGateway: { host: string | undefined; port: number; geminiUpstream: string };
+  /** The model gateway agent containers call (see src/gateway): where it listens, and where each model agent's calls go (by kind). */
+  modelGateway: { host: string | undefined; port: number; upstreams: Record<string, string> };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
   trustHostEgressRules: boolean;
-  /** Secrets the service keeps to itself (the model gateway adds the key to calls); never logged, never in a container. */
-  secrets: { geminiApiKey: string | undefined };
+  /**
+   * Secrets the service keeps to itself, by variable name (each model agent's key, e.g.
+   * GEMINI_API_KEY: the model gateway adds it to calls); never logged, never in a container.
+   */
+  secrets: Record<string, string | undefined>;
 }
 
 const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
@@ -62,6 +66,7 @@ const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
     });
 
 const EnvSchema = z.object({
+  ...modelSettingsShape(),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: positiveInt('PORT', 8787).refine((p) => p < 65536, 'PORT must be below 65536'),
   ALLOWED_HOSTS: z
@@ -104,26 +109,12 @@ const EnvSchema = z.object({
     .optional(),
   // Read by the engine client itself; checked here so a blank value fails at start.
   DOCKER_HOST: z.string().min(1).optional(),
-  GEMINI_API_KEY: z.string().optional(),
   // Unset: the gateway of the network the gemini profiles use (found at start).
   MODEL_GATEWAY_HOST: z.string().min(1).optional(),
   // A service that cannot read the host's iptables (in a container, not root) takes the
   // egress rules as in place only when the operator says so.
   EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
-  GEMINI_UPSTREAM_URL: z
-    .url({ protocol: /^https?$/ })
-    .default('https://generativelanguage.googleapis.com')
-    .refine((u) => {
-      const url = new URL(u);
-      return url.search === '' && url.username === '' && url.password === '';
-    }, 'GEMINI_UPSTREAM_URL takes no query and no user:password')
-    // The real key travels to it: in clear only to this machine.
-    .refine((u) => {
-      const url = new URL(u);
-      return url.protocol === 'https:' || isLoopbackHostName(url.hostname);
-    }, 'GEMINI_UPSTREAM_URL must be https:// (http:// only to this machine)'),
-  GEMINI_API_KEY_FILE: z.string().min(1).optional(),
 });
 
 const DEFAULT_PROFILES_PATH = './config/profiles.json';
@@ -172,10 +163,49 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     },
-    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, geminiUpstream: e.GEMINI_UPSTREAM_URL },
+    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, upstreams: modelUpstreams(e as unknown as ParsedEnv) },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
-    secrets: { geminiApiKey: readSecret('GEMINI_API_KEY', e.GEMINI_API_KEY, e.GEMINI_API_KEY_FILE) },
+    secrets: modelKeys(e as unknown as ParsedEnv),
   };
+}
+
+/** Each model agent's variables: its key (or a file holding it) and its upstream. */
+function modelSettingsShape() {
+  return Object.fromEntries(
+    MODEL_AGENTS.flatMap(({ model }) => [
+      [model.keyEnv, z.string().optional()],
+      [`${model.keyEnv}_FILE`, z.string().min(1).optional()],
+      [model.upstreamEnv, upstreamUrl(model.upstreamEnv, model.defaultUpstream)],
+    ]),
+  ) as Record<string, z.ZodType<string | undefined>>;
+}
+
+function upstreamUrl(name: string, fallback: string) {
+  return z
+    .url({ protocol: /^https?$/ })
+    .default(fallback)
+    .refine((u) => {
+      const url = new URL(u);
+      return url.search === '' && url.username === '' && url.password === '';
+    }, `${name} takes no query and no user:password`)
+    // The real key travels to it: in clear only to this machine.
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || isLoopbackHostName(url.hostname);
+    }, `${name} must be https:// (http:// only to this machine)`);
+}
+
+type ParsedEnv = Record<string, string | undefined>;
+
+const modelUpstreams = (e: ParsedEnv) => Object.fromEntries(MODEL_AGENTS.map(({ kind, model }) => [kind, e[model.upstreamEnv]!]));
+
+const modelKeys = (e: ParsedEnv) =>
+  Object.fromEntries(MODEL_AGENTS.map(({ model: m }) => [m.keyEnv, readSecret(m.keyEnv, e[m.keyEnv], e[`${m.keyEnv}_FILE`])]));
+
+/** The real key of a kind's model API, when the service has one. */
+export function modelKeyOf(config: Pick<ServiceConfig, 'secrets'>, kind: string): string | undefined {
+  const model = MODEL_AGENTS.find((m) => m.kind === kind)?.model;
+  return model && config.secrets[model.keyEnv];
 }
 
 /** A secret from its variable or from the file its `_FILE` variable names (trimmed). */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { ModelBudget } from '../gateway/run-tokens.js';
+import type { AgentDefinition } from '../runner/agents/definition.js';
+import { AGENT_KINDS, AGENTS, definitionOf, type AgentKind } from '../runner/agents/registry.js';
 import { ConfigError } from './env.js';
 
 /**
@@ -10,8 +11,8 @@ import { ConfigError } from './env.js';
  */
 export interface AgentProfile {
   name: string;
-  /** `command`: stdout is the reply. `gemini`: Gemini CLI's stream-json is parsed into events. */
-  kind: 'command' | 'gemini';
+  /** Which registered agent runs it (src/runner/agents/registry.ts). */
+  kind: AgentKind;
   image: string;
   /** Command and arguments; undefined runs the image's own CMD. */
   command: string[] | undefined;
@@ -35,23 +36,10 @@ export interface AgentProfile {
   openEgress: boolean;
   /** tmpfs mounts: path -> mount options. /tmp and the workdir are always among them. */
   tmpfs: Record<string, string>;
-  /**
-   * `history-file`: earlier turns at /ephemera/history.jsonl (read-only);
-   * `gemini-session-file`: earlier turns as a Gemini CLI session file, passed with --session-file;
-   * `none`: nothing.
-   */
-  replay: 'history-file' | 'gemini-session-file' | 'none';
-  /** Only for kind `gemini`. */
-  gemini: GeminiOptions | undefined;
-}
-
-export interface GeminiOptions {
-  model: string;
-  /** `yolo` approves every tool call: only when the operator chooses it. */
-  approvalMode: 'default' | 'auto_edit' | 'plan' | 'yolo';
-  extraArgs: string[];
-  /** What one run may spend through the model gateway; past it the run ends failed, BUDGET_EXCEEDED. */
-  budget: ModelBudget;
+  /** How earlier turns reach the agent: one of its kind's formats (`none`: not at all). */
+  replay: string;
+  /** The kind's own settings (its `"<kind>": {...}` block), parsed by its definition. */
+  options: Readonly<Record<string, unknown>>;
 }
 
 export interface ProfileSet {
@@ -120,80 +108,85 @@ function unsafeUses(p: { network: string; user: string; read_only_root: boolean;
   return uses;
 }
 
-const GeminiSchema = z
-  .object({
-    model: z.string().min(1).default('gemini-2.5-flash'),
-    approval_mode: z.enum(['default', 'auto_edit', 'plan', 'yolo']).default('default'),
-    extra_args: z.array(z.string()).default([]),
-    budget: z
-      .object({ model_calls: z.number().int().positive().optional(), tokens: z.number().int().positive().optional() })
-      .strict()
-      .default({}),
-  })
-  .strict();
+const BASE_SHAPE = {
+  image: z.string().min(1),
+  command: z.array(z.string()).min(1).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+  user: z.string().min(1).default('1000:1000'),
+  workdir: z.string().startsWith('/').optional(),
+  network: z.string().min(1).default('none'),
+  timeout_ms: z.number().int().positive().default(60_000),
+  max_timeout_ms: z.number().int().positive().optional(),
+  own_deadline: z.boolean().default(true),
+  limits: z
+    .object({
+      memory_mb: z.number().int().min(6).default(256),
+      cpus: z.number().positive().max(64).default(1),
+      pids: z.number().int().positive().default(256),
+      nofile: z.number().int().min(64).default(1024),
+      tmpfs_mb: z.number().int().positive().default(64),
+    })
+    .strict()
+    .default({ memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 }),
+  read_only_root: z.boolean().default(true),
+  tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
+  replay: z.string().optional(),
+  unsafe: z.array(z.enum(UNSAFE_SETTINGS)).default([]),
+};
 
-const ProfileSchema = z
-  .object({
-    kind: z.enum(['command', 'gemini']).default('command'),
-    image: z.string().min(1),
-    command: z.array(z.string()).min(1).optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
-    user: z.string().min(1).default('1000:1000'),
-    workdir: z.string().startsWith('/').optional(),
-    network: z.string().min(1).default('none'),
-    timeout_ms: z.number().int().positive().default(60_000),
-    max_timeout_ms: z.number().int().positive().optional(),
-    own_deadline: z.boolean().default(true),
-    limits: z
-      .object({
-        memory_mb: z.number().int().min(6).default(256),
-        cpus: z.number().positive().max(64).default(1),
-        pids: z.number().int().positive().default(256),
-        nofile: z.number().int().min(64).default(1024),
-        tmpfs_mb: z.number().int().positive().default(64),
-      })
-      .strict()
-      .default({ memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 }),
-    read_only_root: z.boolean().default(true),
-    tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
-    replay: z.enum(['history-file', 'gemini-session-file', 'none']).optional(),
-    gemini: GeminiSchema.optional(),
-    unsafe: z.array(z.enum(UNSAFE_SETTINGS)).default([]),
-  })
-  .strict()
-  .superRefine((p, ctx) => {
-    const uses = unsafeUses(p);
-    for (const use of uses) {
-      if (!p.unsafe.includes(use.setting)) {
-        const message = `${use.what}; if this profile means it, add "${use.setting}" to its "unsafe" list`;
-        ctx.addIssue({ code: 'custom', path: use.path, message });
-      }
+/** One kind's profile: the common fields, its `kind`, and its own options block under its name. */
+const memberOf = (d: AgentDefinition) =>
+  z.object({ ...BASE_SHAPE, kind: z.literal(d.kind as AgentKind), ...(d.options && { [d.kind]: d.options.optional() }) }).strict();
+
+/** `kind` defaults to the first registered kind; an options block of another kind is a slip worth naming. */
+const ProfileEnvelope = z.looseObject({ kind: z.enum(AGENT_KINDS).default(AGENT_KINDS[0]) }).superRefine((p, ctx) => {
+  for (const kind of AGENT_KINDS) {
+    if (kind !== p.kind && p[kind] !== undefined) ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
+  }
+});
+
+const ProfileSchema = ProfileEnvelope.pipe(
+  z.discriminatedUnion('kind', AGENTS.map((d) => memberOf(d as AgentDefinition)) as unknown as [ReturnType<typeof memberOf>]),
+).superRefine((p, ctx) => {
+  checkUnsafe(p, ctx);
+  if (p.max_timeout_ms !== undefined && p.max_timeout_ms < p.timeout_ms) {
+    ctx.addIssue({ code: 'custom', path: ['max_timeout_ms'], message: 'must be at least timeout_ms' });
+  }
+  const replays = definitionOf(p.kind).replays;
+  if (p.replay !== undefined && !replays.includes(p.replay)) {
+    ctx.addIssue({ code: 'custom', path: ['replay'], message: `kind "${p.kind}" replays with ${replays.join(' or ')}` });
+  }
+});
+
+type ParsedProfile = z.output<typeof ProfileSchema>;
+
+/** Every use of an unsafe setting is acknowledged, and every acknowledgement is used. */
+function checkUnsafe(p: ParsedProfile, ctx: z.RefinementCtx) {
+  const uses = unsafeUses(p);
+  for (const use of uses) {
+    if (!p.unsafe.includes(use.setting)) {
+      const message = `${use.what}; if this profile means it, add "${use.setting}" to its "unsafe" list`;
+      ctx.addIssue({ code: 'custom', path: use.path, message });
     }
-    p.unsafe.forEach((setting, i) => {
-      // An acknowledgement that nothing uses would let a later edit switch it on silently.
-      const message =
-        p.unsafe.indexOf(setting) !== i
-          ? `"${setting}" is listed twice`
-          : setting === 'open_egress'
-            ? p.network === 'none'
-              ? '"open_egress" is acknowledged but this profile has no network: remove it'
-              : undefined
-            : !uses.some((u) => u.setting === setting)
+  }
+  p.unsafe.forEach((setting, i) => {
+    // An acknowledgement that nothing uses would let a later edit switch it on silently.
+    const message =
+      p.unsafe.indexOf(setting) !== i
+        ? `"${setting}" is listed twice`
+        : setting === 'open_egress'
+          ? p.network === 'none'
+            ? '"open_egress" is acknowledged but this profile has no network: remove it'
+            : undefined
+          : !uses.some((u) => u.setting === setting)
             ? `"${setting}" is acknowledged but nothing in this profile uses it: remove it`
             : undefined;
-      if (message) ctx.addIssue({ code: 'custom', path: ['unsafe', i], message });
-    });
-    if (p.max_timeout_ms !== undefined && p.max_timeout_ms < p.timeout_ms) {
-      ctx.addIssue({ code: 'custom', path: ['max_timeout_ms'], message: 'must be at least timeout_ms' });
-    }
-    if (p.kind === 'command' && p.gemini) ctx.addIssue({ code: 'custom', path: ['gemini'], message: 'only for kind "gemini"' });
-    if (p.kind === 'command' && p.replay === 'gemini-session-file') {
-      ctx.addIssue({ code: 'custom', path: ['replay'], message: 'gemini-session-file needs kind "gemini"' });
-    }
-    if (p.kind === 'gemini' && p.replay === 'history-file') {
-      ctx.addIssue({ code: 'custom', path: ['replay'], message: 'kind "gemini" replays with gemini-session-file (or none)' });
-    }
+    if (message) ctx.addIssue({ code: 'custom', path: ['unsafe', i], message });
   });
+}
+
+/** A profile as the file gives it (snake_case); `kind` may be left out for the default kind. */
+export type ProfileInput = z.input<z.ZodObject<typeof BASE_SHAPE>> & { kind?: AgentKind } & { [K in AgentKind]?: unknown };
 
 const ProfilesFileSchema = z
   .object({
@@ -203,35 +196,15 @@ const ProfilesFileSchema = z
   .strict()
   .refine((f) => f.default_agent in f.profiles, { message: 'default_agent must name one of the profiles' });
 
-export type ProfilesFile = z.input<typeof ProfilesFileSchema>;
+export interface ProfilesFile {
+  default_agent: string;
+  profiles: Record<string, ProfileInput>;
+}
 
-/** The profiles used when no file is configured. */
+/** The profiles used when no file is configured: each registered kind's own. */
 export const BUILTIN_PROFILES: ProfilesFile = {
   default_agent: 'shell',
-  profiles: {
-    shell: {
-      kind: 'command',
-      image: 'ephemera/shell:0.1',
-      command: ['sh', '-s'],
-      user: '1000:1000',
-      workdir: '/workspace',
-      network: 'none',
-      timeout_ms: 60_000,
-      limits: { memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 },
-      replay: 'history-file',
-    },
-    gemini: {
-      kind: 'gemini',
-      image: 'ephemera/gemini:0.61.0',
-      user: '1000:1000',
-      workdir: '/workspace',
-      network: 'ephemera-egress',
-      tmpfs: { '/home/gemini': 'rw,size=64m,uid=1000,gid=1000,mode=0700' },
-      timeout_ms: 300_000,
-      limits: { memory_mb: 1024, cpus: 1, pids: 256 },
-      gemini: { model: 'gemini-2.5-flash', approval_mode: 'default', extra_args: [] },
-    },
-  },
+  profiles: Object.fromEntries(AGENTS.flatMap((d) => (d.builtin ? [[d.builtin.name, d.builtin.profile as ProfileInput]] : []))),
 };
 
 export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
@@ -241,39 +214,39 @@ export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
   }
   const profiles = new Map<string, AgentProfile>();
-  for (const [name, p] of Object.entries(parsed.data.profiles)) {
-    const gemini = p.kind === 'gemini' ? GeminiSchema.parse(p.gemini ?? {}) : undefined;
-    profiles.set(name, {
-      name,
-      kind: p.kind,
-      image: p.image,
-      command: p.command,
-      env: p.env,
-      user: p.user,
-      workdir: p.workdir,
-      network: p.network,
-      timeoutMs: p.timeout_ms,
-      maxTimeoutMs: p.max_timeout_ms ?? p.timeout_ms,
-      ownDeadline: p.own_deadline,
-      limits: {
-        memoryBytes: p.limits.memory_mb * 1024 * 1024,
-        nanoCpus: Math.round(p.limits.cpus * 1e9),
-        pids: p.limits.pids,
-        nofile: p.limits.nofile,
-      },
-      readOnlyRoot: p.read_only_root,
-      openEgress: p.unsafe.includes('open_egress'),
-      tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
-      replay: p.replay ?? (p.kind === 'gemini' ? 'gemini-session-file' : 'history-file'),
-      gemini: gemini && {
-        model: gemini.model,
-        approvalMode: gemini.approval_mode,
-        extraArgs: gemini.extra_args,
-        budget: { ...(gemini.budget.model_calls !== undefined && { modelCalls: gemini.budget.model_calls }), ...(gemini.budget.tokens !== undefined && { tokens: gemini.budget.tokens }) },
-      },
-    });
-  }
+  for (const [name, p] of Object.entries(parsed.data.profiles)) profiles.set(name, toAgentProfile(name, p));
   return { defaultAgent: parsed.data.default_agent, profiles };
+}
+
+function toAgentProfile(name: string, p: ParsedProfile): AgentProfile {
+  const definition = definitionOf(p.kind);
+  // The block was parsed with the profile; left out, its defaults still apply.
+  const given = (p as Record<string, unknown>)[p.kind];
+  const options = (given ?? definition.options?.parse({}) ?? {}) as Record<string, unknown>;
+  return {
+    name,
+    kind: p.kind as AgentKind,
+    image: p.image,
+    command: p.command,
+    env: p.env,
+    user: p.user,
+    workdir: p.workdir,
+    network: p.network,
+    timeoutMs: p.timeout_ms,
+    maxTimeoutMs: p.max_timeout_ms ?? p.timeout_ms,
+    ownDeadline: p.own_deadline,
+    limits: {
+      memoryBytes: p.limits.memory_mb * 1024 * 1024,
+      nanoCpus: Math.round(p.limits.cpus * 1e9),
+      pids: p.limits.pids,
+      nofile: p.limits.nofile,
+    },
+    readOnlyRoot: p.read_only_root,
+    openEgress: p.unsafe.includes('open_egress'),
+    tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
+    replay: p.replay ?? definition.replays[0],
+    options,
+  };
 }
 
 /**

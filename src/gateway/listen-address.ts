@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { ProfileSet } from '../config/profiles.js';
+import { callsModel } from '../runner/agents/registry.js';
 
 /**
  * Where the model gateway listens when MODEL_GATEWAY_HOST does not say: the host's address
@@ -7,7 +8,7 @@ import type { ProfileSet } from '../config/profiles.js';
  * containers reach and other machines do not. Undefined when no profile needs a model.
  */
 export async function gatewayListenAddress(docker: Docker, profiles: ProfileSet): Promise<string | undefined> {
-  const networks = new Set([...profiles.profiles.values()].filter((p) => p.kind === 'gemini').map((p) => p.network));
+  const networks = new Set([...profiles.profiles.values()].filter((p) => callsModel(p.kind)).map((p) => p.network));
   if (networks.size === 0) return undefined;
   if (networks.size > 1) throw new Error(`model agents use several networks (${[...networks].join(', ')}): set MODEL_GATEWAY_HOST`);
   const [name] = networks as unknown as [string];

@@ -18,6 +18,8 @@ export interface ModelUsage {
 
 export interface RunGrant {
   runId: string;
+  /** The kind of agent the run is: its token is good for that agent's model API only (undefined: any). */
+  kind: string | undefined;
   /** The run's stand-in for an API key: valid only while the run is in progress. */
   token: string;
   budget: ModelBudget;
@@ -37,9 +39,10 @@ export interface RunGrant {
 export class RunTokens {
   private readonly byToken = new Map<string, RunGrant>();
 
-  issue(runId: string, budget: ModelBudget, onOverBudget: (why: string) => void = () => {}): RunGrant {
+  issue(runId: string, budget: ModelBudget, onOverBudget: (why: string) => void = () => {}, kind?: string): RunGrant {
     const grant: RunGrant = {
       runId,
+      kind,
       token: `eph-run-${randomBytes(24).toString('base64url')}`,
       budget,
       usage: { calls: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, errors: 0 },

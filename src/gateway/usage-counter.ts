@@ -1,17 +1,20 @@
 import { charge, markOverBudget, type RunGrant } from './run-tokens.js';
 
-/** A model call's token counts, from the API's `usageMetadata`. */
+/** A model call's token counts so far. */
 export interface CallUsage {
   input: number;
   output: number;
   total: number;
 }
 
-interface UsageMetadata {
-  promptTokenCount?: number;
-  candidatesTokenCount?: number;
-  thoughtsTokenCount?: number;
-  totalTokenCount?: number;
+/**
+ * Reads one call's usage from its answer, an API's way: fed each SSE event's data (or the
+ * whole JSON answer), it gives the call's running totals when that part reports them.
+ */
+export interface UsageReader {
+  /** A string every part that reports usage contains: the rest is not parsed. */
+  hint: string;
+  read(part: unknown): CallUsage | undefined;
 }
 
 /** How much of a JSON answer is kept to find its usage; an SSE line longer than this is skipped. */
@@ -19,26 +22,26 @@ const MAX_KEPT_BYTES = 8 * 1024 * 1024;
 
 /**
  * Passes an answer through untouched, chunk by chunk, and charges its usage to the run.
- * A streamed answer (SSE) repeats a running `usageMetadata` in its events: each one is
- * charged as it passes (what it adds to the last), so a call the container stops reading
- * still pays for what it got. A JSON answer carries it once, at the end. An answer whose
- * usage cannot be read, under a token budget, ends the run: it could not be counted.
+ * A streamed answer (SSE) reports running totals in its events: each one is charged as it
+ * passes (what it adds to the last), so a call the container stops reading still pays for
+ * what it got. A JSON answer carries it once, at the end. An answer whose usage cannot be
+ * read, under a token budget, ends the run: it could not be counted.
  */
-export function usageCounter(contentType: string, grant: RunGrant): TransformStream<Uint8Array, Uint8Array> {
+export function usageCounter(contentType: string, grant: RunGrant, reader: UsageReader): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
   const sse = contentType.includes('text/event-stream');
   let pending = '';
   let overflow = false;
   let charged: CallUsage = { input: 0, output: 0, total: 0 };
   let seen = false;
-  const account = (u: UsageMetadata | undefined) => {
-    if (!u) return;
+  const account = (json: string) => {
+    const now = usageOf(json, reader);
+    if (!now) return;
     seen = true;
-    const now = toUsage(u);
     charge(grant, { input: now.input - charged.input, output: now.output - charged.output, total: now.total - charged.total });
     charged = now;
   };
-  const readLine = (line: string) => account(usageOf(/^data:\s?(.*)$/.exec(line.trim())?.[1] ?? ''));
+  const readLine = (line: string) => account(/^data:\s?(.*)$/.exec(line.trim())?.[1] ?? '');
   return new TransformStream({
     transform(chunk, controller) {
       controller.enqueue(chunk);
@@ -57,25 +60,17 @@ export function usageCounter(contentType: string, grant: RunGrant): TransformStr
     flush() {
       pending += decoder.decode();
       if (sse) readLine(pending);
-      else if (!overflow) account(usageOf(pending));
+      else if (!overflow) account(pending);
       if (!seen && grant.budget.tokens !== undefined) markOverBudget(grant, 'a model answer carried no usage the gateway could count against the token budget');
     },
   });
 }
 
-function usageOf(json: string): UsageMetadata | undefined {
-  if (!json.includes('usageMetadata')) return undefined;
+function usageOf(json: string, reader: UsageReader): CallUsage | undefined {
+  if (!json.includes(reader.hint)) return undefined;
   try {
-    const parsed = JSON.parse(json) as { usageMetadata?: UsageMetadata } | Array<{ usageMetadata?: UsageMetadata }>;
-    const items = Array.isArray(parsed) ? parsed : [parsed];
-    return items.reverse().find((i) => i?.usageMetadata)?.usageMetadata;
+    return reader.read(JSON.parse(json));
   } catch {
     return undefined;
   }
-}
-
-function toUsage(u: UsageMetadata): CallUsage {
-  const input = u.promptTokenCount ?? 0;
-  const output = (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0);
-  return { input, output, total: u.totalTokenCount ?? input + output };
 }

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { MODEL_AGENTS } from '../runner/agents/registry.js';
 
 /** Paths whose values never reach a log line, wherever a caller puts them. */
 export const REDACTED_PATHS = [
@@ -13,8 +14,8 @@ export const REDACTED_PATHS = [
   '*.key',
   'secrets',
   '*.secrets',
-  'GEMINI_API_KEY',
-  '*.GEMINI_API_KEY',
+  // Every model agent's key variable, wherever it turns up.
+  ...MODEL_AGENTS.flatMap(({ model }) => [model.keyEnv, `*.${model.keyEnv}`]),
 ];
 
 /** Structured JSON logs (one object a line) with secrets redacted. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '../config/env.js';
+import { modelKeyOf, type ServiceConfig } from '../config/env.js';
 import type { AgentProfile, ProfileSet } from '../config/profiles.js';
 import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
@@ -8,6 +8,7 @@ import { NO_REPLAY, type Replay, type RunEnd, type TranscriptStore } from '../db
 import { AppError } from '../errors.js';
 import type { Agent, AgentEvent, OutputParser, PreparedTurn, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
+import { definitionOf } from './agents/registry.js';
 import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
 import { Admission } from './admission.js';
 import { EventChannel } from './event-channel.js';
@@ -341,10 +342,12 @@ export class RunService {
    */
   private modelGrant(run: PlannedRun, stop: AbortController): RunGrant | undefined {
     const gateway = this.deps.gateway;
-    if (run.profile.kind !== 'gemini' || !gateway || gateway.url() === undefined) return undefined;
-    return gateway.tokens.issue(run.runId, run.profile.gemini?.budget ?? {}, (why) => {
+    const model = definitionOf(run.profile.kind).model;
+    if (!model || !gateway || gateway.url() === undefined) return undefined;
+    const onOverBudget = (why: string) => {
       if (!stop.signal.aborted) stop.abort(new RunStopped('budget', why));
-    });
+    };
+    return gateway.tokens.issue(run.runId, model.budget(run.profile.options), onOverBudget, run.profile.kind);
   }
 
   get runningCount(): number {
@@ -376,7 +379,7 @@ export class RunService {
     let agent: Agent, turn: PreparedTurn, parser: OutputParser;
     try {
       const access = grant && { token: grant.token, baseUrl: this.deps.gateway!.url()! };
-      agent = (this.deps.agents ?? agentFor)(run.profile, access, config.secrets.geminiApiKey !== undefined);
+      agent = (this.deps.agents ?? agentFor)(run.profile, access, modelKeyOf(config, run.profile.kind) !== undefined);
       turn = agent.prepare({ prompt: run.prompt, history: run.replay.messages, omitted: run.replay.omitted });
       parser = agent.parser();
     } catch (err) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { geminiGateway } from '../../src/gateway/gemini-gateway.js';
+import { geminiGateway } from '../../src/runner/agents/gemini/gateway.js';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/frames.js';

@@ -74,7 +74,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       maxQueuedPerKey: opts.maxQueuedRuns ?? 64,
       ...withoutUndefined(config),
       instanceId,
-      secrets: { geminiApiKey: opts.geminiApiKey },
+      secrets: { GEMINI_API_KEY: opts.geminiApiKey },
     },
     profiles: parseProfiles(opts.profiles ?? TEST_PROFILES),
     ...(opts.agents && { agents: opts.agents }),

@@ -7,19 +7,19 @@ import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/
 
 describe('loadServiceConfig', () => {
   it('reads the Gemini API key from a variable or a file, never both', () => {
-    expect(loadServiceConfig({ GEMINI_API_KEY: ' k1 ' }).secrets.geminiApiKey).toBe('k1');
+    expect(loadServiceConfig({ GEMINI_API_KEY: ' k1 ' }).secrets.GEMINI_API_KEY).toBe('k1');
     // The gateway sends the real key to its upstream: over TLS, or in clear only to this machine.
-    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'https://corp.example/gemini/' }).modelGateway.geminiUpstream).toBe('https://corp.example/gemini/');
-    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'http://127.0.0.1:9999' }).modelGateway.geminiUpstream).toBe('http://127.0.0.1:9999');
+    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'https://corp.example/gemini/' }).modelGateway.upstreams.gemini).toBe('https://corp.example/gemini/');
+    expect(loadServiceConfig({ GEMINI_UPSTREAM_URL: 'http://127.0.0.1:9999' }).modelGateway.upstreams.gemini).toBe('http://127.0.0.1:9999');
     for (const bad of ['http://corp.example/', 'https://u:p@corp.example/', 'https://corp.example/?x=1', 'ftp://corp.example/']) {
       expect(() => loadServiceConfig({ GEMINI_UPSTREAM_URL: bad }), bad).toThrow(/GEMINI_UPSTREAM_URL/);
     }
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-key-'));
     writeFileSync(join(dir, 'key'), 'k2\n');
-    expect(loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'key') }).secrets.geminiApiKey).toBe('k2');
+    expect(loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'key') }).secrets.GEMINI_API_KEY).toBe('k2');
     expect(() => loadServiceConfig({ GEMINI_API_KEY: 'a', GEMINI_API_KEY_FILE: join(dir, 'key') })).toThrow(/not both/);
     expect(() => loadServiceConfig({ GEMINI_API_KEY_FILE: join(dir, 'missing') })).toThrow(/ENOENT/);
-    expect(loadServiceConfig({}).secrets.geminiApiKey).toBeUndefined();
+    expect(loadServiceConfig({}).secrets.GEMINI_API_KEY).toBeUndefined();
   });
 
   it('has the documented defaults', () => {
@@ -61,9 +61,9 @@ describe('profiles', () => {
 
   it('gives gemini safe defaults: no yolo, session-file replay', () => {
     const g = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i' } } }).profiles.get('g')!;
-    expect(g.gemini).toEqual({ model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [], budget: {} });
+    expect(g.options).toEqual({ model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [], budget: {} });
     const budgeted = parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', gemini: { budget: { model_calls: 20, tokens: 100000 } } } } });
-    expect(budgeted.profiles.get('g')!.gemini!.budget).toEqual({ modelCalls: 20, tokens: 100000 });
+    expect(budgeted.profiles.get('g')!.options.budget).toEqual({ modelCalls: 20, tokens: 100000 });
     expect(() => parseProfiles({ default_agent: 'g', profiles: { g: { kind: 'gemini', image: 'i', gemini: { budget: { model_calls: 0 } } } } })).toThrow(/model_calls/);
     expect(g.replay).toBe('gemini-session-file');
     expect(g.network).toBe('none');

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { AgentEvent, OutputParser, ParsedOutput, ToolCall } from './agent.js';
+import type { AgentEvent, OutputParser, ParsedOutput, ToolCall } from '../agent.js';
 
 /**
  * Parses Gemini CLI's `-o stream-json` output: one JSON event a line —

@@ -1,5 +1,5 @@
-import type { AgentProfile } from '../../config/profiles.js';
-import type { Agent, AgentEvent, OutputParser, ParsedOutput } from './agent.js';
+import type { AgentProfile } from '../../../config/profiles.js';
+import type { Agent, AgentEvent, OutputParser, ParsedOutput } from '../agent.js';
 import { historyFile } from './history-file.js';
 
 /** Any command that reads the prompt on stdin; its stdout is the reply, byte for byte. */

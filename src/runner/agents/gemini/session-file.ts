@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { MessageRow } from '../../db/schema.js';
-import { omittedNote } from './agent.js';
+import type { MessageRow } from '../../../db/schema.js';
+import { omittedNote } from '../agent.js';
 
 export const SESSION_FILE_PATH = '/ephemera/session.jsonl';
 

@@ -1,8 +1,10 @@
-import type { AgentProfile } from '../../config/profiles.js';
-import type { ContainerFile } from '../runtime.js';
-import type { Agent, ModelAccess, Outcome, ParsedOutput } from './agent.js';
-import { geminiSessionFile, SESSION_FILE_PATH } from './gemini-session.js';
-import { GeminiStreamParser } from './gemini-stream.js';
+import type { AgentProfile } from '../../../config/profiles.js';
+import type { ContainerFile } from '../../runtime.js';
+import type { Agent, ModelAccess, Outcome, ParsedOutput } from '../agent.js';
+import { numericUid } from '../run-user.js';
+import type { GeminiOptions } from './options.js';
+import { geminiSessionFile, SESSION_FILE_PATH } from './session-file.js';
+import { GeminiStreamParser } from './stream-parser.js';
 
 /** Settings the image's entrypoint copies into $HOME/.gemini. */
 const SETTINGS = {
@@ -27,7 +29,7 @@ const AUTH_ERROR = /API_KEY_INVALID|API key not valid|UNAUTHENTICATED|PERMISSION
  * API key, in a file; earlier turns go in as a session file passed with `--session-file`.
  */
 export function geminiAgent(profile: AgentProfile, model: ModelAccess | undefined, keyConfigured = model !== undefined): Agent {
-  const options = profile.gemini ?? { model: 'gemini-2.5-flash', approvalMode: 'default', extraArgs: [] };
+  const options = profile.options as GeminiOptions;
   const uid = numericUid(profile.user);
   return {
     textEvent: 'delta',
@@ -85,9 +87,4 @@ export function concludeGemini(exitCode: number, parsed: ParsedOutput, hasKey: b
     return { status: 'failed', error: { code: 'AGENT_CRASHED', message: 'Gemini CLI ended without a result' } };
   }
   return { status: 'succeeded', error: null };
-}
-
-function numericUid(user: string): number {
-  const uid = Number(user.split(':')[0]);
-  return Number.isSafeInteger(uid) && uid >= 0 ? uid : 0;
 }

@@ -1,6 +1,6 @@
-import type { MessageRow } from '../../db/schema.js';
-import type { ContainerFile } from '../runtime.js';
-import { omittedNote } from './agent.js';
+import type { MessageRow } from '../../../db/schema.js';
+import type { ContainerFile } from '../../runtime.js';
+import { omittedNote } from '../agent.js';
 
 export const HISTORY_PATH = '/ephemera/history.jsonl';
 

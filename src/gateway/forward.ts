@@ -1,0 +1,163 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { ModelRouteOptions } from '../runner/agents/definition.js';
+import { markOverBudget, type RunGrant } from './run-tokens.js';
+import { usageCounter, type UsageReader } from './usage-counter.js';
+
+/** A call's body is read whole before it is forwarded: bounded, so a run cannot fill the service's memory. */
+export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+/** Calls one run may have in flight at once: bounds its memory, and how far past its token budget it can get. */
+const MAX_CALLS_IN_FLIGHT = 2;
+
+/** One model call a container asks for, as the gateway forwards it. */
+export interface ModelCall {
+  /** The upstream URL (the upstream's own path prefix kept). */
+  target: URL;
+  /** A model call counts against the budget; counting tokens, for one, does not. */
+  counted: boolean;
+}
+
+/** What differs between model APIs: their paths, where the key goes, their error shape, their usage. */
+export interface ModelApiShape {
+  /** The POST paths (Hono patterns) forwarded, e.g. `/v1beta/models/:call`. */
+  paths: string[];
+  /** The call a request makes, or a refusal (the API's 404) for one not forwarded. */
+  callOf(c: Context, upstream: string): ModelCall | Response;
+  /** Where a container puts its run token. */
+  tokenOf(req: Request): string;
+  /** Request headers passed on as they are (the API's version and beta flags); no others are. */
+  passedHeaders: readonly string[];
+  /** The headers that carry the real key upstream. */
+  keyHeaders(apiKey: string): Record<string, string>;
+  /** An error in the API's own shape, so the CLI reports it as it would the API's. */
+  error(status: number, message: string): Response;
+  /** The usage reader for one call's answer. */
+  usage(): UsageReader;
+}
+
+/**
+ * The model gateway's routes for one model API: the one place agent containers send model
+ * calls. They accept only a run's own token (the container's "API key") for this API,
+ * forward only the API's model paths, put the real key on the way out, stream the answer
+ * back as it comes, and count each run's calls and tokens from the answer's usage.
+ */
+export function forwardingRoutes(shape: ModelApiShape, opts: ModelRouteOptions & { keyEnv: string }): Hono {
+  const app = new Hono();
+  const limit = bodyLimit({
+    maxSize: MAX_REQUEST_BYTES,
+    onError: () => shape.error(413, `a model call's body may hold at most ${MAX_REQUEST_BYTES} bytes`),
+  });
+  for (const path of shape.paths) {
+    app.post(path, limit, async (c) => {
+      const call = shape.callOf(c, opts.upstream);
+      if (call instanceof Response) return call;
+      const grant = opts.tokens.get(shape.tokenOf(c.req.raw));
+      // A token is good for its own run's API only: a run of one agent cannot spend another's key.
+      if (!grant || (grant.kind !== undefined && grant.kind !== opts.kind)) {
+        return shape.error(401, 'API key not valid: this run has ended, or the key is not a run token');
+      }
+      if (opts.apiKey === undefined) {
+        return shape.error(401, `API key not valid: the Ephemera service has no ${opts.keyEnv} configured for its model gateway`);
+      }
+      const refusal = refusalOf(shape, grant, call.counted);
+      if (refusal) return refusal;
+      grant.inFlight++;
+      try {
+        return whileInFlight(grant, await forward(c.req.raw, call, grant, shape, opts));
+      } catch (err) {
+        grant.inFlight--;
+        throw err;
+      }
+    });
+  }
+  return app;
+}
+
+/** Keeps a call counted in flight until its answer has been read to the end (or dropped), not just begun. */
+function whileInFlight(grant: RunGrant, res: Response): Response {
+  let settled = false;
+  const settle = () => {
+    if (settled) return;
+    settled = true;
+    grant.inFlight--;
+  };
+  if (!res.body) {
+    settle();
+    return res;
+  }
+  return new Response(onSettled(res.body, settle), { status: res.status, headers: res.headers });
+}
+
+/** The same stream, calling `done` once when it ends, fails or is cancelled by its reader. */
+function onSettled(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const next = await reader.read();
+          if (!next.done) return controller.enqueue(next.value);
+          done();
+          controller.close();
+        } catch (err) {
+          done();
+          controller.error(err);
+        }
+      },
+      cancel(reason) {
+        done();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Why a run may not make this call now, as the API's error; counts the call when it may. */
+function refusalOf(shape: ModelApiShape, grant: RunGrant, isModelCall: boolean): Response | undefined {
+  const max = grant.budget.modelCalls;
+  if (isModelCall && grant.overBudget === undefined && max !== undefined && grant.usage.calls >= max) {
+    markOverBudget(grant, `the run asked for more than its budget of ${max} model call(s)`);
+  }
+  if (grant.overBudget !== undefined) return shape.error(429, grant.overBudget);
+  if (grant.inFlight >= MAX_CALLS_IN_FLIGHT) return shape.error(429, `a run may have at most ${MAX_CALLS_IN_FLIGHT} model calls in flight`);
+  if (isModelCall) grant.usage.calls++;
+  return undefined;
+}
+
+async function forward(req: Request, call: ModelCall, grant: RunGrant, shape: ModelApiShape, opts: ModelRouteOptions): Promise<Response> {
+  const body = await req.arrayBuffer();
+  let upstream: Response;
+  try {
+    upstream = await fetch(call.target, {
+      method: 'POST',
+      headers: { ...passedHeaders(req, shape.passedHeaders), 'content-type': req.headers.get('content-type') ?? 'application/json', ...shape.keyHeaders(opts.apiKey!) },
+      body,
+      signal: req.signal,
+      redirect: 'manual', // never send the key on to wherever a redirect points
+    });
+  } catch (err) {
+    grant.usage.errors++;
+    opts.logger.warn({ runId: grant.runId, err: (err as Error).message }, 'model API unreachable');
+    return shape.error(502, 'the model gateway could not reach the model API');
+  }
+  if (upstream.status >= 300) {
+    grant.usage.errors++;
+    // Refused or failed upstream (throttled, down): not a call the model answered.
+    if (call.counted && (upstream.status === 429 || upstream.status >= 500)) grant.usage.calls--;
+    if (upstream.status < 400) return shape.error(502, 'the model API answered with a redirect, which the gateway does not follow');
+  }
+  const type = upstream.headers.get('content-type') ?? 'application/json';
+  const out = call.counted && upstream.ok && upstream.body ? upstream.body.pipeThrough(usageCounter(type, grant, shape.usage())) : upstream.body;
+  return new Response(out, { status: upstream.status, headers: { 'content-type': type, 'cache-control': 'no-store' } });
+}
+
+/** The named headers of a request: never its auth, cookies or hop-by-hop ones, which the shape does not name. */
+function passedHeaders(req: Request, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = req.headers.get(name);
+    if (value !== null) out[name] = value;
+  }
+  return out;
+}
