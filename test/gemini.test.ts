@@ -6,6 +6,7 @@ import { parseProfiles } from '../src/config/profiles.js';
 import { unlockedProfiles } from '../src/runner/egress-lock.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
+import { GATEWAY_PORT_WAIT_MS, holdGatewayPort } from './helpers/gateway-port.js';
 import { EGRESS_NETWORK, GATEWAY_PORT, gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
 import { createHarness, jsonOf, listen, post, SHELL_IMAGE, waitFor, type Harness } from './helpers/harness.js';
 
@@ -15,14 +16,18 @@ let fake: FakeGemini;
 let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
 const logLines: string[] = [];
+let releasePort: (() => void) | undefined;
 
 beforeAll(async () => {
+  releasePort = await holdGatewayPort();
   // On loopback only: containers cannot reach it but through the service's model gateway.
   fake = await startFakeGemini({ host: '127.0.0.1', apiKey: API_KEY });
   h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, logLines, modelGateway: gatewayTo(fake.url) });
   await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
-});
+}, GATEWAY_PORT_WAIT_MS);
+// Registered first, so it runs last (after hooks run as a stack), whatever the others do.
+afterAll(() => releasePort?.());
 afterEach(async () => {
   expect(await h.leftovers()).toEqual([]);
   expect(h.app.modelTokens.live).toBe(0); // every ended run's token is revoked

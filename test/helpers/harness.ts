@@ -47,6 +47,8 @@ export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'ins
   agents?: AppDeps['agents'];
   profiles?: ProfilesFile;
   geminiApiKey?: string;
+  /** Model keys by variable name (e.g. ANTHROPIC_API_KEY), as the service reads them. */
+  secrets?: Record<string, string | undefined>;
   /** Receives the service's log lines (JSON); silent when absent. */
   logLines?: string[];
 }
@@ -54,7 +56,7 @@ export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'ins
 const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 export function createHarness(opts: HarnessOptions = {}): Harness {
-  const { runtime, agents, profiles, geminiApiKey, logLines, ...config } = opts;
+  const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
   const db = openDatabase(dbPath);
@@ -74,7 +76,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       maxQueuedPerKey: opts.maxQueuedRuns ?? 64,
       ...withoutUndefined(config),
       instanceId,
-      secrets: { GEMINI_API_KEY: opts.geminiApiKey },
+      secrets: { GEMINI_API_KEY: opts.geminiApiKey, ...opts.secrets },
     },
     profiles: parseProfiles(opts.profiles ?? TEST_PROFILES),
     ...(opts.agents && { agents: opts.agents }),
