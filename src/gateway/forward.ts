@@ -27,6 +27,8 @@ export interface ModelApiShape {
   tokenOf(req: Request): string;
   /** Request headers passed on as they are (the API's version and beta flags); no others are. */
   passedHeaders: readonly string[];
+  /** Answer headers passed back as they are (whether to retry, when): the CLI's retries read them. */
+  passedResponseHeaders: readonly string[];
   /** The headers that carry the real key upstream. */
   keyHeaders(apiKey: string): Record<string, string>;
   /** An error in the API's own shape, so the CLI reports it as it would the API's. */
@@ -131,7 +133,7 @@ async function forward(req: Request, call: ModelCall, grant: RunGrant, shape: Mo
   try {
     upstream = await fetch(call.target, {
       method: 'POST',
-      headers: { ...passedHeaders(req, shape.passedHeaders), 'content-type': req.headers.get('content-type') ?? 'application/json', ...shape.keyHeaders(opts.apiKey!) },
+      headers: { ...namedHeaders(req.headers, shape.passedHeaders), 'content-type': req.headers.get('content-type') ?? 'application/json', ...shape.keyHeaders(opts.apiKey!) },
       body,
       signal: req.signal,
       redirect: 'manual', // never send the key on to wherever a redirect points
@@ -149,14 +151,15 @@ async function forward(req: Request, call: ModelCall, grant: RunGrant, shape: Mo
   }
   const type = upstream.headers.get('content-type') ?? 'application/json';
   const out = call.counted && upstream.ok && upstream.body ? upstream.body.pipeThrough(usageCounter(type, grant, shape.usage())) : upstream.body;
-  return new Response(out, { status: upstream.status, headers: { 'content-type': type, 'cache-control': 'no-store' } });
+  const headers = { ...namedHeaders(upstream.headers, shape.passedResponseHeaders), 'content-type': type, 'cache-control': 'no-store' };
+  return new Response(out, { status: upstream.status, headers });
 }
 
-/** The named headers of a request: never its auth, cookies or hop-by-hop ones, which the shape does not name. */
-function passedHeaders(req: Request, names: readonly string[]): Record<string, string> {
+/** Only the named headers: never auth, cookies or hop-by-hop ones, which no shape names. */
+function namedHeaders(headers: Headers, names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of names) {
-    const value = req.headers.get(name);
+    const value = headers.get(name);
     if (value !== null) out[name] = value;
   }
   return out;

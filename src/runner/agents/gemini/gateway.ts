@@ -57,6 +57,7 @@ export const GEMINI_API: ModelApiShape = {
   },
   tokenOf: (req) => req.headers.get('x-goog-api-key') ?? new URL(req.url).searchParams.get('key') ?? '',
   passedHeaders: [],
+  passedResponseHeaders: [],
   keyHeaders: (apiKey) => ({ 'x-goog-api-key': apiKey }),
   error: apiError,
   usage: geminiUsage,
