@@ -1,4 +1,5 @@
 import type { AgentDefinition, ModelApi } from './definition.js';
+import { claude } from './claude/index.js';
 import { command } from './command/index.js';
 import { gemini } from './gemini/index.js';
 
@@ -6,6 +7,7 @@ import { gemini } from './gemini/index.js';
 export const AGENTS = [
   command,
   gemini,
+  claude,
 ] as const satisfies readonly AgentDefinition[];
 
 export type AgentKind = (typeof AGENTS)[number]['kind'];
