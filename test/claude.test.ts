@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseProfiles, BUILTIN_PROFILES } from '../src/config/profiles.js';
+import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../src/config/profiles.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeAnthropicRequest } from './fake-anthropic/server.js';
 import { claudeGatewayTo, claudeImage, claudeProfiles } from './helpers/claude.js';
 import { GATEWAY_PORT_WAIT_MS, holdGatewayPort } from './helpers/gateway-port.js';
@@ -50,8 +50,9 @@ const texts = (r: FakeAnthropicRequest) =>
     .map((m) => (typeof m.content === 'string' ? m.content : m.content.map((b) => b.text ?? '').join('')));
 
 describe('the claude agent', () => {
-  it('is built offline at the tag its built-in profile runs', () => {
+  it('is built offline at the tag its built-in and shipped profiles run', () => {
     expect(parseProfiles(BUILTIN_PROFILES).profiles.get('claude')?.image).toBe(claudeImage());
+    expect(loadProfiles('config/profiles.json').profiles.get('claude')?.image).toBe(claudeImage());
   });
 
   it('streams only the model text in plain mode, as it arrives, with the real key added by the gateway', async () => {

@@ -90,7 +90,7 @@ describe('profiles', () => {
 
   it('loads the built-in set and the shipped file', () => {
     expect(parseProfiles(BUILTIN_PROFILES).defaultAgent).toBe('shell');
-    expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat', 'gemini']);
+    expect([...loadProfiles('config/profiles.json').profiles.keys()]).toEqual(['shell', 'cat', 'gemini', 'claude']);
     expect(() => loadProfiles('/nonexistent/profiles.json')).toThrow(/cannot read/);
   });
 
