@@ -126,3 +126,10 @@ describe('the claude agent', () => {
     expect(content.toString()).toContain('3 earlier message(s)');
   });
 });
+
+describe('a JSON-lines parser', () => {
+  it('takes a line that is JSON but not an object as a warning, not an event', () => {
+    const { events } = parse('null\n5\n[1]\n' + result(), 4);
+    expect(events).toEqual(['null', '5', '[1]'].map((l) => ({ type: 'warning', message: `unparsed output line: ${l}` })));
+  });
+});

@@ -1,5 +1,5 @@
-import { StringDecoder } from 'node:string_decoder';
-import type { AgentEvent, OutputParser, ParsedOutput, ToolCall } from '../agent.js';
+import type { AgentEvent, ParsedOutput, ToolCall } from '../agent.js';
+import { JsonLinesParser } from '../json-lines.js';
 
 type Block = { type?: string; text?: string; id?: string; name?: string; input?: unknown; tool_use_id?: string; content?: unknown; is_error?: boolean };
 type Line = {
@@ -23,9 +23,7 @@ type Line = {
  * text and tool_use blocks), `user` (tool_result blocks), `result` (the verdict, usage).
  * A message whose text came as deltas is not emitted again when it arrives whole.
  */
-export class ClaudeStreamParser implements OutputParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
+export class ClaudeStreamParser extends JsonLinesParser<Line> {
   private readonly toolCalls = new Map<string, ToolCall>();
   private usage: ParsedOutput['usage'] = null;
   private result: ParsedOutput['result'] = null;
@@ -33,31 +31,11 @@ export class ClaudeStreamParser implements OutputParser {
   private streaming: string | undefined;
   private readonly streamed = new Set<string>();
 
-  push(chunk: Buffer): AgentEvent[] {
-    const text = this.partial + this.decoder.write(chunk);
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    return lines.flatMap((line) => this.line(line));
-  }
-
-  end(): AgentEvent[] {
-    const rest = this.partial + this.decoder.end();
-    this.partial = '';
-    return rest.trim() ? this.line(rest) : [];
-  }
-
   get parsed(): ParsedOutput {
     return { toolCalls: [...this.toolCalls.values()], usage: this.usage, result: this.result };
   }
 
-  private line(line: string): AgentEvent[] {
-    if (!line.trim()) return [];
-    let e: Line;
-    try {
-      e = JSON.parse(line) as Line;
-    } catch {
-      return [{ type: 'warning', message: `unparsed output line: ${line.slice(0, 200)}` }];
-    }
+  protected line(e: Line): AgentEvent[] {
     switch (e.type) {
       case 'stream_event':
         return this.streamEvent(e.event ?? {});

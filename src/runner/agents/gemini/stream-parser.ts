@@ -1,43 +1,21 @@
-import { StringDecoder } from 'node:string_decoder';
-import type { AgentEvent, OutputParser, ParsedOutput, ToolCall } from '../agent.js';
+import type { AgentEvent, ParsedOutput, ToolCall } from '../agent.js';
+import { JsonLinesParser } from '../json-lines.js';
 
 /**
  * Parses Gemini CLI's `-o stream-json` output: one JSON event a line —
  * init, message (user | assistant, `delta` for streamed text), tool_use, tool_result,
  * error (non-fatal), result (status, stats with token counts).
  */
-export class GeminiStreamParser implements OutputParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
+export class GeminiStreamParser extends JsonLinesParser<Record<string, unknown>> {
   private readonly toolCalls = new Map<string, ToolCall>();
   private usage: ParsedOutput['usage'] = null;
   private result: ParsedOutput['result'] = null;
-
-  push(chunk: Buffer): AgentEvent[] {
-    const text = this.partial + this.decoder.write(chunk);
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    return lines.flatMap((line) => this.line(line));
-  }
-
-  end(): AgentEvent[] {
-    const rest = this.partial + this.decoder.end();
-    this.partial = '';
-    return rest.trim() ? this.line(rest) : [];
-  }
 
   get parsed(): ParsedOutput {
     return { toolCalls: [...this.toolCalls.values()], usage: this.usage, result: this.result };
   }
 
-  private line(line: string): AgentEvent[] {
-    if (!line.trim()) return [];
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return [{ type: 'warning', message: `unparsed output line: ${line.slice(0, 200)}` }];
-    }
+  protected line(e: Record<string, unknown>): AgentEvent[] {
     switch (e.type) {
       case 'message': {
         if (e.role !== 'assistant' || typeof e.content !== 'string' || e.content === '') return [];
