@@ -1,4 +1,6 @@
 import { and, asc, count, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { INTERRUPTED } from '../errors.js';
+import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
 import { instances, messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
@@ -25,21 +27,7 @@ export interface RunEnd {
   stderr: string;
   /** The assistant's reply as stored; null when no container ran, so there is no reply to record. */
   output: { text: string; omittedBytes: number } | null;
-  metrics: {
-    queuedMs: number | null;
-    createMs: number | null;
-    startMs: number | null;
-    firstByteMs: number | null;
-    totalMs: number;
-    bytesOut: number;
-    bytesErr: number;
-    inputTokens: number | null;
-    outputTokens: number | null;
-    totalTokens: number | null;
-    toolCalls: number | null;
-    modelCalls: number | null;
-    modelErrors: number | null;
-  };
+  metrics: RunMetrics;
   /** What the run replayed; null when it ended before its replay was built. */
   replay: { messages: number; omitted: number; bytes: number } | null;
   now: number;
@@ -237,8 +225,8 @@ export class TranscriptStore {
       .update(runs)
       .set({
         status: 'interrupted',
-        errorCode: 'INTERRUPTED',
-        errorMessage: 'the service stopped before this run ended',
+        errorCode: INTERRUPTED.byDeadProcess.code,
+        errorMessage: INTERRUPTED.byDeadProcess.message,
         endedAt: now,
         totalMs: sql`${now} - ${runs.createdAt}`,
       })

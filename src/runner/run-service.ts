@@ -5,7 +5,8 @@ import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
 import type { RunStatus } from '../db/schema.js';
 import { NO_REPLAY, type Replay, type RunEnd, type TranscriptStore } from '../db/transcripts.js';
-import { AppError } from '../errors.js';
+import { AppError, INTERRUPTED } from '../errors.js';
+import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
 import type { Agent, AgentEvent, OutputParser, PreparedTurn, ToolCall, Usage } from './agents/agent.js';
 import { agentFor } from './agents/index.js';
 import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
@@ -48,7 +49,7 @@ export interface RunResult {
   readonly stderr: string;
   toolCalls: ToolCall[];
   usage: Usage | null;
-  metrics: RunEnd['metrics'];
+  metrics: RunMetrics;
 }
 
 export interface RunHandle {
@@ -113,23 +114,7 @@ const STOP_ERRORS: Record<StopReason, (run: PlannedRun, maxOutputBytes: number, 
   timeout: (r) => ({ code: 'TIMEOUT', message: `the run exceeded its ${r.timeoutMs} ms deadline` }),
   cancelled: () => ({ code: 'CANCELLED', message: 'the client went away before the run ended' }),
   output_limit: (_r, max) => ({ code: 'OUTPUT_LIMIT', message: `the run printed more than ${max} bytes; output kept up to that` }),
-  interrupted: () => ({ code: 'SHUTDOWN', message: 'the service shut down before the run ended' }),
-};
-
-const EMPTY_METRICS: RunEnd['metrics'] = {
-  queuedMs: null,
-  createMs: null,
-  startMs: null,
-  firstByteMs: null,
-  totalMs: 0,
-  bytesOut: 0,
-  bytesErr: 0,
-  inputTokens: null,
-  outputTokens: null,
-  totalTokens: null,
-  toolCalls: null,
-  modelCalls: null,
-  modelErrors: null,
+  interrupted: () => ({ ...INTERRUPTED.byShutdown }),
 };
 
 const STORE_END_ATTEMPTS = 4;
@@ -316,7 +301,7 @@ export class RunService {
    * Ends a run that failed in the service itself (a bug, a broken database), so that its
    * session does not stay busy. Never throws: there is nobody left to tell.
    */
-  private recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunEnd['metrics']): void {
+  private recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunMetrics): void {
     try {
       // finishRun ends only a running run: an end stored after all is left as it is.
       this.deps.store.finishRun(runId, sessionId, {
@@ -326,7 +311,7 @@ export class RunService {
         errorMessage: SERVICE_FAULT.message,
         stderr: '',
         output: null,
-        metrics: metrics ?? { ...EMPTY_METRICS, totalMs: Math.round(performance.now() - receivedAt) },
+        metrics: metrics ?? { ...EMPTY_RUN_METRICS, totalMs: Math.round(performance.now() - receivedAt) },
         replay: null,
         now: Date.now(),
       });
@@ -400,7 +385,7 @@ export class RunService {
       if (!stop.signal.aborted) stop.abort(new RunStopped('output_limit'));
       return chunk.subarray(0, Math.max(0, room));
     };
-    const metrics: RunEnd['metrics'] = { ...EMPTY_METRICS };
+    const metrics: RunMetrics = { ...EMPTY_RUN_METRICS };
     const since = (t: number) => Math.round(performance.now() - t);
     const emit = async (events: AgentEvent[]) => {
       for (const e of events) {
