@@ -5,7 +5,8 @@ import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
 import type { Db } from './db/open.js';
 import { ApiKeyStore } from './db/api-keys.js';
-import { HistoryStore } from './db/history.js';
+import { SessionQueries } from './db/session-queries.js';
+import { InstanceStore } from './db/instances.js';
 import { TranscriptStore } from './db/transcripts.js';
 import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
@@ -14,7 +15,7 @@ import { mountOpenApi } from './http/openapi.js';
 import { requestLogging } from './http/middleware/request-log.js';
 import { healthRoutes } from './http/routes/health.js';
 import { Metrics } from './observability/metrics.js';
-import { historyRoutes } from './http/routes/history.js';
+import { sessionRoutes } from './http/routes/sessions.js';
 import { runRoutes } from './http/routes/runs.js';
 import { geminiGateway } from './gateway/gemini-gateway.js';
 import { ModelGatewayServer } from './gateway/server.js';
@@ -52,8 +53,9 @@ function processAlive(pid: number): boolean {
 export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const store = new TranscriptStore(deps.db);
+  const instances = new InstanceStore(deps.db);
   const keys = new ApiKeyStore(deps.db);
-  const history = new HistoryStore(deps.db);
+  const sessionQueries = new SessionQueries(deps.db);
   // The gauges read `runs` only when scraped, after it exists.
   const metrics: Metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
   const tokens = new RunTokens();
@@ -75,7 +77,7 @@ export function createApp(deps: AppDeps) {
     runtime: deps.runtime,
     instanceId: config.instanceId,
     liveRunIds: () => runs.liveRunIds(),
-    staleInstances: () => store.staleInstances(Date.now(), heartbeatStaleMs(config)),
+    staleInstances: () => instances.staleInstances(Date.now(), heartbeatStaleMs(config)),
     logger,
   });
 
@@ -85,7 +87,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps));
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
   app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
-  app.route('/', historyRoutes({ history, transcripts: store }));
+  app.route('/', sessionRoutes({ queries: sessionQueries, transcripts: store }));
   mountOpenApi(app);
 
   app.notFound((c) => errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
@@ -101,7 +103,7 @@ export function createApp(deps: AppDeps) {
   let heartbeat: NodeJS.Timeout | undefined;
   const beat = () => {
     try {
-      store.heartbeat(config.instanceId, process.pid, Date.now());
+      instances.heartbeat(config.instanceId, process.pid, Date.now());
     } catch (err) {
       logger.error({ err }, 'heartbeat failed');
     }
@@ -110,7 +112,7 @@ export function createApp(deps: AppDeps) {
   return Object.assign(app, {
     store,
     keys,
-    history,
+    sessionQueries,
     runs,
     metrics,
     reaper,
@@ -124,7 +126,7 @@ export function createApp(deps: AppDeps) {
      * each other's runs interrupted, so the second must not start.
      */
     instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): number | undefined {
-      const last = store.recentHeartbeat(config.instanceId, Date.now(), heartbeatStaleMs(config));
+      const last = instances.recentHeartbeat(config.instanceId, Date.now(), heartbeatStaleMs(config));
       return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
     },
     /**
@@ -134,7 +136,7 @@ export function createApp(deps: AppDeps) {
      */
     startBackground() {
       beat();
-      const interrupted = store.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
+      const interrupted = instances.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
       if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
       heartbeat = setInterval(beat, config.reapIntervalMs);
       heartbeat.unref();

@@ -16,7 +16,7 @@ import { createApp } from '../../src/app.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { ApiKeyStore } from '../../src/db/api-keys.js';
-import { encodeCursor } from '../../src/db/history.js';
+import { encodeCursor } from '../../src/db/session-queries.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import type { RunStatus } from '../../src/db/schema.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
