@@ -20,6 +20,7 @@ import { runRoutes } from './http/routes/runs.js';
 import { geminiGateway } from './gateway/gemini-gateway.js';
 import { ModelGatewayServer } from './gateway/server.js';
 import { RunTokens } from './gateway/run-tokens.js';
+import { Admission, admissionLimits } from './runner/admission.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
 import type { agentFor } from './runner/agents/index.js';
@@ -56,8 +57,8 @@ export function createApp(deps: AppDeps) {
   const instances = new InstanceStore(deps.db);
   const keys = new ApiKeyStore(deps.db);
   const sessionQueries = new SessionQueries(deps.db);
-  // The gauges read `runs` only when scraped, after it exists.
-  const metrics: Metrics = new Metrics({ inFlight: () => runs.admission.inFlight, queued: () => runs.admission.queued });
+  const admission = new Admission(admissionLimits(config));
+  const metrics = new Metrics(admission);
   const tokens = new RunTokens();
   const gateway = new ModelGatewayServer(
     geminiGateway({ tokens, upstream: config.modelGateway.geminiUpstream, apiKey: config.secrets.geminiApiKey, logger }),
@@ -69,7 +70,8 @@ export function createApp(deps: AppDeps) {
     profiles: deps.profiles,
     config,
     logger,
-    onRunEnd: (r) => metrics.runEnded(r),
+    admission,
+    metrics,
     ...(deps.agents && { agents: deps.agents }),
     gateway: { tokens, url: () => gateway.url },
   });

@@ -65,10 +65,12 @@ export class TranscriptStore {
   /**
    * Records the user's message and a `running` run in one transaction, before any
    * container starts, so that the message survives whatever happens next.
-   * Returns the id of the stored user message, or 'busy' when the session already
-   * has a run in progress (its next turn would not see the reply).
+   * Returns the id of the stored user message, 'busy' when the session already has a
+   * run in progress (its next turn would not see the reply), or 'gone' when the session
+   * no longer exists (deleted while the request waited for a run slot); nothing is
+   * stored then.
    */
-  beginTurn(t: TurnStart): { userMessageId: number } | 'busy' {
+  beginTurn(t: TurnStart): { userMessageId: number } | 'busy' | 'gone' {
     return this.db.transaction((tx) => {
       if (t.newSessionAgent !== undefined) {
         tx.insert(sessions)
@@ -82,10 +84,12 @@ export class TranscriptStore {
           .get();
         if (active) return 'busy';
       }
-      tx.update(sessions)
+      const counted = tx
+        .update(sessions)
         .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
         .where(eq(sessions.id, t.sessionId))
         .run();
+      if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
       tx.insert(runs)
         .values({
           id: t.runId,

@@ -2,7 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
-import type { RunHandle, RunResult } from '../../runner/run-service.js';
+import type { RunHandle, RunResult } from '../../runner/run.js';
 
 /**
  * Server-sent events: `run` first; then, as they happen, the reply's text (`stdout`
