@@ -23,9 +23,9 @@ const owned: { alice: string[]; bob: string[]; none: string[] } = { alice: [], b
 
 beforeAll(() => {
   h = createHarness();
-  key.admin = h.app.keys.create('root', 'admin').key;
+  key.admin = h.service.keys.create('root', 'admin').key;
   for (const name of ['alice', 'bob', 'nobody'] as const) {
-    const k = h.app.keys.create(name, 'user');
+    const k = h.service.keys.create(name, 'user');
     key[name] = k.key;
     id[name] = k.info.id;
   }
@@ -62,7 +62,7 @@ const ids = async (k: string, query: string) => {
 /** Session ids in the API's order: creation time, then id, newest first. */
 const newestFirst = (sessionIds: string[]) =>
   sessionIds
-    .map((s) => h.app.store.getSession(s)!)
+    .map((s) => h.service.store.getSession(s)!)
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
     .map((s) => s.id);
 /** Every page of a listing, following next_cursor. */
@@ -131,7 +131,7 @@ describe('search by an admin key', () => {
   it('pages with other filters too, none lost or repeated', async () => {
     const to = T0 + 150 * 60_000;
     const want = newestFirst([...owned.bob, ...owned.none, ...owned.alice].filter((s) => {
-      const at = h.app.store.getSession(s)!.createdAt;
+      const at = h.service.store.getSession(s)!.createdAt;
       return at >= T0 + 20 * 60_000 && at < to;
     }));
     expect(await allPages(key.admin, `q=needle&from=${T0 + 20 * 60_000}&to=${to}&limit=9`)).toEqual(want);
@@ -260,7 +260,7 @@ describe('the bound on a search’s work', () => {
   it(`answers 400 INVALID_QUERY past ${MAX_SEARCH_SCAN} matches, and pages normally below`, async () => {
     const f = createHarness();
     try {
-      const admin = f.app.keys.create('root', 'admin').key;
+      const admin = f.service.keys.create('root', 'admin').key;
       // MAX_SEARCH_SCAN + 2 matching messages, inserted in bulk.
       const c = f.db.$client;
       const session = c.prepare(
