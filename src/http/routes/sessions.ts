@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { canSee } from '../../auth/principal.js';
-import { decodeCursor, type SessionQueries } from '../../db/session-queries.js';
+import type { Principal } from '../../auth/principal.js';
+import { decodeCursor, type SessionFilter, type SessionQueries } from '../../db/session-queries.js';
 import type { TranscriptStore } from '../../db/transcripts.js';
 import { errorResponse } from '../errors.js';
 
@@ -98,19 +99,7 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (q.cursor !== undefined && !cursor) return fail(c, 'INVALID_QUERY', 'cursor: not a cursor this API gave out');
     if (q.owner !== undefined && principal.role !== 'admin') return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
-    const ownerKeyId = principal.role === 'admin' ? q.owner : (principal.keyId ?? undefined);
-    const page = queries.listSessions(
-      {
-        ...(q.agent !== undefined && { agent: q.agent }),
-        ...(q.status !== undefined && { status: q.status }),
-        ...(ownerKeyId !== undefined && { ownerKeyId }),
-        ...(q.from !== undefined && { from: q.from }),
-        ...(q.to !== undefined && { to: q.to }),
-        ...(q.q !== undefined && { q: q.q }),
-      },
-      q.limit,
-      cursor,
-    );
+    const page = queries.listSessions(sessionFilter(q, principal), q.limit, cursor);
     return c.json({ items: page.items.map(sessionJson), next_cursor: page.nextCursor }, 200);
   });
 
@@ -148,20 +137,33 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
     const to = q.to ?? Date.now();
     const from = q.from ?? to - 24 * 3600_000;
     if (from >= to) return fail(c, 'INVALID_QUERY', 'from must be before to');
-    const s = queries.stats(from, to);
-    const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
-    return c.json(
-      {
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        by_status: s.byStatus,
-        by_agent: s.byAgent,
-        first_byte_ms: pct(s.firstByteMs),
-        total_ms: pct(s.totalMs),
-      },
-      200,
-    );
+    return c.json(statsJson(queries.stats(from, to), from, to), 200);
   });
 
   return app;
+}
+
+/** What a listing asks for; a user's listing is always of their own sessions. */
+function sessionFilter(q: z.output<typeof SessionListQuerySchema>, principal: Principal): SessionFilter {
+  const ownerKeyId = principal.role === 'admin' ? q.owner : (principal.keyId ?? undefined);
+  return {
+    ...(q.agent !== undefined && { agent: q.agent }),
+    ...(q.status !== undefined && { status: q.status }),
+    ...(ownerKeyId !== undefined && { ownerKeyId }),
+    ...(q.from !== undefined && { from: q.from }),
+    ...(q.to !== undefined && { to: q.to }),
+    ...(q.q !== undefined && { q: q.q }),
+  };
+}
+
+function statsJson(s: ReturnType<SessionQueries['stats']>, from: number, to: number) {
+  const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
+  return {
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    by_status: s.byStatus,
+    by_agent: s.byAgent,
+    first_byte_ms: pct(s.firstByteMs),
+    total_ms: pct(s.totalMs),
+  };
 }
