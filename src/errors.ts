@@ -28,6 +28,17 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * The two endings of a run with status `interrupted`, stored as its error. Both codes stay:
+ * callers (and tests) tell a graceful shutdown from a crash by them.
+ */
+export const INTERRUPTED = {
+  /** This service shut down gracefully and killed the run when its grace period ran out. */
+  byShutdown: { code: 'SHUTDOWN', message: 'the service shut down before the run ended' },
+  /** A process died and left the run `running`; the next start (of this instance or another) found it. */
+  byDeadProcess: { code: 'INTERRUPTED', message: 'the service stopped before this run ended' },
+} as const;
+
 export class AppError extends Error {
   override name = 'AppError';
   constructor(

@@ -3,23 +3,45 @@ import { serve } from '@hono/node-server';
 import Docker from 'dockerode';
 import { createLogger } from './observability/logger.js';
 import { createApp } from './app.js';
+import { Service } from './service.js';
 import { isLoopbackListen } from './auth/loopback.js';
 import { ConfigError, loadServiceConfig, type ServiceConfig } from './config/env.js';
 import { loadProfiles, type ProfileSet } from './config/profiles.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
 import { unlockedProfiles } from './runner/egress-lock.js';
 import { callsModel } from './runner/agents/registry.js';
-import { openDatabase, UnsafeDatabaseError } from './db/open.js';
+import { openDatabase, UnsafeDatabaseError, type Db } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
 const logger = createLogger();
 
 async function main() {
-  let config, profiles;
+  const { config, profiles } = loadSettings();
+  const db = openDatabaseOrExit(config.databasePath);
+  const docker = new Docker();
+  const service = new Service({ db, runtime: new DockerRuntime(docker), config, profiles, logger });
+  refuseToServeNobody(service, config);
+  refuseASecondProcess(service, config);
+  service.startBackground();
+  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
+    service.runs.disableAgent(agent, why);
+    logger.error({ agent, why }, 'agent disabled: its network is not locked down');
+  }
+  // Before the API serves: a model agent's run must not start while its model is out of reach.
+  const gatewayDown = await serveModelGateway(service, docker, config, profiles);
+  for (const p of profiles.profiles.values()) {
+    if (gatewayDown && callsModel(p.kind)) service.runs.disableAgent(p.name, gatewayDown);
+  }
+  const server = serveHttp(createApp(service), config, profiles);
+  shutDownOnSignals(server, service, db, config);
+}
+
+/** The settings and profiles; a mistake in them ends the process with exit code 2. */
+function loadSettings(): { config: ServiceConfig; profiles: ProfileSet } {
   try {
-    config = loadServiceConfig();
-    profiles = loadProfiles(config.profilesPath);
+    const config = loadServiceConfig();
+    return { config, profiles: loadProfiles(config.profilesPath) };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ephemera: ${err.message}\n`);
@@ -27,49 +49,45 @@ async function main() {
     }
     throw err;
   }
+}
 
-  let db;
+function openDatabaseOrExit(path: string): Db {
   try {
-    db = openDatabase(config.databasePath);
+    return openDatabase(path);
   } catch (err) {
     if (!(err instanceof UnsafeDatabaseError)) throw err;
     process.stderr.write(`ephemera: ${err.message}\n`);
     process.exit(2);
   }
-  const docker = new Docker();
-  const app = createApp({ db, runtime: new DockerRuntime(docker), config, profiles, logger });
-  if (!app.keys.anyActive()) {
-    if (!isLoopbackListen(config.host) || app.keys.everCreated()) {
-      // Every /v1 request would get 401: say so now rather than serve nothing.
-      process.stderr.write(
-        `ephemera: refusing to start without an active API key: ${
-          app.keys.everCreated() ? 'every key was revoked' : `HOST=${config.host} is reachable beyond this machine`
-        }, so every request would be refused.\n` +
-          `  create one first (npm run keys -- create --name admin --role admin)${app.keys.everCreated() ? '' : ', or set HOST=127.0.0.1'}\n`,
-      );
-      process.exit(2);
-    }
-    logger.warn('no API keys configured: serving loopback requests without authentication');
-  }
-  const holder = app.instanceTakenBy();
-  if (holder !== undefined) {
+}
+
+/** Without an active key every /v1 request would get 401, unless keyless mode applies. */
+function refuseToServeNobody(service: Service, config: ServiceConfig): void {
+  if (service.keys.anyActive()) return;
+  if (!isLoopbackListen(config.host) || service.keys.everCreated()) {
+    // Every /v1 request would get 401: say so now rather than serve nothing.
     process.stderr.write(
-      `ephemera: instance ${config.instanceId} is already served by process ${holder} on this database.\n` +
-        `  stop it first, or give each service its own INSTANCE_ID (or DATABASE_PATH)\n`,
+      `ephemera: refusing to start without an active API key: ${
+        service.keys.everCreated() ? 'every key was revoked' : `HOST=${config.host} is reachable beyond this machine`
+      }, so every request would be refused.\n` +
+        `  create one first (npm run keys -- create --name admin --role admin)${service.keys.everCreated() ? '' : ', or set HOST=127.0.0.1'}\n`,
     );
     process.exit(2);
   }
-  app.startBackground();
-  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
-    app.runs.disableAgent(agent, why);
-    logger.error({ agent, why }, 'agent disabled: its network is not locked down');
-  }
-  // Before the API serves: a model agent's run must not start while its model is out of reach.
-  const gatewayDown = await serveModelGateway(app, docker, config, profiles);
-  for (const p of profiles.profiles.values()) {
-    if (gatewayDown && callsModel(p.kind)) app.runs.disableAgent(p.name, gatewayDown);
-  }
+  logger.warn('no API keys configured: serving loopback requests without authentication');
+}
 
+function refuseASecondProcess(service: Service, config: ServiceConfig): void {
+  const holder = service.instanceTakenBy();
+  if (holder === undefined) return;
+  process.stderr.write(
+    `ephemera: instance ${config.instanceId} is already served by process ${holder} on this database.\n` +
+      `  stop it first, or give each service its own INSTANCE_ID (or DATABASE_PATH)\n`,
+  );
+  process.exit(2);
+}
+
+function serveHttp(app: ReturnType<typeof createApp>, config: ServiceConfig, profiles: ProfileSet): Server {
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     logger.info(
       {
@@ -88,16 +106,18 @@ async function main() {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);
   });
+  return server as Server;
+}
 
+function shutDownOnSignals(http: Server, service: Service, db: Db, config: ServiceConfig): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, inFlight: app.runs.runningCount }, 'shutting down');
-    const http = server as Server;
+    logger.info({ signal, inFlight: service.runs.runningCount }, 'shutting down');
     // Stop accepting; in-flight responses go on until their runs end.
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-    await app.shutdown(config.shutdownGraceMs);
+    await service.shutdown(config.shutdownGraceMs);
     // Let the last responses flush, then drop keep-alive and stragglers.
     http.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
@@ -120,11 +140,11 @@ async function main() {
  * Starts the model gateway's listener; says why not when it cannot (model agents are then
  * refused, since they could not reach their model).
  */
-async function serveModelGateway(app: ReturnType<typeof createApp>, docker: Docker, config: ServiceConfig, profiles: ProfileSet) {
+async function serveModelGateway(service: Service, docker: Docker, config: ServiceConfig, profiles: ProfileSet) {
   try {
     const host = config.modelGateway.host ?? (await gatewayListenAddress(docker, profiles));
     if (host === undefined) return undefined;
-    const url = await app.gateway.listen(host, config.modelGateway.port);
+    const url = await service.gateway.listen(host, config.modelGateway.port);
     logger.info({ url, upstreams: config.modelGateway.upstreams }, 'model gateway listening');
     return undefined;
   } catch (err) {

@@ -20,7 +20,7 @@ describe('admission', () => {
     await new Promise((r) => setTimeout(r, 300));
     const c = app.request(post('/v1/run', 'echo c', { accept: 'application/json' })); // waits in the queue
     await new Promise((r) => setTimeout(r, 100));
-    expect(app.runs.admission.queued).toBe(1);
+    expect(h.service.runs.admission.queued).toBe(1);
     const before = [count(h, 'sessions'), count(h, 'messages')];
     const refused = await app.request(post('/v1/run', 'echo d'));
     expect(refused.status).toBe(429);
@@ -36,7 +36,7 @@ describe('admission', () => {
 
   it("gives each key a share: one key's long runs leave a slot for another key", async () => {
     h = createHarness({ maxConcurrentRuns: 2, maxRunsPerKey: 1, maxQueuedRuns: 8, maxQueuedPerKey: 1, queueTimeoutMs: 10_000 });
-    const [batch, other] = [h.app.keys.create('batch', 'user').key, h.app.keys.create('other', 'user').key];
+    const [batch, other] = [h.service.keys.create('batch', 'user').key, h.service.keys.create('other', 'user').key];
     const as = (key: string, prompt: string) =>
       h!.app.request(post('/v1/run', prompt, { accept: 'application/json', authorization: `Bearer ${key}` }));
     const long = as(batch, 'sleep 2; echo long');

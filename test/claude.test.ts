@@ -20,13 +20,13 @@ beforeAll(async () => {
   releasePort = await holdGatewayPort();
   fake = await startFakeAnthropic({ host: '127.0.0.1', apiKey: API_KEY });
   h = createHarness({ profiles: claudeProfiles(), secrets: { ANTHROPIC_API_KEY: API_KEY }, logLines, modelGateway: claudeGatewayTo(fake.url) });
-  await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+  await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
 }, GATEWAY_PORT_WAIT_MS);
 afterAll(() => releasePort?.()); // registered first: runs last
 afterEach(async () => {
   expect(await h.leftovers()).toEqual([]);
-  expect(h.app.modelTokens.live).toBe(0);
+  expect(h.service.modelTokens.live).toBe(0);
 });
 afterAll(async () => {
   await server?.close();
@@ -97,7 +97,7 @@ describe('the claude agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=claude';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: h.app.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(body.status, JSON.stringify({ error: body.error, stderr: h.service.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
       sessionId = body.session_id;
       replies.push(body.output);
     }
@@ -107,7 +107,7 @@ describe('the claude agent', () => {
     const positions = expected.map((t) => last.findIndex((m) => m.includes(t)));
     expect(positions.every((p) => p >= 0), JSON.stringify(last)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect(h.app.store.messagesOf(sessionId!).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    expect(h.service.store.messagesOf(sessionId!).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
   });
 
   it('reports a tool_use round in SSE and JSON, run as uid 1000 in /workspace', async () => {
@@ -142,8 +142,8 @@ describe('the claude agent', () => {
   it('turns a missing API key into AUTH_FAILED, saying what to configure, forwarding nothing', async () => {
     const keyless = createHarness({ profiles: claudeProfiles(), modelGateway: claudeGatewayTo(fake.url) });
     try {
-      await h.app.gateway.close();
-      await keyless.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+      await h.service.gateway.close();
+      await keyless.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
       const calls = fake.requests.length;
       const body = await jsonOf(keyless.app.request(post('/v1/run?agent=claude', 'hello', { accept: 'application/json' })));
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
@@ -151,7 +151,7 @@ describe('the claude agent', () => {
       expect(fake.requests.length).toBe(calls);
     } finally {
       await keyless.close();
-      await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+      await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
     }
   });
 

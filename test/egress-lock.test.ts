@@ -60,7 +60,7 @@ describe('the egress lock check', () => {
   it('a disabled agent answers 503 AGENT_UNAVAILABLE, saying why, and stores nothing', async () => {
     const h = createHarness();
     try {
-      h.app.runs.disableAgent('cat', 'network x is not locked down');
+      h.service.runs.disableAgent('cat', 'network x is not locked down');
       const res = await h.app.request(post('/v1/run?agent=cat', 'hello'));
       expect(res.status).toBe(503);
       expect(await jsonOf(res)).toEqual({ error: { code: 'AGENT_UNAVAILABLE', message: 'agent "cat" is not available: network x is not locked down' } });

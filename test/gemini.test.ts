@@ -23,14 +23,14 @@ beforeAll(async () => {
   // On loopback only: containers cannot reach it but through the service's model gateway.
   fake = await startFakeGemini({ host: '127.0.0.1', apiKey: API_KEY });
   h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, logLines, modelGateway: gatewayTo(fake.url) });
-  await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+  await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
 }, GATEWAY_PORT_WAIT_MS);
 // Registered first, so it runs last (after hooks run as a stack), whatever the others do.
 afterAll(() => releasePort?.());
 afterEach(async () => {
   expect(await h.leftovers()).toEqual([]);
-  expect(h.app.modelTokens.live).toBe(0); // every ended run's token is revoked
+  expect(h.service.modelTokens.live).toBe(0); // every ended run's token is revoked
 });
 afterAll(async () => {
   await server?.close();
@@ -42,8 +42,8 @@ const json = { 'content-type': 'application/json', accept: 'application/json' };
 
 /** Another harness takes the one gateway port the egress network lets through (the main one gives it back after). */
 async function borrowGatewayPort(other: Harness) {
-  await h.app.gateway.close();
-  await other.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+  await h.service.gateway.close();
+  await other.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
 }
 const modelCalls = () => fake.requests.filter((r) => r.action === 'streamGenerateContent');
 
@@ -90,14 +90,14 @@ describe('the gemini agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=gemini';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: h.app.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(body.status, JSON.stringify({ error: body.error, stderr: h.service.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
       sessionId = body.session_id;
       seen.push(modelCalls().at(-1)!.turns);
       expect(body.output).toBe(`Hello from the fake model: turns=${seen.at(-1)}`);
       expect(modelCalls().at(-1)!.lastUserText).toContain(prompt);
     }
     expect(seen).toEqual([1, 3, 5]);
-    const messages = h.app.store.messagesOf(sessionId!);
+    const messages = h.service.store.messagesOf(sessionId!);
     expect(messages.map((m) => [m.role, m.content])).toEqual([
       ['user', 'first question'],
       ['assistant', 'Hello from the fake model: turns=1'],
@@ -142,7 +142,7 @@ describe('the gemini agent', () => {
     const before = fake.requests.length;
     const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-budget', 'FAKE_TOOL look around', { accept: 'application/json' })));
     expect(body).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') } });
-    expect(h.app.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
+    expect(h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
     expect(fake.requests.slice(before).filter((r) => r.action !== 'countTokens')).toHaveLength(1);
   });
 
@@ -150,7 +150,7 @@ describe('the gemini agent', () => {
     const body = await jsonOf(h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)));
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
     expect(body.error.message).toContain('the fake model rejected the request on purpose');
-    expect(h.app.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
+    expect(h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
   });
 
   it('turns a CLI crash into a failed run with AGENT_CRASHED', async () => {
@@ -167,7 +167,7 @@ describe('the gemini agent', () => {
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
     } finally {
       await wrong.close();
-      await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+      await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
     }
   });
 
@@ -182,7 +182,7 @@ describe('the gemini agent', () => {
       expect(fake.requests.length).toBe(calls); // refused by the gateway, never forwarded
     } finally {
       await keyless.close();
-      await h.app.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+      await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
     }
   });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/open.js';
+import { InstanceStore } from '../src/db/instances.js';
 import { TranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, type Harness, jsonOf } from './helpers/harness.js';
 
@@ -36,6 +37,7 @@ describe('the database file', () => {
 
   it('marks runs left running by a dead process as interrupted', () => {
     const store = new TranscriptStore(h.db);
+    const instances = new InstanceStore(h.db);
     const now = Date.now();
     const begun = store.beginTurn({
       sessionId: 'ses_test_interrupted',
@@ -50,8 +52,8 @@ describe('the database file', () => {
       now,
     });
     expect(begun).not.toBe('busy');
-    store.heartbeat('dead-instance', 1, now - 60_000);
-    expect(store.interruptLeftoverRuns('another-instance', now + 50, 10_000)).toBe(1);
+    instances.heartbeat('dead-instance', 1, now - 60_000);
+    expect(instances.interruptLeftoverRuns('another-instance', now + 50, 10_000)).toBe(1);
     expect(store.getRun('run_test_interrupted')).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
     expect(store.messagesOf('ses_test_interrupted').map((m) => m.content)).toEqual(['left behind']);
   });

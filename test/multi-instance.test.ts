@@ -6,8 +6,8 @@ let b: Harness;
 beforeAll(() => {
   a = createHarness({ reapIntervalMs: 200 });
   b = createHarness({ reapIntervalMs: 200 });
-  a.app.startBackground();
-  b.app.startBackground();
+  a.service.startBackground();
+  b.service.startBackground();
 });
 afterAll(async () => {
   await a.close();
@@ -20,7 +20,7 @@ describe('two instances on one engine', () => {
     await waitFor(async () => (await a.leftovers()).length === 1);
     // b sweeps many times while a's run is live
     for (let i = 0; i < 5; i++) {
-      expect(await b.app.reaper.sweep()).toBe(0);
+      expect(await b.service.reaper.sweep()).toBe(0);
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(await jsonOf(pending)).toMatchObject({ status: 'succeeded', output: 'survived\n' });

@@ -6,7 +6,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
-import { HistoryStore, MAX_SEARCH_SCAN, ownerToken } from '../src/db/history.js';
+import { SessionQueries, MAX_SEARCH_SCAN, ownerToken } from '../src/db/session-queries.js';
 import { openDatabase } from '../src/db/open.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
@@ -23,9 +23,9 @@ const owned: { alice: string[]; bob: string[]; none: string[] } = { alice: [], b
 
 beforeAll(() => {
   h = createHarness();
-  key.admin = h.app.keys.create('root', 'admin').key;
+  key.admin = h.service.keys.create('root', 'admin').key;
   for (const name of ['alice', 'bob', 'nobody'] as const) {
-    const k = h.app.keys.create(name, 'user');
+    const k = h.service.keys.create(name, 'user');
     key[name] = k.key;
     id[name] = k.info.id;
   }
@@ -62,7 +62,7 @@ const ids = async (k: string, query: string) => {
 /** Session ids in the API's order: creation time, then id, newest first. */
 const newestFirst = (sessionIds: string[]) =>
   sessionIds
-    .map((s) => h.app.store.getSession(s)!)
+    .map((s) => h.service.store.getSession(s)!)
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
     .map((s) => s.id);
 /** Every page of a listing, following next_cursor. */
@@ -81,16 +81,16 @@ const allPages = async (k: string, query: string) => {
 
 describe('search by a user key', () => {
   it('reads none of the other owners’ matches when the user owns nothing', async () => {
-    const history = new HistoryStore(h.db);
+    const queries = new SessionQueries(h.db);
     // 600 messages of others contain the word; today's walk read them all to answer [].
-    expect(history.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
-    expect(history.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50).scanned).toBe(0);
+    expect(queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    expect(queries.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50).scanned).toBe(0);
     expect(await ids(key.nobody, 'q=needle')).toEqual([]);
   });
 
   it('reads only its own matches, and finds only its own sessions', async () => {
-    const history = new HistoryStore(h.db);
-    const page = history.listSessions({ q: 'needle', ownerKeyId: id.alice }, 200);
+    const queries = new SessionQueries(h.db);
+    const page = queries.listSessions({ q: 'needle', ownerKeyId: id.alice }, 200);
     expect(page.items.map((s) => s.id)).toEqual(owned.alice);
     expect(page.scanned).toBe(23); // one match per session of hers; none of the 600 others
     expect(await ids(key.alice, 'q=needle&limit=200')).toEqual(owned.alice);
@@ -124,14 +124,14 @@ describe('search by an admin key', () => {
     const everyone = await allPages(key.admin, 'q=needle+is+here&limit=50');
     expect(everyone).toEqual(newestFirst([...owned.bob, ...owned.none]));
     expect(await allPages(key.admin, `q=needle&owner=${id.alice}&limit=7`)).toEqual(owned.alice);
-    const history = new HistoryStore(h.db);
-    expect(history.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    const queries = new SessionQueries(h.db);
+    expect(queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
   });
 
   it('pages with other filters too, none lost or repeated', async () => {
     const to = T0 + 150 * 60_000;
     const want = newestFirst([...owned.bob, ...owned.none, ...owned.alice].filter((s) => {
-      const at = h.app.store.getSession(s)!.createdAt;
+      const at = h.service.store.getSession(s)!.createdAt;
       return at >= T0 + 20 * 60_000 && at < to;
     }));
     expect(await allPages(key.admin, `q=needle&from=${T0 + 20 * 60_000}&to=${to}&limit=9`)).toEqual(want);
@@ -228,9 +228,9 @@ describe('migrating a database written before 0009', () => {
       old.close();
       const db = openDatabase(path);
       try {
-        const history = new HistoryStore(db);
+        const queries = new SessionQueries(db);
         const found = (ownerKeyId?: string) =>
-          history.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10).items.map((s) => s.id);
+          queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10).items.map((s) => s.id);
         expect(found('key_alice')).toEqual(['ses_a']);
         expect(found('key_bob')).toEqual(['ses_b']);
         expect(found()).toEqual(['ses_n', 'ses_b', 'ses_a']);
@@ -245,14 +245,14 @@ describe('migrating a database written before 0009', () => {
 
 describe('the bound on a search’s work', () => {
   it('refuses a page that needs more than maxSearchScan matches, rather than answering part of it', () => {
-    const history = new HistoryStore(h.db, { maxSearchScan: 50 });
+    const queries = new SessionQueries(h.db, { maxSearchScan: 50 });
     // No bob session failed: the walk would read all of his ~450 matches to find none.
-    const tooBroad = () => history.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed' }, 10);
+    const tooBroad = () => queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed' }, 10);
     expect(tooBroad).toThrow(AppError);
     expect(tooBroad).toThrow(/^q: more than 50 matching messages/);
     // The newest page stops early; `from` stops the walk as well.
-    expect(history.listSessions({ q: 'needle', ownerKeyId: id.bob }, 10).scanned).toBeLessThanOrEqual(50);
-    const recent = history.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 }, 10);
+    expect(queries.listSessions({ q: 'needle', ownerKeyId: id.bob }, 10).scanned).toBeLessThanOrEqual(50);
+    const recent = queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 }, 10);
     expect(recent.items).toEqual([]);
     expect(recent.scanned).toBeLessThan(50);
   });
@@ -260,7 +260,7 @@ describe('the bound on a search’s work', () => {
   it(`answers 400 INVALID_QUERY past ${MAX_SEARCH_SCAN} matches, and pages normally below`, async () => {
     const f = createHarness();
     try {
-      const admin = f.app.keys.create('root', 'admin').key;
+      const admin = f.service.keys.create('root', 'admin').key;
       // MAX_SEARCH_SCAN + 2 matching messages, inserted in bulk.
       const c = f.db.$client;
       const session = c.prepare(

@@ -27,14 +27,14 @@ describe('a client that stops reading', () => {
       const run = await waitFor(() => h.db.$client.prepare(`select id from runs limit 1`).get() as { id: string } | undefined);
       const ended = await waitFor(
         () => {
-          const r = h.app.store.getRun(run.id)!;
+          const r = h.service.store.getRun(run.id)!;
           return r.status !== 'running' ? r : undefined;
         },
         15_000,
         100,
       );
       expect(ended.status).toBe('timeout');
-      expect(h.app.runs.admission.inFlight).toBe(0);
+      expect(h.service.runs.admission.inFlight).toBe(0);
       expect(socket.destroyed).toBe(false); // the client is still there, not reading
       expect(await waitFor(async () => (await h.leftovers()).length === 0, 10_000)).toBe(true);
     } finally {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHistogram, planWindow } from '../src/db/history.js';
+import { fromHistogram, planWindow } from '../src/db/session-queries.js';
 import { newId } from '../src/db/ids.js';
 import { TranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';

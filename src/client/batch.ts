@@ -120,22 +120,8 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   };
 
   const one = async (index: number) => {
-    const item = items[index]!;
-    const started = performance.now();
-    const base = { line: item.line, ...(item.id !== undefined && { id: item.id }) };
-    let result: BatchResultLine;
-    if (item.problem !== undefined) {
-      result = { ...base, ok: false, status: 'invalid_input', session_id: null, run_id: null, exit_code: null, output: null, error: { code: 'BAD_LINE', message: item.problem }, attempts: 0, ms: 0 };
-    } else {
-      try {
-        const r = await o.client.run(item.input!, o.signal);
-        result = { ...base, ok: r.status === 'succeeded', status: r.status, session_id: r.session_id, run_id: r.run_id, exit_code: r.exit_code, output: r.output, error: r.error, attempts: r.attempts, ms: Math.round(performance.now() - started) };
-      } catch (err) {
-        if (o.signal?.aborted) return; // not finished: a resumed batch runs it again
-        const e = err instanceof EphemeraError ? err : new EphemeraError(0, 'CLIENT', String(err), 1);
-        result = { ...base, ok: false, status: 'error', session_id: null, run_id: null, exit_code: null, output: null, error: { code: e.code, message: e.message }, attempts: e.attempts, ms: Math.round(performance.now() - started) };
-      }
-    }
+    const result = await runItem(items[index]!, o.client, o.signal);
+    if (!result) return; // not finished: a resumed batch runs it again
     finished.set(index, result);
     times.push(result.ms);
     progress.done++;
@@ -155,7 +141,29 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
     flush();
     closeSync(fd);
   }
+  return { ...progress, done: nextToWrite, interrupted: nextToWrite < items.length, ...percentiles(times) };
+}
+
+/** One input line's result; undefined when the batch was interrupted before the line's run ended. */
+async function runItem(item: Item, client: EphemeraClient, signal: AbortSignal | undefined): Promise<BatchResultLine | undefined> {
+  const started = performance.now();
+  const base = { line: item.line, ...(item.id !== undefined && { id: item.id }) };
+  if (item.problem !== undefined) {
+    return { ...base, ok: false, status: 'invalid_input', session_id: null, run_id: null, exit_code: null, output: null, error: { code: 'BAD_LINE', message: item.problem }, attempts: 0, ms: 0 };
+  }
+  try {
+    const r = await client.run(item.input!, signal);
+    return { ...base, ok: r.status === 'succeeded', status: r.status, session_id: r.session_id, run_id: r.run_id, exit_code: r.exit_code, output: r.output, error: r.error, attempts: r.attempts, ms: Math.round(performance.now() - started) };
+  } catch (err) {
+    if (signal?.aborted) return undefined;
+    const e = err instanceof EphemeraError ? err : new EphemeraError(0, 'CLIENT', String(err), 1);
+    return { ...base, ok: false, status: 'error', session_id: null, run_id: null, exit_code: null, output: null, error: { code: e.code, message: e.message }, attempts: e.attempts, ms: Math.round(performance.now() - started) };
+  }
+}
+
+/** p50 and p95 of the lines' times; lines that ran no request (0 ms) do not count. */
+function percentiles(times: number[]): { p50Ms: number | null; p95Ms: number | null } {
   const sorted = times.filter((t) => t > 0).sort((a, b) => a - b);
   const rank = (p: number) => (sorted.length ? sorted[Math.ceil((p / 100) * sorted.length) - 1]! : null);
-  return { ...progress, done: nextToWrite, interrupted: nextToWrite < items.length, p50Ms: rank(50), p95Ms: rank(95) };
+  return { p50Ms: rank(50), p95Ms: rank(95) };
 }

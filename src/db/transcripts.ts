@@ -1,6 +1,7 @@
-import { and, asc, count, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
+import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
-import { instances, messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
+import { messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
   sessionId: string;
@@ -25,21 +26,7 @@ export interface RunEnd {
   stderr: string;
   /** The assistant's reply as stored; null when no container ran, so there is no reply to record. */
   output: { text: string; omittedBytes: number } | null;
-  metrics: {
-    queuedMs: number | null;
-    createMs: number | null;
-    startMs: number | null;
-    firstByteMs: number | null;
-    totalMs: number;
-    bytesOut: number;
-    bytesErr: number;
-    inputTokens: number | null;
-    outputTokens: number | null;
-    totalTokens: number | null;
-    toolCalls: number | null;
-    modelCalls: number | null;
-    modelErrors: number | null;
-  };
+  metrics: RunMetrics;
   /** What the run replayed; null when it ended before its replay was built. */
   replay: { messages: number; omitted: number; bytes: number } | null;
   now: number;
@@ -78,10 +65,12 @@ export class TranscriptStore {
   /**
    * Records the user's message and a `running` run in one transaction, before any
    * container starts, so that the message survives whatever happens next.
-   * Returns the id of the stored user message, or 'busy' when the session already
-   * has a run in progress (its next turn would not see the reply).
+   * Returns the id of the stored user message, 'busy' when the session already has a
+   * run in progress (its next turn would not see the reply), or 'gone' when the session
+   * no longer exists (deleted while the request waited for a run slot); nothing is
+   * stored then.
    */
-  beginTurn(t: TurnStart): { userMessageId: number } | 'busy' {
+  beginTurn(t: TurnStart): { userMessageId: number } | 'busy' | 'gone' {
     return this.db.transaction((tx) => {
       if (t.newSessionAgent !== undefined) {
         tx.insert(sessions)
@@ -95,10 +84,12 @@ export class TranscriptStore {
           .get();
         if (active) return 'busy';
       }
-      tx.update(sessions)
+      const counted = tx
+        .update(sessions)
         .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
         .where(eq(sessions.id, t.sessionId))
         .run();
+      if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
       tx.insert(runs)
         .values({
           id: t.runId,
@@ -195,69 +186,5 @@ export class TranscriptStore {
         .run();
       return true;
     });
-  }
-
-  /** Says this instance is alive. */
-  heartbeat(instanceId: string, pid: number, now: number): void {
-    this.db
-      .insert(instances)
-      .values({ id: instanceId, pid, startedAt: now, heartbeatAt: now })
-      .onConflictDoUpdate({ target: instances.id, set: { heartbeatAt: now, pid } })
-      .run();
-  }
-
-  /** The process that last beat for this instance, if it beat less than `staleMs` ago. */
-  recentHeartbeat(instanceId: string, now: number, staleMs: number): { pid: number; heartbeatAt: number } | undefined {
-    return this.db
-      .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
-      .from(instances)
-      .where(and(eq(instances.id, instanceId), gte(instances.heartbeatAt, now - staleMs)))
-      .get();
-  }
-
-  /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
-  staleInstances(now: number, staleMs: number): Set<string> {
-    const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
-    return new Set(rows.map((r) => r.id));
-  }
-
-  /**
-   * Runs left `running` by a process that died cannot finish: this instance's own (it
-   * just started, so none of them is live) and those of instances with no recent heartbeat.
-   */
-  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): number {
-    const alive = this.db
-      .select({ id: instances.id })
-      .from(instances)
-      .where(gte(instances.heartbeatAt, now - staleMs))
-      .all()
-      .map((r) => r.id)
-      .filter((id) => id !== instanceId);
-    const res = this.db
-      .update(runs)
-      .set({
-        status: 'interrupted',
-        errorCode: 'INTERRUPTED',
-        errorMessage: 'the service stopped before this run ended',
-        endedAt: now,
-        totalMs: sql`${now} - ${runs.createdAt}`,
-      })
-      .where(
-        and(
-          eq(runs.status, 'running'),
-          or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
-        ),
-      )
-      .run();
-    if (res.changes > 0) {
-      this.db.$client
-        .prepare(
-          `update sessions set last_status = 'interrupted'
-             where last_status = 'running'
-               and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`,
-        )
-        .run();
-    }
-    return res.changes;
   }
 }

@@ -31,7 +31,7 @@ function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
 }
 
 /**
- * /openapi.json: the typed history routes describe themselves; the streaming run routes
+ * /openapi.json: the typed session routes describe themselves; the streaming run routes
  * are registered here with the same request schema that validates their JSON bodies.
  */
 export function mountOpenApi(app: OpenAPIHono<any>) {

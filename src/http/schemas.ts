@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ERROR_CODES } from '../errors.js';
 import { RUN_STATUSES } from '../db/schema.js';
+import { METRIC_NAMES, RUN_METRICS, type RunMetricName } from '../run-metrics.js';
 
 /** The schemas that validate requests and describe responses, shared with /openapi.json. */
 
@@ -24,22 +25,19 @@ export const RunRequestSchema = z
 
 const isoTime = z.string().openapi({ example: '2026-11-25T16:45:06.514Z' });
 
+type MetricsShape = {
+  [K in RunMetricName as (typeof RUN_METRICS)[K]['json']]: (typeof RUN_METRICS)[K]['null'] extends 'never' ? z.ZodNumber : z.ZodNullable<z.ZodNumber>;
+};
+
+function metricSchema(name: RunMetricName) {
+  const declared: { null: string; description?: string } = RUN_METRICS[name];
+  const schema = declared.null === 'never' ? z.number() : z.number().nullable();
+  return declared.description === undefined ? schema : schema.openapi({ description: declared.description });
+}
+
+/** Every run metric (src/run-metrics.ts); a run's own answer reports part of them. */
 export const MetricsSchema = z
-  .object({
-    queued_ms: z.number().nullable(),
-    create_ms: z.number().nullable(),
-    start_ms: z.number().nullable(),
-    first_byte_ms: z.number().nullable(),
-    total_ms: z.number().nullable(),
-    bytes_out: z.number(),
-    bytes_err: z.number(),
-    input_tokens: z.number().nullable(),
-    output_tokens: z.number().nullable(),
-    total_tokens: z.number().nullable(),
-    tool_calls: z.number().nullable(),
-    model_calls: z.number().nullable().openapi({ description: 'Model calls the gateway forwarded for this run (null: an agent without a model)' }),
-    model_errors: z.number().nullable().openapi({ description: 'Of those, answered with an error status or not answered' }),
-  })
+  .object(Object.fromEntries(METRIC_NAMES.map((k) => [RUN_METRICS[k].json, metricSchema(k)])) as MetricsShape)
   .openapi('RunMetrics');
 
 export const RunSchema = z

@@ -1,5 +1,5 @@
-import { metricsJson } from './respond/sse.js';
 import type { MessageRow, RunRow, SessionRow } from '../db/schema.js';
+import { METRIC_NAMES, metricsJson } from '../run-metrics.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -38,14 +38,6 @@ export function runJson(r: RunRow) {
       r.replayMessages === null
         ? null
         : { messages: r.replayMessages, omitted_messages: r.replayOmitted ?? 0, bytes: r.replayBytes ?? 0 },
-    metrics: {
-      ...metricsJson(r),
-      input_tokens: r.inputTokens,
-      output_tokens: r.outputTokens,
-      total_tokens: r.totalTokens,
-      tool_calls: r.toolCalls,
-      model_calls: r.modelCalls,
-      model_errors: r.modelErrors,
-    },
+    metrics: metricsJson(r, METRIC_NAMES),
   };
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RunResult } from '../runner/run-service.js';
+import type { RunResult } from '../runner/run.js';
 
 // Buckets in seconds: container start is ~0.1-0.3 s here, agent runs go to minutes.
 const FAST = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -25,10 +25,11 @@ export class Metrics {
   private readonly modelTokens = new Counter({ name: 'ephemera_model_tokens_total', help: 'Model tokens counted by the gateway, by agent and kind', labelNames: ['agent', 'kind'], registers: [this.registry] });
   readonly refused = new Counter({ name: 'ephemera_admission_refused_total', help: 'Requests refused with 429 CAPACITY', registers: [this.registry] });
 
-  constructor(gauges: { inFlight: () => number; queued: () => number }) {
+  /** `admission` is read when scraped: its runs in flight and its queue. */
+  constructor(admission: { readonly inFlight: number; readonly queued: number }) {
     collectDefaultMetrics({ register: this.registry });
-    new Gauge({ name: 'ephemera_runs_in_flight', help: 'Containers running now', registers: [this.registry], collect() { this.set(gauges.inFlight()); } });
-    new Gauge({ name: 'ephemera_queue_depth', help: 'Requests waiting for a run slot', registers: [this.registry], collect() { this.set(gauges.queued()); } });
+    new Gauge({ name: 'ephemera_runs_in_flight', help: 'Containers running now', registers: [this.registry], collect() { this.set(admission.inFlight); } });
+    new Gauge({ name: 'ephemera_queue_depth', help: 'Requests waiting for a run slot', registers: [this.registry], collect() { this.set(admission.queued); } });
   }
 
   /** Called when a run has ended (not when its headers went out). */

@@ -1,3 +1,4 @@
+import type { ServiceConfig } from '../config/env.js';
 import { AppError } from '../errors.js';
 
 export interface AdmissionLimits {
@@ -8,6 +9,19 @@ export interface AdmissionLimits {
   maxPerKey: number;
   /** Queue places one caller may hold at once. */
   maxQueuedPerKey: number;
+}
+
+/** The admission limits the service's settings give. */
+export function admissionLimits(
+  config: Pick<ServiceConfig, 'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs' | 'maxRunsPerKey' | 'maxQueuedPerKey'>,
+): AdmissionLimits {
+  return {
+    maxConcurrent: config.maxConcurrentRuns,
+    maxQueued: config.maxQueuedRuns,
+    queueTimeoutMs: config.queueTimeoutMs,
+    maxPerKey: config.maxRunsPerKey,
+    maxQueuedPerKey: config.maxQueuedPerKey,
+  };
 }
 
 interface Waiter {

@@ -13,10 +13,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
+import { Service } from '../../src/service.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { ApiKeyStore } from '../../src/db/api-keys.js';
-import { encodeCursor } from '../../src/db/history.js';
+import { encodeCursor } from '../../src/db/session-queries.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import type { RunStatus } from '../../src/db/schema.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
@@ -406,13 +407,14 @@ async function main() {
       listManaged: async () => [],
       remove: async () => {},
     } as unknown as ContainerRuntime;
-    const app = createApp({
+    const service = new Service({
       db,
       runtime,
       config: { ...loadServiceConfig({}), reapIntervalMs: 60_000, instanceId: `bench-${process.pid}` },
       profiles: parseProfiles(BUILTIN_PROFILES),
       logger: pino({ level: 'silent' }),
     });
+    const app = createApp(service);
     const admin = { authorization: `Bearer ${adminKey}` };
     // User keys for the search cases. One owns no session at all; the other is a seeded owner
     // (10% of the sessions), whose secret was not kept: give its key a new one.
@@ -562,7 +564,7 @@ async function main() {
     process.stderr.write(`\nwrote ${out}\n`);
     const missed = rows.filter((r) => r.over_target);
     if (missed.length > 0) process.stderr.write(`${missed.length} endpoint(s) over the ${TARGET_P50_MS} ms p50 target (marked *)\n`);
-    await app.shutdown(0);
+    await service.shutdown(0);
   } finally {
     db?.$client.close();
     if (keep) process.stderr.write(`database kept at ${dbPath}\n`);

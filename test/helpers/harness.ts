@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { createApp, type AppConfig, type AppDeps } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
+import { Service, type ServiceDeps, type ServiceSettings } from '../../src/service.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
@@ -25,7 +26,10 @@ export const TEST_PROFILES: ProfilesFile = {
 };
 
 export interface Harness {
+  /** The HTTP app. */
   app: ReturnType<typeof createApp>;
+  /** What the app serves: stores, runs, gateway, background work, shutdown. */
+  service: Service;
   db: Db;
   docker: Docker;
   instanceId: string;
@@ -42,9 +46,9 @@ export const LOOPBACK_PEER = { incoming: { socket: { remoteAddress: '127.0.0.1' 
 /** The same from a machine elsewhere on the network. */
 export const REMOTE_PEER = { incoming: { socket: { remoteAddress: '203.0.113.7' } } };
 
-export interface HarnessOptions extends Partial<Omit<AppConfig, 'secrets' | 'instanceId'>> {
+export interface HarnessOptions extends Partial<Omit<ServiceSettings, 'secrets' | 'instanceId'>> {
   runtime?: ContainerRuntime;
-  agents?: AppDeps['agents'];
+  agents?: ServiceDeps['agents'];
   profiles?: ProfilesFile;
   geminiApiKey?: string;
   /** Model keys by variable name (e.g. ANTHROPIC_API_KEY), as the service reads them. */
@@ -62,7 +66,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   const db = openDatabase(dbPath);
   const docker = new Docker();
   const instanceId = `test-${process.pid}-${++counter}-${Date.now().toString(36)}`;
-  const app = createApp({
+  const service = new Service({
     db,
     runtime: opts.runtime ?? new DockerRuntime(docker),
     config: {
@@ -84,19 +88,21 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
       ? createLogger({ level: 'debug', destination: { write: (line: string) => void opts.logLines!.push(line) } })
       : pino({ level: 'silent' }),
   });
+  const app = createApp(service);
   // app.request has no socket: unless a test says otherwise, its requests come from the
   // loopback, as a local curl's would (the keyless operator's case).
   const request = app.request;
   app.request = (input, init, env = LOOPBACK_PEER, ctx) => request(input, init, env, ctx);
   return {
     app,
+    service,
     db,
     docker,
     instanceId,
     dbPath,
     leftovers: () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instanceId}`] } }),
     async close() {
-      await app.shutdown(0);
+      await service.shutdown(0);
       db.$client.close();
       rmSync(dir, { recursive: true, force: true });
     },

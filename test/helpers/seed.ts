@@ -2,6 +2,7 @@ import type { Db } from '../../src/db/open.js';
 import { newId } from '../../src/db/ids.js';
 import type { RunStatus } from '../../src/db/schema.js';
 import { TranscriptStore } from '../../src/db/transcripts.js';
+import { EMPTY_RUN_METRICS } from '../../src/run-metrics.js';
 
 export interface SeedTurn {
   prompt: string;
@@ -46,19 +47,13 @@ export function seedSession(
       output: { text: t.reply, omittedBytes: 0 },
       replay: null,
       metrics: {
+        ...EMPTY_RUN_METRICS,
         queuedMs: 1,
         createMs: 10,
         startMs: 20,
         firstByteMs: t.firstByteMs ?? 50,
         totalMs: t.totalMs ?? 100,
         bytesOut: t.reply.length,
-        bytesErr: 0,
-        inputTokens: null,
-        outputTokens: null,
-        totalTokens: null,
-        toolCalls: null,
-        modelCalls: null,
-        modelErrors: null,
       },
       now,
     });

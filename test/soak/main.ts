@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
+import { Service } from '../../src/service.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { loadProfiles } from '../../src/config/profiles.js';
 import { openDatabase } from '../../src/db/open.js';
@@ -23,7 +24,7 @@ const dbPath = join(dir, 'soak.db');
 const db = openDatabase(dbPath);
 const instanceId = `soak-${process.pid}`;
 const maxBodyBytes = 64 * 1024;
-const app = createApp({
+const service = new Service({
   db,
   runtime: new DockerRuntime(new Docker()),
   config: {
@@ -42,7 +43,8 @@ const app = createApp({
   profiles: loadProfiles('config/profiles.json'),
   logger: pino({ level: 'silent' }),
 });
-app.startBackground();
+const app = createApp(service);
+service.startBackground();
 const server = await listen(app);
 const rssBefore = process.memoryUsage().rss;
 let peakRss = rssBefore;
@@ -60,7 +62,7 @@ const report = await runSoak({
 });
 process.stderr.write('\n');
 await server.close();
-await app.shutdown(0);
+await service.shutdown(0);
 db.$client.close();
 rmSync(dir, { recursive: true, force: true });
 

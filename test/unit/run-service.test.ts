@@ -5,6 +5,7 @@ import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { TranscriptStore } from '../../src/db/transcripts.js';
+import { Admission, admissionLimits } from '../../src/runner/admission.js';
 import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
 import { RunService } from '../../src/runner/run-service.js';
 
@@ -42,12 +43,14 @@ function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
   db = openDatabase(':memory:');
   const store = new TranscriptStore(db);
   const runtime = new MemoryRuntime(PROGRAMS);
+  const settings = { ...loadServiceConfig({}), instanceId: 'unit', ...config };
   const runs = new RunService({
     store,
     runtime,
     profiles: PROFILES,
-    config: { ...loadServiceConfig({}), instanceId: 'unit', ...config },
+    config: settings,
     logger: pino({ level: 'silent' }),
+    admission: new Admission(admissionLimits(settings)),
   });
   const run = async (prompt: string, opts: { agent?: string; sessionId?: string } = {}) => {
     const handle = await runs.begin({ prompt, principal: LOCAL_OPERATOR, receivedAt: performance.now(), keepOutput: true, ...opts });

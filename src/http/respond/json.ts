@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
-import type { RunHandle } from '../../runner/run-service.js';
-import { metricsJson, usageJson } from './sse.js';
+import type { RunHandle } from '../../runner/run.js';
+import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
+import { usageJson } from './sse.js';
 
 /** One JSON document when the run has ended. A started run answers 200 whatever its status. */
 export async function respondJson(c: Context, run: RunHandle): Promise<Response> {
@@ -18,6 +19,6 @@ export async function respondJson(c: Context, run: RunHandle): Promise<Response>
     stderr: r.stderr,
     tool_calls: r.toolCalls,
     usage: usageJson(r.usage),
-    metrics: metricsJson(r.metrics),
+    metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES),
   });
 }

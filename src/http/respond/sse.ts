@@ -1,7 +1,8 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { RunHandle, RunResult } from '../../runner/run-service.js';
+import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
+import type { RunHandle, RunResult } from '../../runner/run.js';
 
 /**
  * Server-sent events: `run` first; then, as they happen, the reply's text (`stdout`
@@ -57,22 +58,9 @@ function send(s: SSEStreamingApi, event: string, data: unknown) {
 }
 
 export function doneData(r: RunResult) {
-  return { status: r.status, exit_code: r.exitCode, error: r.error, usage: usageJson(r.usage), metrics: metricsJson(r.metrics) };
+  return { status: r.status, exit_code: r.exitCode, error: r.error, usage: usageJson(r.usage), metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES) };
 }
 
 export function usageJson(u: RunResult['usage']) {
   return u && { input_tokens: u.inputTokens, output_tokens: u.outputTokens, total_tokens: u.totalTokens, tool_calls: u.toolCalls };
-}
-
-/** The timing and byte metrics, from a finished run's result or its stored row. */
-export function metricsJson(m: Pick<RunResult['metrics'], 'queuedMs' | 'createMs' | 'startMs' | 'firstByteMs' | 'bytesOut' | 'bytesErr'> & { totalMs: number | null }) {
-  return {
-    queued_ms: m.queuedMs,
-    create_ms: m.createMs,
-    start_ms: m.startMs,
-    first_byte_ms: m.firstByteMs,
-    total_ms: m.totalMs,
-    bytes_out: m.bytesOut,
-    bytes_err: m.bytesErr,
-  };
 }

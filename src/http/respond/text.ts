@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { RunHandle } from '../../runner/run-service.js';
+import type { RunHandle } from '../../runner/run.js';
 
 /**
  * Plain text: the reply as it arrives — a command's stdout byte for byte, or a model's

@@ -60,8 +60,8 @@ export function contentPhrase(q: string): string {
   return `content : "${q.replaceAll('\0', ' ').replaceAll('"', '""')}"`;
 }
 
-/** Read side of the transcripts for the admin endpoints. */
-export class HistoryStore {
+/** The queries behind the session endpoints: listing and search, a session's runs, deletion, and /v1/stats. */
+export class SessionQueries {
   private readonly maxSearchScan: number;
 
   constructor(

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { canSee } from '../../auth/principal.js';
-import { decodeCursor, type HistoryStore } from '../../db/history.js';
+import type { Principal } from '../../auth/principal.js';
+import { decodeCursor, type SessionFilter, type SessionQueries } from '../../db/session-queries.js';
 import type { TranscriptStore } from '../../db/transcripts.js';
 import { errorResponse } from '../errors.js';
 
@@ -82,9 +83,9 @@ const stats = createRoute({
   responses: { 200: json(StatsSchema, 'Stats over [from, to); default the last 24 hours'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN') },
 });
 
-/** The admin history endpoints; users see only what their own key created. */
-export function historyRoutes(deps: { history: HistoryStore; transcripts: TranscriptStore }) {
-  const { history, transcripts } = deps;
+/** Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key created. */
+export function sessionRoutes(deps: { queries: SessionQueries; transcripts: TranscriptStore }) {
+  const { queries, transcripts } = deps;
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
 
   const visibleSession = (principal: AuthEnv['Variables']['principal'], id: string) => {
@@ -98,19 +99,7 @@ export function historyRoutes(deps: { history: HistoryStore; transcripts: Transc
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (q.cursor !== undefined && !cursor) return fail(c, 'INVALID_QUERY', 'cursor: not a cursor this API gave out');
     if (q.owner !== undefined && principal.role !== 'admin') return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
-    const ownerKeyId = principal.role === 'admin' ? q.owner : (principal.keyId ?? undefined);
-    const page = history.listSessions(
-      {
-        ...(q.agent !== undefined && { agent: q.agent }),
-        ...(q.status !== undefined && { status: q.status }),
-        ...(ownerKeyId !== undefined && { ownerKeyId }),
-        ...(q.from !== undefined && { from: q.from }),
-        ...(q.to !== undefined && { to: q.to }),
-        ...(q.q !== undefined && { q: q.q }),
-      },
-      q.limit,
-      cursor,
-    );
+    const page = queries.listSessions(sessionFilter(q, principal), q.limit, cursor);
     return c.json({ items: page.items.map(sessionJson), next_cursor: page.nextCursor }, 200);
   });
 
@@ -124,7 +113,7 @@ export function historyRoutes(deps: { history: HistoryStore; transcripts: Transc
   app.openapi(sessionRuns, (c) => {
     const { id } = c.req.valid('param');
     if (!visibleSession(c.get('principal'), id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    return c.json({ items: history.runsOf(id).map(runJson) }, 200);
+    return c.json({ items: queries.runsOf(id).map(runJson) }, 200);
   });
 
   app.openapi(deleteSession, (c) => {
@@ -132,7 +121,7 @@ export function historyRoutes(deps: { history: HistoryStore; transcripts: Transc
     const s = transcripts.getSession(id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
     if (s.lastStatus === 'running') return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress`);
-    history.deleteSession(id);
+    queries.deleteSession(id);
     return c.body(null, 204);
   });
 
@@ -148,20 +137,33 @@ export function historyRoutes(deps: { history: HistoryStore; transcripts: Transc
     const to = q.to ?? Date.now();
     const from = q.from ?? to - 24 * 3600_000;
     if (from >= to) return fail(c, 'INVALID_QUERY', 'from must be before to');
-    const s = history.stats(from, to);
-    const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
-    return c.json(
-      {
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        by_status: s.byStatus,
-        by_agent: s.byAgent,
-        first_byte_ms: pct(s.firstByteMs),
-        total_ms: pct(s.totalMs),
-      },
-      200,
-    );
+    return c.json(statsJson(queries.stats(from, to), from, to), 200);
   });
 
   return app;
+}
+
+/** What a listing asks for; a user's listing is always of their own sessions. */
+function sessionFilter(q: z.output<typeof SessionListQuerySchema>, principal: Principal): SessionFilter {
+  const ownerKeyId = principal.role === 'admin' ? q.owner : (principal.keyId ?? undefined);
+  return {
+    ...(q.agent !== undefined && { agent: q.agent }),
+    ...(q.status !== undefined && { status: q.status }),
+    ...(ownerKeyId !== undefined && { ownerKeyId }),
+    ...(q.from !== undefined && { from: q.from }),
+    ...(q.to !== undefined && { to: q.to }),
+    ...(q.q !== undefined && { q: q.q }),
+  };
+}
+
+function statsJson(s: ReturnType<SessionQueries['stats']>, from: number, to: number) {
+  const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
+  return {
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    by_status: s.byStatus,
+    by_agent: s.byAgent,
+    first_byte_ms: pct(s.firstByteMs),
+    total_ms: pct(s.totalMs),
+  };
 }

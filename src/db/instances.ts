@@ -1,0 +1,76 @@
+import { and, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { INTERRUPTED } from '../errors.js';
+import type { Db } from './open.js';
+import { instances, runs } from './schema.js';
+
+/**
+ * The service instances sharing a database: each beats a heartbeat, so the others can tell
+ * when it is gone, and what a gone one left `running` is marked interrupted.
+ */
+export class InstanceStore {
+  constructor(private readonly db: Db) {}
+
+  /** Says this instance is alive. */
+  heartbeat(instanceId: string, pid: number, now: number): void {
+    this.db
+      .insert(instances)
+      .values({ id: instanceId, pid, startedAt: now, heartbeatAt: now })
+      .onConflictDoUpdate({ target: instances.id, set: { heartbeatAt: now, pid } })
+      .run();
+  }
+
+  /** The process that last beat for this instance, if it beat less than `staleMs` ago. */
+  recentHeartbeat(instanceId: string, now: number, staleMs: number): { pid: number; heartbeatAt: number } | undefined {
+    return this.db
+      .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
+      .from(instances)
+      .where(and(eq(instances.id, instanceId), gte(instances.heartbeatAt, now - staleMs)))
+      .get();
+  }
+
+  /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
+  staleInstances(now: number, staleMs: number): Set<string> {
+    const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Runs left `running` by a process that died cannot finish: this instance's own (it
+   * just started, so none of them is live) and those of instances with no recent heartbeat.
+   */
+  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): number {
+    const alive = this.db
+      .select({ id: instances.id })
+      .from(instances)
+      .where(gte(instances.heartbeatAt, now - staleMs))
+      .all()
+      .map((r) => r.id)
+      .filter((id) => id !== instanceId);
+    const res = this.db
+      .update(runs)
+      .set({
+        status: 'interrupted',
+        errorCode: INTERRUPTED.byDeadProcess.code,
+        errorMessage: INTERRUPTED.byDeadProcess.message,
+        endedAt: now,
+        totalMs: sql`${now} - ${runs.createdAt}`,
+      })
+      .where(
+        and(
+          eq(runs.status, 'running'),
+          or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
+        ),
+      )
+      .run();
+    if (res.changes > 0) {
+      this.db.$client
+        .prepare(
+          `update sessions set last_status = 'interrupted'
+             where last_status = 'running'
+               and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`,
+        )
+        .run();
+    }
+    return res.changes;
+  }
+}

@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+import type { AgentProfile } from '../config/profiles.js';
+import type { Replay } from '../db/transcripts.js';
+
+/** A turn that was checked and recorded as `running`: everything its run needs to know. */
+export interface PlannedRun {
+  sessionId: string;
+  runId: string;
+  agentName: string;
+  profile: AgentProfile;
+  timeoutMs: number;
+  prompt: string;
+  /** performance.now() when the request arrived; run timings count from it. */
+  receivedAt: number;
+  replay: Replay;
+  logger?: Logger;
+  keepOutput: boolean;
+}

@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import type { RunEnd, TranscriptStore } from '../db/transcripts.js';
+import type { ModelUsage } from '../gateway/run-tokens.js';
+import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
+import type { Usage } from './agents/agent.js';
+import type { Conclusion } from './conclusion.js';
+import type { OutputBuffer } from './output-buffer.js';
+import type { PlannedRun } from './planned-run.js';
+
+const STORE_END_ATTEMPTS = 4;
+
+/** The error of a run the service itself failed (a bug, a broken database). */
+export const SERVICE_FAULT = { code: 'INTERNAL', message: 'the service failed while handling this run' } as const;
+
+/** What a run's end stores: how it ended, what it printed, its metrics and its replay. */
+export function runEnd(
+  run: PlannedRun,
+  ended: Conclusion & { exitCode: number | null },
+  printed: { reply: OutputBuffer; stderr: OutputBuffer },
+  metrics: RunMetrics,
+): RunEnd {
+  const containerRan = metrics.startMs !== null;
+  return {
+    status: ended.status,
+    exitCode: ended.exitCode,
+    errorCode: ended.error?.code ?? null,
+    errorMessage: ended.error?.message ?? null,
+    stderr: printed.stderr.stored().text,
+    output: containerRan ? printed.reply.stored() : null,
+    metrics,
+    replay: run.replay.kept ? { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes } : null,
+    now: Date.now(),
+  };
+}
+
+/** The token metrics: what the agent reported, overruled by what the model gateway counted. */
+export function tokenMetrics(reported: Usage | null, counted: ModelUsage | undefined): Partial<RunMetrics> {
+  return {
+    ...(reported && {
+      inputTokens: reported.inputTokens,
+      outputTokens: reported.outputTokens,
+      totalTokens: reported.totalTokens,
+      toolCalls: reported.toolCalls,
+    }),
+    // The gateway saw every call, whatever the CLI reports (or fails to, if it crashed).
+    ...(counted && {
+      inputTokens: counted.inputTokens,
+      outputTokens: counted.outputTokens,
+      totalTokens: counted.totalTokens,
+      modelCalls: counted.calls,
+      modelErrors: counted.errors,
+    }),
+  };
+}
+
+/** Stores runs' ends, so that no run is left `running` (its session would stay busy). */
+export class RunRecord {
+  constructor(
+    private readonly store: TranscriptStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Stores a run's end. A failed write (the database locked past its busy timeout) is
+   * tried again, since a run left `running` keeps its session busy; finishRun is one
+   * transaction and ends only a running run, so a retry never stores the reply twice.
+   */
+  async storeEnd(runId: string, sessionId: string, end: RunEnd): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.store.finishRun(runId, sessionId, end);
+        return;
+      } catch (err) {
+        this.logger.error({ err, runId, attempt }, 'could not record the end of a run');
+        if (attempt === STORE_END_ATTEMPTS) return; // left `running`: the next start marks it interrupted
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+
+  /**
+   * Ends a run that failed in the service itself (a bug, a broken database), so that its
+   * session does not stay busy. Never throws: there is nobody left to tell.
+   */
+  recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunMetrics): void {
+    try {
+      // finishRun ends only a running run: an end stored after all is left as it is.
+      this.store.finishRun(runId, sessionId, {
+        status: 'failed',
+        exitCode: null,
+        errorCode: SERVICE_FAULT.code,
+        errorMessage: SERVICE_FAULT.message,
+        stderr: '',
+        output: null,
+        metrics: metrics ?? { ...EMPTY_RUN_METRICS, totalMs: Math.round(performance.now() - receivedAt) },
+        replay: null,
+        now: Date.now(),
+      });
+    } catch (err) {
+      this.logger.error({ err, runId }, 'could not record the end of a run');
+    }
+  }
+}

@@ -1,0 +1,280 @@
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import type { RunGrant } from '../gateway/run-tokens.js';
+import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
+import type { Agent, AgentEvent, OutputParser, ToolCall, Usage } from './agents/agent.js';
+import { asRuntimeError, exitedConclusion, faultConclusion, withStopError, type Conclusion, type RunError, type RunStatusAtEnd } from './conclusion.js';
+import { containerSpec } from './container-spec.js';
+import { Deferred } from './deferred.js';
+import { EventChannel } from './event-channel.js';
+import { OutputBuffer } from './output-buffer.js';
+import { OutputMeter } from './output-meter.js';
+import type { PlannedRun } from './planned-run.js';
+import { runEnd, SERVICE_FAULT, tokenMetrics, type RunRecord } from './run-record.js';
+import { RunStopped } from './run-stopped.js';
+import { RuntimeError, type ContainerRuntime, type ContainerSpec, type OutputSink } from './runtime.js';
+
+export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
+
+export interface RunResult {
+  sessionId: string;
+  runId: string;
+  agent: string;
+  status: RunStatusAtEnd;
+  exitCode: number | null;
+  error: RunError | null;
+  /** The reply: stdout for commands, the model's text for Gemini; whole only with `keepOutput` (built on access). */
+  readonly output: string;
+  /** Whole only with `keepOutput` (built on access). */
+  readonly stderr: string;
+  toolCalls: ToolCall[];
+  usage: Usage | null;
+  metrics: RunMetrics;
+}
+
+export interface RunHandle {
+  sessionId: string;
+  runId: string;
+  agent: string;
+  timeoutMs: number;
+  /** SSE name of the reply's text events, and whether stderr is streamed. */
+  textEvent: Agent['textEvent'];
+  streamsStderr: boolean;
+  /** Output as it arrives, then one `done`; `batches()` gives what queued up at once. */
+  events: EventChannel<RunEvent>;
+  /**
+   * Resolves once the container has started (or the run ended without reaching the
+   * engine's fault, e.g. it was cancelled). Rejects with an AppError when the engine
+   * failed before anything ran, so the caller can still answer with an error status.
+   */
+  ready: Promise<void>;
+  result: Promise<RunResult>;
+  /** The client went away: kill the container, keep what was seen. */
+  cancel(): void;
+  /** The service stops it (shutdown). */
+  stop(status: 'interrupted'): void;
+}
+
+/** What a run uses of the service that starts it. */
+export interface RunParts {
+  runtime: ContainerRuntime;
+  record: RunRecord;
+  config: { instanceId: string; maxOutputBytes: number; maxStoredOutputBytes: number };
+  logger: Logger;
+  /** Told of every run's end, after it is stored. */
+  metrics?: { runEnded(result: RunResult): void };
+}
+
+/** The run's way to its model, if it has one: the gateway's count of its calls, and the end of its token. */
+export interface ModelLease {
+  grant: RunGrant | undefined;
+  endGrant(): void;
+}
+
+/**
+ * One run, from its container's start to its stored end: it starts as it is built. It
+ * owns its stop (deadline, output cap, model budget, client gone, shutdown: the first
+ * reason stands), `ready` and `result`, and its output on the way to the client.
+ */
+export class Run implements RunHandle {
+  readonly sessionId: string;
+  readonly runId: string;
+  readonly agent: string;
+  readonly timeoutMs: number;
+  readonly textEvent: Agent['textEvent'];
+  readonly streamsStderr: boolean;
+  readonly events = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
+  readonly ready: Promise<void>;
+  readonly result: Promise<RunResult>;
+
+  private readonly stopper = new AbortController();
+  private readonly started = new Deferred<void>();
+  private readonly metrics: RunMetrics = { ...EMPTY_RUN_METRICS };
+  private readonly parser: OutputParser;
+  private readonly meter: OutputMeter;
+  private readonly reply: OutputBuffer;
+  private readonly stderr: OutputBuffer;
+  private readonly deadline: NodeJS.Timeout;
+
+  constructor(
+    private readonly planned: PlannedRun,
+    /** How this agent's CLI is driven (src/runner/agents). */
+    private readonly driver: Agent,
+    private readonly model: ModelLease,
+    private readonly parts: RunParts,
+  ) {
+    ({ sessionId: this.sessionId, runId: this.runId, agentName: this.agent, timeoutMs: this.timeoutMs } = planned);
+    ({ textEvent: this.textEvent, streamsStderr: this.streamsStderr } = driver);
+    const turn = driver.prepare({ prompt: planned.prompt, history: planned.replay.messages, omitted: planned.replay.omitted });
+    this.parser = driver.parser();
+    // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
+    // otherwise a paused reader would hold the run, and its slot, for good.
+    this.stopper.signal.addEventListener('abort', () => this.events.stopWaiting(), { once: true });
+    this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
+    const { maxOutputBytes, maxStoredOutputBytes, instanceId } = parts.config;
+    this.meter = new OutputMeter(this.metrics, maxOutputBytes, planned.receivedAt, () => this.stopFor(new RunStopped('output_limit')));
+    this.reply = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
+    this.stderr = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
+    this.ready = this.started.promise;
+    this.ready.catch(() => {}); // callers that stream may never await it
+    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now())).catch((err: unknown) => this.failedInService(err));
+  }
+
+  cancel(): void {
+    this.stopFor(new RunStopped('cancelled'));
+    this.events.abandon();
+  }
+
+  stop(why: 'interrupted'): void {
+    this.stopFor(new RunStopped(why));
+  }
+
+  /** Stops the run, unless something stopped it already: the first reason is the run's. */
+  stopFor(reason: RunStopped): void {
+    if (!this.stopper.signal.aborted) this.stopper.abort(reason);
+  }
+
+  /** The run's life: its container to the end, then its end stored, reported and announced. */
+  private async live(spec: ContainerSpec): Promise<RunResult> {
+    this.metrics.queuedMs = this.sinceReceived();
+    const { timeoutMs } = this.planned;
+    const ended = withStopError(await this.runContainer(spec), this.stopped(), { timeoutMs, maxOutputBytes: this.parts.config.maxOutputBytes });
+    this.metrics.totalMs = this.sinceReceived();
+    this.started.resolve();
+    Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
+    await this.parts.record.storeEnd(this.runId, this.sessionId, runEnd(this.planned, ended, { reply: this.reply, stderr: this.stderr }, this.metrics));
+    const result = this.resultOf(ended);
+    this.announce(result);
+    await this.events.push({ type: 'done', result });
+    this.events.close();
+    return result;
+  }
+
+  /** Runs the container to its end and says how the run ended, whatever happened to it. */
+  private async runContainer(spec: ContainerSpec): Promise<Conclusion & { exitCode: number | null }> {
+    let exitCode: number | null = null;
+    try {
+      const exit = await this.parts.runtime.run(spec, this.sink(), this.stopper.signal);
+      exitCode = exit.exitCode;
+      await this.emit(this.parser.end());
+      const judge = () => this.driver.conclude(exit.exitCode, this.parser.parsed);
+      return { exitCode, ...exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge) };
+    } catch (err) {
+      return { exitCode, ...this.faulted(err) };
+    } finally {
+      clearTimeout(this.deadline);
+      this.model.endGrant(); // the container is gone: its token is worth nothing from now on
+    }
+  }
+
+  /** Where the container's output goes: through the meter, to the parser, the buffers and the client. */
+  private sink(): OutputSink {
+    return {
+      started: (t) => {
+        this.metrics.createMs = Math.round(t.createMs);
+        this.metrics.startMs = Math.round(t.startMs);
+        this.started.resolve();
+      },
+      stdout: async (raw) => {
+        const chunk = this.meter.stdout(raw);
+        if (chunk.length === 0) return;
+        await this.emit(this.parser.push(chunk));
+      },
+      stderr: async (raw) => {
+        const chunk = this.meter.stderr(raw);
+        if (chunk.length === 0) return;
+        this.stderr.append(chunk);
+        if (this.streamsStderr) await this.events.push({ type: 'stderr', data: chunk });
+      },
+    };
+  }
+
+  /** Passes the agent's events on to the client; the reply's text is also kept. */
+  private async emit(events: AgentEvent[]): Promise<void> {
+    for (const e of events) {
+      if (e.type === 'text') {
+        this.meter.replyText();
+        this.reply.append(e.data);
+      }
+      await this.events.push(e);
+    }
+  }
+
+  /** The container's run threw: the service stopped it, or the engine (or a bug) failed it. */
+  private faulted(err: unknown): Conclusion {
+    if (err instanceof RunStopped) return { status: err.status, error: null };
+    if (!(err instanceof RuntimeError)) this.parts.logger.error({ err, runId: this.runId }, 'unexpected run failure');
+    const fault = asRuntimeError(err);
+    // Nothing ran: the caller can still answer with the engine's error and its status.
+    if (this.metrics.startMs === null) this.started.reject(new AppError(fault.code, fault.message));
+    return faultConclusion(fault);
+  }
+
+  private stopped(): RunStopped | undefined {
+    return this.stopper.signal.aborted ? (this.stopper.signal.reason as RunStopped) : undefined;
+  }
+
+  private sinceReceived(): number {
+    return Math.round(performance.now() - this.planned.receivedAt);
+  }
+
+  private resultOf(ended: Conclusion & { exitCode: number | null }): RunResult {
+    const { reply, stderr } = this;
+    const parsed = this.parser.parsed;
+    return {
+      sessionId: this.sessionId,
+      runId: this.runId,
+      agent: this.agent,
+      status: ended.status,
+      exitCode: ended.exitCode,
+      error: ended.error,
+      get output() {
+        return reply.text();
+      },
+      get stderr() {
+        return stderr.text();
+      },
+      toolCalls: parsed.toolCalls,
+      usage: parsed.usage,
+      metrics: this.metrics,
+    };
+  }
+
+  /** Logs the run's end and tells the metrics. */
+  private announce(r: RunResult): void {
+    const { runId, sessionId, agent } = this;
+    (this.planned.logger ?? this.parts.logger).info(
+      { runId, sessionId, agent, status: r.status, exitCode: r.exitCode, errorCode: r.error?.code, ...this.metrics },
+      'run ended',
+    );
+    try {
+      this.parts.metrics?.runEnded(r);
+    } catch (err) {
+      this.parts.logger.error({ err }, 'run-end observer failed');
+    }
+  }
+
+  /** A fault in the service itself, past the run's own error handling: the run still ends, as failed. */
+  private failedInService(err: unknown): RunResult {
+    this.model.endGrant();
+    this.parts.logger.error({ err, runId: this.runId }, 'unexpected failure while ending a run');
+    this.parts.record.recordUnexpectedEnd(this.runId, this.sessionId, this.planned.receivedAt, this.metrics);
+    const error = { ...SERVICE_FAULT };
+    this.started.reject(new AppError('INTERNAL', error.message));
+    const result: RunResult = {
+      sessionId: this.sessionId,
+      runId: this.runId,
+      agent: this.agent,
+      status: 'failed',
+      exitCode: null,
+      error,
+      output: '',
+      stderr: '',
+      toolCalls: [],
+      usage: null,
+      metrics: this.metrics,
+    };
+    void this.events.push({ type: 'done', result }).finally(() => this.events.close());
+    return result;
+  }
+}

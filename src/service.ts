@@ -1,0 +1,142 @@
+import type { Logger } from 'pino';
+import type { ServiceConfig } from './config/env.js';
+import type { ProfileSet } from './config/profiles.js';
+import { ApiKeyStore } from './db/api-keys.js';
+import { InstanceStore } from './db/instances.js';
+import type { Db } from './db/open.js';
+import { SessionQueries } from './db/session-queries.js';
+import { TranscriptStore } from './db/transcripts.js';
+import { modelGateway } from './gateway/model-gateway.js';
+import { RunTokens } from './gateway/run-tokens.js';
+import { ModelGatewayServer } from './gateway/server.js';
+import { Metrics } from './observability/metrics.js';
+import { Admission, admissionLimits } from './runner/admission.js';
+import type { agentFor } from './runner/agents/index.js';
+import { Reaper } from './runner/reaper.js';
+import { RunService, type RunServiceConfig } from './runner/run-service.js';
+import type { ContainerRuntime } from './runner/runtime.js';
+
+/** The settings the service and its HTTP app read. */
+export type ServiceSettings = RunServiceConfig &
+  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
+
+export interface ServiceDeps {
+  db: Db;
+  runtime: ContainerRuntime;
+  config: ServiceSettings;
+  profiles: ProfileSet;
+  logger: Logger;
+  /** Which Agent runs a profile (default: the real ones); tests pass one that fails on purpose. */
+  agents?: typeof agentFor;
+}
+
+/** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
+const heartbeatStaleMs = (config: ServiceSettings) => Math.max(5 * config.reapIntervalMs, 10_000);
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/**
+ * The service, wired from the parts it is given (src/index.ts passes the real ones, tests
+ * their own): its stores, the run service with its admission and metrics, the model
+ * gateway, the reaper; its start-up checks, background work and shutdown. The HTTP app
+ * is built from it (src/app.ts).
+ */
+export class Service {
+  readonly config: ServiceSettings;
+  readonly logger: Logger;
+  readonly db: Db;
+  readonly runtime: ContainerRuntime;
+  readonly store: TranscriptStore;
+  readonly keys: ApiKeyStore;
+  readonly sessionQueries: SessionQueries;
+  readonly instances: InstanceStore;
+  readonly metrics: Metrics;
+  readonly runs: RunService;
+  readonly reaper: Reaper;
+  /** The model gateway's listener: agent containers reach their model only through it. */
+  readonly gateway: ModelGatewayServer;
+  /** The tokens of the runs in progress that may call their model. */
+  readonly modelTokens: RunTokens;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(deps: ServiceDeps) {
+    const { db, config, logger } = deps;
+    ({ config: this.config, logger: this.logger, db: this.db, runtime: this.runtime } = deps);
+    this.store = new TranscriptStore(db);
+    this.keys = new ApiKeyStore(db);
+    this.sessionQueries = new SessionQueries(db);
+    this.instances = new InstanceStore(db);
+    const admission = new Admission(admissionLimits(config));
+    this.metrics = new Metrics(admission);
+    const tokens = new RunTokens();
+    const gateway = new ModelGatewayServer(modelGateway({ tokens, logger, config }));
+    this.modelTokens = tokens;
+    this.gateway = gateway;
+    this.runs = new RunService({
+      store: this.store,
+      runtime: deps.runtime,
+      profiles: deps.profiles,
+      config,
+      logger,
+      admission,
+      metrics: this.metrics,
+      ...(deps.agents && { agents: deps.agents }),
+      gateway: { tokens, url: () => gateway.url },
+    });
+    this.reaper = new Reaper({
+      runtime: deps.runtime,
+      instanceId: config.instanceId,
+      liveRunIds: () => this.runs.liveRunIds(),
+      staleInstances: () => this.instances.staleInstances(Date.now(), heartbeatStaleMs(config)),
+      logger,
+    });
+  }
+
+  /**
+   * Another live process on this host serving as this instance (same database, same
+   * INSTANCE_ID), if any. Two would take each other's containers for orphans and mark
+   * each other's runs interrupted, so the second must not start.
+   */
+  instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): number | undefined {
+    const last = this.instances.recentHeartbeat(this.config.instanceId, Date.now(), heartbeatStaleMs(this.config));
+    return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
+  }
+
+  /**
+   * Recovery and background work for a serving process: runs a dead process left
+   * `running` become `interrupted`, orphaned containers are reaped now and then
+   * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
+   */
+  startBackground(): void {
+    const { config, logger } = this;
+    this.beat();
+    const interrupted = this.instances.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
+    if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
+    this.heartbeat = setInterval(() => this.beat(), config.reapIntervalMs);
+    this.heartbeat.unref();
+    this.reaper.start(config.reapIntervalMs);
+  }
+
+  /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
+  async shutdown(graceMs: number): Promise<void> {
+    await this.runs.drain(graceMs);
+    await this.gateway.close();
+    clearInterval(this.heartbeat);
+    await this.reaper.stop();
+  }
+
+  private beat(): void {
+    try {
+      this.instances.heartbeat(this.config.instanceId, process.pid, Date.now());
+    } catch (err) {
+      this.logger.error({ err }, 'heartbeat failed');
+    }
+  }
+}
