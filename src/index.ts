@@ -95,8 +95,8 @@ function serveHttp(app: ReturnType<typeof createApp>, config: ServiceConfig, pro
         database: config.databasePath,
         agents: [...profiles.profiles.keys()],
         instance: config.instanceId,
-        // Which model keys the gateway holds: named, never shown.
-        modelKeys: Object.fromEntries(Object.entries(config.secrets).map(([name, v]) => [name, v === undefined ? 'absent' : 'configured'])),
+        // Which model keys the gateway holds, by name (a field named like a key would be redacted).
+        modelKeysConfigured: Object.keys(config.secrets).filter((name) => config.secrets[name] !== undefined),
       },
       'ephemera listening',
     );

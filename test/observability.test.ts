@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
+import { spawnService } from './helpers/service-process.js';
 
 let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
@@ -78,5 +79,20 @@ describe('structured logs', () => {
     logger.info({ req: { headers: { authorization: 'Bearer sekrit' } }, apiKey: 'sekrit2', config: { secrets: { geminiApiKey: 'sekrit3' } } }, 'x');
     expect(lines.join('')).not.toMatch(/sekrit/);
     expect(lines.join('')).toContain('[redacted]');
+  });
+});
+
+describe('the start-up report', () => {
+  it('names the model keys the gateway holds, never their values', async () => {
+    // A gateway that cannot listen starts fast and does not matter here.
+    const svc = await spawnService({ DATABASE_PATH: ':memory:', MODEL_GATEWAY_HOST: '0.0.0.0', GEMINI_API_KEY: 'sekrit-at-start' });
+    try {
+      const line = JSON.parse(svc.logs.find((l) => l.includes('ephemera listening'))!) as Record<string, unknown>;
+      expect(line.modelKeysConfigured).toEqual(['GEMINI_API_KEY']);
+      expect(svc.logs.join('\n')).not.toContain('sekrit-at-start');
+    } finally {
+      svc.proc.kill('SIGTERM');
+      await svc.exited;
+    }
   });
 });

@@ -138,9 +138,12 @@ const BASE_SHAPE = {
 const memberOf = (d: AgentDefinition) =>
   z.object({ ...BASE_SHAPE, kind: z.literal(d.kind as AgentKind), ...(d.options && { [d.kind]: d.options.optional() }) }).strict();
 
+/** The kinds that take an options block, under their own name (`command` takes none: its name is the common field's). */
+const KINDS_WITH_OPTIONS = AGENTS.filter((d) => 'options' in d && d.options).map((d) => d.kind);
+
 /** `kind` defaults to the first registered kind; an options block of another kind is a slip worth naming. */
 const ProfileEnvelope = z.looseObject({ kind: z.enum(AGENT_KINDS).default(AGENT_KINDS[0]) }).superRefine((p, ctx) => {
-  for (const kind of AGENT_KINDS) {
+  for (const kind of KINDS_WITH_OPTIONS) {
     if (kind !== p.kind && p[kind] !== undefined) ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
   }
 });

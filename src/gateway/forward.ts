@@ -33,6 +33,8 @@ export interface ModelApiShape {
   keyHeaders(apiKey: string): Record<string, string>;
   /** An error in the API's own shape, so the CLI reports it as it would the API's. */
   error(status: number, message: string): Response;
+  /** Why a call's body may not be forwarded (the API's error), if it may not: its JSON, or undefined when it is not JSON. */
+  refusalOf?(body: unknown): Response | undefined;
   /** The usage reader for one call's answer. */
   usage(): UsageReader;
 }
@@ -65,7 +67,8 @@ export function forwardingRoutes(shape: ModelApiShape, opts: ModelRouteOptions &
       if (refusal) return refusal;
       grant.inFlight++;
       try {
-        return whileInFlight(grant, await forward(c.req.raw, call, grant, shape, opts));
+        const { res, usageComplete } = await forward(c.req.raw, call, grant, shape, opts);
+        return whileInFlight(grant, res, usageComplete);
       } catch (err) {
         grant.inFlight--;
         throw err;
@@ -75,23 +78,31 @@ export function forwardingRoutes(shape: ModelApiShape, opts: ModelRouteOptions &
   return app;
 }
 
-/** Keeps a call counted in flight until its answer has been read to the end (or dropped), not just begun. */
-function whileInFlight(grant: RunGrant, res: Response): Response {
+/**
+ * Keeps a call counted in flight until its answer has been read to the end (or dropped), not
+ * just begun. Under a token budget, a model answer dropped before its end ends the run: its
+ * usage may not have been told yet (Anthropic reports output at the end), and reading the
+ * text then dropping the rest must not be a way to spend without being counted.
+ */
+function whileInFlight(grant: RunGrant, res: Response, usageComplete: () => boolean): Response {
   let settled = false;
-  const settle = () => {
+  const settle = (ended: boolean) => {
     if (settled) return;
     settled = true;
     grant.inFlight--;
+    if (!ended && !usageComplete() && grant.budget.tokens !== undefined) {
+      markOverBudget(grant, 'a model answer was dropped before its usage could be counted against the token budget');
+    }
   };
   if (!res.body) {
-    settle();
+    settle(true);
     return res;
   }
   return new Response(onSettled(res.body, settle), { status: res.status, headers: res.headers });
 }
 
-/** The same stream, calling `done` once when it ends, fails or is cancelled by its reader. */
-function onSettled(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+/** The same stream, calling `done` once: `true` when it ends, `false` when it fails or its reader cancels it. */
+function onSettled(body: ReadableStream<Uint8Array>, done: (ended: boolean) => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -99,15 +110,15 @@ function onSettled(body: ReadableStream<Uint8Array>, done: () => void): Readable
         try {
           const next = await reader.read();
           if (!next.done) return controller.enqueue(next.value);
-          done();
+          done(true);
           controller.close();
         } catch (err) {
-          done();
+          done(false);
           controller.error(err);
         }
       },
       cancel(reason) {
-        done();
+        done(false);
         return reader.cancel(reason);
       },
     },
@@ -127,8 +138,21 @@ function refusalOf(shape: ModelApiShape, grant: RunGrant, isModelCall: boolean):
   return undefined;
 }
 
-async function forward(req: Request, call: ModelCall, grant: RunGrant, shape: ModelApiShape, opts: ModelRouteOptions): Promise<Response> {
+/** The answer to pass back; `usageComplete` says whether its whole usage was counted (an uncounted answer's is: nothing). */
+async function forward(
+  req: Request,
+  call: ModelCall,
+  grant: RunGrant,
+  shape: ModelApiShape,
+  opts: ModelRouteOptions,
+): Promise<{ res: Response; usageComplete: () => boolean }> {
+  const uncounted = (res: Response) => ({ res, usageComplete: () => true });
   const body = await req.arrayBuffer();
+  const refused = shape.refusalOf?.(jsonOf(body));
+  if (refused) {
+    if (call.counted) grant.usage.calls--; // never asked of the model
+    return uncounted(refused);
+  }
   let upstream: Response;
   try {
     upstream = await fetch(call.target, {
@@ -141,18 +165,27 @@ async function forward(req: Request, call: ModelCall, grant: RunGrant, shape: Mo
   } catch (err) {
     grant.usage.errors++;
     opts.logger.warn({ runId: grant.runId, err: (err as Error).message }, 'model API unreachable');
-    return shape.error(502, 'the model gateway could not reach the model API');
+    return uncounted(shape.error(502, 'the model gateway could not reach the model API'));
   }
   if (upstream.status >= 300) {
     grant.usage.errors++;
     // Refused or failed upstream (throttled, down): not a call the model answered.
     if (call.counted && (upstream.status === 429 || upstream.status >= 500)) grant.usage.calls--;
-    if (upstream.status < 400) return shape.error(502, 'the model API answered with a redirect, which the gateway does not follow');
+    if (upstream.status < 400) return uncounted(shape.error(502, 'the model API answered with a redirect, which the gateway does not follow'));
   }
   const type = upstream.headers.get('content-type') ?? 'application/json';
-  const out = call.counted && upstream.ok && upstream.body ? upstream.body.pipeThrough(usageCounter(type, grant, shape.usage())) : upstream.body;
   const headers = { ...namedHeaders(upstream.headers, shape.passedResponseHeaders), 'content-type': type, 'cache-control': 'no-store' };
-  return new Response(out, { status: upstream.status, headers });
+  if (!call.counted || !upstream.ok || !upstream.body) return uncounted(new Response(upstream.body, { status: upstream.status, headers }));
+  const counter = usageCounter(type, grant, shape.usage());
+  return { res: new Response(upstream.body.pipeThrough(counter.stream), { status: upstream.status, headers }), usageComplete: counter.usageComplete };
+}
+
+function jsonOf(body: ArrayBuffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Only the named headers: never auth, cookies or hop-by-hop ones, which no shape names. */

@@ -15,6 +15,14 @@ export interface UsageReader {
   /** A string every part that reports usage contains: the rest is not parsed. */
   hint: string;
   read(part: unknown): CallUsage | undefined;
+  /** Whether what was read so far is the call's whole usage (an API that reports output last says not until then). */
+  complete(): boolean;
+}
+
+/** An answer passing through, and whether its whole usage was read (false until it was). */
+export interface CountedAnswer {
+  stream: TransformStream<Uint8Array, Uint8Array>;
+  usageComplete(): boolean;
 }
 
 /** How much of a JSON answer is kept to find its usage; an SSE line longer than this is skipped. */
@@ -27,7 +35,7 @@ const MAX_KEPT_BYTES = 8 * 1024 * 1024;
  * what it got. A JSON answer carries it once, at the end. An answer whose usage cannot be
  * read, under a token budget, ends the run: it could not be counted.
  */
-export function usageCounter(contentType: string, grant: RunGrant, reader: UsageReader): TransformStream<Uint8Array, Uint8Array> {
+export function usageCounter(contentType: string, grant: RunGrant, reader: UsageReader): CountedAnswer {
   const decoder = new TextDecoder();
   const sse = contentType.includes('text/event-stream');
   let pending = '';
@@ -42,7 +50,7 @@ export function usageCounter(contentType: string, grant: RunGrant, reader: Usage
     charged = now;
   };
   const readLine = (line: string) => account(/^data:\s?(.*)$/.exec(line.trim())?.[1] ?? '');
-  return new TransformStream({
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       controller.enqueue(chunk);
       if (overflow) return;
@@ -64,6 +72,7 @@ export function usageCounter(contentType: string, grant: RunGrant, reader: Usage
       if (!seen && grant.budget.tokens !== undefined) markOverBudget(grant, 'a model answer carried no usage the gateway could count against the token budget');
     },
   });
+  return { stream, usageComplete: () => seen && reader.complete() };
 }
 
 function usageOf(json: string, reader: UsageReader): CallUsage | undefined {

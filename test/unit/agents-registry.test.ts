@@ -32,6 +32,13 @@ describe('the agent registry', () => {
     }
   });
 
+  it('lets every kind set the common fields, `command` included (a kind named like a field takes no block)', () => {
+    for (const d of AGENTS) {
+      const set = parseProfiles({ default_agent: 'x', profiles: { x: { kind: d.kind, image: 'i', command: ['run', 'it'] } } });
+      expect(set.profiles.get('x')!.command).toEqual(['run', 'it']);
+    }
+  });
+
   it("reads each model agent's key (or key file) and upstream from the environment", () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-keys-'));
     for (const { kind, model } of MODEL_AGENTS) {

@@ -133,3 +133,25 @@ describe('a JSON-lines parser', () => {
     expect(events).toEqual(['null', '5', '[1]'].map((l) => ({ type: 'warning', message: `unparsed output line: ${l}` })));
   });
 });
+
+describe('what the claude agent leaves out', () => {
+  it("does not take the CLI's stand-in for a failed call as the model's reply", () => {
+    const synthetic = line({
+      type: 'assistant',
+      message: { model: '<synthetic>', role: 'assistant', content: [{ type: 'text', text: 'API Error: 400 nope' }] },
+      isApiErrorMessage: true,
+    });
+    const { events, p } = parse(synthetic + result({ is_error: true, result: 'API Error: 400 nope' }));
+    expect(events).toEqual([]);
+    expect(p.parsed.result?.status).toBe('error');
+  });
+
+  it('replays no reply of only whitespace (the API rejects it, and every later turn with it)', () => {
+    const rows = [
+      { id: 1, role: 'user', content: 'q1', createdAt: 1 },
+      { id: 2, role: 'assistant', content: ' \n\t', createdAt: 2 },
+    ] as MessageRow[];
+    const lines = claudeSessionFile(rows, '/workspace').content.toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type)).toEqual(['user', 'attachment']);
+  });
+});

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
+import { ANTHROPIC_API } from '../../src/runner/agents/claude/gateway.js';
 import { claude } from '../../src/runner/agents/claude/index.js';
 import { startFakeAnthropic, type FakeAnthropic } from '../fake-anthropic/server.js';
 
@@ -74,5 +75,52 @@ describe("the model gateway's Anthropic routes", () => {
     expect(res.headers.get('x-should-retry')).toBe('false');
     expect(res.headers.get('request-id')).toMatch(/^req_/);
     expect(grant.usage.errors).toBe(1);
+  });
+});
+
+describe("the Anthropic routes' limits", () => {
+  it('refuse server-side tools and MCP servers, which would reach other hosts, before the model sees them', async () => {
+    const grant = tokens.issue('run_f', {}, () => {}, 'claude');
+    const before = fake.requests.length;
+    for (const extra of [
+      { tools: [{ type: 'web_search_20250305', name: 'web_search' }] },
+      { tools: [{ name: 'Bash', input_schema: {} }, { type: 'web_fetch_20250910', name: 'web_fetch' }] },
+      { tools: [{ type: 'code_execution_20250825', name: 'code_execution' }] },
+      { mcp_servers: [{ type: 'url', url: 'https://attacker.example/mcp', name: 'x' }] },
+      { container: 'container_1' },
+    ]) {
+      const res = await messages(grant.token, extra);
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+      expect(res.headers.get('x-should-retry')).toBe('false');
+      expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('reach') } });
+    }
+    expect(fake.requests.length).toBe(before);
+    expect(grant.usage.calls).toBe(0);
+    // A client tool (run in the container) passes.
+    expect((await messages(grant.token, { tools: [{ name: 'Bash', description: 'd', input_schema: { type: 'object' } }] })).status).toBe(200);
+  });
+
+  it('under a token budget, end the run when an answer is dropped before its output was counted', async () => {
+    const grant = tokens.issue('run_g', { tokens: 1_000_000 }, () => {}, 'claude');
+    const res = await messages(grant.token, { stream: true });
+    const reader = res.body!.getReader();
+    await reader.read(); // message_start: input counted, output not yet
+    await reader.cancel();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(grant.overBudget).toContain('dropped before its usage could be counted');
+    // Read to the end, the same answer is counted and the run goes on.
+    const whole = tokens.issue('run_h', { tokens: 1_000_000 }, () => {}, 'claude');
+    await (await messages(whole.token, { stream: true })).text();
+    expect(whole.overBudget).toBeUndefined();
+  });
+
+  it('take a usage field that is missing or null as unchanged, never as a refund', () => {
+    const reader = ANTHROPIC_API.usage();
+    const start = { type: 'message_start', message: { usage: { input_tokens: 4000, cache_read_input_tokens: 10, output_tokens: 1 } } };
+    expect(reader.read(start)).toEqual({ input: 4010, output: 1, total: 4011 });
+    expect(reader.complete()).toBe(false);
+    expect(reader.read({ type: 'message_delta', usage: { input_tokens: null, output_tokens: 490 } })).toEqual({ input: 4010, output: 490, total: 4500 });
+    expect(reader.read({ type: 'message_delta', usage: { input_tokens: 10, output_tokens: 500 } })).toEqual({ input: 4010, output: 500, total: 4510 });
+    expect(reader.complete()).toBe(true);
   });
 });

@@ -27,8 +27,8 @@ export function claudeSessionFile(history: MessageRow[], cwd: string, omitted = 
   // The first kept message is a user's (see TranscriptStore.replayBefore): the note goes before it.
   let note = omitted > 0 ? `${omittedNote(omitted)}\n\n` : '';
   for (const m of history) {
-    // A failed turn can leave an empty reply; the API rejects empty text blocks.
-    if (m.content === '') continue;
+    // A failed turn can leave an empty reply; the API rejects text blocks of only whitespace.
+    if (m.content.trim() === '') continue;
     if (m.role === 'user') {
       add('user', { message: { role: 'user', content: note + m.content } }, m.createdAt);
       note = '';

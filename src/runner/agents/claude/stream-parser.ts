@@ -8,7 +8,9 @@ type Line = {
   error_status?: number | null;
   error?: unknown;
   subtype?: string;
-  message?: { id?: string; content?: Block[] | string };
+  message?: { id?: string; model?: string; content?: Block[] | string };
+  /** The CLI's own stand-in for a failed call (model `<synthetic>`): an error, not the model's words. */
+  isApiErrorMessage?: boolean;
   event?: { type?: string; message?: { id?: string }; delta?: { type?: string; text?: string } };
   is_error?: boolean;
   result?: string;
@@ -40,6 +42,8 @@ export class ClaudeStreamParser extends JsonLinesParser<Line> {
       case 'stream_event':
         return this.streamEvent(e.event ?? {});
       case 'assistant':
+        // Its text is the error the result line reports too; as the reply it would be stored and replayed.
+        if (e.isApiErrorMessage === true || e.message?.model === '<synthetic>') return [];
         return this.assistant(e.message ?? {});
       case 'user':
         return this.toolResults(e.message?.content);

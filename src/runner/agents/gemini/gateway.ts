@@ -36,6 +36,8 @@ const geminiUsage = (): UsageReader => ({
     const u = items.reverse().find((i) => i?.usageMetadata)?.usageMetadata;
     return u && toUsage(u);
   },
+  // Every event carries the running totals: what was read is what was spent.
+  complete: () => true,
 });
 
 function toUsage(u: UsageMetadata): CallUsage {
