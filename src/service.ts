@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
-import type { ProfileSet } from './config/profiles.js';
+import type { AgentProfile, ProfileSet } from './config/profiles.js';
 import { ApiKeyStore } from './db/api-keys.js';
 import { InstanceStore } from './db/instances.js';
 import type { Db } from './db/open.js';
@@ -11,10 +11,13 @@ import { RunTokens } from './gateway/run-tokens.js';
 import { ModelGatewayServer } from './gateway/server.js';
 import { Metrics } from './observability/metrics.js';
 import { Admission, admissionLimits } from './runner/admission.js';
-import type { agentFor } from './runner/agents/index.js';
+import { agentFor } from './runner/agents/index.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
-import type { ContainerRuntime } from './runner/runtime.js';
+import type { ContainerFile, ContainerRuntime } from './runner/runtime.js';
+import { standbySpec } from './runner/container-spec.js';
+import { hasStandby } from './runner/standby/engine.js';
+import { MAX_IDLE_MS, StandbyPool } from './runner/standby/pool.js';
 
 /** The settings the service and its HTTP app read. */
 export type ServiceSettings = RunServiceConfig &
@@ -28,6 +31,31 @@ export interface ServiceDeps {
   logger: Logger;
   /** Which Agent runs a profile (default: the real ones); tests pass one that fails on purpose. */
   agents?: typeof agentFor;
+}
+
+/** The pool of standby containers, when a profile asks for one and the runtime can keep them. */
+function standbyPool(deps: ServiceDeps, metrics: Metrics): StandbyPool | undefined {
+  const profiles = [...deps.profiles.profiles.values()];
+  if (!profiles.some((p) => p.standby > 0) || !hasStandby(deps.runtime)) return undefined;
+  const pool = new StandbyPool({
+    runtime: deps.runtime,
+    engine: deps.runtime.standby,
+    profiles,
+    baseSpec: (p, label) => standbySpec(p, label, deps.config.instanceId, Date.now(), MAX_IDLE_MS, firstTurnFiles(deps, p)),
+    logger: deps.logger,
+    onRefill: (agent, ms) => metrics.standbyRefilled(agent, ms),
+  });
+  metrics.watchStandby(() => pool.stats());
+  return pool;
+}
+
+/** The files any first turn of a profile gets (no history, no model token): they can wait in a standby container. */
+function firstTurnFiles(deps: ServiceDeps, profile: AgentProfile): ContainerFile[] {
+  try {
+    return (deps.agents ?? agentFor)(profile, undefined, false).prepare({ prompt: '', history: [], omitted: 0 }).files;
+  } catch {
+    return []; // copied at assignment instead
+  }
 }
 
 /** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
@@ -64,6 +92,8 @@ export class Service {
   readonly gateway: ModelGatewayServer;
   /** The tokens of the runs in progress that may call their model. */
   readonly modelTokens: RunTokens;
+  /** Containers started ahead of their runs, for the profiles that ask (undefined: none does). */
+  readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
@@ -79,9 +109,10 @@ export class Service {
     const gateway = new ModelGatewayServer(modelGateway({ tokens, logger, config }));
     this.modelTokens = tokens;
     this.gateway = gateway;
+    this.standby = standbyPool(deps, this.metrics);
     this.runs = new RunService({
       store: this.store,
-      runtime: deps.runtime,
+      runtime: this.standby ?? deps.runtime,
       profiles: deps.profiles,
       config,
       logger,
@@ -93,7 +124,7 @@ export class Service {
     this.reaper = new Reaper({
       runtime: deps.runtime,
       instanceId: config.instanceId,
-      liveRunIds: () => this.runs.liveRunIds(),
+      liveRunIds: () => new Set([...this.runs.liveRunIds(), ...(this.standby?.liveLabels() ?? [])]),
       staleInstances: () => this.instances.staleInstances(Date.now(), heartbeatStaleMs(config)),
       logger,
     });
@@ -122,11 +153,13 @@ export class Service {
     this.heartbeat = setInterval(() => this.beat(), config.reapIntervalMs);
     this.heartbeat.unref();
     this.reaper.start(config.reapIntervalMs);
+    this.standby?.start();
   }
 
   /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
   async shutdown(graceMs: number): Promise<void> {
     await this.runs.drain(graceMs);
+    await this.standby?.close();
     await this.gateway.close();
     clearInterval(this.heartbeat);
     await this.reaper.stop();

@@ -38,6 +38,8 @@ export interface AgentProfile {
   tmpfs: Record<string, string>;
   /** How earlier turns reach the agent: one of its kind's formats (`none`: not at all). */
   replay: string;
+  /** Containers kept started ahead of their requests, each for one run (0: every run starts its own). */
+  standby: number;
   /** The kind's own settings (its `"<kind>": {...}` block), parsed by its definition. */
   options: Readonly<Record<string, unknown>>;
 }
@@ -131,6 +133,7 @@ const BASE_SHAPE = {
   read_only_root: z.boolean().default(true),
   tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
   replay: z.string().optional(),
+  standby: z.number().int().min(0).max(32).default(0),
   unsafe: z.array(z.enum(UNSAFE_SETTINGS)).default([]),
 };
 
@@ -248,6 +251,7 @@ function toAgentProfile(name: string, p: ParsedProfile): AgentProfile {
     openEgress: p.unsafe.includes('open_egress'),
     tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
     replay: p.replay ?? definition.replays[0],
+    standby: p.standby,
     options,
   };
 }

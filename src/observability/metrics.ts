@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RunResult } from '../runner/run.js';
+import type { StandbyStats } from '../runner/standby/pool.js';
 
 // Buckets in seconds: container start is ~0.1-0.3 s here, agent runs go to minutes.
 const FAST = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -30,6 +31,22 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'ephemera_runs_in_flight', help: 'Containers running now', registers: [this.registry], collect() { this.set(admission.inFlight); } });
     new Gauge({ name: 'ephemera_queue_depth', help: 'Requests waiting for a run slot', registers: [this.registry], collect() { this.set(admission.queued); } });
+  }
+
+  private readonly refill = new Histogram({ name: 'ephemera_standby_refill_seconds', help: 'Time to create, attach and start one standby container', labelNames: ['agent'], buckets: FAST, registers: [this.registry] });
+
+  /** Standby containers per profile, read when scraped: ready now, and runs that found one or not. */
+  watchStandby(stats: () => Map<string, StandbyStats>): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'ephemera_standby_ready', help: 'Standby containers waiting for a run, by agent', labelNames: ['agent'], registers, collect() { for (const [agent, s] of stats()) this.set({ agent }, s.ready); } });
+    const counted = (name: string, help: string, of: (s: StandbyStats) => number) =>
+      new Counter({ name, help, labelNames: ['agent'], registers, collect() { this.reset(); for (const [agent, s] of stats()) this.inc({ agent }, of(s)); } });
+    counted('ephemera_standby_hits_total', 'Runs served by a standby container, by agent', (s) => s.hits);
+    counted('ephemera_standby_misses_total', 'Runs of a standby profile that found none ready and started their own, by agent', (s) => s.misses);
+  }
+
+  standbyRefilled(agent: string, ms: number): void {
+    this.refill.observe({ agent }, ms / 1000);
   }
 
   /** Called when a run has ended (not when its headers went out). */

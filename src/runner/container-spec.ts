@@ -1,6 +1,7 @@
+import type { AgentProfile } from '../config/profiles.js';
 import type { PreparedTurn } from './agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
-import type { ContainerSpec } from './runtime.js';
+import type { ContainerFile, ContainerSpec } from './runtime.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
@@ -15,15 +16,9 @@ const OWN_DEADLINE_AFTER_MS = 5_000;
 export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: string, now: number): ContainerSpec {
   const { profile } = run;
   return {
-    image: profile.image,
+    ...profileSettings(profile),
     command: turn.command,
     env: { ...profile.env, ...turn.env },
-    user: profile.user,
-    workdir: profile.workdir,
-    network: profile.network,
-    limits: profile.limits,
-    readOnlyRoot: profile.readOnlyRoot,
-    tmpfs: profile.tmpfs,
     labels: {
       'ephemera.managed': 'true',
       'ephemera.instance': instanceId,
@@ -36,5 +31,43 @@ export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: s
     files: turn.files,
     stdin: turn.stdin,
     ownDeadlineAt: profile.ownDeadline ? now + run.timeoutMs + OWN_DEADLINE_AFTER_MS : undefined,
+  };
+}
+
+/** What every container of a profile has, whichever run it serves. */
+function profileSettings(profile: AgentProfile) {
+  const { image, user, workdir, network, limits, readOnlyRoot, tmpfs } = profile;
+  return { image, user, workdir, network, limits, readOnlyRoot, tmpfs };
+}
+
+/**
+ * A profile's standby container (src/runner/standby): no run yet, so none of a run's files,
+ * no prompt and no deadline of its own (those come at assignment). Its labels name a placeholder for the
+ * run, and a deadline past the longest it may wait and then run, for other instances' reapers.
+ */
+export function standbySpec(
+  profile: AgentProfile,
+  label: string,
+  instanceId: string,
+  now: number,
+  maxIdleMs: number,
+  /** What a first turn of the profile gets (e.g. an empty history file), put in before start. */
+  firstTurnFiles: ContainerFile[] = [],
+): ContainerSpec {
+  return {
+    ...profileSettings(profile),
+    command: undefined,
+    env: { ...profile.env },
+    labels: {
+      'ephemera.managed': 'true',
+      'ephemera.instance': instanceId,
+      'ephemera.run': label,
+      'ephemera.agent': profile.name,
+      'ephemera.standby': 'true',
+      'ephemera.deadline': String(now + maxIdleMs + profile.maxTimeoutMs + DEADLINE_SLACK_MS),
+    },
+    files: firstTurnFiles,
+    stdin: Buffer.alloc(0),
+    ownDeadlineAt: undefined,
   };
 }

@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import { ImageCommandCache, type ImageCommand } from './image-commands.js';
+import { DockerStandby } from './standby/docker-standby.js';
 import { STDERR_HEAD_BYTES, underTimeout, wrapperFailed } from './own-deadline.js';
 import {
   FILES_ROOT,
@@ -21,9 +22,12 @@ const PING_TIMEOUT_MS = 3000;
 export class DockerRuntime implements ContainerRuntime {
   /** Each image's ENTRYPOINT and CMD, for the own-deadline wrapper. */
   private readonly images: ImageCommandCache;
+  /** Containers started ahead of their run (src/runner/standby). */
+  readonly standby: DockerStandby;
 
   constructor(private readonly docker: Docker) {
     this.images = new ImageCommandCache((image) => imageCommandOf(docker, image));
+    this.standby = new DockerStandby(docker, this.images);
   }
 
   async ping(): Promise<void> {
@@ -116,14 +120,14 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
-async function imageCommandOf(docker: Docker, image: string): Promise<ImageCommand> {
+export async function imageCommandOf(docker: Docker, image: string): Promise<ImageCommand> {
   const { Config } = await docker.getImage(image).inspect();
   const list = (v: string | string[] | null | undefined) => (typeof v === 'string' ? [v] : (v ?? []));
   return { entrypoint: list(Config.Entrypoint), cmd: list(Config.Cmd) };
 }
 
 /** Passes the container's output on to the sink as it arrives; returns the first bytes of stderr. */
-async function relay(stream: Duplex, sink: OutputSink): Promise<string> {
+export async function relay(stream: Duplex, sink: OutputSink): Promise<string> {
   const decoder = new FrameDecoder();
   let stderrHead = '';
   for await (const chunk of stream) {
@@ -148,7 +152,7 @@ const EXIT_CHECK_MS = 1000;
  * connection breaks mid-answer, dockerode's promise never settles, so every second the
  * container is inspected too: that fails fast when the engine is gone.
  */
-async function exitOf(container: Docker.Container): Promise<ContainerExit> {
+export async function exitOf(container: Docker.Container): Promise<ContainerExit> {
   const exited = container.wait() as Promise<{ StatusCode: number }>;
   exited.catch(() => {}); // a rejection is seen through the race below
   for (;;) {
@@ -160,7 +164,7 @@ async function exitOf(container: Docker.Container): Promise<ContainerExit> {
   }
 }
 
-function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   return {
     Image: spec.image,
     Cmd: spec.command,
@@ -205,7 +209,7 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
  * A tar of the files, relative to FILES_ROOT; folders (and FILES_ROOT itself) root-owned,
  * 0555. Streamed to the engine as it is read, so no second copy of a large replay is held.
  */
-function tarOf(files: ContainerFile[]): Pack {
+export function tarOf(files: ContainerFile[]): Pack {
   const tar = pack();
   const relative = (p: string) => {
     if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..')) throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
@@ -225,7 +229,7 @@ function parentDir(path: string): string {
   return path.split('/').slice(0, -1).join('/');
 }
 
-async function removeQuietly(container: Docker.Container): Promise<void> {
+export async function removeQuietly(container: Docker.Container): Promise<void> {
   try {
     await container.remove({ force: true, v: true });
   } catch {

@@ -24,7 +24,7 @@ const STREAM_REPS = 3;
 // `npm run bench -- --only streaming` (or latency, throughput, rss, gateway): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
-const PARTS = [...SERVICE_PARTS, 'gateway'] as const;
+const PARTS = [...SERVICE_PARTS, 'gateway', 'standby'] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -92,10 +92,10 @@ function rssMb(pid: number): number {
 // node:http, not fetch: the raw floor reads a Node socket too, and undici's web streams
 // would spend CPU in this process that the two cores here share with the service.
 const agent = new http.Agent({ keepAlive: true });
-async function serviceRun(url: string, prompt: string): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
+async function serviceRun(url: string, prompt: string, path = '/v1/run'): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
   const t0 = performance.now();
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = http.request(`${url}/v1/run`, { method: 'POST', agent }, resolve);
+    const req = http.request(`${url}${path}`, { method: 'POST', agent }, resolve);
     req.on('error', reject);
     req.end(prompt);
   });
@@ -215,7 +215,7 @@ async function gatewayBench(): Promise<{ direct: ModelLatency; gateway: ModelLat
 }
 
 /** Builds the service and starts it as its own process, as `npm start` does; ready, then idle 1 s. */
-async function startService(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+async function startService(extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-'));
   const port = await freePort();
@@ -229,6 +229,7 @@ async function startService(): Promise<{ url: string; pid: number; stop: () => P
       MAX_OUTPUT_BYTES: String(STREAM_BYTES * 2),
       MAX_CONCURRENT_RUNS: '16',
       LOG_LEVEL: 'warn',
+      ...extraEnv,
     },
     stdio: 'ignore',
   });
@@ -252,6 +253,50 @@ async function startService(): Promise<{ url: string; pid: number; stop: () => P
   return { url, pid: svc.pid!, stop };
 }
 
+// ---------- standby: one profile warm (containers waiting), its twin cold, in one service ----------
+async function standbyBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-standby-'));
+  const shell = { image: IMAGE, command: ['sh', '-s'], workdir: '/workspace', network: 'none', timeout_ms: 60_000 };
+  const profiles = join(dir, 'profiles.json');
+  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: shell, warm: { ...shell, standby: 2, replay: process.env.BENCH_REPLAY ?? 'history-file' } } }));
+  const svc = await startService({ PROFILES_PATH: profiles });
+  const waiting = async () => (await docker.listContainers({ filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] } })).map((c) => c.Id);
+  const ready = async () => {
+    for (let i = 0; i < 200 && (await waiting()).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  };
+  const session = async (agent: string) => {
+    const res = await fetch(`${svc.url}/v1/run?agent=${agent}`, { method: 'POST', body: 'echo one' });
+    await res.text(); // the turn ends before the next may begin
+    return res.headers.get('x-session-id')!;
+  };
+  try {
+    await ready();
+    const idle = await Promise.all((await waiting()).map(async (id) => (await docker.getContainer(id).stats({ stream: false })).memory_stats.usage ?? 0));
+    const runs = { cold: [] as number[], warm: [] as number[], cold_followup: [] as number[], warm_followup: [] as number[] };
+    for (let i = 0; i < ITER; i++) {
+      runs.cold.push((await serviceRun(svc.url, 'echo hi', '/v1/run?agent=cold')).firstByteMs);
+      await ready(); // measured warm only when the refill has kept up: sustained load is another row
+      runs.warm.push((await serviceRun(svc.url, 'echo hi', '/v1/run?agent=warm')).firstByteMs);
+      const [c, w] = [await session('cold'), await session('warm')];
+      runs.cold_followup.push((await serviceRun(svc.url, 'echo hi', `/v1/sessions/${c}/messages`)).firstByteMs);
+      await ready();
+      runs.warm_followup.push((await serviceRun(svc.url, 'echo hi', `/v1/sessions/${w}/messages`)).firstByteMs);
+      await ready();
+    }
+    const p = (xs: number[]) => ({ p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) });
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const refill = /ephemera_standby_refill_seconds_sum\{agent="warm"\} ([\d.e-]+)[\s\S]*?ephemera_standby_refill_seconds_count\{agent="warm"\} (\d+)/.exec(metrics);
+    return {
+      first_byte_ms: { cold: p(runs.cold), warm: p(runs.warm), cold_followup: p(runs.cold_followup), warm_followup: p(runs.warm_followup) },
+      refill_mean_ms: refill ? r2((Number(refill[1]) / Number(refill[2])) * 1000) : null,
+      idle_container_memory_mb: idle.map((b) => r2(b / 2 ** 20)),
+    };
+  } finally {
+    await svc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const phase = (name: string) => process.stderr.write(`[bench] ${name}\n`);
   // 0. The model gateway, first: nothing else of the bench is running yet.
@@ -259,6 +304,12 @@ async function main() {
   if (wants('gateway')) {
     phase(`gateway: ${ITER} model calls each way, first byte`);
     gateway = await gatewayBench();
+  }
+
+  let standby: Awaited<ReturnType<typeof standbyBench>> | undefined;
+  if (wants('standby')) {
+    phase(`standby: ${ITER} runs each of cold and warm, new session and follow-up`);
+    standby = await standbyBench();
   }
 
   const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
@@ -352,12 +403,14 @@ async function main() {
       streaming_100mb: streaming ?? null,
       rss_mb: svc ? { idle: rssIdle, in_flight_16: rss16 ?? null } : null,
       model_first_byte_ms: gateway ?? null,
+      standby: standby ?? null,
       targets: {
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
         streaming_ratio: '>= 0.8',
         rss_idle_mb: '<= 80',
         gateway_added_p50_ms: `<= ${GATEWAY_TARGET_MS}`,
+        standby_warm_first_byte_ms: 'p50 <= 5, p95 <= 15; follow-up p50 <= 15',
       },
     };
     mkdirSync('bench-results', { recursive: true });
@@ -384,6 +437,17 @@ async function main() {
       row('model call', 'fake model direct', 'through gateway', 'added (target)');
       row('first byte p50 ms', direct.first_byte_p50, through.first_byte_p50, `${plus(gateway.added_p50_ms)} (<= ${GATEWAY_TARGET_MS})`);
       row('first byte p95 ms', direct.first_byte_p95, through.first_byte_p95, plus(gateway.added_p95_ms));
+    }
+    if (standby) {
+      const { cold, warm, cold_followup, warm_followup } = standby.first_byte_ms;
+      console.log('');
+      row('echo hi, first byte', 'cold (own container)', 'warm (standby)', 'target (warm)');
+      row('new session p50 ms', cold.p50, warm.p50, '<= 5');
+      row('new session p95 ms', cold.p95, warm.p95, '<= 15');
+      row('follow-up p50 ms', cold_followup.p50, warm_followup.p50, '<= 15');
+      row('follow-up p95 ms', cold_followup.p95, warm_followup.p95, '');
+      row('refill mean ms', '', standby.refill_mean_ms ?? '', '');
+      row('idle standby MB each', '', standby.idle_container_memory_mb.join(', '), '');
     }
     console.log(`\nwritten: ${out}`);
   } finally {

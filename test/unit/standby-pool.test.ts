@@ -1,0 +1,121 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { parseProfiles } from '../../src/config/profiles.js';
+import { standbySpec } from '../../src/runner/container-spec.js';
+import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
+import { goLine } from '../../src/runner/standby/gate.js';
+import { MAX_IDLE_MS, StandbyPool } from '../../src/runner/standby/pool.js';
+import type { ContainerRuntime, ContainerSpec } from '../../src/runner/runtime.js';
+
+const profiles = parseProfiles({
+  default_agent: 'a',
+  profiles: { a: { image: 'i', standby: 2 }, b: { image: 'i' } },
+}).profiles;
+
+/** An engine that keeps count, fails when told, and whose containers end when told. */
+function fakeEngine() {
+  const started: Array<WaitingContainer & { end(): void }> = [];
+  const assigned: string[] = [];
+  const discarded: string[] = [];
+  let failing = false;
+  const engine: StandbyEngine = {
+    async startWaiting(base) {
+      if (failing) throw new Error('engine down');
+      let end!: () => void;
+      const ended = new Promise<void>((r) => (end = r));
+      const w = { id: `c${started.length}`, label: base.labels['ephemera.run']!, env: base.env, files: base.files, ended, end };
+      started.push(w);
+      return w;
+    },
+    assign(w, spec) {
+      if (spec.command?.some((c) => c.includes('\n'))) return undefined;
+      assigned.push(w.id);
+      return Promise.resolve({ exitCode: 0, oomKilled: false });
+    },
+    async discard(w) {
+      discarded.push(w.id);
+    },
+  };
+  return { engine, started, assigned, discarded, fail: (v: boolean) => (failing = v) };
+}
+
+function poolWith(engine: StandbyEngine) {
+  const cold: string[] = [];
+  const runtime = { run: async (spec: ContainerSpec) => (cold.push(spec.labels['ephemera.agent']!), { exitCode: 0, oomKilled: false }) } as unknown as ContainerRuntime;
+  const pool = new StandbyPool({
+    runtime,
+    engine,
+    profiles: profiles.values(),
+    baseSpec: (p, label) => standbySpec(p, label, 'inst', Date.now(), MAX_IDLE_MS),
+    logger: pino({ level: 'silent' }),
+  });
+  return { pool, cold };
+}
+
+const spec = (agent: string, command?: string[]) => ({ ...standbySpec(profiles.get(agent)!, 'x', 'inst', 0, 0), command, labels: { 'ephemera.agent': agent } }) as ContainerSpec;
+const sink = { started() {}, async stdout() {}, async stderr() {} };
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('StandbyPool', () => {
+  it('fills each profile that asks, hands each container to one run, and refills', async () => {
+    const f = fakeEngine();
+    const { pool, cold } = poolWith(f.engine);
+    pool.start();
+    await tick();
+    expect(f.started).toHaveLength(2);
+    expect(pool.liveLabels()).toEqual(new Set(f.started.map((w) => w.label)));
+    await pool.run(spec('a'), sink, new AbortController().signal);
+    await pool.run(spec('a'), sink, new AbortController().signal);
+    await tick();
+    expect(new Set(f.assigned).size).toBe(2);
+    expect(f.started).toHaveLength(4); // refilled
+    await pool.run(spec('b'), sink, new AbortController().signal); // no standby: its own container
+    expect(cold).toEqual(['b']);
+    expect(pool.stats().get('a')).toEqual({ ready: 2, hits: 2, misses: 0 });
+    await pool.close();
+    expect(f.discarded).toHaveLength(2);
+    expect(pool.liveLabels().size).toBe(0);
+  });
+
+  it('starts a run at once on its own container when none is ready, or when the gate cannot carry it', async () => {
+    const f = fakeEngine();
+    f.fail(true);
+    const { pool, cold } = poolWith(f.engine);
+    pool.start();
+    await pool.run(spec('a'), sink, new AbortController().signal);
+    expect(cold).toEqual(['a']);
+    expect(pool.stats().get('a')!.misses).toBe(1);
+    await pool.close();
+
+    const g = fakeEngine();
+    const other = poolWith(g.engine);
+    other.pool.start();
+    await tick();
+    await other.pool.run(spec('a', ['echo', 'two\nlines']), sink, new AbortController().signal);
+    expect(other.cold).toEqual(['a']);
+    expect(other.pool.stats().get('a')!.ready).toBe(2); // the container stays for the next run
+    await other.pool.close();
+  });
+
+  it('replaces a container that stopped waiting, and backs off when they die as they start', async () => {
+    const f = fakeEngine();
+    const { pool } = poolWith(f.engine);
+    pool.start();
+    await tick();
+    f.started[0]!.end(); // dies young: not replaced at once
+    await tick();
+    expect(f.discarded).toEqual(['c0']);
+    expect(f.started).toHaveLength(2);
+    expect(pool.stats().get('a')!.ready).toBe(1);
+    await pool.close();
+  });
+});
+
+describe('the go line', () => {
+  it('quotes every word for sh, adds the environment with env, and refuses a newline', () => {
+    expect(goLine(['echo', "it's", '$HOME'], {})).toBe(`'echo' 'it'\\''s' '$HOME'\n`);
+    expect(goLine(['x'], { A: 'b c' })).toBe(`'env' 'A=b c' 'x'\n`);
+    expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
+    expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
+  });
+});
