@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
-import type { AgentProfile, ProfileSet } from './config/profiles.js';
+import type { ProfileSet } from './config/profiles.js';
 import { ApiKeyStore } from './db/api-keys.js';
 import { InstanceStore } from './db/instances.js';
 import type { Db } from './db/open.js';
@@ -11,10 +11,10 @@ import { RunTokens } from './gateway/run-tokens.js';
 import { ModelGatewayServer } from './gateway/server.js';
 import { Metrics } from './observability/metrics.js';
 import { Admission, admissionLimits } from './runner/admission.js';
-import { agentFor } from './runner/agents/index.js';
+import type { agentFor } from './runner/agents/index.js';
 import { Reaper } from './runner/reaper.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
-import type { ContainerFile, ContainerRuntime } from './runner/runtime.js';
+import type { ContainerRuntime } from './runner/runtime.js';
 import { standbySpec } from './runner/container-spec.js';
 import { hasStandby } from './runner/standby/engine.js';
 import { MAX_IDLE_MS, StandbyPool } from './runner/standby/pool.js';
@@ -41,21 +41,12 @@ function standbyPool(deps: ServiceDeps, metrics: Metrics): StandbyPool | undefin
     runtime: deps.runtime,
     engine: deps.runtime.standby,
     profiles,
-    baseSpec: (p, label) => standbySpec(p, label, deps.config.instanceId, Date.now(), MAX_IDLE_MS, firstTurnFiles(deps, p)),
+    baseSpec: (p, label) => standbySpec(p, label, deps.config.instanceId, Date.now(), MAX_IDLE_MS),
     logger: deps.logger,
     onRefill: (agent, ms) => metrics.standbyRefilled(agent, ms),
   });
   metrics.watchStandby(() => pool.stats());
   return pool;
-}
-
-/** The files any first turn of a profile gets (no history, no model token): they can wait in a standby container. */
-function firstTurnFiles(deps: ServiceDeps, profile: AgentProfile): ContainerFile[] {
-  try {
-    return (deps.agents ?? agentFor)(profile, undefined, false).prepare({ prompt: '', history: [], omitted: 0 }).files;
-  } catch {
-    return []; // copied at assignment instead
-  }
 }
 
 /** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */

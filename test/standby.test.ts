@@ -85,6 +85,18 @@ describe('standby containers', () => {
     await readyCount('shell', 2);
     const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'wc -l < /ephemera/history.jsonl; ls -ln /ephemera/history.jsonl | cut -d" " -f1', { accept: 'application/json' })));
     expect(second.output).toBe('2\n-r--r--r--\n');
+    await readyCount('shell', 2);
+    // As in a container of its own: the prompt cannot write, remove or add files there.
+    const tamper = await jsonOf(
+      h.app.request(
+        post(
+          `/v1/sessions/${first.session_id}/messages`,
+          'id -u; echo tamper > /ephemera/history.jsonl 2>/dev/null && echo WROTE; rm -f /ephemera/history.jsonl 2>/dev/null && echo REMOVED; touch /ephemera/new 2>/dev/null && echo CREATED; wc -l < /ephemera/history.jsonl',
+          { accept: 'application/json' },
+        ),
+      ),
+    );
+    expect(tamper.output).toBe('1000\n4\n');
   });
 
   it("start the deadline at assignment, not at the container's start", async () => {

@@ -1,7 +1,7 @@
 import type { AgentProfile } from '../config/profiles.js';
 import type { PreparedTurn } from './agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
-import type { ContainerFile, ContainerSpec } from './runtime.js';
+import type { ContainerSpec } from './runtime.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
@@ -51,8 +51,6 @@ export function standbySpec(
   instanceId: string,
   now: number,
   maxIdleMs: number,
-  /** What a first turn of the profile gets (e.g. an empty history file), put in before start. */
-  firstTurnFiles: ContainerFile[] = [],
 ): ContainerSpec {
   return {
     ...profileSettings(profile),
@@ -66,7 +64,7 @@ export function standbySpec(
       'ephemera.standby': 'true',
       'ephemera.deadline': String(now + maxIdleMs + profile.maxTimeoutMs + DEADLINE_SLACK_MS),
     },
-    files: firstTurnFiles,
+    files: [],
     stdin: Buffer.alloc(0),
     ownDeadlineAt: undefined,
   };

@@ -208,15 +208,20 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
 /**
  * A tar of the files, relative to FILES_ROOT; folders (and FILES_ROOT itself) root-owned,
  * 0555. Streamed to the engine as it is read, so no second copy of a large replay is held.
+ * `folderOwner` gives the folders to that uid, writable (a standby container's gate unpacks
+ * its run's files there, as that user, then makes them read-only).
  */
-export function tarOf(files: ContainerFile[]): Pack {
+export function tarOf(files: ContainerFile[], folderOwner?: number): Pack {
   const tar = pack();
   const relative = (p: string) => {
     if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..')) throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
     return p.slice(FILES_ROOT.length + 1);
   };
   const dirs = new Set(['.', ...files.map((f) => parentDir(relative(f.path))).filter((d) => d !== '')]);
-  for (const dir of dirs) tar.entry({ name: `${dir}/`, type: 'directory', mode: 0o555, uid: 0, gid: 0 });
+  for (const dir of dirs) {
+    const owned = folderOwner !== undefined;
+    tar.entry({ name: `${dir}/`, type: 'directory', mode: owned ? 0o755 : 0o555, uid: owned ? folderOwner : 0, gid: owned ? folderOwner : 0 });
+  }
   for (const f of files) {
     const owner = f.uid ?? 0;
     tar.entry({ name: relative(f.path), mode: f.mode, uid: owner, gid: owner, size: f.content.length }, f.content);

@@ -284,10 +284,13 @@ async function standbyBench() {
       await ready();
     }
     const p = (xs: number[]) => ({ p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) });
+    const sustained = [];
+    for (const [rate, seconds] of [[5, 60], [15, 10]] as const) sustained.push({ rate_per_s: rate, seconds, ...(await atRate(svc.url, rate, seconds)) });
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     const refill = /ephemera_standby_refill_seconds_sum\{agent="warm"\} ([\d.e-]+)[\s\S]*?ephemera_standby_refill_seconds_count\{agent="warm"\} (\d+)/.exec(metrics);
     return {
       first_byte_ms: { cold: p(runs.cold), warm: p(runs.warm), cold_followup: p(runs.cold_followup), warm_followup: p(runs.warm_followup) },
+      sustained,
       refill_mean_ms: refill ? r2((Number(refill[1]) / Number(refill[2])) * 1000) : null,
       idle_container_memory_mb: idle.map((b) => r2(b / 2 ** 20)),
     };
@@ -295,6 +298,22 @@ async function standbyBench() {
     await svc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `echo hi` on the warm profile at a steady rate: how many found a container waiting, and first byte. */
+async function atRate(url: string, perSecond: number, seconds: number) {
+  const hits = async () => Number(/ephemera_standby_hits_total\{agent="warm"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+  const before = await hits();
+  const runs: Array<Promise<number>> = [];
+  const t0 = performance.now();
+  for (let i = 0; i < perSecond * seconds; i++) {
+    const due = t0 + (i * 1000) / perSecond;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    runs.push(serviceRun(url, 'echo hi', '/v1/run?agent=warm').then((r) => r.firstByteMs));
+  }
+  const firstBytes = await Promise.all(runs);
+  const warm = (await hits()) - before;
+  return { runs: firstBytes.length, served_warm_pct: r2((100 * warm) / firstBytes.length), first_byte_p50_ms: r2(pct(firstBytes, 50)), first_byte_p95_ms: r2(pct(firstBytes, 95)) };
 }
 
 async function main() {
@@ -447,6 +466,10 @@ async function main() {
       row('follow-up p50 ms', cold_followup.p50, warm_followup.p50, '<= 15');
       row('follow-up p95 ms', cold_followup.p95, warm_followup.p95, '');
       row('refill mean ms', '', standby.refill_mean_ms ?? '', '');
+      for (const r of standby.sustained) {
+        row(`${r.rate_per_s}/s for ${r.seconds} s`, `${r.runs} runs`, `${r.served_warm_pct}% warm`, r.rate_per_s === 5 ? '>= 95%' : '(above refill)');
+        row('  first byte p50/p95', '', `${r.first_byte_p50_ms} / ${r.first_byte_p95_ms}`, r.rate_per_s === 5 ? 'p50 <= 5' : '');
+      }
       row('idle standby MB each', '', standby.idle_container_memory_mb.join(', '), '');
     }
     console.log(`\nwritten: ${out}`);

@@ -23,7 +23,7 @@ function fakeEngine() {
       if (failing) throw new Error('engine down');
       let end!: () => void;
       const ended = new Promise<void>((r) => (end = r));
-      const w = { id: `c${started.length}`, label: base.labels['ephemera.run']!, env: base.env, files: base.files, ended, end };
+      const w = { id: `c${started.length}`, label: base.labels['ephemera.run']!, env: base.env, ended, end };
       started.push(w);
       return w;
     },
@@ -113,8 +113,10 @@ describe('StandbyPool', () => {
 
 describe('the go line', () => {
   it('quotes every word for sh, adds the environment with env, and refuses a newline', () => {
-    expect(goLine(['echo', "it's", '$HOME'], {})).toBe(`'echo' 'it'\\''s' '$HOME'\n`);
-    expect(goLine(['x'], { A: 'b c' })).toBe(`'env' 'A=b c' 'x'\n`);
+    expect(goLine(['echo', "it's", '$HOME'], {})).toBe(`exec 'echo' 'it'\\''s' '$HOME'\n`);
+    expect(goLine(['x'], { A: 'b c' })).toBe(`exec 'env' 'A=b c' 'x'\n`);
+    // Files first: exactly their bytes from stdin, unpacked, made read-only.
+    expect(goLine(['x'], {}, 1536)).toBe(`chmod u+w /ephemera && dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
     expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
     expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
   });

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { createOptions, exitOf, relay, removeQuietly, tarOf, toRuntimeError } from '../docker-runtime.js';
 import type { ImageCommandCache } from '../image-commands.js';
-import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerFile, type ContainerSpec, type OutputSink } from '../runtime.js';
+import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { GATE, goLine } from './gate.js';
 
@@ -11,7 +11,37 @@ interface DockerWaiting extends WaitingContainer {
   stream: Duplex;
 }
 
-const sameFile = (a: ContainerFile, b: ContainerFile) => a.path === b.path && a.mode === b.mode && (a.uid ?? 0) === (b.uid ?? 0) && a.content.equals(b.content);
+/** The uid that owns the files folder of a standby container: the run's user (0 for a user given by name). */
+function numericUser(user: string): number {
+  const uid = Number(user.split(':')[0]);
+  return Number.isSafeInteger(uid) && uid >= 0 ? uid : 0;
+}
+
+async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A waiting container runs the gate, and its files folder is a tmpfs of the run's user
+ * (not the volume a cold container gets), so that the gate can unpack the run's files there
+ * from stdin and then make them read-only. It counts against the container's memory.
+ */
+function waitingOptions(base: ContainerSpec): Docker.ContainerCreateOptions {
+  const options = createOptions(base);
+  const uid = numericUser(base.user);
+  return {
+    ...options,
+    Entrypoint: GATE,
+    Cmd: [],
+    Volumes: {},
+    HostConfig: { ...options.HostConfig, Tmpfs: { ...base.tmpfs, [FILES_ROOT]: `rw,nosuid,nodev,noexec,size=${FILES_TMPFS_MB}m,uid=${uid},gid=${uid},mode=0700` } },
+  };
+}
+
+/** Room for the largest replay (REPLAY_MAX_BYTES, 8 MiB by default) and the rest of a run's files. */
+const FILES_TMPFS_MB = 64;
 
 /** What sh prints when the go line names a `timeout` the image lacks. */
 const NO_TIMEOUT = /timeout: (not found|No such file)/;
@@ -26,9 +56,7 @@ export class DockerStandby implements StandbyEngine {
   async startWaiting(base: ContainerSpec): Promise<DockerWaiting> {
     let container: Docker.Container | undefined;
     try {
-      container = await this.docker.createContainer({ ...createOptions(base), Entrypoint: GATE, Cmd: [] });
-      // Before start it is cheap; into a running container a copy costs the engine ~50 ms.
-      if (base.files.length > 0) await container.putArchive(tarOf(base.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
+      container = await this.docker.createContainer(waitingOptions(base));
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
       stream.on('error', () => {});
       const ended = new Promise<void>((resolve) => {
@@ -36,7 +64,7 @@ export class DockerStandby implements StandbyEngine {
         stream.once('close', resolve);
       });
       await container.start();
-      return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, files: base.files, ended, container, stream };
+      return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, ended, container, stream };
     } catch (err) {
       if (container) await removeQuietly(container);
       throw toRuntimeError(err);
@@ -58,12 +86,13 @@ export class DockerStandby implements StandbyEngine {
     try {
       const t0 = performance.now();
       if (signal.aborted) throw signal.reason;
-      const missing = spec.files.filter((f) => !w.files.some((have) => sameFile(have, f)));
-      if (missing.length > 0) await w.container.putArchive(tarOf(missing) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
+      // Through stdin: a copy into a running container costs the engine ~50 ms.
+      const files = spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUser(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
       const own = await this.images.get(spec.image);
       const argv = [...deadline, ...own.entrypoint, ...(spec.command ?? own.cmd)];
       if (argv.length === 0) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
-      w.stream.write(goLine(argv, added)!);
+      w.stream.write(goLine(argv, added, files.length)!);
+      if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });
       w.stream.end(spec.stdin);
       const stderrHead = await relay(w.stream, sink);

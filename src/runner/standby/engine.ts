@@ -1,4 +1,4 @@
-import type { ContainerExit, ContainerFile, ContainerSpec, OutputSink } from '../runtime.js';
+import type { ContainerExit, ContainerSpec, OutputSink } from '../runtime.js';
 
 /** A container created, attached and started ahead of its run, waiting at the gate. */
 export interface WaitingContainer {
@@ -7,8 +7,6 @@ export interface WaitingContainer {
   label: string;
   /** The environment it was created with; a run's own additions go in its go line. */
   env: Record<string, string>;
-  /** The files put in before it started (what a first turn gets); a run's other files are copied at assignment. */
-  files: ContainerFile[];
   /** Settles if it stops waiting by itself (it died, or the engine went away). */
   ended: Promise<void>;
 }

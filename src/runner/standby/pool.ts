@@ -51,6 +51,8 @@ export class StandbyPool implements ContainerRuntime {
   private readonly byProfile = new Map<string, ProfileStandby>();
   /** Labels of the containers the pool started and not yet removed: live to the reaper. */
   private readonly held = new Set<string>();
+  /** Containers being started: close() waits for them, so none appears after it. */
+  private readonly starting = new Set<Promise<void>>();
   private closed = true;
   private recycler: NodeJS.Timeout | undefined;
 
@@ -85,7 +87,7 @@ export class StandbyPool implements ContainerRuntime {
       clearTimeout(s.retryTimer);
       return s.ready.splice(0);
     });
-    await Promise.all(all.map((w) => this.discard(w)));
+    await Promise.all([...all.map((w) => this.discard(w)), ...this.starting]);
   }
 
   stats(): Map<string, StandbyStats> {
@@ -135,7 +137,11 @@ export class StandbyPool implements ContainerRuntime {
 
   private fill(s: ProfileStandby): void {
     if (this.closed || s.retryTimer) return;
-    while (s.ready.length + s.starting < s.size) void this.startOne(s);
+    while (s.ready.length + s.starting < s.size) {
+      const started = this.startOne(s);
+      this.starting.add(started);
+      void started.finally(() => this.starting.delete(started));
+    }
   }
 
   private async startOne(s: ProfileStandby): Promise<void> {
@@ -155,7 +161,7 @@ export class StandbyPool implements ContainerRuntime {
     s.starting--;
     this.deps.onRefill?.(s.profile.name, performance.now() - t0);
     const w: Waiting = { container: waiting, startedAt: Date.now() };
-    if (this.closed) return void this.discard(w);
+    if (this.closed) return this.discard(w);
     s.ready.push(w);
     s.retryMs = RETRY_MS;
     void waiting.ended.then(() => this.lost(s, w));
