@@ -186,6 +186,28 @@ describe('the gemini agent', () => {
     }
   });
 
+  it('runs through a standby container whose gate loaded the CLI ahead: streamed, replayed, one container a run', async () => {
+    const profiles = geminiProfiles();
+    profiles.profiles.gemini = { ...profiles.profiles.gemini!, standby: 1 };
+    const warm = createHarness({ profiles, geminiApiKey: API_KEY, modelGateway: gatewayTo(fake.url) });
+    const ready = () => waitFor(() => (warm.service.standby!.stats().get('gemini')!.ready === 1 ? true : undefined), 30_000);
+    try {
+      await borrowGatewayPort(warm);
+      warm.service.startBackground();
+      await ready();
+      const first = await jsonOf(warm.app.request(post('/v1/run?agent=gemini', 'first question', { accept: 'application/json' })));
+      expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=1' });
+      await ready();
+      const second = await jsonOf(warm.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' })));
+      expect(second, JSON.stringify(second.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=3' });
+      expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
+      expect(modelCalls().at(-1)!.apiKey).toBe(API_KEY);
+    } finally {
+      await warm.close();
+      await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
+    }
+  }, 60_000);
+
   it('keeps the API key out of docker inspect, the logs, the database and the replies', async () => {
     const pending = h.app.request(post('/v1/run?agent=gemini', 'FAKE_SLOW take your time', { accept: 'application/json' }));
     const [info] = await waitFor(async () => {

@@ -1,12 +1,13 @@
 // The standby gate of the gemini image: a drop-in for the plain gate
-//   sh -c 'IFS= read -r go && eval "exec $go"'
+//   sh -c 'IFS= read -r go && eval "$go"'   (src/runner/standby/gate.ts)
 // that loads Gemini CLI's code while it waits, so that after the go line only the CLI's
 // main() runs.
 //
-// Protocol (the same as the plain gate): stdin carries ONE go line, a shell-quoted command,
-// then the prompt. This gate reads the go line byte by byte (nothing after it is consumed:
-// the CLI reads the prompt from the same stdin). A go line of the shape
-//   ['env' 'NAME=value'...] ['timeout' ['-s' SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
+// Protocol (the same as the plain gate): stdin carries ONE go line, then the run's files
+// (a tar of the size the line names, if any), then the prompt. This gate reads the go line
+// byte by byte and the files to their exact size (nothing after them is consumed: the CLI
+// reads the prompt from the same stdin). A go line of the shape
+//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['timeout' ['-s' SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
 // (every word quoted or plain; no $, `, ;, |, &, <, >, ( ), globs) is run in this process:
 // the env assignments are applied, a watcher process sends SIG (KILL by default) to this
 // process after SECS (as busybox `timeout` does), the entrypoint's file copies are done,
@@ -16,14 +17,17 @@
 // The CLI on disk is unmodified: its entry (bundle/gemini.js) names the modules it imports
 // when it does not relaunch itself; they are found there and imported here ahead of time.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modules/@google/gemini-cli/bundle';
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
+const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
+// What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
+const FILES_PREFIX = /^chmod u\+w \/ephemera && dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
 // image build by warm.mjs (EPHEMERA_GATE_RECORD): imported here too, while waiting.
 const PRELOAD = process.env.EPHEMERA_GATE_PRELOAD_LIST ?? '/opt/gemini-cli/warm/preload.json';
@@ -181,7 +185,7 @@ function plan(words) {
 
 /** Runs the go line as the plain gate does, in a child shell, and ends with its status. */
 function runPlainly(goLine) {
-  const child = spawn('/bin/sh', ['-c', `exec ${goLine}`], { stdio: 'inherit' });
+  const child = spawn('/bin/sh', ['-c', goLine], { stdio: 'inherit' });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
     if (signal) { process.removeAllListeners(signal); process.kill(process.pid, signal); }
@@ -189,14 +193,70 @@ function runPlainly(goLine) {
   });
 }
 
+/** Exactly `n` bytes of stdin. */
+function readExactly(n) {
+  const buf = Buffer.alloc(n);
+  for (let got = 0; got < n; ) {
+    let k;
+    try {
+      k = readSync(0, buf, got, n - got, null);
+    } catch (err) {
+      if (err.code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+        continue;
+      }
+      throw err;
+    }
+    if (k === 0) throw new Error(`stdin ended ${n - got} bytes before the run's files did`);
+    got += k;
+  }
+  return buf;
+}
+
+/** Unpacks a ustar archive (as the service writes it: folders and plain files) under `root`, then makes it read-only. */
+function untar(buf, root) {
+  for (let off = 0; off + 512 <= buf.length; ) {
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const field = (a, b) => h.toString('utf8', a, b).replace(/\0[\s\S]*$/, '');
+    const name = [field(345, 500), field(0, 100)].filter(Boolean).join('/');
+    const mode = parseInt(field(100, 108).trim() || '0', 8);
+    const size = parseInt(field(124, 136).trim() || '0', 8);
+    const type = String.fromCharCode(h[156]);
+    off += 512;
+    const path = resolve(root, name);
+    if (path !== root && !path.startsWith(`${root}/`)) throw new Error(`a file outside ${root}: ${name}`);
+    if (type === '5') mkdirSync(path, { recursive: true });
+    else if (type === '0' || type === '\0') {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, buf.subarray(off, off + size));
+      chmodSync(path, mode & 0o7777);
+    }
+    off += Math.ceil(size / 512) * 512;
+  }
+  const readOnly = (p) => {
+    const st = statSync(p);
+    if (st.isDirectory()) for (const e of readdirSync(p)) readOnly(join(p, e));
+    chmodSync(p, st.mode & 0o7555);
+  };
+  readOnly(root);
+}
+
 const goLine = readGoLine();
 trace('go line read');
 if (goLine === undefined) process.exit(1);
-const words = shellWords(goLine);
+const withFiles = FILES_PREFIX.exec(goLine);
+const command = withFiles ? withFiles[2] : goLine.startsWith('exec ') ? goLine.slice(5) : undefined;
+const words = command !== undefined ? shellWords(command) : undefined;
 const request = words && plan(words);
 if (!request || !loaded) {
   runPlainly(goLine);
 } else {
+  if (withFiles) {
+    chmodSync(FILES_ROOT, 0o755); // the engine gave the tmpfs the image's folder mode (0555)
+    untar(readExactly(Number(withFiles[1])), FILES_ROOT);
+    trace('files unpacked');
+  }
   // --- 3. Run the CLI in this process -----------------------------------------------------
   Object.assign(process.env, request.env);
   if (request.deadline) {

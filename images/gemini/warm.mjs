@@ -56,7 +56,7 @@ const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
 // Through the gate first (it records what main imports late, for later gates to preload),
 // continuing a session; then a first turn through the CLI's own entry.
 env.EPHEMERA_GATE_RECORD = PRELOAD_LIST;
-await run([GATE], `${['/usr/local/bin/ephemera-gemini', ...args, '--session-file', session].map(q).join(' ')}\nwarm the cache\n`);
+await run([GATE], `exec ${['/usr/local/bin/ephemera-gemini', ...args, '--session-file', session].map(q).join(' ')}\nwarm the cache\n`);
 delete env.EPHEMERA_GATE_RECORD;
 await run([CLI, ...args], 'warm the cache');
 server.close();

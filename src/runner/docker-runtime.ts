@@ -123,7 +123,18 @@ export class DockerRuntime implements ContainerRuntime {
 export async function imageCommandOf(docker: Docker, image: string): Promise<ImageCommand> {
   const { Config } = await docker.getImage(image).inspect();
   const list = (v: string | string[] | null | undefined) => (typeof v === 'string' ? [v] : (v ?? []));
-  return { entrypoint: list(Config.Entrypoint), cmd: list(Config.Cmd) };
+  return { entrypoint: list(Config.Entrypoint), cmd: list(Config.Cmd), ...gateOf(Config.Labels?.['ephemera.standby.gate']) };
+}
+
+/** An image's own standby gate: a JSON array of strings, or nothing (the plain sh gate is used). */
+function gateOf(label: string | undefined): { gate?: string[] } {
+  if (!label) return {};
+  try {
+    const argv = JSON.parse(label) as unknown;
+    return Array.isArray(argv) && argv.length > 0 && argv.every((a) => typeof a === 'string') ? { gate: argv } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Passes the container's output on to the sink as it arrives; returns the first bytes of stderr. */

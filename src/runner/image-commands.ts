@@ -2,6 +2,8 @@
 export interface ImageCommand {
   entrypoint: string[];
   cmd: string[];
+  /** Its own standby gate (label `ephemera.standby.gate`, a JSON argv), if it has one. */
+  gate?: string[];
 }
 
 interface Entry {

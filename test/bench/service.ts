@@ -24,7 +24,7 @@ const STREAM_REPS = 3;
 // `npm run bench -- --only streaming` (or latency, throughput, rss, gateway): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
-const PARTS = [...SERVICE_PARTS, 'gateway', 'standby'] as const;
+const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby'] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -300,6 +300,54 @@ async function standbyBench() {
   }
 }
 
+// ---------- a Gemini turn, cold and through a standby container, against the fake model ----------
+async function geminiStandbyBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-gemini-'));
+  const base = JSON.parse(readFileSync('config/profiles.json', 'utf8')).profiles.gemini;
+  const profiles = join(dir, 'profiles.json');
+  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: base, warm: { ...base, standby: 1 } } }));
+  const key = 'bench-key';
+  const fake = await startFakeGemini({ host: '0.0.0.0', apiKey: key });
+  const svc = await startService({ PROFILES_PATH: profiles, GEMINI_API_KEY: key, GEMINI_UPSTREAM_URL: fake.url });
+  // A refilled container loads the CLI (~1.5 s of CPU) while it waits: on two cores a turn
+  // measured meanwhile would pay for it. Steady state is a container that has finished loading.
+  const ready = async () => {
+    for (let i = 0; i < 400; i++) {
+      if ((await docker.listContainers({ filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] } })).length >= 1) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 2500));
+  };
+  const turn = async (path: string, prompt: string) => {
+    const t0 = performance.now();
+    const res = await fetch(`${svc.url}${path}`, { method: 'POST', body: prompt });
+    const text = await res.text();
+    if (!text.startsWith('Hello from the fake model')) throw new Error(`gemini turn failed: ${res.status} ${text.slice(0, 300)}`);
+    return { ms: performance.now() - t0, session: res.headers.get('x-session-id')! };
+  };
+  const n = Math.min(ITER, 10);
+  const out: Record<string, number[]> = {};
+  const add = (k: string, ms: number) => (out[k] ??= []).push(ms);
+  try {
+    for (let i = 0; i < n; i++) {
+      for (const speed of ['', 'FAKE_FAST ']) {
+        for (const agent of ['cold', 'warm']) {
+          await ready(); // the same quiet machine for both
+          const first = await turn(`/v1/run?agent=${agent}`, `${speed}first question`);
+          add(`${agent}${speed ? '_fast' : ''}_first`, first.ms);
+          await ready();
+          add(`${agent}${speed ? '_fast' : ''}_followup`, (await turn(`/v1/sessions/${first.session}/messages`, `${speed}second question`)).ms);
+        }
+      }
+    }
+    return Object.fromEntries(Object.entries(out).map(([k, xs]) => [k, { p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) }]));
+  } finally {
+    await svc.stop();
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** `echo hi` on the warm profile at a steady rate: how many found a container waiting, and first byte. */
 async function atRate(url: string, perSecond: number, seconds: number) {
   const hits = async () => Number(/ephemera_standby_hits_total\{agent="warm"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
@@ -329,6 +377,12 @@ async function main() {
   if (wants('standby')) {
     phase(`standby: ${ITER} runs each of cold and warm, new session and follow-up`);
     standby = await standbyBench();
+  }
+
+  let geminiStandby: Awaited<ReturnType<typeof geminiStandbyBench>> | undefined;
+  if (wants('gemini-standby')) {
+    phase('gemini: turns cold and warm through the service, against the fake model (its 3 chunks 150 ms apart, and FAKE_FAST)');
+    geminiStandby = await geminiStandbyBench();
   }
 
   const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
@@ -423,6 +477,7 @@ async function main() {
       rss_mb: svc ? { idle: rssIdle, in_flight_16: rss16 ?? null } : null,
       model_first_byte_ms: gateway ?? null,
       standby: standby ?? null,
+      gemini_turn_ms: geminiStandby ?? null,
       targets: {
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
@@ -471,6 +526,15 @@ async function main() {
         row('  first byte p50/p95', '', `${r.first_byte_p50_ms} / ${r.first_byte_p95_ms}`, r.rate_per_s === 5 ? 'p50 <= 5' : '');
       }
       row('idle standby MB each', '', standby.idle_container_memory_mb.join(', '), '');
+    }
+    if (geminiStandby) {
+      const g = geminiStandby;
+      console.log('');
+      row('gemini turn, total', 'cold', 'warm (standby)', 'target (warm)');
+      row('first turn p50 ms', g.cold_first?.p50 ?? '', g.warm_first?.p50 ?? '', '<= 500');
+      row('follow-up p50 ms', g.cold_followup?.p50 ?? '', g.warm_followup?.p50 ?? '', '<= 600');
+      row('fast fake: first p50', g.cold_fast_first?.p50 ?? '', g.warm_fast_first?.p50 ?? '', '(fake adds ~0)');
+      row('fast fake: follow-up p50', g.cold_fast_followup?.p50 ?? '', g.warm_fast_followup?.p50 ?? '', '');
     }
     console.log(`\nwritten: ${out}`);
   } finally {

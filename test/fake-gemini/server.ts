@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
  *   FAKE_ERROR_400   answer 400 INVALID_ARGUMENT (the CLI does not retry it)
  *   FAKE_ERROR_500   answer 500 INTERNAL (the CLI retries it for minutes: not for tests)
  *   FAKE_SLOW        wait 400 ms between chunks instead of 150
+ *   FAKE_FAST        no wait between chunks (to time the CLI, not the fake)
  *   FAKE_TOOL        ask the CLI to call the `list_directory` tool first
  */
 export interface FakeGeminiRequest {
@@ -104,7 +105,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
   }
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const delay = lastUserText.includes('FAKE_SLOW') ? 400 : CHUNK_DELAY_MS;
+  const delay = lastUserText.includes('FAKE_SLOW') ? 400 : lastUserText.includes('FAKE_FAST') ? 0 : CHUNK_DELAY_MS;
   if (wantsTool) {
     res.write(`data: ${JSON.stringify(candidate([{ functionCall: { name: 'list_directory', args: { dir_path: '.' } } }], 'STOP'))}\r\n\r\n`);
     return res.end();

@@ -28,12 +28,12 @@ async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
  * (not the volume a cold container gets), so that the gate can unpack the run's files there
  * from stdin and then make them read-only. It counts against the container's memory.
  */
-function waitingOptions(base: ContainerSpec): Docker.ContainerCreateOptions {
+function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCreateOptions {
   const options = createOptions(base);
   const uid = numericUser(base.user);
   return {
     ...options,
-    Entrypoint: GATE,
+    Entrypoint: gate,
     Cmd: [],
     Volumes: {},
     HostConfig: { ...options.HostConfig, Tmpfs: { ...base.tmpfs, [FILES_ROOT]: `rw,nosuid,nodev,noexec,size=${FILES_TMPFS_MB}m,uid=${uid},gid=${uid},mode=0700` } },
@@ -56,7 +56,9 @@ export class DockerStandby implements StandbyEngine {
   async startWaiting(base: ContainerSpec): Promise<DockerWaiting> {
     let container: Docker.Container | undefined;
     try {
-      container = await this.docker.createContainer(waitingOptions(base));
+      // An image may bring its own gate (the gemini image's loads the CLI while it waits).
+      const own = await this.images.get(base.image);
+      container = await this.docker.createContainer(waitingOptions(base, own.gate ?? GATE));
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
       stream.on('error', () => {});
       const ended = new Promise<void>((resolve) => {
