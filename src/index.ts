@@ -25,13 +25,13 @@ async function main() {
   refuseASecondProcess(service, config);
   service.startBackground();
   for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
-    service.runs.disableAgent(agent, why);
+    service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
   }
   // Before the API serves: a model agent's run must not start while its model is out of reach.
   const gatewayDown = await serveModelGateway(service, docker, config, profiles);
   for (const p of profiles.profiles.values()) {
-    if (gatewayDown && callsModel(p.kind)) service.runs.disableAgent(p.name, gatewayDown);
+    if (gatewayDown && callsModel(p.kind)) service.disableAgent(p.name, gatewayDown);
   }
   const server = serveHttp(createApp(service), config, profiles);
   shutDownOnSignals(server, service, db, config);

@@ -147,6 +147,12 @@ export class Service {
     this.standby?.start();
   }
 
+  /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE, saying why), and keeps no standby for it. */
+  disableAgent(name: string, why: string): void {
+    this.runs.disableAgent(name, why);
+    this.standby?.disable(name);
+  }
+
   /** Stops new runs, drains in-flight ones (killing what outlives the grace), stops background work. */
   async shutdown(graceMs: number): Promise<void> {
     await this.runs.drain(graceMs);

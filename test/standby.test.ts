@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProfilesFile } from '../src/config/profiles.js';
+import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
+import { standbySpec } from '../src/runner/container-spec.js';
+import { DockerRuntime } from '../src/runner/docker-runtime.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
 import { spawnService } from './helpers/service-process.js';
 
@@ -132,6 +134,25 @@ describe('standby containers', () => {
     const now = new Set((await waitingOf('shell')).map((c) => c.Id));
     for (const v of victims) expect(now.has(v.Id)).toBe(false);
     expect(await servedBy()).toMatch(/^[0-9a-f]{12}\n/);
+  });
+});
+
+describe('a waiting container', () => {
+  it('that printed something and then died is seen as gone, not handed to a run', async () => {
+    const docker = new Docker();
+    const runtime = new DockerRuntime(docker);
+    const profile = parseProfiles({ default_agent: 's', profiles: { s: { image: SHELL_IMAGE, command: ['sh', '-s'], standby: 1 } } }).profiles.get('s')!;
+    const waiting = await runtime.standby.startWaiting(standbySpec(profile, `standby_test_${process.pid}`, `standby-noisy-${process.pid}`, Date.now(), 60_000));
+    try {
+      // Something writes to the stream nobody reads while it waits, then the container dies.
+      await (await docker.getContainer(waiting.id).exec({ Cmd: ['sh', '-c', 'echo noise > /proc/1/fd/2'] })).start({});
+      await new Promise((r) => setTimeout(r, 200));
+      await docker.getContainer(waiting.id).kill();
+      const seen = await Promise.race([waiting.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+      expect(seen).toBe('ended');
+    } finally {
+      await runtime.standby.discard(waiting);
+    }
   });
 });
 

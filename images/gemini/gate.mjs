@@ -17,11 +17,21 @@
 // The CLI on disk is unmodified: its entry (bundle/gemini.js) names the modules it imports
 // when it does not relaunch itself; they are found there and imported here ahead of time.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+// stdin through a description of its own, opened before the CLI's modules load: they make fd 0
+// non-blocking, and reads on it would then have to poll. Same pipe, same bytes.
+// (A socket, as a Node parent's pipe is, cannot be opened so: then fd 0 itself.)
+const STDIN = (() => {
+  try {
+    return openSync('/proc/self/fd/0', 'r');
+  } catch {
+    return 0;
+  }
+})();
 const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modules/@google/gemini-cli/bundle';
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
@@ -101,7 +111,7 @@ function readGoLine() {
   for (;;) {
     let n;
     try {
-      n = readSync(0, one, 0, 1, null);
+      n = readSync(STDIN, one, 0, 1, null);
     } catch (err) {
       if (err.code === 'EAGAIN') {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
@@ -110,7 +120,7 @@ function readGoLine() {
       if (err.code === 'EOF') n = 0;
       else throw err;
     }
-    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : undefined; // `read` fails at EOF with nothing read
+    if (n === 0) return undefined; // as `read` does: a line cut off by the end of input is not run
     if (one[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
     bytes.push(one[0]);
   }
@@ -199,7 +209,7 @@ function readExactly(n) {
   for (let got = 0; got < n; ) {
     let k;
     try {
-      k = readSync(0, buf, got, n - got, null);
+      k = readSync(STDIN, buf, got, n - got, null);
     } catch (err) {
       if (err.code === 'EAGAIN') {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);

@@ -158,6 +158,10 @@ const ProfileSchema = ProfileEnvelope.pipe(
   if (p.max_timeout_ms !== undefined && p.max_timeout_ms < p.timeout_ms) {
     ctx.addIssue({ code: 'custom', path: ['max_timeout_ms'], message: 'must be at least timeout_ms' });
   }
+  // A standby container's files folder belongs to the run's user, given to the engine as a uid.
+  if (p.standby > 0 && !/^\d+(:\d+)?$/.test(p.user)) {
+    ctx.addIssue({ code: 'custom', path: ['standby'], message: `needs a numeric user ("uid" or "uid:gid"), not "${p.user}"` });
+  }
   const replays = definitionOf(p.kind).replays;
   if (p.replay !== undefined && !replays.includes(p.replay)) {
     ctx.addIssue({ code: 'custom', path: ['replay'], message: `kind "${p.kind}" replays with ${replays.join(' or ')}` });

@@ -1,5 +1,6 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
 import { parseProfiles } from '../../src/config/profiles.js';
 import { standbySpec } from '../../src/runner/container-spec.js';
 import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
@@ -119,5 +120,53 @@ describe('the go line', () => {
     expect(goLine(['x'], {}, 1536)).toBe(`chmod u+w /ephemera && dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
     expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
     expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
+  });
+});
+
+describe('standby, checked and bounded', () => {
+  it('needs a numeric user, since the files folder is given to it by uid', () => {
+    expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: 'runner' } } })).toThrow(/standby: needs a numeric user/);
+    expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: '1000:1000' } } })).not.toThrow();
+    expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', user: 'runner' } } })).not.toThrow();
+  });
+
+  it('writes the go line the gemini image gate reads (images/gemini/gate.mjs)', () => {
+    const source = /const FILES_PREFIX = \/(.*)\/;/.exec(readFileSync('images/gemini/gate.mjs', 'utf8'))![1]!;
+    const line = goLine(['/usr/local/bin/ephemera-gemini', '--model', 'm'], {}, 2048)!.trimEnd();
+    expect(new RegExp(source).exec(line)?.slice(1)).toEqual(['2048', "'/usr/local/bin/ephemera-gemini' '--model' 'm'"]);
+  });
+
+  it('backs off, doubling, when its containers die as they start', async () => {
+    vi.useFakeTimers();
+    try {
+      const f = fakeEngine();
+      const started = f.engine.startWaiting.bind(f.engine);
+      f.engine.startWaiting = async (base) => {
+        const w = await started(base);
+        (w as unknown as { end(): void }).end(); // dies at once
+        return w;
+      };
+      const { pool } = poolWith(f.engine);
+      pool.start();
+      await vi.advanceTimersByTimeAsync(20_000);
+      // Retries 1, 2, 4, 8 s apart: a handful of starts, not two every second.
+      expect(f.started.length).toBeLessThanOrEqual(10);
+      await pool.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps no standby for a profile the service disabled', async () => {
+    const f = fakeEngine();
+    const { pool, cold } = poolWith(f.engine);
+    pool.start();
+    await tick();
+    pool.disable('a');
+    await tick();
+    expect(f.discarded.sort()).toEqual(['c0', 'c1']);
+    await pool.run(spec('a'), sink, new AbortController().signal);
+    expect(cold).toEqual(['a']);
+    await pool.close();
   });
 });

@@ -4,6 +4,7 @@ import { createOptions, exitOf, relay, removeQuietly, tarOf, toRuntimeError } fr
 import type { ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
+import { numericUid } from '../agents/run-user.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -11,11 +12,8 @@ interface DockerWaiting extends WaitingContainer {
   stream: Duplex;
 }
 
-/** The uid that owns the files folder of a standby container: the run's user (0 for a user given by name). */
-function numericUser(user: string): number {
-  const uid = Number(user.split(':')[0]);
-  return Number.isSafeInteger(uid) && uid >= 0 ? uid : 0;
-}
+/** The uid that owns the files folder of a standby container: the run's user (numeric: the profile check makes sure). */
+const numericUser = numericUid;
 
 async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -44,7 +42,7 @@ function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCr
 const FILES_TMPFS_MB = 64;
 
 /** What sh prints when the go line names a `timeout` the image lacks. */
-const NO_TIMEOUT = /timeout: (not found|No such file)/;
+const NO_TIMEOUT = /timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
 
 /** Standby on a Docker engine: the gate runs as the container's entrypoint. */
 export class DockerStandby implements StandbyEngine {
@@ -61,11 +59,16 @@ export class DockerStandby implements StandbyEngine {
       container = await this.docker.createContainer(waitingOptions(base, own.gate ?? GATE));
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
       stream.on('error', () => {});
+      let exited!: () => void;
       const ended = new Promise<void>((resolve) => {
+        exited = resolve;
         stream.once('end', resolve);
         stream.once('close', resolve);
       });
       await container.start();
+      // Its exit too, not only its stream's end: a stream nobody reads while it waits may never
+      // end. Asked after start: before it, "not running" is true at once.
+      void container.wait().then(exited, exited);
       return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, ended, container, stream };
     } catch (err) {
       if (container) await removeQuietly(container);

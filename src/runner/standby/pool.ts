@@ -51,8 +51,8 @@ export class StandbyPool implements ContainerRuntime {
   private readonly byProfile = new Map<string, ProfileStandby>();
   /** Labels of the containers the pool started and not yet removed: live to the reaper. */
   private readonly held = new Set<string>();
-  /** Containers being started: close() waits for them, so none appears after it. */
-  private readonly starting = new Set<Promise<void>>();
+  /** Containers being started or removed: close() waits for them, so none is left after it. */
+  private readonly pending = new Set<Promise<void>>();
   private closed = true;
   private recycler: NodeJS.Timeout | undefined;
 
@@ -87,7 +87,24 @@ export class StandbyPool implements ContainerRuntime {
       clearTimeout(s.retryTimer);
       return s.ready.splice(0);
     });
-    await Promise.all([...all.map((w) => this.discard(w)), ...this.starting]);
+    all.forEach((w) => this.discard(w));
+    // Twice: a start that ends now discards what it started.
+    await Promise.all([...this.pending]);
+    await Promise.all([...this.pending]);
+  }
+
+  /** Refuses standby to a profile the service will not run (its network or model is out of reach). */
+  disable(name: string): void {
+    const s = this.byProfile.get(name);
+    if (!s) return;
+    this.byProfile.delete(name);
+    clearTimeout(s.retryTimer);
+    s.ready.splice(0).forEach((w) => this.discard(w));
+  }
+
+  private track(work: Promise<void>): void {
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
   }
 
   stats(): Map<string, StandbyStats> {
@@ -110,6 +127,7 @@ export class StandbyPool implements ContainerRuntime {
       return this.deps.runtime.run(spec, sink, signal);
     }
     s.hits++;
+    s.retryMs = RETRY_MS; // a container lived to serve a run: its profile starts well again
     this.fill(s);
     return assigned.finally(() => this.held.delete(waiting.container.label));
   }
@@ -130,17 +148,16 @@ export class StandbyPool implements ContainerRuntime {
   private take(s: ProfileStandby): Waiting | undefined {
     for (let w = s.ready.pop(); w; w = s.ready.pop()) {
       if (Date.now() - w.startedAt < MAX_IDLE_MS) return w;
-      void this.discard(w);
+      this.discard(w);
     }
+    this.fill(s);
     return undefined;
   }
 
   private fill(s: ProfileStandby): void {
     if (this.closed || s.retryTimer) return;
     while (s.ready.length + s.starting < s.size) {
-      const started = this.startOne(s);
-      this.starting.add(started);
-      void started.finally(() => this.starting.delete(started));
+      this.track(this.startOne(s));
     }
   }
 
@@ -161,9 +178,8 @@ export class StandbyPool implements ContainerRuntime {
     s.starting--;
     this.deps.onRefill?.(s.profile.name, performance.now() - t0);
     const w: Waiting = { container: waiting, startedAt: Date.now() };
-    if (this.closed) return this.discard(w);
+    if (this.closed) return this.removeWaiting(w);
     s.ready.push(w);
-    s.retryMs = RETRY_MS;
     void waiting.ended.then(() => this.lost(s, w));
   }
 
@@ -172,8 +188,9 @@ export class StandbyPool implements ContainerRuntime {
     const i = s.ready.indexOf(w);
     if (i < 0) return; // taken by a run, or discarded
     s.ready.splice(i, 1);
-    void this.discard(w);
+    this.discard(w);
     if (Date.now() - w.startedAt < DIED_YOUNG_MS) return this.retryLater(s, 'a standby container stopped right after it started (does its image have sh?)');
+    s.retryMs = RETRY_MS;
     this.fill(s);
   }
 
@@ -193,13 +210,18 @@ export class StandbyPool implements ContainerRuntime {
       const old = s.ready.filter((w) => Date.now() - w.startedAt >= MAX_IDLE_MS);
       for (const w of old) {
         s.ready.splice(s.ready.indexOf(w), 1);
-        void this.discard(w);
+        this.discard(w);
       }
       this.fill(s);
     }
   }
 
-  private async discard(w: Waiting): Promise<void> {
+  /** Removes a waiting container in the background; close() waits for it. */
+  private discard(w: Waiting): void {
+    this.track(this.removeWaiting(w));
+  }
+
+  private async removeWaiting(w: Waiting): Promise<void> {
     try {
       await this.deps.engine.discard(w.container);
     } catch {
