@@ -5,7 +5,7 @@ import { parseProfiles } from '../../src/config/profiles.js';
 import { standbySpec } from '../../src/runner/container-spec.js';
 import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
 import { goLine } from '../../src/runner/standby/gate.js';
-import { MAX_IDLE_MS, StandbyPool } from '../../src/runner/standby/pool.js';
+import { MAX_IDLE_MS, START_TIMEOUT_MS, StandbyPool } from '../../src/runner/standby/pool.js';
 import type { ContainerRuntime, ContainerSpec } from '../../src/runner/runtime.js';
 
 const profiles = parseProfiles({
@@ -168,5 +168,35 @@ describe('standby, checked and bounded', () => {
     await pool.run(spec('a'), sink, new AbortController().signal);
     expect(cold).toEqual(['a']);
     await pool.close();
+  });
+});
+
+describe('an engine that hangs', () => {
+  it('holds up neither runs nor the stop: a start not done in time is given up, and removed if it ever ends', async () => {
+    vi.useFakeTimers();
+    try {
+      const f = fakeEngine();
+      const resolvers: Array<(w: WaitingContainer) => void> = [];
+      f.engine.startWaiting = (base) =>
+        new Promise((resolve) => {
+          const id = `late${resolvers.length + 1}`;
+          resolvers.push(() => resolve({ id, label: base.labels['ephemera.run']!, env: {}, ended: new Promise(() => {}) }));
+        });
+      const { pool, cold } = poolWith(f.engine);
+      pool.start();
+      await pool.run(spec('a'), sink, new AbortController().signal);
+      expect(cold).toEqual(['a']); // nothing ready: its own container at once
+      await vi.advanceTimersByTimeAsync(START_TIMEOUT_MS + 10);
+      expect(pool.liveLabels().size).toBe(0); // given up: the reaper may take whatever appears
+      resolvers.forEach((r) => r({} as WaitingContainer));
+      await vi.advanceTimersByTimeAsync(1);
+      expect(f.discarded).toEqual(['late1', 'late2']);
+      const closing = pool.close();
+      resolvers.slice(2).forEach((r) => r({} as WaitingContainer)); // the retries, if any began
+      await vi.advanceTimersByTimeAsync(START_TIMEOUT_MS + 10);
+      await closing;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { createOptions, exitOf, relay, removeQuietly, tarOf, toRuntimeError } from '../docker-runtime.js';
-import type { ImageCommandCache } from '../image-commands.js';
+import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
@@ -10,6 +10,8 @@ import { GATE, goLine } from './gate.js';
 interface DockerWaiting extends WaitingContainer {
   container: Docker.Container;
   stream: Duplex;
+  /** Its image's ENTRYPOINT and CMD when it started: a tag rebuilt since must not lend it another's. */
+  own: ImageCommand;
 }
 
 /** The uid that owns the files folder of a standby container: the run's user (numeric: the profile check makes sure). */
@@ -69,7 +71,7 @@ export class DockerStandby implements StandbyEngine {
       // Its exit too, not only its stream's end: a stream nobody reads while it waits may never
       // end. Asked after start: before it, "not running" is true at once.
       void container.wait().then(exited, exited);
-      return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, ended, container, stream };
+      return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, ended, container, stream, own };
     } catch (err) {
       if (container) await removeQuietly(container);
       throw toRuntimeError(err);
@@ -93,7 +95,7 @@ export class DockerStandby implements StandbyEngine {
       if (signal.aborted) throw signal.reason;
       // Through stdin: a copy into a running container costs the engine ~50 ms.
       const files = spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUser(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
-      const own = await this.images.get(spec.image);
+      const { own } = w;
       const argv = [...deadline, ...own.entrypoint, ...(spec.command ?? own.cmd)];
       if (argv.length === 0) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
       w.stream.write(goLine(argv, added, files.length)!);

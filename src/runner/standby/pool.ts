@@ -9,6 +9,8 @@ export const MAX_IDLE_MS = 10 * 60_000;
 /** After a failed start, the next try waits this long, doubling up to a minute. */
 const RETRY_MS = 1000;
 const MAX_RETRY_MS = 60_000;
+/** A start the engine has not finished in this long is given up (the engine hangs): runs go cold meanwhile. */
+export const START_TIMEOUT_MS = 30_000;
 /** A container that stops waiting this soon after it started cannot run the gate (no `sh`?): not retried at once. */
 const DIED_YOUNG_MS = 2000;
 
@@ -167,13 +169,22 @@ export class StandbyPool implements ContainerRuntime {
     this.held.add(label); // before it exists, so that no sweep takes it for an orphan
     const t0 = performance.now();
     let waiting: WaitingContainer;
+    const starting = this.deps.engine.startWaiting(this.deps.baseSpec(s.profile, label));
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the engine did not start it within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    });
     try {
-      waiting = await this.deps.engine.startWaiting(this.deps.baseSpec(s.profile, label));
+      waiting = await Promise.race([starting, gaveUp]);
     } catch (err) {
+      // A start given up may still finish: what it makes is removed, not kept.
+      void starting.then((late) => this.deps.engine.discard(late), () => {});
       this.held.delete(label);
       s.starting--;
       this.retryLater(s, `could not start a standby container: ${(err as Error).message}`);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     s.starting--;
     this.deps.onRefill?.(s.profile.name, performance.now() - t0);
