@@ -37,6 +37,11 @@ const NO_WRAPPER = /^\[FATAL tini \(\d+\)\] exec timeout failed/;
 /** The error for a run whose wrapper never started, or undefined when it did. */
 export function wrapperFailed(image: string, exitCode: number, stderrHead: string): RuntimeError | undefined {
   if (exitCode !== 127 || !NO_WRAPPER.test(stderrHead)) return undefined;
+  return noTimeoutProgram(image);
+}
+
+/** The error for an image without the `timeout` program the container's own deadline needs. */
+export function noTimeoutProgram(image: string): RuntimeError {
   return new RuntimeError(
     'RUNTIME_ERROR',
     `image ${image} has no "timeout" program on its PATH (busybox or coreutils), which the container's own deadline needs; ` +

@@ -5,6 +5,7 @@ import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
+import { noTimeoutProgram } from '../own-deadline.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -104,9 +105,7 @@ export class DockerStandby implements StandbyEngine {
       w.stream.end(spec.stdin);
       const stderrHead = await relay(w.stream, sink);
       const exit = await exitOf(w.container);
-      if (deadline.length > 0 && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) {
-        throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no "timeout" program on its PATH (busybox or coreutils), which the container's own deadline needs; add one to the image, or set "own_deadline": false in its profile`);
-      }
+      if (deadline.length > 0 && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) throw noTimeoutProgram(spec.image);
       return exit;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
