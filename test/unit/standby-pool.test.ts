@@ -165,6 +165,20 @@ describe('standby, checked and bounded', () => {
     pool.disable('a');
     await tick();
     expect(f.discarded.sort()).toEqual(['c0', 'c1']);
+    // A start already under way when its profile was disabled is removed as it ends.
+    const g = fakeEngine();
+    let finish!: () => void;
+    const gate = new Promise<void>((r) => (finish = r));
+    const started = g.engine.startWaiting.bind(g.engine);
+    g.engine.startWaiting = async (base) => (await gate, started(base));
+    const other = poolWith(g.engine);
+    other.pool.start();
+    other.pool.disable('a');
+    finish();
+    await tick();
+    expect(g.discarded.sort()).toEqual(['c0', 'c1']);
+    expect(other.pool.liveLabels().size).toBe(0);
+    await other.pool.close();
     await pool.run(spec('a'), sink, new AbortController().signal);
     expect(cold).toEqual(['a']);
     await pool.close();

@@ -189,7 +189,8 @@ export class StandbyPool implements ContainerRuntime {
     s.starting--;
     this.deps.onRefill?.(s.profile.name, performance.now() - t0);
     const w: Waiting = { container: waiting, startedAt: Date.now() };
-    if (this.closed) return this.removeWaiting(w);
+    // Stopped, or its profile disabled, while it started: nobody will take it.
+    if (this.closed || this.byProfile.get(s.profile.name) !== s) return this.removeWaiting(w);
     s.ready.push(w);
     void waiting.ended.then(() => this.lost(s, w));
   }
