@@ -24,7 +24,7 @@ export function underTimeout(image: string, deadlineAt: number, own: ImageComman
 }
 
 /** Whole seconds, at least 1: busybox counts whole seconds, and coreutils reads 0 as "no deadline". */
-function secondsUntil(deadlineAt: number): number {
+export function secondsUntil(deadlineAt: number): number {
   return Math.max(1, Math.ceil((deadlineAt - Date.now()) / 1000));
 }
 

@@ -5,7 +5,7 @@ import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
-import { noTimeoutProgram } from '../own-deadline.js';
+import { noTimeoutProgram, secondsUntil } from '../own-deadline.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -15,8 +15,6 @@ interface DockerWaiting extends WaitingContainer {
   own: ImageCommand;
 }
 
-/** The uid that owns the files folder of a standby container: the run's user (numeric: the profile check makes sure). */
-const numericUser = numericUid;
 
 async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -31,7 +29,7 @@ async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
  */
 function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCreateOptions {
   const options = createOptions(base);
-  const uid = numericUser(base.user);
+  const uid = numericUid(base.user);
   return {
     ...options,
     Entrypoint: gate,
@@ -82,22 +80,22 @@ export class DockerStandby implements StandbyEngine {
   assign(waiting: WaitingContainer, spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> | undefined {
     const w = waiting as DockerWaiting;
     const added = Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => w.env[k] !== v));
-    const deadline = spec.ownDeadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(Math.max(1, Math.ceil((spec.ownDeadlineAt - Date.now()) / 1000)))];
+    const deadline = spec.ownDeadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(secondsUntil(spec.ownDeadlineAt))];
+    // What the container runs: the image it started from, then the run's command or its CMD.
+    const argv = [...deadline, ...w.own.entrypoint, ...(spec.command ?? w.own.cmd)];
     // Checked before anything is done to the container, so that a refusal leaves it waiting.
-    if (goLine([...deadline, ...(spec.command ?? [])], added) === undefined) return undefined;
-    return this.run(w, spec, added, deadline, sink, signal);
+    if (goLine(argv, added) === undefined) return undefined;
+    return this.run(w, spec, argv, added, deadline.length > 0, sink, signal);
   }
 
-  private async run(w: DockerWaiting, spec: ContainerSpec, added: Record<string, string>, deadline: string[], sink: OutputSink, signal: AbortSignal) {
+  private async run(w: DockerWaiting, spec: ContainerSpec, argv: string[], added: Record<string, string>, ownDeadline: boolean, sink: OutputSink, signal: AbortSignal) {
     const kill = () => void w.container.kill({ signal: 'SIGKILL' }).catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
       const t0 = performance.now();
       if (signal.aborted) throw signal.reason;
       // Through stdin: a copy into a running container costs the engine ~50 ms.
-      const files = spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUser(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
-      const { own } = w;
-      const argv = [...deadline, ...own.entrypoint, ...(spec.command ?? own.cmd)];
+      const files = spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUid(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
       if (argv.length === 0) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
       w.stream.write(goLine(argv, added, files.length)!);
       if (files.length > 0) w.stream.write(files);
@@ -105,7 +103,7 @@ export class DockerStandby implements StandbyEngine {
       w.stream.end(spec.stdin);
       const stderrHead = await relay(w.stream, sink);
       const exit = await exitOf(w.container);
-      if (deadline.length > 0 && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) throw noTimeoutProgram(spec.image);
+      if (ownDeadline && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) throw noTimeoutProgram(spec.image);
       return exit;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
