@@ -37,7 +37,7 @@ const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
 // What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
-const FILES_PREFIX = /^chmod u\+w \/ephemera && dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
+const FILES_PREFIX = /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
 // image build by warm.mjs (EPHEMERA_GATE_RECORD): imported here too, while waiting.
 const PRELOAD = process.env.EPHEMERA_GATE_PRELOAD_LIST ?? '/opt/gemini-cli/warm/preload.json';

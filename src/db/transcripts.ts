@@ -52,7 +52,12 @@ const replayedSize = (m: MessageRow) => Buffer.byteLength(JSON.stringify(m.conte
 
 /** Sessions, their messages and their runs: everything the service keeps. */
 export class TranscriptStore {
-  constructor(private readonly db: Db) {}
+  /** beginTurn's statements, built once: it is on every run's way to its first byte. */
+  private readonly turnQueries: ReturnType<typeof turnQueries>;
+
+  constructor(private readonly db: Db) {
+    this.turnQueries = turnQueries(db);
+  }
 
   getSession(id: string): SessionRow | undefined {
     return this.db.select().from(sessions).where(eq(sessions.id, id)).get();
@@ -71,44 +76,18 @@ export class TranscriptStore {
    * stored then.
    */
   beginTurn(t: TurnStart): { userMessageId: number } | 'busy' | 'gone' {
-    return this.db.transaction((tx) => {
+    const q = this.turnQueries;
+    const v = { ...t };
+    return this.db.transaction(() => {
       if (t.newSessionAgent !== undefined) {
-        tx.insert(sessions)
-          .values({ id: t.sessionId, agent: t.newSessionAgent, ownerKeyId: t.keyId, createdAt: t.now, updatedAt: t.now })
-          .run();
-      } else {
-        const active = tx
-          .select({ id: runs.id })
-          .from(runs)
-          .where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running')))
-          .get();
-        if (active) return 'busy';
+        q.newSession.run({ ...v, agent: t.newSessionAgent });
+      } else if (q.activeRun.get(v)) {
+        return 'busy';
       }
-      const counted = tx
-        .update(sessions)
-        .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
-        .where(eq(sessions.id, t.sessionId))
-        .run();
+      const counted = q.countTurn.run(v);
       if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
-      tx.insert(runs)
-        .values({
-          id: t.runId,
-          sessionId: t.sessionId,
-          agent: t.agent,
-          image: t.image,
-          instanceId: t.instanceId,
-          keyId: t.keyId,
-          status: 'running',
-          timeoutMs: t.timeoutMs,
-          createdAt: t.now,
-        })
-        .run();
-      const msg = tx
-        .insert(messages)
-        .values({ sessionId: t.sessionId, runId: t.runId, role: 'user', content: t.prompt, createdAt: t.now })
-        .returning({ id: messages.id })
-        .get();
-      return { userMessageId: msg.id };
+      q.runningRun.run(v);
+      return { userMessageId: q.userMessage.get(v)!.id };
     });
   }
 
@@ -187,4 +166,43 @@ export class TranscriptStore {
       return true;
     });
   }
+}
+
+function turnQueries(db: Db) {
+  const p = (name: keyof TurnStart | 'agent') => sql.placeholder(name);
+  return {
+    newSession: db
+      .insert(sessions)
+      .values({ id: p('sessionId'), agent: p('agent'), ownerKeyId: p('keyId'), createdAt: p('now'), updatedAt: p('now') })
+      .prepare(),
+    activeRun: db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(eq(runs.sessionId, p('sessionId')), eq(runs.status, 'running')))
+      .prepare(),
+    countTurn: db
+      .update(sessions)
+      .set({ updatedAt: sql`${p('now')}`, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
+      .where(eq(sessions.id, p('sessionId')))
+      .prepare(),
+    runningRun: db
+      .insert(runs)
+      .values({
+        id: p('runId'),
+        sessionId: p('sessionId'),
+        agent: p('agent'),
+        image: p('image'),
+        instanceId: p('instanceId'),
+        keyId: p('keyId'),
+        status: 'running',
+        timeoutMs: p('timeoutMs'),
+        createdAt: p('now'),
+      })
+      .prepare(),
+    userMessage: db
+      .insert(messages)
+      .values({ sessionId: p('sessionId'), runId: p('runId'), role: 'user', content: p('prompt'), createdAt: p('now') })
+      .returning({ id: messages.id })
+      .prepare(),
+  };
 }

@@ -117,7 +117,7 @@ describe('the go line', () => {
     expect(goLine(['echo', "it's", '$HOME'], {})).toBe(`exec 'echo' 'it'\\''s' '$HOME'\n`);
     expect(goLine(['x'], { A: 'b c' })).toBe(`exec 'env' 'A=b c' 'x'\n`);
     // Files first: exactly their bytes from stdin, unpacked, made read-only.
-    expect(goLine(['x'], {}, 1536)).toBe(`chmod u+w /ephemera && dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
+    expect(goLine(['x'], {}, 1536)).toBe(`dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
     expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
     expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
   });
@@ -155,6 +155,31 @@ describe('standby, checked and bounded', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('refills once the run that took a container answers, or 50 ms after, not while it starts', async () => {
+    const f = fakeEngine();
+    const sinks: Array<{ sink: Parameters<StandbyEngine['assign']>[2]; end(): void }> = [];
+    f.engine.assign = (_w, _spec, s) =>
+      new Promise((resolve) => sinks.push({ sink: s, end: () => resolve({ exitCode: 0, oomKilled: false }) }));
+    const { pool } = poolWith(f.engine);
+    pool.start();
+    await tick();
+    expect(f.started).toHaveLength(2);
+    const talking = pool.run(spec('a'), sink, new AbortController().signal);
+    await tick();
+    expect(f.started).toHaveLength(2); // the run has not answered yet: the engine is its alone
+    await sinks[0]!.sink.stdout(Buffer.from('hi'));
+    await tick();
+    expect(f.started).toHaveLength(3);
+    const silent = pool.run(spec('a'), sink, new AbortController().signal);
+    await tick();
+    expect(f.started).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 60)); // it prints nothing for long: refilled anyway
+    expect(f.started).toHaveLength(4);
+    sinks.forEach((s) => s.end());
+    await Promise.all([talking, silent]);
+    await pool.close();
   });
 
   it('keeps no standby for a profile the service disabled', async () => {

@@ -10,15 +10,16 @@ import { FILES_ROOT } from '../runtime.js';
  * `read` takes exactly one line from a pipe (POSIX: it reads no further), and `dd` with
  * `count_bytes,fullblock` exactly the files' bytes, so nothing of the prompt is lost.
  */
-export const GATE = ['sh', '-c', 'IFS= read -r go && eval "$go"', 'ephemera-gate'];
+export const GATE = ['sh', '-c', `chmod u+w ${FILES_ROOT} 2>/dev/null; IFS= read -r go && eval "$go"`, 'ephemera-gate'];
 
 /** One word for `sh`, whatever it holds but a newline (the gate reads one line). */
 const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The go line: unpack `filesBytes` bytes of tar from stdin into FILES_ROOT (the run's user's
- * tmpfs; the engine copies the image's folder mode onto it, so the owner makes it writable
- * first, and read-only after), then exec the command with the environment it adds to the container's.
+ * tmpfs; the engine copies the image's folder mode onto it, so the gate makes it writable
+ * while it waits: each process after the go line is ~0.5 ms of the run's first byte), make
+ * them read-only, then exec the command with the environment it adds to the container's.
  * Undefined when a word or value holds a newline, which one line cannot carry (the run
  * then starts a container of its own).
  */
@@ -28,7 +29,7 @@ export function goLine(argv: string[], env: Record<string, string>, filesBytes =
   if (words.some((w) => w.includes('\n') || w.includes('\0'))) return undefined;
   const files =
     filesBytes > 0
-      ? `chmod u+w ${FILES_ROOT} && dd bs=65536 count=${filesBytes} iflag=count_bytes,fullblock 2>/dev/null | tar -x -C ${FILES_ROOT} && chmod -R a-w ${FILES_ROOT} && `
+      ? `dd bs=65536 count=${filesBytes} iflag=count_bytes,fullblock 2>/dev/null | tar -x -C ${FILES_ROOT} && chmod -R a-w ${FILES_ROOT} && `
       : '';
   return `${files}exec ${words.map(quote).join(' ')}\n`;
 }
