@@ -8,4 +8,5 @@ if [ -d /ephemera/gemini ]; then
     if [ -f "$f" ]; then cp "$f" "$HOME/.gemini/" && chmod 0600 "$HOME/.gemini/$(basename "$f")"; fi
   done
 fi
-exec node /opt/gemini-cli/node_modules/@google/gemini-cli/bundle/gemini.js "$@"
+# --single-threaded-gc: see the Dockerfile.
+exec node --single-threaded-gc /opt/gemini-cli/node_modules/@google/gemini-cli/bundle/gemini.js "$@"

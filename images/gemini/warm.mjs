@@ -44,7 +44,9 @@ const args = ['--output-format', 'stream-json', '--model', 'gemini-2.5-flash', '
 const env = { ...process.env, HOME: home, GEMINI_API_KEY: 'warm', GOOGLE_GEMINI_BASE_URL: url, GEMINI_CLI_NO_RELAUNCH: 'true' };
 function run(argv, stdin) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: work, env, stdio: ['pipe', 'pipe', 'inherit'] });
+    // With this process's node flags (the Dockerfile's, as the gate and the entrypoint have them):
+    // V8 takes a compile cache only from a process whose flags match.
+    const child = spawn(process.execPath, [...process.execArgv, ...argv], { cwd: work, env, stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);

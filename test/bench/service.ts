@@ -485,6 +485,7 @@ async function main() {
         rss_idle_mb: '<= 80',
         gateway_added_p50_ms: `<= ${GATEWAY_TARGET_MS}`,
         standby_warm_first_byte_ms: 'p50 <= 5, p95 <= 15; follow-up p50 <= 15',
+        gemini_warm_turn_ms: 'fake answering at once (*_fast_*): first p50 <= 500, follow-up p50 <= 600',
       },
     };
     mkdirSync('bench-results', { recursive: true });
@@ -531,10 +532,12 @@ async function main() {
       const g = geminiStandby;
       console.log('');
       row('gemini turn, total', 'cold', 'warm (standby)', 'target (warm)');
-      row('first turn p50 ms', g.cold_first?.p50 ?? '', g.warm_first?.p50 ?? '', '<= 500');
-      row('follow-up p50 ms', g.cold_followup?.p50 ?? '', g.warm_followup?.p50 ?? '', '<= 600');
-      row('fast fake: first p50', g.cold_fast_first?.p50 ?? '', g.warm_fast_first?.p50 ?? '', '(fake adds ~0)');
-      row('fast fake: follow-up p50', g.cold_fast_followup?.p50 ?? '', g.warm_fast_followup?.p50 ?? '', '');
+      // The targets' "today 1.7 s" was this turn against a fake that answers at once; the
+      // chunked fake sleeps 300 ms of its own in every turn.
+      row('first turn p50 ms', g.cold_fast_first?.p50 ?? '', g.warm_fast_first?.p50 ?? '', '<= 500');
+      row('follow-up p50 ms', g.cold_fast_followup?.p50 ?? '', g.warm_fast_followup?.p50 ?? '', '<= 600');
+      row('+300 ms fake: first', g.cold_first?.p50 ?? '', g.warm_first?.p50 ?? '', '(chunks 150 ms apart)');
+      row('+300 ms fake: follow-up', g.cold_followup?.p50 ?? '', g.warm_followup?.p50 ?? '', '');
     }
     console.log(`\nwritten: ${out}`);
   } finally {

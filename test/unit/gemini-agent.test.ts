@@ -92,6 +92,17 @@ describe('the gemini turn', () => {
     expect(JSON.stringify(turn.command)).not.toContain('sekrit');
   });
 
+  it('writes settings that pick the API key and turn off what a one-run HOME does not need', () => {
+    const turn = geminiAgent(profile, undefined).prepare({ prompt: 'hello', history: [], omitted: 0 });
+    const settings = JSON.parse(turn.files.find((f) => f.path === '/ephemera/gemini/settings.json')!.content.toString());
+    expect(settings).toEqual({
+      security: { auth: { selectedType: 'gemini-api-key' } },
+      privacy: { usageStatisticsEnabled: false },
+      // its clean-up held the lock a --session-file import waits for (100 ms retries)
+      general: { sessionRetention: { enabled: false } },
+    });
+  });
+
   it('replays history as a session file and passes --session-file', () => {
     const history = [msg(1, 'user', 'q1'), msg(2, 'assistant', 'a1'), msg(3, 'user', 'q2'), msg(4, 'assistant', '')];
     const turn = geminiAgent(profile, undefined).prepare({ prompt: 'q3', history, omitted: 0 });

@@ -12,6 +12,10 @@ const SETTINGS = {
   // naming the API-key method explicitly avoids that, and is right without it too.
   security: { auth: { selectedType: 'gemini-api-key' } },
   privacy: { usageStatisticsEnabled: false },
+  // Old sessions to clean up need a HOME that outlives its container: ours does not. The
+  // cleanup also took the project registry's lock that a --session-file import needs, and
+  // the import then slept its 100 ms lock retry, twice (a warm follow-up 700 -> 470 ms).
+  general: { sessionRetention: { enabled: false } },
 };
 
 // Gemini CLI's documented exit codes.
