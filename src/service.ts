@@ -1,3 +1,4 @@
+import { WorkspaceStore } from './workspace/store.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
@@ -73,6 +74,7 @@ export class Service {
   readonly db: Db;
   readonly runtime: ContainerRuntime;
   readonly store: TranscriptStore;
+  readonly workspaces: WorkspaceStore;
   readonly keys: ApiKeyStore;
   readonly sessionQueries: SessionQueries;
   readonly instances: InstanceStore;
@@ -91,6 +93,7 @@ export class Service {
     const { db, config, logger } = deps;
     ({ config: this.config, logger: this.logger, db: this.db, runtime: this.runtime } = deps);
     this.store = new TranscriptStore(db);
+    this.workspaces = new WorkspaceStore(db);
     this.keys = new ApiKeyStore(db);
     this.sessionQueries = new SessionQueries(db);
     this.instances = new InstanceStore(db);
@@ -103,6 +106,7 @@ export class Service {
     this.standby = standbyPool(deps, this.metrics);
     this.runs = new RunService({
       store: this.store,
+      workspaces: this.workspaces,
       runtime: this.standby ?? deps.runtime,
       profiles: deps.profiles,
       config,

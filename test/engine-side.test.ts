@@ -1,3 +1,4 @@
+import { workspaceShim } from '../src/runner/workspace-capture.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,7 +148,8 @@ describe('the container keeps its deadline by itself', () => {
     const seen = await readUntil(res, 'up');
     const [info] = await h.leftovers();
     const inspect = await docker.getContainer(info!.Id).inspect();
-    expect([inspect.Path, ...inspect.Args]).toEqual(['timeout', '-s', 'KILL', '8', 'sh', '-s']); // 3 s + 5 s, in whole seconds
+    // 3 s + 5 s, in whole seconds; inside it, the shim that hands the workspace back
+    expect([inspect.Path, ...inspect.Args]).toEqual(['timeout', '-s', 'KILL', '8', ...workspaceShim('/workspace'), 'sh', '-s']);
     const body = await jsonOf(h.app.request(post('/v1/run?agent=cat', 'abc\nxyz', { accept: 'application/json' })));
     expect(body).toMatchObject({ status: 'succeeded', output: 'abc\nxyz' });
     const exit = await jsonOf(h.app.request(post('/v1/run', 'exit 3', { accept: 'application/json' })));

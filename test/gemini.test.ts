@@ -127,6 +127,18 @@ describe('the gemini agent', () => {
     expect(body.output).toBe('Hello from the fake model: turns=3');
   });
 
+  it('keeps the file its write tool wrote for the next turn, whose read tool finds it', async () => {
+    const first = await jsonOf(h.app.request(post('/v1/run?agent=gemini-editor', 'FAKE_WRITE_FILE make a note', { accept: 'application/json' })));
+    expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded' });
+    expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'write_file', status: 'success' })]);
+    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'FAKE_READ_FILE read it back', { accept: 'application/json' })));
+    expect(second.tool_calls).toEqual([expect.objectContaining({ name: 'read_file', status: 'success' })]);
+    // What the CLI gave the model back from its read tool: the file the first turn wrote.
+    const answered = fake.requests.filter((r) => JSON.stringify(r.body.contents ?? []).includes('functionResponse')).at(-1)!;
+    expect(JSON.stringify(answered.body.contents)).toContain('written by the model');
+    expect(h.service.workspaces.get(first.session_id)!.files).toBe(2); // notes/ and notes/hello.txt
+  });
+
   it('counts model calls and tokens at the gateway, whatever the CLI says', async () => {
     const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })));
     const run = await jsonOf(h.app.request(`/v1/runs/${body.run_id}`));
@@ -188,7 +200,9 @@ describe('the gemini agent', () => {
 
   it('runs through a standby container whose gate loaded the CLI ahead: streamed, replayed, one container a run', async () => {
     const profiles = geminiProfiles();
-    profiles.profiles.gemini = { ...profiles.profiles.gemini!, standby: 1 };
+    // The gate's trace says it ran the CLI's main in its own process (a plain run would not).
+    // With a kept workspace: the gate does the workspace shim's work in its process too.
+    profiles.profiles.gemini = { ...profiles.profiles.gemini!, standby: 1, workdir: '/workspace', env: { EPHEMERA_GATE_TRACE: '1' } };
     const warm = createHarness({ profiles, geminiApiKey: API_KEY, modelGateway: gatewayTo(fake.url) });
     const ready = () => waitFor(() => (warm.service.standby!.stats().get('gemini')!.ready === 1 ? true : undefined), 30_000);
     try {
@@ -201,6 +215,7 @@ describe('the gemini agent', () => {
       const second = await jsonOf(warm.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' })));
       expect(second, JSON.stringify(second.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=3' });
       expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
+      for (const r of [first, second]) expect(r.stderr).toMatch(/\[gate \d+\] main\n/);
       expect(modelCalls().at(-1)!.apiKey).toBe(API_KEY);
     } finally {
       await warm.close();

@@ -7,7 +7,7 @@
 // (a tar of the size the line names, if any), then the prompt. This gate reads the go line
 // byte by byte and the files to their exact size (nothing after them is consumed: the CLI
 // reads the prompt from the same stdin). A go line of the shape
-//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['timeout' ['-s' SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
+//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['timeout' ['-s' SIG] SECS] ['sh' '-c' SHIM 'ephemera-workspace' WORKDIR] '/usr/local/bin/ephemera-gemini' ARGS...
 // (every word quoted or plain; no $, `, ;, |, &, <, >, ( ), globs) is run in this process:
 // the env assignments are applied, a watcher process sends SIG (KILL by default) to this
 // process after SECS (as busybox `timeout` does), the entrypoint's file copies are done,
@@ -16,8 +16,8 @@
 //
 // The CLI on disk is unmodified: its entry (bundle/gemini.js) names the modules it imports
 // when it does not relaunch itself; they are found there and imported here ahead of time.
-import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -36,6 +36,7 @@ const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modul
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
+const WORKSPACE_TAR = '/ephemera/workspace.tar';
 // What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
 const FILES_PREFIX = /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
@@ -189,8 +190,41 @@ function plan(words) {
     deadline = { signal, seconds: Number(words[i]) };
     i++;
   }
+  // The workspace shim (src/runner/workspace-capture.ts): `sh -c <script> ephemera-workspace <workdir>`.
+  let workspace;
+  if (words[i] === 'sh' && words[i + 1] === '-c' && words[i + 3] === 'ephemera-workspace' && words[i + 4]?.startsWith('/')) {
+    workspace = { workdir: words[i + 4] };
+    i += 5;
+  }
   if (words[i] !== ENTRYPOINT) return undefined;
-  return { env, deadline, args: words.slice(i + 1) };
+  return { env, deadline, workspace, args: words.slice(i + 1) };
+}
+
+/**
+ * What the workspace shim does, in this process: the boundary is stdin's next line; the
+ * stored workspace is unpacked into the workdir before the CLI runs; when this process
+ * exits (not when a signal kills it), whatever it left running is killed, then the
+ * boundary, a tar of the workdir and tar's status (three digits) go to stdout. Exit
+ * listeners that come after this one may not print to stdout any more.
+ */
+function keepWorkspace(workdir) {
+  const boundary = readGoLine();
+  if (boundary === undefined) process.exit(125);
+  if (existsSync(WORKSPACE_TAR)) {
+    const r = spawnSync('tar', ['-x', '-f', WORKSPACE_TAR, '-C', workdir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) {
+      process.stderr.write(`ephemera: the workspace could not be restored into ${workdir}\n`);
+      process.exit(125);
+    }
+  }
+  process.on('exit', () => {
+    try { process.kill(-1, 'SIGKILL'); } catch { /* nothing else runs */ }
+    writeSync(1, boundary);
+    const tar = spawnSync('tar', ['-c', '-C', workdir, '.'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 2 ** 31 - 1 });
+    if (tar.stdout) writeSync(1, tar.stdout);
+    writeSync(1, String(tar.status ?? 1).padStart(3, '0'));
+    process.stdout.write = () => true;
+  });
 }
 
 /** Runs the go line as the plain gate does, in a child shell, and ends with its status. */
@@ -267,6 +301,7 @@ if (!request || !loaded) {
     untar(readExactly(Number(withFiles[1])), FILES_ROOT);
     trace('files unpacked');
   }
+  if (request.workspace) keepWorkspace(request.workspace.workdir);
   // --- 3. Run the CLI in this process -----------------------------------------------------
   Object.assign(process.env, request.env);
   if (request.deadline) {

@@ -25,6 +25,8 @@ export interface ServiceConfig {
   maxOutputBytes: number;
   /** The most a turn replays of its session's earlier messages; older ones are left out. */
   replayMaxBytes: number;
+  /** What a session's workspace may hold (src/workspace): its archive's bytes, and its entries. */
+  workspace: { maxBytes: number; maxFiles: number };
   /** The most of one run's reply (and of its stderr) the transcript keeps: past it, head and tail. */
   maxStoredOutputBytes: number;
   /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
@@ -81,6 +83,9 @@ const EnvSchema = z.object({
   MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
   MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
   REPLAY_MAX_BYTES: positiveInt('REPLAY_MAX_BYTES', 8 * 1024 * 1024),
+  // It must fit, with the replay, in a standby container's 64 MiB files tmpfs and the workdir's.
+  WORKSPACE_MAX_BYTES: positiveInt('WORKSPACE_MAX_BYTES', 32 * 1024 * 1024),
+  WORKSPACE_MAX_FILES: positiveInt('WORKSPACE_MAX_FILES', 10_000),
   MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
   MAX_QUEUED_RUNS: z
     .string()
@@ -148,6 +153,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
     maxStoredOutputBytes: e.MAX_STORED_OUTPUT_BYTES,
     replayMaxBytes: e.REPLAY_MAX_BYTES,
+    workspace: { maxBytes: e.WORKSPACE_MAX_BYTES, maxFiles: e.WORKSPACE_MAX_FILES },
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.MAX_QUEUED_RUNS,
     // A quarter stays for other keys: a single-key deployment loses little, and a key

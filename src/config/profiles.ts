@@ -29,6 +29,11 @@ export interface AgentProfile {
    * run ends even if the service is gone: it runs under the image's `timeout` program.
    */
   ownDeadline: boolean;
+  /**
+   * The workdir is the session's workspace: restored at each run's start, taken back at its
+   * end (src/runner/workspace-capture.ts). Needs a workdir (a tmpfs of the run's user).
+   */
+  keepWorkspace: boolean;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
@@ -120,6 +125,8 @@ const BASE_SHAPE = {
   timeout_ms: z.number().int().positive().default(60_000),
   max_timeout_ms: z.number().int().positive().optional(),
   own_deadline: z.boolean().default(true),
+  /** The workdir carried from turn to turn (src/workspace); default: yes, when there is a workdir. */
+  keep_workspace: z.boolean().optional(),
   limits: z
     .object({
       memory_mb: z.number().int().min(6).default(256),
@@ -161,6 +168,9 @@ const ProfileSchema = ProfileEnvelope.pipe(
   // A standby container's files folder belongs to the run's user, given to the engine as a uid.
   if (p.standby > 0 && !/^\d+(:\d+)?$/.test(p.user)) {
     ctx.addIssue({ code: 'custom', path: ['standby'], message: `needs a numeric user ("uid" or "uid:gid"), not "${p.user}"` });
+  }
+  if (p.keep_workspace === true && (p.workdir === undefined || p.workdir === '/')) {
+    ctx.addIssue({ code: 'custom', path: ['keep_workspace'], message: 'needs a workdir (not "/"): the workspace is the workdir' });
   }
   const replays = definitionOf(p.kind).replays;
   if (p.replay !== undefined && !replays.includes(p.replay)) {
@@ -245,6 +255,7 @@ function toAgentProfile(name: string, p: ParsedProfile): AgentProfile {
     timeoutMs: p.timeout_ms,
     maxTimeoutMs: p.max_timeout_ms ?? p.timeout_ms,
     ownDeadline: p.own_deadline,
+    keepWorkspace: (p.keep_workspace ?? true) && p.workdir !== undefined && p.workdir !== '/',
     limits: {
       memoryBytes: p.limits.memory_mb * 1024 * 1024,
       nanoCpus: Math.round(p.limits.cpus * 1e9),

@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const API_KEY_ROLES = ['admin', 'user'] as const;
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
@@ -92,6 +92,11 @@ export const runs = sqliteTable(
     replayMessages: integer('replay_messages'),
     replayOmitted: integer('replay_omitted'),
     replayBytes: integer('replay_bytes'),
+    /** The session's workspace as the run found it and as it left it (src/workspace); null: none, or not kept. */
+    workspaceInBytes: integer('workspace_in_bytes'),
+    workspaceInSha256: text('workspace_in_sha256'),
+    workspaceOutBytes: integer('workspace_out_bytes'),
+    workspaceOutSha256: text('workspace_out_sha256'),
     createdAt: integer('created_at').notNull(),
     endedAt: integer('ended_at'),
   },
@@ -101,6 +106,23 @@ export const runs = sqliteTable(
     index('runs_created_idx').on(t.createdAt),
   ],
 );
+
+/**
+ * Each session's workspace: its files as one tar (src/workspace/archive.ts), in the same
+ * database as its transcript, so that a run's end and the workspace it left are stored in
+ * one transaction, and deleting the session deletes it (the foreign key cascades).
+ */
+export const workspaces = sqliteTable('workspaces', {
+  sessionId: text('session_id')
+    .primaryKey()
+    .references(() => sessions.id, { onDelete: 'cascade' }),
+  tar: blob('tar', { mode: 'buffer' }).notNull(),
+  bytes: integer('bytes').notNull(),
+  files: integer('files').notNull(),
+  sha256: text('sha256').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+export type WorkspaceRow = typeof workspaces.$inferSelect;
 
 /**
  * Roll-ups of finished runs for /v1/stats, per hour, quarter day and (UTC) day, kept

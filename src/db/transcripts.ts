@@ -1,6 +1,8 @@
 import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
+import type { Workspace } from '../workspace/archive.js';
+import { putWorkspace } from '../workspace/store.js';
 import { messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
@@ -29,6 +31,11 @@ export interface RunEnd {
   metrics: RunMetrics;
   /** What the run replayed; null when it ended before its replay was built. */
   replay: { messages: number; omitted: number; bytes: number } | null;
+  /**
+   * The session's workspace as the run found it and as it left it (`out` is stored as the
+   * session's, in the same transaction); null for a profile that keeps none.
+   */
+  workspace?: { in: { bytes: number; sha256: string } | undefined; out: Workspace | undefined } | null;
   now: number;
 }
 
@@ -144,11 +151,18 @@ export class TranscriptStore {
           stderr: end.stderr,
           ...end.metrics,
           ...(end.replay && { replayMessages: end.replay.messages, replayOmitted: end.replay.omitted, replayBytes: end.replay.bytes }),
+          ...(end.workspace && {
+            workspaceInBytes: end.workspace.in?.bytes ?? null,
+            workspaceInSha256: end.workspace.in?.sha256 ?? null,
+            workspaceOutBytes: end.workspace.out?.bytes ?? null,
+            workspaceOutSha256: end.workspace.out?.sha256 ?? null,
+          }),
           endedAt: end.now,
         })
         .where(and(eq(runs.id, runId), eq(runs.status, 'running')))
         .run();
       if (ended.changes === 0) return false;
+      if (end.workspace?.out) putWorkspace(tx, sessionId, end.workspace.out, end.now);
       if (end.output !== null) {
         tx.insert(messages)
           .values({ sessionId, runId, role: 'assistant', content: end.output.text, omittedBytes: end.output.omittedBytes, createdAt: end.now })

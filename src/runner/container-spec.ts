@@ -2,6 +2,8 @@ import type { AgentProfile } from '../config/profiles.js';
 import type { PreparedTurn } from './agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
 import type { ContainerSpec } from './runtime.js';
+import { newBoundary, WORKSPACE_TAR } from './workspace-capture.js';
+import type { WorkspaceBounds } from '../workspace/archive.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;
@@ -13,7 +15,7 @@ const DEADLINE_SLACK_MS = 60_000;
 const OWN_DEADLINE_AFTER_MS = 5_000;
 
 /** The container one run starts: its profile's settings, its agent's turn, and labels that say whose it is. */
-export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: string, now: number): ContainerSpec {
+export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: string, now: number, workspaceBounds: WorkspaceBounds): ContainerSpec {
   const { profile } = run;
   return {
     ...profileSettings(profile),
@@ -28,11 +30,15 @@ export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: s
       // Past this, the container belongs to no live run, whoever started it.
       'ephemera.deadline': String(now + run.timeoutMs + DEADLINE_SLACK_MS),
     },
-    files: turn.files,
+    files: run.workspace ? [...turn.files, { path: WORKSPACE_TAR, content: run.workspace.tar, mode: 0o444 }] : turn.files,
     stdin: turn.stdin,
     ownDeadlineAt: profile.ownDeadline ? now + run.timeoutMs + OWN_DEADLINE_AFTER_MS : undefined,
+    workspace: profile.keepWorkspace ? { boundary: newBoundary(), maxBytes: workspaceBounds.maxBytes + CAPTURE_SLACK } : undefined,
   };
 }
+
+/** Past the stored bound, a capture may be larger by the tar's own padding and trailer (checked exactly later). */
+const CAPTURE_SLACK = 64 * 1024;
 
 /** What every container of a profile has, whichever run it serves. */
 function profileSettings(profile: AgentProfile) {
@@ -67,5 +73,6 @@ export function standbySpec(
     files: [],
     stdin: Buffer.alloc(0),
     ownDeadlineAt: undefined,
+    workspace: undefined,
   };
 }

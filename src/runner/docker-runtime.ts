@@ -5,6 +5,7 @@ import { FrameDecoder } from './frames.js';
 import { ImageCommandCache, type ImageCommand } from './image-commands.js';
 import { DockerStandby } from './standby/docker-standby.js';
 import { STDERR_HEAD_BYTES, underTimeout, wrapperFailed } from './own-deadline.js';
+import { CaptureSplitter, workspaceShim, type Capture } from './workspace-capture.js';
 import {
   FILES_ROOT,
   RuntimeError,
@@ -70,12 +71,12 @@ export class DockerRuntime implements ContainerRuntime {
       if (signal.aborted) kill(); // an abort during start() found nothing running to kill
       sink.started({ createMs, startMs: performance.now() - t1 });
 
-      stream.end(spec.stdin);
-      const stderrHead = await relay(stream, sink);
+      stream.end(stdinOf(spec));
+      const { stderrHead, capture } = await relay(stream, sink, spec.workspace);
       const exit = await exitOf(container);
       const noWrapper = spec.ownDeadlineAt === undefined ? undefined : wrapperFailed(spec.image, exit.exitCode, stderrHead);
       if (noWrapper) throw noWrapper;
-      return exit;
+      return { ...exit, ...(capture && { capture }) };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
@@ -87,9 +88,9 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** The create options; with an own deadline, the image's ENTRYPOINT and CMD go under its wrapper. */
   private async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
-    if (spec.ownDeadlineAt === undefined) return createOptions(spec);
+    if (spec.ownDeadlineAt === undefined && !spec.workspace) return createOptions(spec);
     const own = await this.images.get(spec.image);
-    return { ...createOptions(spec), ...underTimeout(spec.image, spec.ownDeadlineAt, own, spec.command) };
+    return { ...createOptions(spec), ...underTimeout(spec.image, spec.ownDeadlineAt, own, spec.command, shimOf(spec)) };
   }
 
   async listManaged(): Promise<ManagedContainer[]> {
@@ -138,20 +139,39 @@ function gateOf(label: string | undefined): { gate?: string[] } {
 }
 
 /** Passes the container's output on to the sink as it arrives; returns the first bytes of stderr. */
-export async function relay(stream: Duplex, sink: OutputSink): Promise<string> {
+/**
+ * Passes the container's output to the sink until it ends. With a kept workspace, what
+ * follows the boundary on stdout is the workspace (workspace-capture.ts), not output.
+ */
+export async function relay(stream: Duplex, sink: OutputSink, workspace?: ContainerSpec['workspace']): Promise<{ stderrHead: string; capture: Capture | undefined }> {
   const decoder = new FrameDecoder();
+  const splitter = workspace && new CaptureSplitter(workspace.boundary, workspace.maxBytes);
   let stderrHead = '';
   for await (const chunk of stream) {
     for (const frame of decoder.push(chunk as Buffer)) {
       if (frame.stream === 'stdout') {
-        await sink.stdout(frame.payload);
+        const out = splitter ? splitter.push(frame.payload) : frame.payload;
+        if (out.length > 0) await sink.stdout(out);
         continue;
       }
       if (stderrHead.length < STDERR_HEAD_BYTES) stderrHead += frame.payload.toString('latin1', 0, STDERR_HEAD_BYTES);
       await sink.stderr(frame.payload);
     }
   }
-  return stderrHead;
+  if (!splitter) return { stderrHead, capture: undefined };
+  const { rest, capture } = splitter.end();
+  if (rest.length > 0) await sink.stdout(rest);
+  return { stderrHead, capture };
+}
+
+/** The process's stdin: with a kept workspace, the boundary line the shim reads first. */
+export function stdinOf(spec: ContainerSpec): Buffer {
+  return spec.workspace ? Buffer.concat([Buffer.from(`${spec.workspace.boundary}\n`), spec.stdin]) : spec.stdin;
+}
+
+/** The workspace shim's words, when the workspace is kept. */
+export function shimOf(spec: ContainerSpec): string[] {
+  return spec.workspace && spec.workdir ? workspaceShim(spec.workdir) : [];
 }
 
 const EXIT_CHECK_MS = 1000;

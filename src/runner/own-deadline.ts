@@ -13,14 +13,16 @@ import { RuntimeError } from './runtime.js';
 
 /**
  * Entrypoint and Cmd that run what the container would have run (the image's ENTRYPOINT,
- * then `command` or else the image's CMD) under `timeout`, until `deadlineAt` (epoch ms).
+ * then `command` or else the image's CMD) under `timeout` until `deadlineAt` (epoch ms, when
+ * given), and inside that under `shim` (the workspace's, when it is kept).
  */
-export function underTimeout(image: string, deadlineAt: number, own: ImageCommand, command: string[] | undefined) {
+export function underTimeout(image: string, deadlineAt: number | undefined, own: ImageCommand, command: string[] | undefined, shim: string[] = []) {
   const cmd = command ?? own.cmd;
   if (own.entrypoint.length === 0 && cmd.length === 0) {
     throw new RuntimeError('RUNTIME_ERROR', `image ${image} has no ENTRYPOINT or CMD, and its profile gives no command`);
   }
-  return { Entrypoint: ['timeout', '-s', 'KILL', String(secondsUntil(deadlineAt)), ...own.entrypoint], Cmd: cmd };
+  const deadline = deadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(secondsUntil(deadlineAt))];
+  return { Entrypoint: [...deadline, ...shim, ...own.entrypoint], Cmd: cmd };
 }
 
 /** Whole seconds, at least 1: busybox counts whole seconds, and coreutils reads 0 as "no deadline". */

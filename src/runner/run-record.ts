@@ -6,6 +6,7 @@ import type { Usage } from './agents/agent.js';
 import type { Conclusion } from './conclusion.js';
 import type { OutputBuffer } from './output-buffer.js';
 import type { PlannedRun } from './planned-run.js';
+import type { Workspace } from '../workspace/archive.js';
 
 const STORE_END_ATTEMPTS = 4;
 
@@ -18,6 +19,7 @@ export function runEnd(
   ended: Conclusion & { exitCode: number | null },
   printed: { reply: OutputBuffer; stderr: OutputBuffer },
   metrics: RunMetrics,
+  workspaceOut?: Workspace,
 ): RunEnd {
   const containerRan = metrics.startMs !== null;
   return {
@@ -29,6 +31,7 @@ export function runEnd(
     output: containerRan ? printed.reply.stored() : null,
     metrics,
     replay: run.replay.kept ? { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes } : null,
+    workspace: run.profile.keepWorkspace ? { in: run.workspace, out: workspaceOut } : null,
     now: Date.now(),
   };
 }

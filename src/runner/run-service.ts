@@ -10,6 +10,7 @@ import { agentFor } from './agents/index.js';
 import { definitionOf } from './agents/registry.js';
 import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
 import type { Admission } from './admission.js';
+import type { WorkspaceStore } from '../workspace/store.js';
 import type { PlannedRun } from './planned-run.js';
 import { Run, type RunHandle, type RunParts } from './run.js';
 import { RunRecord } from './run-record.js';
@@ -44,6 +45,7 @@ export type RunServiceConfig = Pick<
   | 'maxOutputBytes'
   | 'maxStoredOutputBytes'
   | 'replayMaxBytes'
+  | 'workspace'
   | 'maxConcurrentRuns'
   | 'maxQueuedRuns'
   | 'maxRunsPerKey'
@@ -62,6 +64,8 @@ interface TurnPlan {
 /** What a RunService is made of. */
 export interface RunServiceDeps {
   store: TranscriptStore;
+  /** Sessions' workspaces: restored into a keeping profile's runs. */
+  workspaces: WorkspaceStore;
   runtime: ContainerRuntime;
   profiles: ProfileSet;
   config: RunServiceConfig;
@@ -219,6 +223,7 @@ export class RunService {
         prompt: req.prompt,
         receivedAt: req.receivedAt,
         replay: profile.replay === 'none' ? NO_REPLAY : store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        workspace: profile.keepWorkspace ? this.deps.workspaces.get(sessionId) : undefined,
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,
       });

@@ -12,7 +12,9 @@ import { OutputMeter } from './output-meter.js';
 import type { PlannedRun } from './planned-run.js';
 import { runEnd, SERVICE_FAULT, tokenMetrics, type RunRecord } from './run-record.js';
 import { RunStopped } from './run-stopped.js';
-import { RuntimeError, type ContainerRuntime, type ContainerSpec, type OutputSink } from './runtime.js';
+import { RuntimeError, type ContainerExit, type ContainerRuntime, type ContainerSpec, type OutputSink } from './runtime.js';
+import type { Workspace, WorkspaceBounds } from '../workspace/archive.js';
+import { keptWorkspace } from '../workspace/kept.js';
 
 export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
 
@@ -59,7 +61,7 @@ export interface RunHandle {
 export interface RunParts {
   runtime: ContainerRuntime;
   record: RunRecord;
-  config: { instanceId: string; maxOutputBytes: number; maxStoredOutputBytes: number };
+  config: { instanceId: string; maxOutputBytes: number; maxStoredOutputBytes: number; workspace: WorkspaceBounds };
   logger: Logger;
   /** Told of every run's end, after it is stored. */
   metrics?: { runEnded(result: RunResult): void };
@@ -94,6 +96,8 @@ export class Run implements RunHandle {
   private readonly meter: OutputMeter;
   private readonly reply: OutputBuffer;
   private readonly stderr: OutputBuffer;
+  /** The workspace the run left, checked; stored with its end (undefined: none kept). */
+  private workspaceOut: Workspace | undefined;
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -117,7 +121,7 @@ export class Run implements RunHandle {
     this.stderr = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
     this.ready = this.started.promise;
     this.ready.catch(() => {}); // callers that stream may never await it
-    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now())).catch((err: unknown) => this.failedInService(err));
+    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now(), parts.config.workspace)).catch((err: unknown) => this.failedInService(err));
   }
 
   cancel(): void {
@@ -142,7 +146,8 @@ export class Run implements RunHandle {
     this.metrics.totalMs = this.sinceReceived();
     this.started.resolve();
     Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
-    await this.parts.record.storeEnd(this.runId, this.sessionId, runEnd(this.planned, ended, { reply: this.reply, stderr: this.stderr }, this.metrics));
+    const printed = { reply: this.reply, stderr: this.stderr };
+    await this.parts.record.storeEnd(this.runId, this.sessionId, runEnd(this.planned, ended, printed, this.metrics, this.workspaceOut));
     const result = this.resultOf(ended);
     this.announce(result);
     await this.events.push({ type: 'done', result });
@@ -158,7 +163,7 @@ export class Run implements RunHandle {
       exitCode = exit.exitCode;
       await this.emit(this.parser.end());
       const judge = () => this.driver.conclude(exit.exitCode, this.parser.parsed);
-      return { exitCode, ...exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge) };
+      return { exitCode, ...(await this.keepWorkspace(exit, exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge))) };
     } catch (err) {
       return { exitCode, ...this.faulted(err) };
     } finally {
@@ -198,6 +203,23 @@ export class Run implements RunHandle {
       }
       await this.events.push(e);
     }
+  }
+
+  /**
+   * The workspace the container handed back, kept when the run ended by itself (any exit
+   * code: its files are as it left them); a run stopped or killed (deadline, cancel, output
+   * limit, OOM, shutdown) hands none back, and its session keeps the workspace it had. A
+   * workspace over the bounds, or unsafe, is not kept, and fails a run that had succeeded.
+   */
+  private async keepWorkspace(exit: ContainerExit, ended: Conclusion): Promise<Conclusion> {
+    if (!exit.capture || this.stopped() || exit.oomKilled) return ended;
+    const kept = await keptWorkspace(exit.capture, this.parts.config.workspace);
+    if ('workspace' in kept) {
+      this.workspaceOut = kept.workspace;
+      return ended;
+    }
+    (this.planned.logger ?? this.parts.logger).warn({ runId: this.runId, ...kept.error }, 'the workspace a run left was not kept');
+    return ended.status === 'succeeded' ? { status: 'failed', error: kept.error } : ended;
   }
 
   /** The container's run threw: the service stopped it, or the engine (or a bug) failed it. */

@@ -1,3 +1,4 @@
+import type { Capture } from './workspace-capture.js';
 /**
  * The container life cycle behind one small interface, so that another engine
  * (Podman, Kubernetes) or a mode that starts single-use containers ahead of their
@@ -38,6 +39,11 @@ export interface ContainerSpec {
    * which normally ends the run first. Undefined: no wrapper, the command runs as given.
    */
   ownDeadlineAt: number | undefined;
+  /**
+   * The workdir goes back to the service at the end (workspace-capture.ts): the command runs
+   * under the workspace shim, which reads `boundary` as stdin's first line. Undefined: not kept.
+   */
+  workspace: { boundary: string; maxBytes: number } | undefined;
 }
 
 /** Where a container's output goes. Awaiting the promise applies backpressure to the container. */
@@ -51,6 +57,8 @@ export interface ContainerExit {
   exitCode: number;
   /** The kernel killed it for exceeding its memory limit. */
   oomKilled: boolean;
+  /** What it handed back of its workdir (spec.workspace); undefined when nothing came (it died or was stopped first). */
+  capture?: Capture;
 }
 
 export type RuntimeErrorCode = 'RUNTIME_UNAVAILABLE' | 'IMAGE_NOT_FOUND' | 'RUNTIME_ERROR';

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
  *   FAKE_SLOW        wait 400 ms between chunks instead of 150
  *   FAKE_FAST        no wait between chunks (to time the CLI, not the fake)
  *   FAKE_TOOL        ask the CLI to call the `list_directory` tool first
+ *   FAKE_WRITE_FILE  ask it to write /workspace/notes/hello.txt (`write_file`) first
+ *   FAKE_READ_FILE   ask it to read that file back (`read_file`) first
  */
 export interface FakeGeminiRequest {
   method: string;
@@ -89,7 +91,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
   if (lastUserText.includes('FAKE_ERROR_400')) return sendError(res, 400, 'INVALID_ARGUMENT', 'the fake model rejected the request on purpose');
   if (lastUserText.includes('FAKE_ERROR_500')) return sendError(res, 500, 'INTERNAL', 'the fake model failed on purpose');
 
-  const wantsTool = lastUserText.includes('FAKE_TOOL') && !contents.some((c) => c.parts.some((p) => p.functionResponse));
+  const wantsTool = toolAsked(lastUserText) !== undefined && !contents.some((c) => c.parts.some((p) => p.functionResponse));
   const pieces = wantsTool ? [] : [`Hello `, `from the fake model: `, `turns=${contents.length}`];
   const usage = { promptTokenCount: 10 * contents.length, candidatesTokenCount: pieces.length * 2, totalTokenCount: 10 * contents.length + pieces.length * 2 };
   const candidate = (parts: Part[], finish?: string) => ({
@@ -107,7 +109,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   const delay = lastUserText.includes('FAKE_SLOW') ? 400 : lastUserText.includes('FAKE_FAST') ? 0 : CHUNK_DELAY_MS;
   if (wantsTool) {
-    res.write(`data: ${JSON.stringify(candidate([{ functionCall: { name: 'list_directory', args: { dir_path: '.' } } }], 'STOP'))}\r\n\r\n`);
+    res.write(`data: ${JSON.stringify(candidate([{ functionCall: toolAsked(lastUserText)! }], 'STOP'))}\r\n\r\n`);
     return res.end();
   }
   for (let i = 0; i < pieces.length; i++) {
@@ -116,6 +118,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
     if (!last) await new Promise((r) => setTimeout(r, delay));
   }
   res.end();
+}
+
+/** The CLI tool a marker asks for (its real names and parameters), before any tool has answered. */
+function toolAsked(text: string): { name: string; args: Record<string, unknown> } | undefined {
+  if (text.includes('FAKE_TOOL')) return { name: 'list_directory', args: { dir_path: '.' } };
+  if (text.includes('FAKE_WRITE_FILE')) return { name: 'write_file', args: { file_path: '/workspace/notes/hello.txt', content: 'written by the model\n' } };
+  if (text.includes('FAKE_READ_FILE')) return { name: 'read_file', args: { file_path: '/workspace/notes/hello.txt' } };
+  return undefined;
 }
 
 function sendJson(res: ServerResponse, body: unknown) {

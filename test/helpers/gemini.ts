@@ -48,6 +48,8 @@ export function geminiProfiles(): ProfilesFile {
       // Node's heap capped far too low: the CLI dies of a fatal error mid-start.
       'gemini-crash': { ...gemini, env: { ...gemini.env, NODE_OPTIONS: '--max-old-space-size=8' } },
       'gemini-budget': { ...gemini, gemini: { budget: { model_calls: 1 } } },
+      // A workspace carried across turns, and file edits allowed without asking.
+      'gemini-editor': { ...gemini, workdir: '/workspace', gemini: { approval_mode: 'auto_edit' as const } },
       // A plain shell on the egress network: what a tool the agent runs could try from there.
       probe: { image: SHELL_IMAGE, command: ['sh', '-s'], network: EGRESS_NETWORK, replay: 'none', timeout_ms: 30_000 },
     },

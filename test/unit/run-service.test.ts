@@ -1,3 +1,4 @@
+import { WorkspaceStore } from '../../src/workspace/store.js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
@@ -46,6 +47,7 @@ function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
   const settings = { ...loadServiceConfig({}), instanceId: 'unit', ...config };
   const runs = new RunService({
     store,
+    workspaces: new WorkspaceStore(db),
     runtime,
     profiles: PROFILES,
     config: settings,

@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { createOptions, exitOf, relay, removeQuietly, tarOf, toRuntimeError } from '../docker-runtime.js';
+import { createOptions, exitOf, relay, removeQuietly, shimOf, stdinOf, tarOf, toRuntimeError } from '../docker-runtime.js';
 import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
-import { noTimeoutProgram, secondsUntil } from '../own-deadline.js';
+import { noTimeoutProgram, underTimeout } from '../own-deadline.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -45,6 +45,12 @@ const FILES_TMPFS_MB = 64;
 /** What sh prints when the go line names a `timeout` the image lacks. */
 const NO_TIMEOUT = /timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
 
+/** What a cold container of this run would run, as one argv. */
+function argvOf(spec: ContainerSpec, own: ImageCommand): string[] {
+  const { Entrypoint, Cmd } = underTimeout(spec.image, spec.ownDeadlineAt, own, spec.command, shimOf(spec));
+  return [...Entrypoint, ...Cmd];
+}
+
 /** Standby on a Docker engine: the gate runs as the container's entrypoint. */
 export class DockerStandby implements StandbyEngine {
   constructor(
@@ -80,12 +86,11 @@ export class DockerStandby implements StandbyEngine {
   assign(waiting: WaitingContainer, spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> | undefined {
     const w = waiting as DockerWaiting;
     const added = Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => w.env[k] !== v));
-    const deadline = spec.ownDeadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(secondsUntil(spec.ownDeadlineAt))];
-    // What the container runs: the image it started from, then the run's command or its CMD.
-    const argv = [...deadline, ...w.own.entrypoint, ...(spec.command ?? w.own.cmd)];
+    // What the container runs: its wrappers, the image it started from, then the run's command or its CMD.
+    const argv = w.own.entrypoint.length + (spec.command ?? w.own.cmd).length === 0 ? [] : argvOf(spec, w.own);
     // Checked before anything is done to the container, so that a refusal leaves it waiting.
     if (goLine(argv, added) === undefined) return undefined;
-    return this.run(w, spec, argv, added, deadline.length > 0, sink, signal);
+    return this.run(w, spec, argv, added, spec.ownDeadlineAt !== undefined, sink, signal);
   }
 
   private async run(w: DockerWaiting, spec: ContainerSpec, argv: string[], added: Record<string, string>, ownDeadline: boolean, sink: OutputSink, signal: AbortSignal) {
@@ -100,11 +105,11 @@ export class DockerStandby implements StandbyEngine {
       w.stream.write(goLine(argv, added, files.length)!);
       if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });
-      w.stream.end(spec.stdin);
-      const stderrHead = await relay(w.stream, sink);
+      w.stream.end(stdinOf(spec));
+      const { stderrHead, capture } = await relay(w.stream, sink, spec.workspace);
       const exit = await exitOf(w.container);
       if (ownDeadline && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) throw noTimeoutProgram(spec.image);
-      return exit;
+      return { ...exit, ...(capture && { capture }) };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);

@@ -1,0 +1,41 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/open.js';
+import { workspaces } from '../db/schema.js';
+import type { Workspace } from './archive.js';
+
+/** A session's workspace as stored: its archive and what the runs record of it. */
+export interface StoredWorkspace {
+  tar: Buffer;
+  bytes: number;
+  files: number;
+  sha256: string;
+}
+
+type Writer = Pick<Db, 'insert'>;
+
+/** Sessions' workspaces, one row each in the transcript's database (see `workspaces` in schema.ts). */
+export class WorkspaceStore {
+  constructor(private readonly db: Db) {}
+
+  get(sessionId: string): StoredWorkspace | undefined {
+    return this.db
+      .select({ tar: workspaces.tar, bytes: workspaces.bytes, files: workspaces.files, sha256: workspaces.sha256 })
+      .from(workspaces)
+      .where(eq(workspaces.sessionId, sessionId))
+      .get();
+  }
+
+  /** Replaces the session's workspace, inside the caller's transaction when it gives one. */
+  put(sessionId: string, w: Workspace, now: number, tx: Writer = this.db): void {
+    putWorkspace(tx, sessionId, w, now);
+  }
+}
+
+/** Stores (or replaces) a session's workspace. */
+export function putWorkspace(tx: Writer, sessionId: string, w: Workspace, now: number): void {
+  const row = { tar: w.tar, bytes: w.bytes, files: w.files, sha256: w.sha256, updatedAt: now };
+  tx.insert(workspaces)
+    .values({ sessionId, ...row })
+    .onConflictDoUpdate({ target: workspaces.sessionId, set: row })
+    .run();
+}
