@@ -8,6 +8,7 @@ import { mountOpenApi } from './http/openapi.js';
 import { healthRoutes } from './http/routes/health.js';
 import { runRoutes } from './http/routes/runs.js';
 import { sessionRoutes } from './http/routes/sessions.js';
+import { workspaceRoutes } from './http/routes/workspace.js';
 import type { Service } from './service.js';
 
 /** The HTTP app: the service's routes, behind logging and authentication. */
@@ -20,6 +21,7 @@ export function createApp(service: Service) {
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
   app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
+  app.route('/', workspaceRoutes({ transcripts: service.store, workspaces: service.workspaces, profiles: service.profiles, bounds: config.workspace }));
   mountOpenApi(app);
 
   app.notFound((c) => errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));

@@ -73,6 +73,7 @@ export class Service {
   readonly logger: Logger;
   readonly db: Db;
   readonly runtime: ContainerRuntime;
+  readonly profiles: ProfileSet;
   readonly store: TranscriptStore;
   readonly workspaces: WorkspaceStore;
   readonly keys: ApiKeyStore;
@@ -91,7 +92,7 @@ export class Service {
 
   constructor(deps: ServiceDeps) {
     const { db, config, logger } = deps;
-    ({ config: this.config, logger: this.logger, db: this.db, runtime: this.runtime } = deps);
+    ({ config: this.config, logger: this.logger, db: this.db, runtime: this.runtime, profiles: this.profiles } = deps);
     this.store = new TranscriptStore(db);
     this.workspaces = new WorkspaceStore(db);
     this.keys = new ApiKeyStore(db);

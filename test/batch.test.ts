@@ -50,6 +50,25 @@ describe('the batch client', () => {
     expect(summary.p95Ms).toBeGreaterThanOrEqual(summary.p50Ms!);
   }, 60_000);
 
+  it("gives each line's files to its session's workspace, and a line with bad files is a BAD_LINE", async () => {
+    const input = join(dir, 'files.jsonl');
+    const out = join(dir, 'files-out.jsonl');
+    writeFileSync(
+      input,
+      jsonl([
+        { prompt: 'cat data/in.txt; od -An -tx1 b', files: { 'data/in.txt': 'given\n', b: { base64: Buffer.from([7]).toString('base64') } } },
+        { prompt: 'echo x', files: ['not', 'a', 'map'] },
+        { prompt: 'echo x', files: { '../out': 'x' } },
+      ]),
+    );
+    const client = new EphemeraClient({ baseUrl: server.url, apiKey: key, maxRetries: 20 });
+    await runBatch({ inputPath: input, outPath: out, concurrency: 1, client });
+    const rows = lines(out);
+    expect(rows[0]).toMatchObject({ ok: true, output: 'given\n 07\n' });
+    expect(rows[1]).toMatchObject({ ok: false, error: { code: 'BAD_LINE' } });
+    expect(rows[2]).toMatchObject({ ok: false, error: { code: 'WORKSPACE_REJECTED' } });
+  }, 60_000);
+
   it('resumes after the valid prefix of an earlier output, dropping a torn last line', async () => {
     const input = join(dir, 'resume.jsonl');
     const out = join(dir, 'resume-out.jsonl');

@@ -155,11 +155,25 @@ describe('the API description', () => {
     const doc = await get('/openapi.json');
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/readyz', '/v1/run', '/v1/runs/{id}', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/sessions/{id}/runs', '/v1/stats'].sort(),
+      [
+        '/readyz',
+        '/v1/run',
+        '/v1/runs/{id}',
+        '/v1/sessions',
+        '/v1/sessions/{id}',
+        '/v1/sessions/{id}/messages',
+        '/v1/sessions/{id}/runs',
+        '/v1/sessions/{id}/workspace',
+        '/v1/sessions/{id}/workspace/files',
+        '/v1/sessions/{id}/workspace/file',
+        '/v1/stats',
+      ].sort(),
     );
     const text = JSON.stringify(doc);
     for (const code of ERROR_CODES) expect(text, code).toContain(code);
     expect(doc.components.schemas.RunRequest.properties).toHaveProperty('timeout_ms');
+    expect(doc.components.schemas.RunRequest.properties).toHaveProperty('files');
+    expect(Object.keys(doc.paths['/v1/sessions/{id}/workspace']).sort()).toEqual(['get', 'post', 'put']);
     const docs = await h.app.request('/docs');
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('/openapi.json');

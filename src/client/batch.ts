@@ -7,7 +7,7 @@ import { EphemeraError, type EphemeraClient, type RunInput } from './ephemera-cl
  * earlier line has one, so an interrupted batch leaves a valid prefix; starting again
  * with the same output file resumes after it.
  *
- * Input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "id"?: any}
+ * Input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "files"?: {path: text | {base64}}, "id"?: any}
  */
 export interface BatchOptions {
   inputPath: string;
@@ -54,6 +54,15 @@ interface Item {
   problem?: string;
 }
 
+/** A line's `files`: an object of path -> text or { base64 }; anything else makes the line a BAD_LINE. */
+function filesOf(v: unknown): NonNullable<RunInput['files']> {
+  const ok = (f: unknown) => typeof f === 'string' || (typeof f === 'object' && f !== null && typeof (f as { base64?: unknown }).base64 === 'string');
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(ok)) {
+    throw new Error('"files" must map paths to text or {"base64": ...}');
+  }
+  return v as NonNullable<RunInput['files']>;
+}
+
 export function readItems(path: string): Item[] {
   const items: Item[] = [];
   readFileSync(path, 'utf8')
@@ -68,6 +77,7 @@ export function readItems(path: string): Item[] {
         if (typeof v.agent === 'string') input.agent = v.agent;
         if (typeof v.session_id === 'string') input.sessionId = v.session_id;
         if (typeof v.timeout_ms === 'number') input.timeoutMs = v.timeout_ms;
+        if (v.files !== undefined) input.files = filesOf(v.files);
         items.push({ line, input, ...(v.id !== undefined && { id: v.id }) });
       } catch (err) {
         items.push({ line, problem: `line ${line}: ${(err as Error).message}` });

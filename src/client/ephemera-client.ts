@@ -9,6 +9,8 @@ export interface RunInput {
   agent?: string;
   sessionId?: string;
   timeoutMs?: number;
+  /** Files added to the session's workspace before the turn: path -> text, or { base64 }. */
+  files?: Record<string, string | { base64: string }>;
 }
 
 export interface RunResult {
@@ -64,6 +66,7 @@ export class EphemeraClient {
       prompt: input.prompt,
       ...(input.agent !== undefined && { agent: input.agent }),
       ...(input.timeoutMs !== undefined && { timeout_ms: input.timeoutMs }),
+      ...(input.files !== undefined && { files: input.files }),
     });
     const maxRetries = this.options.maxRetries ?? 6;
     for (let attempt = 1; ; attempt++) {

@@ -2,11 +2,14 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { RunRequestSchema } from './schemas.js';
+import type { GivenFile } from '../workspace/edit.js';
 
 export interface RunInput {
   prompt: string;
   agent?: string;
   timeoutMs?: number;
+  /** Files for the session's workspace, added before the turn runs. */
+  files?: Record<string, GivenFile>;
 }
 
 const agentName = z.string().min(1).max(64);
@@ -17,7 +20,7 @@ const JsonBody = RunRequestSchema;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Reads a run request: a JSON body `{ prompt, agent?, timeout_ms? }`, or any other
+ * Reads a run request: a JSON body `{ prompt, agent?, timeout_ms?, files? }`, or any other
  * body as the prompt itself (curl -d sends form-urlencoded: it is taken as is, not decoded).
  * `?agent=` and `?timeout_ms=` apply to both; JSON fields win.
  */
@@ -43,6 +46,7 @@ export async function readRunInput(c: Context): Promise<RunInput> {
     input.prompt = parsed.data.prompt;
     if (parsed.data.agent !== undefined) input.agent = parsed.data.agent;
     if (parsed.data.timeout_ms !== undefined) input.timeoutMs = parsed.data.timeout_ms;
+    if (parsed.data.files !== undefined) input.files = parsed.data.files;
   }
   if (input.prompt.trim() === '') throw new AppError('EMPTY_PROMPT', 'the prompt is empty');
   return input;

@@ -19,6 +19,13 @@ export const RunRequestSchema = z
     prompt: z.string().openapi({ description: 'The prompt, handed to the agent on stdin. Must not be blank.' }),
     agent: z.string().min(1).max(64).optional().openapi({ description: 'Agent profile; the session keeps its own.' }),
     timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({ description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400." }),
+    files: z
+      .record(z.string(), z.union([z.string(), z.object({ base64: z.string() }).strict()]))
+      .optional()
+      .openapi({
+        description: "Files added to the session's workspace before this turn runs, by path (relative): text as UTF-8, or `{ \"base64\": ... }` for any bytes.",
+        example: { 'src/app.py': 'print(42)\n' },
+      }),
   })
   .strict()
   .openapi('RunRequest');

@@ -11,6 +11,8 @@ import { definitionOf } from './agents/registry.js';
 import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
 import type { Admission } from './admission.js';
 import type { WorkspaceStore } from '../workspace/store.js';
+import { editWorkspace, entriesOf, type GivenFile, type WorkspaceEdit } from '../workspace/edit.js';
+import { WorkspaceError } from '../workspace/archive.js';
 import type { PlannedRun } from './planned-run.js';
 import { Run, type RunHandle, type RunParts } from './run.js';
 import { RunRecord } from './run-record.js';
@@ -25,6 +27,8 @@ export interface RunRequest {
   sessionId?: string;
   agent?: string;
   timeoutMs?: number;
+  /** Files added to the session's workspace before the turn (a keeping profile only). */
+  files?: Record<string, GivenFile>;
   /** performance.now() when the request arrived; run timings count from it. */
   receivedAt: number;
   /** The request's logger (it carries the request id). */
@@ -115,10 +119,11 @@ export class RunService {
   async begin(req: RunRequest, signal?: AbortSignal): Promise<RunHandle> {
     this.refuseWhenClosed();
     const plan = this.plan(req); // fail fast on bad input before queueing
+    const files = req.files && (await this.filesEdit(req.files, plan));
     const release = await this.admission.acquire(req.principal.keyId, signal);
     try {
       this.refuseWhenClosed();
-      const handle = this.start(req, plan);
+      const handle = this.start(req, plan, files);
       this.inFlight.add(handle);
       void handle.result.finally(() => {
         this.inFlight.delete(handle);
@@ -189,10 +194,13 @@ export class RunService {
    * never change). The first is looked up again; the second beginTurn tells, in the
    * transaction that records the turn, so the session is not fetched twice.
    */
-  private start(req: RunRequest, plan: TurnPlan): RunHandle {
-    const { store, config } = this.deps;
+  private start(req: RunRequest, plan: TurnPlan, files: WorkspaceEdit | undefined): RunHandle {
+    const { store, config, workspaces } = this.deps;
     const { session, agentName, profile, timeoutMs } = plan;
     this.refuseWhenUnavailable(agentName);
+    if (files && session && workspaces.get(session.id)?.sha256 !== files.basedOn) {
+      throw new AppError('SESSION_BUSY', `session ${session.id}'s workspace changed while this turn waited; send it again`);
+    }
     const sessionId = session?.id ?? newId('ses');
     const runId = newId('run');
     const begun = store.beginTurn({
@@ -214,6 +222,8 @@ export class RunService {
     // The turn has begun: from here on, whatever happens must end its run, or the
     // session stays busy for good.
     try {
+      // Nothing of this process ran since the check above: the workspace is the one edited.
+      if (files) workspaces.putIfUnchanged(sessionId, files.workspace, files.basedOn, Date.now());
       return this.execute({
         sessionId,
         runId,
@@ -231,6 +241,20 @@ export class RunService {
       this.deps.logger.error({ err, runId }, 'a run failed before its container was asked for');
       this.record.recordUnexpectedEnd(runId, sessionId, req.receivedAt);
       throw new AppError('INTERNAL', `run ${runId} could not be prepared; it was recorded as failed`);
+    }
+  }
+
+  /** The request's files laid over the session's workspace, checked; stored once the turn begins. */
+  private async filesEdit(files: Record<string, GivenFile>, plan: TurnPlan): Promise<WorkspaceEdit> {
+    if (!plan.profile.keepWorkspace) {
+      throw new AppError('WORKSPACE_NOT_KEPT', `agent ${plan.agentName} keeps no workspace (its profile has no workdir, or keep_workspace: false): files cannot be given`);
+    }
+    try {
+      const current = plan.session && this.deps.workspaces.get(plan.session.id);
+      return await editWorkspace(current, { add: entriesOf(files) }, this.deps.config.workspace);
+    } catch (err) {
+      if (!(err instanceof WorkspaceError)) throw err;
+      throw new AppError(err.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED', err.message);
     }
   }
 

@@ -29,6 +29,20 @@ export class WorkspaceStore {
   put(sessionId: string, w: Workspace, now: number, tx: Writer = this.db): void {
     putWorkspace(tx, sessionId, w, now);
   }
+
+  /**
+   * Stores an edit made on the workspace whose digest was `basedOn` (undefined: none), if
+   * that is still the session's: false when it changed meanwhile (the edit is not stored).
+   * Synchronous, so nothing of this process comes between the check and the write.
+   */
+  putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): boolean {
+    return this.db.transaction((tx) => {
+      const current = tx.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get();
+      if (current?.sha256 !== basedOn) return false;
+      putWorkspace(tx, sessionId, w, now);
+      return true;
+    });
+  }
 }
 
 /** Stores (or replaces) a session's workspace. */
