@@ -50,6 +50,18 @@ const texts = (r: FakeAnthropicRequest) =>
     .map((m) => (typeof m.content === 'string' ? m.content : m.content.map((b) => b.text ?? '').join('')));
 
 describe('the claude agent', () => {
+  it('keeps what its Bash tool wrote in the workspace for the next turn', async () => {
+    const first = await jsonOf(h.app.request(post('/v1/run?agent=claude-editor', 'note it\nFAKE_BASH: echo from-turn-1 > notes.txt', { accept: 'application/json' })));
+    expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded' });
+    expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'Bash', status: 'success' })]);
+    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'read it\nFAKE_BASH: cat notes.txt', { accept: 'application/json' })));
+    expect(second).toMatchObject({ status: 'succeeded' });
+    // What the CLI sent the model back from its tool: the file the first turn's container wrote.
+    const answered = modelCalls().filter((r) => JSON.stringify(r.body).includes('tool_result')).at(-1)!;
+    expect(JSON.stringify(answered.body)).toContain('from-turn-1');
+    expect(h.service.workspaces.get(first.session_id)).toMatchObject({ files: 1 });
+  });
+
   it('is built offline at the tag its built-in and shipped profiles run', () => {
     expect(parseProfiles(BUILTIN_PROFILES).profiles.get('claude')?.image).toBe(claudeImage());
     expect(loadProfiles('config/profiles.json').profiles.get('claude')?.image).toBe(claudeImage());

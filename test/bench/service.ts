@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import pino from 'pino';
+import { pack } from 'tar-stream';
 import { geminiGateway } from '../../src/runner/agents/gemini/gateway.js';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../../src/gateway/server.js';
@@ -24,7 +25,7 @@ const STREAM_REPS = 3;
 // `npm run bench -- --only streaming` (or latency, throughput, rss, gateway): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
-const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby'] as const;
+const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby', 'workspace'] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -348,6 +349,63 @@ async function geminiStandbyBench() {
   }
 }
 
+// ---------- the workspace: restoring a 1 MiB / 1,000-file one, and taking it back, cold and warm ----------
+async function workspaceBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-workspace-'));
+  const shell = { image: IMAGE, command: ['sh', '-s'], workdir: '/workspace', network: 'none', timeout_ms: 60_000 };
+  const profiles = join(dir, 'profiles.json');
+  // The same profile keeping no workspace is the baseline: what the shim itself costs shows too.
+  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: shell, warm: { ...shell, standby: 2 }, plain: { ...shell, standby: 2, keep_workspace: false } } }));
+  const svc = await startService({ PROFILES_PATH: profiles });
+  const tar = await workspaceTar(1000, 1024);
+  const session = async (agent: string, files: boolean) => {
+    const res = await fetch(`${svc.url}/v1/run?agent=${agent}`, { method: 'POST', body: 'echo one' });
+    await res.text();
+    const id = res.headers.get('x-session-id')!;
+    if (files) {
+      const up = await fetch(`${svc.url}/v1/sessions/${id}/workspace`, { method: 'PUT', body: tar });
+      if (up.status !== 200) throw new Error(`workspace upload: ${up.status} ${await up.text()}`);
+    }
+    return id;
+  };
+  const waiting = async (agent: string) => (await docker.listContainers({ filters: { label: ['ephemera.standby=true', `ephemera.agent=${agent}`], status: ['running'] } })).length;
+  const ready = async () => {
+    for (let i = 0; i < 200 && ((await waiting('warm')) < 2 || (await waiting('plain')) < 2); i++) await new Promise((r) => setTimeout(r, 25));
+  };
+  try {
+    const ids = { plain: await session('plain', false), empty: await session('warm', false), full: await session('warm', true), coldEmpty: await session('cold', false), coldFull: await session('cold', true) };
+    const runs: Record<keyof typeof ids, Array<{ firstByteMs: number; totalMs: number }>> = { plain: [], empty: [], full: [], coldEmpty: [], coldFull: [] };
+    for (let i = 0; i < ITER; i++) {
+      for (const k of Object.keys(ids) as Array<keyof typeof ids>) {
+        await ready();
+        runs[k].push(await serviceRun(svc.url, 'echo hi', `/v1/sessions/${ids[k]}/messages`));
+      }
+    }
+    const p = (xs: Array<{ firstByteMs: number; totalMs: number }>) => ({
+      first_byte_p50: r2(pct(xs.map((x) => x.firstByteMs), 50)),
+      first_byte_p95: r2(pct(xs.map((x) => x.firstByteMs), 95)),
+      total_p50: r2(pct(xs.map((x) => x.totalMs), 50)),
+    });
+    const out = Object.fromEntries(Object.entries(runs).map(([k, xs]) => [k, p(xs)])) as Record<keyof typeof ids, ReturnType<typeof p>>;
+    return { tar_bytes: tar.length, files: 1000, ...out, added_first_byte_warm_p50_ms: r2(out.full.first_byte_p50 - out.empty.first_byte_p50) };
+  } finally {
+    await svc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A tar of `n` files of `size` bytes each, in 10 folders. */
+async function workspaceTar(n: number, size: number): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const ended = new Promise<void>((r) => p.on('end', () => r()));
+  for (let i = 0; i < n; i++) p.entry({ name: `d${i % 10}/f${i}.txt`, size, mode: 0o644 }, Buffer.alloc(size, 97 + (i % 26)));
+  p.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
 /** `echo hi` on the warm profile at a steady rate: how many found a container waiting, and first byte. */
 async function atRate(url: string, perSecond: number, seconds: number) {
   const hits = async () => Number(/ephemera_standby_hits_total\{agent="warm"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
@@ -383,6 +441,12 @@ async function main() {
   if (wants('gemini-standby')) {
     phase('gemini: turns cold and warm through the service, against the fake model (its 3 chunks 150 ms apart, and FAKE_FAST)');
     geminiStandby = await geminiStandbyBench();
+  }
+
+  let workspace: Awaited<ReturnType<typeof workspaceBench>> | undefined;
+  if (wants('workspace')) {
+    phase(`workspace: ${ITER} follow-up turns each, no workspace kept / kept empty / kept 1 MiB in 1,000 files, warm and cold`);
+    workspace = await workspaceBench();
   }
 
   const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
@@ -478,6 +542,7 @@ async function main() {
       model_first_byte_ms: gateway ?? null,
       standby: standby ?? null,
       gemini_turn_ms: geminiStandby ?? null,
+      workspace_ms: workspace ?? null,
       targets: {
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
@@ -486,6 +551,7 @@ async function main() {
         gateway_added_p50_ms: `<= ${GATEWAY_TARGET_MS}`,
         standby_warm_first_byte_ms: 'p50 <= 5, p95 <= 15; follow-up p50 <= 15',
         gemini_warm_turn_ms: 'fake answering at once (*_fast_*): first p50 <= 500, follow-up p50 <= 600',
+        workspace_added_first_byte_warm_p50_ms: '<= 20 (1 MiB, 1,000 files)',
       },
     };
     mkdirSync('bench-results', { recursive: true });
@@ -538,6 +604,16 @@ async function main() {
       row('follow-up p50 ms', g.cold_fast_followup?.p50 ?? '', g.warm_fast_followup?.p50 ?? '', '<= 600');
       row('+300 ms fake: first', g.cold_first?.p50 ?? '', g.warm_first?.p50 ?? '', '(chunks 150 ms apart)');
       row('+300 ms fake: follow-up', g.cold_followup?.p50 ?? '', g.warm_followup?.p50 ?? '', '');
+    }
+    if (workspace) {
+      const w = workspace;
+      console.log('');
+      row('echo hi follow-up', 'first byte p50/p95', 'total p50', 'target');
+      row('warm, none kept', `${w.plain.first_byte_p50} / ${w.plain.first_byte_p95}`, w.plain.total_p50, '');
+      row('warm, kept, empty', `${w.empty.first_byte_p50} / ${w.empty.first_byte_p95}`, w.empty.total_p50, '');
+      row('warm, kept, 1 MiB/1000', `${w.full.first_byte_p50} / ${w.full.first_byte_p95}`, w.full.total_p50, `+${w.added_first_byte_warm_p50_ms} (<= 20)`);
+      row('cold, kept, empty', `${w.coldEmpty.first_byte_p50} / ${w.coldEmpty.first_byte_p95}`, w.coldEmpty.total_p50, '');
+      row('cold, kept, 1 MiB/1000', `${w.coldFull.first_byte_p50} / ${w.coldFull.first_byte_p95}`, w.coldFull.total_p50, '');
     }
     console.log(`\nwritten: ${out}`);
   } finally {

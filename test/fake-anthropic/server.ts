@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
  *   FAKE_TOOL        first answer some text and a `tool_use` (by default Bash `ls -la`, which the
  *                    default permission mode runs without asking); once the request carries
  *                    its `tool_result`, answer text as usual
+ *   FAKE_BASH: cmd   as FAKE_TOOL, with the Bash tool running `cmd` (the rest of that line)
  *   FAKE_ERROR_400   answer 400 invalid_request_error (the CLI does not retry it)
  *   FAKE_ERROR_500   answer 500 api_error (the CLI retries it, with backoff: not for tests)
  *   FAKE_SLOW        wait 400 ms between deltas instead of 150
@@ -141,10 +142,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeAnthro
   if (lastUserText.includes('FAKE_ERROR_400')) return sendError(res, 400, 'invalid_request_error', 'the fake model rejected the request on purpose');
   if (lastUserText.includes('FAKE_ERROR_500')) return sendError(res, 500, 'api_error', 'the fake model failed on purpose');
 
-  const wantsTool = lastUserText.includes('FAKE_TOOL') && !hasToolResult;
+  const bash = /^FAKE_BASH: (.*)$/m.exec(lastUserText)?.[1];
+  const spec = bash === undefined ? toolSpec : { name: 'Bash', input: { command: bash, description: 'Run the command the prompt names' } };
+  const wantsTool = (lastUserText.includes('FAKE_TOOL') || bash !== undefined) && !hasToolResult;
   const pieces = wantsTool ? ['I will look at ', 'the files first.'] : ['Hello ', 'from the fake model: ', `turns=${messages.length}`];
   const text = pieces.join('');
-  const tool = wantsTool ? { id: `toolu_${randomId(24)}`, name: toolSpec.name, input: toolSpec.input } : undefined;
+  const tool = wantsTool ? { id: `toolu_${randomId(24)}`, name: spec.name, input: spec.input } : undefined;
   const outputTokens = estimateTokens(text) + (tool ? estimateTokens(JSON.stringify(tool.input)) + 20 : 0);
   const stopReason = tool ? 'tool_use' : 'end_turn';
   const id = `msg_${randomId(24)}`;

@@ -34,6 +34,8 @@ export function claudeProfiles(): ProfilesFile {
       ...TEST_PROFILES.profiles,
       claude,
       'claude-budget': { ...claude, claude: { budget: { model_calls: 1 } } },
+      // Edits in the workspace allowed without asking.
+      'claude-editor': { ...claude, claude: { permission_mode: 'acceptEdits' as const } },
     },
   };
 }
