@@ -36,7 +36,6 @@ const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modul
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
-const WORKSPACE_TAR = '/ephemera/workspace.tar';
 // What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
 const FILES_PREFIX = /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
@@ -201,17 +200,19 @@ function plan(words) {
 }
 
 /**
- * What the workspace shim does, in this process: the boundary is stdin's next line; the
- * stored workspace is unpacked into the workdir before the CLI runs; when this process
+ * What the workspace shim does, in this process: stdin's next line is the boundary and the
+ * size of the stored workspace's tar, which follows and is unpacked into the workdir before
+ * the CLI runs; when this process
  * exits (not when a signal kills it), whatever it left running is killed, then the
  * boundary, a tar of the workdir and tar's status (three digits) go to stdout. Exit
  * listeners that come after this one may not print to stdout any more.
  */
 function keepWorkspace(workdir) {
-  const boundary = readGoLine();
-  if (boundary === undefined) process.exit(125);
-  if (existsSync(WORKSPACE_TAR)) {
-    const r = spawnSync('tar', ['-x', '-f', WORKSPACE_TAR, '-C', workdir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const line = readGoLine();
+  const [boundary, size] = line?.split(' ') ?? [];
+  if (!boundary || !/^\d+$/.test(size ?? '')) process.exit(125);
+  if (Number(size) > 0) {
+    const r = spawnSync('tar', ['-x', '-C', workdir], { input: readExactly(Number(size)), stdio: ['pipe', 'ignore', 'inherit'] });
     if (r.status !== 0) {
       process.stderr.write(`ephemera: the workspace could not be restored into ${workdir}\n`);
       process.exit(125);

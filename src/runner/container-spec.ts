@@ -2,7 +2,7 @@ import type { AgentProfile } from '../config/profiles.js';
 import type { PreparedTurn } from './agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
 import type { ContainerSpec } from './runtime.js';
-import { newBoundary, WORKSPACE_TAR } from './workspace-capture.js';
+import { newBoundary } from './workspace-capture.js';
 import type { WorkspaceBounds } from '../workspace/archive.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
@@ -30,10 +30,10 @@ export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: s
       // Past this, the container belongs to no live run, whoever started it.
       'ephemera.deadline': String(now + run.timeoutMs + DEADLINE_SLACK_MS),
     },
-    files: run.workspace ? [...turn.files, { path: WORKSPACE_TAR, content: run.workspace.tar, mode: 0o444 }] : turn.files,
+    files: turn.files,
     stdin: turn.stdin,
     ownDeadlineAt: profile.ownDeadline ? now + run.timeoutMs + OWN_DEADLINE_AFTER_MS : undefined,
-    workspace: profile.keepWorkspace ? { boundary: newBoundary(), maxBytes: workspaceBounds.maxBytes + CAPTURE_SLACK } : undefined,
+    workspace: profile.keepWorkspace ? { boundary: newBoundary(), maxBytes: workspaceBounds.maxBytes + CAPTURE_SLACK, restore: run.workspace?.tar } : undefined,
   };
 }
 

@@ -164,9 +164,12 @@ export async function relay(stream: Duplex, sink: OutputSink, workspace?: Contai
   return { stderrHead, capture };
 }
 
-/** The process's stdin: with a kept workspace, the boundary line the shim reads first. */
+/** The process's stdin: with a kept workspace, the shim's line (boundary, tar size) and the tar first. */
 export function stdinOf(spec: ContainerSpec): Buffer {
-  return spec.workspace ? Buffer.concat([Buffer.from(`${spec.workspace.boundary}\n`), spec.stdin]) : spec.stdin;
+  const w = spec.workspace;
+  if (!w) return spec.stdin;
+  const restore = w.restore ?? Buffer.alloc(0);
+  return Buffer.concat([Buffer.from(`${w.boundary} ${restore.length}\n`), restore, spec.stdin]);
 }
 
 /** The workspace shim's words, when the workspace is kept. */

@@ -40,10 +40,11 @@ export interface ContainerSpec {
    */
   ownDeadlineAt: number | undefined;
   /**
-   * The workdir goes back to the service at the end (workspace-capture.ts): the command runs
-   * under the workspace shim, which reads `boundary` as stdin's first line. Undefined: not kept.
+   * The workdir is the session's (workspace-capture.ts): the command runs under the workspace
+   * shim, which reads `boundary` and the size of `restore` (the stored workspace's tar) as
+   * stdin's first line, and that tar next. Undefined: not kept.
    */
-  workspace: { boundary: string; maxBytes: number } | undefined;
+  workspace: { boundary: string; maxBytes: number; restore: Buffer | undefined } | undefined;
 }
 
 /** Where a container's output goes. Awaiting the promise applies backpressure to the container. */

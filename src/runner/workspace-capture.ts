@@ -1,25 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { FILES_ROOT } from './runtime.js';
-
-/** Where the run path puts a session's stored workspace for the shim to unpack. */
-export const WORKSPACE_TAR = `${FILES_ROOT}/workspace.tar`;
 
 /**
  * What a profile that keeps its workspace runs its command under. A tmpfs is gone once its
  * container stops, and the engine's archive API cannot read one: so the container hands its
  * workspace over itself, on stdout, after its command has ended.
  *
- * It reads one line of stdin (the run's boundary, never in argv or the environment, where
- * `ps` or `env` would print it), unpacks the stored workspace if there is one, runs the
- * command on the rest of stdin, kills whatever the command left running (nothing else
- * writes to stdout after that), then prints the boundary, a tar of the workspace, and tar's
- * exit status as three digits; and exits with the command's status.
+ * It reads one line of stdin: the run's boundary (never in argv or the environment, where
+ * `ps` or `env` would print it) and the size of the stored workspace's tar, which follows on
+ * stdin and is unpacked straight into the workdir (no copy of it lands anywhere else). It
+ * then runs the command on the rest of stdin, kills whatever the command left running
+ * (nothing else writes to stdout after that), prints the boundary, a tar of the workspace,
+ * and tar's exit status as three digits; and exits with the command's status.
  */
 export function workspaceShim(workdir: string): string[] {
   const script = [
-    'IFS= read -r b || exit 125',
+    "IFS=' ' read -r b n || exit 125",
     'w=$1; shift',
-    `if [ -f ${WORKSPACE_TAR} ]; then tar -x -f ${WORKSPACE_TAR} -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; fi`,
+    'if [ "$n" -gt 0 ]; then dd bs=65536 count="$n" iflag=count_bytes,fullblock 2>/dev/null | tar -x -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; fi',
     '"$@"; rc=$?',
     'kill -KILL -1 2>/dev/null',
     'printf %s "$b"; tar -c -C "$w" . 2>/dev/null; printf %03d $?',

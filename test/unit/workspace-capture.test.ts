@@ -36,8 +36,8 @@ describe('CaptureSplitter', () => {
     expect(split(Buffer.concat([Buffer.from(`out${B}`), Buffer.alloc(200), Buffer.from('000')]), 16, 100)).toEqual({ output: 'out', capture: { problem: 'TOO_LARGE' } });
   });
 
-  it('makes a new boundary for each run, one line long', () => {
+  it('makes a new boundary for each run, one word on one line', () => {
     expect(newBoundary()).not.toBe(newBoundary());
-    expect(B).not.toContain('\n');
+    expect(B).not.toMatch(/\s/); // the shim reads it and the tar's size as one line split at a space
   });
 });
