@@ -148,8 +148,8 @@ describe('the container keeps its deadline by itself', () => {
     const seen = await readUntil(res, 'up');
     const [info] = await h.leftovers();
     const inspect = await docker.getContainer(info!.Id).inspect();
-    // 3 s + 5 s, in whole seconds; inside it, the shim that hands the workspace back
-    expect([inspect.Path, ...inspect.Args]).toEqual(['timeout', '-s', 'KILL', '8', ...workspaceShim('/workspace'), 'sh', '-s']);
+    // The shim that hands the workspace back, then timeout: 3 s + 5 s, in whole seconds
+    expect([inspect.Path, ...inspect.Args]).toEqual([...workspaceShim('/workspace'), 'timeout', '-s', 'KILL', '8', 'sh', '-s']);
     const body = await jsonOf(h.app.request(post('/v1/run?agent=cat', 'abc\nxyz', { accept: 'application/json' })));
     expect(body).toMatchObject({ status: 'succeeded', output: 'abc\nxyz' });
     const exit = await jsonOf(h.app.request(post('/v1/run', 'exit 3', { accept: 'application/json' })));

@@ -212,10 +212,15 @@ describe('the gemini agent', () => {
       const first = await jsonOf(warm.app.request(post('/v1/run?agent=gemini', 'first question', { accept: 'application/json' })));
       expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=1' });
       await ready();
+      // A workspace well over a pipe's buffer goes back through the gate's own writes whole.
+      const big = await warm.app.request(new Request(`http://localhost/v1/sessions/${first.session_id}/workspace/file?path=big.bin`, { method: 'PUT', body: randomBytes(300_000) }));
+      expect(big.status).toBe(200);
+      const stored = warm.service.workspaces.get(first.session_id)!.sha256;
       const second = await jsonOf(warm.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' })));
       expect(second, JSON.stringify(second.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=3' });
       expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
       for (const r of [first, second]) expect(r.stderr).toMatch(/\[gate \d+\] main\n/);
+      expect(warm.service.store.getRun(second.run_id)).toMatchObject({ workspaceInSha256: stored, workspaceOutSha256: stored });
       expect(modelCalls().at(-1)!.apiKey).toBe(API_KEY);
     } finally {
       await warm.close();

@@ -7,7 +7,7 @@
 // (a tar of the size the line names, if any), then the prompt. This gate reads the go line
 // byte by byte and the files to their exact size (nothing after them is consumed: the CLI
 // reads the prompt from the same stdin). A go line of the shape
-//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['timeout' ['-s' SIG] SECS] ['sh' '-c' SHIM 'ephemera-workspace' WORKDIR] '/usr/local/bin/ephemera-gemini' ARGS...
+//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['sh' '-c' SHIM 'ephemera-workspace' WORKDIR] ['timeout' ['-s' SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
 // (every word quoted or plain; no $, `, ;, |, &, <, >, ( ), globs) is run in this process:
 // the env assignments are applied, a watcher process sends SIG (KILL by default) to this
 // process after SECS (as busybox `timeout` does), the entrypoint's file copies are done,
@@ -180,6 +180,12 @@ function plan(words) {
       i++;
     }
   }
+  // The workspace shim (src/runner/workspace-capture.ts): `sh -c <script> ephemera-workspace <workdir>`.
+  let workspace;
+  if (words[i] === 'sh' && words[i + 1] === '-c' && words[i + 3] === 'ephemera-workspace' && words[i + 4]?.startsWith('/')) {
+    workspace = { workdir: words[i + 4] };
+    i += 5;
+  }
   let deadline;
   if (words[i] === 'timeout') {
     i++;
@@ -188,12 +194,6 @@ function plan(words) {
     if (!/^[A-Z0-9]+$/.test(signal ?? '') || !/^\d+$/.test(words[i] ?? '')) return undefined;
     deadline = { signal, seconds: Number(words[i]) };
     i++;
-  }
-  // The workspace shim (src/runner/workspace-capture.ts): `sh -c <script> ephemera-workspace <workdir>`.
-  let workspace;
-  if (words[i] === 'sh' && words[i + 1] === '-c' && words[i + 3] === 'ephemera-workspace' && words[i + 4]?.startsWith('/')) {
-    workspace = { workdir: words[i + 4] };
-    i += 5;
   }
   if (words[i] !== ENTRYPOINT) return undefined;
   return { env, deadline, workspace, args: words.slice(i + 1) };
@@ -212,7 +212,9 @@ function keepWorkspace(workdir) {
   const [boundary, size] = line?.split(' ') ?? [];
   if (!boundary || !/^\d+$/.test(size ?? '')) process.exit(125);
   if (Number(size) > 0) {
+    const umask = process.umask(0); // the modes as stored, as the shim's `umask 0` gives them
     const r = spawnSync('tar', ['-x', '-C', workdir], { input: readExactly(Number(size)), stdio: ['pipe', 'ignore', 'inherit'] });
+    process.umask(umask);
     if (r.status !== 0) {
       process.stderr.write(`ephemera: the workspace could not be restored into ${workdir}\n`);
       process.exit(125);
@@ -220,12 +222,25 @@ function keepWorkspace(workdir) {
   }
   process.on('exit', () => {
     try { process.kill(-1, 'SIGKILL'); } catch { /* nothing else runs */ }
-    writeSync(1, boundary);
+    writeAll(boundary);
     const tar = spawnSync('tar', ['-c', '-C', workdir, '.'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 2 ** 31 - 1 });
-    if (tar.stdout) writeSync(1, tar.stdout);
-    writeSync(1, String(tar.status ?? 1).padStart(3, '0'));
+    if (tar.stdout) writeAll(tar.stdout);
+    writeAll(String(tar.status ?? 1).padStart(3, '0'));
     process.stdout.write = () => true;
   });
+}
+
+/** All of it to fd 1, which the CLI has made non-blocking: a write may take part, or none yet. */
+function writeAll(data) {
+  let buf = Buffer.from(data);
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(1, buf));
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    }
+  }
 }
 
 /** Runs the go line as the plain gate does, in a child shell, and ends with its status. */

@@ -14,7 +14,7 @@ import { RuntimeError } from './runtime.js';
 /**
  * Entrypoint and Cmd that run what the container would have run (the image's ENTRYPOINT,
  * then `command` or else the image's CMD) under `timeout` until `deadlineAt` (epoch ms, when
- * given), and inside that under `shim` (the workspace's, when it is kept).
+ * given), all under `shim` (the workspace's, when it is kept).
  */
 export function underTimeout(image: string, deadlineAt: number | undefined, own: ImageCommand, command: string[] | undefined, shim: string[] = []) {
   const cmd = command ?? own.cmd;
@@ -22,7 +22,9 @@ export function underTimeout(image: string, deadlineAt: number | undefined, own:
     throw new RuntimeError('RUNTIME_ERROR', `image ${image} has no ENTRYPOINT or CMD, and its profile gives no command`);
   }
   const deadline = deadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(secondsUntil(deadlineAt))];
-  return { Entrypoint: [...deadline, ...shim, ...own.entrypoint], Cmd: cmd };
+  // The shim outside `timeout`: coreutils' stays the command's parent, of the same uid, and
+  // the shim's kill of what the command left would take it, and the shim, down with it.
+  return { Entrypoint: [...shim, ...deadline, ...own.entrypoint], Cmd: cmd };
 }
 
 /** Whole seconds, at least 1: busybox counts whole seconds, and coreutils reads 0 as "no deadline". */
@@ -33,8 +35,11 @@ export function secondsUntil(deadlineAt: number): number {
 /** How much of stderr's start `wrapperFailed` needs to see. */
 export const STDERR_HEAD_BYTES = 256;
 
-/** What tini prints (then exit 127) when it cannot exec the wrapper: no `timeout` on the image's PATH. */
-const NO_WRAPPER = /^\[FATAL tini \(\d+\)\] exec timeout failed/;
+/**
+ * What tini prints (then exit 127) when it cannot exec the wrapper, and what a shell prints
+ * when it cannot (the workspace shim, a standby gate): no `timeout` on the image's PATH.
+ */
+const NO_WRAPPER = /^\[FATAL tini \(\d+\)\] exec timeout failed|timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
 
 /** The error for a run whose wrapper never started, or undefined when it did. */
 export function wrapperFailed(image: string, exitCode: number, stderrHead: string): RuntimeError | undefined {

@@ -16,7 +16,8 @@ export function workspaceShim(workdir: string): string[] {
   const script = [
     "IFS=' ' read -r b n || exit 125",
     'w=$1; shift',
-    'if [ "$n" -gt 0 ]; then dd bs=65536 count="$n" iflag=count_bytes,fullblock 2>/dev/null | tar -x -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; fi',
+    // umask 0 while unpacking: the modes as stored, or the digest of an untouched workspace would change.
+    'if [ "$n" -gt 0 ]; then umask 0; dd bs=65536 count="$n" iflag=count_bytes,fullblock 2>/dev/null | tar -x -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; umask 022; fi',
     '"$@"; rc=$?',
     'kill -KILL -1 2>/dev/null',
     'printf %s "$b"; tar -c -C "$w" . 2>/dev/null; printf %03d $?',

@@ -78,17 +78,21 @@ function entryOf(h: Headers, known: Map<string, WorkspaceEntry>): WorkspaceEntry
   if (!type) throw new WorkspaceError('REJECTED', `${JSON.stringify(h.name)} is a ${h.type ?? 'special file'}: only files, folders and links inside the workspace are kept`);
   const path = entryPath(h.name);
   if (path === '.') return undefined; // the workspace folder itself: its owner and mode are the run's
-  const mode = (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777;
-  if (mode & 0o6000) throw new WorkspaceError('REJECTED', `${JSON.stringify(path)} has a set-uid or set-gid bit`);
-  const entry: WorkspaceEntry = { path, type, mode: mode & 0o1777, mtime: h.mtime ?? new Date(0) };
+  const given = (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777;
+  if (given & 0o6000) throw new WorkspaceError('REJECTED', `${JSON.stringify(path)} has a set-uid or set-gid bit`);
+  // A folder its owner cannot write into cannot be unpacked into by a tar that is not root.
+  const mode = type === 'directory' ? (given & 0o1777) | 0o700 : given & 0o1777;
+  const entry: WorkspaceEntry = { path, type, mode, mtime: h.mtime ?? new Date(0) };
   if (type === 'symlink') {
     checkSymlink(path, h.linkname ?? '');
     entry.target = h.linkname!;
   }
   if (type === 'link') {
-    const target = entryPath(h.linkname ?? '');
-    if (known.get(target)?.type !== 'file') throw new WorkspaceError('REJECTED', `hard link ${JSON.stringify(path)} names no file before it`);
-    entry.target = target;
+    // Kept as a copy of its file: sorted, a link could come before its file, and a merge
+    // could replace the file under it.
+    const target = known.get(entryPath(h.linkname ?? ''));
+    if (target?.type !== 'file') throw new WorkspaceError('REJECTED', `hard link ${JSON.stringify(path)} names no file before it`);
+    return { path, type: 'file', mode: target.mode, mtime: target.mtime, content: target.content! };
   }
   return entry;
 }
@@ -112,7 +116,7 @@ export async function readWorkspaceTar(tar: Buffer, bounds: WorkspaceBounds): Pr
       let entry: WorkspaceEntry | undefined;
       try {
         entry = entryOf(h, byPath);
-        bytes += HEADER_BYTES + (entry?.type === 'file' ? roundUp(h.size ?? 0) : 0);
+        bytes += HEADER_BYTES + (entry?.type === 'file' ? roundUp(entry.content?.length ?? h.size ?? 0) : 0);
         if (bytes > bounds.maxBytes) throw tooLarge(bounds, `more than ${bounds.maxBytes} bytes`);
         if (entry && !byPath.has(entry.path) && byPath.size >= bounds.maxFiles) throw tooLarge(bounds, `more than ${bounds.maxFiles} entries`);
       } catch (err) {
@@ -122,7 +126,7 @@ export async function readWorkspaceTar(tar: Buffer, bounds: WorkspaceBounds): Pr
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
         if (entry) {
-          if (entry.type === 'file') entry.content = Buffer.concat(chunks);
+          if (entry.type === 'file' && entry.content === undefined) entry.content = Buffer.concat(chunks);
           byPath.delete(entry.path); // a replaced entry moves to its new place in the order
           byPath.set(entry.path, entry);
         }
@@ -139,7 +143,34 @@ export async function readWorkspaceTar(tar: Buffer, bounds: WorkspaceBounds): Pr
     if (err instanceof WorkspaceError) throw err;
     throw new WorkspaceError('REJECTED', `not a readable tar archive (${(err as Error).message})`);
   }
-  return [...byPath.values()];
+  // A tar cut short between two entries reads as a whole one: its end blocks say it is not.
+  if (tar.length < END_BLOCKS || tar.subarray(tar.length - END_BLOCKS).some((b) => b !== 0)) {
+    throw new WorkspaceError('REJECTED', 'not a readable tar archive (it does not end with its end-of-archive blocks: cut short?)');
+  }
+  const entries = [...byPath.values()];
+  checkLinkChains(entries);
+  return entries;
+}
+
+/**
+ * A symlink's target may not go through another symlink of the workspace: `d/l -> ..`
+ * and `x -> d/l/../etc` each look inside, and together lead out. Checked once all are known.
+ */
+function checkLinkChains(entries: WorkspaceEntry[]): void {
+  const links = new Set(entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+  if (links.size === 0) return;
+  for (const e of entries) {
+    if (e.type !== 'symlink') continue;
+    const walked: string[] = [];
+    for (const part of `${posix.dirname(e.path)}/${e.target}`.split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') walked.pop();
+      else walked.push(part);
+      if (links.has(walked.join('/'))) {
+        throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(e.path)} points through another link (${JSON.stringify(walked.join('/'))}): a link may lead only to a file or folder of the workspace`);
+      }
+    }
+  }
 }
 
 /**
@@ -204,6 +235,8 @@ export function mergeEntries(base: WorkspaceEntry[], added: WorkspaceEntry[]): W
 }
 
 const HEADER_BYTES = 512;
+/** A tar ends with two zero blocks. */
+const END_BLOCKS = 1024;
 const EPOCH = new Date(0);
 /** The end-of-archive blocks and the padding a packer adds: not the user's bytes. */
 const TAR_SLACK = 10_240;

@@ -19,6 +19,15 @@ describe('underTimeout', () => {
     });
   });
 
+  it('puts the workspace shim outside timeout (coreutils timeout stays the parent the shim would kill)', () => {
+    const own = { entrypoint: ['/e'], cmd: [] };
+    expect(underTimeout('g', at(3_000), own, ['x'], ['sh', '-c', 'shim', 'ephemera-workspace', '/w'])).toEqual({
+      Entrypoint: ['sh', '-c', 'shim', 'ephemera-workspace', '/w', 'timeout', '-s', 'KILL', '3', '/e'],
+      Cmd: ['x'],
+    });
+    expect(underTimeout('g', undefined, own, ['x'], ['s'])).toEqual({ Entrypoint: ['s', '/e'], Cmd: ['x'] });
+  });
+
   it("runs the image's CMD when the profile gives no command", () => {
     expect(underTimeout('s', at(5_000), { entrypoint: [], cmd: ['sh', '-s'] }, undefined)).toEqual({
       Entrypoint: ['timeout', '-s', 'KILL', '5'], Cmd: ['sh', '-s'],

@@ -45,7 +45,7 @@ describe('a workspace archive', () => {
       ['src/app.py', 'file', '644', Buffer.from('print("hi")\n').toString('hex')],
       ['données/été.txt', 'file', '600', '000102ff'],
       ['src/link', 'symlink', '777', '../données/été.txt'],
-      ['src/same', 'link', '644', 'src/app.py'],
+      ['src/same', 'file', '644', Buffer.from('print("hi")\n').toString('hex')], // a hard link, kept as a copy
     ]);
     const stored = await packWorkspace(mergeEntries([], entries));
     expect(stored.entries.map((e) => e.path)).toEqual(['données', 'données/été.txt', 'src', 'src/app.py', 'src/link', 'src/same']);
@@ -73,10 +73,42 @@ describe('a workspace archive', () => {
     expect(problem).toMatch(why);
   });
 
-  it('rejects what is not a tar, and a tar cut short', async () => {
+  it('rejects what is not a tar, and a tar cut short, inside an entry or between two', async () => {
     expect(await problemOf(Buffer.from('this is not a tar archive, not even close'.repeat(20)))).toMatch(/^REJECTED: not a readable tar/);
-    const whole = await rawTar([{ name: 'big', body: 'y'.repeat(5000) }]);
+    const whole = await rawTar([{ name: 'big', body: 'y'.repeat(5000) }, { name: 'next', body: 'z' }]);
     expect(await problemOf(whole.subarray(0, 2048))).toMatch(/^REJECTED: not a readable tar/);
+    expect(await problemOf(whole.subarray(0, 512 + 5120))).toMatch(/^REJECTED: not a readable tar .*end-of-archive/);
+  });
+
+  it('keeps a hard link that sorts before its file as a copy, and a read-only folder as one its owner can unpack into', async () => {
+    const entries = await readWorkspaceTar(
+      await rawTar([
+        { name: 'z', body: 'zz' },
+        { name: 'a', type: 'link', linkname: 'z' },
+        { name: 'ro/', type: 'directory', mode: 0o555 },
+        { name: 'ro/f', mode: 0o444, body: 'f' },
+      ]),
+      BOUNDS,
+    );
+    const stored = await packWorkspace(mergeEntries([], entries));
+    const again = await readWorkspaceTar(stored.tar, BOUNDS); // the service can read what it stored
+    expect(again.map((e) => [e.path, e.type, e.mode.toString(8), e.content?.toString()])).toEqual([
+      ['a', 'file', '644', 'zz'],
+      ['ro', 'directory', '755', undefined],
+      ['ro/f', 'file', '444', 'f'],
+      ['z', 'file', '644', 'zz'],
+    ]);
+  });
+
+  it('rejects a symlink that leads out through another symlink', async () => {
+    const chain = await rawTar([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/l', type: 'symlink', linkname: '..' },
+      { name: 'x', type: 'symlink', linkname: 'd/l/../etc' },
+    ]);
+    expect(await problemOf(chain)).toMatch(/^REJECTED: symlink "x" points through another link/);
+    const toLink = await rawTar([{ name: 'b', type: 'symlink', linkname: '.' }, { name: 'a', type: 'symlink', linkname: 'b' }]);
+    expect(await problemOf(toLink)).toMatch(/points through another link/);
   });
 
   it('stops at its bounds: bytes, entries, and a header that claims more than it holds', async () => {

@@ -5,7 +5,7 @@ import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
-import { noTimeoutProgram, underTimeout } from '../own-deadline.js';
+import { underTimeout, wrapperFailed } from '../own-deadline.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -42,8 +42,6 @@ function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCr
 /** Room for the largest replay (REPLAY_MAX_BYTES, 8 MiB by default) and the rest of a run's files. */
 const FILES_TMPFS_MB = 64;
 
-/** What sh prints when the go line names a `timeout` the image lacks. */
-const NO_TIMEOUT = /timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
 
 /** What a cold container of this run would run, as one argv. */
 function argvOf(spec: ContainerSpec, own: ImageCommand): string[] {
@@ -108,7 +106,8 @@ export class DockerStandby implements StandbyEngine {
       w.stream.end(stdinOf(spec));
       const { stderrHead, capture } = await relay(w.stream, sink, spec.workspace);
       const exit = await exitOf(w.container);
-      if (ownDeadline && exit.exitCode === 127 && NO_TIMEOUT.test(stderrHead)) throw noTimeoutProgram(spec.image);
+      const noWrapper = ownDeadline ? wrapperFailed(spec.image, exit.exitCode, stderrHead) : undefined;
+      if (noWrapper) throw noWrapper;
       return { ...exit, ...(capture && { capture }) };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
