@@ -1,7 +1,8 @@
-import { pack, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWorkspaceTar } from '../src/workspace/archive.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
+import { tarOf } from './helpers/tar.js';
 
 // Files in and out of a session's workspace, over HTTP.
 let h: Harness;
@@ -16,20 +17,6 @@ afterAll(async () => {
   await h.close();
   expect(await h.leftovers()).toEqual([]);
 });
-
-async function tarOf(entries: Array<Partial<Header> & { name: string; body?: string | Buffer }>): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const ended = new Promise<void>((r) => p.on('end', () => r()));
-  for (const { body, ...header } of entries) {
-    if (body !== undefined) p.entry({ ...header, size: Buffer.byteLength(body) }, body);
-    else p.entry(header);
-  }
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
-}
 
 const as = (key: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, ...extra });
 const req = (method: string, path: string, key: string, body?: Buffer | string, headers: Record<string, string> = {}) =>

@@ -1,23 +1,11 @@
-import { pack, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
+import { tarOf } from '../helpers/tar.js';
 import { mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type WorkspaceEntry } from '../../src/workspace/archive.js';
 
 const BOUNDS = { maxBytes: 1 << 20, maxFiles: 100 };
 
-/** A tar made exactly as given, however hostile. */
-async function rawTar(entries: Array<Partial<Header> & { name: string; body?: string | Buffer }>): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const ended = new Promise<void>((r) => p.on('end', () => r()));
-  for (const { body, ...h } of entries) {
-    if (body !== undefined) p.entry({ ...h, size: Buffer.byteLength(body) }, body);
-    else p.entry(h);
-  }
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
-}
+const rawTar = tarOf;
 
 const problemOf = async (tar: Buffer, bounds = BOUNDS) => {
   try {

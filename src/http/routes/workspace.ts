@@ -48,6 +48,18 @@ const writeErrors = {
   413: err('WORKSPACE_TOO_LARGE: over WORKSPACE_MAX_BYTES or WORKSPACE_MAX_FILES'),
 };
 
+/** PUT or POST of a tar to the workspace: the same request, a different change. */
+function tarUpload<M extends 'put' | 'post'>(method: M, what: string) {
+  return createRoute({
+    method,
+    path: '/v1/sessions/{id}/workspace',
+    summary: what,
+    security,
+    request: { params: IdParamSchema, body: tarBody },
+    responses: { 200: summary, ...writeErrors },
+  });
+}
+
 const routes = {
   download: createRoute({
     method: 'get',
@@ -57,22 +69,8 @@ const routes = {
     request: { params: IdParamSchema },
     responses: { 200: tarBody, 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
   }),
-  replace: createRoute({
-    method: 'put',
-    path: '/v1/sessions/{id}/workspace',
-    summary: "Replace the session's workspace with a tar's files",
-    security,
-    request: { params: IdParamSchema, body: tarBody },
-    responses: { 200: summary, ...writeErrors },
-  }),
-  extend: createRoute({
-    method: 'post',
-    path: '/v1/sessions/{id}/workspace',
-    summary: "Add a tar's files to the session's workspace (a path given replaces what was there)",
-    security,
-    request: { params: IdParamSchema, body: tarBody },
-    responses: { 200: summary, ...writeErrors },
-  }),
+  replace: tarUpload('put', "Replace the session's workspace with a tar's files"),
+  extend: tarUpload('post', "Add a tar's files to the session's workspace (a path given replaces what was there)"),
   list: createRoute({
     method: 'get',
     path: '/v1/sessions/{id}/workspace/files',
