@@ -64,6 +64,13 @@ describe('the workspace across turns', () => {
     expect(after.output).toBe('v1\nf.txt\n');
   });
 
+  it('stops reading a workspace over its bound, and ends the run then, not at its deadline', async () => {
+    // A 50 GiB sparse file costs the tmpfs nothing and would stream zeros for minutes.
+    const huge = await turn('dd if=/dev/zero of=huge bs=1048576 count=0 seek=51200 2>/dev/null; echo done');
+    expect(huge).toMatchObject({ status: 'failed', output: 'done\n', error: { code: 'WORKSPACE_TOO_LARGE' } });
+    expect(h.service.workspaces.get(huge.session_id)).toBeUndefined();
+  });
+
   it('is not kept by a profile that says so: each run starts empty', async () => {
     const first = await turn('echo x > a.txt; echo ok', undefined, 'forgetful');
     const second = await turn('ls -A; echo end', first.session_id);

@@ -72,7 +72,7 @@ export class DockerRuntime implements ContainerRuntime {
       sink.started({ createMs, startMs: performance.now() - t1 });
 
       stream.end(stdinOf(spec));
-      const { stderrHead, capture } = await relay(stream, sink, spec.workspace);
+      const { stderrHead, capture } = await relay(stream, sink, spec.workspace, kill);
       const exit = await exitOf(container);
       const noWrapper = spec.ownDeadlineAt === undefined ? undefined : wrapperFailed(spec.image, exit.exitCode, stderrHead);
       if (noWrapper) throw noWrapper;
@@ -143,7 +143,13 @@ function gateOf(label: string | undefined): { gate?: string[] } {
  * Passes the container's output to the sink until it ends. With a kept workspace, what
  * follows the boundary on stdout is the workspace (workspace-capture.ts), not output.
  */
-export async function relay(stream: Duplex, sink: OutputSink, workspace?: ContainerSpec['workspace']): Promise<{ stderrHead: string; capture: Capture | undefined }> {
+export async function relay(
+  stream: Duplex,
+  sink: OutputSink,
+  workspace?: ContainerSpec['workspace'],
+  /** Called once when the workspace goes over its bound (the caller kills the container: the rest is not read). */
+  onOverflow?: () => void,
+): Promise<{ stderrHead: string; capture: Capture | undefined }> {
   const decoder = new FrameDecoder();
   const splitter = workspace && new CaptureSplitter(workspace.boundary, workspace.maxBytes);
   let stderrHead = '';
@@ -152,6 +158,10 @@ export async function relay(stream: Duplex, sink: OutputSink, workspace?: Contai
       if (frame.stream === 'stdout') {
         const out = splitter ? splitter.push(frame.payload) : frame.payload;
         if (out.length > 0) await sink.stdout(out);
+        if (splitter?.overflowed && onOverflow) {
+          onOverflow();
+          onOverflow = undefined;
+        }
         continue;
       }
       if (stderrHead.length < STDERR_HEAD_BYTES) stderrHead += frame.payload.toString('latin1', 0, STDERR_HEAD_BYTES);

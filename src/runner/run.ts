@@ -219,7 +219,10 @@ export class Run implements RunHandle {
       return ended;
     }
     (this.planned.logger ?? this.parts.logger).warn({ runId: this.runId, ...kept.error }, 'the workspace a run left was not kept');
-    return ended.status === 'succeeded' ? { status: 'failed', error: kept.error } : ended;
+    // Over its bound, the container was killed while it handed the workspace back (its command
+    // had ended): the exit code is the kill's, and the workspace is the reason.
+    const killedForIt = 'problem' in exit.capture && exit.capture.problem === 'TOO_LARGE';
+    return ended.status === 'succeeded' || killedForIt ? { status: 'failed', error: kept.error } : ended;
   }
 
   /** The container's run threw: the service stopped it, or the engine (or a bug) failed it. */

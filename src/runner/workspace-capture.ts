@@ -49,6 +49,11 @@ export class CaptureSplitter {
   private tailBytes = 0;
   private overflow = false;
 
+  /** The workspace went over its bound: nothing more of it is worth reading. */
+  get overflowed(): boolean {
+    return this.overflow;
+  }
+
   constructor(
     boundary: string,
     private readonly maxBytes: number,

@@ -104,7 +104,7 @@ export class DockerStandby implements StandbyEngine {
       if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });
       w.stream.end(stdinOf(spec));
-      const { stderrHead, capture } = await relay(w.stream, sink, spec.workspace);
+      const { stderrHead, capture } = await relay(w.stream, sink, spec.workspace, kill);
       const exit = await exitOf(w.container);
       const noWrapper = ownDeadline ? wrapperFailed(spec.image, exit.exitCode, stderrHead) : undefined;
       if (noWrapper) throw noWrapper;
