@@ -203,6 +203,18 @@ export async function packWorkspace(entries: WorkspaceEntry[]): Promise<Workspac
   return { entries: sorted, tar, bytes: tar.length, files: sorted.length, sha256: createHash('sha256').update(tar).digest('hex') };
 }
 
+/**
+ * Checks entries against the bounds before they are packed (a merge can cross them): a
+ * refused edit then costs no archive of its own. Packing can add a little (long names);
+ * checkBounds has the last word.
+ */
+export function checkEntryBounds(entries: WorkspaceEntry[], bounds: WorkspaceBounds): WorkspaceEntry[] {
+  if (entries.length > bounds.maxFiles) throw tooLarge(bounds, `${entries.length} entries`);
+  const bytes = entries.reduce((n, e) => n + HEADER_BYTES + roundUp(e.content?.length ?? 0), END_BLOCKS);
+  if (bytes > bounds.maxBytes + TAR_SLACK) throw tooLarge(bounds, `${bytes} bytes`);
+  return entries;
+}
+
 /** Checks a workspace against its bounds once more, as stored (a merge can cross them). */
 export function checkBounds(w: Workspace, bounds: WorkspaceBounds): Workspace {
   if (w.files > bounds.maxFiles) throw tooLarge(bounds, `${w.files} entries`);

@@ -1,5 +1,5 @@
 import type { Capture } from '../runner/workspace-capture.js';
-import { checkBounds, mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type Workspace, type WorkspaceBounds } from './archive.js';
+import { checkBounds, checkEntryBounds, mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type Workspace, type WorkspaceBounds } from './archive.js';
 
 /** What a run's end makes of the workspace its container handed back. */
 export type KeptWorkspace = { workspace: Workspace } | { error: { code: 'WORKSPACE_TOO_LARGE' | 'WORKSPACE_REJECTED'; message: string } };
@@ -15,7 +15,8 @@ export async function keptWorkspace(capture: Capture, bounds: WorkspaceBounds): 
       : { error: { code: 'WORKSPACE_REJECTED', message: 'the run left a workspace that could not be read whole (a file its user cannot read?); the workspace before it is kept' } };
   }
   try {
-    return { workspace: checkBounds(await packWorkspace(mergeEntries([], await readWorkspaceTar(capture.tar, bounds))), bounds) };
+    const entries = checkEntryBounds(mergeEntries([], await readWorkspaceTar(capture.tar, bounds)), bounds);
+    return { workspace: checkBounds(await packWorkspace(entries), bounds) };
   } catch (err) {
     if (!(err instanceof WorkspaceError)) throw err;
     const code = err.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED';

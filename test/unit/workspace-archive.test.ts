@@ -1,7 +1,8 @@
 import type { Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { tarOf } from '../helpers/tar.js';
-import { mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type WorkspaceEntry } from '../../src/workspace/archive.js';
+import { checkEntryBounds, mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type WorkspaceEntry } from '../../src/workspace/archive.js';
+import { editWorkspace } from '../../src/workspace/edit.js';
 
 const BOUNDS = { maxBytes: 1 << 20, maxFiles: 100 };
 
@@ -127,6 +128,15 @@ describe('merging into a workspace', () => {
       deep: 'directory',
       'deep/er': 'directory',
     });
+  });
+
+  it('refuses a merge that crosses the bounds (checked on the entries, then on the archive)', async () => {
+    const bounds = { maxBytes: 8 * 1024, maxFiles: 3 };
+    const base = await packWorkspace([file('a', 'x'.repeat(6000))]);
+    await expect(editWorkspace(base, { add: [file('b', 'y'.repeat(6000)), file('c', 'z'.repeat(6000))] }, bounds)).rejects.toMatchObject({ problem: 'TOO_LARGE' });
+    await expect(editWorkspace(base, { add: [file('b', ''), file('c', ''), file('d', '')] }, bounds)).rejects.toThrow(/4 entries/);
+    expect(() => checkEntryBounds([file('a', 'x'.repeat(20_000))], bounds)).toThrow(WorkspaceError);
+    expect((await editWorkspace(base, { add: [file('b', 'y')] }, bounds)).workspace.files).toBe(2);
   });
 
   it('replaces a folder with a file of its name, and refuses a file inside a file', () => {
