@@ -71,12 +71,7 @@ export class DockerRuntime implements ContainerRuntime {
       if (signal.aborted) kill(); // an abort during start() found nothing running to kill
       sink.started({ createMs, startMs: performance.now() - t1 });
 
-      stream.end(stdinOf(spec));
-      const { stderrHead, capture } = await relay(stream, sink, spec.workspace, kill);
-      const exit = await exitOf(container);
-      const noWrapper = spec.ownDeadlineAt === undefined ? undefined : wrapperFailed(spec.image, exit.exitCode, stderrHead);
-      if (noWrapper) throw noWrapper;
-      return { ...exit, ...(capture && { capture }) };
+      return await runToExit(container, stream, spec, sink, kill);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
@@ -140,10 +135,23 @@ function gateOf(label: string | undefined): { gate?: string[] } {
 
 /** Passes the container's output on to the sink as it arrives; returns the first bytes of stderr. */
 /**
+ * What a cold and a standby container share once their process runs: its stdin in, its
+ * output out until it ends, then its exit, with the workspace it handed back.
+ */
+export async function runToExit(container: Docker.Container, stream: Duplex, spec: ContainerSpec, sink: OutputSink, kill: () => void): Promise<ContainerExit> {
+  stream.end(stdinOf(spec));
+  const { stderrHead, capture } = await relay(stream, sink, spec.workspace, kill);
+  const exit = await exitOf(container);
+  const noWrapper = spec.ownDeadlineAt === undefined ? undefined : wrapperFailed(spec.image, exit.exitCode, stderrHead);
+  if (noWrapper) throw noWrapper;
+  return { ...exit, ...(capture && { capture }) };
+}
+
+/**
  * Passes the container's output to the sink until it ends. With a kept workspace, what
  * follows the boundary on stdout is the workspace (workspace-capture.ts), not output.
  */
-export async function relay(
+async function relay(
   stream: Duplex,
   sink: OutputSink,
   workspace?: ContainerSpec['workspace'],
@@ -175,7 +183,7 @@ export async function relay(
 }
 
 /** The process's stdin: with a kept workspace, the shim's line (boundary, tar size) and the tar first. */
-export function stdinOf(spec: ContainerSpec): Buffer {
+function stdinOf(spec: ContainerSpec): Buffer {
   const w = spec.workspace;
   if (!w) return spec.stdin;
   const restore = w.restore ?? Buffer.alloc(0);
@@ -196,7 +204,7 @@ const EXIT_CHECK_MS = 1000;
  * connection breaks mid-answer, dockerode's promise never settles, so every second the
  * container is inspected too: that fails fast when the engine is gone.
  */
-export async function exitOf(container: Docker.Container): Promise<ContainerExit> {
+async function exitOf(container: Docker.Container): Promise<ContainerExit> {
   const exited = container.wait() as Promise<{ StatusCode: number }>;
   exited.catch(() => {}); // a rejection is seen through the race below
   for (;;) {

@@ -198,7 +198,7 @@ export class RunService {
     const { store, config, workspaces } = this.deps;
     const { session, agentName, profile, timeoutMs } = plan;
     this.refuseWhenUnavailable(agentName);
-    if (files && session && workspaces.get(session.id)?.sha256 !== files.basedOn) {
+    if (files && session && workspaces.digestOf(session.id) !== files.basedOn) {
       throw new AppError('SESSION_BUSY', `session ${session.id}'s workspace changed while this turn waited; send it again`);
     }
     const sessionId = session?.id ?? newId('ses');
@@ -233,7 +233,7 @@ export class RunService {
         prompt: req.prompt,
         receivedAt: req.receivedAt,
         replay: profile.replay === 'none' ? NO_REPLAY : store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
-        workspace: profile.keepWorkspace ? this.deps.workspaces.get(sessionId) : undefined,
+        workspace: profile.keepWorkspace ? (files?.workspace ?? workspaces.get(sessionId)) : undefined,
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,
       });
@@ -254,7 +254,7 @@ export class RunService {
       return await editWorkspace(current, { add: entriesOf(files) }, this.deps.config.workspace);
     } catch (err) {
       if (!(err instanceof WorkspaceError)) throw err;
-      throw new AppError(err.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED', err.message);
+      throw new AppError(err.code, err.message);
     }
   }
 

@@ -9,7 +9,8 @@ export interface WorkspaceBounds {
   maxFiles: number;
 }
 
-export type EntryType = 'file' | 'directory' | 'symlink' | 'link';
+/** What a stored workspace holds (a hard link is kept as a copy of its file). */
+export type EntryType = 'file' | 'directory' | 'symlink';
 
 /** One entry of a workspace: a path relative to the workspace, never absolute, never `..`. */
 export interface WorkspaceEntry {
@@ -18,7 +19,7 @@ export interface WorkspaceEntry {
   /** Permission bits (0o777 and the sticky bit); set-uid and set-gid never get in. */
   mode: number;
   mtime: Date;
-  /** For a symlink, its target (relative, inside the workspace); for a hard link, the entry it names. */
+  /** For a symlink, its target (relative, inside the workspace). */
   target?: string;
   content?: Buffer;
 }
@@ -41,9 +42,14 @@ export class WorkspaceError extends Error {
   ) {
     super(message);
   }
+
+  /** The error code a caller sees for it. */
+  get code(): 'WORKSPACE_TOO_LARGE' | 'WORKSPACE_REJECTED' {
+    return this.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED';
+  }
 }
 
-const TYPES: Partial<Record<Headers['type'], EntryType>> = {
+const TYPES: Partial<Record<Headers['type'], EntryType | 'link'>> = {
   file: 'file',
   directory: 'directory',
   symlink: 'symlink',
@@ -80,19 +86,19 @@ function entryOf(h: Headers, known: Map<string, WorkspaceEntry>): WorkspaceEntry
   if (path === '.') return undefined; // the workspace folder itself: its owner and mode are the run's
   const given = (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777;
   if (given & 0o6000) throw new WorkspaceError('REJECTED', `${JSON.stringify(path)} has a set-uid or set-gid bit`);
-  // A folder its owner cannot write into cannot be unpacked into by a tar that is not root.
-  const mode = type === 'directory' ? (given & 0o1777) | 0o700 : given & 0o1777;
-  const entry: WorkspaceEntry = { path, type, mode, mtime: h.mtime ?? new Date(0) };
-  if (type === 'symlink') {
-    checkSymlink(path, h.linkname ?? '');
-    entry.target = h.linkname!;
-  }
   if (type === 'link') {
     // Kept as a copy of its file: sorted, a link could come before its file, and a merge
     // could replace the file under it.
     const target = known.get(entryPath(h.linkname ?? ''));
     if (target?.type !== 'file') throw new WorkspaceError('REJECTED', `hard link ${JSON.stringify(path)} names no file before it`);
     return { path, type: 'file', mode: target.mode, mtime: target.mtime, content: target.content! };
+  }
+  // A folder its owner cannot write into cannot be unpacked into by a tar that is not root.
+  const mode = type === 'directory' ? (given & 0o1777) | 0o700 : given & 0o1777;
+  const entry: WorkspaceEntry = { path, type, mode, mtime: h.mtime ?? new Date(0) };
+  if (type === 'symlink') {
+    checkSymlink(path, h.linkname ?? '');
+    entry.target = h.linkname!;
   }
   return entry;
 }
@@ -213,6 +219,11 @@ export function checkEntryBounds(entries: WorkspaceEntry[], bounds: WorkspaceBou
   const bytes = entries.reduce((n, e) => n + HEADER_BYTES + roundUp(e.content?.length ?? 0), END_BLOCKS);
   if (bytes > bounds.maxBytes + TAR_SLACK) throw tooLarge(bounds, `${bytes} bytes`);
   return entries;
+}
+
+/** The entries of a workspace as stored: it was checked when it was stored, so no bound applies. */
+export function storedEntries(tar: Buffer | undefined): Promise<WorkspaceEntry[]> {
+  return tar ? readWorkspaceTar(tar, { maxBytes: Infinity, maxFiles: Infinity }) : Promise.resolve([]);
 }
 
 /** Checks a workspace against its bounds once more, as stored (a merge can cross them). */

@@ -19,7 +19,6 @@ export async function keptWorkspace(capture: Capture, bounds: WorkspaceBounds): 
     return { workspace: checkBounds(await packWorkspace(entries), bounds) };
   } catch (err) {
     if (!(err instanceof WorkspaceError)) throw err;
-    const code = err.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED';
-    return { error: { code, message: `${err.message}; the workspace before this run is kept` } };
+    return { error: { code: err.code, message: `${err.message}; the workspace before this run is kept` } };
   }
 }

@@ -25,6 +25,11 @@ export class WorkspaceStore {
       .get();
   }
 
+  /** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
+  digestOf(sessionId: string): string | undefined {
+    return this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
+  }
+
   /** Replaces the session's workspace, inside the caller's transaction when it gives one. */
   put(sessionId: string, w: Workspace, now: number, tx: Writer = this.db): void {
     putWorkspace(tx, sessionId, w, now);
@@ -37,8 +42,7 @@ export class WorkspaceStore {
    */
   putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): boolean {
     return this.db.transaction((tx) => {
-      const current = tx.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get();
-      if (current?.sha256 !== basedOn) return false;
+      if (this.digestOf(sessionId) !== basedOn) return false;
       putWorkspace(tx, sessionId, w, now);
       return true;
     });

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { canSee } from '../../auth/principal.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import type { TranscriptStore } from '../../db/transcripts.js';
-import { entryPath, packWorkspace, readWorkspaceTar, WorkspaceError, type WorkspaceBounds, type WorkspaceEntry } from '../../workspace/archive.js';
+import { entryPath, packWorkspace, readWorkspaceTar, storedEntries, WorkspaceError, type WorkspaceBounds } from '../../workspace/archive.js';
 import { editWorkspace, type WorkspaceChange } from '../../workspace/edit.js';
 import type { WorkspaceStore } from '../../workspace/store.js';
 import { errorResponse } from '../errors.js';
@@ -30,7 +30,7 @@ const WorkspaceListSchema = WorkspaceSummarySchema.extend({
   items: z.array(
     z.object({
       path: z.string(),
-      type: z.enum(['file', 'directory', 'symlink', 'link']),
+      type: z.enum(['file', 'directory', 'symlink']),
       size: z.number().int(),
       mode: z.string().openapi({ example: '0644' }),
       target: z.string().optional().openapi({ description: "A link's target" }),
@@ -141,15 +141,10 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
       return c.json({ files, bytes, sha256 }, 200);
     } catch (e) {
       if (!(e instanceof WorkspaceError)) throw e;
-      return fail(c, e.problem === 'TOO_LARGE' ? 'WORKSPACE_TOO_LARGE' : 'WORKSPACE_REJECTED', e.message);
+      return fail(c, e.code, e.message);
     }
   };
   const uploaded = async (c: Context<AuthEnv>) => readWorkspaceTar(Buffer.from(await c.req.arrayBuffer()), bounds);
-  /** The stored entries of a visible session (none yet: empty). */
-  const entriesOf = async (id: string): Promise<WorkspaceEntry[]> => {
-    const stored = workspaces.get(id);
-    return stored ? readWorkspaceTar(stored.tar, { maxBytes: Infinity, maxFiles: Infinity }) : [];
-  };
 
   app.openapi(routes.download, async (c) => {
     const { id } = c.req.valid('param');
@@ -169,7 +164,7 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
     const { id } = c.req.valid('param');
     if (!visible(c, id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
     const stored = workspaces.get(id);
-    const items = (await entriesOf(id)).map((e) => ({
+    const items = (await storedEntries(stored?.tar)).map((e) => ({
       path: e.path,
       type: e.type,
       size: e.content?.length ?? 0,
@@ -188,7 +183,7 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
     } catch (e) {
       return fail(c, 'WORKSPACE_REJECTED', (e as Error).message);
     }
-    const file = (await entriesOf(id)).find((e) => e.path === path && e.type === 'file');
+    const file = (await storedEntries(workspaces.get(id)?.tar)).find((e) => e.path === path && e.type === 'file');
     if (!file) return fail(c, 'NOT_FOUND', `no file at ${JSON.stringify(path)} in session ${id}'s workspace`);
     // Never rendered by a browser that follows a link to it: the bytes are the agent's, not ours.
     return c.body(new Uint8Array(file.content!), 200, {

@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { createOptions, exitOf, relay, removeQuietly, shimOf, stdinOf, tarOf, toRuntimeError } from '../docker-runtime.js';
+import { createOptions, removeQuietly, runToExit, shimOf, tarOf, toRuntimeError } from '../docker-runtime.js';
 import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
-import { underTimeout, wrapperFailed } from '../own-deadline.js';
+import { underTimeout } from '../own-deadline.js';
 import { GATE, goLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
@@ -88,10 +88,10 @@ export class DockerStandby implements StandbyEngine {
     const argv = w.own.entrypoint.length + (spec.command ?? w.own.cmd).length === 0 ? [] : argvOf(spec, w.own);
     // Checked before anything is done to the container, so that a refusal leaves it waiting.
     if (goLine(argv, added) === undefined) return undefined;
-    return this.run(w, spec, argv, added, spec.ownDeadlineAt !== undefined, sink, signal);
+    return this.run(w, spec, argv, added, sink, signal);
   }
 
-  private async run(w: DockerWaiting, spec: ContainerSpec, argv: string[], added: Record<string, string>, ownDeadline: boolean, sink: OutputSink, signal: AbortSignal) {
+  private async run(w: DockerWaiting, spec: ContainerSpec, argv: string[], added: Record<string, string>, sink: OutputSink, signal: AbortSignal) {
     const kill = () => void w.container.kill({ signal: 'SIGKILL' }).catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
@@ -103,12 +103,7 @@ export class DockerStandby implements StandbyEngine {
       w.stream.write(goLine(argv, added, files.length)!);
       if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });
-      w.stream.end(stdinOf(spec));
-      const { stderrHead, capture } = await relay(w.stream, sink, spec.workspace, kill);
-      const exit = await exitOf(w.container);
-      const noWrapper = ownDeadline ? wrapperFailed(spec.image, exit.exitCode, stderrHead) : undefined;
-      if (noWrapper) throw noWrapper;
-      return { ...exit, ...(capture && { capture }) };
+      return await runToExit(w.container, w.stream, spec, sink, kill);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw toRuntimeError(err);
