@@ -113,9 +113,9 @@ describe('standby containers', () => {
 
   it("keep the container's own deadline, counted from assignment", async () => {
     await new Promise((r) => setTimeout(r, 1500)); // waiting longer does not shorten it
-    const body = await jsonOf(h.app.request(post('/v1/run', 'ps -o args | grep "^timeout" | grep -v grep', { accept: 'application/json' })));
-    // The profile's 20 s deadline, and the container's own 5 s after it.
-    expect(body.output).toMatch(/^timeout -s KILL 25 sh -s\n/);
+    const body = await jsonOf(h.app.request(post('/v1/run', 'ps -o args | grep "^sleep" | grep -v grep', { accept: 'application/json' })));
+    // The profile's 20 s deadline, and the container's own 5 s after it, kept by the gate's watcher.
+    expect(body.output).toBe('sleep 25\n');
     await readyCount('shell', 2);
   });
 
@@ -157,6 +157,40 @@ describe('a waiting container', () => {
 });
 
 describe('standby and the service process', () => {
+  it('after a SIGKILL mid-run, the container keeps its own deadline and ends by itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ephemera-standby-'));
+    const profiles = join(dir, 'profiles.json');
+    writeFileSync(profiles, JSON.stringify({ default_agent: 'shell', profiles: { shell: { image: SHELL_IMAGE, command: ['sh', '-s'], workdir: '/workspace', standby: 1 } } }));
+    const env = { DATABASE_PATH: join(dir, 'db.sqlite'), PROFILES_PATH: profiles, INSTANCE_ID: `standby-deadline-${process.pid}` };
+    const docker = new Docker();
+    const mine = () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${env.INSTANCE_ID}`] } });
+    const svc = await spawnService(env);
+    try {
+      // Waiting in the pool (not only created): the run takes it.
+      const ready = async () => /ephemera_standby_ready\{agent="shell"\} 1\b/.test(await (await fetch(`${svc.url}/metrics`)).text());
+      const [waiting] = await waitFor(async () => ((await ready()) && (await mine()).length === 1 ? mine() : undefined), 15_000);
+      const startedAt = Date.now();
+      const res = await fetch(`${svc.url}/v1/run?timeout_ms=2000`, { method: 'POST', body: 'sleep 600 & echo up; sleep 600' });
+      expect(new TextDecoder().decode((await res.body!.getReader().read()).value)).toBe('up\n');
+      svc.proc.kill('SIGKILL'); // before the service's own 2 s timer can end the run
+      await svc.exited;
+      const served = docker.getContainer(waiting!.Id);
+      expect((await served.inspect()).State.Running).toBe(true);
+      // Its own deadline: 2 s + 5 s after assignment, in whole seconds; then a few seconds of slack.
+      const state = await waitFor(async () => {
+        const s = (await served.inspect()).State;
+        return s.Running ? undefined : s;
+      }, 2000 + 5000 + 5000 - (Date.now() - startedAt), 200);
+      expect(state.ExitCode).toBe(137);
+      expect(Date.now() - startedAt).toBeGreaterThan(6000); // not before it
+    } finally {
+      if (svc.proc.exitCode === null && svc.proc.signalCode === null) svc.proc.kill('SIGKILL');
+      await svc.exited;
+      for (const c of await mine()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('after a SIGKILL, the next start removes the waiting containers the dead process left', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-standby-'));
     const profiles = join(dir, 'profiles.json');

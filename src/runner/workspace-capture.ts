@@ -12,19 +12,19 @@ import { randomBytes } from 'node:crypto';
  * (nothing else writes to stdout after that), prints the boundary, a tar of the workspace,
  * and tar's exit status as three digits; and exits with the command's status.
  */
-export function workspaceShim(workdir: string): string[] {
-  const script = [
-    "IFS=' ' read -r b n || exit 125",
-    'w=$1; shift',
-    // umask 0 while unpacking: the modes as stored, or the digest of an untouched workspace would change.
-    'if [ "$n" -gt 0 ]; then umask 0; dd bs=65536 count="$n" iflag=count_bytes,fullblock 2>/dev/null | tar -x -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; umask 022; fi',
-    '"$@"; rc=$?',
-    'kill -KILL -1 2>/dev/null',
-    'printf %s "$b"; tar -c -C "$w" . 2>/dev/null; printf %03d $?',
-    'exit $rc',
-  ].join('; ');
-  return ['sh', '-c', script, 'ephemera-workspace', workdir];
-}
+export const WORKSPACE_SHIM = [
+  "IFS=' ' read -r b n || exit 125",
+  'w=$1; shift',
+  // umask 0 while unpacking: the modes as stored, or the digest of an untouched workspace would change.
+  'if [ "$n" -gt 0 ]; then umask 0; dd bs=65536 count="$n" iflag=count_bytes,fullblock 2>/dev/null | tar -x -C "$w" || { echo "ephemera: the workspace could not be restored into $w" >&2; exit 125; }; umask 022; fi',
+  '"$@"; rc=$?',
+  'kill -KILL -1 2>/dev/null',
+  'printf %s "$b"; tar -c -C "$w" . 2>/dev/null; printf %03d $?',
+  'exit $rc',
+].join('; ');
+
+/** The shim as a command: the workdir is its first argument, the command the rest. */
+export const workspaceShim = (workdir: string): string[] => ['sh', '-c', WORKSPACE_SHIM, 'ephemera-workspace', workdir];
 
 /**
  * A boundary no command prints by chance: new for each run, and only the shim reads it. It

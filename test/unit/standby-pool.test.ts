@@ -4,7 +4,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { parseProfiles } from '../../src/config/profiles.js';
 import { standbySpec } from '../../src/runner/container-spec.js';
 import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
-import { goLine } from '../../src/runner/standby/gate.js';
+import { goLine, inlineFiles, plainGoLine } from '../../src/runner/standby/gate.js';
+import { WORKSPACE_SHIM } from '../../src/runner/workspace-capture.js';
 import { MAX_IDLE_MS, START_TIMEOUT_MS, StandbyPool } from '../../src/runner/standby/pool.js';
 import type { ContainerRuntime, ContainerSpec } from '../../src/runner/runtime.js';
 
@@ -120,6 +121,40 @@ describe('the go line', () => {
     expect(goLine(['x'], {}, 1536)).toBe(`dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
     expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
     expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
+  });
+});
+
+describe("the plain gate's go line", () => {
+  const history = { path: '/ephemera/history.jsonl', content: Buffer.alloc(0), mode: 0o444 };
+  it('writes empty files with builtins, exports the environment, and execs the command', () => {
+    const line = plainGoLine({ argv: ['sh', '-s'], env: { A: "it's" }, tarBytes: 0, inlineFiles: inlineFiles([history]) });
+    expect(line).toBe(`exec 3>&-; umask 333 && : >'/ephemera/history.jsonl' && umask 022 && chmod a-w /ephemera && { export A='it'\\''s'; exec 'sh' '-s'; }\n`);
+  });
+  it('hands the deadline to the waiting watcher, and runs the workspace shim in its own shell', () => {
+    const line = plainGoLine({ argv: ['sh', '-s'], env: {}, tarBytes: 0, inlineFiles: '', deadlineSeconds: 25, keepWorkdir: '/workspace' })!;
+    expect(line.startsWith('echo 25 >&3; exec 3>&-; chmod a-w /ephemera && { set -- \'/workspace\' \'sh\' \'-s\'; ')).toBe(true);
+    expect(line.endsWith(`${WORKSPACE_SHIM}; }\n`)).toBe(true);
+  });
+  it('takes other files as a tar from stdin, and a variable sh cannot name through env', () => {
+    const line = plainGoLine({ argv: ['x'], env: { 'A-B': 'c' }, tarBytes: 1536 });
+    expect(line).toBe(`exec 3>&-; dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && { exec 'env' 'A-B=c' 'x'; }\n`);
+    // Nor one the gate's shell itself would obey (the shim's words split on IFS).
+    expect(plainGoLine({ argv: ['x'], env: { IFS: '0' }, tarBytes: 0 })).toContain(`exec 'env' 'IFS=0' 'x'`);
+  });
+  it('refuses a newline anywhere', () => {
+    expect(plainGoLine({ argv: ['x', 'a\nb'], env: {}, tarBytes: 0 })).toBeUndefined();
+    expect(plainGoLine({ argv: ['x'], env: { A: 'a\nb' }, tarBytes: 0 })).toBeUndefined();
+    expect(plainGoLine({ argv: ['x'], env: {}, tarBytes: 0, keepWorkdir: '/w\n' })).toBeUndefined();
+  });
+  it('writes inline only empty files right under the files folder, with a mode a umask gives', () => {
+    expect(inlineFiles([])).toBe('');
+    expect(inlineFiles([{ ...history, content: Buffer.from('x') }])).toBeUndefined();
+    expect(inlineFiles([{ ...history, path: '/ephemera/a/b' }])).toBeUndefined();
+    expect(inlineFiles([{ ...history, path: '/ephemera/..' }])).toBeUndefined();
+    expect(inlineFiles([{ ...history, path: '/etc/passwd' }])).toBeUndefined();
+    expect(inlineFiles([{ ...history, path: "/ephemera/it's" }])).toBe(`umask 333 && : >'/ephemera/it'\\''s' && umask 022 && `);
+    expect(inlineFiles([{ ...history, mode: 0o555 }])).toBeUndefined();
+    expect(inlineFiles([{ ...history, mode: 0o600 }])).toBe(`umask 177 && : >'/ephemera/history.jsonl' && umask 022 && `);
   });
 });
 

@@ -5,8 +5,8 @@ import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../agents/run-user.js';
-import { underTimeout } from '../own-deadline.js';
-import { GATE, goLine } from './gate.js';
+import { secondsUntil, underTimeout } from '../own-deadline.js';
+import { GATE, goLine, inlineFiles, plainGoLine } from './gate.js';
 
 interface DockerWaiting extends WaitingContainer {
   container: Docker.Container;
@@ -43,10 +43,19 @@ function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCr
 const FILES_TMPFS_MB = 64;
 
 
-/** What a cold container of this run would run, as one argv. */
+/** What a cold container of this run would run, as one argv: for an image's own gate, which reads that. */
 function argvOf(spec: ContainerSpec, own: ImageCommand): string[] {
   const { Entrypoint, Cmd } = underTimeout(spec.image, spec.ownDeadlineAt, own, spec.command, shimOf(spec));
   return [...Entrypoint, ...Cmd];
+}
+
+/** How a run is handed to its waiting container. */
+interface GoPlan {
+  /** The go line, given the size of the files' tar that follows it (0: none). */
+  line: (tarBytes: number) => string | undefined;
+  /** The files go as a tar after the line (else the line writes them itself, or there are none). */
+  sendTar: boolean;
+  hasCommand: boolean;
 }
 
 /** Standby on a Docker engine: the gate runs as the container's entrypoint. */
@@ -84,23 +93,35 @@ export class DockerStandby implements StandbyEngine {
   assign(waiting: WaitingContainer, spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> | undefined {
     const w = waiting as DockerWaiting;
     const added = Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => w.env[k] !== v));
-    // What the container runs: its wrappers, the image it started from, then the run's command or its CMD.
-    const argv = w.own.entrypoint.length + (spec.command ?? w.own.cmd).length === 0 ? [] : argvOf(spec, w.own);
+    // What the container runs: the image it started from, then the run's command or its CMD.
+    const command = [...w.own.entrypoint, ...(spec.command ?? w.own.cmd)];
+    const inline = w.own.gate ? undefined : inlineFiles(spec.files);
+    const line = (tarBytes: number) =>
+      w.own.gate
+        ? goLine(command.length === 0 ? [] : argvOf(spec, w.own), added, tarBytes)
+        : plainGoLine({
+            argv: command,
+            env: added,
+            tarBytes,
+            inlineFiles: inline,
+            deadlineSeconds: spec.ownDeadlineAt === undefined ? undefined : secondsUntil(spec.ownDeadlineAt),
+            keepWorkdir: spec.workspace ? spec.workdir : undefined,
+          });
     // Checked before anything is done to the container, so that a refusal leaves it waiting.
-    if (goLine(argv, added) === undefined) return undefined;
-    return this.run(w, spec, argv, added, sink, signal);
+    if (line(0) === undefined) return undefined;
+    return this.run(w, spec, { line, sendTar: inline === undefined, hasCommand: command.length > 0 }, sink, signal);
   }
 
-  private async run(w: DockerWaiting, spec: ContainerSpec, argv: string[], added: Record<string, string>, sink: OutputSink, signal: AbortSignal) {
+  private async run(w: DockerWaiting, spec: ContainerSpec, go: GoPlan, sink: OutputSink, signal: AbortSignal) {
     const kill = () => void w.container.kill({ signal: 'SIGKILL' }).catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
       const t0 = performance.now();
       if (signal.aborted) throw signal.reason;
       // Through stdin: a copy into a running container costs the engine ~50 ms.
-      const files = spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUid(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
-      if (argv.length === 0) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
-      w.stream.write(goLine(argv, added, files.length)!);
+      const files = go.sendTar && spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUid(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
+      if (!go.hasCommand) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
+      w.stream.write(go.line(files.length)!);
       if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });
       return await runToExit(w.container, w.stream, spec, sink, kill);
