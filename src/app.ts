@@ -3,12 +3,14 @@ import { HTTPException } from 'hono/http-exception';
 import { AppError } from './errors.js';
 import { errorResponse } from './http/errors.js';
 import { authenticate, type AuthEnv } from './http/middleware/auth.js';
+import { corsFor } from './http/middleware/cors.js';
 import { requestLogging } from './http/middleware/request-log.js';
 import { mountOpenApi } from './http/openapi.js';
 import { healthRoutes } from './http/routes/health.js';
 import { runRoutes } from './http/routes/runs.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { workspaceRoutes } from './http/routes/workspace.js';
+import { wsRoutes } from './http/ws/route.js';
 import type { Service } from './service.js';
 
 /** The HTTP app: the service's routes, behind logging and authentication. */
@@ -16,11 +18,14 @@ export function createApp(service: Service) {
   const { config, logger, runs, metrics } = service;
   const app = new OpenAPIHono<AuthEnv>();
   app.use('*', ...requestLogging(logger));
-  app.use('/v1/*', authenticate({ keys: service.keys, listenHost: config.host, allowedHosts: config.allowedHosts }));
+  const cors = corsFor(config.corsOrigins);
+  if (cors) app.use('/v1/*', cors);
+  app.use('/v1/*', authenticate({ keys: service.keys, listenHost: config.host, allowedHosts: config.allowedHosts, corsOrigins: config.corsOrigins }));
   app.route('/', healthRoutes(service));
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
   app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
+  app.route('/', wsRoutes({ runs, transcripts: service.store, profiles: service.profiles, corsOrigins: config.corsOrigins, ...config.websocket }));
   app.route('/', workspaceRoutes({ transcripts: service.store, workspaces: service.workspaces, profiles: service.profiles, bounds: config.workspace }));
   mountOpenApi(app);
 

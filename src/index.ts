@@ -12,6 +12,8 @@ import { unlockedProfiles } from './runner/egress-lock.js';
 import { callsModel } from './runner/agents/registry.js';
 import { openDatabase, UnsafeDatabaseError, type Db } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
+import { newWebSocketServer } from './http/ws/server.js';
+import type { WebSocketServer } from 'ws';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
 const logger = createLogger();
@@ -33,8 +35,9 @@ async function main() {
   for (const p of profiles.profiles.values()) {
     if (gatewayDown && callsModel(p.kind)) service.disableAgent(p.name, gatewayDown);
   }
-  const server = serveHttp(createApp(service), config, profiles);
-  shutDownOnSignals(server, service, db, config);
+  const wss = newWebSocketServer(config.maxBodyBytes);
+  const server = serveHttp(createApp(service), wss, config, profiles);
+  shutDownOnSignals(server, wss, service, db, config);
 }
 
 /** The settings and profiles; a mistake in them ends the process with exit code 2. */
@@ -87,8 +90,8 @@ function refuseASecondProcess(service: Service, config: ServiceConfig): void {
   process.exit(2);
 }
 
-function serveHttp(app: ReturnType<typeof createApp>, config: ServiceConfig, profiles: ProfileSet): Server {
-  const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, config: ServiceConfig, profiles: ProfileSet): Server {
+  const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port, websocket: { server: wss } }, (info) => {
     logger.info(
       {
         url: `http://${config.host}:${info.port}`,
@@ -109,7 +112,7 @@ function serveHttp(app: ReturnType<typeof createApp>, config: ServiceConfig, pro
   return server as Server;
 }
 
-function shutDownOnSignals(http: Server, service: Service, db: Db, config: ServiceConfig): void {
+function shutDownOnSignals(http: Server, wss: WebSocketServer, service: Service, db: Db, config: ServiceConfig): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -118,6 +121,8 @@ function shutDownOnSignals(http: Server, service: Service, db: Db, config: Servi
     // Stop accepting; in-flight responses go on until their runs end.
     const closed = new Promise<void>((resolve) => http.close(() => resolve()));
     await service.shutdown(config.shutdownGraceMs);
+    // Their runs have ended (and said so): conversations are told why the socket closes.
+    for (const ws of wss.clients) ws.close(1001, 'the service is shutting down');
     // Let the last responses flush, then drop keep-alive and stragglers.
     http.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);

@@ -22,7 +22,7 @@ import { MAX_IDLE_MS, StandbyPool } from './runner/standby/pool.js';
 
 /** The settings the service and its HTTP app read. */
 export type ServiceSettings = RunServiceConfig &
-  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
+  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'corsOrigins' | 'websocket' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
 
 export interface ServiceDeps {
   db: Db;

@@ -13,6 +13,10 @@ export interface ServiceConfig {
   port: number;
   /** Host names, besides localhost, 127.x and [::1], that keyless requests may use. */
   allowedHosts: string[];
+  /** A WebSocket conversation is closed after idleMs with no message and no run; pinged every pingMs. */
+  websocket: { idleMs: number; pingMs: number };
+  /** Web origins (scheme://host[:port]) whose pages may call the API and open its WebSocket; none by default. */
+  corsOrigins: string[];
   databasePath: string;
   /** Path of the agent profiles file; undefined means the built-in profiles. */
   profilesPath: string | undefined;
@@ -76,6 +80,11 @@ const EnvSchema = z.object({
     .default('')
     .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
     .refine((hs) => hs.every((h) => /^[a-z0-9.-]{1,253}$/.test(h)), 'ALLOWED_HOSTS is a comma-separated list of host names (no ports)'),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .refine((os) => os.every(isOrigin), 'CORS_ORIGINS is a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path, no *)'),
   DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
   PROFILES_PATH: z.string().min(1).optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
@@ -108,6 +117,8 @@ const EnvSchema = z.object({
   HEADERS_TIMEOUT_MS: positiveInt('HEADERS_TIMEOUT_MS', 10_000),
   REQUEST_TIMEOUT_MS: positiveInt('REQUEST_TIMEOUT_MS', 60_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt('KEEP_ALIVE_TIMEOUT_MS', 5_000),
+  WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 5 * 60_000),
+  WS_PING_INTERVAL_MS: positiveInt('WS_PING_INTERVAL_MS', 30_000),
   INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
@@ -121,6 +132,16 @@ const EnvSchema = z.object({
   EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
 });
+
+/** An exact web origin, as a browser sends it in `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
 
 const DEFAULT_PROFILES_PATH = './config/profiles.json';
 
@@ -144,6 +165,8 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     host: e.HOST,
     port: e.PORT,
     allowedHosts: e.ALLOWED_HOSTS,
+    corsOrigins: e.CORS_ORIGINS,
+    websocket: { idleMs: e.WS_IDLE_TIMEOUT_MS, pingMs: e.WS_PING_INTERVAL_MS },
     databasePath: e.DATABASE_PATH,
     // The repository's config/profiles.json when present; the built-in profiles otherwise.
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),

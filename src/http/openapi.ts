@@ -48,6 +48,11 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
         content: {
           'application/json': { schema: RunRequestSchema },
           'text/plain': { schema: z.string().openapi({ description: 'The prompt itself, byte for byte (curl -d works too)' }) },
+          'multipart/form-data': {
+            schema: z
+              .object({ prompt: z.string(), agent: z.string().optional(), timeout_ms: z.string().optional() })
+              .openapi({ description: 'curl -F prompt=... (or -F prompt=@file): the prompt field is the prompt' }),
+          },
         },
       },
     },

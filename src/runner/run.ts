@@ -51,8 +51,11 @@ export interface RunHandle {
    */
   ready: Promise<void>;
   result: Promise<RunResult>;
-  /** The client went away: kill the container, keep what was seen. */
-  cancel(): void;
+  /**
+   * The client went away: kill the container, keep what was seen. A client that asked for the
+   * cancel and still reads (`stillReading`) gets the rest of the events, `done` last.
+   */
+  cancel(opts?: { stillReading?: boolean }): void;
   /** The service stops it (shutdown). */
   stop(status: 'interrupted'): void;
 }
@@ -124,9 +127,9 @@ export class Run implements RunHandle {
     this.result = this.live(containerSpec(planned, turn, instanceId, Date.now(), parts.config.workspace)).catch((err: unknown) => this.failedInService(err));
   }
 
-  cancel(): void {
+  cancel(opts: { stillReading?: boolean } = {}): void {
     this.stopFor(new RunStopped('cancelled'));
-    this.events.abandon();
+    if (!opts.stillReading) this.events.abandon();
   }
 
   stop(why: 'interrupted'): void {

@@ -1,3 +1,4 @@
+import { newWebSocketServer } from '../../src/http/ws/server.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,9 +111,10 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
 }
 
 /** A real HTTP server on a free loopback port, for streaming and disconnect tests. */
-export async function listen(app: { fetch: (req: Request) => Response | Promise<Response> }) {
+export async function listen(app: { fetch: (req: Request) => Response | Promise<Response> }, maxPayload = 1024 * 1024) {
+  const wss = newWebSocketServer(maxPayload);
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0, websocket: { server: wss } }, () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -120,6 +122,7 @@ export async function listen(app: { fetch: (req: Request) => Response | Promise<
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const ws of wss.clients) ws.terminate();
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close(() => resolve());
       }),

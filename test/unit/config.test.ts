@@ -51,6 +51,18 @@ describe('loadServiceConfig', () => {
   });
 });
 
+describe('CORS_ORIGINS and the WebSocket settings', () => {
+  it('take exact origins only, and default to none', () => {
+    expect(loadServiceConfig({}).corsOrigins).toEqual([]);
+    expect(loadServiceConfig({ CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).corsOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
+    for (const bad of ['*', 'https://a.example/', 'https://a.example/app', 'a.example', 'ftp://a.example']) {
+      expect(() => loadServiceConfig({ CORS_ORIGINS: bad })).toThrow(/CORS_ORIGINS is a comma-separated list of origins/);
+    }
+    expect(loadServiceConfig({}).websocket).toEqual({ idleMs: 300_000, pingMs: 30_000 });
+    expect(loadServiceConfig({ WS_IDLE_TIMEOUT_MS: '1000', WS_PING_INTERVAL_MS: '500' }).websocket).toEqual({ idleMs: 1000, pingMs: 500 });
+  });
+});
+
 describe('profiles', () => {
   it('pins the gemini image to the CLI version the image builds', () => {
     const version = /^ARG GEMINI_CLI_VERSION=(.+)$/m.exec(readFileSync('images/gemini/Dockerfile', 'utf8'))?.[1];

@@ -7,6 +7,7 @@ import { LOCAL_OPERATOR, type Principal } from '../../auth/principal.js';
 import type { ApiKeyStore } from '../../db/api-keys.js';
 import { errorResponse } from '../errors.js';
 import { localOperatorRefusal } from './local-operator.js';
+import { bearerFromSubprotocol } from '../ws/server.js';
 
 export type AuthEnv = { Variables: { principal: Principal; requestId: string; logger: Logger } };
 
@@ -16,12 +17,15 @@ export interface AuthOptions {
   listenHost: string;
   /** Host names besides the loopback ones that keyless requests may use. */
   allowedHosts: readonly string[];
+  /** Web origins the operator trusts (CORS_ORIGINS): their pages count as the operator's own. */
+  corsOrigins?: readonly string[];
 }
 
 const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="ephemera"' };
 
 /**
- * `Authorization: Bearer <key>`, or no key at all for the local operator. Keyless
+ * `Authorization: Bearer <key>` (on a WebSocket upgrade, the subprotocol `ephemera.bearer.<key>`
+ * may carry it instead), or no key at all for the local operator. Keyless
  * serving is decided per request and fails closed: only while no key was ever created,
  * only when the service listens on loopback, only from a loopback peer, and only for
  * requests a web page cannot forge (see local-operator.ts). Revoking every key never
@@ -30,12 +34,12 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="ephemera"' };
 export function authenticate(opts: AuthOptions) {
   const listensOnLoopback = isLoopbackListen(opts.listenHost);
   return createMiddleware<AuthEnv>(async (c, next) => {
-    const header = c.req.header('authorization');
+    const header = c.req.header('authorization') ?? bearerFromSubprotocol(c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
     if (header === undefined) {
       if (!listensOnLoopback || opts.keys.everCreated() || !isLoopbackAddress(peerAddress(c))) {
         return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
       }
-      const refusal = localOperatorRefusal(c, opts.allowedHosts);
+      const refusal = localOperatorRefusal(c, opts.allowedHosts, opts.corsOrigins ?? []);
       if (refusal) return errorResponse(c, refusal.code, refusal.message);
       c.set('principal', LOCAL_OPERATOR);
       return next();

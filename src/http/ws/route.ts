@@ -1,0 +1,74 @@
+import { upgradeWebSocket } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import type { WebSocket } from 'ws';
+import { canSee } from '../../auth/principal.js';
+import type { TranscriptStore } from '../../db/transcripts.js';
+import type { ProfileSet } from '../../config/profiles.js';
+import type { RunService } from '../../runner/run-service.js';
+import { errorResponse } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { Conversation } from './conversation.js';
+
+export interface WsRouteDeps {
+  runs: RunService;
+  transcripts: TranscriptStore;
+  profiles: ProfileSet;
+  /** Web origins besides the service's own whose pages may open a conversation (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  idleMs: number;
+  pingMs: number;
+}
+
+/**
+ * GET /v1/ws: a conversation over a WebSocket (a new session, or `?session_id=` to continue
+ * one; `?agent=` for prompts that name none). Checked before the upgrade, each with its
+ * status: the key (authenticate), the page's origin, the session.
+ */
+export function wsRoutes(deps: WsRouteDeps) {
+  return new Hono<AuthEnv>().get(
+    '/v1/ws',
+    async (c, next) => {
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+        return errorResponse(c, 'UPGRADE_REQUIRED', 'GET /v1/ws opens a WebSocket: send Upgrade: websocket', { Upgrade: 'websocket' });
+      }
+      const refusal = refuse(c, deps);
+      return refusal ?? next();
+    },
+    upgradeWebSocket((c) => {
+      let conversation: Conversation | undefined;
+      return {
+        onOpen: (_event, ws) => {
+          conversation = new Conversation(ws.raw as WebSocket, {
+            runs: deps.runs,
+            principal: c.get('principal'),
+            logger: c.get('logger'),
+            sessionId: c.req.query('session_id'),
+            agent: c.req.query('agent'),
+            idleMs: deps.idleMs,
+            pingMs: deps.pingMs,
+          });
+        },
+        onMessage: (event) => conversation?.message(event.data),
+        onClose: () => conversation?.close(),
+      };
+    }),
+  );
+}
+
+/** A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, or a session this key cannot see. */
+function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Response | undefined {
+  const origin = c.req.header('origin');
+  if (origin !== undefined && origin !== new URL(c.req.url).origin && !deps.corsOrigins.includes(origin)) {
+    return errorResponse(c, 'CROSS_SITE', `a page of ${origin} may not open a conversation here; the operator names the origins that may (CORS_ORIGINS)`);
+  }
+  const agent = c.req.query('agent');
+  if (agent !== undefined && !deps.profiles.profiles.has(agent)) {
+    return errorResponse(c, 'UNKNOWN_AGENT', `unknown agent "${agent}"; known: ${[...deps.profiles.profiles.keys()].join(', ')}`);
+  }
+  const sessionId = c.req.query('session_id');
+  if (sessionId !== undefined) {
+    const session = deps.transcripts.getSession(sessionId);
+    if (!session || !canSee(c.get('principal'), session)) return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
+  }
+  return undefined;
+}
