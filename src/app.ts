@@ -11,6 +11,7 @@ import { runRoutes } from './http/routes/runs.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { workspaceRoutes } from './http/routes/workspace.js';
 import { wsRoutes } from './http/ws/route.js';
+import { openAiRoutes } from './http/openai/route.js';
 import type { Service } from './service.js';
 
 /** The HTTP app: the service's routes, behind logging and authentication. */
@@ -25,6 +26,7 @@ export function createApp(service: Service) {
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
   app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
+  app.route('/', openAiRoutes({ runs, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', wsRoutes({ runs, transcripts: service.store, profiles: service.profiles, corsOrigins: config.corsOrigins, ...config.websocket }));
   app.route('/', workspaceRoutes({ transcripts: service.store, workspaces: service.workspaces, profiles: service.profiles, bounds: config.workspace }));
   mountOpenApi(app);

@@ -167,6 +167,10 @@ describe('the API description', () => {
         '/v1/sessions/{id}/workspace/files',
         '/v1/sessions/{id}/workspace/file',
         '/v1/stats',
+        '/v1/chat/completions',
+        '/v1/models',
+        '/v1/models/{id}',
+        '/v1/ws',
       ].sort(),
     );
     const text = JSON.stringify(doc);

@@ -3,7 +3,7 @@ import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
 import type { Workspace } from '../workspace/archive.js';
 import { putWorkspace } from '../workspace/store.js';
-import { messages, runs, sessions, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
+import { messages, runs, sessions, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
   sessionId: string;
@@ -17,6 +17,8 @@ export interface TurnStart {
   keyId: string | null;
   timeoutMs: number;
   prompt: string;
+  /** A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt. */
+  earlier?: { role: MessageRole; content: string }[];
   now: number;
 }
 
@@ -94,6 +96,8 @@ export class TranscriptStore {
       const counted = q.countTurn.run(v);
       if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
       q.runningRun.run(v);
+      // Under the turn's run: a message belongs to a run, and these are what this run was given.
+      if (t.newSessionAgent !== undefined) for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
       return { userMessageId: q.userMessage.get(v)!.id };
     });
   }
@@ -212,6 +216,10 @@ function turnQueries(db: Db) {
         timeoutMs: p('timeoutMs'),
         createdAt: p('now'),
       })
+      .prepare(),
+    earlierMessage: db
+      .insert(messages)
+      .values({ sessionId: p('sessionId'), runId: p('runId'), role: sql.placeholder('role'), content: sql.placeholder('content'), createdAt: p('now') })
       .prepare(),
     userMessage: db
       .insert(messages)

@@ -33,10 +33,27 @@ export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
 };
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  error: { code: ErrorCode; message: string; type?: string; param?: null };
 }
 
+/**
+ * The error as JSON with its status. On the OpenAI-compatible paths the body also carries
+ * OpenAI's `type` and `param`, so its SDKs read it as their own (`code` and `message` are ours).
+ */
 export function errorResponse(c: Context, code: ErrorCode, message: string, headers?: Record<string, string>): Response {
-  const body: ErrorBody = { error: { code, message } };
-  return c.json(body, STATUS_OF[code], { 'Cache-Control': 'no-store', ...headers });
+  const status = STATUS_OF[code];
+  const body: ErrorBody = { error: { code, message, ...(isOpenAiPath(c.req.path) && { type: openAiType(status), param: null }) } };
+  return c.json(body, status, { 'Cache-Control': 'no-store', ...headers });
+}
+
+export const isOpenAiPath = (path: string) => path === '/v1/chat/completions' || path === '/v1/models' || path.startsWith('/v1/models/');
+
+/** OpenAI's error `type` for a status. */
+export function openAiType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
 }

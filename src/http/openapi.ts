@@ -72,6 +72,19 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
   app.openAPIRegistry.registerPath(
     runRoute('/v1/sessions/{id}/messages', 'Run the next turn of a session, replaying its history into a fresh container', z.object({ id: z.string() })),
   );
+  registerOpenAiPaths(app);
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/ws',
+    summary:
+      'A WebSocket conversation (Upgrade: websocket): client messages {type:"prompt",prompt,agent?,timeout_ms?} and {type:"cancel"}; server messages are the SSE events with a type field. ?session_id= continues a session, ?agent= picks the agent. A browser passes its key as the subprotocol ephemera.bearer.<key>, offered with ephemera.',
+    security: [{ bearer: [] }],
+    request: { query: z.object({ session_id: z.string().optional(), agent: z.string().optional() }) },
+    responses: {
+      101: { description: 'switched to the WebSocket protocol' },
+      ...errorResponses(['UNAUTHORIZED', 'CROSS_SITE', 'NOT_FOUND', 'UNKNOWN_AGENT', 'UPGRADE_REQUIRED']),
+    },
+  });
   app.openAPIRegistry.registerPath({
     method: 'get',
     path: '/readyz',
@@ -109,3 +122,66 @@ fetch('/openapi.json').then(r => r.json()).then(doc => {
   document.getElementById('api').innerHTML = html;
 });
 </script></body></html>`;
+
+/** The OpenAI-compatible paths (src/http/openai): shapes as OpenAI documents them, what the service reads of them. */
+function registerOpenAiPaths(app: OpenAPIHono<any>) {
+  const message = z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]) });
+  const usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }).optional();
+  const model = z.object({ id: z.string(), object: z.literal('model'), created: z.number(), owned_by: z.string() });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/v1/chat/completions',
+    summary:
+      'OpenAI-compatible chat completion: the model is an agent profile, the last (user) message the prompt. X-Session-Id continues a session (its transcript is the history); without it the earlier messages become a new session\'s history.',
+    security: [{ bearer: [] }],
+    request: {
+      headers: z.object({ 'x-session-id': z.string().optional() }),
+      body: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: z.object({ model: z.string(), messages: z.array(message).min(1), stream: z.boolean().optional(), stream_options: z.object({ include_usage: z.boolean() }).optional() }),
+          },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'A chat.completion (or, with stream: true, text/event-stream of chat.completion.chunk then [DONE]); headers X-Session-Id and X-Run-Id.',
+        content: {
+          'application/json': {
+            schema: z.object({
+              id: z.string(),
+              object: z.literal('chat.completion'),
+              created: z.number(),
+              model: z.string(),
+              choices: z.array(z.object({ index: z.number(), message: z.object({ role: z.literal('assistant'), content: z.string() }), finish_reason: z.enum(['stop', 'length']) })),
+              usage,
+              ephemera: z.object({ session_id: z.string(), run_id: z.string(), status: z.string(), exit_code: z.number().nullable() }),
+            }),
+          },
+          'text/event-stream': { schema: z.string() },
+        },
+      },
+      502: { description: 'the run ended failed or out of memory (OpenAI error shape)' },
+      503: { description: 'the run was interrupted, or the engine is away' },
+      504: { description: 'the run timed out' },
+      ...errorResponses(['INVALID_BODY', 'INVALID_JSON', 'EMPTY_PROMPT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY']),
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/models',
+    summary: 'OpenAI-compatible: every agent profile, as a model',
+    security: [{ bearer: [] }],
+    responses: { 200: { description: 'the models', content: { 'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(model) }) } } } },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/models/{id}',
+    summary: 'OpenAI-compatible: one agent profile, as a model',
+    security: [{ bearer: [] }],
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 200: { description: 'the model', content: { 'application/json': { schema: model } } }, ...errorResponses(['NOT_FOUND']) },
+  });
+}

@@ -3,7 +3,7 @@ import { modelKeyOf, type ServiceConfig } from '../config/env.js';
 import type { AgentProfile, ProfileSet } from '../config/profiles.js';
 import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
-import type { SessionRow } from '../db/schema.js';
+import type { MessageRole, SessionRow } from '../db/schema.js';
 import { NO_REPLAY, type TranscriptStore } from '../db/transcripts.js';
 import { AppError } from '../errors.js';
 import { agentFor } from './agents/index.js';
@@ -27,6 +27,8 @@ export interface RunRequest {
   sessionId?: string;
   agent?: string;
   timeoutMs?: number;
+  /** A new session's history, stored before the prompt and replayed to it (ignored when continuing a session). */
+  earlier?: { role: MessageRole; content: string }[];
   /** Files added to the session's workspace before the turn (a keeping profile only). */
   files?: Record<string, GivenFile>;
   /** performance.now() when the request arrived; run timings count from it. */
@@ -213,6 +215,7 @@ export class RunService {
       keyId: req.principal.keyId,
       timeoutMs,
       prompt: req.prompt,
+      ...(req.earlier && { earlier: req.earlier }),
       now: Date.now(),
     });
     if (begun === 'gone') throw new AppError('NOT_FOUND', `session ${sessionId} not found`);

@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
 import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
-import { AppError } from '../../errors.js';
 import type { RunService } from '../../runner/run-service.js';
+import { beginHttpTurn } from '../begin-turn.js';
 import { errorResponse } from '../errors.js';
 import { negotiateMode } from '../negotiate.js';
 import { readRunInput } from '../read-run-input.js';
@@ -37,47 +37,14 @@ export function runRoutes(deps: RunRouteDeps) {
 async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: string | undefined) {
   const receivedAt = performance.now();
   const input = await readRunInput(c);
-  const signal = c.req.raw.signal;
   const mode = negotiateMode(c.req.header('accept'));
-  let handle;
-  try {
-    const principal = c.get('principal');
-    const logger = c.get('logger');
-    handle = await deps.runs.begin(
-      {
-        ...input,
-        principal,
-        receivedAt,
-        keepOutput: mode === 'json', // only a JSON answer carries the whole output
-        ...(logger && { logger }),
-        ...(sessionId === undefined ? {} : { sessionId }),
-      },
-      signal,
-    );
-  } catch (err) {
-    // The client left while its request waited for a slot: nothing was stored, nobody reads.
-    if (signal.aborted) return c.body(null, 499 as never);
-    if (err instanceof AppError && err.code === 'CAPACITY') {
-      deps.onRefused?.();
-      return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
-    }
-    throw err;
-  }
-  const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };
-
-  // The client may leave before the response starts (while the container starts).
-  if (signal.aborted) handle.cancel();
-  else signal.addEventListener('abort', () => handle.cancel(), { once: true });
-
-  // Hold the headers until the container runs, so an engine failure still gets its own status.
-  try {
-    await handle.ready;
-  } catch (err) {
-    if (err instanceof AppError) return errorResponse(c, err.code, err.message, ids);
-    throw err;
-  }
-  for (const [k, v] of Object.entries(ids)) c.header(k, v);
-  c.header('Cache-Control', 'no-store');
+  const handle = await beginHttpTurn(deps, c, {
+    ...input,
+    receivedAt,
+    keepOutput: mode === 'json', // only a JSON answer carries the whole output
+    ...(sessionId === undefined ? {} : { sessionId }),
+  });
+  if (handle instanceof Response) return handle;
   switch (mode) {
     case 'json':
       return respondJson(c, handle);

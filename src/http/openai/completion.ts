@@ -1,0 +1,90 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Context } from 'hono';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import type { RunHandle, RunResult } from '../../runner/run.js';
+import { openAiType } from '../errors.js';
+
+/**
+ * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
+ * one cut at MAX_OUTPUT_BYTES with `length`; any other end (timeout, a failed command or
+ * CLI, out of memory, cancelled) is an error in OpenAI's shape, because a client of that
+ * API cannot tell a failed run's output from an answer. The output stays in the session's
+ * transcript either way. The reply's text is the content; stderr and tool events are not
+ * sent (the transcript and /v1/runs/:id keep them). `ephemera` names the session to continue.
+ */
+
+const FINISH: Partial<Record<RunResult['status'], 'stop' | 'length'>> = { succeeded: 'stop', output_limit: 'length' };
+
+/** The HTTP status of a run that did not end in an answer. */
+const STATUS_OF_END: Partial<Record<RunResult['status'], number>> = { timeout: 504, cancelled: 499, interrupted: 503 };
+
+const idOf = (runId: string) => `chatcmpl-${runId}`;
+const created = () => Math.floor(Date.now() / 1000);
+
+function usageOf(r: RunResult) {
+  return r.usage && { prompt_tokens: r.usage.inputTokens, completion_tokens: r.usage.outputTokens, total_tokens: r.usage.totalTokens };
+}
+
+function runError(r: RunResult) {
+  const status = STATUS_OF_END[r.status] ?? 502;
+  const code = r.error?.code ?? r.status.toUpperCase();
+  const exit = r.exitCode !== null && r.status === 'failed' ? ` (exit code ${r.exitCode})` : '';
+  const message = `the run ended ${r.status}${exit}${r.error ? `: ${r.error.message}` : ''}; its output is in session ${r.sessionId}'s transcript`;
+  return { status, body: { error: { code, message, type: openAiType(status), param: null } } };
+}
+
+const ephemera = (r: RunResult) => ({ session_id: r.sessionId, run_id: r.runId, status: r.status, exit_code: r.exitCode });
+
+/** The whole completion once the run has ended. */
+export async function respondCompletion(c: Context, run: RunHandle): Promise<Response> {
+  run.events.abandon(); // the output comes whole with the result
+  const r = await run.result;
+  const finish = FINISH[r.status];
+  if (!finish) {
+    const { status, body } = runError(r);
+    return c.json({ ...body, ephemera: ephemera(r) }, status as never);
+  }
+  const usage = usageOf(r);
+  return c.json({
+    id: idOf(r.runId),
+    object: 'chat.completion',
+    created: created(),
+    model: r.agent,
+    choices: [{ index: 0, message: { role: 'assistant', content: r.output, refusal: null }, logprobs: null, finish_reason: finish }],
+    ...(usage && { usage }),
+    ephemera: ephemera(r),
+  });
+}
+
+/** `chat.completion.chunk`s as the reply arrives, then `[DONE]`; an error chunk when the run ends otherwise. */
+export function streamCompletion(c: Context, run: RunHandle, includeUsage: boolean): Response {
+  return streamSSE(c, async (s) => {
+    s.onAbort(() => run.cancel());
+    const base = { id: idOf(run.runId), object: 'chat.completion.chunk', created: created(), model: run.agent };
+    const chunk = (delta: object, finish: string | null = null) => send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+    await chunk({ role: 'assistant', content: '' });
+    const text = new StringDecoder('utf8');
+    for await (const event of run.events) {
+      if (s.aborted) return;
+      if (event.type === 'text') {
+        const t = text.write(event.data);
+        if (t) await chunk({ content: t });
+      } else if (event.type === 'done') {
+        const rest = text.end();
+        if (rest) await chunk({ content: rest });
+        const r = event.result;
+        const finish = FINISH[r.status];
+        if (finish) {
+          await chunk({}, finish);
+          const usage = usageOf(r);
+          if (includeUsage && usage) await send(s, { ...base, choices: [], usage });
+        } else {
+          await send(s, { ...runError(r).body, ephemera: ephemera(r) });
+        }
+      }
+    }
+    await s.writeSSE({ data: '[DONE]' });
+  });
+}
+
+const send = (s: SSEStreamingApi, data: object) => s.writeSSE({ data: JSON.stringify(data) });

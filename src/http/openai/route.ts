@@ -1,0 +1,74 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { ProfileSet } from '../../config/profiles.js';
+import { AppError } from '../../errors.js';
+import { beginHttpTurn, type HttpTurnDeps } from '../begin-turn.js';
+import { errorResponse } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { ChatRequestSchema, chatTurn } from './chat-request.js';
+import { respondCompletion, streamCompletion } from './completion.js';
+
+interface OpenAiRouteDeps extends HttpTurnDeps {
+  profiles: ProfileSet;
+  maxBodyBytes: number;
+}
+
+/**
+ * The OpenAI-compatible API: each profile is a model; a chat completion is one turn.
+ *
+ * Which session a completion continues: the one named by the `X-Session-Id` header (every
+ * reply carries it, and `ephemera.session_id` in the body). The session's own transcript is
+ * then the history the agent sees, and the messages before the last are not read again:
+ * the stored turns are what really ran, while clients trim and reformat what they send back.
+ * Without the header, a new session starts, and the messages before the last become its
+ * stored, replayed history. OpenAI's `user` field is left to what it means there (an end
+ * user's id for abuse tracking), not overloaded with a session.
+ */
+export function openAiRoutes(deps: OpenAiRouteDeps) {
+  const started = Math.floor(Date.now() / 1000);
+  const model = (id: string) => ({ id, object: 'model', created: started, owned_by: 'ephemera' });
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),
+  });
+  return new Hono<AuthEnv>()
+    .get('/v1/models', (c) => c.json({ object: 'list', data: [...deps.profiles.profiles.keys()].map(model) }))
+    .get('/v1/models/:id', (c) =>
+      deps.profiles.profiles.has(c.req.param('id')) ? c.json(model(c.req.param('id'))) : errorResponse(c, 'NOT_FOUND', `the model "${c.req.param('id')}" does not exist; GET /v1/models lists them`),
+    )
+    .post('/v1/chat/completions', limit, (c) => complete(deps, c));
+}
+
+async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
+  const receivedAt = performance.now();
+  const req = await readChatRequest(c);
+  const turn = chatTurn(req);
+  if (!deps.profiles.profiles.has(req.model)) {
+    return errorResponse(c, 'NOT_FOUND', `the model "${req.model}" does not exist; GET /v1/models lists them`);
+  }
+  const sessionId = c.req.header('x-session-id');
+  const stream = req.stream === true;
+  const handle = await beginHttpTurn(deps, c, {
+    prompt: turn.prompt,
+    agent: req.model,
+    receivedAt,
+    keepOutput: !stream,
+    ...(sessionId === undefined ? { earlier: turn.earlier } : { sessionId }),
+  });
+  if (handle instanceof Response) return handle;
+  return stream ? streamCompletion(c, handle, req.stream_options?.include_usage === true) : respondCompletion(c, handle);
+}
+
+async function readChatRequest(c: Context) {
+  let json: unknown;
+  try {
+    json = JSON.parse(await c.req.text());
+  } catch {
+    throw new AppError('INVALID_JSON', 'the request body is not valid JSON');
+  }
+  const parsed = ChatRequestSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new AppError('INVALID_BODY', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  }
+  return parsed.data;
+}
