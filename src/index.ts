@@ -12,7 +12,7 @@ import { unlockedProfiles } from './runner/egress-lock.js';
 import { callsModel } from './runner/agents/registry.js';
 import { openDatabase, UnsafeDatabaseError, type Db } from './db/open.js';
 import { applyServerLimits } from './http/server-limits.js';
-import { newWebSocketServer } from './http/ws/server.js';
+import { newWebSocketServer, refuseOtherUpgrades } from './http/ws/server.js';
 import type { WebSocketServer } from 'ws';
 import { DockerRuntime } from './runner/docker-runtime.js';
 
@@ -105,6 +105,7 @@ function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, conf
     );
   });
   applyServerLimits(server as Server, config.http); // before 'listening': see the function
+  refuseOtherUpgrades(server as Server);
   server.on('error', (err) => {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);

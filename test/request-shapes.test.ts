@@ -78,19 +78,29 @@ describe('CORS', () => {
       }),
     );
 
-  it('answers a configured origin: preflight, then the run with its ids readable', async () => {
+  it('answers a configured origin: preflight, then the run with its ids readable; its pages still need a key', async () => {
     const pre = await preflight('https://app.example');
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expect(pre.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
-    const res = await h.app.request(
-      new Request('http://localhost/v1/run', { method: 'POST', body: JSON.stringify({ prompt: 'echo cors' }), headers: { origin: 'https://app.example', 'content-type': 'application/json', accept: 'application/json' } }),
-    );
-    expect(res.status).toBe(200);
-    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
-    expect(res.headers.get('access-control-expose-headers')).toContain('X-Session-Id');
-    expect(await res.json()).toMatchObject({ output: 'cors\n' });
+    const request = (headers: Record<string, string>) =>
+      new Request('http://localhost/v1/run', { method: 'POST', body: JSON.stringify({ prompt: 'echo cors' }), headers: { origin: 'https://app.example', 'content-type': 'application/json', accept: 'application/json', ...headers } });
+    // Keyless serving is for local tools: a page, even of a configured origin, would act as an admin.
+    const keyless = await h.app.request(request({}));
+    expect(keyless.status).toBe(403);
+    expect((await jsonOf(keyless)).error.code).toBe('CROSS_SITE');
+    const keyed = createHarness({ corsOrigins: ['https://app.example'] });
+    try {
+      const key = keyed.service.keys.create('web', 'user').key;
+      const res = await keyed.app.request(request({ authorization: `Bearer ${key}` }));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(res.headers.get('access-control-expose-headers')).toContain('X-Session-Id');
+      expect(await jsonOf(res)).toMatchObject({ output: 'cors\n' });
+    } finally {
+      await keyed.close();
+    }
   });
 
   it('gives any other origin no CORS header, and keyless mode still refuses its requests', async () => {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
@@ -163,6 +164,66 @@ describe('a WebSocket conversation', () => {
     c.ws.close();
   });
 
+  it('withdraws a prompt cancelled while it waits for a slot: it never runs', async () => {
+    const full = createHarness({ maxConcurrentRuns: 1, queueTimeoutMs: 20_000 });
+    const s = await listen(full.app);
+    try {
+      const holder = await open(`${s.url}/v1/ws`);
+      holder.send({ type: 'prompt', prompt: 'sleep 2' });
+      await holder.next('run');
+      const c = await open(`${s.url}/v1/ws`);
+      c.send({ type: 'prompt', prompt: 'echo should not run' });
+      await waitFor(() => full.service.runs.admission.queued === 1);
+      c.send({ type: 'cancel' });
+      await c.next('cancelled');
+      await holder.next('done');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.messages.map((m) => m.type)).toEqual(['cancelled']);
+      expect(full.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 1 });
+      c.send({ type: 'prompt', prompt: 'echo now' }); // the conversation goes on
+      expect(await c.next('done')).toMatchObject({ status: 'succeeded' });
+      holder.ws.close();
+      c.ws.close();
+    } finally {
+      await s.close();
+      await full.close();
+    }
+  });
+
+  it('says where a turn that the engine failed was stored', async () => {
+    const c = await open(`${server.url}/v1/ws`);
+    c.send({ type: 'prompt', prompt: 'hi', agent: 'ghost' });
+    const err = await c.next('error');
+    expect(err).toMatchObject({ error: { code: 'IMAGE_NOT_FOUND' } });
+    expect(h.service.store.getRun(err.run_id as string)?.sessionId).toBe(err.session_id);
+    c.ws.close();
+  });
+
+  it('drops a client that sends but does not read its replies, and bad messages do not keep a socket from idling out', async () => {
+    const c = await open(`${server.url}/v1/ws`);
+    c.ws.pause();
+    for (let i = 0; i < 100_000; i++) c.ws.send('x');
+    await new Promise((r) => setTimeout(r, 1000));
+    c.ws.resume();
+    expect((await c.closed).code).toBe(1006); // terminated
+    expect(c.messages.length).toBeLessThan(100_000);
+
+    const idle = createHarness({ websocket: { idleMs: 400, pingMs: 10_000 } });
+    const s = await listen(idle.app);
+    try {
+      const chatty = await open(`${s.url}/v1/ws`);
+      const t0 = Date.now();
+      const noise = setInterval(() => chatty.ws.readyState === WebSocket.OPEN && chatty.send('garbage'), 100);
+      const { code } = await chatty.closed;
+      clearInterval(noise);
+      expect(code).toBe(1000);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      await s.close();
+      await idle.close();
+    }
+  });
+
   it('closes the socket (1009) on a message over the size limit', async () => {
     const c = await open(`${server.url}/v1/ws`);
     c.send({ type: 'prompt', prompt: 'x'.repeat(100 * 1024) });
@@ -197,10 +258,23 @@ describe('opening a WebSocket', () => {
     expect(await plain.json()).toMatchObject({ error: { code: 'UPGRADE_REQUIRED' } });
   });
 
-  it("refuses a page of another origin; lets in the service's own and the configured ones", async () => {
-    expect(await refusal(open(`${server.url}/v1/ws`, { headers: { origin: 'https://evil.example' } }))).toBe(403);
-    (await open(`${server.url}/v1/ws`, { headers: { origin: server.url } })).ws.close();
-    (await open(`${server.url}/v1/ws`, { headers: { origin: 'https://app.example' } })).ws.close();
+  it('refuses a session of another agent before it opens', async () => {
+    const first = await jsonOf(h.app.request(post('/v1/run', 'echo first', { accept: 'application/json' })));
+    expect(await refusal(open(`${server.url}/v1/ws?session_id=${first.session_id}&agent=cat`))).toBe(409);
+  });
+
+  it('answers any other Upgrade (h2c from curl --http2) with 400 at once, not a hang', async () => {
+    const socket = connect(server.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let reply = '';
+    socket.on('data', (d) => (reply += String(d)));
+    const ended = new Promise((r) => socket.once('close', r));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n');
+    const outcome = await Promise.race([ended.then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))]);
+    socket.destroy();
+    expect(outcome).toBe('closed');
+    expect(reply).toMatch(/^HTTP\/1.1 400 /);
+    expect(reply).toContain('"code":"INVALID_BODY"');
   });
 
   it('closes a conversation left idle', async () => {
@@ -226,7 +300,7 @@ describe('a WebSocket with API keys', () => {
   let key: string;
   let other: string;
   beforeAll(async () => {
-    keyed = createHarness();
+    keyed = createHarness({ corsOrigins: ['https://app.example'] });
     key = keyed.service.keys.create('alice', 'user').key;
     other = keyed.service.keys.create('bob', 'user').key;
     s = await listen(keyed.app);
@@ -234,6 +308,23 @@ describe('a WebSocket with API keys', () => {
   afterAll(async () => {
     await s.close();
     await keyed.close();
+  });
+
+  it("refuses a page of another origin; lets in the service's own and the configured ones", async () => {
+    const auth = { authorization: `Bearer ${key}` };
+    expect(await refusal(open(`${s.url}/v1/ws`, { headers: { ...auth, origin: 'https://evil.example' } }))).toBe(403);
+    (await open(`${s.url}/v1/ws`, { headers: { ...auth, origin: s.url } })).ws.close();
+    (await open(`${s.url}/v1/ws`, { headers: { ...auth, origin: 'https://app.example' } })).ws.close();
+  });
+
+  it('ends a conversation whose key was revoked since it opened', async () => {
+    const doomed = keyed.service.keys.create('carol', 'user');
+    const c = await open(`${s.url}/v1/ws`, { headers: { authorization: `Bearer ${doomed.key}` } });
+    keyed.service.keys.revoke(doomed.info.id);
+    c.send({ type: 'prompt', prompt: 'echo after revoke' });
+    expect(await c.next('error')).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect((await c.closed).code).toBe(1008);
+    expect(c.messages.some((m) => m.type === 'run')).toBe(false);
   });
 
   it('takes the key as a bearer header, or as a subprotocol from a browser, never echoing it', async () => {

@@ -77,6 +77,11 @@ export class ApiKeyStore {
     return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
   }
 
+  /** Whether the key with this id exists and is not revoked (a long-lived WebSocket asks before each prompt). */
+  isActive(id: string): boolean {
+    return this.db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).get() !== undefined;
+  }
+
   /** The active key a presented secret belongs to, or undefined. */
   verify(presented: string, now = Date.now()): ApiKeyInfo | undefined {
     const hash = hashOf(presented);

@@ -1,4 +1,5 @@
-import { newWebSocketServer } from '../../src/http/ws/server.js';
+import { newWebSocketServer, refuseOtherUpgrades } from '../../src/http/ws/server.js';
+import type { Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,7 @@ export async function listen(app: { fetch: (req: Request) => Response | Promise<
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0, websocket: { server: wss } }, () => resolve(s));
   });
+  refuseOtherUpgrades(server as Server);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

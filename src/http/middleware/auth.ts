@@ -17,8 +17,6 @@ export interface AuthOptions {
   listenHost: string;
   /** Host names besides the loopback ones that keyless requests may use. */
   allowedHosts: readonly string[];
-  /** Web origins the operator trusts (CORS_ORIGINS): their pages count as the operator's own. */
-  corsOrigins?: readonly string[];
 }
 
 const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="ephemera"' };
@@ -34,12 +32,12 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="ephemera"' };
 export function authenticate(opts: AuthOptions) {
   const listensOnLoopback = isLoopbackListen(opts.listenHost);
   return createMiddleware<AuthEnv>(async (c, next) => {
-    const header = c.req.header('authorization') ?? bearerFromSubprotocol(c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
+    const header = c.req.header('authorization') ?? bearerFromSubprotocol(c.req.path, c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
     if (header === undefined) {
       if (!listensOnLoopback || opts.keys.everCreated() || !isLoopbackAddress(peerAddress(c))) {
         return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
       }
-      const refusal = localOperatorRefusal(c, opts.allowedHosts, opts.corsOrigins ?? []);
+      const refusal = localOperatorRefusal(c, opts.allowedHosts);
       if (refusal) return errorResponse(c, refusal.code, refusal.message);
       c.set('principal', LOCAL_OPERATOR);
       return next();

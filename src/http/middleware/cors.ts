@@ -13,7 +13,7 @@ export function corsFor(origins: readonly string[]): MiddlewareHandler | undefin
     origin: (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
     allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Session-Id'],
-    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After'],
+    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
   });
 }

@@ -10,7 +10,7 @@ import type { ErrorCode } from '../../errors.js';
  * - a page on a rebinding domain (attacker.example resolving to 127.0.0.1) is
  *   same-origin to itself and can read the answers: its Host header names that domain.
  */
-export function localOperatorRefusal(c: Context, allowedHosts: readonly string[], trustedOrigins: readonly string[] = []): { code: ErrorCode; message: string } | undefined {
+export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
   const url = new URL(c.req.url);
   // The URL's host comes from the Host header, or from an absolute-form request target
   // ("GET http://localhost/ HTTP/1.1"), which then hides the header: check both.
@@ -23,9 +23,9 @@ export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]
   }
   const fetchSite = c.req.header('sec-fetch-site');
   const origin = c.req.header('origin');
-  // `same-origin` is this service's own page; `none` is the user typing the URL; an origin
-  // in CORS_ORIGINS is one the operator named.
-  if (origin !== undefined && trustedOrigins.includes(origin)) return undefined;
+  // `same-origin` is this service's own page; `none` is the user typing the URL. A page of a
+  // CORS_ORIGINS origin is refused here too: keyless serving is for local tools, and a page
+  // would act as the operator (an admin); such pages send a key.
   const crossSite = (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin !== undefined && origin !== url.origin);
   if (crossSite) {
     return { code: 'CROSS_SITE', message: 'cross-site browser requests are refused; without API keys only local tools (curl, scripts) are served' };

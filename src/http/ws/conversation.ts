@@ -19,10 +19,16 @@ export interface ConversationOptions {
   idleMs: number;
   /** A ping this often; a socket that did not answer the previous one is dropped. */
   pingMs: number;
+  /** Whether the socket's key (or keyless serving) still holds: asked before each prompt. */
+  stillAllowed: () => boolean;
 }
 
 /** Past this many bytes queued to a client, the next event waits until they are written. */
 const HIGH_WATER_BYTES = 256 * 1024;
+/** A client this far behind on our replies to its own messages is not reading: it is dropped. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+/** Error messages are cut here: a client's input (a zod message names unknown keys) is not echoed at length. */
+const MAX_ERROR_CHARS = 500;
 
 /**
  * One WebSocket conversation: each prompt runs as one turn of the session (in its own
@@ -31,8 +37,8 @@ const HIGH_WATER_BYTES = 256 * 1024;
 export class Conversation {
   private sessionId: string | undefined;
   private running: RunHandle | undefined;
-  /** A prompt is being admitted (queued for a slot, container starting). */
-  private starting = false;
+  /** A prompt is being admitted (queued for a slot, container starting): cancel withdraws it. */
+  private starting: AbortController | undefined;
   private closed = false;
   private idle: NodeJS.Timeout | undefined;
   private readonly ping: NodeJS.Timeout;
@@ -55,15 +61,18 @@ export class Conversation {
   }
 
   message(data: unknown): void {
-    if (!this.running && !this.starting) this.armIdle();
     let msg: ClientMessage;
     try {
       msg = parseClientMessage(data);
     } catch (err) {
       return void this.sendError(err);
     }
-    if (msg.type === 'cancel') return void this.running?.cancel({ stillReading: true });
-    void this.prompt(msg).catch((err) => this.sendError(err));
+    // Only a real message keeps the socket from idling out.
+    if (!this.running && !this.starting) this.armIdle();
+    if (msg.type === 'prompt') return void this.prompt(msg).catch((err) => this.sendError(err));
+    // A cancel with nothing in progress is a no-op: cancelling twice is safe.
+    if (this.running) this.running.cancel({ stillReading: true });
+    else this.starting?.abort();
   }
 
   /** The socket closed: a run in progress is cancelled, as when an HTTP client leaves. */
@@ -79,25 +88,43 @@ export class Conversation {
     if (this.running || this.starting) {
       throw new AppError('SESSION_BUSY', 'a run is in progress on this connection; send the next prompt after its done event, or cancel it');
     }
-    this.starting = true;
+    if (!this.opts.stillAllowed()) {
+      this.sendError(new AppError('UNAUTHORIZED', 'the key this conversation was opened with is no longer valid'));
+      return void this.ws.close(1008, 'unauthorized');
+    }
+    const withdraw = new AbortController();
+    this.starting = withdraw;
     clearTimeout(this.idle);
     try {
-      const run = await this.opts.runs.begin({
-        prompt: msg.prompt,
-        principal: this.opts.principal,
-        receivedAt: performance.now(),
-        logger: this.opts.logger,
-        ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
-        ...((msg.agent ?? this.opts.agent) !== undefined && { agent: msg.agent ?? this.opts.agent }),
-        ...(msg.timeout_ms !== undefined && { timeoutMs: msg.timeout_ms }),
-      }, this.gone.signal);
+      const agent = msg.agent ?? this.opts.agent;
+      let run: RunHandle;
+      try {
+        run = await this.opts.runs.begin(
+          {
+            prompt: msg.prompt,
+            principal: this.opts.principal,
+            receivedAt: performance.now(),
+            logger: this.opts.logger,
+            ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
+            ...(agent !== undefined && { agent }),
+            ...(msg.timeout_ms !== undefined && { timeoutMs: msg.timeout_ms }),
+          },
+          AbortSignal.any([this.gone.signal, withdraw.signal]),
+        );
+      } catch (err) {
+        // Withdrawn while it waited for a slot: nothing was stored.
+        if (withdraw.signal.aborted && !this.closed) return void this.send({ type: 'cancelled' });
+        if (this.closed) return;
+        throw err;
+      }
       this.running = run;
       this.sessionId = run.sessionId;
       if (this.closed) run.cancel();
+      else if (withdraw.signal.aborted) run.cancel({ stillReading: true }); // asked for while it was being set up
       await this.stream(run);
     } finally {
       this.running = undefined;
-      this.starting = false;
+      this.starting = undefined;
       if (!this.closed) this.armIdle();
     }
   }
@@ -107,11 +134,13 @@ export class Conversation {
       await run.ready;
     } catch (err) {
       run.events.abandon();
+      // The turn was stored (a failed run): its ids say where.
+      if (err instanceof AppError) return this.sendError(err, { session_id: run.sessionId, run_id: run.runId });
       throw err;
     }
     for await (const { event, data } of typedEvents(run)) {
       if (this.closed) break;
-      await this.send({ type: event, ...data });
+      await this.send({ ...data, type: event });
     }
   }
 
@@ -123,12 +152,13 @@ export class Conversation {
     await new Promise<void>((resolve) => this.ws.send(data, () => resolve()));
   }
 
-  private sendError(err: unknown): void {
+  private sendError(err: unknown, ids?: { session_id: string; run_id: string }): void {
     let code: ErrorCode = 'INTERNAL';
     let message = 'internal error';
     if (err instanceof AppError) ({ code, message } = err);
     else this.opts.logger.error({ err }, 'websocket prompt failed');
-    void this.send({ type: 'error', error: { code, message } });
+    if (this.ws.bufferedAmount > MAX_UNREAD_BYTES) return void this.ws.terminate();
+    void this.send({ type: 'error', error: { code, message: message.slice(0, MAX_ERROR_CHARS) }, ...ids });
   }
 
   private armIdle(): void {

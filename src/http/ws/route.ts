@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { WebSocket } from 'ws';
 import { canSee } from '../../auth/principal.js';
 import type { TranscriptStore } from '../../db/transcripts.js';
+import type { ApiKeyStore } from '../../db/api-keys.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import type { RunService } from '../../runner/run-service.js';
 import { errorResponse } from '../errors.js';
@@ -12,6 +13,7 @@ import { Conversation } from './conversation.js';
 export interface WsRouteDeps {
   runs: RunService;
   transcripts: TranscriptStore;
+  keys: ApiKeyStore;
   profiles: ProfileSet;
   /** Web origins besides the service's own whose pages may open a conversation (CORS_ORIGINS). */
   corsOrigins: readonly string[];
@@ -38,9 +40,12 @@ export function wsRoutes(deps: WsRouteDeps) {
       let conversation: Conversation | undefined;
       return {
         onOpen: (_event, ws) => {
+          const principal = c.get('principal');
           conversation = new Conversation(ws.raw as WebSocket, {
             runs: deps.runs,
-            principal: c.get('principal'),
+            principal,
+            // A socket outlives its handshake: a revoked key, or a first key created since, ends it.
+            stillAllowed: () => (principal.keyId === null ? !deps.keys.everCreated() : deps.keys.isActive(principal.keyId)),
             logger: c.get('logger'),
             sessionId: c.req.query('session_id'),
             agent: c.req.query('agent'),
@@ -55,7 +60,7 @@ export function wsRoutes(deps: WsRouteDeps) {
   );
 }
 
-/** A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, or a session this key cannot see. */
+/** A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, a session this key cannot see or of another agent. */
 function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Response | undefined {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== new URL(c.req.url).origin && !deps.corsOrigins.includes(origin)) {
@@ -69,6 +74,7 @@ function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Response | undefined {
   if (sessionId !== undefined) {
     const session = deps.transcripts.getSession(sessionId);
     if (!session || !canSee(c.get('principal'), session)) return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
+    if (agent !== undefined && agent !== session.agent) return errorResponse(c, 'AGENT_MISMATCH', `session ${sessionId} runs agent "${session.agent}", not "${agent}"`);
   }
   return undefined;
 }
