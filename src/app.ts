@@ -24,7 +24,7 @@ export function createApp(service: Service) {
   app.use('/v1/*', authenticate({ keys: service.keys, listenHost: config.host, allowedHosts: config.allowedHosts }));
   app.route('/', healthRoutes(service));
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
-  app.route('/', runRoutes({ runs, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
+  app.route('/', runRoutes({ runs, transcripts: service.store, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
   app.route('/', openAiRoutes({ runs, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', wsRoutes({ runs, transcripts: service.store, keys: service.keys, profiles: service.profiles, corsOrigins: config.corsOrigins, ...config.websocket }));

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * A small typed client for Ephemera's run API, for scripts that fire many prompts.
- * It asks for JSON results and retries what is worth retrying: 429 CAPACITY and 503
- * (engine unavailable, shutting down), honouring Retry-After, else exponential backoff
- * with jitter.
+ * It asks for JSON results and retries what is worth retrying: 429 CAPACITY, 502/503
+ * (engine unavailable, shutting down), a network error, and 409 RUN_IN_PROGRESS,
+ * honouring Retry-After, else exponential backoff with jitter. Every attempt of one run()
+ * carries the same Idempotency-Key, so a retry never stores the turn twice: it gets the
+ * first attempt's outcome, or runs the same stored turn again if no container ran it.
  */
 export interface RunInput {
   prompt: string;
@@ -11,6 +15,8 @@ export interface RunInput {
   timeoutMs?: number;
   /** Files added to the session's workspace before the turn: path -> text, or { base64 }. */
   files?: Record<string, string | { base64: string }>;
+  /** Sent as Idempotency-Key on every attempt; a new UUID for each run() when not given. */
+  idempotencyKey?: string;
 }
 
 export interface RunResult {
@@ -41,7 +47,7 @@ export class EphemeraError extends Error {
 export interface ClientOptions {
   baseUrl: string;
   apiKey?: string;
-  /** Retries after the first attempt, for 429/503 and network errors. */
+  /** Retries after the first attempt, for 429/502/503, 409 RUN_IN_PROGRESS and network errors. */
   maxRetries?: number;
   /** First backoff when the server gives no Retry-After; doubles each time, capped at 30 s. */
   backoffMs?: number;
@@ -69,6 +75,7 @@ export class EphemeraClient {
       ...(input.files !== undefined && { files: input.files }),
     });
     const maxRetries = this.options.maxRetries ?? 6;
+    const idempotencyKey = input.idempotencyKey ?? randomUUID();
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
@@ -78,6 +85,7 @@ export class EphemeraClient {
           headers: {
             'content-type': 'application/json',
             accept: 'application/json',
+            'idempotency-key': idempotencyKey,
             ...(this.options.apiKey && { authorization: `Bearer ${this.options.apiKey}` }),
           },
           ...(signal && { signal }),
@@ -91,6 +99,12 @@ export class EphemeraClient {
       const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
       const code = err.error?.code ?? `HTTP_${res.status}`;
       const message = err.error?.message ?? res.statusText;
+      if (code === 'RUN_IN_PROGRESS') {
+        // The first attempt's run goes on (a cut connection): wait for it, not counted as a retry.
+        await sleep(this.backoff(1, res.headers.get('retry-after')), signal);
+        attempt--;
+        continue;
+      }
       if (!RETRYABLE.has(res.status) || attempt > maxRetries) throw new EphemeraError(res.status, code, message, attempt);
       await sleep(this.backoff(attempt, res.headers.get('retry-after')), signal);
     }

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const API_KEY_ROLES = ['admin', 'user'] as const;
@@ -97,10 +98,15 @@ export const runs = sqliteTable(
     workspaceInSha256: text('workspace_in_sha256'),
     workspaceOutBytes: integer('workspace_out_bytes'),
     workspaceOutSha256: text('workspace_out_sha256'),
+    /** The Idempotency-Key the request came with: one run per key and API key (the keyless operator counts as one). */
+    idempotencyKey: text('idempotency_key'),
     createdAt: integer('created_at').notNull(),
     endedAt: integer('ended_at'),
   },
   (t) => [
+    uniqueIndex('runs_idempotency_idx')
+      .on(sql`coalesce(${t.keyId}, '')`, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
     index('runs_session_idx').on(t.sessionId, t.createdAt),
     index('runs_status_idx').on(t.status),
     index('runs_created_idx').on(t.createdAt),

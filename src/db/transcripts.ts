@@ -19,8 +19,13 @@ export interface TurnStart {
   prompt: string;
   /** A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt. */
   earlier?: { role: MessageRole; content: string }[];
+  /** The request's Idempotency-Key: a second turn with it (and the same API key) is refused ('duplicate'). */
+  idempotencyKey?: string;
   now: number;
 }
+
+/** What beginTurn did: the stored prompt's id, or why nothing was stored. */
+export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate';
 
 export interface RunEnd {
   status: Exclude<RunStatus, 'running'>;
@@ -84,22 +89,63 @@ export class TranscriptStore {
    * no longer exists (deleted while the request waited for a run slot); nothing is
    * stored then.
    */
-  beginTurn(t: TurnStart): { userMessageId: number } | 'busy' | 'gone' {
+  beginTurn(t: TurnStart): TurnBegun {
     const q = this.turnQueries;
-    const v = { ...t };
-    return this.db.transaction(() => {
-      if (t.newSessionAgent !== undefined) {
-        q.newSession.run({ ...v, agent: t.newSessionAgent });
-      } else if (q.activeRun.get(v)) {
-        return 'busy';
-      }
-      const counted = q.countTurn.run(v);
-      if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
-      q.runningRun.run(v);
-      // Under the turn's run: a message belongs to a run, and these are what this run was given.
-      if (t.newSessionAgent !== undefined) for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
-      return { userMessageId: q.userMessage.get(v)!.id };
-    });
+    const v = { idempotencyKey: null, ...t };
+    return uniqueOrDuplicate(() =>
+      this.db.transaction(() => {
+        if (t.newSessionAgent !== undefined) {
+          q.newSession.run({ ...v, agent: t.newSessionAgent });
+        } else if (q.activeRun.get(v)) {
+          return 'busy';
+        }
+        const counted = q.countTurn.run(v);
+        if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
+        q.runningRun.run(v);
+        // Under the turn's run: a message belongs to a run, and these are what this run was given.
+        if (t.newSessionAgent !== undefined) for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
+        return { userMessageId: q.userMessage.get(v)!.id };
+      }),
+    );
+  }
+
+  /**
+   * Runs a stored turn again, under a new run, when the run before it never reached its
+   * container (an engine fault): the retry of a request with the same Idempotency-Key. The
+   * prompt is not stored twice, and the turn is not counted twice; the key and the prompt move
+   * to the new run (the failed one keeps its record, with no message).
+   */
+  retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): TurnBegun {
+    return uniqueOrDuplicate(() =>
+      this.db.transaction((tx) => {
+        if (tx.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running'))).get()) return 'busy';
+        const prompt = tx.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, t.previousRunId), eq(messages.role, 'user'))).get();
+        if (!prompt) return 'gone';
+        tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
+        tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId)).run();
+        tx.insert(runs)
+          .values({ id: t.runId, sessionId: t.sessionId, agent: t.agent, image: t.image, instanceId: t.instanceId, keyId: t.keyId, status: 'running', timeoutMs: t.timeoutMs, idempotencyKey: t.idempotencyKey, createdAt: t.now })
+          .run();
+        // The prompt goes with the run that answers it.
+        tx.update(messages).set({ runId: t.runId }).where(eq(messages.id, prompt.id)).run();
+        return { userMessageId: prompt.id };
+      }),
+    );
+  }
+
+  /** The run a request with this Idempotency-Key (from this API key, or keyless: null) started, if any. */
+  runByIdempotencyKey(keyId: string | null, idempotencyKey: string): RunRow | undefined {
+    return this.db
+      .select()
+      .from(runs)
+      .where(and(sql`coalesce(${runs.keyId}, '') = ${keyId ?? ''}`, eq(runs.idempotencyKey, idempotencyKey)))
+      .get();
+  }
+
+  /** A run's prompt and reply as stored (the reply is undefined while it runs, or when none was recorded). */
+  turnOf(runId: string): { prompt: string | undefined; reply: MessageRow | undefined } {
+    const rows = this.db.select().from(messages).where(eq(messages.runId, runId)).orderBy(asc(messages.id)).all();
+    return { prompt: rows.filter((m) => m.role === 'user').at(-1)?.content, reply: rows.find((m) => m.role === 'assistant') };
   }
 
   /**
@@ -214,6 +260,7 @@ function turnQueries(db: Db) {
         keyId: p('keyId'),
         status: 'running',
         timeoutMs: p('timeoutMs'),
+        idempotencyKey: p('idempotencyKey'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -227,4 +274,14 @@ function turnQueries(db: Db) {
       .returning({ id: messages.id })
       .prepare(),
   };
+}
+
+/** A unique index refused the write (two requests raced with one Idempotency-Key): nothing was stored. */
+function uniqueOrDuplicate(write: () => TurnBegun): TurnBegun {
+  try {
+    return write();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return 'duplicate';
+    throw err;
+  }
 }

@@ -15,10 +15,12 @@ export interface HttpTurnDeps {
  * Begins a turn for an HTTP request and waits until its container runs: the run, with
  * X-Session-Id and X-Run-Id set on the response, or the response that refuses it (429 with
  * Retry-After on capacity; an engine failure with its own status, the ids included). The
- * client leaving, before or after, cancels the run. The headers wait for the container, so
+ * client leaving, before or after, cancels the run, unless the request has an Idempotency-Key. The headers wait for the container, so
  * an engine failure can still get its own status.
  */
 export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req: Omit<RunRequest, 'principal' | 'logger'>): Promise<RunHandle | Response> {
+  // A keyed run (Idempotency-Key) goes on when its client leaves: the client's retry comes back for its outcome.
+  const detached = req.idempotencyKey !== undefined;
   const signal = c.req.raw.signal;
   let handle: RunHandle;
   try {
@@ -35,7 +37,8 @@ export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req
   }
   const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };
   // The client may leave before the response starts (while the container starts).
-  if (signal.aborted) handle.cancel();
+  if (detached) handle = unreadWhenLeft(handle);
+  else if (signal.aborted) handle.cancel();
   else signal.addEventListener('abort', () => handle.cancel(), { once: true });
   try {
     await handle.ready;
@@ -46,4 +49,11 @@ export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req
   for (const [k, v] of Object.entries(ids)) c.header(k, v);
   c.header('Cache-Control', 'no-store');
   return handle;
+}
+
+/** The run as its responders see it, for a client whose leaving must not end it: "cancel" only stops reading. */
+function unreadWhenLeft(run: RunHandle): RunHandle {
+  return new Proxy(run, {
+    get: (target, prop) => (prop === 'cancel' ? () => target.events.abandon() : Reflect.get(target, prop, target)),
+  });
 }

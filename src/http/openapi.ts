@@ -19,7 +19,7 @@ const RunResultSchema = z
   })
   .openapi('RunResult');
 
-const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN'] as const;
+const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN'] as const;
 
 /** Error responses grouped by status, each naming its codes. */
 function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
@@ -44,6 +44,12 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     request: {
       ...(params && { params }),
       query: z.object({ agent: z.string().optional(), timeout_ms: z.string().optional() }),
+      headers: z.object({
+        'idempotency-key': z
+          .string()
+          .optional()
+          .openapi({ description: 'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)' }),
+      }),
       body: {
         content: {
           'application/json': { schema: RunRequestSchema },

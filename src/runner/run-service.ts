@@ -27,6 +27,10 @@ export interface RunRequest {
   sessionId?: string;
   agent?: string;
   timeoutMs?: number;
+  /** The request's Idempotency-Key, stored with its run (src/http/idempotency.ts decides what a repeat gets). */
+  idempotencyKey?: string;
+  /** Run this stored turn again (the run of that id never reached its container): the prompt is not stored twice. */
+  retryOf?: string;
   /** A new session's history, stored before the prompt and replayed to it (ignored when continuing a session). */
   earlier?: { role: MessageRole; content: string }[];
   /** Files added to the session's workspace before the turn (a keeping profile only). */
@@ -205,20 +209,22 @@ export class RunService {
     }
     const sessionId = session?.id ?? newId('ses');
     const runId = newId('run');
-    const begun = store.beginTurn({
-      sessionId,
-      ...(session ? {} : { newSessionAgent: agentName }),
-      runId,
-      agent: agentName,
-      image: profile.image,
-      instanceId: config.instanceId,
-      keyId: req.principal.keyId,
-      timeoutMs,
-      prompt: req.prompt,
-      ...(req.earlier && { earlier: req.earlier }),
-      now: Date.now(),
-    });
+    const turn = { sessionId, runId, agent: agentName, image: profile.image, instanceId: config.instanceId, keyId: req.principal.keyId, timeoutMs, now: Date.now() };
+    const { idempotencyKey, retryOf } = req;
+    const begun =
+      retryOf !== undefined && idempotencyKey !== undefined
+        ? store.retryTurn({ ...turn, previousRunId: retryOf, idempotencyKey })
+        : store.beginTurn({
+            ...turn,
+            ...(session ? {} : { newSessionAgent: agentName }),
+            prompt: req.prompt,
+            ...(req.earlier && { earlier: req.earlier }),
+            ...(idempotencyKey !== undefined && { idempotencyKey }),
+          });
     if (begun === 'gone') throw new AppError('NOT_FOUND', `session ${sessionId} not found`);
+    if (begun === 'duplicate') {
+      throw new AppError('RUN_IN_PROGRESS', `a request with this Idempotency-Key began a run a moment ago; retry to get its outcome`);
+    }
     if (begun === 'busy') {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }

@@ -12,8 +12,8 @@ export function corsFor(origins: readonly string[]): MiddlewareHandler | undefin
   return cors({
     origin: (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
-    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Session-Id'],
-    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Session-Id', 'Idempotency-Key'],
+    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Idempotent-Replayed'],
     maxAge: 600,
   });
 }

@@ -3,6 +3,11 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
 import type { RunService } from '../../runner/run-service.js';
 import { beginHttpTurn } from '../begin-turn.js';
+import type { TranscriptStore } from '../../db/transcripts.js';
+import type { ProfileSet } from '../../config/profiles.js';
+import { callsModel } from '../../runner/agents/registry.js';
+import { idempotencyKeyOf, previousOutcome } from '../idempotency.js';
+import { respondStored } from '../respond/stored.js';
 import { errorResponse } from '../errors.js';
 import { negotiateMode } from '../negotiate.js';
 import { readRunInput } from '../read-run-input.js';
@@ -12,6 +17,8 @@ import { respondText } from '../respond/text.js';
 
 interface RunRouteDeps {
   runs: RunService;
+  transcripts: TranscriptStore;
+  profiles: ProfileSet;
   maxBodyBytes: number;
   onRefused?: () => void;
 }
@@ -38,11 +45,29 @@ async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: strin
   const receivedAt = performance.now();
   const input = await readRunInput(c);
   const mode = negotiateMode(c.req.header('accept'));
+  const idempotencyKey = idempotencyKeyOf(c);
+  let retryOf: string | undefined;
+  let retrySession: string | undefined;
+  if (idempotencyKey !== undefined) {
+    const previous = previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { ...input, ...(sessionId !== undefined && { sessionId }) });
+    if (previous.kind === 'running') {
+      const { run } = previous;
+      return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
+        'X-Session-Id': run.sessionId,
+        'X-Run-Id': run.id,
+        'Retry-After': '1',
+      });
+    }
+    if (previous.kind === 'ended') return respondStored(c, mode, previous.run, previous.reply, textEventOf(deps.profiles, previous.run.agent));
+    if (previous.kind === 'retry') ({ id: retryOf, sessionId: retrySession } = previous.run);
+  }
   const handle = await beginHttpTurn(deps, c, {
     ...input,
     receivedAt,
     keepOutput: mode === 'json', // only a JSON answer carries the whole output
-    ...(sessionId === undefined ? {} : { sessionId }),
+    ...((retrySession ?? sessionId) !== undefined && { sessionId: retrySession ?? sessionId }),
+    ...(idempotencyKey !== undefined && { idempotencyKey }),
+    ...(retryOf !== undefined && { retryOf }),
   });
   if (handle instanceof Response) return handle;
   switch (mode) {
@@ -53,4 +78,10 @@ async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: strin
     case 'text':
       return respondText(c, handle);
   }
+}
+
+/** How the agent's reply text goes in SSE: a command's stdout, a model's deltas. */
+function textEventOf(profiles: ProfileSet, agent: string): 'stdout' | 'delta' {
+  const kind = profiles.profiles.get(agent)?.kind;
+  return kind !== undefined && callsModel(kind) ? 'delta' : 'stdout';
 }

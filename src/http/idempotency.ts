@@ -1,0 +1,44 @@
+import type { Context } from 'hono';
+import type { Principal } from '../auth/principal.js';
+import type { MessageRow, RunRow } from '../db/schema.js';
+import type { TranscriptStore } from '../db/transcripts.js';
+import { AppError } from '../errors.js';
+
+/**
+ * Idempotency-Key on the run endpoints: a request retried with the same key (by the same
+ * API key) never stores its turn twice. What the retry gets, by the state of the run the
+ * first request began:
+ * - none yet: it runs, and the run keeps the key;
+ * - still running: 409 RUN_IN_PROGRESS with Retry-After (a keyed run goes on when its
+ *   client leaves, so a client cut off mid-run can come back for the outcome);
+ * - ended after its container ran, whatever its status: that outcome, from the store;
+ * - ended before it reached a container (an engine fault, say): the same stored turn runs
+ *   again under a new run, the prompt not stored twice.
+ * The same key with another prompt, session or agent is 422 IDEMPOTENCY_KEY_REUSED.
+ */
+export type Previous =
+  | { kind: 'none' }
+  | { kind: 'running'; run: RunRow }
+  | { kind: 'ended'; run: RunRow; reply: MessageRow | undefined }
+  | { kind: 'retry'; run: RunRow };
+
+/** The Idempotency-Key header, checked; undefined without one. */
+export function idempotencyKeyOf(c: Context): string | undefined {
+  const key = c.req.header('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new AppError('INVALID_BODY', 'Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say)');
+  return key;
+}
+
+export function previousOutcome(store: TranscriptStore, principal: Principal, key: string, req: { prompt: string; agent?: string; sessionId?: string }): Previous {
+  const run = store.runByIdempotencyKey(principal.keyId, key);
+  if (!run) return { kind: 'none' };
+  const { prompt, reply } = store.turnOf(run.id);
+  const other = prompt !== req.prompt || (req.sessionId !== undefined && req.sessionId !== run.sessionId) || (req.agent !== undefined && req.agent !== run.agent);
+  if (other) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key came with another request (another prompt, session or agent); a new request needs a new key');
+  }
+  if (run.status === 'running') return { kind: 'running', run };
+  if (run.startMs === null) return { kind: 'retry', run };
+  return { kind: 'ended', run, reply };
+}
