@@ -2,6 +2,7 @@ import { WorkspaceStore } from './workspace/store.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
+import { pruneSessions } from './db/retention.js';
 import { ApiKeyStore } from './db/api-keys.js';
 import { InstanceStore } from './db/instances.js';
 import type { Db } from './db/open.js';
@@ -22,7 +23,7 @@ import { MAX_IDLE_MS, StandbyPool } from './runner/standby/pool.js';
 
 /** The settings the service and its HTTP app read. */
 export type ServiceSettings = RunServiceConfig &
-  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'corsOrigins' | 'websocket' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
+  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'corsOrigins' | 'websocket' | 'retentionDays' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
 
 export interface ServiceDeps {
   db: Db;
@@ -51,6 +52,8 @@ function standbyPool(deps: ServiceDeps, metrics: Metrics): StandbyPool | undefin
 }
 
 /** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
 const heartbeatStaleMs = (config: ServiceSettings) => Math.max(5 * config.reapIntervalMs, 10_000);
 
 function processAlive(pid: number): boolean {
@@ -89,6 +92,7 @@ export class Service {
   /** Containers started ahead of their runs, for the profiles that ask (undefined: none does). */
   readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private pruner: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
     const { db, config, logger } = deps;
@@ -150,6 +154,21 @@ export class Service {
     this.heartbeat.unref();
     this.reaper.start(config.reapIntervalMs);
     this.standby?.start();
+    if (config.retentionDays !== undefined) {
+      this.prune();
+      this.pruner = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+      this.pruner.unref();
+    }
+  }
+
+  /** RETENTION_DAYS: old sessions go, with everything they own (src/db/retention.ts). */
+  private prune(): void {
+    try {
+      const pruned = pruneSessions(this.db, this.config.retentionDays!);
+      if (pruned > 0) this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned');
+    } catch (err) {
+      this.logger.error({ err }, 'pruning old sessions failed');
+    }
   }
 
   /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE, saying why), and keeps no standby for it. */
@@ -164,6 +183,7 @@ export class Service {
     await this.standby?.close();
     await this.gateway.close();
     clearInterval(this.heartbeat);
+    clearInterval(this.pruner);
     await this.reaper.stop();
   }
 

@@ -1,10 +1,13 @@
 // npm run batch -- prompts.jsonl --concurrency 8 --out results.jsonl [--url URL] [--key KEY]
 // Ctrl-C stops it and leaves a valid partial output; run the same command again to resume.
+// Runs from the built output (node dist/cli/batch.js).
 import { parseArgs } from 'node:util';
 import { runBatch, type BatchProgress } from '../client/batch.js';
 import { EphemeraClient } from '../client/ephemera-client.js';
 
-const USAGE = 'usage: npm run batch -- <prompts.jsonl> --out <results.jsonl> [--concurrency 8] [--url http://127.0.0.1:8787] [--key KEY] [--retries 6]';
+const USAGE = `usage: npm run batch -- <prompts.jsonl> --out <results.jsonl> [--concurrency 8] [--url http://127.0.0.1:8787] [--key KEY] [--retries 6]
+  each input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "files"?: {...}, "id"?: any}
+  EPHEMERA_URL and EPHEMERA_KEY give --url and --key. Exit codes: 0 all ok, 1 some failed, 2 usage, 130 interrupted.`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -17,19 +20,35 @@ async function main(): Promise<number> {
         url: { type: 'string', default: process.env.EPHEMERA_URL ?? 'http://127.0.0.1:8787' },
         key: { type: 'string', default: process.env.EPHEMERA_KEY },
         retries: { type: 'string', default: '6' },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (err) {
-    process.stderr.write(`batch: ${(err as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`batch: ${(err as Error).message} (--help shows the usage)\n`);
     return 2;
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const concurrency = Number(values.concurrency);
-  if (positionals.length !== 1 || !values.out || !Number.isInteger(concurrency) || concurrency < 1) {
-    process.stderr.write(`${USAGE}\n`);
+  const retries = Number(values.retries);
+  const problem =
+    positionals.length !== 1
+      ? 'give exactly one input file'
+      : !values.out
+        ? '--out is required'
+        : !Number.isInteger(concurrency) || concurrency < 1
+          ? '--concurrency must be a positive integer'
+          : !Number.isInteger(retries) || retries < 0
+            ? '--retries must be a whole number'
+            : undefined;
+  if (problem) {
+    process.stderr.write(`batch: ${problem} (--help shows the usage)\n`);
     return 2;
   }
-  const client = new EphemeraClient({ baseUrl: values.url!, ...(values.key && { apiKey: values.key }), maxRetries: Number(values.retries) });
+  const client = new EphemeraClient({ baseUrl: values.url!, ...(values.key && { apiKey: values.key }), maxRetries: retries });
   const controller = new AbortController();
   process.once('SIGINT', () => {
     process.stderr.write('\ninterrupted: finishing the output file…\n');
@@ -39,7 +58,7 @@ async function main(): Promise<number> {
   let lastLine = 0;
   const summary = await runBatch({
     inputPath: positionals[0]!,
-    outPath: values.out,
+    outPath: values.out!,
     concurrency,
     client,
     signal: controller.signal,

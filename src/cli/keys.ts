@@ -1,6 +1,7 @@
 // npm run keys -- create --name <name> --role admin|user   prints the new key once
 // npm run keys -- list                                      lists keys, never their secret
 // npm run keys -- revoke <id|name> [--force]                 --force: even the last active admin key
+// Runs from the built output (node dist/cli/keys.js), so it also works in the service image.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadServiceConfig } from '../config/env.js';
 import { ApiKeyStore } from '../db/api-keys.js';
@@ -8,17 +9,40 @@ import { openDatabase, UnsafeDatabaseError } from '../db/open.js';
 import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
 
 const USAGE = `usage:
-  npm run keys -- create --name <name> --role admin|user
-  npm run keys -- list
-  npm run keys -- revoke <key id or name> [--force]`;
+  npm run keys -- create --name <name> --role admin|user [--json]
+  npm run keys -- list [--json]
+  npm run keys -- revoke <key id or name> [--force]
+The database is DATABASE_PATH's (default ./data/ephemera.db). Exit codes: 0 done, 2 refused.`;
+
+const COMMANDS = new Set(['create', 'list', 'revoke']);
 
 function main(argv: string[]): number {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean', default: false }, force: { type: 'boolean', default: false } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        name: { type: 'string' },
+        role: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    return fail(`${(err as Error).message} (--help shows the usage)`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const [command, target] = positionals;
+  // Checked before the database is opened: a typo creates nothing.
+  if (command === undefined || !COMMANDS.has(command)) {
+    return fail(`${command === undefined ? 'no command' : `unknown command "${command}"`}: create, list or revoke (--help shows the usage)`);
+  }
   let config;
   try {
     config = loadServiceConfig();
@@ -57,14 +81,14 @@ function main(argv: string[]): number {
       case 'revoke': {
         if (!target) return fail('revoke needs a key id or name');
         const refusal = lastKeyRefusal(keys, target);
-        if (refusal && !values.force) return fail(`${refusal}\n  pass --force to revoke it anyway`);
+        if (refusal && !values.force) return fail(`${refusal}; pass --force to revoke it anyway`);
         const n = keys.revoke(target);
         if (n === 0) return fail(`no active key with id or name "${target}"`);
         process.stderr.write(`revoked ${n} key(s)\n`);
         return 0;
       }
       default:
-        return fail(USAGE);
+        return fail(`unknown command "${command}"`);
     }
   } finally {
     db.$client.close();
@@ -89,8 +113,9 @@ function lastKeyRefusal(keys: ApiKeyStore, target: string): string | undefined {
   return undefined;
 }
 
+/** One line on stderr (a configuration error's list joined), exit code 2. */
 function fail(message: string): number {
-  process.stderr.write(`keys: ${message}\n`);
+  process.stderr.write(`keys: ${message.replace(/\n\s*/g, '; ')}\n`);
   return 2;
 }
 

@@ -13,6 +13,8 @@ export interface ServiceConfig {
   port: number;
   /** Host names, besides localhost, 127.x and [::1], that keyless requests may use. */
   allowedHosts: string[];
+  /** Sessions untouched for this many days are deleted (hourly, and by `npm run prune`); undefined: kept for ever. */
+  retentionDays: number | undefined;
   /** A WebSocket conversation is closed after idleMs with no message and no run; pinged every pingMs. */
   websocket: { idleMs: number; pingMs: number };
   /** Web origins (scheme://host[:port]) whose pages may call the API and open its WebSocket; none by default. */
@@ -118,6 +120,8 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: positiveInt('REQUEST_TIMEOUT_MS', 60_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt('KEEP_ALIVE_TIMEOUT_MS', 5_000),
   WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 5 * 60_000),
+  // Unset: sessions are kept for ever.
+  RETENTION_DAYS: positiveInt('RETENTION_DAYS', undefined),
   WS_PING_INTERVAL_MS: positiveInt('WS_PING_INTERVAL_MS', 30_000),
   INSTANCE_ID: z
     .string()
@@ -143,6 +147,9 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/** Every variable the service reads (.env.example lists each; a unit test holds them in step). */
+export const SETTING_NAMES = Object.keys(EnvSchema.shape);
+
 const DEFAULT_PROFILES_PATH = './config/profiles.json';
 
 export class ConfigError extends Error {
@@ -167,6 +174,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     allowedHosts: e.ALLOWED_HOSTS,
     corsOrigins: e.CORS_ORIGINS,
     websocket: { idleMs: e.WS_IDLE_TIMEOUT_MS, pingMs: e.WS_PING_INTERVAL_MS },
+    retentionDays: e.RETENTION_DAYS,
     databasePath: e.DATABASE_PATH,
     // The repository's config/profiles.json when present; the built-in profiles otherwise.
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),

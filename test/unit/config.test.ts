@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadServiceConfig } from '../../src/config/env.js';
+import { ConfigError, loadServiceConfig, SETTING_NAMES } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/profiles.js';
 
 describe('loadServiceConfig', () => {
@@ -48,6 +48,13 @@ describe('loadServiceConfig', () => {
     expect(() => loadServiceConfig({ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '5000' })).toThrow(
       'REQUEST_TIMEOUT_MS (5000) must be at least HEADERS_TIMEOUT_MS (20000)',
     );
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every setting the service reads, and nothing else', () => {
+    const listed = [...readFileSync('.env.example', 'utf8').matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect([...listed].sort()).toEqual([...SETTING_NAMES, 'LOG_LEVEL'].sort());
   });
 });
 

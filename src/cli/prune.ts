@@ -1,0 +1,57 @@
+// npm run prune -- [--days N] [--dry-run]   deletes sessions untouched for N days (default RETENTION_DAYS)
+// Runs from the built output (node dist/cli/prune.js); the service prunes by itself hourly when RETENTION_DAYS is set.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadServiceConfig } from '../config/env.js';
+import { openDatabase, UnsafeDatabaseError } from '../db/open.js';
+import { pruneSessions } from '../db/retention.js';
+
+const USAGE = `usage: npm run prune -- [--days N] [--dry-run]
+  deletes the sessions nobody touched for N days (default: RETENTION_DAYS), with their messages,
+  runs and workspace; a session with a run in progress stays. --dry-run only counts them.
+  The database is DATABASE_PATH's. Exit codes: 0 done, 2 refused.`;
+
+function main(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { days: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  } catch (err) {
+    return fail(`${(err as Error).message} (--help shows the usage)`);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadServiceConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message);
+    throw err;
+  }
+  const days = values.days === undefined ? config.retentionDays : /^\d+$/.test(values.days) && Number(values.days) > 0 ? Number(values.days) : NaN;
+  if (days === undefined) return fail('how old: give --days N, or set RETENTION_DAYS (--help shows the usage)');
+  if (Number.isNaN(days)) return fail('--days must be a positive whole number');
+  let db;
+  try {
+    db = openDatabase(config.databasePath);
+  } catch (err) {
+    if (err instanceof UnsafeDatabaseError) return fail(err.message);
+    throw err;
+  }
+  try {
+    const n = pruneSessions(db, days, Date.now(), { dryRun: values['dry-run'] });
+    process.stdout.write(`${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`);
+    return 0;
+  } finally {
+    db.$client.close();
+  }
+}
+
+/** One line on stderr, exit code 2. */
+function fail(message: string): number {
+  process.stderr.write(`prune: ${message.replace(/\n\s*/g, '; ')}\n`);
+  return 2;
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,78 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../src/db/ids.js';
+import { pruneSessions } from '../src/db/retention.js';
+import { TranscriptStore } from '../src/db/transcripts.js';
+import { createHarness, jsonOf, waitFor, type Harness } from './helpers/harness.js';
+import { seedSession } from './helpers/seed.js';
+
+// RETENTION_DAYS and npm run prune: old sessions go with everything they own, and the
+// stats roll-ups (kept by triggers) stay right.
+
+const DAY = 24 * 3_600_000;
+const NOW = Date.now();
+let h: Harness;
+beforeAll(() => {
+  h = createHarness();
+});
+afterAll(() => h.close());
+
+const count = (table: string, sessionId: string) => (h.db.$client.prepare(`select count(*) as n from ${table} where session_id = ?`).get(sessionId) as { n: number }).n;
+const turn = { prompt: 'p', reply: 'r' };
+
+/** /v1/stats by status over [from, to), and the same counted straight from `runs`. */
+async function statsAgree(from: number, to: number) {
+  const got = (await jsonOf(h.app.request(`/v1/stats?from=${from}&to=${to}`))).by_status;
+  const want = h.db.$client.prepare('select status, count(*) as runs from runs where created_at >= ? and created_at < ? group by status order by status').all(from, to);
+  expect(got).toEqual(want);
+  return got as { status: string; runs: number }[];
+}
+
+describe('pruning old sessions', () => {
+  it('deletes sessions untouched for N days with their messages, runs and workspace; keeps newer ones and ones with a run in progress', async () => {
+    const old = seedSession(h.db, { at: NOW - 40 * DAY, turns: [turn, { ...turn, status: 'failed' }] });
+    h.service.workspaces.put(old.sessionId, { entries: [], tar: Buffer.alloc(1024), bytes: 1024, files: 0, sha256: 'x'.repeat(64) }, NOW - 40 * DAY);
+    const recent = seedSession(h.db, { at: NOW - 2 * DAY, turns: [turn] });
+    const busy = newId('ses');
+    new TranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
+    const window = [NOW - 41 * DAY, NOW] as const;
+    const before = await statsAgree(...window);
+    expect(before.reduce((n, s) => n + s.runs, 0)).toBe(4);
+
+    expect(pruneSessions(h.db, 30, NOW, { dryRun: true })).toBe(1);
+    expect(pruneSessions(h.db, 30, NOW, { batch: 1 })).toBe(1);
+    expect(h.service.store.getSession(old.sessionId)).toBeUndefined();
+    for (const table of ['messages', 'runs', 'workspaces']) expect(count(table, old.sessionId), table).toBe(0);
+    expect(h.service.store.getSession(recent.sessionId)).toBeDefined();
+    expect(h.service.store.getSession(busy)).toBeDefined(); // its run is still going
+    const after = await statsAgree(...window);
+    expect(after.reduce((n, s) => n + s.runs, 0)).toBe(2);
+  });
+
+  it('runs in the background when RETENTION_DAYS is set', async () => {
+    const kept = createHarness({ retentionDays: 7 });
+    try {
+      const old = seedSession(kept.db, { at: NOW - 8 * DAY, turns: [turn] });
+      const fresh = seedSession(kept.db, { at: NOW - 6 * DAY, turns: [turn] });
+      kept.service.startBackground();
+      await waitFor(() => kept.service.store.getSession(old.sessionId) === undefined, 5000);
+      expect(kept.service.store.getSession(fresh.sessionId)).toBeDefined();
+    } finally {
+      await kept.close();
+    }
+  });
+
+  it('npm run prune: from the built output, --dry-run counts, --days or RETENTION_DAYS say how old', () => {
+    execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
+    seedSession(h.db, { at: NOW - 100 * DAY, turns: [turn] });
+    const prune = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, DATABASE_PATH: h.dbPath, ...env }, encoding: 'utf8' });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    expect(prune([])).toMatchObject({ code: 2, err: 'prune: how old: give --days N, or set RETENTION_DAYS (--help shows the usage)\n' });
+    expect(prune(['--days', 'soon'])).toMatchObject({ code: 2 });
+    expect(prune(['--days', '90', '--dry-run'])).toMatchObject({ code: 0, out: 'would prune 1 session(s) untouched for 90 day(s)\n' });
+    expect(prune([], { RETENTION_DAYS: '90' })).toMatchObject({ code: 0, out: 'pruned 1 session(s) untouched for 90 day(s)\n' });
+    expect(prune(['--help']).out).toMatch(/^usage: npm run prune/);
+  }, 120_000);
+});
