@@ -52,11 +52,15 @@ out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < 
 left=$(docker ps -aq --filter label=ephemera.managed=true)
 [ -z "$left" ] || die "managed containers left behind: $left"
 docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as uid 1000"
+# The image's HEALTHCHECK (["CMD", "node", "-e", script]), run now rather than after its first interval.
+[ "$(docker image inspect --format '{{index .Config.Healthcheck.Test 1}}' "$tag")" = node ] || die "the image has no node HEALTHCHECK"
+docker exec "$name" node -e "$(docker image inspect --format '{{index .Config.Healthcheck.Test 3}}' "$tag")" || die "the HEALTHCHECK fails in a ready service"
+[ "$(docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.title"}}' "$tag")" = ephemera ] || die "the image has no OCI labels"
 EPHEMERA_KEY=wrong http "http://127.0.0.1:$port/v1/sessions" >/dev/null && die "a wrong key was accepted"
 http "http://127.0.0.1:$port/v1/sessions" | grep -q '"turns":1' || die "the session is not in the history"
 say "ok: one request through the built image with an API key, service non-root, nothing left behind"
 
-# --- The gemini agent with the service in a container (README, "Running in Docker") -----
+# --- The gemini agent with the service in a container (docs/operations.md, "Running in Docker") -----
 # On the host's network, so that its model gateway listens at the egress bridge's address;
 # the host's INPUT rules (npm run setup) are vouched for, since uid 1000 cannot read them.
 # The model is the fake Gemini API on the host's loopback, which only the service reaches.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes the network model agents run on (ephemera-egress, bridge ephemera0) reach nothing but
-# the service's model gateway; safe to run again. See README, "Egress".
+# the service's model gateway; safe to run again. See docs/agents.md, "Egress".
 #   - internal: no route out of the machine;
 #   - enable_icc=false: its containers cannot talk to each other;
 #   - INPUT from the bridge goes to chain EPHEMERA-EGRESS, which accepts only the gateway's

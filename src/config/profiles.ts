@@ -7,7 +7,7 @@ import { ConfigError } from './env.js';
 /**
  * An agent profile says how one kind of agent runs: which image, which command,
  * as whom, with which limits, and how a session's earlier turns are replayed into it.
- * The file format (snake_case JSON) is documented in README.md.
+ * The file format (snake_case JSON) is documented in docs/agents.md ("Agent profiles").
  */
 export interface AgentProfile {
   name: string;
