@@ -79,3 +79,29 @@ reply=$(http "http://127.0.0.1:$api_port/v1/run?agent=gemini" 'Say hello') || { 
 left=$(docker ps -aq --filter label=ephemera.managed=true)
 [ -z "$left" ] || die "managed containers left behind: $left"
 say "ok: a gemini run through the model gateway of the service in a container (host network)"
+
+# --- docker-compose.yml: the same image, brought up by Compose, keys from a folder ----------
+# The previous service holds the gateway's port on the host's network: it goes first.
+docker rm -f "$name-host" >/dev/null 2>&1 || true
+compose() { if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi; }
+project=ephemera-smoke-$$
+keys=$(mktemp -d)
+printf smoke-key >"$keys/gemini_api_key"
+chown -R 1000 "$keys" && chmod 700 "$keys" && chmod 600 "$keys/gemini_api_key"
+compose_port=${SMOKE_COMPOSE_PORT:-18789}
+export EPHEMERA_IMAGE="$tag" EPHEMERA_KEYS_DIR="$keys" DOCKER_GID="$(stat -c %g "$sock")" HOST=127.0.0.1 PORT="$compose_port" \
+  GEMINI_UPSTREAM_URL="http://127.0.0.1:$fake_port"
+compose_down() { compose -p "$project" down -v >/dev/null 2>&1 || true; rm -rf "$keys"; }
+[ -n "${SMOKE_KEEP:-}" ] || trap 'compose_down; cleanup' EXIT
+compose -p "$project" up -d --no-build >/dev/null 2>&1 || { compose -p "$project" up -d --no-build; die "compose up failed"; }
+cid=$(compose -p "$project" ps -q ephemera)
+wait_ready "$cid" "$compose_port"
+out=$(http "http://127.0.0.1:$compose_port/v1/run" 'echo composed') || { docker logs "$cid" >&2; die "the run through compose failed: $out"; }
+[ "$out" = "composed" ] || { docker logs "$cid" >&2; die "unexpected reply through compose: $out"; }
+reply=$(http "http://127.0.0.1:$compose_port/v1/run?agent=gemini" 'Say hello') || { docker logs "$cid" >&2; die "the gemini run through compose failed: $reply"; }
+[ "$reply" = "Hello from the fake model: turns=1" ] || { docker logs "$cid" >&2; die "unexpected gemini reply through compose: $reply"; }
+[ "$(docker inspect --format '{{.State.Health.Status}}' "$cid")" != unhealthy ] || die "the compose service is unhealthy"
+compose_down
+left=$(docker ps -aq --filter label=ephemera.managed=true)
+[ -z "$left" ] || die "managed containers left behind: $left"
+say "ok: docker-compose.yml brings the service up; a command and a gemini run (key from MODEL_KEYS_DIR) through it"

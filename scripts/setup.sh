@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets up everything Ephemera needs on this machine; safe to run again.
 #   1. npm packages (only when package-lock.json changed since the last install)
-#   2. a Docker engine (a running one; else, as root on Debian, docker.io started in the background)
+#   2. a Docker engine (a running one; else, as root on Debian, docker.io started in the background),
+#      and Compose (the engine's plugin, or Debian's docker-compose)
 #   3. the images the profiles use, built locally (no registry is needed)
 #   4. the network model agents use, reaching nothing but the service's model gateway
 set -eu
@@ -24,8 +25,9 @@ else
   echo "$lock_hash" > "$stamp"
 fi
 
-# --- 2. Docker engine -----------------------------------------------------------
+# --- 2. Docker engine, and Compose for docker-compose.yml -------------------------
 sh scripts/ensure-docker.sh
+sh scripts/ensure-compose.sh
 
 # --- 3. Images ----------------------------------------------------------------
 sh scripts/build-images.sh

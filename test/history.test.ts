@@ -178,8 +178,35 @@ describe('the API description', () => {
     expect(doc.components.schemas.RunRequest.properties).toHaveProperty('timeout_ms');
     expect(doc.components.schemas.RunRequest.properties).toHaveProperty('files');
     expect(Object.keys(doc.paths['/v1/sessions/{id}/workspace']).sort()).toEqual(['get', 'post', 'put']);
+    // Every operation named and tagged; the SSE events described.
+    const ids = new Set<string>();
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { operationId?: string; tags?: string[] }>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        expect(op.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z]+$/);
+        expect(op.tags, `${method} ${path}`).toHaveLength(1);
+        ids.add(op.operationId!);
+      }
+    }
+    expect(ids.size).toBe(Object.values(doc.paths as object).reduce((n: number, ops) => n + Object.keys(ops as object).length, 0));
+    expect(JSON.stringify(doc.components.schemas.RunEvent)).toContain('"tool_result"');
+  });
+
+  it('serves an API reference at /docs from its own assets, no CDN', async () => {
     const docs = await h.app.request('/docs');
     expect(docs.status).toBe(200);
-    expect(await docs.text()).toContain('/openapi.json');
+    const html = await docs.text();
+    expect(html).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(html).not.toMatch(/https?:\/\//); // nothing fetched from elsewhere
+    expect(docs.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const init = await (await h.app.request('/docs/assets/init.js')).text();
+    expect(init).toContain("url: '/openapi.json'");
+    for (const [asset, type] of [['swagger-ui-bundle.js', 'text/javascript'], ['swagger-ui.css', 'text/css']] as const) {
+      const res = await h.app.request(`/docs/assets/${asset}`);
+      expect(res.status, asset).toBe(200);
+      expect(res.headers.get('content-type')).toContain(type);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+    }
+    expect((await h.app.request('/docs/assets/..%2Fpackage.json')).status).toBe(404);
+    expect((await h.app.request('/docs/assets/index.html')).status).toBe(404);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isLoopbackHostName } from '../auth/loopback.js';
 import type { ServerLimits } from '../http/server-limits.js';
@@ -134,6 +134,8 @@ const EnvSchema = z.object({
   // A service that cannot read the host's iptables (in a container, not root) takes the
   // egress rules as in place only when the operator says so.
   EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
+  // A folder of key files (docker compose mounts ./secrets there): gemini_api_key, anthropic_api_key.
+  MODEL_KEYS_DIR: z.string().min(1).optional(),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
 });
 
@@ -237,7 +239,18 @@ type ParsedEnv = Record<string, string | undefined>;
 const modelUpstreams = (e: ParsedEnv) => Object.fromEntries(MODEL_AGENTS.map(({ kind, model }) => [kind, e[model.upstreamEnv]!]));
 
 const modelKeys = (e: ParsedEnv) =>
-  Object.fromEntries(MODEL_AGENTS.map(({ model: m }) => [m.keyEnv, readSecret(m.keyEnv, e[m.keyEnv], e[`${m.keyEnv}_FILE`])]));
+  Object.fromEntries(
+    MODEL_AGENTS.map(({ model: m }) => {
+      const [value, file] = [e[m.keyEnv], e[`${m.keyEnv}_FILE`]];
+      return [m.keyEnv, readSecret(m.keyEnv, value, file ?? (value === undefined ? keyFileIn(e.MODEL_KEYS_DIR, m.keyEnv) : undefined))];
+    }),
+  );
+
+/** MODEL_KEYS_DIR: a folder of key files, each named after its variable in lower case (gemini_api_key), read when present. */
+function keyFileIn(dir: string | undefined, name: string): string | undefined {
+  const file = dir === undefined ? undefined : join(dir, name.toLowerCase());
+  return file !== undefined && existsSync(file) ? file : undefined;
+}
 
 /** The real key of a kind's model API, when the service has one. */
 export function modelKeyOf(config: Pick<ServiceConfig, 'secrets'>, kind: string): string | undefined {

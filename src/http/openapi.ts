@@ -1,6 +1,8 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ERROR_CODES } from '../errors.js';
 import { STATUS_OF } from './errors.js';
+import { mountApiDocs } from './api-docs.js';
+import { withOperations } from './operations.js';
 import { ErrorSchema, MetricsSchema, RunRequestSchema } from './schemas.js';
 
 const RunResultSchema = z
@@ -18,6 +20,26 @@ const RunResultSchema = z
     metrics: MetricsSchema.partial(),
   })
   .openapi('RunResult');
+
+/** One server-sent event of a run (`event:` is the name, `data:` the JSON); the WebSocket sends the same as {type: name, ...data}. */
+const sseEvent = <N extends string>(event: N, data: z.ZodType, description: string) => z.object({ event: z.literal(event), data }).openapi({ description });
+const RunEventSchema = z
+  .union([
+    sseEvent('run', z.object({ session_id: z.string(), run_id: z.string(), agent: z.string(), timeout_ms: z.number() }), 'first: the run and its session'),
+    sseEvent('stdout', z.object({ data: z.string() }), "a command agent's stdout, as it arrives"),
+    sseEvent('stderr', z.object({ data: z.string() }), "a command agent's stderr, as it arrives"),
+    sseEvent('delta', z.object({ text: z.string() }), "a model agent's text, as it streams"),
+    sseEvent('tool_use', z.object({ id: z.string(), name: z.string(), parameters: z.unknown() }), 'a model agent called a tool'),
+    sseEvent('tool_result', z.object({ id: z.string(), status: z.string().nullable(), output: z.string().nullable(), error: z.unknown() }), "the tool's answer"),
+    sseEvent('warning', z.object({ message: z.string() }), 'a non-fatal error the agent reported'),
+    sseEvent('error', z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'the run ended in an error (just before done)'),
+    sseEvent(
+      'done',
+      z.object({ status: z.string(), exit_code: z.number().nullable(), error: z.object({ code: z.string(), message: z.string() }).nullable(), usage: z.unknown(), metrics: MetricsSchema.partial() }),
+      'last: how the run ended',
+    ),
+  ])
+  .openapi('RunEvent', { description: 'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done' });
 
 const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN'] as const;
 
@@ -67,7 +89,7 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
         description: 'By Accept: text/plain streams the reply; text/event-stream streams typed events (run, stdout, stderr, delta, tool_use, tool_result, warning, error, done); application/json answers at the end. Headers X-Session-Id and X-Run-Id.',
         content: {
           'text/plain': { schema: z.string() },
-          'text/event-stream': { schema: z.string() },
+          'text/event-stream': { schema: RunEventSchema },
           'application/json': { schema: RunResultSchema },
         },
       },
@@ -97,37 +119,17 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     summary: 'Ready: the engine and the database answer',
     responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } },
   });
-  app.doc31('/openapi.json', {
+  const info = {
     openapi: '3.1.0',
     info: {
       title: 'Ephemera',
       version: '0.1.0',
       description: `Per-request containers for agent CLIs. Every error is {"error": {"code", "message"}}; the codes: ${ERROR_CODES.join(', ')}.`,
     },
-  });
-  app.get('/docs', (c) => c.html(DOCS_PAGE));
+  };
+  app.get('/openapi.json', (c) => c.json(withOperations(app.getOpenAPI31Document(info))));
+  mountApiDocs(app);
 }
-
-// A self-contained page (no CDN: it must work offline) that renders /openapi.json.
-const DOCS_PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Ephemera API</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}
-h2{margin-top:2rem;border-bottom:1px solid #ddd}.m{font-weight:bold;text-transform:uppercase;margin-right:.5rem}</style></head>
-<body><h1>Ephemera API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p><div id="api">Loading…</div>
-<script>
-fetch('/openapi.json').then(r => r.json()).then(doc => {
-  const esc = s => String(s ?? '').replace(/[&<>]/g, ch => ({'&':'&amp;','<':'&lt;','>':'&gt;'}[ch]));
-  let html = '<p>' + esc(doc.info.description) + '</p>';
-  for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) {
-    html += '<h2><span class="m">' + method + '</span><code>' + esc(path) + '</code></h2><p>' + esc(op.summary) + '</p><ul>';
-    for (const p of op.parameters ?? []) html += '<li>' + esc(p.in) + ' <code>' + esc(p.name) + '</code> ' + esc(p.description) + '</li>';
-    html += '</ul><ul>';
-    for (const [status, r] of Object.entries(op.responses ?? {})) html += '<li><b>' + status + '</b> ' + esc(r.description) + '</li>';
-    html += '</ul>';
-  }
-  document.getElementById('api').innerHTML = html;
-});
-</script></body></html>`;
 
 /** The OpenAI-compatible paths (src/http/openai): shapes as OpenAI documents them, what the service reads of them. */
 function registerOpenAiPaths(app: OpenAPIHono<any>) {

@@ -51,6 +51,16 @@ describe('loadServiceConfig', () => {
   });
 });
 
+describe('MODEL_KEYS_DIR', () => {
+  it('reads a key file named after its variable when present, and yields to the variables', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ephemera-keys-'));
+    writeFileSync(join(dir, 'gemini_api_key'), 'from-the-dir\n');
+    expect(loadServiceConfig({ MODEL_KEYS_DIR: dir }).secrets).toMatchObject({ GEMINI_API_KEY: 'from-the-dir', ANTHROPIC_API_KEY: undefined });
+    expect(loadServiceConfig({ MODEL_KEYS_DIR: dir, GEMINI_API_KEY: 'direct' }).secrets.GEMINI_API_KEY).toBe('direct');
+    expect(loadServiceConfig({ MODEL_KEYS_DIR: join(dir, 'none') }).secrets.GEMINI_API_KEY).toBeUndefined();
+  });
+});
+
 describe('.env.example', () => {
   it('lists every setting the service reads, and nothing else', () => {
     const listed = [...readFileSync('.env.example', 'utf8').matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
