@@ -51,9 +51,10 @@ function standbyPool(deps: ServiceDeps, metrics: Metrics): StandbyPool | undefin
   return pool;
 }
 
-/** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
+/** RETENTION_DAYS: how often old sessions are looked for. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
+/** An instance whose heartbeat is this old is gone; its runs and containers are orphans. */
 const heartbeatStaleMs = (config: ServiceSettings) => Math.max(5 * config.reapIntervalMs, 10_000);
 
 function processAlive(pid: number): boolean {
@@ -93,6 +94,7 @@ export class Service {
   readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private pruner: NodeJS.Timeout | undefined;
+  private pruning: Promise<void> | undefined;
 
   constructor(deps: ServiceDeps) {
     const { db, config, logger } = deps;
@@ -163,12 +165,13 @@ export class Service {
 
   /** RETENTION_DAYS: old sessions go, with everything they own (src/db/retention.ts). */
   private prune(): void {
-    try {
-      const pruned = pruneSessions(this.db, this.config.retentionDays!);
-      if (pruned > 0) this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned');
-    } catch (err) {
-      this.logger.error({ err }, 'pruning old sessions failed');
-    }
+    if (this.pruning) return; // the last one is still going
+    this.pruning = pruneSessions(this.db, this.config.retentionDays!)
+      .then(
+        (pruned) => void (pruned > 0 && this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned')),
+        (err: unknown) => this.logger.error({ err }, 'pruning old sessions failed'),
+      )
+      .finally(() => (this.pruning = undefined));
   }
 
   /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE, saying why), and keeps no standby for it. */
@@ -184,6 +187,7 @@ export class Service {
     await this.gateway.close();
     clearInterval(this.heartbeat);
     clearInterval(this.pruner);
+    await this.pruning;
     await this.reaper.stop();
   }
 

@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EphemeraClient } from '../src/client/ephemera-client.js';
+import { newId } from '../src/db/ids.js';
 import { createHarness, jsonOf, listen, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
 
 // Idempotency-Key on the run endpoints: a retried request never stores its turn twice.
@@ -105,6 +106,43 @@ describe('a request repeated with its Idempotency-Key', () => {
     } finally {
       await docker.getImage(LATE_IMAGE).remove().catch(() => {});
     }
+  });
+});
+
+describe('what a repeated key does not do', () => {
+  it('does not run again a run a crash interrupted (it may have run): its outcome is the interruption', async () => {
+    const k = key();
+    const sessionId = newId('ses');
+    const runId = newId('run');
+    h.service.store.beginTurn({ sessionId, newSessionAgent: 'shell', runId, agent: 'shell', image: SHELL_IMAGE, instanceId: 'gone', keyId: null, timeoutMs: 1000, prompt: 'echo side effect', idempotencyKey: k, now: Date.now() - 60_000 });
+    h.service.instances.interruptLeftoverRuns('gone', Date.now(), 1);
+    expect(h.service.store.getRun(runId)!.status).toBe('interrupted');
+    const again = await jsonOf(keyed(`/v1/sessions/${sessionId}/messages`, 'echo side effect', k));
+    expect(again).toMatchObject({ run_id: runId, status: 'interrupted' });
+    expect(runsOf(sessionId)).toHaveLength(1);
+  });
+
+  it('answers a twin request sent at the same time with RUN_IN_PROGRESS, not SESSION_BUSY', async () => {
+    const first = await jsonOf(h.app.request(post('/v1/run', 'echo start', { accept: 'application/json' })));
+    const k = key();
+    const [a, b] = await Promise.all([1, 2].map(() => keyed(`/v1/sessions/${first.session_id}/messages`, 'sleep 0.5; echo twin', k)));
+    const byStatus = [a!, b!].sort((x, y) => x.status - y.status);
+    expect(byStatus.map((r) => r.status)).toEqual([200, 409]);
+    expect((await jsonOf(byStatus[1]!)).error.code).toBe('RUN_IN_PROGRESS');
+    expect(byStatus[1]!.headers.get('retry-after')).toBe('1');
+    expect(await jsonOf(byStatus[0]!)).toMatchObject({ status: 'succeeded', output: 'twin\n' });
+  });
+
+  it('does not run a failed turn again once its session moved on: its failure is the outcome', async () => {
+    const k = key();
+    const failed = await keyed('/v1/run?agent=late', 'echo first', k);
+    expect(failed.status).toBe(503);
+    const sessionId = failed.headers.get('x-session-id')!;
+    await h.app.request(post(`/v1/sessions/${sessionId}/messages`, 'echo second', { accept: 'application/json' })); // fails too, but is stored after it
+    const again = await jsonOf(keyed('/v1/run?agent=late', 'echo first', k));
+    expect(again).toMatchObject({ session_id: sessionId, status: 'failed', error: { code: 'IMAGE_NOT_FOUND' } });
+    expect(messagesOf(sessionId)).toEqual(['user:echo first', 'user:echo second']);
+    expect(runsOf(sessionId)).toHaveLength(2);
   });
 });
 

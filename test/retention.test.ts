@@ -39,14 +39,26 @@ describe('pruning old sessions', () => {
     const before = await statsAgree(...window);
     expect(before.reduce((n, s) => n + s.runs, 0)).toBe(4);
 
-    expect(pruneSessions(h.db, 30, NOW, { dryRun: true })).toBe(1);
-    expect(pruneSessions(h.db, 30, NOW, { batch: 1 })).toBe(1);
+    expect(await pruneSessions(h.db, 30, NOW, { dryRun: true })).toBe(1);
+    expect(await pruneSessions(h.db, 30, NOW, { batch: 1 })).toBe(1);
     expect(h.service.store.getSession(old.sessionId)).toBeUndefined();
     for (const table of ['messages', 'runs', 'workspaces']) expect(count(table, old.sessionId), table).toBe(0);
     expect(h.service.store.getSession(recent.sessionId)).toBeDefined();
     expect(h.service.store.getSession(busy)).toBeDefined(); // its run is still going
     const after = await statsAgree(...window);
     expect(after.reduce((n, s) => n + s.runs, 0)).toBe(2);
+  });
+
+  it('reads by index and yields between batches: a large prune does not hold the service', async () => {
+    const plan = (q: string) => JSON.stringify(h.db.$client.prepare(`explain query plan ${q}`).all('x'));
+    expect(plan('select * from messages where run_id = ?')).toContain('messages_run_idx'); // the cascade from runs, turnOf
+    expect(plan('select id from sessions where updated_at < ?')).toContain('sessions_updated_idx');
+    for (let i = 0; i < 3; i++) seedSession(h.db, { at: NOW - 50 * DAY, turns: [turn] });
+    const stale = () => (h.db.$client.prepare('select count(*) as n from sessions where updated_at < ?').get(NOW - 45 * DAY) as { n: number }).n;
+    let seenBetween: number | undefined;
+    setImmediate(() => (seenBetween = stale()));
+    expect(await pruneSessions(h.db, 45, NOW, { batch: 1 })).toBe(3);
+    expect(seenBetween).toBe(2); // after the first batch, before the second
   });
 
   it('runs in the background when RETENTION_DAYS is set', async () => {

@@ -43,6 +43,13 @@ function main(argv: string[]): number {
   if (command === undefined || !COMMANDS.has(command)) {
     return fail(`${command === undefined ? 'no command' : `unknown command "${command}"`}: create, list or revoke (--help shows the usage)`);
   }
+  // The arguments, checked before anything is opened.
+  if (command === 'create') {
+    if (!values.name || !/^[\w.@-]{1,64}$/.test(values.name)) return fail('--name is required: 1-64 letters, digits, _ . @ -');
+    if (!API_KEY_ROLES.includes(values.role as ApiKeyRole)) return fail('--role must be admin or user');
+  }
+  if (command === 'revoke' && !target) return fail('revoke needs a key id or name');
+  if (positionals.length > (command === 'revoke' ? 2 : 1)) return fail(`unexpected argument "${positionals.at(-1)}" (--help shows the usage)`);
   let config;
   try {
     config = loadServiceConfig();
@@ -61,9 +68,7 @@ function main(argv: string[]): number {
   try {
     switch (command) {
       case 'create': {
-        if (!values.name || !/^[\w.@-]{1,64}$/.test(values.name)) return fail('--name is required: 1-64 letters, digits, _ . @ -');
-        if (!API_KEY_ROLES.includes(values.role as ApiKeyRole)) return fail('--role must be admin or user');
-        const { key, info } = keys.create(values.name, values.role as ApiKeyRole);
+        const { key, info } = keys.create(values.name!, values.role as ApiKeyRole);
         if (values.json) process.stdout.write(`${JSON.stringify({ key, ...info })}\n`);
         else process.stdout.write(`${key}\n`), process.stderr.write(`created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`);
         return 0;
@@ -79,10 +84,9 @@ function main(argv: string[]): number {
         return 0;
       }
       case 'revoke': {
-        if (!target) return fail('revoke needs a key id or name');
-        const refusal = lastKeyRefusal(keys, target);
+        const refusal = lastKeyRefusal(keys, target!);
         if (refusal && !values.force) return fail(`${refusal}; pass --force to revoke it anyway`);
-        const n = keys.revoke(target);
+        const n = keys.revoke(target!);
         if (n === 0) return fail(`no active key with id or name "${target}"`);
         process.stderr.write(`revoked ${n} key(s)\n`);
         return 0;

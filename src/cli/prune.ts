@@ -10,7 +10,7 @@ const USAGE = `usage: npm run prune -- [--days N] [--dry-run]
   runs and workspace; a session with a run in progress stays. --dry-run only counts them.
   The database is DATABASE_PATH's. Exit codes: 0 done, 2 refused.`;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { days: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
@@ -40,7 +40,7 @@ function main(argv: string[]): number {
     throw err;
   }
   try {
-    const n = pruneSessions(db, days, Date.now(), { dryRun: values['dry-run'] });
+    const n = await pruneSessions(db, days, Date.now(), { dryRun: values['dry-run'] });
     process.stdout.write(`${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`);
     return 0;
   } finally {
@@ -54,4 +54,7 @@ function fail(message: string): number {
   return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => (process.exitCode = fail((err as Error).message)),
+);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { EphemeraError, type EphemeraClient, type RunInput } from './ephemera-client.js';
 
@@ -50,6 +52,8 @@ export interface BatchSummary extends BatchProgress {
 interface Item {
   line: number;
   input?: RunInput;
+  /** The line as written: with the output file and the line number, it makes the run's Idempotency-Key. */
+  text?: string;
   id?: unknown;
   problem?: string;
 }
@@ -78,7 +82,7 @@ export function readItems(path: string): Item[] {
         if (typeof v.session_id === 'string') input.sessionId = v.session_id;
         if (typeof v.timeout_ms === 'number') input.timeoutMs = v.timeout_ms;
         if (v.files !== undefined) input.files = filesOf(v.files);
-        items.push({ line, input, ...(v.id !== undefined && { id: v.id }) });
+        items.push({ line, input, text, ...(v.id !== undefined && { id: v.id }) });
       } catch (err) {
         items.push({ line, problem: `line ${line}: ${(err as Error).message}` });
       }
@@ -130,7 +134,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   };
 
   const one = async (index: number) => {
-    const result = await runItem(items[index]!, o.client, o.signal);
+    const result = await runItem(items[index]!, o.client, o.signal, resolve(o.outPath));
     if (!result) return; // not finished: a resumed batch runs it again
     finished.set(index, result);
     times.push(result.ms);
@@ -155,14 +159,21 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
 }
 
 /** One input line's result; undefined when the batch was interrupted before the line's run ended. */
-async function runItem(item: Item, client: EphemeraClient, signal: AbortSignal | undefined): Promise<BatchResultLine | undefined> {
+/**
+ * A line's Idempotency-Key: the same for the same line of a batch writing the same file, so a
+ * resumed batch (after Ctrl-C: keyed runs go on) gets the outcome of a run already begun
+ * instead of running the prompt again.
+ */
+const keyOf = (outPath: string, item: Item) => `batch-${createHash('sha256').update(`${outPath}\0${item.line}\0${item.text}`).digest('hex').slice(0, 40)}`;
+
+async function runItem(item: Item, client: EphemeraClient, signal: AbortSignal | undefined, outPath: string): Promise<BatchResultLine | undefined> {
   const started = performance.now();
   const base = { line: item.line, ...(item.id !== undefined && { id: item.id }) };
   if (item.problem !== undefined) {
     return { ...base, ok: false, status: 'invalid_input', session_id: null, run_id: null, exit_code: null, output: null, error: { code: 'BAD_LINE', message: item.problem }, attempts: 0, ms: 0 };
   }
   try {
-    const r = await client.run(item.input!, signal);
+    const r = await client.run({ ...item.input!, idempotencyKey: keyOf(outPath, item) }, signal);
     return { ...base, ok: r.status === 'succeeded', status: r.status, session_id: r.session_id, run_id: r.run_id, exit_code: r.exit_code, output: r.output, error: r.error, attempts: r.attempts, ms: Math.round(performance.now() - started) };
   } catch (err) {
     if (signal?.aborted) return undefined;

@@ -76,6 +76,8 @@ export class EphemeraClient {
     });
     const maxRetries = this.options.maxRetries ?? 6;
     const idempotencyKey = input.idempotencyKey ?? randomUUID();
+    // A run in progress is waited for up to its deadline (the service's maximum, 15 min, when not given) and a minute.
+    const waitUntil = Date.now() + (input.timeoutMs ?? 15 * 60_000) + 60_000;
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
@@ -99,8 +101,9 @@ export class EphemeraClient {
       const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
       const code = err.error?.code ?? `HTTP_${res.status}`;
       const message = err.error?.message ?? res.statusText;
-      if (code === 'RUN_IN_PROGRESS') {
-        // The first attempt's run goes on (a cut connection): wait for it, not counted as a retry.
+      if (code === 'RUN_IN_PROGRESS' && Date.now() < waitUntil) {
+        // The first attempt's run goes on (a cut connection): wait for it, not counted as a retry,
+        // though no longer than that run may last.
         await sleep(this.backoff(1, res.headers.get('retry-after')), signal);
         attempt--;
         continue;

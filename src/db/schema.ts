@@ -40,6 +40,8 @@ export const sessions = sqliteTable(
     index('sessions_owner_created_idx').on(t.ownerKeyId, t.createdAt, t.id),
     index('sessions_agent_created_idx').on(t.agent, t.createdAt, t.id),
     index('sessions_status_created_idx').on(t.lastStatus, t.createdAt, t.id),
+    // RETENTION_DAYS finds the sessions nobody touched since.
+    index('sessions_updated_idx').on(t.updatedAt),
   ],
 );
 
@@ -185,7 +187,11 @@ export const messages = sqliteTable(
     omittedBytes: integer('omitted_bytes').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [index('messages_session_idx').on(t.sessionId, t.id)],
+  (t) => [
+    index('messages_session_idx').on(t.sessionId, t.id),
+    // A run's messages (turnOf, retryTurn), and the cascade when its run is deleted (a prune).
+    index('messages_run_idx').on(t.runId),
+  ],
 );
 
 export type SessionRow = typeof sessions.$inferSelect;

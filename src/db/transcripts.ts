@@ -94,6 +94,8 @@ export class TranscriptStore {
     const v = { idempotencyKey: null, ...t };
     return uniqueOrDuplicate(() =>
       this.db.transaction(() => {
+        // A run holds the key already (a twin request a moment ago): that, not "busy", is the answer.
+        if (t.idempotencyKey !== undefined && this.runByIdempotencyKey(t.keyId, t.idempotencyKey)) return 'duplicate';
         if (t.newSessionAgent !== undefined) {
           q.newSession.run({ ...v, agent: t.newSessionAgent });
         } else if (q.activeRun.get(v)) {
@@ -118,7 +120,12 @@ export class TranscriptStore {
   retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): TurnBegun {
     return uniqueOrDuplicate(() =>
       this.db.transaction((tx) => {
+        // Still the run that holds the key, and not retried by a twin request meanwhile.
+        const previous = tx.select({ key: runs.idempotencyKey, status: runs.status }).from(runs).where(eq(runs.id, t.previousRunId)).get();
+        if (!previous) return 'gone';
+        if (previous.key !== t.idempotencyKey) return 'duplicate';
         if (tx.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running'))).get()) return 'busy';
+        if (!this.isLastTurn({ id: t.previousRunId, sessionId: t.sessionId })) return 'busy';
         const prompt = tx.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, t.previousRunId), eq(messages.role, 'user'))).get();
         if (!prompt) return 'gone';
         tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
@@ -131,6 +138,14 @@ export class TranscriptStore {
         return { userMessageId: prompt.id };
       }),
     );
+  }
+
+  /** Whether nothing was stored in the run's session after this run's prompt (its turn is the last). */
+  isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): boolean {
+    const prompt = this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, run.id), eq(messages.role, 'user'))).get();
+    if (!prompt) return false;
+    const later = this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.sessionId, run.sessionId), sql`${messages.id} > ${prompt.id}`)).limit(1).get();
+    return later === undefined;
   }
 
   /** The run a request with this Idempotency-Key (from this API key, or keyless: null) started, if any. */

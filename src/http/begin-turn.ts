@@ -33,6 +33,8 @@ export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req
       deps.onRefused?.();
       return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
     }
+    // A twin request with the same Idempotency-Key began its run a moment ago.
+    if (err instanceof AppError && err.code === 'RUN_IN_PROGRESS') return errorResponse(c, err.code, err.message, { 'Retry-After': '1' });
     throw err;
   }
   const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };
@@ -54,6 +56,10 @@ export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req
 /** The run as its responders see it, for a client whose leaving must not end it: "cancel" only stops reading. */
 function unreadWhenLeft(run: RunHandle): RunHandle {
   return new Proxy(run, {
-    get: (target, prop) => (prop === 'cancel' ? () => target.events.abandon() : Reflect.get(target, prop, target)),
+    get: (target, prop) => {
+      if (prop === 'cancel') return () => target.events.abandon();
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
   });
 }

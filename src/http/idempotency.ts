@@ -12,8 +12,10 @@ import { AppError } from '../errors.js';
  * - still running: 409 RUN_IN_PROGRESS with Retry-After (a keyed run goes on when its
  *   client leaves, so a client cut off mid-run can come back for the outcome);
  * - ended after its container ran, whatever its status: that outcome, from the store;
- * - ended before it reached a container (an engine fault, say): the same stored turn runs
- *   again under a new run, the prompt not stored twice.
+ * - failed before any container ran it (the engine refused it: unavailable, no image), and
+ *   still the session's last turn: the same stored turn runs again under a new run, the prompt
+ *   not stored twice (once the session moved on, the failure is the outcome: running it now
+ *   would put its reply after later turns);
  * The same key with another prompt, session or agent is 422 IDEMPOTENCY_KEY_REUSED.
  */
 export type Previous =
@@ -39,6 +41,10 @@ export function previousOutcome(store: TranscriptStore, principal: Principal, ke
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key came with another request (another prompt, session or agent); a new request needs a new key');
   }
   if (run.status === 'running') return { kind: 'running', run };
-  if (run.startMs === null) return { kind: 'retry', run };
+  if (neverRan(run) && store.isLastTurn(run)) return { kind: 'retry', run };
   return { kind: 'ended', run, reply };
 }
+
+/** The engine's own refusals before a container ran (a run interrupted by a crash may have run: it is not one). */
+const ENGINE_FAULTS = new Set(['RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'RUNTIME_ERROR']);
+const neverRan = (run: RunRow) => run.status === 'failed' && run.startMs === null && ENGINE_FAULTS.has(run.errorCode ?? '');

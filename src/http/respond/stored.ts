@@ -18,7 +18,8 @@ export function respondStored(c: Context, mode: ResponseMode, run: RunRow, reply
   const done = { status: run.status, exit_code: run.exitCode, error, usage, metrics };
   switch (mode) {
     case 'json':
-      return c.json({ session_id: run.sessionId, run_id: run.id, agent: run.agent, output, stderr: run.stderr, tool_calls: [], ...done }, 200, headers);
+      // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not stored.
+      return c.json({ session_id: run.sessionId, run_id: run.id, agent: run.agent, output, output_omitted_bytes: reply?.omittedBytes ?? 0, stderr: run.stderr, tool_calls: [], ...done }, 200, headers);
     case 'text':
       return c.body(output, 200, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
     case 'sse': {
