@@ -2,20 +2,34 @@
 #   docker build -t ephemera .
 # Machines with no registry build from a locally made base (scripts/build-images.sh):
 #   docker build --build-arg BASE=ephemera-base/node:local -t ephemera .
-ARG BASE=node:20-bookworm-slim
+# Node 22 LTS (maintained until April 2027), not 24: better-sqlite3 12 aborts the process under
+# Node 24 when V8 finalizes a statement (seen here: 2 of 8 starts; its v13 fixes it, but needs
+# Node >= 22, and development runs on Node 20). Offline, scripts/vendor-service.sh (npm run
+# setup) puts that Node and a better-sqlite3 compiled for it in vendor/service/.
+ARG NODE_VERSION=22.23.3
+ARG BASE=node:22-bookworm-slim
 
 FROM ${BASE} AS build
 WORKDIR /app
 COPY . .
 # node_modules in the build context (offline machines) is used as is; otherwise install.
-# (Kept on purpose: better-sqlite3 compiles from source when its prebuilt binary cannot be
-# fetched, and the locally made base has no compiler; the host's build matches its node.)
+# Offline, its one native module (better-sqlite3, built for the host's Node) is replaced by
+# vendor/service's, built for the image's Node; the last step below proves it loads.
 RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi \
  && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && node scripts/bundle.mjs \
- && npm prune --omit=dev --offline --no-audit --no-fund
+ && npm prune --omit=dev --offline --no-audit --no-fund \
+ && mkdir -p /app/runtime \
+ && if [ -f vendor/service/node ]; then \
+      cp vendor/service/better_sqlite3.node node_modules/better-sqlite3/build/Release/better_sqlite3.node \
+      && cp vendor/service/node /app/runtime/node; \
+    fi
 
 FROM ${BASE}
+ARG NODE_VERSION
+# The vendored Node over the base's own (nothing to copy when the base is that Node's image).
+COPY --from=build /app/runtime/ /usr/local/bin/
+RUN v=$(node -v) && case "$v" in "v${NODE_VERSION%%.*}."*) ;; *) echo "node $v in the image, want ${NODE_VERSION}" >&2; exit 1;; esac
 LABEL org.opencontainers.image.title="ephemera" \
       org.opencontainers.image.description="One fresh container per request for agent CLIs, streamed; sessions replayed from SQLite" \
       org.opencontainers.image.version="0.1.0" \
@@ -40,5 +54,7 @@ EXPOSE 8787
 # /readyz: the database answers and the engine does. Node's own fetch: the image has no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# A better-sqlite3 built for another Node would fail at the first query: fail the build instead.
+RUN node -e "new (require('better-sqlite3'))(':memory:').close()"
 # The bundle (scripts/bundle.mjs): one file, ~25 MB less memory than tsc's output.
 CMD ["node", "dist/bundle/index.js"]

@@ -11,7 +11,8 @@ tag=ephemera/service:smoke
 name=ephemera-smoke-$$
 port=${SMOKE_PORT:-18787}
 
-if docker image inspect node:20-bookworm-slim >/dev/null 2>&1; then base=node:20-bookworm-slim; else base=ephemera-base/node:local; fi
+if docker image inspect node:22-bookworm-slim >/dev/null 2>&1; then base=node:22-bookworm-slim; else base=ephemera-base/node:local; fi
+node_version=$(sed -n 's/^ARG NODE_VERSION=//p' Dockerfile)
 say "building $tag (BASE=$base)"
 log=$(mktemp)
 docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { cat "$log" >&2; die "docker build failed"; }
@@ -52,6 +53,7 @@ out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < 
 left=$(docker ps -aq --filter label=ephemera.managed=true)
 [ -z "$left" ] || die "managed containers left behind: $left"
 docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as uid 1000"
+[ "$(docker exec "$name" node -v)" = "v$node_version" ] || die "the image runs node $(docker exec "$name" node -v), not v$node_version"
 # The image's HEALTHCHECK (["CMD", "node", "-e", script]), run now rather than after its first interval.
 [ "$(docker image inspect --format '{{index .Config.Healthcheck.Test 1}}' "$tag")" = node ] || die "the image has no node HEALTHCHECK"
 docker exec "$name" node -e "$(docker image inspect --format '{{index .Config.Healthcheck.Test 3}}' "$tag")" || die "the HEALTHCHECK fails in a ready service"

@@ -31,6 +31,8 @@ sh scripts/ensure-compose.sh
 
 # --- 3. Images ----------------------------------------------------------------
 sh scripts/build-images.sh
+# What the service's own image (Node 22) needs offline: its Node, and better-sqlite3 built for it.
+sh scripts/vendor-service.sh
 
 # --- 4. The model agents' network, locked down ---------------------------------------
 sh scripts/lock-egress.sh
