@@ -2,7 +2,7 @@
 // build, so that `npm start` and the CLIs start in a moment when nothing changed.
 // Usage: node scripts/build-if-stale.mjs
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const STAMP = 'dist/.built';
@@ -20,6 +20,8 @@ const stale = INPUTS.filter((p) => existsSync(p) && newest(p) > builtAt);
 if (stale.length > 0) {
   const started = Date.now();
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
-  writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+  // Stamped with the build's start: a file saved while it ran is newer, so the next start builds again.
+  writeFileSync(STAMP, `${new Date(started).toISOString()}\n`);
+  utimesSync(STAMP, started / 1000, started / 1000);
   process.stderr.write(`[build] built in ${((Date.now() - started) / 1000).toFixed(1)} s (changed: ${stale.join(', ')})\n`);
 }

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/db/ids.js';
 import { pruneSessions } from '../src/db/retention.js';
@@ -82,6 +83,9 @@ describe('pruning old sessions', () => {
       return { code: r.status, out: r.stdout, err: r.stderr };
     };
     expect(prune([])).toMatchObject({ code: 2, err: 'prune: how old: give --days N, or set RETENTION_DAYS (--help shows the usage)\n' });
+    const nowhere = `${h.dbPath}.never`;
+    expect(prune([], { DATABASE_PATH: nowhere })).toMatchObject({ code: 2 });
+    expect(existsSync(nowhere)).toBe(false); // refused before anything was opened
     expect(prune(['--days', 'soon'])).toMatchObject({ code: 2 });
     expect(prune(['--days', '90', '--dry-run'])).toMatchObject({ code: 0, out: 'would prune 1 session(s) untouched for 90 day(s)\n' });
     expect(prune([], { RETENTION_DAYS: '90' })).toMatchObject({ code: 0, out: 'pruned 1 session(s) untouched for 90 day(s)\n' });

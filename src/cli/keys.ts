@@ -3,9 +3,8 @@
 // npm run keys -- revoke <id|name> [--force]                 --force: even the last active admin key
 // Runs from the built output (node dist/cli/keys.js), so it also works in the service image.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadServiceConfig } from '../config/env.js';
 import { ApiKeyStore } from '../db/api-keys.js';
-import { openDatabase, UnsafeDatabaseError } from '../db/open.js';
+import { openServiceDatabase } from './service-database.js';
 import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
 
 const USAGE = `usage:
@@ -50,20 +49,9 @@ function main(argv: string[]): number {
   }
   if (command === 'revoke' && !target) return fail('revoke needs a key id or name');
   if (positionals.length > (command === 'revoke' ? 2 : 1)) return fail(`unexpected argument "${positionals.at(-1)}" (--help shows the usage)`);
-  let config;
-  try {
-    config = loadServiceConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message);
-    throw err;
-  }
-  let db;
-  try {
-    db = openDatabase(config.databasePath);
-  } catch (err) {
-    if (err instanceof UnsafeDatabaseError) return fail(err.message);
-    throw err;
-  }
+  const opened = openServiceDatabase();
+  if ('problem' in opened) return fail(opened.problem);
+  const { db } = opened;
   const keys = new ApiKeyStore(db);
   try {
     switch (command) {

@@ -1,8 +1,8 @@
 // npm run prune -- [--days N] [--dry-run]   deletes sessions untouched for N days (default RETENTION_DAYS)
 // Runs from the built output (node dist/cli/prune.js); the service prunes by itself hourly when RETENTION_DAYS is set.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadServiceConfig } from '../config/env.js';
-import { openDatabase, UnsafeDatabaseError } from '../db/open.js';
+import type { ServiceConfig } from '../config/env.js';
+import { openServiceDatabase } from './service-database.js';
 import { pruneSessions } from '../db/retention.js';
 
 const USAGE = `usage: npm run prune -- [--days N] [--dry-run]
@@ -22,23 +22,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  let config;
-  try {
-    config = loadServiceConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) return fail(err.message);
-    throw err;
-  }
-  const days = values.days === undefined ? config.retentionDays : /^\d+$/.test(values.days) && Number(values.days) > 0 ? Number(values.days) : NaN;
-  if (days === undefined) return fail('how old: give --days N, or set RETENTION_DAYS (--help shows the usage)');
-  if (Number.isNaN(days)) return fail('--days must be a positive whole number');
-  let db;
-  try {
-    db = openDatabase(config.databasePath);
-  } catch (err) {
-    if (err instanceof UnsafeDatabaseError) return fail(err.message);
-    throw err;
-  }
+  if (values.days !== undefined && !(/^\d+$/.test(values.days) && Number(values.days) > 0)) return fail('--days must be a positive whole number');
+  const daysOf = (config: ServiceConfig) => (values.days === undefined ? config.retentionDays : Number(values.days));
+  const opened = openServiceDatabase((config) => (daysOf(config) === undefined ? 'how old: give --days N, or set RETENTION_DAYS (--help shows the usage)' : undefined));
+  if ('problem' in opened) return fail(opened.problem);
+  const { config, db } = opened;
+  const days = daysOf(config)!;
   try {
     const n = await pruneSessions(db, days, Date.now(), { dryRun: values['dry-run'] });
     process.stdout.write(`${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`);
