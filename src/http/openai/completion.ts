@@ -1,8 +1,8 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { RunHandle, RunResult } from '../../runner/run.js';
 import { openAiType } from '../errors.js';
+import { typedEvents } from '../respond/run-events.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
@@ -63,25 +63,19 @@ export function streamCompletion(c: Context, run: RunHandle, includeUsage: boole
     const base = { id: idOf(run.runId), object: 'chat.completion.chunk', created: created(), model: run.agent };
     const chunk = (delta: object, finish: string | null = null) => send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
     await chunk({ role: 'assistant', content: '' });
-    const text = new StringDecoder('utf8');
-    for await (const event of run.events) {
+    // The reply's text as the other streams decode it; stderr and tool events have no place here.
+    for await (const { event, data } of typedEvents(run)) {
       if (s.aborted) return;
-      if (event.type === 'text') {
-        const t = text.write(event.data);
-        if (t) await chunk({ content: t });
-      } else if (event.type === 'done') {
-        const rest = text.end();
-        if (rest) await chunk({ content: rest });
-        const r = event.result;
-        const finish = FINISH[r.status];
-        if (finish) {
-          await chunk({}, finish);
-          const usage = usageOf(r);
-          if (includeUsage && usage) await send(s, { ...base, choices: [], usage });
-        } else {
-          await send(s, { ...runError(r).body, ephemera: ephemera(r) });
-        }
-      }
+      if (event === 'stdout' || event === 'delta') await chunk({ content: (data.data ?? data.text) as string });
+    }
+    const r = await run.result;
+    const finish = FINISH[r.status];
+    if (finish) {
+      await chunk({}, finish);
+      const usage = usageOf(r);
+      if (includeUsage && usage) await send(s, { ...base, choices: [], usage });
+    } else {
+      await send(s, { ...runError(r).body, ephemera: ephemera(r) });
     }
     await s.writeSSE({ data: '[DONE]' });
   });
