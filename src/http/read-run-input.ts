@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { RunRequestSchema } from './schemas.js';
+import { parseJsonAs } from './json-input.js';
 import type { GivenFile } from '../workspace/edit.js';
 
 export interface RunInput {
@@ -38,18 +39,11 @@ export async function readRunInput(c: Context): Promise<RunInput> {
 
   const input: RunInput = { prompt: text, ...fromQuery(c) };
   if (isJson(c.req.header('content-type'))) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new AppError('INVALID_JSON', 'the request body is not valid JSON');
-    }
-    const parsed = JsonBody.safeParse(json);
-    if (!parsed.success) throw new AppError('INVALID_BODY', describe(parsed.error));
-    input.prompt = parsed.data.prompt;
-    if (parsed.data.agent !== undefined) input.agent = parsed.data.agent;
-    if (parsed.data.timeout_ms !== undefined) input.timeoutMs = parsed.data.timeout_ms;
-    if (parsed.data.files !== undefined) input.files = parsed.data.files;
+    const body = parseJsonAs(text, JsonBody);
+    input.prompt = body.prompt;
+    if (body.agent !== undefined) input.agent = body.agent;
+    if (body.timeout_ms !== undefined) input.timeoutMs = body.timeout_ms;
+    if (body.files !== undefined) input.files = body.files;
   }
   return checked(input);
 }
@@ -121,15 +115,4 @@ const mediaType = (contentType: string | undefined) => contentType?.split(';')[0
 function isJson(contentType: string | undefined): boolean {
   const type = mediaType(contentType);
   return type === 'application/json' || (type?.endsWith('+json') ?? false);
-}
-
-function describe(error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const where = i.path.length ? i.path.join('.') : 'body';
-      if (i.code === 'unrecognized_keys') return `unknown field(s): ${i.keys.join(', ')}`;
-      if (i.path[0] === 'prompt' && i.code === 'invalid_type') return 'prompt must be a string';
-      return `${where}: ${i.message}`;
-    })
-    .join('; ');
 }

@@ -1,9 +1,9 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ProfileSet } from '../../config/profiles.js';
-import { AppError } from '../../errors.js';
 import { beginHttpTurn, type HttpTurnDeps } from '../begin-turn.js';
 import { errorResponse } from '../errors.js';
+import { parseJsonAs } from '../json-input.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ChatRequestSchema, chatTurn } from './chat-request.js';
 import { respondCompletion, streamCompletion } from './completion.js';
@@ -60,15 +60,5 @@ async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
 }
 
 async function readChatRequest(c: Context) {
-  let json: unknown;
-  try {
-    json = JSON.parse(await c.req.text());
-  } catch {
-    throw new AppError('INVALID_JSON', 'the request body is not valid JSON');
-  }
-  const parsed = ChatRequestSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new AppError('INVALID_BODY', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  }
-  return parsed.data;
+  return parseJsonAs(await c.req.text(), ChatRequestSchema);
 }

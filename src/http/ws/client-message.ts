@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { parseJsonAs } from '../json-input.js';
 
 const Prompt = z.strictObject({
   type: z.literal('prompt'),
@@ -14,16 +15,10 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 /** One message from the client: JSON text, `{type:"prompt",...}` or `{type:"cancel"}`; an AppError otherwise. */
 export function parseClientMessage(data: unknown): ClientMessage {
   if (typeof data !== 'string') throw new AppError('INVALID_BODY', 'send text messages holding JSON, not binary ones');
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {
-    throw new AppError('INVALID_JSON', 'the message is not valid JSON');
-  }
-  const parsed = ClientMessage.safeParse(json);
-  if (!parsed.success) {
-    throw new AppError('INVALID_BODY', `a message is {"type":"prompt","prompt":"...","agent"?:"...","timeout_ms"?:n} or {"type":"cancel"}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')}`);
-  }
-  if (parsed.data.type === 'prompt' && parsed.data.prompt.trim() === '') throw new AppError('EMPTY_PROMPT', 'the prompt is empty');
-  return parsed.data;
+  const msg = parseJsonAs(data, ClientMessage, {
+    what: 'the message',
+    usage: 'a message is {"type":"prompt","prompt":"...","agent"?:"...","timeout_ms"?:n} or {"type":"cancel"}',
+  });
+  if (msg.type === 'prompt' && msg.prompt.trim() === '') throw new AppError('EMPTY_PROMPT', 'the prompt is empty');
+  return msg;
 }
