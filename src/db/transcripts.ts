@@ -121,13 +121,13 @@ export class TranscriptStore {
     return uniqueOrDuplicate(() =>
       this.db.transaction((tx) => {
         // Still the run that holds the key, and not retried by a twin request meanwhile.
-        const previous = tx.select({ key: runs.idempotencyKey, status: runs.status }).from(runs).where(eq(runs.id, t.previousRunId)).get();
+        const previous = tx.select({ key: runs.idempotencyKey }).from(runs).where(eq(runs.id, t.previousRunId)).get();
         if (!previous) return 'gone';
         if (previous.key !== t.idempotencyKey) return 'duplicate';
         if (tx.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running'))).get()) return 'busy';
-        if (!this.isLastTurn({ id: t.previousRunId, sessionId: t.sessionId })) return 'busy';
-        const prompt = tx.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, t.previousRunId), eq(messages.role, 'user'))).get();
+        const prompt = this.promptOf(t.previousRunId);
         if (!prompt) return 'gone';
+        if (this.storedAfter(t.sessionId, prompt.id)) return 'busy';
         tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
         tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId)).run();
         tx.insert(runs)
@@ -142,10 +142,16 @@ export class TranscriptStore {
 
   /** Whether nothing was stored in the run's session after this run's prompt (its turn is the last). */
   isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): boolean {
-    const prompt = this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, run.id), eq(messages.role, 'user'))).get();
-    if (!prompt) return false;
-    const later = this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.sessionId, run.sessionId), sql`${messages.id} > ${prompt.id}`)).limit(1).get();
-    return later === undefined;
+    const prompt = this.promptOf(run.id);
+    return prompt !== undefined && !this.storedAfter(run.sessionId, prompt.id);
+  }
+
+  private promptOf(runId: string): { id: number } | undefined {
+    return this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, runId), eq(messages.role, 'user'))).get();
+  }
+
+  private storedAfter(sessionId: string, messageId: number): boolean {
+    return this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.sessionId, sessionId), sql`${messages.id} > ${messageId}`)).limit(1).get() !== undefined;
   }
 
   /** The run a request with this Idempotency-Key (from this API key, or keyless: null) started, if any. */
