@@ -5,25 +5,28 @@
 # Node 22 LTS (maintained until April 2027), not 24: better-sqlite3 12 aborts the process under
 # Node 24 when V8 finalizes a statement (seen here: 2 of 8 starts; its v13 fixes it, but needs
 # Node >= 22, and development runs on Node 20). Offline, scripts/vendor-service.sh (npm run
-# setup) puts that Node and a better-sqlite3 compiled for it in vendor/service/.
+# setup) puts that Node, a better-sqlite3 compiled for it and an npm cache of the lockfile in
+# vendor/service/.
 ARG NODE_VERSION=22.23.3
 ARG BASE=node:22-bookworm-slim
 
 FROM ${BASE} AS build
 WORKDIR /app
 COPY . .
-# node_modules in the build context (offline machines) is used as is; otherwise install.
-# Offline, its one native module (better-sqlite3, built for the host's Node) is replaced by
-# vendor/service's, built for the image's Node; the last step below proves it loads.
-RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi \
+# Dependencies are installed here, from package-lock.json; the host's node_modules stays out
+# (.dockerignore). Offline (vendor/service/ made by scripts/vendor-service.sh): from its npm
+# cache, without install scripts, and the one native module (better-sqlite3) is its copy compiled
+# for the image's Node; the last step below proves it loads. Online: a plain `npm ci`.
+RUN if [ -d vendor/service/npm-cache ]; then \
+      npm ci --offline --ignore-scripts --cache vendor/service/npm-cache --no-audit --no-fund \
+      && mkdir -p node_modules/better-sqlite3/build/Release \
+      && cp vendor/service/better_sqlite3.node node_modules/better-sqlite3/build/Release/; \
+    else npm ci --no-audit --no-fund; fi \
  && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && node scripts/bundle.mjs \
  && npm prune --omit=dev --offline --no-audit --no-fund \
  && mkdir -p /app/runtime \
- && if [ -f vendor/service/node ]; then \
-      cp vendor/service/better_sqlite3.node node_modules/better-sqlite3/build/Release/better_sqlite3.node \
-      && cp vendor/service/node /app/runtime/node; \
-    fi
+ && if [ -f vendor/service/node ]; then cp vendor/service/node /app/runtime/node; fi
 
 FROM ${BASE}
 ARG NODE_VERSION

@@ -15,8 +15,13 @@ if docker image inspect node:22-bookworm-slim >/dev/null 2>&1; then base=node:22
 node_version=$(sed -n 's/^ARG NODE_VERSION=//p' Dockerfile)
 say "building $tag (BASE=$base)"
 log=$(mktemp)
-docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { cat "$log" >&2; die "docker build failed"; }
-rm -f "$log"
+# The image installs its own packages: a file planted in the host's node_modules must not reach it.
+marker=node_modules/.ephemera-host-only
+[ -d node_modules ] && : >"$marker"
+docker build --build-arg BASE="$base" -t "$tag" . >"$log" 2>&1 || { rm -f "$marker"; cat "$log" >&2; die "docker build failed"; }
+rm -f "$log" "$marker"
+docker run --rm --entrypoint sh "$tag" -c "test ! -e /app/$marker && test -d /app/node_modules/better-sqlite3" \
+  || die "the image took the host's node_modules instead of installing its own"
 
 sock=${DOCKER_SOCK:-/var/run/docker.sock}
 volume=ephemera-smoke-data-$$
