@@ -23,9 +23,9 @@ async function main() {
   const db = openDatabaseOrExit(config.databasePath);
   const docker = new Docker();
   const service = new Service({ db, runtime: new DockerRuntime(docker), config, profiles, logger });
-  refuseToServeNobody(service, config);
-  refuseASecondProcess(service, config);
-  service.startBackground();
+  await refuseToServeNobody(service, config);
+  await refuseASecondProcess(service, config);
+  await service.startBackground();
   for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
     service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
@@ -65,23 +65,24 @@ function openDatabaseOrExit(path: string): Db {
 }
 
 /** Without an active key every /v1 request would get 401, unless keyless mode applies. */
-function refuseToServeNobody(service: Service, config: ServiceConfig): void {
-  if (service.keys.anyActive()) return;
-  if (!isLoopbackListen(config.host) || service.keys.everCreated()) {
+async function refuseToServeNobody(service: Service, config: ServiceConfig): Promise<void> {
+  if (await service.keys.anyActive()) return;
+  const revoked = await service.keys.everCreated();
+  if (!isLoopbackListen(config.host) || revoked) {
     // Every /v1 request would get 401: say so now rather than serve nothing.
     process.stderr.write(
       `ephemera: refusing to start without an active API key: ${
-        service.keys.everCreated() ? 'every key was revoked' : `HOST=${config.host} is reachable beyond this machine`
+        revoked ? 'every key was revoked' : `HOST=${config.host} is reachable beyond this machine`
       }, so every request would be refused.\n` +
-        `  create one first (npm run keys -- create --name admin --role admin)${service.keys.everCreated() ? '' : ', or set HOST=127.0.0.1'}\n`,
+        `  create one first (npm run keys -- create --name admin --role admin)${revoked ? '' : ', or set HOST=127.0.0.1'}\n`,
     );
     process.exit(2);
   }
   logger.warn('no API keys configured: serving loopback requests without authentication');
 }
 
-function refuseASecondProcess(service: Service, config: ServiceConfig): void {
-  const holder = service.instanceTakenBy();
+async function refuseASecondProcess(service: Service, config: ServiceConfig): Promise<void> {
+  const holder = await service.instanceTakenBy();
   if (holder === undefined) return;
   process.stderr.write(
     `ephemera: instance ${config.instanceId} is already served by process ${holder} on this database.\n` +

@@ -137,8 +137,8 @@ export class Service {
    * INSTANCE_ID), if any. Two would take each other's containers for orphans and mark
    * each other's runs interrupted, so the second must not start.
    */
-  instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): number | undefined {
-    const last = this.instances.recentHeartbeat(this.config.instanceId, Date.now(), heartbeatStaleMs(this.config));
+  async instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): Promise<number | undefined> {
+    const last = await this.instances.recentHeartbeat(this.config.instanceId, Date.now(), heartbeatStaleMs(this.config));
     return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
   }
 
@@ -147,12 +147,12 @@ export class Service {
    * `running` become `interrupted`, orphaned containers are reaped now and then
    * every reapIntervalMs, and a heartbeat tells other instances this one is alive.
    */
-  startBackground(): void {
+  async startBackground(): Promise<void> {
     const { config, logger } = this;
-    this.beat();
-    const interrupted = this.instances.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
+    await this.beat();
+    const interrupted = await this.instances.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
     if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
-    this.heartbeat = setInterval(() => this.beat(), config.reapIntervalMs);
+    this.heartbeat = setInterval(() => void this.beat(), config.reapIntervalMs);
     this.heartbeat.unref();
     this.reaper.start(config.reapIntervalMs);
     this.standby?.start();
@@ -191,9 +191,9 @@ export class Service {
     await this.reaper.stop();
   }
 
-  private beat(): void {
+  private async beat(): Promise<void> {
     try {
-      this.instances.heartbeat(this.config.instanceId, process.pid, Date.now());
+      await this.instances.heartbeat(this.config.instanceId, process.pid, Date.now());
     } catch (err) {
       this.logger.error({ err }, 'heartbeat failed');
     }

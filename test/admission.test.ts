@@ -36,7 +36,7 @@ describe('admission', () => {
 
   it("gives each key a share: one key's long runs leave a slot for another key", async () => {
     h = createHarness({ maxConcurrentRuns: 2, maxRunsPerKey: 1, maxQueuedRuns: 8, maxQueuedPerKey: 1, queueTimeoutMs: 10_000 });
-    const [batch, other] = [h.service.keys.create('batch', 'user').key, h.service.keys.create('other', 'user').key];
+    const [batch, other] = [(await h.service.keys.create('batch', 'user')).key, (await h.service.keys.create('other', 'user')).key];
     const as = (key: string, prompt: string) =>
       h!.app.request(post('/v1/run', prompt, { accept: 'application/json', authorization: `Bearer ${key}` }));
     const long = as(batch, 'sleep 2; echo long');

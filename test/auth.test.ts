@@ -6,13 +6,13 @@ let admin: string;
 let alice: string;
 let bob: string;
 let aliceId: string;
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness();
-  admin = h.service.keys.create('root', 'admin').key;
-  const a = h.service.keys.create('alice', 'user');
+  admin = (await h.service.keys.create('root', 'admin')).key;
+  const a = await h.service.keys.create('alice', 'user');
   alice = a.key;
   aliceId = a.info.id;
-  bob = h.service.keys.create('bob', 'user').key;
+  bob = (await h.service.keys.create('bob', 'user')).key;
 });
 afterAll(() => h.close());
 
@@ -34,17 +34,17 @@ describe('API keys', () => {
     expect((await as(undefined, '/healthz')).status).toBe(200); // probes stay open
   });
 
-  it('are stored hashed and listed without their secret', () => {
+  it('are stored hashed and listed without their secret', async () => {
     const dump = JSON.stringify(h.db.$client.prepare('select * from api_keys').all());
     expect(dump).not.toContain(alice);
-    expect(JSON.stringify(h.service.keys.list())).not.toContain(alice.slice(20));
+    expect(JSON.stringify((await h.service.keys.list()))).not.toContain(alice.slice(20));
   });
 
   it('record which key ran each run, and a user sees only its own sessions', async () => {
     const res = await as(alice, '/v1/run', { method: 'POST', body: 'echo from alice', headers: { accept: 'application/json' } });
     const body = await jsonOf(res);
     expect(body.output).toBe('from alice\n');
-    expect(h.service.store.getRun(body.run_id)?.keyId).toBe(aliceId);
+    expect((await h.service.store.getRun(body.run_id))?.keyId).toBe(aliceId);
 
     const mine = await jsonOf(as(alice, '/v1/sessions'));
     expect(mine.items.map((s: { id: string }) => s.id)).toContain(body.session_id);
@@ -59,7 +59,7 @@ describe('API keys', () => {
     }
     const cont = await as(bob, `/v1/sessions/${body.session_id}/messages`, { method: 'POST', body: 'echo sneaky' });
     expect(cont.status).toBe(404);
-    expect(h.service.store.messagesOf(body.session_id)).toHaveLength(2);
+    expect((await h.service.store.messagesOf(body.session_id))).toHaveLength(2);
 
     // Users cannot delete (admins only); the admin sees and deletes everything.
     expect((await as(bob, `/v1/sessions/${body.session_id}`, { method: 'DELETE' })).status).toBe(403);
@@ -77,9 +77,9 @@ describe('API keys', () => {
   });
 
   it('rejects a revoked key', async () => {
-    const { key, info } = h.service.keys.create('temp', 'user');
+    const { key, info } = await h.service.keys.create('temp', 'user');
     expect((await as(key, '/v1/sessions')).status).toBe(200);
-    expect(h.service.keys.revoke(info.id)).toBe(1);
+    expect((await h.service.keys.revoke(info.id))).toBe(1);
     const res = await as(key, '/v1/sessions');
     expect(res.status).toBe(401);
     expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('revoked') } });
@@ -89,9 +89,9 @@ describe('API keys', () => {
     const open = createHarness();
     try {
       expect((await open.app.request('/v1/sessions')).status).toBe(200);
-      const { info } = open.service.keys.create('k', 'admin');
+      const { info } = await open.service.keys.create('k', 'admin');
       expect((await open.app.request('/v1/sessions')).status).toBe(401);
-      open.service.keys.revoke(info.id);
+      await open.service.keys.revoke(info.id);
       const run = await open.app.request(post('/v1/run', 'id', { accept: 'application/json' }));
       expect(run.status).toBe(401);
       expect(await jsonOf(run)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });

@@ -14,7 +14,7 @@ let dir: string;
 let key: string;
 beforeAll(async () => {
   h = createHarness({ maxConcurrentRuns: 1, maxQueuedRuns: 0, queueTimeoutMs: 1000 });
-  key = h.service.keys.create('batch', 'user').key;
+  key = (await h.service.keys.create('batch', 'user')).key;
   server = await listen(h.app);
   dir = mkdtempSync(join(tmpdir(), 'ephemera-batch-'));
 });

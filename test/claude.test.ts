@@ -59,7 +59,7 @@ describe('the claude agent', () => {
     // What the CLI sent the model back from its tool: the file the first turn's container wrote.
     const answered = modelCalls().filter((r) => JSON.stringify(r.body).includes('tool_result')).at(-1)!;
     expect(JSON.stringify(answered.body)).toContain('from-turn-1');
-    expect(h.service.workspaces.get(first.session_id)).toMatchObject({ files: 1 });
+    expect((await h.service.workspaces.get(first.session_id))).toMatchObject({ files: 1 });
   });
 
   it('is built offline at the tag its built-in and shipped profiles run', () => {
@@ -109,7 +109,7 @@ describe('the claude agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=claude';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: h.service.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(body.status, JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) })).toBe('succeeded');
       sessionId = body.session_id;
       replies.push(body.output);
     }
@@ -119,7 +119,7 @@ describe('the claude agent', () => {
     const positions = expected.map((t) => last.findIndex((m) => m.includes(t)));
     expect(positions.every((p) => p >= 0), JSON.stringify(last)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect(h.service.store.messagesOf(sessionId!).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    expect((await h.service.store.messagesOf(sessionId!)).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
   });
 
   it('reports a tool_use round in SSE and JSON, run as uid 1000 in /workspace', async () => {

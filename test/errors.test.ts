@@ -91,8 +91,8 @@ describe('engine faults', () => {
     const msg = await expectError(res, 503, 'IMAGE_NOT_FOUND');
     expect(msg).toContain('ephemera/no-such-image:never');
     const runId = res.headers.get('x-run-id')!;
-    expect(h.service.store.getRun(runId)).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
-    expect(h.service.store.messagesOf(res.headers.get('x-session-id')!).map((m) => m.content)).toEqual(['hello']);
+    expect((await h.service.store.getRun(runId))).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
+    expect((await h.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual(['hello']);
   });
 
   it('answers 503 RUNTIME_UNAVAILABLE when the engine is unreachable, and keeps the message', async () => {
@@ -102,9 +102,9 @@ describe('engine faults', () => {
         const res = await dead.app.request(post('/v1/run', 'echo lost?', { accept }));
         const msg = await expectError(res, 503, 'RUNTIME_UNAVAILABLE');
         expect(msg).not.toContain('/tmp/ephemera-no-engine.sock');
-        const run = dead.service.store.getRun(res.headers.get('x-run-id')!);
+        const run = await dead.service.store.getRun(res.headers.get('x-run-id')!);
         expect(run).toMatchObject({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
-        expect(dead.service.store.messagesOf(res.headers.get('x-session-id')!).map((m) => m.content)).toEqual(['echo lost?']);
+        expect((await dead.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual(['echo lost?']);
       }
       const ready = await dead.app.request('/readyz');
       expect(ready.status).toBe(503);

@@ -90,14 +90,14 @@ describe('the gemini agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=gemini';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: h.service.store.getRun(body.run_id)?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(body.status, JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) })).toBe('succeeded');
       sessionId = body.session_id;
       seen.push(modelCalls().at(-1)!.turns);
       expect(body.output).toBe(`Hello from the fake model: turns=${seen.at(-1)}`);
       expect(modelCalls().at(-1)!.lastUserText).toContain(prompt);
     }
     expect(seen).toEqual([1, 3, 5]);
-    const messages = h.service.store.messagesOf(sessionId!);
+    const messages = await h.service.store.messagesOf(sessionId!);
     expect(messages.map((m) => [m.role, m.content])).toEqual([
       ['user', 'first question'],
       ['assistant', 'Hello from the fake model: turns=1'],
@@ -136,7 +136,7 @@ describe('the gemini agent', () => {
     // What the CLI gave the model back from its read tool: the file the first turn wrote.
     const answered = fake.requests.filter((r) => JSON.stringify(r.body.contents ?? []).includes('functionResponse')).at(-1)!;
     expect(JSON.stringify(answered.body.contents)).toContain('written by the model');
-    expect(h.service.workspaces.get(first.session_id)!.files).toBe(2); // notes/ and notes/hello.txt
+    expect((await h.service.workspaces.get(first.session_id))!.files).toBe(2); // notes/ and notes/hello.txt
   });
 
   it('counts model calls and tokens at the gateway, whatever the CLI says', async () => {
@@ -154,7 +154,7 @@ describe('the gemini agent', () => {
     const before = fake.requests.length;
     const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-budget', 'FAKE_TOOL look around', { accept: 'application/json' })));
     expect(body).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') } });
-    expect(h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
+    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
     expect(fake.requests.slice(before).filter((r) => r.action !== 'countTokens')).toHaveLength(1);
   });
 
@@ -162,7 +162,7 @@ describe('the gemini agent', () => {
     const body = await jsonOf(h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)));
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
     expect(body.error.message).toContain('the fake model rejected the request on purpose');
-    expect(h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
+    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
   });
 
   it('turns a CLI crash into a failed run with AGENT_CRASHED', async () => {
@@ -207,7 +207,7 @@ describe('the gemini agent', () => {
     const ready = () => waitFor(() => (warm.service.standby!.stats().get('gemini')!.ready === 1 ? true : undefined), 30_000);
     try {
       await borrowGatewayPort(warm);
-      warm.service.startBackground();
+      await warm.service.startBackground();
       await ready();
       const first = await jsonOf(warm.app.request(post('/v1/run?agent=gemini', 'first question', { accept: 'application/json' })));
       expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=1' });
@@ -215,12 +215,12 @@ describe('the gemini agent', () => {
       // A workspace well over a pipe's buffer goes back through the gate's own writes whole.
       const big = await warm.app.request(new Request(`http://localhost/v1/sessions/${first.session_id}/workspace/file?path=big.bin`, { method: 'PUT', body: randomBytes(300_000) }));
       expect(big.status).toBe(200);
-      const stored = warm.service.workspaces.get(first.session_id)!.sha256;
+      const stored = (await warm.service.workspaces.get(first.session_id))!.sha256;
       const second = await jsonOf(warm.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' })));
       expect(second, JSON.stringify(second.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=3' });
       expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
       for (const r of [first, second]) expect(r.stderr).toMatch(/\[gate \d+\] main\n/);
-      expect(warm.service.store.getRun(second.run_id)).toMatchObject({ workspaceInSha256: stored, workspaceOutSha256: stored });
+      expect((await warm.service.store.getRun(second.run_id))).toMatchObject({ workspaceInSha256: stored, workspaceOutSha256: stored });
       expect(modelCalls().at(-1)!.apiKey).toBe(API_KEY);
     } finally {
       await warm.close();

@@ -35,11 +35,11 @@ describe('the database file', () => {
     again.$client.close();
   });
 
-  it('marks runs left running by a dead process as interrupted', () => {
+  it('marks runs left running by a dead process as interrupted', async () => {
     const store = new TranscriptStore(h.db);
     const instances = new InstanceStore(h.db);
     const now = Date.now();
-    const begun = store.beginTurn({
+    const begun = await store.beginTurn({
       sessionId: 'ses_test_interrupted',
       newSessionAgent: 'shell',
       runId: 'run_test_interrupted',
@@ -52,9 +52,9 @@ describe('the database file', () => {
       now,
     });
     expect(begun).not.toBe('busy');
-    instances.heartbeat('dead-instance', 1, now - 60_000);
-    expect(instances.interruptLeftoverRuns('another-instance', now + 50, 10_000)).toBe(1);
-    expect(store.getRun('run_test_interrupted')).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
-    expect(store.messagesOf('ses_test_interrupted').map((m) => m.content)).toEqual(['left behind']);
+    await instances.heartbeat('dead-instance', 1, now - 60_000);
+    expect((await instances.interruptLeftoverRuns('another-instance', now + 50, 10_000))).toBe(1);
+    expect((await store.getRun('run_test_interrupted'))).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
+    expect((await store.messagesOf('ses_test_interrupted')).map((m) => m.content)).toEqual(['left behind']);
   });
 });

@@ -6,11 +6,11 @@ import { seedSession } from './helpers/seed.js';
 let h: Harness;
 const T0 = Date.UTC(2026, 10, 1);
 const seeded: string[] = [];
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness();
   // 45 sessions a minute apart: agents alternate, every 5th failed, one mentions a zebra.
   for (let i = 0; i < 45; i++) {
-    const { sessionId } = seedSession(h.db, {
+    const { sessionId } = await seedSession(h.db, {
       agent: i % 2 === 0 ? 'shell' : 'cat',
       at: T0 + i * 60_000,
       turns: [
@@ -35,7 +35,7 @@ describe('GET /v1/sessions', () => {
       seen.push(...page.items.map((s) => s.id));
       cursor = page.next_cursor;
       // a concurrent writer adds a session between every two pages
-      seedSession(h.db, { at: Date.now(), turns: [{ prompt: 'new', reply: 'new' }] });
+      await seedSession(h.db, { at: Date.now(), turns: [{ prompt: 'new', reply: 'new' }] });
       pages++;
     } while (cursor);
     const original = seen.filter((id) => seeded.includes(id));
@@ -85,7 +85,7 @@ describe('GET /v1/sessions', () => {
   });
 
   it('searches the first 64 Ki characters of each message, and keeps the index right on delete', async () => {
-    const { sessionId } = seedSession(h.db, { turns: [{ prompt: 'headword here', reply: `${'x '.repeat(40_000)} tailword` }] });
+    const { sessionId } = await seedSession(h.db, { turns: [{ prompt: 'headword here', reply: `${'x '.repeat(40_000)} tailword` }] });
     expect((await get('/v1/sessions?q=headword')).items.map((s: { id: string }) => s.id)).toEqual([sessionId]);
     expect((await get('/v1/sessions?q=tailword')).items).toEqual([]);
     expect((await h.app.request(`/v1/sessions/${sessionId}`, { method: 'DELETE' })).status).toBe(204);

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 const keyed = (path: string, body: string, key: string, accept = 'application/json') => h.app.request(post(path, body, { accept, 'idempotency-key': key }));
-const messagesOf = (sessionId: string) => h.service.store.messagesOf(sessionId).map((m) => `${m.role}:${m.content}`);
+const messagesOf = async (sessionId: string) => (await h.service.store.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
 const runsOf = (sessionId: string) => h.db.$client.prepare('select id, status from runs where session_id = ? order by created_at').all(sessionId) as { id: string; status: string }[];
 const key = () => `key-${Math.random().toString(36).slice(2)}`;
 
@@ -39,7 +39,7 @@ describe('a request repeated with its Idempotency-Key', () => {
     const sse = await (await keyed('/v1/run', 'echo once; echo oops >&2', k, 'text/event-stream')).text();
     expect(sse).toContain('event: stdout\ndata: {"data":"once\\n"}');
     expect(sse).toMatch(/event: done\ndata: \{"status":"succeeded"/);
-    expect(messagesOf(first.session_id)).toEqual(['user:echo once; echo oops >&2', 'assistant:once\n']);
+    expect(await messagesOf(first.session_id)).toEqual(['user:echo once; echo oops >&2', 'assistant:once\n']);
     expect(runsOf(first.session_id)).toHaveLength(1);
     // A failed run's outcome is its outcome too: not run again.
     const k2 = key();
@@ -77,14 +77,14 @@ describe('a request repeated with its Idempotency-Key', () => {
     expect(busy.headers.get('retry-after')).toBe('1');
     const runId = busy.headers.get('x-run-id')!;
     expect((await jsonOf(busy)).error.code).toBe('RUN_IN_PROGRESS');
-    const ended = await waitFor(() => {
-      const r = h.service.store.getRun(runId)!;
+    const ended = await waitFor(async () => {
+      const r = (await h.service.store.getRun(runId))!;
       return r.status !== 'running' ? r : undefined;
     }, 10_000);
     expect(ended.status).toBe('succeeded'); // not cancelled by its client leaving
     const outcome = await jsonOf(keyed('/v1/run', body, k));
     expect(outcome).toMatchObject({ run_id: runId, status: 'succeeded', output: 'up\ndone\n' });
-    expect(messagesOf(outcome.session_id)).toEqual([`user:${body}`, 'assistant:up\ndone\n']);
+    expect(await messagesOf(outcome.session_id)).toEqual([`user:${body}`, 'assistant:up\ndone\n']);
   });
 
   it('runs the same stored turn again when no container ran it (an engine fault), storing the prompt once', async () => {
@@ -98,9 +98,9 @@ describe('a request repeated with its Idempotency-Key', () => {
     try {
       const retried = await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k));
       expect(retried).toMatchObject({ session_id: sessionId, status: 'succeeded', output: 'at last\n' });
-      expect(messagesOf(sessionId)).toEqual(['user:echo at last', 'assistant:at last\n']);
+      expect(await messagesOf(sessionId)).toEqual(['user:echo at last', 'assistant:at last\n']);
       expect(runsOf(sessionId).map((r) => r.status)).toEqual(['failed', 'succeeded']);
-      expect(h.service.store.getSession(sessionId)!.turns).toBe(1);
+      expect((await h.service.store.getSession(sessionId))!.turns).toBe(1);
       // and from now on, that outcome
       expect(await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k))).toMatchObject({ run_id: retried.run_id });
     } finally {
@@ -114,9 +114,9 @@ describe('what a repeated key does not do', () => {
     const k = key();
     const sessionId = newId('ses');
     const runId = newId('run');
-    h.service.store.beginTurn({ sessionId, newSessionAgent: 'shell', runId, agent: 'shell', image: SHELL_IMAGE, instanceId: 'gone', keyId: null, timeoutMs: 1000, prompt: 'echo side effect', idempotencyKey: k, now: Date.now() - 60_000 });
-    h.service.instances.interruptLeftoverRuns('gone', Date.now(), 1);
-    expect(h.service.store.getRun(runId)!.status).toBe('interrupted');
+    await h.service.store.beginTurn({ sessionId, newSessionAgent: 'shell', runId, agent: 'shell', image: SHELL_IMAGE, instanceId: 'gone', keyId: null, timeoutMs: 1000, prompt: 'echo side effect', idempotencyKey: k, now: Date.now() - 60_000 });
+    await h.service.instances.interruptLeftoverRuns('gone', Date.now(), 1);
+    expect((await h.service.store.getRun(runId))!.status).toBe('interrupted');
     const again = await jsonOf(keyed(`/v1/sessions/${sessionId}/messages`, 'echo side effect', k));
     expect(again).toMatchObject({ run_id: runId, status: 'interrupted' });
     expect(runsOf(sessionId)).toHaveLength(1);
@@ -141,7 +141,7 @@ describe('what a repeated key does not do', () => {
     await h.app.request(post(`/v1/sessions/${sessionId}/messages`, 'echo second', { accept: 'application/json' })); // fails too, but is stored after it
     const again = await jsonOf(keyed('/v1/run?agent=late', 'echo first', k));
     expect(again).toMatchObject({ session_id: sessionId, status: 'failed', error: { code: 'IMAGE_NOT_FOUND' } });
-    expect(messagesOf(sessionId)).toEqual(['user:echo first', 'user:echo second']);
+    expect(await messagesOf(sessionId)).toEqual(['user:echo first', 'user:echo second']);
     expect(runsOf(sessionId)).toHaveLength(2);
   });
 });
@@ -162,7 +162,7 @@ describe('the client', () => {
     expect(r).toMatchObject({ status: 'succeeded', output: 'finished\n' });
     expect(r.attempts).toBe(2);
     expect(calls).toBeGreaterThanOrEqual(3); // at least one 409 RUN_IN_PROGRESS in between
-    expect(messagesOf(r.session_id)).toEqual(['user:sleep 1; echo finished', 'assistant:finished\n']);
+    expect(await messagesOf(r.session_id)).toEqual(['user:sleep 1; echo finished', 'assistant:finished\n']);
     expect(runsOf(r.session_id)).toHaveLength(1);
   });
 });
@@ -172,8 +172,8 @@ describe('Idempotency-Key and API keys', () => {
     const k = key();
     const withKeys = createHarness();
     try {
-      const alice = withKeys.service.keys.create('alice', 'user').key;
-      const bob = withKeys.service.keys.create('bob', 'user').key;
+      const alice = (await withKeys.service.keys.create('alice', 'user')).key;
+      const bob = (await withKeys.service.keys.create('bob', 'user')).key;
       const as = (who: string) => jsonOf(withKeys.app.request(post('/v1/run', 'echo mine', { accept: 'application/json', authorization: `Bearer ${who}`, 'idempotency-key': k })));
       const a = await as(alice);
       const b = await as(bob);

@@ -82,9 +82,9 @@ describe('limits', () => {
     const body = Buffer.from(await res.arrayBuffer());
     expect(body.length).toBe(1024 * 1024);
     expect(body.subarray(0, 12).toString()).toBe('flood\nflood\n');
-    const run = h.service.store.getRun(res.headers.get('x-run-id')!)!;
+    const run = (await h.service.store.getRun(res.headers.get('x-run-id')!))!;
     expect(run).toMatchObject({ status: 'output_limit', errorCode: 'OUTPUT_LIMIT', bytesOut: 1024 * 1024 });
-    const reply = h.service.store.messagesOf(run.sessionId).at(-1)!;
+    const reply = (await h.service.store.messagesOf(run.sessionId)).at(-1)!;
     expect(reply.role).toBe('assistant');
     expect(reply.content.length).toBe(1024 * 1024);
   });

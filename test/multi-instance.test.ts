@@ -3,11 +3,11 @@ import { createHarness, jsonOf, post, waitFor, type Harness } from './helpers/ha
 
 let a: Harness;
 let b: Harness;
-beforeAll(() => {
+beforeAll(async () => {
   a = createHarness({ reapIntervalMs: 200 });
   b = createHarness({ reapIntervalMs: 200 });
-  a.service.startBackground();
-  b.service.startBackground();
+  await a.service.startBackground();
+  await b.service.startBackground();
 });
 afterAll(async () => {
   await a.close();

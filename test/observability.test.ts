@@ -64,7 +64,7 @@ describe('structured logs', () => {
   });
 
   it('never shows an API key or an Authorization header', async () => {
-    const { key } = h.service.keys.create('logged', 'admin');
+    const { key } = await h.service.keys.create('logged', 'admin');
     try {
       const res = await h.app.request(new Request('http://localhost/v1/sessions', { headers: { authorization: `Bearer ${key}` } }));
       expect(res.status).toBe(200);
@@ -72,7 +72,7 @@ describe('structured logs', () => {
       expect(bad.status).toBe(401);
       expect(logLines.join('\n')).not.toContain(key);
     } finally {
-      h.service.keys.revoke('logged');
+      await h.service.keys.revoke('logged');
     }
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (l: string) => void lines.push(l) } });

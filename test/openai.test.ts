@@ -21,7 +21,7 @@ beforeAll(async () => {
   h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, modelGateway: gatewayTo(fake.url) });
   await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: h.service.keys.create('sdk', 'user').key, maxRetries: 0 });
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: (await h.service.keys.create('sdk', 'user')).key, maxRetries: 0 });
 }, GATEWAY_PORT_WAIT_MS);
 afterAll(() => releasePort?.());
 afterEach(async () => expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]));
@@ -132,7 +132,7 @@ describe('the OpenAI-compatible API', () => {
     const full = createHarness({ maxConcurrentRuns: 1, maxQueuedRuns: 1, queueTimeoutMs: 200 });
     const s = await listen(full.app);
     try {
-      const sdk = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: full.service.keys.create('sdk', 'user').key, maxRetries: 0 });
+      const sdk = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: (await full.service.keys.create('sdk', 'user')).key, maxRetries: 0 });
       const busy = sdk.chat.completions.create({ model: 'shell', messages: [user('sleep 2')] });
       await waitFor(() => full.service.runs.admission.inFlight === 1);
       const refused = await sdk.chat.completions.create({ model: 'shell', messages: [user('echo hi')] }).catch((e: unknown) => e);
@@ -155,8 +155,8 @@ describe('the OpenAI-compatible API', () => {
     }
     const t0 = Date.now();
     abort.abort();
-    const ended = await waitFor(() => {
-      const r = h.service.store.getRun(runId)!;
+    const ended = await waitFor(async () => {
+      const r = (await h.service.store.getRun(runId))!;
       return r.status !== 'running' ? r : undefined;
     }, 5000);
     expect(ended.status).toBe('cancelled');

@@ -108,7 +108,7 @@ describe('a fault after the turn began', () => {
       const first = await turn('/v1/run', 'echo stored');
       expect(calls).toBe(2);
       expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
-      const replies = h.service.store.messagesOf(first.body.session_id).filter((m) => m.role === 'assistant');
+      const replies = (await h.service.store.messagesOf(first.body.session_id)).filter((m) => m.role === 'assistant');
       expect(replies.map((m) => m.content)).toEqual(['stored\n']);
       // Ending an ended run again changes nothing.
       const again: RunEnd = {
@@ -123,7 +123,7 @@ describe('a fault after the turn began', () => {
         now: Date.now(),
       };
       expect(real(first.body.run_id, first.body.session_id, again)).toBe(false);
-      expect(h.service.store.messagesOf(first.body.session_id)).toHaveLength(2);
+      expect((await h.service.store.messagesOf(first.body.session_id))).toHaveLength(2);
       expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
     } finally {
       store.finishRun = real;

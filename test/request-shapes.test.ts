@@ -92,7 +92,7 @@ describe('CORS', () => {
     expect((await jsonOf(keyless)).error.code).toBe('CROSS_SITE');
     const keyed = createHarness({ corsOrigins: ['https://app.example'] });
     try {
-      const key = keyed.service.keys.create('web', 'user').key;
+      const key = (await keyed.service.keys.create('web', 'user')).key;
       const res = await keyed.app.request(request({ authorization: `Bearer ${key}` }));
       expect(res.status).toBe(200);
       expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');

@@ -31,21 +31,21 @@ async function statsAgree(from: number, to: number) {
 
 describe('pruning old sessions', () => {
   it('deletes sessions untouched for N days with their messages, runs and workspace; keeps newer ones and ones with a run in progress', async () => {
-    const old = seedSession(h.db, { at: NOW - 40 * DAY, turns: [turn, { ...turn, status: 'failed' }] });
-    h.service.workspaces.put(old.sessionId, { entries: [], tar: Buffer.alloc(1024), bytes: 1024, files: 0, sha256: 'x'.repeat(64) }, NOW - 40 * DAY);
-    const recent = seedSession(h.db, { at: NOW - 2 * DAY, turns: [turn] });
+    const old = await seedSession(h.db, { at: NOW - 40 * DAY, turns: [turn, { ...turn, status: 'failed' }] });
+    await h.service.workspaces.put(old.sessionId, { entries: [], tar: Buffer.alloc(1024), bytes: 1024, files: 0, sha256: 'x'.repeat(64) }, NOW - 40 * DAY);
+    const recent = await seedSession(h.db, { at: NOW - 2 * DAY, turns: [turn] });
     const busy = newId('ses');
-    new TranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
+    await new TranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
     const window = [NOW - 41 * DAY, NOW] as const;
     const before = await statsAgree(...window);
     expect(before.reduce((n, s) => n + s.runs, 0)).toBe(4);
 
     expect(await pruneSessions(h.db, 30, NOW, { dryRun: true })).toBe(1);
     expect(await pruneSessions(h.db, 30, NOW, { batch: 1 })).toBe(1);
-    expect(h.service.store.getSession(old.sessionId)).toBeUndefined();
+    expect((await h.service.store.getSession(old.sessionId))).toBeUndefined();
     for (const table of ['messages', 'runs', 'workspaces']) expect(count(table, old.sessionId), table).toBe(0);
-    expect(h.service.store.getSession(recent.sessionId)).toBeDefined();
-    expect(h.service.store.getSession(busy)).toBeDefined(); // its run is still going
+    expect((await h.service.store.getSession(recent.sessionId))).toBeDefined();
+    expect((await h.service.store.getSession(busy))).toBeDefined(); // its run is still going
     const after = await statsAgree(...window);
     expect(after.reduce((n, s) => n + s.runs, 0)).toBe(2);
   });
@@ -54,7 +54,7 @@ describe('pruning old sessions', () => {
     const plan = (q: string) => JSON.stringify(h.db.$client.prepare(`explain query plan ${q}`).all('x'));
     expect(plan('select * from messages where run_id = ?')).toContain('messages_run_idx'); // the cascade from runs, turnOf
     expect(plan('select id from sessions where updated_at < ?')).toContain('sessions_updated_idx');
-    for (let i = 0; i < 3; i++) seedSession(h.db, { at: NOW - 50 * DAY, turns: [turn] });
+    for (let i = 0; i < 3; i++) (await seedSession(h.db, { at: NOW - 50 * DAY, turns: [turn] }));
     const stale = () => (h.db.$client.prepare('select count(*) as n from sessions where updated_at < ?').get(NOW - 45 * DAY) as { n: number }).n;
     let seenBetween: number | undefined;
     setImmediate(() => (seenBetween = stale()));
@@ -65,19 +65,19 @@ describe('pruning old sessions', () => {
   it('runs in the background when RETENTION_DAYS is set', async () => {
     const kept = createHarness({ retentionDays: 7 });
     try {
-      const old = seedSession(kept.db, { at: NOW - 8 * DAY, turns: [turn] });
-      const fresh = seedSession(kept.db, { at: NOW - 6 * DAY, turns: [turn] });
-      kept.service.startBackground();
-      await waitFor(() => kept.service.store.getSession(old.sessionId) === undefined, 5000);
-      expect(kept.service.store.getSession(fresh.sessionId)).toBeDefined();
+      const old = await seedSession(kept.db, { at: NOW - 8 * DAY, turns: [turn] });
+      const fresh = await seedSession(kept.db, { at: NOW - 6 * DAY, turns: [turn] });
+      await kept.service.startBackground();
+      await waitFor(async () => (await kept.service.store.getSession(old.sessionId)) === undefined, 5000);
+      expect((await kept.service.store.getSession(fresh.sessionId))).toBeDefined();
     } finally {
       await kept.close();
     }
   });
 
-  it('npm run prune: from the built output, --dry-run counts, --days or RETENTION_DAYS say how old', () => {
+  it('npm run prune: from the built output, --dry-run counts, --days or RETENTION_DAYS say how old', async () => {
     execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
-    seedSession(h.db, { at: NOW - 100 * DAY, turns: [turn] });
+    await seedSession(h.db, { at: NOW - 100 * DAY, turns: [turn] });
     const prune = (args: string[], env: Record<string, string> = {}) => {
       const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, DATABASE_PATH: h.dbPath, ...env }, encoding: 'utf8' });
       return { code: r.status, out: r.stdout, err: r.stderr };

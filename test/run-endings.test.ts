@@ -40,7 +40,7 @@ describe('how runs end', () => {
     const res = await h.app.request(post('/v1/run', 'echo some; exit 42', { accept: 'application/json' }));
     const body = await jsonOf(res);
     expect(body).toMatchObject({ status: 'failed', exit_code: 42, output: 'some\n', error: null });
-    expect(h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', exitCode: 42 });
+    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', exitCode: 42 });
   });
 
   it('kills a run at its deadline, keeps its output and says timeout', async () => {
@@ -54,9 +54,9 @@ describe('how runs end', () => {
     const body = await jsonOf(res);
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(body).toMatchObject({ status: 'timeout', output: 'before\n', error: { code: 'TIMEOUT' } });
-    const run = h.service.store.getRun(body.run_id)!;
+    const run = (await h.service.store.getRun(body.run_id))!;
     expect(run).toMatchObject({ status: 'timeout', errorCode: 'TIMEOUT', timeoutMs: 1500 });
-    expect(h.service.store.messagesOf(body.session_id).map((m) => m.content)).toEqual([
+    expect((await h.service.store.messagesOf(body.session_id)).map((m) => m.content)).toEqual([
       'echo before; sleep 30; echo after',
       'before\n',
     ]);
@@ -86,12 +86,12 @@ describe('how runs end', () => {
     await waitFor(async () => (await h.leftovers()).length === 0, 2000, 20);
     const goneIn = performance.now() - droppedAt;
     expect(goneIn).toBeLessThan(2000);
-    const run = await waitFor(() => {
-      const r = h.service.store.getRun(runId);
+    const run = await waitFor(async () => {
+      const r = await h.service.store.getRun(runId);
       return r && r.status !== 'running' ? r : undefined;
     });
     expect(run).toMatchObject({ status: 'cancelled', errorCode: 'CANCELLED' });
-    const msgs = h.service.store.messagesOf(run.sessionId);
+    const msgs = await h.service.store.messagesOf(run.sessionId);
     expect(msgs.map((m) => m.content)).toEqual(['echo started; sleep 60; echo never', 'started\n']);
   });
 
@@ -110,8 +110,8 @@ describe('how runs end', () => {
     await new Promise((r) => setTimeout(r, 300));
     controller.abort();
     expect(await pending).toBe('aborted');
-    const run = await waitFor(() => {
-      const r = h.service.store.getRun(runRow.id);
+    const run = await waitFor(async () => {
+      const r = await h.service.store.getRun(runRow.id);
       return r && r.status !== 'running' ? r : undefined;
     });
     expect(run.status).toBe('cancelled');

@@ -21,11 +21,11 @@ const id = { alice: '', bob: '', nobody: '' };
 /** Newest first, as the API lists them. */
 const owned: { alice: string[]; bob: string[]; none: string[] } = { alice: [], bob: [], none: [] };
 
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness();
-  key.admin = h.service.keys.create('root', 'admin').key;
+  key.admin = (await h.service.keys.create('root', 'admin')).key;
   for (const name of ['alice', 'bob', 'nobody'] as const) {
-    const k = h.service.keys.create(name, 'user');
+    const k = await h.service.keys.create(name, 'user');
     key[name] = k.key;
     id[name] = k.info.id;
   }
@@ -33,14 +33,14 @@ beforeAll(() => {
   // one match each, in between. `nobody` owns nothing.
   for (let i = 0; i < 300; i++) {
     const bobs = i % 2 === 0;
-    const { sessionId } = seedSession(h.db, {
+    const { sessionId } = await seedSession(h.db, {
       keyId: bobs ? id.bob : null,
       at: T0 + i * 60_000,
       turns: [{ prompt: `where is the needle ${i}`, reply: `the needle is here ${i}` }],
     });
     (bobs ? owned.bob : owned.none).unshift(sessionId);
     if (i % 13 === 6) {
-      const mine = seedSession(h.db, {
+      const mine = await seedSession(h.db, {
         keyId: id.alice,
         at: T0 + i * 60_000 + 30_000,
         turns: [{ prompt: `a needle for alice ${i}`, reply: 'noted' }],
@@ -60,9 +60,8 @@ const ids = async (k: string, query: string) => {
   return ((await jsonOf(res)).items as Array<{ id: string }>).map((s) => s.id);
 };
 /** Session ids in the API's order: creation time, then id, newest first. */
-const newestFirst = (sessionIds: string[]) =>
-  sessionIds
-    .map((s) => h.service.store.getSession(s)!)
+const newestFirst = async (sessionIds: string[]) =>
+  (await Promise.all(sessionIds.map(async (s) => (await h.service.store.getSession(s))!)))
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
     .map((s) => s.id);
 /** Every page of a listing, following next_cursor. */
@@ -83,14 +82,14 @@ describe('search by a user key', () => {
   it('reads none of the other owners’ matches when the user owns nothing', async () => {
     const queries = new SessionQueries(h.db);
     // 600 messages of others contain the word; today's walk read them all to answer [].
-    expect(queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
-    expect(queries.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50).scanned).toBe(0);
+    expect((await queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    expect((await queries.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50)).scanned).toBe(0);
     expect(await ids(key.nobody, 'q=needle')).toEqual([]);
   });
 
   it('reads only its own matches, and finds only its own sessions', async () => {
     const queries = new SessionQueries(h.db);
-    const page = queries.listSessions({ q: 'needle', ownerKeyId: id.alice }, 200);
+    const page = await queries.listSessions({ q: 'needle', ownerKeyId: id.alice }, 200);
     expect(page.items.map((s) => s.id)).toEqual(owned.alice);
     expect(page.scanned).toBe(23); // one match per session of hers; none of the 600 others
     expect(await ids(key.alice, 'q=needle&limit=200')).toEqual(owned.alice);
@@ -110,10 +109,10 @@ describe('search by a user key', () => {
       seen.push(...page.items.map((s) => s.id));
       cursor = page.next_cursor;
       // others keep writing the word between pages, and so does she
-      seedSession(h.db, { keyId: id.bob, turns: [{ prompt: 'needle again', reply: 'needle' }] });
+      await seedSession(h.db, { keyId: id.bob, turns: [{ prompt: 'needle again', reply: 'needle' }] });
     } while (cursor);
     expect(seen).toEqual(owned.alice);
-    const fresh = seedSession(h.db, { keyId: id.alice, turns: [{ prompt: 'one more needle for alice', reply: 'ok' }] });
+    const fresh = await seedSession(h.db, { keyId: id.alice, turns: [{ prompt: 'one more needle for alice', reply: 'ok' }] });
     expect((await ids(key.alice, 'q=needle&limit=1'))[0]).toBe(fresh.sessionId);
     owned.alice.unshift(fresh.sessionId);
   });
@@ -122,18 +121,21 @@ describe('search by a user key', () => {
 describe('search by an admin key', () => {
   it('finds every owner’s sessions, and only one owner’s with owner=', async () => {
     const everyone = await allPages(key.admin, 'q=needle+is+here&limit=50');
-    expect(everyone).toEqual(newestFirst([...owned.bob, ...owned.none]));
+    expect(everyone).toEqual(await newestFirst([...owned.bob, ...owned.none]));
     expect(await allPages(key.admin, `q=needle&owner=${id.alice}&limit=7`)).toEqual(owned.alice);
     const queries = new SessionQueries(h.db);
-    expect(queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50)).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    expect((await queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
   });
 
   it('pages with other filters too, none lost or repeated', async () => {
     const to = T0 + 150 * 60_000;
-    const want = newestFirst([...owned.bob, ...owned.none, ...owned.alice].filter((s) => {
-      const at = h.service.store.getSession(s)!.createdAt;
+    const inWindow = async (s: string) => {
+      const at = (await h.service.store.getSession(s))!.createdAt;
       return at >= T0 + 20 * 60_000 && at < to;
-    }));
+    };
+    const all = [...owned.bob, ...owned.none, ...owned.alice];
+    const kept = await Promise.all(all.map(inWindow));
+    const want = await newestFirst(all.filter((_, i) => kept[i]));
     expect(await allPages(key.admin, `q=needle&from=${T0 + 20 * 60_000}&to=${to}&limit=9`)).toEqual(want);
   });
 });
@@ -206,7 +208,7 @@ describe('the owner index (migration 0009)', () => {
 });
 
 describe('migrating a database written before 0009', () => {
-  it('indexes the messages it already holds under their owners', () => {
+  it('indexes the messages it already holds under their owners', async () => {
     // Migrations 0000-0008 only, from a copy of the folder with a shorter journal.
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-0008-'));
     try {
@@ -229,11 +231,11 @@ describe('migrating a database written before 0009', () => {
       const db = openDatabase(path);
       try {
         const queries = new SessionQueries(db);
-        const found = (ownerKeyId?: string) =>
-          queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10).items.map((s) => s.id);
-        expect(found('key_alice')).toEqual(['ses_a']);
-        expect(found('key_bob')).toEqual(['ses_b']);
-        expect(found()).toEqual(['ses_n', 'ses_b', 'ses_a']);
+        const found = async (ownerKeyId?: string) =>
+          (await queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10)).items.map((s) => s.id);
+        expect(await found('key_alice')).toEqual(['ses_a']);
+        expect(await found('key_bob')).toEqual(['ses_b']);
+        expect(await found()).toEqual(['ses_n', 'ses_b', 'ses_a']);
       } finally {
         db.$client.close();
       }
@@ -244,15 +246,15 @@ describe('migrating a database written before 0009', () => {
 });
 
 describe('the bound on a search’s work', () => {
-  it('refuses a page that needs more than maxSearchScan matches, rather than answering part of it', () => {
+  it('refuses a page that needs more than maxSearchScan matches, rather than answering part of it', async () => {
     const queries = new SessionQueries(h.db, { maxSearchScan: 50 });
     // No bob session failed: the walk would read all of his ~450 matches to find none.
     const tooBroad = () => queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed' }, 10);
-    expect(tooBroad).toThrow(AppError);
-    expect(tooBroad).toThrow(/^q: more than 50 matching messages/);
+    await expect(tooBroad()).rejects.toThrow(AppError);
+    await expect(tooBroad()).rejects.toThrow(/^q: more than 50 matching messages/);
     // The newest page stops early; `from` stops the walk as well.
-    expect(queries.listSessions({ q: 'needle', ownerKeyId: id.bob }, 10).scanned).toBeLessThanOrEqual(50);
-    const recent = queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 }, 10);
+    expect((await queries.listSessions({ q: 'needle', ownerKeyId: id.bob }, 10)).scanned).toBeLessThanOrEqual(50);
+    const recent = await queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 }, 10);
     expect(recent.items).toEqual([]);
     expect(recent.scanned).toBeLessThan(50);
   });
@@ -260,7 +262,7 @@ describe('the bound on a search’s work', () => {
   it(`answers 400 INVALID_QUERY past ${MAX_SEARCH_SCAN} matches, and pages normally below`, async () => {
     const f = createHarness();
     try {
-      const admin = f.service.keys.create('root', 'admin').key;
+      const admin = (await f.service.keys.create('root', 'admin')).key;
       // MAX_SEARCH_SCAN + 2 matching messages, inserted in bulk.
       const c = f.db.$client;
       const session = c.prepare(

@@ -26,8 +26,8 @@ describe('a client that stops reading', () => {
     try {
       const run = await waitFor(() => h.db.$client.prepare(`select id from runs limit 1`).get() as { id: string } | undefined);
       const ended = await waitFor(
-        () => {
-          const r = h.service.store.getRun(run.id)!;
+        async () => {
+          const r = (await h.service.store.getRun(run.id))!;
           return r.status !== 'running' ? r : undefined;
         },
         15_000,

@@ -7,7 +7,7 @@ let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
 beforeAll(async () => {
   h = createHarness({ maxBodyBytes: 16 * 1024, maxOutputBytes: 128 * 1024, maxConcurrentRuns: 8, maxQueuedRuns: 100, queueTimeoutMs: 60_000 });
-  h.service.startBackground();
+  await h.service.startBackground();
   server = await listen(h.app);
 });
 afterAll(async () => {

@@ -16,7 +16,7 @@ beforeAll(async () => {
     profiles: { ...TEST_PROFILES, profiles: { ...TEST_PROFILES.profiles, shell: { ...TEST_PROFILES.profiles.shell!, standby: 2 } } },
     reapIntervalMs: 500,
   });
-  h.service.startBackground();
+  await h.service.startBackground();
   await waitFor(async () => ((await waiting()).length === 2 && h.service.standby!.stats().get('shell')!.ready === 2 ? true : undefined), 15_000);
 });
 afterAll(async () => {

@@ -23,7 +23,7 @@ const STANDBY_PROFILES: ProfilesFile = {
 let h: Harness;
 beforeAll(async () => {
   h = createHarness({ profiles: STANDBY_PROFILES });
-  h.service.startBackground();
+  await h.service.startBackground();
   await readyCount('shell', 2);
   await readyCount('cat', 1);
 });

@@ -14,14 +14,14 @@ const H0 = Math.floor(Date.UTC(2026, 10, 2) / HOUR) * HOUR;
 let h: Harness;
 const sessionsByHour: string[][] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness();
   // 6 hours, 12 sessions an hour 5 minutes apart, 2 runs each; latencies spread 3 ms .. ~30 s.
   for (let hour = 0; hour < 6; hour++) {
     sessionsByHour.push([]);
     for (let i = 0; i < 12; i++) {
       const k = hour * 12 + i;
-      const { sessionId } = seedSession(h.db, {
+      const { sessionId } = await seedSession(h.db, {
         agent: ['shell', 'cat', 'gemini'][k % 3]!,
         at: H0 + hour * HOUR + i * 5 * 60_000,
         turns: [
@@ -37,7 +37,7 @@ beforeAll(() => {
     for (const hour of [0, 7, 13, 23]) {
       for (let i = 0; i < 2; i++) {
         const k = day * 100 + hour * 2 + i;
-        seedSession(h.db, {
+        await seedSession(h.db, {
           agent: i === 0 ? 'shell' : 'cat',
           at: H0 + day * DAY + hour * HOUR + (10 + i * 30) * 60_000,
           turns: [{ prompt: 'e', reply: 'f', status: k % 3 === 0 ? 'failed' : 'succeeded', firstByteMs: 20 + (k % 50), totalMs: 200 + k * 11 }],
@@ -129,7 +129,7 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
   it('counts a run still running, and forgets the runs of a deleted session', async () => {
     const store = new TranscriptStore(h.db);
     const sessionId = newId('ses');
-    store.beginTurn({ sessionId, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
+    await store.beginTurn({ sessionId, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
     const doomed = sessionsByHour[3]![0]!;
     expect((await h.app.request(`/v1/sessions/${doomed}`, { method: 'DELETE' })).status).toBe(204);
 

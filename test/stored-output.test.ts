@@ -42,13 +42,13 @@ describe('a reply longer than MAX_STORED_OUTPUT_BYTES', () => {
     expect(r.status).toBe('succeeded');
     expect(r.output).toBe(SEQ);
     expect(r.stderr).toBe(SEQ);
-    const run = h.service.store.getRun(r.run_id)!;
+    const run = (await h.service.store.getRun(r.run_id))!;
     expect(run.stderr).toBe(clipped(SEQ).text);
-    expect(h.service.store.messagesOf(r.session_id).at(-1)).toMatchObject({ content: clipped(SEQ).text, omittedBytes: clipped(SEQ).omitted });
+    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({ content: clipped(SEQ).text, omittedBytes: clipped(SEQ).omitted });
   });
 
   it('keeps a reply that fits as it is', async () => {
     const r = await jsonOf(h.app.request(post('/v1/run', `head -c ${STORED} /dev/zero | tr '\\0' x`, { accept: 'application/json' })));
-    expect(h.service.store.messagesOf(r.session_id).at(-1)).toMatchObject({ content: 'x'.repeat(STORED), omittedBytes: 0 });
+    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({ content: 'x'.repeat(STORED), omittedBytes: 0 });
   });
 });

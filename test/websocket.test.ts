@@ -125,8 +125,8 @@ describe('a WebSocket conversation', () => {
     await c.next('stdout');
     const t0 = Date.now();
     c.ws.terminate();
-    const ended = await waitFor(() => {
-      const r = h.service.store.getRun(run.run_id as string)!;
+    const ended = await waitFor(async () => {
+      const r = (await h.service.store.getRun(run.run_id as string))!;
       return r.status !== 'running' ? r : undefined;
     }, 5000);
     expect(ended.status).toBe('cancelled');
@@ -140,7 +140,7 @@ describe('a WebSocket conversation', () => {
     const run = await c.next('run');
     c.ws.pause();
     await new Promise((r) => setTimeout(r, 2000));
-    expect(h.service.store.getRun(run.run_id as string)!.status).toBe('running'); // held back by the reader
+    expect((await h.service.store.getRun(run.run_id as string))!.status).toBe('running'); // held back by the reader
     c.ws.resume();
     expect(await c.next('done', 0, 30_000)).toMatchObject({ status: 'succeeded' });
     expect(c.outputOf(run.run_id as string)).toBe(`${'x'.repeat(20_000_000)}\nend\n`);
@@ -195,7 +195,7 @@ describe('a WebSocket conversation', () => {
     c.send({ type: 'prompt', prompt: 'hi', agent: 'ghost' });
     const err = await c.next('error');
     expect(err).toMatchObject({ error: { code: 'IMAGE_NOT_FOUND' } });
-    expect(h.service.store.getRun(err.run_id as string)?.sessionId).toBe(err.session_id);
+    expect((await h.service.store.getRun(err.run_id as string))?.sessionId).toBe(err.session_id);
     c.ws.close();
   });
 
@@ -301,8 +301,8 @@ describe('a WebSocket with API keys', () => {
   let other: string;
   beforeAll(async () => {
     keyed = createHarness({ corsOrigins: ['https://app.example'] });
-    key = keyed.service.keys.create('alice', 'user').key;
-    other = keyed.service.keys.create('bob', 'user').key;
+    key = (await keyed.service.keys.create('alice', 'user')).key;
+    other = (await keyed.service.keys.create('bob', 'user')).key;
     s = await listen(keyed.app);
   });
   afterAll(async () => {
@@ -318,9 +318,9 @@ describe('a WebSocket with API keys', () => {
   });
 
   it('ends a conversation whose key was revoked since it opened', async () => {
-    const doomed = keyed.service.keys.create('carol', 'user');
+    const doomed = await keyed.service.keys.create('carol', 'user');
     const c = await open(`${s.url}/v1/ws`, { headers: { authorization: `Bearer ${doomed.key}` } });
-    keyed.service.keys.revoke(doomed.info.id);
+    await keyed.service.keys.revoke(doomed.info.id);
     c.send({ type: 'prompt', prompt: 'echo after revoke' });
     expect(await c.next('error')).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
     expect((await c.closed).code).toBe(1008);

@@ -8,10 +8,10 @@ import { tarOf } from './helpers/tar.js';
 let h: Harness;
 let alice: string;
 let bob: string;
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness({ workspace: { maxBytes: 64 * 1024, maxFiles: 20 } });
-  alice = h.service.keys.create('alice', 'user').key;
-  bob = h.service.keys.create('bob', 'user').key;
+  alice = (await h.service.keys.create('alice', 'user')).key;
+  bob = (await h.service.keys.create('bob', 'user')).key;
 });
 afterAll(async () => {
   await h.close();
@@ -77,13 +77,13 @@ describe('files in and out of a session', () => {
   ];
   it.each(bad)('rejects %s with a JSON error and stores nothing', async (_, entries, status, code) => {
     const { session_id: id } = await jsonOf(req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo keep > kept.txt', files: { 'given.txt': 'g' } }), { 'content-type': 'application/json', accept: 'application/json' }));
-    const before = h.service.workspaces.get(id)!.sha256;
+    const before = (await h.service.workspaces.get(id))!.sha256;
     for (const method of ['PUT', 'POST']) {
       const res = await req(method, `/v1/sessions/${id}/workspace`, alice, await tarOf(entries));
       expect(res.status).toBe(status);
       expect((await jsonOf(res)).error.code).toBe(code);
     }
-    expect(h.service.workspaces.get(id)!.sha256).toBe(before);
+    expect((await h.service.workspaces.get(id))!.sha256).toBe(before);
   });
 
   it('rejects what is not a tar, a bad single path, bad files in a run request, and a profile that keeps none', async () => {

@@ -12,9 +12,9 @@ const PROFILES = {
 };
 
 let h: Harness;
-beforeAll(() => {
+beforeAll(async () => {
   h = createHarness({ profiles: PROFILES, workspace: { maxBytes: 256 * 1024, maxFiles: 50 } });
-  h.service.startBackground();
+  await h.service.startBackground();
 });
 afterAll(async () => {
   await h.close();
@@ -38,11 +38,11 @@ describe('the workspace across turns', () => {
       expect(second).toMatchObject({ status: 'succeeded' });
       expect(second.output).toBe('print(42)\n 00 01 ff\nok\ndonnées été.txt\nsrc\n');
 
-      const [r1, r2] = [h.service.store.getRun(first.run_id)!, h.service.store.getRun(second.run_id)!];
+      const [r1, r2] = [(await h.service.store.getRun(first.run_id))!, (await h.service.store.getRun(second.run_id))!];
       expect(r1).toMatchObject({ workspaceInBytes: null, workspaceOutBytes: expect.any(Number) });
       expect(r2.workspaceInSha256).toBe(r1.workspaceOutSha256); // what turn 1 left is what turn 2 found
       expect(r2.workspaceOutSha256).toBe(r1.workspaceOutSha256); // and it changed nothing
-      expect(h.service.workspaces.get(first.session_id)!.sha256).toBe(r2.workspaceOutSha256);
+      expect((await h.service.workspaces.get(first.session_id))!.sha256).toBe(r2.workspaceOutSha256);
     });
   }
 
@@ -68,20 +68,20 @@ describe('the workspace across turns', () => {
     // A 50 GiB sparse file costs the tmpfs nothing and would stream zeros for minutes.
     const huge = await turn('dd if=/dev/zero of=huge bs=1048576 count=0 seek=51200 2>/dev/null; echo done');
     expect(huge).toMatchObject({ status: 'failed', output: 'done\n', error: { code: 'WORKSPACE_TOO_LARGE' } });
-    expect(h.service.workspaces.get(huge.session_id)).toBeUndefined();
+    expect((await h.service.workspaces.get(huge.session_id))).toBeUndefined();
   });
 
   it('is not kept by a profile that says so: each run starts empty', async () => {
     const first = await turn('echo x > a.txt; echo ok', undefined, 'forgetful');
     const second = await turn('ls -A; echo end', first.session_id);
     expect(second.output).toBe('end\n');
-    expect(h.service.workspaces.get(first.session_id)).toBeUndefined();
+    expect((await h.service.workspaces.get(first.session_id))).toBeUndefined();
   });
 
   it('goes with its session when the session is deleted', async () => {
     const first = await turn('echo x > a.txt');
-    expect(h.service.workspaces.get(first.session_id)).toBeDefined();
+    expect((await h.service.workspaces.get(first.session_id))).toBeDefined();
     expect((await h.app.request(`/v1/sessions/${first.session_id}`, { method: 'DELETE' })).status).toBe(204);
-    expect(h.service.workspaces.get(first.session_id)).toBeUndefined();
+    expect((await h.service.workspaces.get(first.session_id))).toBeUndefined();
   });
 });

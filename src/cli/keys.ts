@@ -15,7 +15,7 @@ The database is DATABASE_PATH's (default ./data/ephemera.db). Exit codes: 0 done
 
 const COMMANDS = new Set(['create', 'list', 'revoke']);
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -56,13 +56,13 @@ function main(argv: string[]): number {
   try {
     switch (command) {
       case 'create': {
-        const { key, info } = keys.create(values.name!, values.role as ApiKeyRole);
+        const { key, info } = await keys.create(values.name!, values.role as ApiKeyRole);
         if (values.json) process.stdout.write(`${JSON.stringify({ key, ...info })}\n`);
         else process.stdout.write(`${key}\n`), process.stderr.write(`created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`);
         return 0;
       }
       case 'list': {
-        const list = keys.list();
+        const list = await keys.list();
         if (values.json) process.stdout.write(`${JSON.stringify(list)}\n`);
         else
           for (const k of list) {
@@ -72,9 +72,9 @@ function main(argv: string[]): number {
         return 0;
       }
       case 'revoke': {
-        const refusal = lastKeyRefusal(keys, target!);
+        const refusal = await lastKeyRefusal(keys, target!);
         if (refusal && !values.force) return fail(`${refusal}; pass --force to revoke it anyway`);
-        const n = keys.revoke(target!);
+        const n = await keys.revoke(target!);
         if (n === 0) return fail(`no active key with id or name "${target}"`);
         process.stderr.write(`revoked ${n} key(s)\n`);
         return 0;
@@ -92,10 +92,10 @@ function main(argv: string[]): number {
  * delete sessions or read stats), or no active key at all (every request gets 401:
  * a service that had keys never falls back to serving without one).
  */
-function lastKeyRefusal(keys: ApiKeyStore, target: string): string | undefined {
-  const going = new Set(keys.matching(target).map((k) => k.id));
+async function lastKeyRefusal(keys: ApiKeyStore, target: string): Promise<string | undefined> {
+  const going = new Set((await keys.matching(target)).map((k) => k.id));
   if (going.size === 0) return undefined;
-  const remaining = keys.list().filter((k) => k.revokedAt === null && !going.has(k.id));
+  const remaining = (await keys.list()).filter((k) => k.revokedAt === null && !going.has(k.id));
   if (remaining.length === 0) {
     return `"${target}" is the last active key: once it is revoked, the service answers every /v1 request with 401 until a new key is created (npm run keys -- create ...); it does not go back to serving without keys`;
   }
@@ -111,4 +111,4 @@ function fail(message: string): number {
   return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -23,7 +23,7 @@ const hashOf = (secret: string) => createHash('sha256').update(secret).digest('h
 export class ApiKeyStore {
   constructor(private readonly db: Db) {}
 
-  create(name: string, role: ApiKeyRole, now = Date.now()): { key: string; info: ApiKeyInfo } {
+  async create(name: string, role: ApiKeyRole, now = Date.now()): Promise<{ key: string; info: ApiKeyInfo }> {
     const id = `key_${randomBytes(6).toString('hex')}`;
     const key = `eph_${id.slice(4)}_${randomBytes(24).toString('base64url')}`;
     const info = { id, name, role, prefix: key.slice(0, 20), createdAt: now, revokedAt: null, lastUsedAt: null };
@@ -31,7 +31,7 @@ export class ApiKeyStore {
     return { key, info };
   }
 
-  list(): ApiKeyInfo[] {
+  async list(): Promise<ApiKeyInfo[]> {
     return this.db
       .select({
         id: apiKeys.id,
@@ -48,14 +48,14 @@ export class ApiKeyStore {
   }
 
   /** Revokes by id or by name; returns how many keys it revoked. */
-  revoke(idOrName: string, now = Date.now()): number {
+  async revoke(idOrName: string, now = Date.now()): Promise<number> {
     const byId = this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt))).run();
     if (byId.changes > 0) return byId.changes;
     return this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt))).run().changes;
   }
 
   /** Whether any key is active. */
-  anyActive(): boolean {
+  async anyActive(): Promise<boolean> {
     return this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1).get() !== undefined;
   }
 
@@ -64,26 +64,26 @@ export class ApiKeyStore {
    * serves without a key again (revoking the last one must not open it up). Latched:
    * keys are never deleted, so the answer cannot go back to false.
    */
-  everCreated(): boolean {
+  async everCreated(): Promise<boolean> {
     if (!this.hadKey) this.hadKey = this.db.select({ id: apiKeys.id }).from(apiKeys).limit(1).get() !== undefined;
     return this.hadKey;
   }
   private hadKey = false;
 
   /** The active keys that `revoke(idOrName)` would revoke. */
-  matching(idOrName: string): ApiKeyInfo[] {
-    const active = this.list().filter((k) => k.revokedAt === null);
+  async matching(idOrName: string): Promise<ApiKeyInfo[]> {
+    const active = (await this.list()).filter((k) => k.revokedAt === null);
     const byId = active.filter((k) => k.id === idOrName);
     return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
   }
 
   /** Whether the key with this id exists and is not revoked (a long-lived WebSocket asks before each prompt). */
-  isActive(id: string): boolean {
+  async isActive(id: string): Promise<boolean> {
     return this.db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).get() !== undefined;
   }
 
   /** The active key a presented secret belongs to, or undefined. */
-  verify(presented: string, now = Date.now()): ApiKeyInfo | undefined {
+  async verify(presented: string, now = Date.now()): Promise<ApiKeyInfo | undefined> {
     const hash = hashOf(presented);
     const row = this.db.select().from(apiKeys).where(eq(apiKeys.secretHash, hash)).get();
     if (!row || row.revokedAt !== null) return undefined;

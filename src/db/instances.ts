@@ -11,7 +11,7 @@ export class InstanceStore {
   constructor(private readonly db: Db) {}
 
   /** Says this instance is alive. */
-  heartbeat(instanceId: string, pid: number, now: number): void {
+  async heartbeat(instanceId: string, pid: number, now: number): Promise<void> {
     this.db
       .insert(instances)
       .values({ id: instanceId, pid, startedAt: now, heartbeatAt: now })
@@ -20,7 +20,7 @@ export class InstanceStore {
   }
 
   /** The process that last beat for this instance, if it beat less than `staleMs` ago. */
-  recentHeartbeat(instanceId: string, now: number, staleMs: number): { pid: number; heartbeatAt: number } | undefined {
+  async recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined> {
     return this.db
       .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
       .from(instances)
@@ -29,7 +29,7 @@ export class InstanceStore {
   }
 
   /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
-  staleInstances(now: number, staleMs: number): Set<string> {
+  async staleInstances(now: number, staleMs: number): Promise<Set<string>> {
     const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
     return new Set(rows.map((r) => r.id));
   }
@@ -38,7 +38,7 @@ export class InstanceStore {
    * Runs left `running` by a process that died cannot finish: this instance's own (it
    * just started, so none of them is live) and those of instances with no recent heartbeat.
    */
-  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): number {
+  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): Promise<number> {
     const alive = this.db
       .select({ id: instances.id })
       .from(instances)

@@ -71,7 +71,7 @@ export class SessionQueries {
     this.maxSearchScan = opts.maxSearchScan ?? MAX_SEARCH_SCAN;
   }
 
-  listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): SessionPage {
+  async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
     const where: SQL[] = [];
     if (filter.agent !== undefined) where.push(eq(sessions.agent, filter.agent));
     if (filter.status !== undefined) where.push(eq(sessions.lastStatus, filter.status));
@@ -147,12 +147,12 @@ export class SessionQueries {
     return { items, nextCursor: page.length > limit ? encodeCursor(items.at(-1)!) : null, scanned };
   }
 
-  runsOf(sessionId: string): RunRow[] {
+  async runsOf(sessionId: string): Promise<RunRow[]> {
     return this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id)).all();
   }
 
   /** Removes the session with its messages and runs (foreign keys cascade). */
-  deleteSession(id: string): boolean {
+  async deleteSession(id: string): Promise<boolean> {
     return this.db.delete(sessions).where(eq(sessions.id, id)).run().changes > 0;
   }
 
@@ -163,7 +163,7 @@ export class SessionQueries {
    * exact; percentiles are within 2% ±1 ms (4% buckets) once the window holds a whole
    * hour, exact when it holds none.
    */
-  stats(from: number, to: number): Stats {
+  async stats(from: number, to: number): Promise<Stats> {
     const plan = planWindow(from, to);
     if (plan.rolled.length === 0) return this.exactStats(from, to);
     const client = this.db.$client;

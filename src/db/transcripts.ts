@@ -3,7 +3,7 @@ import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
 import type { Workspace } from '../workspace/archive.js';
 import { putWorkspace } from '../workspace/store.js';
-import { messages, runs, sessions, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
+import { messages, runs, sessions, workspaces, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
   sessionId: string;
@@ -21,11 +21,17 @@ export interface TurnStart {
   earlier?: { role: MessageRole; content: string }[];
   /** The request's Idempotency-Key: a second turn with it (and the same API key) is refused ('duplicate'). */
   idempotencyKey?: string;
+  /**
+   * Files the request laid over the session's workspace (`basedOn`: the digest of the workspace
+   * they were laid over; undefined: none): stored with the turn, or the turn is refused ('stale')
+   * when the workspace changed meanwhile.
+   */
+  files?: { workspace: Workspace; basedOn: string | undefined };
   now: number;
 }
 
 /** What beginTurn did: the stored prompt's id, or why nothing was stored. */
-export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate';
+export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate' | 'stale';
 
 export interface RunEnd {
   status: Exclude<RunStatus, 'running'>;
@@ -73,11 +79,11 @@ export class TranscriptStore {
     this.turnQueries = turnQueries(db);
   }
 
-  getSession(id: string): SessionRow | undefined {
+  async getSession(id: string): Promise<SessionRow | undefined> {
     return this.db.select().from(sessions).where(eq(sessions.id, id)).get();
   }
 
-  getRun(id: string): RunRow | undefined {
+  async getRun(id: string): Promise<RunRow | undefined> {
     return this.db.select().from(runs).where(eq(runs.id, id)).get();
   }
 
@@ -89,13 +95,14 @@ export class TranscriptStore {
    * no longer exists (deleted while the request waited for a run slot); nothing is
    * stored then.
    */
-  beginTurn(t: TurnStart): TurnBegun {
+  async beginTurn(t: TurnStart): Promise<TurnBegun> {
     const q = this.turnQueries;
     const v = { idempotencyKey: null, ...t };
     return uniqueOrDuplicate(() =>
       this.db.transaction(() => {
         // A run holds the key already (a twin request a moment ago): that, not "busy", is the answer.
-        if (t.idempotencyKey !== undefined && this.runByIdempotencyKey(t.keyId, t.idempotencyKey)) return 'duplicate';
+        if (t.idempotencyKey !== undefined && this.byIdempotencyKey(t.keyId, t.idempotencyKey)) return 'duplicate';
+        if (t.files && this.workspaceDigest(t.sessionId) !== t.files.basedOn) return 'stale';
         if (t.newSessionAgent !== undefined) {
           q.newSession.run({ ...v, agent: t.newSessionAgent });
         } else if (q.activeRun.get(v)) {
@@ -106,7 +113,9 @@ export class TranscriptStore {
         q.runningRun.run(v);
         // Under the turn's run: a message belongs to a run, and these are what this run was given.
         if (t.newSessionAgent !== undefined) for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
-        return { userMessageId: q.userMessage.get(v)!.id };
+        const userMessageId = q.userMessage.get(v)!.id;
+        if (t.files) putWorkspace(this.db, t.sessionId, t.files.workspace, t.now);
+        return { userMessageId };
       }),
     );
   }
@@ -117,7 +126,7 @@ export class TranscriptStore {
    * prompt is not stored twice, and the turn is not counted twice; the key and the prompt move
    * to the new run (the failed one keeps its record, with no message).
    */
-  retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): TurnBegun {
+  async retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
       this.db.transaction((tx) => {
         // Still the run that holds the key, and not retried by a twin request meanwhile.
@@ -128,6 +137,8 @@ export class TranscriptStore {
         const prompt = this.promptOf(t.previousRunId);
         if (!prompt) return 'gone';
         if (this.storedAfter(t.sessionId, prompt.id)) return 'busy';
+        if (t.files && this.workspaceDigest(t.sessionId) !== t.files.basedOn) return 'stale';
+        if (t.files) putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
         tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
         tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId)).run();
         tx.insert(runs)
@@ -141,9 +152,13 @@ export class TranscriptStore {
   }
 
   /** Whether nothing was stored in the run's session after this run's prompt (its turn is the last). */
-  isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): boolean {
+  async isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): Promise<boolean> {
     const prompt = this.promptOf(run.id);
     return prompt !== undefined && !this.storedAfter(run.sessionId, prompt.id);
+  }
+
+  private workspaceDigest(sessionId: string): string | undefined {
+    return this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
   }
 
   private promptOf(runId: string): { id: number } | undefined {
@@ -155,7 +170,11 @@ export class TranscriptStore {
   }
 
   /** The run a request with this Idempotency-Key (from this API key, or keyless: null) started, if any. */
-  runByIdempotencyKey(keyId: string | null, idempotencyKey: string): RunRow | undefined {
+  async runByIdempotencyKey(keyId: string | null, idempotencyKey: string): Promise<RunRow | undefined> {
+    return this.byIdempotencyKey(keyId, idempotencyKey);
+  }
+
+  private byIdempotencyKey(keyId: string | null, idempotencyKey: string): RunRow | undefined {
     return this.db
       .select()
       .from(runs)
@@ -164,7 +183,7 @@ export class TranscriptStore {
   }
 
   /** A run's prompt and reply as stored (the reply is undefined while it runs, or when none was recorded). */
-  turnOf(runId: string): { prompt: string | undefined; reply: MessageRow | undefined } {
+  async turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }> {
     const rows = this.db.select().from(messages).where(eq(messages.runId, runId)).orderBy(asc(messages.id)).all();
     return { prompt: rows.filter((m) => m.role === 'user').at(-1)?.content, reply: rows.find((m) => m.role === 'assistant') };
   }
@@ -176,7 +195,7 @@ export class TranscriptStore {
    * so a long session costs what its replay does, not what its transcript does. The
    * replay never starts with a reply whose prompt was left out.
    */
-  replayBefore(sessionId: string, messageId: number, maxBytes: number): Replay {
+  async replayBefore(sessionId: string, messageId: number, maxBytes: number): Promise<Replay> {
     // Drizzle has no row iterator for better-sqlite3: read the rows one at a time underneath it.
     const newestFirst = this.db.$client
       .prepare(
@@ -202,7 +221,7 @@ export class TranscriptStore {
     return { kept: true, messages: kept, omitted: total - kept.length, bytes };
   }
 
-  messagesOf(sessionId: string): MessageRow[] {
+  async messagesOf(sessionId: string): Promise<MessageRow[]> {
     return this.db.select().from(messages).where(eq(messages.sessionId, sessionId)).orderBy(asc(messages.id)).all();
   }
 
@@ -210,7 +229,7 @@ export class TranscriptStore {
    * Ends a running run and stores its reply in one transaction, whatever the end was.
    * A run that has already ended is left as it is (false): its reply is never stored twice.
    */
-  finishRun(runId: string, sessionId: string, end: RunEnd): boolean {
+  async finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
     return this.db.transaction((tx) => {
       const ended = tx
         .update(runs)

@@ -32,16 +32,16 @@ export function idempotencyKeyOf(c: Context): string | undefined {
   return key;
 }
 
-export function previousOutcome(store: TranscriptStore, principal: Principal, key: string, req: { prompt: string; agent?: string; sessionId?: string }): Previous {
-  const run = store.runByIdempotencyKey(principal.keyId, key);
+export async function previousOutcome(store: TranscriptStore, principal: Principal, key: string, req: { prompt: string; agent?: string; sessionId?: string }): Promise<Previous> {
+  const run = await store.runByIdempotencyKey(principal.keyId, key);
   if (!run) return { kind: 'none' };
-  const { prompt, reply } = store.turnOf(run.id);
+  const { prompt, reply } = await store.turnOf(run.id);
   const other = prompt !== req.prompt || (req.sessionId !== undefined && req.sessionId !== run.sessionId) || (req.agent !== undefined && req.agent !== run.agent);
   if (other) {
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key came with another request (another prompt, session or agent); a new request needs a new key');
   }
   if (run.status === 'running') return { kind: 'running', run };
-  if (neverRan(run) && store.isLastTurn(run)) return { kind: 'retry', run };
+  if (neverRan(run) && (await store.isLastTurn(run))) return { kind: 'retry', run };
   return { kind: 'ended', run, reply };
 }
 

@@ -17,7 +17,7 @@ export class Reaper {
       runtime: ContainerRuntime;
       instanceId: string;
       liveRunIds: () => Set<string>;
-      staleInstances: () => Set<string>;
+      staleInstances: () => Promise<Set<string>>;
       logger: Logger;
     },
   ) {}
@@ -62,8 +62,9 @@ export class Reaper {
       return 0; // engine unreachable: try again next time
     }
     if (this.stopping) return 0; // stopped while listing: the database may be closing
+    const stale = await this.deps.staleInstances();
+    // Read after the listing: a run that ended meanwhile has its container listed and is not live.
     const live = this.deps.liveRunIds();
-    const stale = this.deps.staleInstances();
     const now = Date.now();
     let removed = 0;
     for (const c of containers) {

@@ -71,7 +71,7 @@ export class RunRecord {
   async storeEnd(runId: string, sessionId: string, end: RunEnd): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        this.store.finishRun(runId, sessionId, end);
+        await this.store.finishRun(runId, sessionId, end);
         return;
       } catch (err) {
         this.logger.error({ err, runId, attempt }, 'could not record the end of a run');
@@ -85,10 +85,10 @@ export class RunRecord {
    * Ends a run that failed in the service itself (a bug, a broken database), so that its
    * session does not stay busy. Never throws: there is nobody left to tell.
    */
-  recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunMetrics): void {
+  async recordUnexpectedEnd(runId: string, sessionId: string, receivedAt: number, metrics?: RunMetrics): Promise<void> {
     try {
       // finishRun ends only a running run: an end stored after all is left as it is.
-      this.store.finishRun(runId, sessionId, {
+      await this.store.finishRun(runId, sessionId, {
         status: 'failed',
         exitCode: null,
         errorCode: SERVICE_FAULT.code,

@@ -94,6 +94,8 @@ export interface RunServiceDeps {
 export class RunService {
   readonly admission: Admission;
   private readonly inFlight = new Set<RunHandle>();
+  /** Turns being recorded, not yet in flight: a drain waits for them first. */
+  private readonly starting = new Set<Promise<RunHandle>>();
   private readonly record: RunRecord;
   private closed = false;
   private readonly unavailable = new Map<string, string>();
@@ -124,12 +126,14 @@ export class RunService {
    */
   async begin(req: RunRequest, signal?: AbortSignal): Promise<RunHandle> {
     this.refuseWhenClosed();
-    const plan = this.plan(req); // fail fast on bad input before queueing
+    const plan = await this.plan(req); // fail fast on bad input before queueing
     const files = req.files && (await this.filesEdit(req.files, plan));
     const release = await this.admission.acquire(req.principal.keyId, signal);
     try {
       this.refuseWhenClosed();
-      const handle = this.start(req, plan, files);
+      const starting = this.start(req, plan, files);
+      this.starting.add(starting);
+      const handle = await starting.finally(() => this.starting.delete(starting));
       this.inFlight.add(handle);
       void handle.result.finally(() => {
         this.inFlight.delete(handle);
@@ -148,6 +152,7 @@ export class RunService {
    */
   async drain(graceMs: number): Promise<void> {
     this.closed = true;
+    await Promise.allSettled([...this.starting]);
     const all = () => Promise.allSettled([...this.inFlight].map((h) => h.result));
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
@@ -163,9 +168,9 @@ export class RunService {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
   }
 
-  private plan(req: RunRequest): TurnPlan {
+  private async plan(req: RunRequest): Promise<TurnPlan> {
     const { store, profiles, config } = this.deps;
-    const found = req.sessionId === undefined ? undefined : store.getSession(req.sessionId);
+    const found = req.sessionId === undefined ? undefined : await store.getSession(req.sessionId);
     // Another owner's session answers exactly as a missing one.
     const session = found && canSee(req.principal, found) ? found : undefined;
     if (req.sessionId !== undefined && !session) throw new AppError('NOT_FOUND', `session ${req.sessionId} not found`);
@@ -200,21 +205,29 @@ export class RunService {
    * never change). The first is looked up again; the second beginTurn tells, in the
    * transaction that records the turn, so the session is not fetched twice.
    */
-  private start(req: RunRequest, plan: TurnPlan, files: WorkspaceEdit | undefined): RunHandle {
+  private async start(req: RunRequest, plan: TurnPlan, files: WorkspaceEdit | undefined): Promise<RunHandle> {
     const { store, config, workspaces } = this.deps;
     const { session, agentName, profile, timeoutMs } = plan;
     this.refuseWhenUnavailable(agentName);
-    if (files && session && workspaces.digestOf(session.id) !== files.basedOn) {
-      throw new AppError('SESSION_BUSY', `session ${session.id}'s workspace changed while this turn waited; send it again`);
-    }
     const sessionId = session?.id ?? newId('ses');
     const runId = newId('run');
-    const turn = { sessionId, runId, agent: agentName, image: profile.image, instanceId: config.instanceId, keyId: req.principal.keyId, timeoutMs, now: Date.now() };
+    const turn = {
+      sessionId,
+      runId,
+      agent: agentName,
+      image: profile.image,
+      instanceId: config.instanceId,
+      keyId: req.principal.keyId,
+      timeoutMs,
+      // Stored with the turn, in its transaction, if the workspace is still the one they were laid over.
+      ...(files && { files: { workspace: files.workspace, basedOn: files.basedOn } }),
+      now: Date.now(),
+    };
     const { idempotencyKey, retryOf } = req;
     const begun =
       retryOf !== undefined && idempotencyKey !== undefined
-        ? store.retryTurn({ ...turn, previousRunId: retryOf, idempotencyKey })
-        : store.beginTurn({
+        ? await store.retryTurn({ ...turn, previousRunId: retryOf, idempotencyKey })
+        : await store.beginTurn({
             ...turn,
             ...(session ? {} : { newSessionAgent: agentName }),
             prompt: req.prompt,
@@ -228,11 +241,12 @@ export class RunService {
     if (begun === 'busy') {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }
+    if (begun === 'stale') {
+      throw new AppError('SESSION_BUSY', `session ${sessionId}'s workspace changed while this turn waited; send it again`);
+    }
     // The turn has begun: from here on, whatever happens must end its run, or the
     // session stays busy for good.
     try {
-      // Nothing of this process ran since the check above: the workspace is the one edited.
-      if (files) workspaces.putIfUnchanged(sessionId, files.workspace, files.basedOn, Date.now());
       return this.execute({
         sessionId,
         runId,
@@ -241,14 +255,14 @@ export class RunService {
         timeoutMs,
         prompt: req.prompt,
         receivedAt: req.receivedAt,
-        replay: profile.replay === 'none' ? NO_REPLAY : store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
-        workspace: profile.keepWorkspace ? (files?.workspace ?? workspaces.get(sessionId)) : undefined,
+        replay: profile.replay === 'none' ? NO_REPLAY : await store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        workspace: profile.keepWorkspace ? (files?.workspace ?? (await workspaces.get(sessionId))) : undefined,
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,
       });
     } catch (err) {
       this.deps.logger.error({ err, runId }, 'a run failed before its container was asked for');
-      this.record.recordUnexpectedEnd(runId, sessionId, req.receivedAt);
+      await this.record.recordUnexpectedEnd(runId, sessionId, req.receivedAt);
       throw new AppError('INTERNAL', `run ${runId} could not be prepared; it was recorded as failed`);
     }
   }
@@ -259,7 +273,7 @@ export class RunService {
       throw new AppError('WORKSPACE_NOT_KEPT', `agent ${plan.agentName} keeps no workspace (its profile has no workdir, or keep_workspace: false): files cannot be given`);
     }
     try {
-      const current = plan.session && this.deps.workspaces.get(plan.session.id);
+      const current = plan.session && (await this.deps.workspaces.get(plan.session.id));
       return await editWorkspace(current, { add: entriesOf(files) }, this.deps.config.workspace);
     } catch (err) {
       if (!(err instanceof WorkspaceError)) throw err;

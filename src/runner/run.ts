@@ -283,10 +283,10 @@ export class Run implements RunHandle {
   }
 
   /** A fault in the service itself, past the run's own error handling: the run still ends, as failed. */
-  private failedInService(err: unknown): RunResult {
+  private async failedInService(err: unknown): Promise<RunResult> {
     this.model.endGrant();
     this.parts.logger.error({ err, runId: this.runId }, 'unexpected failure while ending a run');
-    this.parts.record.recordUnexpectedEnd(this.runId, this.sessionId, this.planned.receivedAt, this.metrics);
+    await this.parts.record.recordUnexpectedEnd(this.runId, this.sessionId, this.planned.receivedAt, this.metrics);
     const error = { ...SERVICE_FAULT };
     this.started.reject(new AppError('INTERNAL', error.message));
     const result: RunResult = {

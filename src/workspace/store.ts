@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/open.js';
-import { workspaces } from '../db/schema.js';
+import { sessions, workspaces } from '../db/schema.js';
 import type { Workspace } from './archive.js';
 
 /** A session's workspace as stored: its archive and what the runs record of it. */
@@ -17,7 +17,7 @@ type Writer = Pick<Db, 'insert'>;
 export class WorkspaceStore {
   constructor(private readonly db: Db) {}
 
-  get(sessionId: string): StoredWorkspace | undefined {
+  async get(sessionId: string): Promise<StoredWorkspace | undefined> {
     return this.db
       .select({ tar: workspaces.tar, bytes: workspaces.bytes, files: workspaces.files, sha256: workspaces.sha256 })
       .from(workspaces)
@@ -26,23 +26,29 @@ export class WorkspaceStore {
   }
 
   /** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
-  digestOf(sessionId: string): string | undefined {
+  async digestOf(sessionId: string): Promise<string | undefined> {
+    return this.digest(sessionId);
+  }
+
+  private digest(sessionId: string): string | undefined {
     return this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
   }
 
   /** Replaces the session's workspace, inside the caller's transaction when it gives one. */
-  put(sessionId: string, w: Workspace, now: number, tx: Writer = this.db): void {
+  async put(sessionId: string, w: Workspace, now: number, tx: Writer = this.db): Promise<void> {
     putWorkspace(tx, sessionId, w, now);
   }
 
   /**
    * Stores an edit made on the workspace whose digest was `basedOn` (undefined: none), if
-   * that is still the session's: false when it changed meanwhile (the edit is not stored).
-   * Synchronous, so nothing of this process comes between the check and the write.
+   * that is still the session's and no run of the session is in progress (it will store the
+   * workspace it leaves, and the edit would be lost): false otherwise, and nothing is stored.
+   * One transaction, so nothing comes between the checks and the write.
    */
-  putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): boolean {
+  async putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean> {
     return this.db.transaction((tx) => {
-      if (this.digestOf(sessionId) !== basedOn) return false;
+      const session = tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).get();
+      if (!session || session.lastStatus === 'running' || this.digest(sessionId) !== basedOn) return false;
       putWorkspace(tx, sessionId, w, now);
       return true;
     });

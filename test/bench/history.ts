@@ -163,7 +163,7 @@ interface Seeded {
   adminKey: string;
 }
 
-function seed(path: string): Seeded {
+async function seed(path: string): Promise<Seeded> {
   const t0 = performance.now();
   const db = openDatabase(path);
   const client = db.$client;
@@ -173,8 +173,9 @@ function seed(path: string): Seeded {
   client.pragma('temp_store = MEMORY');
 
   const keys = new ApiKeyStore(db);
-  const adminKey = keys.create('bench-admin', 'admin').key;
-  const ownerKeyIds = ['alice', 'bob', 'ci'].map((name) => keys.create(`bench-${name}`, 'user').info.id);
+  const adminKey = (await keys.create('bench-admin', 'admin')).key;
+  const ownerKeyIds: string[] = [];
+  for (const name of ['alice', 'bob', 'ci']) ownerKeyIds.push((await keys.create(`bench-${name}`, 'user')).info.id);
   const OWNERS: ReadonlyArray<readonly [string | null, number]> = [
     [null, 0.4],
     [ownerKeyIds[0]!, 0.3],
@@ -386,7 +387,7 @@ async function main() {
     let seeded: Seeded | undefined;
     if (!reuse) {
       process.stderr.write(`seeding ${SESSIONS} sessions into ${dbPath}\n`);
-      seeded = seed(dbPath);
+      seeded = await seed(dbPath);
       process.stderr.write(`seeded in ${(seeded.seedMs / 1000).toFixed(1)} s\n`);
     }
     // A fresh connection, opened the way the service opens it.
@@ -395,8 +396,8 @@ async function main() {
     let adminKey = seeded?.adminKey;
     if (!adminKey) {
       const keys = new ApiKeyStore(db);
-      keys.revoke('bench-admin');
-      adminKey = keys.create('bench-admin', 'admin').key;
+      await keys.revoke('bench-admin');
+      adminKey = (await keys.create('bench-admin', 'admin')).key;
     }
 
     const runtime = {
@@ -420,8 +421,8 @@ async function main() {
     // (10% of the sessions), whose secret was not kept: give its key a new one.
     const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
     const keyStore = new ApiKeyStore(db);
-    keyStore.revoke('bench-nobody');
-    const nobody = bearer(keyStore.create('bench-nobody', 'user').key);
+    await keyStore.revoke('bench-nobody');
+    const nobody = bearer((await keyStore.create('bench-nobody', 'user')).key);
     const ciId = db.$client.prepare(`select id from api_keys where name = 'bench-ci' and revoked_at is null`).pluck().get() as string | undefined;
     if (!ciId) throw new Error('no bench-ci key in the database');
     const ciKey = `eph_${ciId.slice(4)}_${randomBytes(24).toString('base64url')}`;

@@ -13,18 +13,18 @@ export interface SeedTurn {
 }
 
 /** Writes a finished session through the same store calls a real run makes (no container). */
-export function seedSession(
+export async function seedSession(
   db: Db,
   opts: { agent?: string; keyId?: string | null; at?: number; turns: SeedTurn[] },
-): { sessionId: string; runIds: string[] } {
+): Promise<{ sessionId: string; runIds: string[] }> {
   const store = new TranscriptStore(db);
   const sessionId = newId('ses');
   const runIds: string[] = [];
   let now = opts.at ?? Date.now();
-  opts.turns.forEach((t, i) => {
+  for (const [i, t] of opts.turns.entries()) {
     const runId = newId('run');
     runIds.push(runId);
-    const begun = store.beginTurn({
+    const begun = await store.beginTurn({
       sessionId,
       ...(i === 0 ? { newSessionAgent: opts.agent ?? 'shell' } : {}),
       runId,
@@ -38,7 +38,7 @@ export function seedSession(
     });
     if (begun === 'busy') throw new Error('seed: busy');
     now += 1;
-    store.finishRun(runId, sessionId, {
+    await store.finishRun(runId, sessionId, {
       status: t.status ?? 'succeeded',
       exitCode: t.status === 'failed' ? 1 : 0,
       errorCode: null,
@@ -58,6 +58,6 @@ export function seedSession(
       now,
     });
     now += 1;
-  });
+  }
   return { sessionId, runIds };
 }

@@ -44,7 +44,7 @@ const service = new Service({
   logger: pino({ level: 'silent' }),
 });
 const app = createApp(service);
-service.startBackground();
+await service.startBackground();
 const server = await listen(app);
 const rssBefore = process.memoryUsage().rss;
 let peakRss = rssBefore;

@@ -23,7 +23,7 @@ function reaperWithClosedDatabase(runtime: ContainerRuntime) {
     liveRunIds: () => {
       throw new Error('database closed');
     },
-    staleInstances: () => new Set(),
+    staleInstances: async () => new Set(),
     logger: pino({ level: 'silent' }),
   });
 }
@@ -47,7 +47,7 @@ describe('Reaper', () => {
       runtime,
       instanceId: 'me',
       liveRunIds: () => new Set(['r1']),
-      staleInstances: () => new Set(['dead']),
+      staleInstances: async () => new Set(['dead']),
       logger: pino({ level: 'silent' }),
     });
     expect(await reaper.sweep()).toBe(3);
@@ -56,7 +56,7 @@ describe('Reaper', () => {
 
   it('does nothing, and does not throw, while the engine is unreachable', async () => {
     const { runtime, removed } = fakeRuntime(containers, { down: true });
-    const reaper = new Reaper({ runtime, instanceId: 'me', liveRunIds: () => new Set(), staleInstances: () => new Set(), logger: pino({ level: 'silent' }) });
+    const reaper = new Reaper({ runtime, instanceId: 'me', liveRunIds: () => new Set(), staleInstances: async () => new Set(), logger: pino({ level: 'silent' }) });
     expect(await reaper.sweep()).toBe(0);
     expect(removed).toEqual([]);
   });

@@ -69,7 +69,7 @@ describe('RunService on the in-memory runtime', () => {
     expect(first).toMatchObject({ status: 'succeeded', exitCode: 0, output: 'hello', stderr: 'history lines: 0' });
     const second = await run('again', { sessionId: first.sessionId });
     expect(second.stderr).toBe('history lines: 2');
-    expect(store.messagesOf(first.sessionId).map((m) => [m.role, m.content])).toEqual([
+    expect((await store.messagesOf(first.sessionId)).map((m) => [m.role, m.content])).toEqual([
       ['user', 'hello'],
       ['assistant', 'hello'],
       ['user', 'again'],

@@ -34,7 +34,7 @@ export function authenticate(opts: AuthOptions) {
   return createMiddleware<AuthEnv>(async (c, next) => {
     const header = c.req.header('authorization') ?? bearerFromSubprotocol(c.req.path, c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
     if (header === undefined) {
-      if (!listensOnLoopback || opts.keys.everCreated() || !isLoopbackAddress(peerAddress(c))) {
+      if (!listensOnLoopback || (await opts.keys.everCreated()) || !isLoopbackAddress(peerAddress(c))) {
         return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
       }
       const refusal = localOperatorRefusal(c, opts.allowedHosts);
@@ -44,7 +44,7 @@ export function authenticate(opts: AuthOptions) {
     }
     const match = /^Bearer\s+([A-Za-z0-9_\-.~+/=]{10,200})\s*$/i.exec(header);
     if (!match) return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
-    const key = opts.keys.verify(match[1]!);
+    const key = await opts.keys.verify(match[1]!);
     if (!key) return errorResponse(c, 'UNAUTHORIZED', 'the API key is not valid or was revoked', CHALLENGE);
     c.set('principal', { keyId: key.id, role: key.role });
     return next();

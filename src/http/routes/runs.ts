@@ -49,7 +49,7 @@ async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: strin
   let retryOf: string | undefined;
   let retrySession: string | undefined;
   if (idempotencyKey !== undefined) {
-    const previous = previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { ...input, ...(sessionId !== undefined && { sessionId }) });
+    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { ...input, ...(sessionId !== undefined && { sessionId }) });
     if (previous.kind === 'running') {
       const { run } = previous;
       return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {

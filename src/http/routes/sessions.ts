@@ -88,56 +88,56 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
   const { queries, transcripts } = deps;
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
 
-  const visibleSession = (principal: AuthEnv['Variables']['principal'], id: string) => {
-    const s = transcripts.getSession(id);
+  const visibleSession = async (principal: AuthEnv['Variables']['principal'], id: string) => {
+    const s = await transcripts.getSession(id);
     return s && canSee(principal, s) ? s : undefined;
   };
 
-  app.openapi(listSessions, (c) => {
+  app.openapi(listSessions, async (c) => {
     const q = c.req.valid('query');
     const principal = c.get('principal');
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (q.cursor !== undefined && !cursor) return fail(c, 'INVALID_QUERY', 'cursor: not a cursor this API gave out');
     if (q.owner !== undefined && principal.role !== 'admin') return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
-    const page = queries.listSessions(sessionFilter(q, principal), q.limit, cursor);
+    const page = await queries.listSessions(sessionFilter(q, principal), q.limit, cursor);
     return c.json({ items: page.items.map(sessionJson), next_cursor: page.nextCursor }, 200);
   });
 
-  app.openapi(getSession, (c) => {
+  app.openapi(getSession, async (c) => {
     const { id } = c.req.valid('param');
-    const s = visibleSession(c.get('principal'), id);
+    const s = await visibleSession(c.get('principal'), id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    return c.json({ ...sessionJson(s), messages: transcripts.messagesOf(id).map(messageJson) }, 200);
+    return c.json({ ...sessionJson(s), messages: (await transcripts.messagesOf(id)).map(messageJson) }, 200);
   });
 
-  app.openapi(sessionRuns, (c) => {
+  app.openapi(sessionRuns, async (c) => {
     const { id } = c.req.valid('param');
-    if (!visibleSession(c.get('principal'), id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    return c.json({ items: queries.runsOf(id).map(runJson) }, 200);
+    if (!(await visibleSession(c.get('principal'), id))) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    return c.json({ items: (await queries.runsOf(id)).map(runJson) }, 200);
   });
 
-  app.openapi(deleteSession, (c) => {
+  app.openapi(deleteSession, async (c) => {
     const { id } = c.req.valid('param');
-    const s = transcripts.getSession(id);
+    const s = await transcripts.getSession(id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
     if (s.lastStatus === 'running') return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress`);
-    queries.deleteSession(id);
+    await queries.deleteSession(id);
     return c.body(null, 204);
   });
 
-  app.openapi(getRun, (c) => {
+  app.openapi(getRun, async (c) => {
     const { id } = c.req.valid('param');
-    const run = transcripts.getRun(id);
-    if (!run || !visibleSession(c.get('principal'), run.sessionId)) return fail(c, 'NOT_FOUND', `run ${id} not found`);
+    const run = await transcripts.getRun(id);
+    if (!run || !(await visibleSession(c.get('principal'), run.sessionId))) return fail(c, 'NOT_FOUND', `run ${id} not found`);
     return c.json(runJson(run), 200);
   });
 
-  app.openapi(stats, (c) => {
+  app.openapi(stats, async (c) => {
     const q = c.req.valid('query');
     const to = q.to ?? Date.now();
     const from = q.from ?? to - 24 * 3600_000;
     if (from >= to) return fail(c, 'INVALID_QUERY', 'from must be before to');
-    return c.json(statsJson(queries.stats(from, to), from, to), 200);
+    return c.json(statsJson(await queries.stats(from, to), from, to), 200);
   });
 
   return app;
@@ -156,7 +156,7 @@ function sessionFilter(q: z.output<typeof SessionListQuerySchema>, principal: Pr
   };
 }
 
-function statsJson(s: ReturnType<SessionQueries['stats']>, from: number, to: number) {
+function statsJson(s: Awaited<ReturnType<SessionQueries['stats']>>, from: number, to: number) {
   const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
   return {
     from: new Date(from).toISOString(),

@@ -120,21 +120,20 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
   });
   for (const path of ['/v1/sessions/:id/workspace', '/v1/sessions/:id/workspace/file']) app.on(['PUT', 'POST'], path, limit);
 
-  const visible = (c: Context<AuthEnv>, id: string) => {
-    const s = transcripts.getSession(id);
+  const visible = async (c: Context<AuthEnv>, id: string) => {
+    const s = await transcripts.getSession(id);
     return s && canSee(c.get('principal'), s) ? s : undefined;
   };
 
   /** Checks, makes and stores one change; the answer says what the workspace is now. */
   const change = async (c: Context<AuthEnv>, id: string, made: () => Promise<WorkspaceChange>) => {
-    const s = visible(c, id);
+    const s = await visible(c, id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
     if (!profiles.profiles.get(s.agent)?.keepWorkspace) return fail(c, 'WORKSPACE_NOT_KEPT', `agent ${s.agent} keeps no workspace (its profile has no workdir, or keep_workspace: false)`);
     try {
-      const edit = await editWorkspace(workspaces.get(id), await made(), bounds);
+      const edit = await editWorkspace(await workspaces.get(id), await made(), bounds);
       // A run in progress will store the workspace it leaves: an edit now would be lost.
-      const busy = transcripts.getSession(id)?.lastStatus === 'running';
-      if (busy || !workspaces.putIfUnchanged(id, edit.workspace, edit.basedOn, Date.now())) {
+      if (!(await workspaces.putIfUnchanged(id, edit.workspace, edit.basedOn, Date.now()))) {
         return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress, or its workspace changed meanwhile; try again when it ends`);
       }
       const { files, bytes, sha256 } = edit.workspace;
@@ -148,8 +147,8 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
 
   app.openapi(routes.download, async (c) => {
     const { id } = c.req.valid('param');
-    if (!visible(c, id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    const tar = workspaces.get(id)?.tar ?? (await packWorkspace([])).tar;
+    if (!(await visible(c, id))) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    const tar = (await workspaces.get(id))?.tar ?? (await packWorkspace([])).tar;
     return c.body(new Uint8Array(tar), 200, {
       'Content-Type': 'application/x-tar',
       'Content-Disposition': `attachment; filename="${id}-workspace.tar"`,
@@ -162,8 +161,8 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
 
   app.openapi(routes.list, async (c) => {
     const { id } = c.req.valid('param');
-    if (!visible(c, id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    const stored = workspaces.get(id);
+    if (!(await visible(c, id))) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    const stored = await workspaces.get(id);
     const items = (await storedEntries(stored?.tar)).map((e) => ({
       path: e.path,
       type: e.type,
@@ -176,14 +175,14 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
 
   app.openapi(routes.readFile, async (c) => {
     const { id } = c.req.valid('param');
-    if (!visible(c, id)) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    if (!(await visible(c, id))) return fail(c, 'NOT_FOUND', `session ${id} not found`);
     let path: string;
     try {
       path = entryPath(c.req.valid('query').path);
     } catch (e) {
       return fail(c, 'WORKSPACE_REJECTED', (e as Error).message);
     }
-    const file = (await storedEntries(workspaces.get(id)?.tar)).find((e) => e.path === path && e.type === 'file');
+    const file = (await storedEntries((await workspaces.get(id))?.tar)).find((e) => e.path === path && e.type === 'file');
     if (!file) return fail(c, 'NOT_FOUND', `no file at ${JSON.stringify(path)} in session ${id}'s workspace`);
     // Never rendered by a browser that follows a link to it: the bytes are the agent's, not ours.
     return c.body(new Uint8Array(file.content!), 200, {

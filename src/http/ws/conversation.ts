@@ -20,7 +20,7 @@ export interface ConversationOptions {
   /** A ping this often; a socket that did not answer the previous one is dropped. */
   pingMs: number;
   /** Whether the socket's key (or keyless serving) still holds: asked before each prompt. */
-  stillAllowed: () => boolean;
+  stillAllowed: () => Promise<boolean>;
 }
 
 /** Past this many bytes queued to a client, the next event waits until they are written. */
@@ -88,14 +88,14 @@ export class Conversation {
     if (this.running || this.starting) {
       throw new AppError('SESSION_BUSY', 'a run is in progress on this connection; send the next prompt after its done event, or cancel it');
     }
-    if (!this.opts.stillAllowed()) {
-      this.sendError(new AppError('UNAUTHORIZED', 'the key this conversation was opened with is no longer valid'));
-      return void this.ws.close(1008, 'unauthorized');
-    }
     const withdraw = new AbortController();
     this.starting = withdraw;
     clearTimeout(this.idle);
     try {
+      if (!(await this.opts.stillAllowed())) {
+        this.sendError(new AppError('UNAUTHORIZED', 'the key this conversation was opened with is no longer valid'));
+        return void this.ws.close(1008, 'unauthorized');
+      }
       const agent = msg.agent ?? this.opts.agent;
       let run: RunHandle;
       try {

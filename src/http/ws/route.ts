@@ -33,7 +33,7 @@ export function wsRoutes(deps: WsRouteDeps) {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         return errorResponse(c, 'UPGRADE_REQUIRED', 'GET /v1/ws opens a WebSocket: send Upgrade: websocket', { Upgrade: 'websocket' });
       }
-      const refusal = refuse(c, deps);
+      const refusal = await refuse(c, deps);
       return refusal ?? next();
     },
     upgradeWebSocket((c) => {
@@ -45,7 +45,7 @@ export function wsRoutes(deps: WsRouteDeps) {
             runs: deps.runs,
             principal,
             // A socket outlives its handshake: a revoked key, or a first key created since, ends it.
-            stillAllowed: () => (principal.keyId === null ? !deps.keys.everCreated() : deps.keys.isActive(principal.keyId)),
+            stillAllowed: async () => (principal.keyId === null ? !(await deps.keys.everCreated()) : deps.keys.isActive(principal.keyId)),
             logger: c.get('logger'),
             sessionId: c.req.query('session_id'),
             agent: c.req.query('agent'),
@@ -61,7 +61,7 @@ export function wsRoutes(deps: WsRouteDeps) {
 }
 
 /** A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, a session this key cannot see or of another agent. */
-function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Response | undefined {
+async function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Promise<Response | undefined> {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== new URL(c.req.url).origin && !deps.corsOrigins.includes(origin)) {
     return errorResponse(c, 'CROSS_SITE', `a page of ${origin} may not open a conversation here; the operator names the origins that may (CORS_ORIGINS)`);
@@ -72,7 +72,7 @@ function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Response | undefined {
   }
   const sessionId = c.req.query('session_id');
   if (sessionId !== undefined) {
-    const session = deps.transcripts.getSession(sessionId);
+    const session = await deps.transcripts.getSession(sessionId);
     if (!session || !canSee(c.get('principal'), session)) return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
     if (agent !== undefined && agent !== session.agent) return errorResponse(c, 'AGENT_MISMATCH', `session ${sessionId} runs agent "${session.agent}", not "${agent}"`);
   }
