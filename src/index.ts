@@ -5,12 +5,14 @@ import { createLogger } from './observability/logger.js';
 import { createApp } from './app.js';
 import { Service } from './service.js';
 import { isLoopbackListen } from './auth/loopback.js';
-import { ConfigError, loadServiceConfig, type ServiceConfig } from './config/env.js';
+import { ConfigError, databaseLabel, loadServiceConfig, type ServiceConfig } from './config/env.js';
 import { loadProfiles, type ProfileSet } from './config/profiles.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
 import { unlockedProfiles } from './runner/egress-lock.js';
 import { callsModel } from './runner/agents/registry.js';
-import { openDatabase, UnsafeDatabaseError, type Db } from './db/open.js';
+import { UnsafeDatabaseError } from './db/open.js';
+import { openStore } from './db/open-store.js';
+import type { Store } from './db/store.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { newWebSocketServer, refuseOtherUpgrades } from './http/ws/server.js';
 import type { WebSocketServer } from 'ws';
@@ -20,9 +22,9 @@ const logger = createLogger();
 
 async function main() {
   const { config, profiles } = loadSettings();
-  const db = openDatabaseOrExit(config.databasePath);
+  const database = await openStoreOrExit(config);
   const docker = new Docker();
-  const service = new Service({ db, runtime: new DockerRuntime(docker), config, profiles, logger });
+  const service = new Service({ database, runtime: new DockerRuntime(docker), config, profiles, logger });
   await refuseToServeNobody(service, config);
   await refuseASecondProcess(service, config);
   await service.startBackground();
@@ -37,7 +39,7 @@ async function main() {
   }
   const wss = newWebSocketServer(config.maxBodyBytes);
   const server = serveHttp(createApp(service), wss, config, profiles);
-  shutDownOnSignals(server, wss, service, db, config);
+  shutDownOnSignals(server, wss, service, config);
 }
 
 /** The settings and profiles; a mistake in them ends the process with exit code 2. */
@@ -54,13 +56,18 @@ function loadSettings(): { config: ServiceConfig; profiles: ProfileSet } {
   }
 }
 
-function openDatabaseOrExit(path: string): Db {
+async function openStoreOrExit(config: ServiceConfig): Promise<Store> {
   try {
-    return openDatabase(path);
+    return await openStore(config);
   } catch (err) {
-    if (!(err instanceof UnsafeDatabaseError)) throw err;
-    process.stderr.write(`ephemera: ${err.message}\n`);
-    process.exit(2);
+    if (err instanceof UnsafeDatabaseError) {
+      process.stderr.write(`ephemera: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (config.databaseUrl === undefined) throw err;
+    // Said without the URL's password.
+    process.stderr.write(`ephemera: cannot open the database at ${databaseLabel(config.databaseUrl)}: ${(err as Error).message}\n`);
+    process.exit(1);
   }
 }
 
@@ -96,7 +103,7 @@ function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, conf
     logger.info(
       {
         url: `http://${config.host}:${info.port}`,
-        database: config.databasePath,
+        database: config.databaseUrl === undefined ? config.databasePath : databaseLabel(config.databaseUrl),
         agents: [...profiles.profiles.keys()],
         instance: config.instanceId,
         // Which model keys the gateway holds, by name (a field named like a key would be redacted).
@@ -114,7 +121,7 @@ function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, conf
   return server as Server;
 }
 
-function shutDownOnSignals(http: Server, wss: WebSocketServer, service: Service, db: Db, config: ServiceConfig): void {
+function shutDownOnSignals(http: Server, wss: WebSocketServer, service: Service, config: ServiceConfig): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -129,8 +136,7 @@ function shutDownOnSignals(http: Server, wss: WebSocketServer, service: Service,
     http.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
     http.closeAllConnections();
-    db.$client.pragma('wal_checkpoint(TRUNCATE)');
-    db.$client.close();
+    await service.database.close();
     logger.info('stopped');
     process.exit(0);
   };

@@ -1,13 +1,7 @@
-import { WorkspaceStore } from './workspace/store.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
-import { pruneSessions } from './db/retention.js';
-import { ApiKeyStore } from './db/api-keys.js';
-import { InstanceStore } from './db/instances.js';
-import type { Db } from './db/open.js';
-import { SessionQueries } from './db/session-queries.js';
-import { TranscriptStore } from './db/transcripts.js';
+import type { ApiKeyStore, InstanceStore, SessionQueries, Store, TranscriptStore, WorkspaceStore } from './db/store.js';
 import { modelGateway } from './gateway/model-gateway.js';
 import { RunTokens } from './gateway/run-tokens.js';
 import { ModelGatewayServer } from './gateway/server.js';
@@ -26,7 +20,8 @@ export type ServiceSettings = RunServiceConfig &
   Pick<ServiceConfig, 'host' | 'allowedHosts' | 'corsOrigins' | 'websocket' | 'retentionDays' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
 
 export interface ServiceDeps {
-  db: Db;
+  /** Where everything is kept: SQLite or Postgres (src/db/open-store.ts). */
+  database: Store;
   runtime: ContainerRuntime;
   config: ServiceSettings;
   profiles: ProfileSet;
@@ -75,7 +70,7 @@ function processAlive(pid: number): boolean {
 export class Service {
   readonly config: ServiceSettings;
   readonly logger: Logger;
-  readonly db: Db;
+  readonly database: Store;
   readonly runtime: ContainerRuntime;
   readonly profiles: ProfileSet;
   readonly store: TranscriptStore;
@@ -97,13 +92,9 @@ export class Service {
   private pruning: Promise<void> | undefined;
 
   constructor(deps: ServiceDeps) {
-    const { db, config, logger } = deps;
-    ({ config: this.config, logger: this.logger, db: this.db, runtime: this.runtime, profiles: this.profiles } = deps);
-    this.store = new TranscriptStore(db);
-    this.workspaces = new WorkspaceStore(db);
-    this.keys = new ApiKeyStore(db);
-    this.sessionQueries = new SessionQueries(db);
-    this.instances = new InstanceStore(db);
+    const { config, logger } = deps;
+    ({ config: this.config, logger: this.logger, database: this.database, runtime: this.runtime, profiles: this.profiles } = deps);
+    ({ transcripts: this.store, workspaces: this.workspaces, keys: this.keys, sessions: this.sessionQueries, instances: this.instances } = deps.database);
     const admission = new Admission(admissionLimits(config));
     this.metrics = new Metrics(admission);
     const tokens = new RunTokens();
@@ -166,7 +157,8 @@ export class Service {
   /** RETENTION_DAYS: old sessions go, with everything they own (src/db/retention.ts). */
   private prune(): void {
     if (this.pruning) return; // the last one is still going
-    this.pruning = pruneSessions(this.db, this.config.retentionDays!)
+    this.pruning = this.database
+      .prune(this.config.retentionDays!)
       .then(
         (pruned) => void (pruned > 0 && this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned')),
         (err: unknown) => this.logger.error({ err }, 'pruning old sessions failed'),

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/open.js';
-import { InstanceStore } from '../src/db/instances.js';
-import { TranscriptStore } from '../src/db/transcripts.js';
+import { SqliteInstanceStore } from '../src/db/instances.js';
+import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, type Harness, jsonOf } from './helpers/harness.js';
 
 let h: Harness;
@@ -36,8 +36,8 @@ describe('the database file', () => {
   });
 
   it('marks runs left running by a dead process as interrupted', async () => {
-    const store = new TranscriptStore(h.db);
-    const instances = new InstanceStore(h.db);
+    const store = new SqliteTranscriptStore(h.db);
+    const instances = new SqliteInstanceStore(h.db);
     const now = Date.now();
     const begun = await store.beginTurn({
       sessionId: 'ses_test_interrupted',

@@ -122,7 +122,7 @@ describe('a fault after the turn began', () => {
         replay: null,
         now: Date.now(),
       };
-      expect(real(first.body.run_id, first.body.session_id, again)).toBe(false);
+      expect(await real(first.body.run_id, first.body.session_id, again)).toBe(false);
       expect((await h.service.store.messagesOf(first.body.session_id))).toHaveLength(2);
       expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
     } finally {

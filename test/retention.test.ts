@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/db/ids.js';
 import { pruneSessions } from '../src/db/retention.js';
-import { TranscriptStore } from '../src/db/transcripts.js';
+import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, waitFor, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
@@ -35,7 +35,7 @@ describe('pruning old sessions', () => {
     await h.service.workspaces.put(old.sessionId, { entries: [], tar: Buffer.alloc(1024), bytes: 1024, files: 0, sha256: 'x'.repeat(64) }, NOW - 40 * DAY);
     const recent = await seedSession(h.db, { at: NOW - 2 * DAY, turns: [turn] });
     const busy = newId('ses');
-    await new TranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
+    await new SqliteTranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
     const window = [NOW - 41 * DAY, NOW] as const;
     const before = await statsAgree(...window);
     expect(before.reduce((n, s) => n + s.runs, 0)).toBe(4);

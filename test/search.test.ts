@@ -6,7 +6,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
-import { SessionQueries, MAX_SEARCH_SCAN, ownerToken } from '../src/db/session-queries.js';
+import { SqliteSessionQueries, MAX_SEARCH_SCAN, ownerToken } from '../src/db/session-queries.js';
 import { openDatabase } from '../src/db/open.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
@@ -80,7 +80,7 @@ const allPages = async (k: string, query: string) => {
 
 describe('search by a user key', () => {
   it('reads none of the other owners’ matches when the user owns nothing', async () => {
-    const queries = new SessionQueries(h.db);
+    const queries = new SqliteSessionQueries(h.db);
     // 600 messages of others contain the word; today's walk read them all to answer [].
     expect((await queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
     expect((await queries.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50)).scanned).toBe(0);
@@ -88,7 +88,7 @@ describe('search by a user key', () => {
   });
 
   it('reads only its own matches, and finds only its own sessions', async () => {
-    const queries = new SessionQueries(h.db);
+    const queries = new SqliteSessionQueries(h.db);
     const page = await queries.listSessions({ q: 'needle', ownerKeyId: id.alice }, 200);
     expect(page.items.map((s) => s.id)).toEqual(owned.alice);
     expect(page.scanned).toBe(23); // one match per session of hers; none of the 600 others
@@ -123,7 +123,7 @@ describe('search by an admin key', () => {
     const everyone = await allPages(key.admin, 'q=needle+is+here&limit=50');
     expect(everyone).toEqual(await newestFirst([...owned.bob, ...owned.none]));
     expect(await allPages(key.admin, `q=needle&owner=${id.alice}&limit=7`)).toEqual(owned.alice);
-    const queries = new SessionQueries(h.db);
+    const queries = new SqliteSessionQueries(h.db);
     expect((await queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
   });
 
@@ -230,7 +230,7 @@ describe('migrating a database written before 0009', () => {
       old.close();
       const db = openDatabase(path);
       try {
-        const queries = new SessionQueries(db);
+        const queries = new SqliteSessionQueries(db);
         const found = async (ownerKeyId?: string) =>
           (await queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10)).items.map((s) => s.id);
         expect(await found('key_alice')).toEqual(['ses_a']);
@@ -247,7 +247,7 @@ describe('migrating a database written before 0009', () => {
 
 describe('the bound on a search’s work', () => {
   it('refuses a page that needs more than maxSearchScan matches, rather than answering part of it', async () => {
-    const queries = new SessionQueries(h.db, { maxSearchScan: 50 });
+    const queries = new SqliteSessionQueries(h.db, { maxSearchScan: 50 });
     // No bob session failed: the walk would read all of his ~450 matches to find none.
     const tooBroad = () => queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed' }, 10);
     await expect(tooBroad()).rejects.toThrow(AppError);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHistogram, planWindow } from '../src/db/session-queries.js';
 import { newId } from '../src/db/ids.js';
-import { TranscriptStore } from '../src/db/transcripts.js';
+import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
@@ -127,7 +127,7 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
   });
 
   it('counts a run still running, and forgets the runs of a deleted session', async () => {
-    const store = new TranscriptStore(h.db);
+    const store = new SqliteTranscriptStore(h.db);
     const sessionId = newId('ses');
     await store.beginTurn({ sessionId, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
     const doomed = sessionsByHour[3]![0]!;

@@ -3,7 +3,7 @@
 // npm run keys -- revoke <id|name> [--force]                 --force: even the last active admin key
 // Runs from the built output (node dist/cli/keys.js), so it also works in the service image.
 import { parseArgs } from 'node:util';
-import { ApiKeyStore } from '../db/api-keys.js';
+import type { ApiKeyStore } from '../db/store.js';
 import { openServiceDatabase } from './service-database.js';
 import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
 
@@ -49,10 +49,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'revoke' && !target) return fail('revoke needs a key id or name');
   if (positionals.length > (command === 'revoke' ? 2 : 1)) return fail(`unexpected argument "${positionals.at(-1)}" (--help shows the usage)`);
-  const opened = openServiceDatabase();
+  const opened = await openServiceDatabase();
   if ('problem' in opened) return fail(opened.problem);
-  const { db } = opened;
-  const keys = new ApiKeyStore(db);
+  const { store } = opened;
+  const keys = store.keys;
   try {
     switch (command) {
       case 'create': {
@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
         return fail(`unknown command "${command}"`);
     }
   } finally {
-    db.$client.close();
+    await store.close();
   }
 }
 

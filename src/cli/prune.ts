@@ -3,7 +3,6 @@
 import { parseArgs } from 'node:util';
 import type { ServiceConfig } from '../config/env.js';
 import { openServiceDatabase } from './service-database.js';
-import { pruneSessions } from '../db/retention.js';
 
 const USAGE = `usage: npm run prune -- [--days N] [--dry-run]
   deletes the sessions nobody touched for N days (default: RETENTION_DAYS), with their messages,
@@ -24,16 +23,16 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.days !== undefined && !(/^\d+$/.test(values.days) && Number(values.days) > 0)) return fail('--days must be a positive whole number');
   const daysOf = (config: ServiceConfig) => (values.days === undefined ? config.retentionDays : Number(values.days));
-  const opened = openServiceDatabase((config) => (daysOf(config) === undefined ? 'how old: give --days N, or set RETENTION_DAYS (--help shows the usage)' : undefined));
+  const opened = await openServiceDatabase((config) => (daysOf(config) === undefined ? 'how old: give --days N, or set RETENTION_DAYS (--help shows the usage)' : undefined));
   if ('problem' in opened) return fail(opened.problem);
-  const { config, db } = opened;
+  const { config, store } = opened;
   const days = daysOf(config)!;
   try {
-    const n = await pruneSessions(db, days, Date.now(), { dryRun: values['dry-run'] });
+    const n = await store.prune(days, Date.now(), { dryRun: values['dry-run'] });
     process.stdout.write(`${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`);
     return 0;
   } finally {
-    db.$client.close();
+    await store.close();
   }
 }
 

@@ -20,6 +20,8 @@ export interface ServiceConfig {
   /** Web origins (scheme://host[:port]) whose pages may call the API and open its WebSocket; none by default. */
   corsOrigins: string[];
   databasePath: string;
+  /** Postgres instead of SQLite (postgres://user:password@host/db): the store replicas share. Never logged: it may hold a password. */
+  databaseUrl: string | undefined;
   /** Path of the agent profiles file; undefined means the built-in profiles. */
   profilesPath: string | undefined;
   maxBodyBytes: number;
@@ -88,6 +90,10 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
     .refine((os) => os.every(isOrigin), 'CORS_ORIGINS is a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path, no *)'),
   DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
+  DATABASE_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v), 'DATABASE_URL must be a Postgres URL: postgres://user:password@host:5432/database')
+    .optional(),
   PROFILES_PATH: z.string().min(1).optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
@@ -178,11 +184,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     websocket: { idleMs: e.WS_IDLE_TIMEOUT_MS, pingMs: e.WS_PING_INTERVAL_MS },
     retentionDays: e.RETENTION_DAYS,
     databasePath: e.DATABASE_PATH,
+    databaseUrl: e.DATABASE_URL,
     // The repository's config/profiles.json when present; the built-in profiles otherwise.
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxTimeoutMs: e.MAX_TIMEOUT_MS,
-    instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATABASE_PATH),
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(e.DATABASE_URL === undefined ? resolve(e.DATABASE_PATH) : databaseLabel(e.DATABASE_URL)),
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
     maxStoredOutputBytes: e.MAX_STORED_OUTPUT_BYTES,
     replayMaxBytes: e.REPLAY_MAX_BYTES,
@@ -277,7 +284,17 @@ function readSecret(name: string, value: string | undefined, file: string | unde
  * Stable across restarts of the same service (same host, same database), so that a
  * restarted instance recognises the containers its previous life left behind.
  */
-function defaultInstanceId(databasePath: string): string {
-  const digest = createHash('sha256').update(`${hostname()}\0${resolve(databasePath)}`).digest('hex');
+function defaultInstanceId(database: string): string {
+  const digest = createHash('sha256').update(`${hostname()}\0${database}`).digest('hex');
   return `ephemera-${digest.slice(0, 12)}`;
+}
+
+/** DATABASE_URL without its user and password: what logs and instance ids may show. */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres';
+  }
 }

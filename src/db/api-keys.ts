@@ -1,3 +1,4 @@
+import type { ApiKeyStore } from './store.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from './open.js';
@@ -13,14 +14,14 @@ export interface ApiKeyInfo {
   lastUsedAt: number | null;
 }
 
-const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
+export const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /**
  * API keys. A key is `eph_<id>_<secret>`; only the SHA-256 of the whole key is stored,
  * so the database cannot give a key away. Keys are random (192 bits), so a plain hash
  * is enough (no password-style stretching needed).
  */
-export class ApiKeyStore {
+export class SqliteApiKeyStore implements ApiKeyStore {
   constructor(private readonly db: Db) {}
 
   async create(name: string, role: ApiKeyRole, now = Date.now()): Promise<{ key: string; info: ApiKeyInfo }> {

@@ -1,3 +1,4 @@
+import type { InstanceStore } from './store.js';
 import { and, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
 import { INTERRUPTED } from '../errors.js';
 import type { Db } from './open.js';
@@ -7,7 +8,7 @@ import { instances, runs } from './schema.js';
  * The service instances sharing a database: each beats a heartbeat, so the others can tell
  * when it is gone, and what a gone one left `running` is marked interrupted.
  */
-export class InstanceStore {
+export class SqliteInstanceStore implements InstanceStore {
   constructor(private readonly db: Db) {}
 
   /** Says this instance is alive. */

@@ -9,7 +9,7 @@ import * as schema from './schema.js';
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 // src/db and dist/db are both two levels below the package root, where migrations/ lives.
-const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
+export const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 export interface OpenOptions {
   /** Told when the database's directory is open to other users, or a file cannot be made private. */

@@ -2,7 +2,7 @@ import { and, count, eq, inArray, lt, notExists } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { runs, sessions } from './schema.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+export const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * RETENTION_DAYS: sessions not touched for that long, with no run in progress, are deleted

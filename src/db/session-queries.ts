@@ -1,5 +1,6 @@
-import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
-import { AppError } from '../errors.js';
+import type { SessionQueries } from './store.js';
+import { and, asc, desc, eq, gte, lt, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { pageOfMatches, type SearchMatch } from './search-page.js';
 import type { Db } from './open.js';
 import { runs, sessions, type RunRow, type SessionRow } from './schema.js';
 
@@ -45,6 +46,8 @@ export interface SessionPage extends Page<SessionRow> {
  * a first page with no other filter reads a few hundred.
  */
 export const MAX_SEARCH_SCAN = 10_000;
+/** Matching messages read per query while a search walks back. */
+export const MATCH_BATCH = 500;
 
 /** The token migration 0009 indexes in `messages_fts.owner` for a session's owner key. */
 export function ownerToken(keyId: string): string {
@@ -60,8 +63,30 @@ export function contentPhrase(q: string): string {
   return `content : "${q.replaceAll('\0', ' ').replaceAll('"', '""')}"`;
 }
 
+/** A session table's columns a listing filters on, in either database's schema. */
+export interface SessionColumns {
+  agent: AnyColumn;
+  lastStatus: AnyColumn;
+  ownerKeyId: AnyColumn;
+  createdAt: AnyColumn;
+  id: AnyColumn;
+}
+
+/** A listing's filter and cursor as conditions on `sessions` (the text search aside). */
+export function sessionConditions(t: SessionColumns, filter: SessionFilter, cursor?: { createdAt: number; id: string }): SQL[] {
+  const where: SQL[] = [];
+  if (filter.agent !== undefined) where.push(eq(t.agent, filter.agent));
+  if (filter.status !== undefined) where.push(eq(t.lastStatus, filter.status));
+  if (filter.ownerKeyId !== undefined) where.push(eq(t.ownerKeyId, filter.ownerKeyId));
+  if (filter.from !== undefined) where.push(gte(t.createdAt, filter.from));
+  if (filter.to !== undefined) where.push(lt(t.createdAt, filter.to));
+  // The row-value form lets the database seek in the index instead of walking it from the top.
+  if (cursor) where.push(sql`(${t.createdAt}, ${t.id}) < (${cursor.createdAt}, ${cursor.id})`);
+  return where;
+}
+
 /** The queries behind the session endpoints: listing and search, a session's runs, deletion, and /v1/stats. */
-export class SessionQueries {
+export class SqliteSessionQueries implements SessionQueries {
   private readonly maxSearchScan: number;
 
   constructor(
@@ -72,16 +97,7 @@ export class SessionQueries {
   }
 
   async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
-    const where: SQL[] = [];
-    if (filter.agent !== undefined) where.push(eq(sessions.agent, filter.agent));
-    if (filter.status !== undefined) where.push(eq(sessions.lastStatus, filter.status));
-    if (filter.ownerKeyId !== undefined) where.push(eq(sessions.ownerKeyId, filter.ownerKeyId));
-    if (filter.from !== undefined) where.push(gte(sessions.createdAt, filter.from));
-    if (filter.to !== undefined) where.push(lt(sessions.createdAt, filter.to));
-    if (cursor) {
-      // The row-value form lets SQLite seek in the index instead of walking it from the top.
-      where.push(sql`(${sessions.createdAt}, ${sessions.id}) < (${cursor.createdAt}, ${cursor.id})`);
-    }
+    const where = sessionConditions(sessions, filter, cursor);
     if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, and(...where), limit);
     const rows = this.db
       .select()
@@ -95,56 +111,35 @@ export class SessionQueries {
   }
 
   /**
-   * Text search, newest first. Matching messages are read newest first, and the walk
-   * stops once a message is older than the last session the page needs, or older than
-   * `from`: a session's messages are never older than the session, so no later match can
-   * enter the page. A user's search (and an admin's with `owner`) asks the index for that
-   * owner's messages only (migration 0009), so other owners' matches are never examined.
-   * At most `maxSearchScan` matches are read: a page that needs more is refused with
-   * INVALID_QUERY rather than answered partly, so paging never skips a session.
+   * Text search, newest first (see pageOfMatches). A user's search (and an admin's with
+   * `owner`) asks the index for that owner's messages only (migration 0009), so other
+   * owners' matches are never examined.
    */
-  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): SessionPage {
+  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): Promise<SessionPage> {
     const phrase = contentPhrase(filter.q);
     const match = filter.ownerKeyId === undefined ? phrase : `owner : "${ownerToken(filter.ownerKeyId)}" AND ${phrase}`;
-    const matches = this.db.$client
-      .prepare(
-        `select m.session_id as sessionId, m.created_at as createdAt
-           from messages_fts f join messages m on m.id = f.rowid
-          where messages_fts match ? order by f.rowid desc`,
-      )
-      .iterate(match) as IterableIterator<{ sessionId: string; createdAt: number }>;
+    // Read a batch at a time, not through an open iterator: the walk awaits between matches,
+    // and another query on this connection may come in then.
+    const batch = this.db.$client.prepare(
+      `select m.id as id, m.session_id as sessionId, m.created_at as createdAt
+         from messages_fts f join messages m on m.id = f.rowid
+        where messages_fts match ? and f.rowid < ? order by f.rowid desc limit ${MATCH_BATCH}`,
+    );
+    function* matches(): Generator<SearchMatch> {
+      for (let before = Number.MAX_SAFE_INTEGER; ; ) {
+        const rows = batch.all(match, before) as Array<SearchMatch & { id: number }>;
+        yield* rows;
+        if (rows.length < MATCH_BATCH) return;
+        before = rows.at(-1)!.id;
+      }
+    }
     // The owner stays in `where` too: the session row decides what a caller sees.
     const sessionById = this.db
       .select()
       .from(sessions)
       .where(and(eq(sessions.id, sql.placeholder('id')), where))
       .prepare();
-    const page: SessionRow[] = []; // newest first, at most limit + 1
-    const seen = new Set<string>();
-    const newer = (a: SessionRow, b: SessionRow) => a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
-    let scanned = 0;
-    for (const m of matches) {
-      if (page.length > limit && m.createdAt < page[limit]!.createdAt) break;
-      if (filter.from !== undefined && m.createdAt < filter.from) break;
-      if (scanned === this.maxSearchScan) {
-        throw new AppError(
-          'INVALID_QUERY',
-          `q: more than ${this.maxSearchScan} matching messages would have to be read for this page; ` +
-            'narrow the search with rarer words, a longer phrase or a later from' +
-            (filter.ownerKeyId === undefined ? ', or filter by owner' : ''),
-        );
-      }
-      scanned++;
-      if (seen.has(m.sessionId)) continue;
-      seen.add(m.sessionId);
-      const s = sessionById.get({ id: m.sessionId });
-      if (!s) continue;
-      const at = page.findIndex((p) => newer(s, p));
-      page.splice(at === -1 ? page.length : at, 0, s);
-      if (page.length > limit + 1) page.pop();
-    }
-    const items = page.slice(0, limit);
-    return { items, nextCursor: page.length > limit ? encodeCursor(items.at(-1)!) : null, scanned };
+    return pageOfMatches(matches(), async (id) => sessionById.get({ id }), filter, limit, this.maxSearchScan);
   }
 
   async runsOf(sessionId: string): Promise<RunRow[]> {
@@ -163,70 +158,84 @@ export class SessionQueries {
    * exact; percentiles are within 2% ±1 ms (4% buckets) once the window holds a whole
    * hour, exact when it holds none.
    */
-  async stats(from: number, to: number): Promise<Stats> {
-    const plan = planWindow(from, to);
-    if (plan.rolled.length === 0) return this.exactStats(from, to);
+  stats(from: number, to: number): Promise<Stats> {
     const client = this.db.$client;
-    const rolled = plan.rolled.map(() => '(span = ? and start >= ? and start < ?)').join(' or ');
-    const rolledArgs = plan.rolled.flatMap((r) => [r.span, r.from, r.to]);
-    // Runs still running in the rolled-up periods: the roll-ups count only ended runs.
-    const rolledRuns = plan.rolled.map(() => '(created_at >= ? and created_at < ?)').join(' or ');
-    const rolledRunArgs = plan.rolled.flatMap((r) => [r.from, r.to]);
-    const edges = plan.edges.map(() => '(created_at >= ? and created_at < ?)').join(' or ') || 'false';
-    const edgeArgs = plan.edges.flatMap((r) => [r.from, r.to]);
-    const counts = (column: 'status' | 'agent') =>
-      client
-        .prepare(
-          `select ${column}, sum(runs) as runs from (
-             select ${column}, runs from run_counts where ${rolled}
-             union all select ${column}, 1 from runs where status = 'running' and (${rolledRuns})
-             union all select ${column}, 1 from runs where ${edges})
-           group by ${column} having sum(runs) > 0 order by ${column}`,
-        )
-        .all(...rolledArgs, ...rolledRunArgs, ...edgeArgs);
-    const percentiles = (metric: 'first_byte' | 'total') => {
-      const column = `${metric}_ms`;
-      const buckets = client
-        .prepare(
-          `select bucket, sum(runs) as runs from (
-             select bucket, runs from run_latency where metric = ? and (${rolled})
-             union all select ${latencyBucket(column)}, 1 from runs where ${column} is not null and (${edges}))
-           group by bucket having sum(runs) > 0 order by bucket`,
-        )
-        .all(metric, ...rolledArgs, ...edgeArgs) as Array<{ bucket: number; runs: number }>;
-      return fromHistogram(buckets);
-    };
-    return {
-      byStatus: counts('status') as Stats['byStatus'],
-      byAgent: counts('agent') as Stats['byAgent'],
-      firstByteMs: percentiles('first_byte'),
-      totalMs: percentiles('total'),
-    };
+    return readStats(async (text, args) => client.prepare(text).all(...args) as SqlRow[], from, to, latencyBucket);
   }
+}
 
-  /** The same, straight from `runs`, with exact percentiles: for windows holding no whole hour. */
-  private exactStats(from: number, to: number): Stats {
-    const client = this.db.$client;
-    const byStatus = client
-      .prepare('select status, count(*) as runs from runs where created_at >= ? and created_at < ? group by status order by status')
-      .all(from, to) as Array<{ status: string; runs: number }>;
-    const byAgent = client
-      .prepare('select agent, count(*) as runs from runs where created_at >= ? and created_at < ? group by agent order by agent')
-      .all(from, to) as Array<{ agent: string; runs: number }>;
-    const percentiles = (column: 'first_byte_ms' | 'total_ms') =>
-      client
-        .prepare(
-          `with v as (
-             select ${column} as x, row_number() over (order by ${column}) as rn, count(*) over () as n
-               from runs where created_at >= ? and created_at < ? and ${column} is not null)
-           select max(n) as n,
-                  max(case when rn = (n * 50 + 99) / 100 then x end) as p50,
-                  max(case when rn = (n * 95 + 99) / 100 then x end) as p95
-             from v`,
-        )
-        .get(from, to) as Percentiles;
-    return { byStatus, byAgent, firstByteMs: percentiles('first_byte_ms'), totalMs: percentiles('total_ms') };
-  }
+/** Runs one statement with `?` placeholders: each store's way to its database. */
+export type SqlRunner = (text: string, args: unknown[]) => Promise<SqlRow[]>;
+export type SqlRow = Record<string, unknown>;
+
+/**
+ * /v1/stats in SQL both databases speak. Whole days, quarter days and hours inside the window
+ * are read from the roll-ups (kept by triggers), the partial hours at the edges from `runs`;
+ * a window holding no whole hour is read from `runs` alone, with exact percentiles. `bucketOf`
+ * is the database's expression of a latency's histogram bucket, as its triggers compute it.
+ */
+export async function readStats(run: SqlRunner, from: number, to: number, bucketOf: (column: string) => string): Promise<Stats> {
+  const plan = planWindow(from, to);
+  if (plan.rolled.length === 0) return exactStats(run, from, to);
+  const rolled = plan.rolled.map(() => '(span = ? and start >= ? and start < ?)').join(' or ');
+  const rolledArgs = plan.rolled.flatMap((r) => [r.span, r.from, r.to]);
+  // Runs still running in the rolled-up periods: the roll-ups count only ended runs.
+  const rolledRuns = plan.rolled.map(() => '(created_at >= ? and created_at < ?)').join(' or ');
+  const rolledRunArgs = plan.rolled.flatMap((r) => [r.from, r.to]);
+  const edges = plan.edges.map(() => '(created_at >= ? and created_at < ?)').join(' or ') || '1 = 0';
+  const edgeArgs = plan.edges.flatMap((r) => [r.from, r.to]);
+  const counts = async <K extends 'status' | 'agent'>(column: K) =>
+    countsOf(
+      column,
+      await run(
+        `select ${column}, sum(runs) as runs from (
+           select ${column}, runs from run_counts where ${rolled}
+           union all select ${column}, 1 from runs where status = 'running' and (${rolledRuns})
+           union all select ${column}, 1 from runs where ${edges}) as counted
+         group by ${column} having sum(runs) > 0 order by ${column}`,
+        [...rolledArgs, ...rolledRunArgs, ...edgeArgs],
+      ),
+    );
+  const percentiles = async (metric: 'first_byte' | 'total') => {
+    const column = `${metric}_ms`;
+    const rows = await run(
+      `select bucket, sum(runs) as runs from (
+         select bucket, runs from run_latency where metric = ? and (${rolled})
+         union all select ${bucketOf(column)} as bucket, 1 as runs from runs where ${column} is not null and (${edges})) as counted
+       group by bucket having sum(runs) > 0 order by bucket`,
+      [metric, ...rolledArgs, ...edgeArgs],
+    );
+    return fromHistogram(rows.map((r) => ({ bucket: Number(r.bucket), runs: Number(r.runs) })));
+  };
+  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([counts('status'), counts('agent'), percentiles('first_byte'), percentiles('total')]);
+  return { byStatus, byAgent, firstByteMs, totalMs };
+}
+
+/** The same, straight from `runs`, with exact percentiles: for windows holding no whole hour. */
+async function exactStats(run: SqlRunner, from: number, to: number): Promise<Stats> {
+  const counts = async <K extends 'status' | 'agent'>(column: K) =>
+    countsOf(column, await run(`select ${column}, count(*) as runs from runs where created_at >= ? and created_at < ? group by ${column} order by ${column}`, [from, to]));
+  const percentiles = async (column: 'first_byte_ms' | 'total_ms'): Promise<Percentiles> => {
+    const [row] = await run(
+      `with v as (
+         select ${column} as x, row_number() over (order by ${column}) as rn, count(*) over () as n
+           from runs where created_at >= ? and created_at < ? and ${column} is not null)
+       select max(n) as n,
+              max(case when rn = (n * 50 + 99) / 100 then x end) as p50,
+              max(case when rn = (n * 95 + 99) / 100 then x end) as p95
+         from v`,
+      [from, to],
+    );
+    const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+    return { n: num(row?.n), p50: num(row?.p50), p95: num(row?.p95) };
+  };
+  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([counts('status'), counts('agent'), percentiles('first_byte_ms'), percentiles('total_ms')]);
+  return { byStatus, byAgent, firstByteMs, totalMs };
+}
+
+/** Postgres answers sums and counts as strings (bigint, numeric): numbers here, for both. */
+function countsOf<K extends 'status' | 'agent'>(column: K, rows: SqlRow[]) {
+  return rows.map((r) => ({ [column]: String(r[column]), runs: Number(r.runs) })) as Array<Record<K, string> & { runs: number }>;
 }
 
 const HOUR = 3_600_000;

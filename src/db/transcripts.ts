@@ -1,3 +1,4 @@
+import type { TranscriptStore } from './store.js';
 import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
@@ -67,11 +68,11 @@ export interface Replay {
 export const NO_REPLAY: Replay = { kept: false, messages: [], omitted: 0, bytes: 0 };
 
 /** A message's line in a replay file: its content JSON-escaped, plus the line's other fields. */
-const REPLAY_LINE_OVERHEAD = 160;
-const replayedSize = (m: MessageRow) => Buffer.byteLength(JSON.stringify(m.content)) + REPLAY_LINE_OVERHEAD;
+export const REPLAY_LINE_OVERHEAD = 160;
+export const replayedSize = (m: MessageRow) => Buffer.byteLength(JSON.stringify(m.content)) + REPLAY_LINE_OVERHEAD;
 
 /** Sessions, their messages and their runs: everything the service keeps. */
-export class TranscriptStore {
+export class SqliteTranscriptStore implements TranscriptStore {
   /** beginTurn's statements, built once: it is on every run's way to its first byte. */
   private readonly turnQueries: ReturnType<typeof turnQueries>;
 

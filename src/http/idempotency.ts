@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Principal } from '../auth/principal.js';
 import type { MessageRow, RunRow } from '../db/schema.js';
-import type { TranscriptStore } from '../db/transcripts.js';
+import type { TranscriptStore } from '../db/store.js';
 import { AppError } from '../errors.js';
 
 /**

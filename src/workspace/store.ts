@@ -1,3 +1,4 @@
+import type { WorkspaceStore } from '../db/store.js';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/open.js';
 import { sessions, workspaces } from '../db/schema.js';
@@ -14,7 +15,7 @@ export interface StoredWorkspace {
 type Writer = Pick<Db, 'insert'>;
 
 /** Sessions' workspaces, one row each in the transcript's database (see `workspaces` in schema.ts). */
-export class WorkspaceStore {
+export class SqliteWorkspaceStore implements WorkspaceStore {
   constructor(private readonly db: Db) {}
 
   async get(sessionId: string): Promise<StoredWorkspace | undefined> {

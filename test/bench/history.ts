@@ -6,6 +6,7 @@
 // goes to bench-results/history.json.
 // Bounded: a fixed number of iterations per endpoint, capped by --max-seconds each.
 import { createHash, randomBytes } from 'node:crypto';
+import { SqliteStore } from '../../src/db/sqlite-store.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,7 +17,7 @@ import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
-import { ApiKeyStore } from '../../src/db/api-keys.js';
+import { SqliteApiKeyStore } from '../../src/db/api-keys.js';
 import { encodeCursor } from '../../src/db/session-queries.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import type { RunStatus } from '../../src/db/schema.js';
@@ -172,7 +173,7 @@ async function seed(path: string): Promise<Seeded> {
   client.pragma('cache_size = -262144');
   client.pragma('temp_store = MEMORY');
 
-  const keys = new ApiKeyStore(db);
+  const keys = new SqliteApiKeyStore(db);
   const adminKey = (await keys.create('bench-admin', 'admin')).key;
   const ownerKeyIds: string[] = [];
   for (const name of ['alice', 'bob', 'ci']) ownerKeyIds.push((await keys.create(`bench-${name}`, 'user')).info.id);
@@ -395,7 +396,7 @@ async function main() {
     const info = seeded ?? { ...describe(db), seedMs: null };
     let adminKey = seeded?.adminKey;
     if (!adminKey) {
-      const keys = new ApiKeyStore(db);
+      const keys = new SqliteApiKeyStore(db);
       await keys.revoke('bench-admin');
       adminKey = (await keys.create('bench-admin', 'admin')).key;
     }
@@ -409,7 +410,7 @@ async function main() {
       remove: async () => {},
     } as unknown as ContainerRuntime;
     const service = new Service({
-      db,
+      database: new SqliteStore(db),
       runtime,
       config: { ...loadServiceConfig({}), reapIntervalMs: 60_000, instanceId: `bench-${process.pid}` },
       profiles: parseProfiles(BUILTIN_PROFILES),
@@ -420,7 +421,7 @@ async function main() {
     // User keys for the search cases. One owns no session at all; the other is a seeded owner
     // (10% of the sessions), whose secret was not kept: give its key a new one.
     const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
-    const keyStore = new ApiKeyStore(db);
+    const keyStore = new SqliteApiKeyStore(db);
     await keyStore.revoke('bench-nobody');
     const nobody = bearer((await keyStore.create('bench-nobody', 'user')).key);
     const ciId = db.$client.prepare(`select id from api_keys where name = 'bench-ci' and revoked_at is null`).pluck().get() as string | undefined;

@@ -12,7 +12,8 @@ import { Service, type ServiceDeps, type ServiceSettings } from '../../src/servi
 import { createLogger } from '../../src/observability/logger.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
+import type { Db } from '../../src/db/open.js';
+import { openSqliteStore } from '../../src/db/sqlite-store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 
@@ -65,11 +66,12 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
-  const db = openDatabase(dbPath);
+  const database = openSqliteStore(dbPath);
+  const { db } = database;
   const docker = new Docker();
   const instanceId = `test-${process.pid}-${++counter}-${Date.now().toString(36)}`;
   const service = new Service({
-    db,
+    database,
     runtime: opts.runtime ?? new DockerRuntime(docker),
     config: {
       // The service's defaults (an empty environment), then the suite's, then the test's.

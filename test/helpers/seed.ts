@@ -1,7 +1,7 @@
 import type { Db } from '../../src/db/open.js';
 import { newId } from '../../src/db/ids.js';
 import type { RunStatus } from '../../src/db/schema.js';
-import { TranscriptStore } from '../../src/db/transcripts.js';
+import { SqliteTranscriptStore } from '../../src/db/transcripts.js';
 import { EMPTY_RUN_METRICS } from '../../src/run-metrics.js';
 
 export interface SeedTurn {
@@ -17,7 +17,7 @@ export async function seedSession(
   db: Db,
   opts: { agent?: string; keyId?: string | null; at?: number; turns: SeedTurn[] },
 ): Promise<{ sessionId: string; runIds: string[] }> {
-  const store = new TranscriptStore(db);
+  const store = new SqliteTranscriptStore(db);
   const sessionId = newId('ses');
   const runIds: string[] = [];
   let now = opts.at ?? Date.now();

@@ -10,7 +10,7 @@ import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { loadProfiles } from '../../src/config/profiles.js';
-import { openDatabase } from '../../src/db/open.js';
+import { openSqliteStore } from '../../src/db/sqlite-store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import { listen } from '../helpers/harness.js';
 import { runSoak } from './soak.js';
@@ -21,11 +21,11 @@ const concurrency = Number(values.concurrency);
 
 const dir = mkdtempSync(join(tmpdir(), 'ephemera-soak-'));
 const dbPath = join(dir, 'soak.db');
-const db = openDatabase(dbPath);
+const database = openSqliteStore(dbPath);
 const instanceId = `soak-${process.pid}`;
 const maxBodyBytes = 64 * 1024;
 const service = new Service({
-  db,
+  database,
   runtime: new DockerRuntime(new Docker()),
   config: {
     ...loadServiceConfig({}),
@@ -63,7 +63,7 @@ const report = await runSoak({
 process.stderr.write('\n');
 await server.close();
 await service.shutdown(0);
-db.$client.close();
+await database.close();
 rmSync(dir, { recursive: true, force: true });
 
 console.log(JSON.stringify({ ...report, rssMb: { before: Math.round(rssBefore / 1048576), peak: Math.round(peakRss / 1048576) } }, null, 2));

@@ -1,11 +1,11 @@
-import { WorkspaceStore } from '../../src/workspace/store.js';
+import { SqliteWorkspaceStore } from '../../src/workspace/store.js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
-import { TranscriptStore } from '../../src/db/transcripts.js';
+import { SqliteTranscriptStore } from '../../src/db/transcripts.js';
 import { Admission, admissionLimits } from '../../src/runner/admission.js';
 import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
 import { RunService } from '../../src/runner/run-service.js';
@@ -42,12 +42,12 @@ afterEach(() => db?.$client.close());
 
 function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
   db = openDatabase(':memory:');
-  const store = new TranscriptStore(db);
+  const store = new SqliteTranscriptStore(db);
   const runtime = new MemoryRuntime(PROGRAMS);
   const settings = { ...loadServiceConfig({}), instanceId: 'unit', ...config };
   const runs = new RunService({
     store,
-    workspaces: new WorkspaceStore(db),
+    workspaces: new SqliteWorkspaceStore(db),
     runtime,
     profiles: PROFILES,
     config: settings,

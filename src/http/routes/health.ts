@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { isDatabaseHealthy, type Db } from '../../db/open.js';
+import type { Store } from '../../db/store.js';
 import type { ContainerRuntime } from '../../runner/runtime.js';
 
 /** /healthz: the process answers. /readyz: the engine and the database answer too. */
-export function healthRoutes(deps: { db: Db; runtime: ContainerRuntime }) {
+export function healthRoutes(deps: { database: Store; runtime: ContainerRuntime }) {
   return new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
@@ -12,7 +12,10 @@ export function healthRoutes(deps: { db: Db; runtime: ContainerRuntime }) {
           () => 'ok' as const,
           () => 'unavailable' as const,
         ),
-        Promise.resolve(isDatabaseHealthy(deps.db) ? ('ok' as const) : ('unavailable' as const)),
+        deps.database.healthy().then(
+          (ok) => (ok ? ('ok' as const) : ('unavailable' as const)),
+          () => 'unavailable' as const,
+        ),
       ]);
       const ready = engine === 'ok' && database === 'ok';
       return c.json({ status: ready ? 'ready' : 'not_ready', checks: { engine, database } }, ready ? 200 : 503, {

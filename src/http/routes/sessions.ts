@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { canSee } from '../../auth/principal.js';
 import type { Principal } from '../../auth/principal.js';
-import { decodeCursor, type SessionFilter, type SessionQueries } from '../../db/session-queries.js';
-import type { TranscriptStore } from '../../db/transcripts.js';
+import { decodeCursor, type SessionFilter } from '../../db/session-queries.js';
+import type { SessionQueries } from '../../db/store.js';
+import type { TranscriptStore } from '../../db/store.js';
 import { errorResponse } from '../errors.js';
 
 // A typed route's handler must return its declared responses; our errors are declared per route.

@@ -1,0 +1,15 @@
+import type { Store } from './store.js';
+import { openSqliteStore } from './sqlite-store.js';
+import { openPostgresStore } from './postgres/store.js';
+
+/** Where the service keeps its data: DATABASE_URL's Postgres when set, else DATABASE_PATH's SQLite file. */
+export interface StoreSettings {
+  databaseUrl?: string | undefined;
+  databasePath: string;
+}
+
+/** Opens the configured store and applies its pending migrations. */
+export async function openStore(settings: StoreSettings): Promise<Store> {
+  if (settings.databaseUrl !== undefined) return openPostgresStore(settings.databaseUrl);
+  return openSqliteStore(settings.databasePath);
+}

@@ -1,0 +1,87 @@
+import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import type { SessionQueries } from '../store.js';
+import type { RunRow } from '../schema.js';
+import { pageOfMatches, type SearchMatch } from '../search-page.js';
+import {
+  encodeCursor,
+  MATCH_BATCH,
+  MAX_SEARCH_SCAN,
+  readStats,
+  sessionConditions,
+  type SessionFilter,
+  type SessionPage,
+  type SqlRow,
+  type Stats,
+} from '../session-queries.js';
+import { messages, runs, sessions } from './schema.js';
+import type { PgDb } from './open.js';
+
+/**
+ * The session endpoints' queries in Postgres: the same listing, search walk and stats as
+ * SQLite's (src/db/session-queries.ts), over Postgres's own text search (the migration's
+ * messages.content_fts, tokenized as FTS5's unicode61 tokenizes).
+ */
+export class PgSessionQueries implements SessionQueries {
+  private readonly maxSearchScan: number;
+
+  constructor(
+    private readonly db: PgDb,
+    opts: { maxSearchScan?: number } = {},
+  ) {
+    this.maxSearchScan = opts.maxSearchScan ?? MAX_SEARCH_SCAN;
+  }
+
+  async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
+    const where = and(...sessionConditions(sessions, filter, cursor));
+    if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, where, limit);
+    const rows = await this.db
+      .select()
+      .from(sessions)
+      .where(where)
+      .orderBy(desc(sessions.createdAt), desc(sessions.id))
+      .limit(limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!) : null };
+  }
+
+  /** A user's search (and an admin's with `owner`) asks the index for that owner's messages only. */
+  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): Promise<SessionPage> {
+    const query = filter.ownerKeyId === undefined ? sql`fts_phrase(${filter.q})` : sql`(fts_phrase(${filter.q}) && fts_owner(${filter.ownerKeyId}))`;
+    const db = this.db;
+    async function* matches(): AsyncGenerator<SearchMatch> {
+      for (let before = Number.MAX_SAFE_INTEGER; ; ) {
+        const rows = await db
+          .select({ id: messages.id, sessionId: messages.sessionId, createdAt: messages.createdAt })
+          .from(messages)
+          .where(and(sql`content_fts @@ ${query}`, lt(messages.id, before)))
+          .orderBy(desc(messages.id))
+          .limit(MATCH_BATCH);
+        yield* rows;
+        if (rows.length < MATCH_BATCH) return;
+        before = rows.at(-1)!.id;
+      }
+    }
+    // The owner stays in `where` too: the session row decides what a caller sees.
+    const sessionById = async (id: string) => (await db.select().from(sessions).where(and(eq(sessions.id, id), where)))[0];
+    return pageOfMatches(matches(), sessionById, filter, limit, this.maxSearchScan);
+  }
+
+  async runsOf(sessionId: string): Promise<RunRow[]> {
+    return (await this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return (await this.db.delete(sessions).where(eq(sessions.id, id)).returning({ id: sessions.id })).length > 0;
+  }
+
+  stats(from: number, to: number): Promise<Stats> {
+    const client = this.db.$client;
+    return readStats(async (text, args) => (await client.query<SqlRow>(numbered(text), args)).rows, from, to, (column) => `run_latency_bucket(${column})`);
+  }
+}
+
+/** `?` placeholders as Postgres's `$1, $2, ...` (the shared statements hold no other `?`). */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}

@@ -1,0 +1,60 @@
+import { and, count, eq, inArray, lt, notExists } from 'drizzle-orm';
+import type { Store } from '../store.js';
+import { DAY_MS } from '../retention.js';
+import { PgApiKeyStore } from './api-keys.js';
+import { PgInstanceStore } from './instances.js';
+import { isPostgresHealthy, openPostgres, type PgDb, type PostgresOptions } from './open.js';
+import { runs, sessions } from './schema.js';
+import { PgSessionQueries } from './session-queries.js';
+import { PgTranscriptStore } from './transcripts.js';
+import { PgWorkspaceStore } from './workspaces.js';
+
+/** The Postgres store (DATABASE_URL): what replicas share. */
+export class PgStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly transcripts: PgTranscriptStore;
+  readonly workspaces: PgWorkspaceStore;
+  readonly keys: PgApiKeyStore;
+  readonly sessions: PgSessionQueries;
+  readonly instances: PgInstanceStore;
+
+  constructor(
+    readonly db: PgDb,
+    opts: { maxSearchScan?: number } = {},
+  ) {
+    this.transcripts = new PgTranscriptStore(db);
+    this.workspaces = new PgWorkspaceStore(db);
+    this.keys = new PgApiKeyStore(db);
+    this.sessions = new PgSessionQueries(db, opts);
+    this.instances = new PgInstanceStore(db);
+  }
+
+  /** As SQLite's pruneSessions: in batches, so that no prune holds the database for long. */
+  async prune(days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+    const stale = and(
+      lt(sessions.updatedAt, now - days * DAY_MS),
+      notExists(this.db.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, sessions.id), eq(runs.status, 'running')))),
+    );
+    if (opts.dryRun) return (await this.db.select({ n: count() }).from(sessions).where(stale))[0]!.n;
+    const batch = opts.batch ?? 200;
+    let total = 0;
+    for (;;) {
+      const ids = this.db.select({ id: sessions.id }).from(sessions).where(stale).limit(batch);
+      const n = (await this.db.delete(sessions).where(inArray(sessions.id, ids)).returning({ id: sessions.id })).length;
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+  healthy(): Promise<boolean> {
+    return isPostgresHealthy(this.db);
+  }
+
+  close(): Promise<void> {
+    return this.db.$client.end();
+  }
+}
+
+export async function openPostgresStore(url: string, opts: PostgresOptions & { maxSearchScan?: number } = {}): Promise<PgStore> {
+  return new PgStore(await openPostgres(url, opts), opts);
+}

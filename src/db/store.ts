@@ -1,0 +1,81 @@
+import type { ApiKeyInfo } from './api-keys.js';
+import type { ApiKeyRole, MessageRow, RunRow, SessionRow } from './schema.js';
+import type { Replay, RunEnd, TurnBegun, TurnStart } from './transcripts.js';
+import type { SessionFilter, SessionPage, Stats } from './session-queries.js';
+import type { StoredWorkspace } from '../workspace/store.js';
+import type { Workspace } from '../workspace/archive.js';
+
+/**
+ * What the service keeps, one interface per concern, each with two implementations: SQLite
+ * (embedded, the default: src/db/*.ts) and Postgres (shared by replicas: src/db/postgres/).
+ * Every call is async, since Postgres answers over the network; the SQLite ones answer at
+ * once. What must hold across processes (a session's one run at a time, a key used once)
+ * is held by the database in one transaction, never by this process's memory.
+ */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly transcripts: TranscriptStore;
+  readonly workspaces: WorkspaceStore;
+  readonly keys: ApiKeyStore;
+  readonly sessions: SessionQueries;
+  readonly instances: InstanceStore;
+  /** RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go: dryRun). */
+  prune(days: number, now?: number, opts?: { batch?: number; dryRun?: boolean }): Promise<number>;
+  /** Whether the database answers. */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Sessions, their messages and their runs. */
+export interface TranscriptStore {
+  getSession(id: string): Promise<SessionRow | undefined>;
+  getRun(id: string): Promise<RunRow | undefined>;
+  /** Records the prompt and a `running` run in one transaction, or says why nothing was stored. */
+  beginTurn(t: TurnStart): Promise<TurnBegun>;
+  /** Runs a stored turn again under a new run (an Idempotency-Key retry of a run the engine refused). */
+  retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun>;
+  isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): Promise<boolean>;
+  runByIdempotencyKey(keyId: string | null, idempotencyKey: string): Promise<RunRow | undefined>;
+  turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }>;
+  replayBefore(sessionId: string, messageId: number, maxBytes: number): Promise<Replay>;
+  messagesOf(sessionId: string): Promise<MessageRow[]>;
+  /** Ends a running run and stores its reply in one transaction; false when it had ended already. */
+  finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean>;
+}
+
+/** Sessions' workspaces. */
+export interface WorkspaceStore {
+  get(sessionId: string): Promise<StoredWorkspace | undefined>;
+  digestOf(sessionId: string): Promise<string | undefined>;
+  put(sessionId: string, w: Workspace, now: number): Promise<void>;
+  /** Stores an edit if the workspace is still `basedOn` and no run of the session is in progress. */
+  putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean>;
+}
+
+/** API keys (only their hashes). */
+export interface ApiKeyStore {
+  create(name: string, role: ApiKeyRole, now?: number): Promise<{ key: string; info: ApiKeyInfo }>;
+  list(): Promise<ApiKeyInfo[]>;
+  revoke(idOrName: string, now?: number): Promise<number>;
+  anyActive(): Promise<boolean>;
+  everCreated(): Promise<boolean>;
+  matching(idOrName: string): Promise<ApiKeyInfo[]>;
+  isActive(id: string): Promise<boolean>;
+  verify(presented: string, now?: number): Promise<ApiKeyInfo | undefined>;
+}
+
+/** Listing and search, a session's runs, deletion, /v1/stats. */
+export interface SessionQueries {
+  listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage>;
+  runsOf(sessionId: string): Promise<RunRow[]>;
+  deleteSession(id: string): Promise<boolean>;
+  stats(from: number, to: number): Promise<Stats>;
+}
+
+/** The service instances sharing the database, by heartbeat. */
+export interface InstanceStore {
+  heartbeat(instanceId: string, pid: number, now: number): Promise<void>;
+  recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined>;
+  staleInstances(now: number, staleMs: number): Promise<Set<string>>;
+  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): Promise<number>;
+}
