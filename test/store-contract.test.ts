@@ -274,11 +274,14 @@ describe.each([
     await s.transcripts.beginTurn({ ...turn(live.sessionId, live.runId, now), instanceId: 'alive', newSessionAgent: 'shell' });
     expect(await s.instances.staleInstances(now, 10_000)).toEqual(new Set(['gone']));
     expect(await s.instances.recentHeartbeat('alive', now, 10_000)).toEqual({ pid: 2, heartbeatAt: now });
-    expect(await s.instances.interruptLeftoverRuns('me', now, 10_000)).toBeGreaterThanOrEqual(1);
+    // A survivor, as it beats: the stopped instance's runs end, its own go on.
+    expect(await s.instances.interruptLeftoverRuns('alive', now, 10_000, { ownToo: false })).toBeGreaterThanOrEqual(1);
     expect(await s.transcripts.getRun(left.runId)).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 70_000 });
-    expect(await s.transcripts.getSession(left.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
     expect(await s.transcripts.getRun(live.runId)).toMatchObject({ status: 'running' });
-    await s.transcripts.finishRun(live.runId, live.sessionId, end());
+    expect(await s.transcripts.getSession(left.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
+    // At an instance's own start, its own runs cannot be live any more.
+    expect(await s.instances.interruptLeftoverRuns('alive', now, 10_000)).toBe(1);
+    expect(await s.transcripts.getRun(live.runId)).toMatchObject({ status: 'interrupted' });
   });
 
   it('prunes old sessions with all they own, but none with a run in progress', async () => {

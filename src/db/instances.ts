@@ -1,5 +1,5 @@
 import type { InstanceStore } from './store.js';
-import { and, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, eq, gte, lt, ne, notInArray, or, sql } from 'drizzle-orm';
 import { INTERRUPTED } from '../errors.js';
 import type { Db } from './open.js';
 import { instances, runs } from './schema.js';
@@ -39,7 +39,7 @@ export class SqliteInstanceStore implements InstanceStore {
    * Runs left `running` by a process that died cannot finish: this instance's own (it
    * just started, so none of them is live) and those of instances with no recent heartbeat.
    */
-  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): Promise<number> {
+  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts: { ownToo?: boolean } = {}): Promise<number> {
     const alive = this.db
       .select({ id: instances.id })
       .from(instances)
@@ -59,7 +59,9 @@ export class SqliteInstanceStore implements InstanceStore {
       .where(
         and(
           eq(runs.status, 'running'),
-          or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
+          opts.ownToo === false
+            ? and(ne(runs.instanceId, instanceId), notInArray(runs.instanceId, alive))
+            : or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
         ),
       )
       .run();

@@ -77,5 +77,10 @@ export interface InstanceStore {
   heartbeat(instanceId: string, pid: number, now: number): Promise<void>;
   recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined>;
   staleInstances(now: number, staleMs: number): Promise<Set<string>>;
-  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): Promise<number>;
+  /**
+   * Marks `interrupted` the runs left `running` by instances with no heartbeat in `staleMs`
+   * (their process is gone), and, at this instance's start (`ownToo`, the default), its own
+   * and those of no instance. A survivor calls it as it beats: a killed replica's runs end.
+   */
+  interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts?: { ownToo?: boolean }): Promise<number>;
 }

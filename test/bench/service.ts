@@ -2,6 +2,8 @@
 // the model gateway against the fake model reached directly.
 // Loopback only, bounded (a few minutes), stops by itself. Prints a table and writes
 // bench-results/service.json. Figures are ratios against the raw floor: machines are noisy.
+import { createTestDatabase } from '../helpers/postgres.js';
+import { postgresHistoryBench } from './postgres-history.js';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,10 +24,10 @@ const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
 const STREAM_BYTES = 100_000_000;
 const STREAM_REPS = 3;
-// `npm run bench -- --only streaming` (or latency, throughput, rss, gateway): one part, for
+// `npm run bench -- --only streaming` (or any of PARTS below): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
-const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby', 'workspace'] as const;
+const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby', 'workspace', 'replicas', 'postgres-history'] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -254,6 +256,34 @@ async function startService(extraEnv: Record<string, string> = {}): Promise<{ ur
   return { url, pid: svc.pid!, stop };
 }
 
+// ---------- replicas: runs/s from one service, then two, sharing one Postgres database and the engine ----------
+// The same client load both ways (16 at a time, `echo hi`, a new session each), spread round
+// robin over the replicas by the client; the same container options (one image, the services'
+// defaults), so the ratio compares the services, not the runs.
+const REPLICA_RUNS = Number(process.env.BENCH_REPLICA_RUNS ?? 200);
+async function replicasBench() {
+  const pg = await createTestDatabase();
+  const started: Array<Awaited<ReturnType<typeof startService>>> = [];
+  try {
+    const replica = async (name: string) => {
+      const svc = await startService({ DATABASE_URL: pg.url, INSTANCE_ID: `bench-${name}-${process.pid}`, MAX_CONCURRENT_RUNS: '16' });
+      started.push(svc);
+      return svc;
+    };
+    const a = await replica('a');
+    for (let i = 0; i < 5; i++) await serviceRun(a.url, 'echo hi');
+    const one = await throughput(16, REPLICA_RUNS, () => serviceRun(a.url, 'echo hi'));
+    const b = await replica('b');
+    for (let i = 0; i < 5; i++) await serviceRun(b.url, 'echo hi');
+    let turn = 0;
+    const two = await throughput(16, REPLICA_RUNS, () => serviceRun(turn++ % 2 ? b.url : a.url, 'echo hi'));
+    return { runs: REPLICA_RUNS, concurrency: 16, one_replica_runs_per_s: r2(one), two_replicas_runs_per_s: r2(two), ratio: r2(two / one) };
+  } finally {
+    for (const svc of started) await svc.stop();
+    await pg.drop();
+  }
+}
+
 // ---------- standby: one profile warm (containers waiting), its twin cold, in one service ----------
 async function standbyBench() {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-standby-'));
@@ -449,6 +479,18 @@ async function main() {
     workspace = await workspaceBench();
   }
 
+  let replicas: Awaited<ReturnType<typeof replicasBench>> | undefined;
+  if (wants('replicas')) {
+    phase(`replicas: ${REPLICA_RUNS} runs, 16 at a time, through one service and then two sharing one Postgres database`);
+    replicas = await replicasBench();
+  }
+
+  let postgresHistory: Awaited<ReturnType<typeof postgresHistoryBench>> | undefined;
+  if (wants('postgres-history')) {
+    phase('postgres history: 100k sessions seeded, then the history endpoints in-process');
+    postgresHistory = await postgresHistoryBench((line) => phase(line));
+  }
+
   const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
   try {
     const rssIdle = svc ? rssMb(svc.pid) : undefined;
@@ -529,7 +571,7 @@ async function main() {
         cpus: cpus().length,
         memory_gb: Math.round(totalmem() / 2 ** 30),
         node: process.version,
-        engine: svc ? (await docker.version()).Version : null,
+        engine: (await docker.version().catch(() => undefined))?.Version ?? null,
       },
       only: ONLY ?? null,
       iterations: ITER,
@@ -543,6 +585,8 @@ async function main() {
       standby: standby ?? null,
       gemini_turn_ms: geminiStandby ?? null,
       workspace_ms: workspace ?? null,
+      replicas: replicas ?? null,
+      postgres_history_ms: postgresHistory ?? null,
       targets: {
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
@@ -552,6 +596,8 @@ async function main() {
         standby_warm_first_byte_ms: 'p50 <= 5, p95 <= 15; follow-up p50 <= 15',
         gemini_warm_turn_ms: 'fake answering at once (*_fast_*): first p50 <= 500, follow-up p50 <= 600',
         workspace_added_first_byte_warm_p50_ms: '<= 20 (1 MiB, 1,000 files)',
+        postgres_history_p50_ms: '<= 10 at 100k sessions',
+        replicas: 'reported: two replicas vs one, same engine, same run',
       },
     };
     mkdirSync('bench-results', { recursive: true });

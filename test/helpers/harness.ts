@@ -14,6 +14,7 @@ import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import type { Db } from '../../src/db/open.js';
 import { openSqliteStore } from '../../src/db/sqlite-store.js';
+import type { Store } from '../../src/db/store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 
@@ -63,11 +64,26 @@ export interface HarnessOptions extends Partial<Omit<ServiceSettings, 'secrets' 
 const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 export function createHarness(opts: HarnessOptions = {}): Harness {
-  const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
   const database = openSqliteStore(dbPath);
-  const { db } = database;
+  const served = serveOn(database, opts);
+  return {
+    ...served,
+    db: database.db,
+    dbPath,
+    async close() {
+      await served.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A harness on a store of the test's own (a Postgres database shared by replicas, say); closing it closes the store. */
+export type StoreHarness = Omit<Harness, 'db' | 'dbPath'> & { database: Store };
+
+export function serveOn(database: Store, opts: HarnessOptions = {}): StoreHarness {
+  const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;
   const docker = new Docker();
   const instanceId = `test-${process.pid}-${++counter}-${Date.now().toString(36)}`;
   const service = new Service({
@@ -100,15 +116,13 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   return {
     app,
     service,
-    db,
+    database,
     docker,
     instanceId,
-    dbPath,
     leftovers: () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instanceId}`] } }),
     async close() {
       await service.shutdown(0);
-      db.$client.close();
-      rmSync(dir, { recursive: true, force: true });
+      await database.close();
     },
   };
 }

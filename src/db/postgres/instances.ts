@@ -1,4 +1,4 @@
-import { and, eq, gte, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, eq, gte, lt, ne, notInArray, or, sql } from 'drizzle-orm';
 import { INTERRUPTED } from '../../errors.js';
 import type { InstanceStore } from '../store.js';
 import { instances, runs } from './schema.js';
@@ -31,7 +31,7 @@ export class PgInstanceStore implements InstanceStore {
     return new Set(rows.map((r) => r.id));
   }
 
-  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number): Promise<number> {
+  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts: { ownToo?: boolean } = {}): Promise<number> {
     return this.db.transaction(async (tx) => {
       const alive = (await tx.select({ id: instances.id }).from(instances).where(gte(instances.heartbeatAt, now - staleMs)))
         .map((r) => r.id)
@@ -48,7 +48,9 @@ export class PgInstanceStore implements InstanceStore {
         .where(
           and(
             eq(runs.status, 'running'),
-            or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
+            opts.ownToo === false
+            ? and(ne(runs.instanceId, instanceId), notInArray(runs.instanceId, alive))
+            : or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
           ),
         )
         .returning({ sessionId: runs.sessionId });
