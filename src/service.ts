@@ -90,6 +90,9 @@ export class Service {
   /** Containers started ahead of their runs, for the profiles that ask (undefined: none does). */
   readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private beating = false;
+  /** When this instance's beats began to go through (undefined: the last one failed). */
+  private beatingSince: number | undefined;
   private pruner: NodeJS.Timeout | undefined;
   private pruning: Promise<void> | undefined;
 
@@ -120,7 +123,7 @@ export class Service {
       runtime: deps.runtime,
       instanceId: config.instanceId,
       liveRunIds: () => new Set([...this.runs.liveRunIds(), ...(this.standby?.liveLabels() ?? [])]),
-      staleInstances: () => this.instances.staleInstances(Date.now(), heartbeatStaleMs(config)),
+      staleInstances: () => this.staleInstances(),
       logger,
     });
   }
@@ -131,7 +134,7 @@ export class Service {
    * each other's runs interrupted, so the second must not start.
    */
   async instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): Promise<number | undefined> {
-    const last = await this.instances.recentHeartbeat(this.config.instanceId, Date.now(), heartbeatStaleMs(this.config));
+    const last = await this.instances.recentHeartbeat(this.config.instanceId, await this.database.now(), heartbeatStaleMs(this.config));
     return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
   }
 
@@ -143,7 +146,7 @@ export class Service {
   async startBackground(): Promise<void> {
     const { config, logger } = this;
     await this.beat();
-    const interrupted = await this.instances.interruptLeftoverRuns(config.instanceId, Date.now(), heartbeatStaleMs(config));
+    const interrupted = await this.instances.interruptLeftoverRuns(config.instanceId, await this.database.now(), heartbeatStaleMs(config));
     if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
     this.heartbeat = setInterval(() => void this.beat(), config.reapIntervalMs);
     this.heartbeat.unref();
@@ -186,13 +189,37 @@ export class Service {
   }
 
   private async beat(): Promise<void> {
+    if (this.beating) return; // the last one still waits on the database
+    this.beating = true;
     try {
-      await this.instances.heartbeat(this.config.instanceId, process.pid, Date.now());
+      const now = await this.database.now();
+      await this.instances.heartbeat(this.config.instanceId, process.pid, now);
+      this.beatingSince ??= now;
       // Another instance that stopped beating (a replica killed) left runs that will never end.
-      const orphaned = await this.instances.interruptLeftoverRuns(this.config.instanceId, Date.now(), heartbeatStaleMs(this.config), { ownToo: false });
-      if (orphaned > 0) this.logger.warn({ interrupted: orphaned }, 'runs of an instance that stopped beating marked interrupted');
+      if (this.judgesOthers(now)) {
+        const orphaned = await this.instances.interruptLeftoverRuns(this.config.instanceId, now, heartbeatStaleMs(this.config), { ownToo: false });
+        if (orphaned > 0) this.logger.warn({ interrupted: orphaned }, 'runs of an instance that stopped beating marked interrupted');
+      }
     } catch (err) {
+      this.beatingSince = undefined;
       this.logger.error({ err }, 'heartbeat failed');
+    } finally {
+      this.beating = false;
     }
+  }
+
+  /**
+   * Whether this instance may call another gone: only once its own beats have gone through for
+   * a whole stale period. After the database was out of reach (a failover), every instance's
+   * last beat looks old, and the first to beat again must not take the others for dead.
+   */
+  private judgesOthers(now: number): boolean {
+    return this.beatingSince !== undefined && now - this.beatingSince >= heartbeatStaleMs(this.config);
+  }
+
+  /** The instances gone by their heartbeats, whose containers the reaper removes (none while this one cannot judge). */
+  private async staleInstances(): Promise<Set<string>> {
+    const now = await this.database.now();
+    return this.judgesOthers(now) ? this.instances.staleInstances(now, heartbeatStaleMs(this.config)) : new Set();
   }
 }

@@ -94,7 +94,7 @@ describe('GET /v1/sessions', () => {
   });
 
   it('rejects bad queries with 400 INVALID_QUERY', async () => {
-    for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', `q=${'x'.repeat(300)}`]) {
+    for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', 'from=99999999999999999999', 'to=8640000000000001', `q=${'x'.repeat(300)}`]) {
       const res = await h.app.request(`/v1/sessions?${q}`);
       expect(res.status, q).toBe(400);
       expect((await jsonOf(res)).error.code).toBe('INVALID_QUERY');

@@ -245,7 +245,7 @@ describe.each([
     const inside = await s.sessions.stats(base + 1, base + HOUR - 1);
     expect(inside.firstByteMs).toEqual({ n: 9, p50: exact(firstBytes.slice(1, 10), 50), p95: exact(firstBytes.slice(1, 10), 95) });
     // A deleted session's runs stop counting; a day's window reads the daily roll-up the same.
-    for (const id of made.slice(0, 10)) expect(await s.sessions.deleteSession(id)).toBe(true);
+    for (const id of made.slice(0, 10)) expect(await s.sessions.deleteSession(id)).toBe('deleted');
     const day = Date.UTC(2026, 10, 12);
     const after = await s.sessions.stats(day, day + 24 * HOUR);
     expect(after.byStatus.reduce((n, x) => n + x.runs, 0)).toBe(21);
@@ -309,5 +309,50 @@ describe.each([
     expect(attempts.filter((a) => a === 'busy')).toHaveLength(11);
     expect((await s.transcripts.messagesOf(sessionId)).filter((m) => m.content.startsWith('racer'))).toHaveLength(1);
     expect(await s.healthy()).toBe(true);
+  });
+
+  it('deletes a session only when no run of it is in progress, even while runs end all around', async () => {
+    const busy = await session({ running: true });
+    expect(await s.sessions.deleteSession(busy.sessionId)).toBe('busy');
+    expect(await s.sessions.deleteSession(newId('ses'))).toBe('gone');
+    await s.transcripts.finishRun(busy.runId, busy.sessionId, end());
+    // A delete cascades over many runs and takes their roll-up rows out while other runs end
+    // in the same hours: on Postgres the two can deadlock, and the store runs the loser again.
+    const other = await db.another();
+    const at = T0 + 50 * 24 * HOUR;
+    for (let round = 0; round < 4; round++) {
+      const doomed = await session({ at });
+      // Its runs spread over four hours; the runs that end meanwhile are in those hours too.
+      for (let i = 0; i < 40; i++) {
+        const runId = newId('run');
+        await s.transcripts.beginTurn({ ...turn(doomed.sessionId, runId, at + i * 6 * 60_000), prompt: `p${i}` });
+        await s.transcripts.finishRun(runId, doomed.sessionId, end({ now: at + i * 6 * 60_000 }));
+      }
+      const ending = await Promise.all(Array.from({ length: 10 }, (_, i) => session({ at: at + (9 - i) * 24 * 60_000 + 1, running: true })));
+      const results = await Promise.all([
+        s.sessions.deleteSession(doomed.sessionId),
+        ...ending.map((r, i) => (i % 2 ? other : s).transcripts.finishRun(r.runId, r.sessionId, end({ now: at + 200 }))),
+      ]);
+      expect(results).toEqual(['deleted', ...ending.map(() => true)]);
+    }
+    const day = Math.floor(at / (24 * HOUR)) * 24 * HOUR;
+    expect((await s.sessions.stats(day, day + 24 * HOUR)).byStatus).toEqual([{ status: 'succeeded', runs: 40 }]);
+  });
+
+  it('stores what an agent may print or report: NUL bytes, fractional and huge counts; the session stays free', async () => {
+    const { sessionId, runId } = await session({ prompt: 'nul \0 in the prompt', running: true });
+    const ended = await s.transcripts.finishRun(
+      runId,
+      sessionId,
+      end({ text: 'nul \0 in the reply', stderr: 'and \0 in stderr', metrics: { ...EMPTY_RUN_METRICS, totalMs: 5, toolCalls: 2.5, totalTokens: 3e9 + 0.5, modelCalls: 3e9 } }),
+    );
+    expect(ended).toBe(true);
+    // Postgres text holds no NUL: it becomes U+FFFD there; SQLite keeps it.
+    const nul = _name === 'postgres' ? '\uFFFD' : '\0';
+    expect((await s.transcripts.messagesOf(sessionId)).map((m) => m.content)).toEqual([`nul ${nul} in the prompt`, `nul ${nul} in the reply`]);
+    expect(await s.transcripts.getRun(runId)).toMatchObject({ status: 'succeeded', stderr: `and ${nul} in stderr`, toolCalls: 3, totalTokens: 3e9 + 1, modelCalls: 2 ** 31 - 1 });
+    expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toHaveProperty('userMessageId');
+    // A NUL in a search is a word break, as FTS5 takes it (its index stops at a NUL in a message: SQLite finds 'nul' only).
+    expect((await s.sessions.listSessions({ q: 'nul \0' }, 10)).items.map((x) => x.id)).toContain(sessionId);
   });
 });

@@ -14,6 +14,25 @@ export interface ApiKeyInfo {
   lastUsedAt: number | null;
 }
 
+/** A key's listed columns, never its hash, in either database's schema. */
+export function keyInfoColumns<T extends Record<keyof ApiKeyInfo, unknown>>(t: T) {
+  return { id: t.id, name: t.name, role: t.role, prefix: t.prefix, createdAt: t.createdAt, revokedAt: t.revokedAt, lastUsedAt: t.lastUsedAt } as Pick<T, keyof ApiKeyInfo>;
+}
+
+/** A new key and what is listed of it (its secret is shown once, then only its hash is kept). */
+export function mintKey(name: string, role: ApiKeyRole, now: number): { key: string; info: ApiKeyInfo } {
+  const id = `key_${randomBytes(6).toString('hex')}`;
+  const key = `eph_${id.slice(4)}_${randomBytes(24).toString('base64url')}`;
+  return { key, info: { id, name, role, prefix: key.slice(0, 20), createdAt: now, revokedAt: null, lastUsedAt: null } };
+}
+
+/** The active keys `revoke(idOrName)` takes: the one with that id, else those with that name. */
+export function activeMatching(keys: ApiKeyInfo[], idOrName: string): ApiKeyInfo[] {
+  const active = keys.filter((k) => k.revokedAt === null);
+  const byId = active.filter((k) => k.id === idOrName);
+  return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
+}
+
 export const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /**
@@ -25,24 +44,14 @@ export class SqliteApiKeyStore implements ApiKeyStore {
   constructor(private readonly db: Db) {}
 
   async create(name: string, role: ApiKeyRole, now = Date.now()): Promise<{ key: string; info: ApiKeyInfo }> {
-    const id = `key_${randomBytes(6).toString('hex')}`;
-    const key = `eph_${id.slice(4)}_${randomBytes(24).toString('base64url')}`;
-    const info = { id, name, role, prefix: key.slice(0, 20), createdAt: now, revokedAt: null, lastUsedAt: null };
+    const { key, info } = mintKey(name, role, now);
     this.db.insert(apiKeys).values({ ...info, secretHash: hashOf(key) }).run();
     return { key, info };
   }
 
   async list(): Promise<ApiKeyInfo[]> {
     return this.db
-      .select({
-        id: apiKeys.id,
-        name: apiKeys.name,
-        role: apiKeys.role,
-        prefix: apiKeys.prefix,
-        createdAt: apiKeys.createdAt,
-        revokedAt: apiKeys.revokedAt,
-        lastUsedAt: apiKeys.lastUsedAt,
-      })
+      .select(keyInfoColumns(apiKeys))
       .from(apiKeys)
       .orderBy(desc(apiKeys.createdAt))
       .all();
@@ -73,9 +82,7 @@ export class SqliteApiKeyStore implements ApiKeyStore {
 
   /** The active keys that `revoke(idOrName)` would revoke. */
   async matching(idOrName: string): Promise<ApiKeyInfo[]> {
-    const active = (await this.list()).filter((k) => k.revokedAt === null);
-    const byId = active.filter((k) => k.id === idOrName);
-    return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
+    return activeMatching(await this.list(), idOrName);
   }
 
   /** Whether the key with this id exists and is not revoked (a long-lived WebSocket asks before each prompt). */

@@ -147,8 +147,14 @@ export class SqliteSessionQueries implements SessionQueries {
   }
 
   /** Removes the session with its messages and runs (foreign keys cascade). */
-  async deleteSession(id: string): Promise<boolean> {
-    return this.db.delete(sessions).where(eq(sessions.id, id)).run().changes > 0;
+  async deleteSession(id: string): Promise<'deleted' | 'busy' | 'gone'> {
+    return this.db.transaction((tx) => {
+      const session = tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, id)).get();
+      if (!session) return 'gone';
+      if (session.lastStatus === 'running') return 'busy';
+      tx.delete(sessions).where(eq(sessions.id, id)).run();
+      return 'deleted';
+    });
   }
 
   /**

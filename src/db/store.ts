@@ -21,6 +21,11 @@ export interface Store {
   readonly instances: InstanceStore;
   /** RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go: dryRun). */
   prune(days: number, now?: number, opts?: { batch?: number; dryRun?: boolean }): Promise<number>;
+  /**
+   * The database's clock, epoch ms: what instances' heartbeats are written and judged by, so
+   * that replicas on hosts whose clocks differ agree on which of them stopped beating.
+   */
+  now(): Promise<number>;
   /** Whether the database answers. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
@@ -68,7 +73,8 @@ export interface ApiKeyStore {
 export interface SessionQueries {
   listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage>;
   runsOf(sessionId: string): Promise<RunRow[]>;
-  deleteSession(id: string): Promise<boolean>;
+  /** Removes the session with all it owns, unless a run of it is in progress (checked in the same statement). */
+  deleteSession(id: string): Promise<'deleted' | 'busy' | 'gone'>;
   stats(from: number, to: number): Promise<Stats>;
 }
 

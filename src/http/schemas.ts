@@ -107,7 +107,8 @@ const timeParam = z
   .transform((v, ctx) => {
     if (v === undefined) return undefined;
     const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(ms)) {
+    // JavaScript's own range of dates: past it, Postgres's bigint would refuse the query (a 500).
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
       ctx.addIssue({ code: 'custom', message: `not a time: ${v}` });
       return z.NEVER;
     }

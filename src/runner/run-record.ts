@@ -9,7 +9,7 @@ import type { OutputBuffer } from './output-buffer.js';
 import type { PlannedRun } from './planned-run.js';
 import type { Workspace } from '../workspace/archive.js';
 
-const STORE_END_ATTEMPTS = 4;
+const STORE_END_ATTEMPTS = 6;
 
 /** The error of a run the service itself failed (a bug, a broken database). */
 export const SERVICE_FAULT = { code: 'INTERNAL', message: 'the service failed while handling this run' } as const;
@@ -65,9 +65,11 @@ export class RunRecord {
   ) {}
 
   /**
-   * Stores a run's end. A failed write (the database locked past its busy timeout) is
-   * tried again, since a run left `running` keeps its session busy; finishRun is one
-   * transaction and ends only a running run, so a retry never stores the reply twice.
+   * Stores a run's end. A failed write (SQLite locked past its busy timeout, Postgres out of
+   * reach for a moment) is tried again for about 8 s, since a run left `running` keeps its
+   * session busy; finishRun is one transaction and ends only a running run, so a retry never
+   * stores the reply twice. Last, the end is stored without what the run printed: a reply the
+   * database refuses must not keep the session busy for the process's whole life.
    */
   async storeEnd(runId: string, sessionId: string, end: RunEnd): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -76,8 +78,11 @@ export class RunRecord {
         return;
       } catch (err) {
         this.logger.error({ err, runId, attempt }, 'could not record the end of a run');
-        if (attempt === STORE_END_ATTEMPTS) return; // left `running`: the next start marks it interrupted
-        await new Promise((r) => setTimeout(r, 250 * attempt));
+        if (attempt === STORE_END_ATTEMPTS) {
+          // Still refused: left `running`, the next start (or a survivor) marks it interrupted.
+          return this.recordUnexpectedEnd(runId, sessionId, 0, end.metrics);
+        }
+        await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
       }
     }
   }

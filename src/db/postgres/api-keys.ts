@@ -1,20 +1,12 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { hashOf, type ApiKeyInfo } from '../api-keys.js';
+import { activeMatching, hashOf, keyInfoColumns, mintKey, type ApiKeyInfo } from '../api-keys.js';
 import type { ApiKeyStore } from '../store.js';
 import type { ApiKeyRole } from '../schema.js';
 import { apiKeys } from './schema.js';
 import type { PgDb } from './open.js';
 
-const INFO = {
-  id: apiKeys.id,
-  name: apiKeys.name,
-  role: apiKeys.role,
-  prefix: apiKeys.prefix,
-  createdAt: apiKeys.createdAt,
-  revokedAt: apiKeys.revokedAt,
-  lastUsedAt: apiKeys.lastUsedAt,
-};
+const INFO = keyInfoColumns(apiKeys);
 
 /** API keys in Postgres: as the SQLite store (src/db/api-keys.ts), only hashes are kept. */
 export class PgApiKeyStore implements ApiKeyStore {
@@ -23,9 +15,7 @@ export class PgApiKeyStore implements ApiKeyStore {
   constructor(private readonly db: PgDb) {}
 
   async create(name: string, role: ApiKeyRole, now = Date.now()): Promise<{ key: string; info: ApiKeyInfo }> {
-    const id = `key_${randomBytes(6).toString('hex')}`;
-    const key = `eph_${id.slice(4)}_${randomBytes(24).toString('base64url')}`;
-    const info = { id, name, role, prefix: key.slice(0, 20), createdAt: now, revokedAt: null, lastUsedAt: null };
+    const { key, info } = mintKey(name, role, now);
     await this.db.insert(apiKeys).values({ ...info, secretHash: hashOf(key) });
     return { key, info };
   }
@@ -52,9 +42,7 @@ export class PgApiKeyStore implements ApiKeyStore {
   }
 
   async matching(idOrName: string): Promise<ApiKeyInfo[]> {
-    const active = (await this.list()).filter((k) => k.revokedAt === null);
-    const byId = active.filter((k) => k.id === idOrName);
-    return byId.length > 0 ? byId : active.filter((k) => k.name === idOrName);
+    return activeMatching(await this.list(), idOrName);
   }
 
   async isActive(id: string): Promise<boolean> {

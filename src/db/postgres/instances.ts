@@ -2,7 +2,7 @@ import { and, eq, gte, lt, ne, notInArray, or, sql } from 'drizzle-orm';
 import { INTERRUPTED } from '../../errors.js';
 import type { InstanceStore } from '../store.js';
 import { instances, runs } from './schema.js';
-import type { PgDb } from './open.js';
+import { retryingConflicts, type PgDb } from './open.js';
 
 /**
  * The replicas sharing the database, by heartbeat (as src/db/instances.ts). A replica that
@@ -32,7 +32,7 @@ export class PgInstanceStore implements InstanceStore {
   }
 
   async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts: { ownToo?: boolean } = {}): Promise<number> {
-    return this.db.transaction(async (tx) => {
+    return retryingConflicts(() => this.db.transaction(async (tx) => {
       const alive = (await tx.select({ id: instances.id }).from(instances).where(gte(instances.heartbeatAt, now - staleMs)))
         .map((r) => r.id)
         .filter((id) => id !== instanceId);
@@ -61,6 +61,6 @@ export class PgInstanceStore implements InstanceStore {
              and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`);
       }
       return interrupted.length;
-    });
+    }));
   }
 }

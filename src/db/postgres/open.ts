@@ -26,7 +26,16 @@ export interface PostgresOptions {
  * applies them and the others find them applied.
  */
 export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<PgDb> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.maxConnections ?? 10, application_name: 'ephemera' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    // Two at least: the migrations run on one connection while another holds their lock.
+    max: Math.max(2, opts.maxConnections ?? 10),
+    application_name: 'ephemera',
+    // A database out of reach fails a request in seconds rather than holding its run slot.
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 60_000,
+    idle_in_transaction_session_timeout: 60_000,
+  });
   // An idle client's error (the server restarted) must not end the process: the next query reconnects.
   pool.on('error', () => {});
   const db = drizzle(pool, { schema });
@@ -44,6 +53,27 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     throw err;
   }
   return db;
+}
+
+/**
+ * Runs a write again when Postgres ended it for a deadlock (40P01) or a serialization failure
+ * (40001): the transaction was rolled back whole, so running it again is safe. Deletes cascade
+ * over many runs and lock their roll-up rows in an order a run's end may cross.
+ */
+export async function retryingConflicts<T>(write: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= attempts || !(hasCode(err, '40P01') || hasCode(err, '40001'))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20));
+    }
+  }
+}
+
+function hasCode(err: unknown, code: string): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.code === code) return true;
+  return false;
 }
 
 /** Postgres said 23505 (unique_violation), for this index when one is named. */

@@ -14,7 +14,7 @@ import {
   type Stats,
 } from '../session-queries.js';
 import { messages, runs, sessions } from './schema.js';
-import type { PgDb } from './open.js';
+import { retryingConflicts, type PgDb } from './open.js';
 
 /**
  * The session endpoints' queries in Postgres: the same listing, search walk and stats as
@@ -46,7 +46,9 @@ export class PgSessionQueries implements SessionQueries {
 
   /** A user's search (and an admin's with `owner`) asks the index for that owner's messages only. */
   private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): Promise<SessionPage> {
-    const query = filter.ownerKeyId === undefined ? sql`fts_phrase(${filter.q})` : sql`(fts_phrase(${filter.q}) && fts_owner(${filter.ownerKeyId}))`;
+    // As contentPhrase does for FTS5: a NUL (which Postgres text cannot hold) separates words.
+    const q = filter.q.replaceAll('\0', ' ');
+    const query = filter.ownerKeyId === undefined ? sql`fts_phrase(${q})` : sql`(fts_phrase(${q}) && fts_owner(${filter.ownerKeyId}))`;
     const db = this.db;
     async function* matches(): AsyncGenerator<SearchMatch> {
       for (let before = Number.MAX_SAFE_INTEGER; ; ) {
@@ -70,8 +72,19 @@ export class PgSessionQueries implements SessionQueries {
     return (await this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
   }
 
-  async deleteSession(id: string): Promise<boolean> {
-    return (await this.db.delete(sessions).where(eq(sessions.id, id)).returning({ id: sessions.id })).length > 0;
+  /**
+   * One statement: a turn begun on another replica meanwhile holds the session's row, and the
+   * delete waits for it, then sees the row as the turn left it (running) and deletes nothing.
+   */
+  async deleteSession(id: string): Promise<'deleted' | 'busy' | 'gone'> {
+    const deleted = await retryingConflicts(() =>
+      this.db
+        .delete(sessions)
+        .where(and(eq(sessions.id, id), sql`${sessions.lastStatus} is distinct from 'running'`))
+        .returning({ id: sessions.id }),
+    );
+    if (deleted.length > 0) return 'deleted';
+    return (await this.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, id))).length > 0 ? 'busy' : 'gone';
   }
 
   stats(from: number, to: number): Promise<Stats> {

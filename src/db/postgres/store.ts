@@ -3,7 +3,7 @@ import type { Store } from '../store.js';
 import { DAY_MS } from '../retention.js';
 import { PgApiKeyStore } from './api-keys.js';
 import { PgInstanceStore } from './instances.js';
-import { isPostgresHealthy, openPostgres, type PgDb, type PostgresOptions } from './open.js';
+import { isPostgresHealthy, openPostgres, retryingConflicts, type PgDb, type PostgresOptions } from './open.js';
 import { runs, sessions } from './schema.js';
 import { PgSessionQueries } from './session-queries.js';
 import { PgTranscriptStore } from './transcripts.js';
@@ -40,10 +40,15 @@ export class PgStore implements Store {
     let total = 0;
     for (;;) {
       const ids = this.db.select({ id: sessions.id }).from(sessions).where(stale).limit(batch);
-      const n = (await this.db.delete(sessions).where(inArray(sessions.id, ids)).returning({ id: sessions.id })).length;
+      const n = (await retryingConflicts(() => this.db.delete(sessions).where(inArray(sessions.id, ids)).returning({ id: sessions.id }))).length;
       total += n;
       if (n < batch) return total;
     }
+  }
+
+  async now(): Promise<number> {
+    const { rows } = await this.db.$client.query<{ now: string }>('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now');
+    return Number(rows[0]!.now);
   }
 
   healthy(): Promise<boolean> {

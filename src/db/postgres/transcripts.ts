@@ -1,10 +1,11 @@
 import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../store.js';
-import { replayedSize, type Replay, type RunEnd, type TurnBegun, type TurnStart } from '../transcripts.js';
+import { endColumns, replayedSize, type Replay, type RunEnd, type TurnBegun, type TurnStart } from '../transcripts.js';
 import type { MessageRow, RunRow, SessionRow } from '../schema.js';
 import { messages, runs, sessions, workspaces } from './schema.js';
-import { isUniqueViolation, type PgDb, type PgTx } from './open.js';
+import { isUniqueViolation, retryingConflicts, type PgDb, type PgTx } from './open.js';
 import { putWorkspace } from './workspaces.js';
+import { pgText } from './text.js';
 
 /** Rows read per round trip while a replay walks back from the newest message. */
 const REPLAY_PAGE = 100;
@@ -28,12 +29,13 @@ export class PgTranscriptStore implements TranscriptStore {
 
   beginTurn(t: TurnStart): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
-      this.db.transaction(async (tx): Promise<TurnBegun> => {
+      retryingConflicts(() => this.db.transaction(async (tx): Promise<TurnBegun> => {
+        // Locked first: a twin request that began this session's turn a moment ago is seen
+        // (and answered 'duplicate', as SQLite answers, rather than 'busy').
+        const refusal = t.newSessionAgent === undefined ? await lockForTurn(tx, t.sessionId) : undefined;
+        if (refusal === 'gone') return refusal;
         if (t.idempotencyKey !== undefined && (await byIdempotencyKey(tx, t.keyId, t.idempotencyKey))) return 'duplicate';
-        if (t.newSessionAgent === undefined) {
-          const refusal = await lockForTurn(tx, t.sessionId);
-          if (refusal) return refusal;
-        }
+        if (refusal) return refusal;
         if (t.files && (await digestOf(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
         if (t.newSessionAgent !== undefined) {
           await tx.insert(sessions).values({ id: t.sessionId, agent: t.newSessionAgent, ownerKeyId: t.keyId, createdAt: t.now, updatedAt: t.now });
@@ -45,22 +47,22 @@ export class PgTranscriptStore implements TranscriptStore {
         await tx.insert(runs).values(runningRun(t, t.idempotencyKey ?? null));
         if (t.newSessionAgent !== undefined) {
           for (const m of t.earlier ?? []) {
-            await tx.insert(messages).values({ sessionId: t.sessionId, runId: t.runId, role: m.role, content: m.content, createdAt: t.now });
+            await tx.insert(messages).values({ sessionId: t.sessionId, runId: t.runId, role: m.role, content: pgText(m.content), createdAt: t.now });
           }
         }
         const [prompt] = await tx
           .insert(messages)
-          .values({ sessionId: t.sessionId, runId: t.runId, role: 'user', content: t.prompt, createdAt: t.now })
+          .values({ sessionId: t.sessionId, runId: t.runId, role: 'user', content: pgText(t.prompt), createdAt: t.now })
           .returning({ id: messages.id });
         if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
         return { userMessageId: prompt!.id };
-      }),
+      })),
     );
   }
 
   retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
-      this.db.transaction(async (tx): Promise<TurnBegun> => {
+      retryingConflicts(() => this.db.transaction(async (tx): Promise<TurnBegun> => {
         const refusal = await lockForTurn(tx, t.sessionId);
         if (refusal) return refusal;
         const [previous] = await tx.select({ key: runs.idempotencyKey }).from(runs).where(eq(runs.id, t.previousRunId));
@@ -76,7 +78,7 @@ export class PgTranscriptStore implements TranscriptStore {
         await tx.update(messages).set({ runId: t.runId }).where(eq(messages.id, prompt.id));
         if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
         return { userMessageId: prompt.id };
-      }),
+      })),
     );
   }
 
@@ -129,25 +131,14 @@ export class PgTranscriptStore implements TranscriptStore {
   }
 
   finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
+    return retryingConflicts(() => this.finish(runId, sessionId, end));
+  }
+
+  private finish(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const ended = await tx
         .update(runs)
-        .set({
-          status: end.status,
-          exitCode: end.exitCode,
-          errorCode: end.errorCode,
-          errorMessage: end.errorMessage,
-          stderr: end.stderr,
-          ...end.metrics,
-          ...(end.replay && { replayMessages: end.replay.messages, replayOmitted: end.replay.omitted, replayBytes: end.replay.bytes }),
-          ...(end.workspace && {
-            workspaceInBytes: end.workspace.in?.bytes ?? null,
-            workspaceInSha256: end.workspace.in?.sha256 ?? null,
-            workspaceOutBytes: end.workspace.out?.bytes ?? null,
-            workspaceOutSha256: end.workspace.out?.sha256 ?? null,
-          }),
-          endedAt: end.now,
-        })
+        .set(endColumns({ ...end, stderr: pgText(end.stderr), errorMessage: end.errorMessage && pgText(end.errorMessage) }))
         .where(and(eq(runs.id, runId), eq(runs.status, 'running')))
         .returning({ id: runs.id });
       if (ended.length === 0) return false;
@@ -155,7 +146,7 @@ export class PgTranscriptStore implements TranscriptStore {
       if (end.output !== null) {
         await tx
           .insert(messages)
-          .values({ sessionId, runId, role: 'assistant', content: end.output.text, omittedBytes: end.output.omittedBytes, createdAt: end.now });
+          .values({ sessionId, runId, role: 'assistant', content: pgText(end.output.text), omittedBytes: end.output.omittedBytes, createdAt: end.now });
       }
       await tx
         .update(sessions)
@@ -163,7 +154,7 @@ export class PgTranscriptStore implements TranscriptStore {
           updatedAt: end.now,
           lastStatus: end.status,
           totalMs: sql`${sessions.totalMs} + ${end.metrics.totalMs}`,
-          totalTokens: sql`${sessions.totalTokens} + ${end.metrics.totalTokens ?? 0}`,
+          totalTokens: sql`${sessions.totalTokens} + ${Math.round(end.metrics.totalTokens ?? 0)}`,
         })
         .where(eq(sessions.id, sessionId));
       return true;

@@ -3,7 +3,7 @@ import type { WorkspaceStore } from '../store.js';
 import type { StoredWorkspace } from '../../workspace/store.js';
 import type { Workspace } from '../../workspace/archive.js';
 import { sessions, workspaces } from './schema.js';
-import type { PgDb, PgTx } from './open.js';
+import { retryingConflicts, type PgDb, type PgTx } from './open.js';
 
 /** Sessions' workspaces in Postgres (bytea), beside their transcripts. */
 export class PgWorkspaceStore implements WorkspaceStore {
@@ -28,14 +28,14 @@ export class PgWorkspaceStore implements WorkspaceStore {
 
   /** The session's row is locked first, as a turn locks it: an edit and a turn's start never interleave. */
   putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    return retryingConflicts(() => this.db.transaction(async (tx) => {
       const [session] = await tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).for('update');
       if (!session || session.lastStatus === 'running') return false;
       const [current] = await tx.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId));
       if (current?.sha256 !== basedOn) return false;
       await putWorkspace(tx, sessionId, w, now);
       return true;
-    });
+    }));
   }
 }
 

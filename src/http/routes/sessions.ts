@@ -119,10 +119,9 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
 
   app.openapi(deleteSession, async (c) => {
     const { id } = c.req.valid('param');
-    const s = await transcripts.getSession(id);
-    if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    if (s.lastStatus === 'running') return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress`);
-    await queries.deleteSession(id);
+    const deleted = await queries.deleteSession(id);
+    if (deleted === 'gone') return fail(c, 'NOT_FOUND', `session ${id} not found`);
+    if (deleted === 'busy') return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress`);
     return c.body(null, 204);
   });
 
