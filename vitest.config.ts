@@ -1,8 +1,24 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (pure logic, no Docker engine needed, seconds) and `integration`
-// (the real engine, a real SQLite file; checks for the engine and the images once).
-// `npm test` runs both; `npm run test:unit` runs the first alone, anywhere.
+// Three projects: `unit` (pure logic, no Docker engine needed, seconds), `integration`
+// (the real engine, a real SQLite file; checks for the engine and the images once), and
+// `postgres`: the integration files that go through the store only (no SQLite file read by
+// hand), again with the service on Postgres (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh).
+// test/store-contract.test.ts and test/replicas.test.ts run on Postgres in `integration`.
+// `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
+const ON_POSTGRES = [
+  'engine-faults',
+  'isolation',
+  'observability',
+  'replay',
+  'standby',
+  'stdin',
+  'stored-output',
+  'streaming',
+  'workspace-api',
+  'workspace',
+];
+
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -16,6 +32,15 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           exclude: ['test/unit/**'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: ON_POSTGRES.map((f) => `test/${f}.test.ts`),
+          env: { EPHEMERA_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/global-setup.ts'],
         },
       },

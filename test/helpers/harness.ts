@@ -13,7 +13,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { loadServiceConfig } from '../../src/config/env.js';
 import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import type { Db } from '../../src/db/open.js';
-import { openSqliteStore } from '../../src/db/sqlite-store.js';
+import { openSqliteStore, SqliteStore } from '../../src/db/sqlite-store.js';
+import { deferredTestStore } from './postgres.js';
 import type { Store } from '../../src/db/store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
@@ -66,11 +67,14 @@ const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.e
 export function createHarness(opts: HarnessOptions = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
-  const database = openSqliteStore(dbPath);
+  // The `postgres` project (vitest.config.ts) runs the files that need no SQLite file on Postgres.
+  const onPostgres = process.env.EPHEMERA_TEST_STORE === 'postgres';
+  const database = onPostgres ? deferredTestStore() : openSqliteStore(dbPath);
   const served = serveOn(database, opts);
   return {
     ...served,
-    db: database.db,
+    // No SQLite file on Postgres: a file of that project that reads it fails at once.
+    db: database instanceof SqliteStore ? database.db : (undefined as unknown as Db),
     dbPath,
     async close() {
       await served.close();

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { openPostgresStore } from '../../src/db/postgres/store.js';
+import type { Store } from '../../src/db/store.js';
 
 /**
  * The suite's Postgres server (scripts/ensure-postgres.sh starts it; EPHEMERA_TEST_POSTGRES
@@ -35,6 +37,38 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/**
+ * A Postgres store on a database of its own, usable at once: its calls wait for the database
+ * to be made and migrated. createHarness is synchronous (dozens of test files call it so), and
+ * the `postgres` test project (vitest.config.ts) gives it this store instead of a SQLite file.
+ * Closing it closes the pool and drops the database.
+ */
+export function deferredTestStore(): Store {
+  const opened = (async () => {
+    const db = await createTestDatabase();
+    return { db, store: await openPostgresStore(db.url) };
+  })();
+  opened.catch(() => {}); // the first call reports it
+  const store = opened.then((o) => o.store);
+  const parts = ['transcripts', 'workspaces', 'keys', 'sessions', 'instances'] as const;
+  const methods = <T extends object>(target: Promise<T>): T =>
+    new Proxy({} as T, {
+      get: (_, key) => (key === 'then' ? undefined : async (...args: unknown[]) => ((await target) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args)),
+    });
+  return {
+    dialect: 'postgres',
+    ...(Object.fromEntries(parts.map((p) => [p, methods(store.then((s) => s[p]))])) as Pick<Store, (typeof parts)[number]>),
+    prune: async (...args) => (await store).prune(...args),
+    now: async () => (await store).now(),
+    healthy: async () => (await store).healthy(),
+    async close() {
+      const { db, store: s } = await opened;
+      await s.close();
+      await db.drop();
     },
   };
 }
