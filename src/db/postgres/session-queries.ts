@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { SessionQueries } from '../store.js';
-import type { RunRow } from '../schema.js';
+import type { RunRow, SessionRow } from '../schema.js';
 import { pageOfMatches, type SearchMatch } from '../search-page.js';
 import {
   encodeCursor,
@@ -50,21 +50,26 @@ export class PgSessionQueries implements SessionQueries {
     const q = filter.q.replaceAll('\0', ' ');
     const query = filter.ownerKeyId === undefined ? sql`fts_phrase(${q})` : sql`(fts_phrase(${q}) && fts_owner(${filter.ownerKeyId}))`;
     const db = this.db;
+    // Each batch of matches brings its sessions in one query (the filter's `where` included,
+    // so the owner's row decides what a caller sees): one round trip a batch, not a match.
+    const visible = new Map<string, SessionRow>();
     async function* matches(): AsyncGenerator<SearchMatch> {
-      for (let before = Number.MAX_SAFE_INTEGER; ; ) {
+      // Small first (a first page needs a few dozen sessions), then larger as the walk goes on.
+      for (let before = Number.MAX_SAFE_INTEGER, size = 64; ; size = Math.min(2 * size, MATCH_BATCH)) {
         const rows = await db
           .select({ id: messages.id, sessionId: messages.sessionId, createdAt: messages.createdAt })
           .from(messages)
           .where(and(sql`content_fts @@ ${query}`, lt(messages.id, before)))
           .orderBy(desc(messages.id))
-          .limit(MATCH_BATCH);
+          .limit(size);
+        const ids = [...new Set(rows.map((r) => r.sessionId))];
+        if (ids.length > 0) for (const row of await db.select().from(sessions).where(and(inArray(sessions.id, ids), where))) visible.set(row.id, row);
         yield* rows;
-        if (rows.length < MATCH_BATCH) return;
+        if (rows.length < size) return;
         before = rows.at(-1)!.id;
       }
     }
-    // The owner stays in `where` too: the session row decides what a caller sees.
-    const sessionById = async (id: string) => (await db.select().from(sessions).where(and(eq(sessions.id, id), where)))[0];
+    const sessionById = async (id: string) => visible.get(id);
     return pageOfMatches(matches(), sessionById, filter, limit, this.maxSearchScan);
   }
 
