@@ -79,7 +79,8 @@ export class RunRecord {
       } catch (err) {
         this.logger.error({ err, runId, attempt }, 'could not record the end of a run');
         if (attempt === STORE_END_ATTEMPTS) {
-          // Still refused: left `running`, the next start (or a survivor) marks it interrupted.
+          // Still refused: the end without the reply, so that the session is free again (if even
+          // that fails, the run stays `running` until the next start, or a survivor, interrupts it).
           return this.recordUnexpectedEnd(runId, sessionId, 0, end.metrics);
         }
         await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
