@@ -7,10 +7,18 @@ import { defineConfig } from 'vitest/config';
 // test/store-contract.test.ts and test/replicas.test.ts run on Postgres in `integration`.
 // `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
 const ON_POSTGRES = [
+  'auth',
+  'bad-input',
   'engine-faults',
+  'errors',
+  'idempotency',
   'isolation',
   'observability',
   'replay',
+  'replay-bound',
+  'request-shapes',
+  'run-endings',
+  'slow-reader',
   'standby',
   'stdin',
   'stored-output',

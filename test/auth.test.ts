@@ -35,7 +35,7 @@ describe('API keys', () => {
   });
 
   it('are stored hashed and listed without their secret', async () => {
-    const dump = JSON.stringify(h.db.$client.prepare('select * from api_keys').all());
+    const dump = JSON.stringify(await h.rows('select * from api_keys'));
     expect(dump).not.toContain(alice);
     expect(JSON.stringify((await h.service.keys.list()))).not.toContain(alice.slice(20));
   });
@@ -96,7 +96,7 @@ describe('API keys', () => {
       expect(run.status).toBe(401);
       expect(await jsonOf(run)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
       expect((await open.app.request('/v1/sessions')).status).toBe(401);
-      expect(open.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 0 });
+      expect(await open.rows('select count(*) as n from runs')).toEqual([{ n: 0 }]);
     } finally {
       await open.close();
     }

@@ -10,7 +10,7 @@ beforeAll(() => {
 afterEach(async () => expect(await h.leftovers()).toEqual([]));
 afterAll(() => h.close());
 
-const count = (table: string) => (h.db.$client.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+const count = async (table: string) => (await h.rows<{ n: number }>(`select count(*) as n from ${table}`))[0]!.n;
 
 async function expectError(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -45,9 +45,9 @@ describe('rejected input writes nothing', () => {
     ['unknown route', post('/v2/everything', 'x'), 404, 'NOT_FOUND'],
   ];
   it.each(cases)('%s', async (_name, req, status, code) => {
-    const before = [count('sessions'), count('runs'), count('messages')];
+    const before = await Promise.all([count('sessions'), count('runs'), count('messages')]);
     await expectError(await h.app.request(req), status, code);
-    expect([count('sessions'), count('runs'), count('messages')]).toEqual(before);
+    expect(await Promise.all([count('sessions'), count('runs'), count('messages')])).toEqual(before);
   });
 
   it('rejects a body over the limit sent without a content-length', async () => {
@@ -78,9 +78,9 @@ describe('conflicts on an existing session', () => {
   it('refuses a second turn while the first still runs', async () => {
     const first = await h.app.request(post('/v1/run', 'echo go; sleep 2'));
     const sessionId = first.headers.get('x-session-id')!;
-    const before = count('messages');
+    const before = await count('messages');
     await expectError(await h.app.request(post(`/v1/sessions/${sessionId}/messages`, 'echo 2')), 409, 'SESSION_BUSY');
-    expect(count('messages')).toBe(before);
+    expect(await count('messages')).toBe(before);
     expect(await first.text()).toBe('go\n');
   });
 });

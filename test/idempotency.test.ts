@@ -24,7 +24,7 @@ afterAll(async () => {
 
 const keyed = (path: string, body: string, key: string, accept = 'application/json') => h.app.request(post(path, body, { accept, 'idempotency-key': key }));
 const messagesOf = async (sessionId: string) => (await h.service.store.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
-const runsOf = (sessionId: string) => h.db.$client.prepare('select id, status from runs where session_id = ? order by created_at').all(sessionId) as { id: string; status: string }[];
+const runsOf = (sessionId: string) => h.rows<{ id: string; status: string }>('select id, status from runs where session_id = ? order by created_at', sessionId);
 const key = () => `key-${Math.random().toString(36).slice(2)}`;
 
 describe('a request repeated with its Idempotency-Key', () => {
@@ -40,12 +40,12 @@ describe('a request repeated with its Idempotency-Key', () => {
     expect(sse).toContain('event: stdout\ndata: {"data":"once\\n"}');
     expect(sse).toMatch(/event: done\ndata: \{"status":"succeeded"/);
     expect(await messagesOf(first.session_id)).toEqual(['user:echo once; echo oops >&2', 'assistant:once\n']);
-    expect(runsOf(first.session_id)).toHaveLength(1);
+    expect(await runsOf(first.session_id)).toHaveLength(1);
     // A failed run's outcome is its outcome too: not run again.
     const k2 = key();
     const failed = await jsonOf(keyed(`/v1/sessions/${first.session_id}/messages`, 'exit 3', k2));
     expect(await jsonOf(keyed(`/v1/sessions/${first.session_id}/messages`, 'exit 3', k2))).toMatchObject({ run_id: failed.run_id, status: 'failed', exit_code: 3 });
-    expect(runsOf(first.session_id)).toHaveLength(2);
+    expect(await runsOf(first.session_id)).toHaveLength(2);
   });
 
   it('refuses the same key with another prompt or session (422), and checks the key', async () => {
@@ -56,7 +56,7 @@ describe('a request repeated with its Idempotency-Key', () => {
     expect((await jsonOf(other)).error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     const elsewhere = await jsonOf(h.app.request(post('/v1/run', 'echo x', { accept: 'application/json' })));
     expect((await keyed(`/v1/sessions/${elsewhere.session_id}/messages`, 'echo a', k)).status).toBe(422);
-    expect(runsOf(first.session_id)).toHaveLength(1);
+    expect(await runsOf(first.session_id)).toHaveLength(1);
     const bad = await keyed('/v1/run', 'echo a', 'has space');
     expect(bad.status).toBe(400);
     expect((await jsonOf(bad)).error.message).toMatch(/Idempotency-Key/);
@@ -99,7 +99,7 @@ describe('a request repeated with its Idempotency-Key', () => {
       const retried = await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k));
       expect(retried).toMatchObject({ session_id: sessionId, status: 'succeeded', output: 'at last\n' });
       expect(await messagesOf(sessionId)).toEqual(['user:echo at last', 'assistant:at last\n']);
-      expect(runsOf(sessionId).map((r) => r.status)).toEqual(['failed', 'succeeded']);
+      expect((await runsOf(sessionId)).map((r) => r.status)).toEqual(['failed', 'succeeded']);
       expect((await h.service.store.getSession(sessionId))!.turns).toBe(1);
       // and from now on, that outcome
       expect(await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k))).toMatchObject({ run_id: retried.run_id });
@@ -119,7 +119,7 @@ describe('what a repeated key does not do', () => {
     expect((await h.service.store.getRun(runId))!.status).toBe('interrupted');
     const again = await jsonOf(keyed(`/v1/sessions/${sessionId}/messages`, 'echo side effect', k));
     expect(again).toMatchObject({ run_id: runId, status: 'interrupted' });
-    expect(runsOf(sessionId)).toHaveLength(1);
+    expect(await runsOf(sessionId)).toHaveLength(1);
   });
 
   it('answers a twin request sent at the same time with RUN_IN_PROGRESS, not SESSION_BUSY', async () => {
@@ -142,7 +142,7 @@ describe('what a repeated key does not do', () => {
     const again = await jsonOf(keyed('/v1/run?agent=late', 'echo first', k));
     expect(again).toMatchObject({ session_id: sessionId, status: 'failed', error: { code: 'IMAGE_NOT_FOUND' } });
     expect(await messagesOf(sessionId)).toEqual(['user:echo first', 'user:echo second']);
-    expect(runsOf(sessionId)).toHaveLength(2);
+    expect(await runsOf(sessionId)).toHaveLength(2);
   });
 });
 
@@ -163,7 +163,7 @@ describe('the client', () => {
     expect(r.attempts).toBe(2);
     expect(calls).toBeGreaterThanOrEqual(3); // at least one 409 RUN_IN_PROGRESS in between
     expect(await messagesOf(r.session_id)).toEqual(['user:sleep 1; echo finished', 'assistant:finished\n']);
-    expect(runsOf(r.session_id)).toHaveLength(1);
+    expect(await runsOf(r.session_id)).toHaveLength(1);
   });
 });
 

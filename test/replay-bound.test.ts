@@ -43,7 +43,7 @@ const turn = async (path: string, prompt: string) => {
   const res = await h.app.request(post(path, prompt, { accept: 'application/json' }));
   return { status: res.status, body: await jsonOf(res) };
 };
-const runRow = (id: string) => h.db.$client.prepare('select status, error_code as code from runs where id = ?').get(id);
+const runRow = async (id: string) => (await h.rows('select status, error_code as code from runs where id = ?', id))[0];
 
 describe('replay bound', () => {
   it('keeps the newest turns under REPLAY_MAX_BYTES, and tells the agent and the run how many it left out', async () => {
@@ -88,8 +88,8 @@ describe('a fault after the turn began', () => {
     const body = await jsonOf(res);
     expect(body).toEqual({ error: { code: 'INTERNAL', message: expect.stringContaining('recorded as failed') } });
     expect(JSON.stringify(body)).not.toContain('Invalid string length'); // no internals
-    const failed = h.db.$client.prepare(`select id from runs where session_id = ? order by created_at desc limit 1`).get(sid) as { id: string };
-    expect(runRow(failed.id)).toEqual({ status: 'failed', code: 'INTERNAL' });
+    const [failed] = await h.rows<{ id: string }>(`select id from runs where session_id = ? order by created_at desc limit 1`, sid);
+    expect(await runRow(failed!.id)).toEqual({ status: 'failed', code: 'INTERNAL' });
 
     const next = await turn(`/v1/sessions/${sid}/messages`, 'echo two');
     expect(next.status).toBe(200);
@@ -107,7 +107,7 @@ describe('a fault after the turn began', () => {
     try {
       const first = await turn('/v1/run', 'echo stored');
       expect(calls).toBe(2);
-      expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
+      expect(await runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
       const replies = (await h.service.store.messagesOf(first.body.session_id)).filter((m) => m.role === 'assistant');
       expect(replies.map((m) => m.content)).toEqual(['stored\n']);
       // Ending an ended run again changes nothing.
@@ -124,7 +124,7 @@ describe('a fault after the turn began', () => {
       };
       expect(await real(first.body.run_id, first.body.session_id, again)).toBe(false);
       expect((await h.service.store.messagesOf(first.body.session_id))).toHaveLength(2);
-      expect(runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
+      expect(await runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
     } finally {
       store.finishRun = real;
     }
@@ -134,7 +134,7 @@ describe('a fault after the turn began', () => {
     const first = await turn('/v1/run', 'echo BOOM-AFTER');
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ status: 'failed', error: { code: 'INTERNAL' } });
-    expect(runRow(first.body.run_id)).toEqual({ status: 'failed', code: 'INTERNAL' });
+    expect(await runRow(first.body.run_id)).toEqual({ status: 'failed', code: 'INTERNAL' });
     const sid = first.body.session_id as string;
     expect((await turn(`/v1/sessions/${sid}/messages`, 'echo again')).body.output).toBe('again\n');
     expect((await h.app.request(`/v1/sessions/${sid}`, { method: 'DELETE' })).status).toBe(204);

@@ -35,7 +35,7 @@ describe('a multipart/form-data body (curl -F prompt=...)', () => {
   });
 
   it('refuses a form without a prompt, with unknown or repeated fields, or that does not parse, with 400 and stores nothing', async () => {
-    const runsBefore = h.db.$client.prepare('select count(*) as n from runs').get() as { n: number };
+    const runsBefore = await h.rows('select count(*) as n from runs');
     const cases: [Response | Promise<Response>, string, RegExp][] = [
       [postForm({ agent: 'cat' }), 'INVALID_BODY', /no prompt field/],
       [postForm({ prompt: 'echo', extra: 'x' }), 'INVALID_BODY', /unknown form field\(s\): extra/],
@@ -56,7 +56,7 @@ describe('a multipart/form-data body (curl -F prompt=...)', () => {
       expect(body.error.code).toBe(code);
       expect(body.error.message).toMatch(message);
     }
-    expect(h.db.$client.prepare('select count(*) as n from runs').get()).toEqual(runsBefore);
+    expect(await h.rows('select count(*) as n from runs')).toEqual(runsBefore);
   });
 });
 

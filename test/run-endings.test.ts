@@ -63,13 +63,13 @@ describe('how runs end', () => {
   });
 
   it('lets a request shorten its deadline but not lengthen it past its profile, nor MAX_TIMEOUT_MS', async () => {
-    const before = h.db.$client.prepare('select count(*) as n from runs').get();
+    const before = await h.rows('select count(*) as n from runs');
     for (const path of ['/v1/run?agent=cat&timeout_ms=900000', '/v1/run?timeout_ms=999999']) {
       const res = await h.app.request(post(path, 'echo ok', { accept: 'application/json' }));
       expect(res.status, path).toBe(400);
       expect(await jsonOf(res)).toMatchObject({ error: { code: 'INVALID_BODY', message: expect.stringMatching(/timeout_ms \d+ is over the \d+ ms/) } });
     }
-    expect(h.db.$client.prepare('select count(*) as n from runs').get()).toEqual(before); // refused before anything is stored
+    expect(await h.rows('select count(*) as n from runs')).toEqual(before); // refused before anything is stored
     const shorter = await h.app.request(post('/v1/run?agent=cat&timeout_ms=3000', 'ok', { accept: 'text/event-stream' }));
     expect(await shorter.text()).toMatch(/event: run\ndata: \{[^\n]*"timeout_ms":3000/);
   });
@@ -103,9 +103,7 @@ describe('how runs end', () => {
       headers: { accept: 'application/json' },
       signal: controller.signal,
     }).catch(() => 'aborted');
-    const runRow = await waitFor(() =>
-      h.db.$client.prepare(`select id from runs where status = 'running' limit 1`).get() as { id: string } | undefined,
-    );
+    const runRow = await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs where status = 'running' limit 1`))[0]);
     await waitFor(async () => (await h.leftovers()).length > 0);
     await new Promise((r) => setTimeout(r, 300));
     controller.abort();

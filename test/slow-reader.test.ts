@@ -24,7 +24,7 @@ describe('a client that stops reading', () => {
     const body = 'yes ephemera';
     socket.write(`POST /v1/run?timeout_ms=1500 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     try {
-      const run = await waitFor(() => h.db.$client.prepare(`select id from runs limit 1`).get() as { id: string } | undefined);
+      const run = await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs limit 1`))[0]);
       const ended = await waitFor(
         async () => {
           const r = (await h.service.store.getRun(run.id))!;

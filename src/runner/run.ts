@@ -94,6 +94,8 @@ export class Run implements RunHandle {
 
   private readonly stopper = new AbortController();
   private readonly started = new Deferred<void>();
+  /** The engine refused the run before its container started: the caller is told once its end is stored. */
+  private refusal: AppError | undefined;
   private readonly metrics: RunMetrics = { ...EMPTY_RUN_METRICS };
   private readonly parser: OutputParser;
   private readonly meter: OutputMeter;
@@ -147,10 +149,12 @@ export class Run implements RunHandle {
     const { timeoutMs } = this.planned;
     const ended = withStopError(await this.runContainer(spec), this.stopped(), { timeoutMs, maxOutputBytes: this.parts.config.maxOutputBytes });
     this.metrics.totalMs = this.sinceReceived();
-    this.started.resolve();
+    if (!this.refusal) this.started.resolve();
     Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
     const printed = { reply: this.reply, stderr: this.stderr };
     await this.parts.record.storeEnd(this.runId, this.sessionId, runEnd(this.planned, ended, printed, this.metrics, this.workspaceOut));
+    // Told once its end is stored: a client that reads the run after the error finds it ended.
+    if (this.refusal) this.started.reject(this.refusal);
     const result = this.resultOf(ended);
     this.announce(result);
     await this.events.push({ type: 'done', result });
@@ -234,7 +238,7 @@ export class Run implements RunHandle {
     if (!(err instanceof RuntimeError)) this.parts.logger.error({ err, runId: this.runId }, 'unexpected run failure');
     const fault = asRuntimeError(err);
     // Nothing ran: the caller can still answer with the engine's error and its status.
-    if (this.metrics.startMs === null) this.started.reject(new AppError(fault.code, fault.message));
+    if (this.metrics.startMs === null) this.refusal = new AppError(fault.code, fault.message);
     return faultConclusion(fault);
   }
 

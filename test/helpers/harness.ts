@@ -39,6 +39,8 @@ export interface Harness {
   docker: Docker;
   instanceId: string;
   dbPath: string;
+  /** Rows of a statement (`?` placeholders) from the service's database, SQLite or Postgres: what a test checks was stored. */
+  rows<T = Record<string, unknown>>(text: string, ...args: unknown[]): Promise<T[]>;
   /** Managed containers this harness's app started that still exist. */
   leftovers(): Promise<Docker.ContainerInfo[]>;
   close(): Promise<void>;
@@ -75,6 +77,8 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
     ...served,
     // No SQLite file on Postgres: a file of that project that reads it fails at once.
     db: database instanceof SqliteStore ? database.db : (undefined as unknown as Db),
+    rows: async <T>(text: string, ...args: unknown[]) =>
+      (database instanceof SqliteStore ? database.db.$client.prepare(text).all(...args) : await (database as ReturnType<typeof deferredTestStore>).rows(text, args)) as T[],
     dbPath,
     async close() {
       await served.close();
@@ -84,7 +88,7 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
 }
 
 /** A harness on a store of the test's own (a Postgres database shared by replicas, say); closing it closes the store. */
-export type StoreHarness = Omit<Harness, 'db' | 'dbPath'> & { database: Store };
+export type StoreHarness = Omit<Harness, 'db' | 'dbPath' | 'rows'> & { database: Store };
 
 export function serveOn(database: Store, opts: HarnessOptions = {}): StoreHarness {
   const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;

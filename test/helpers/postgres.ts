@@ -47,7 +47,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  * the `postgres` test project (vitest.config.ts) gives it this store instead of a SQLite file.
  * Closing it closes the pool and drops the database.
  */
-export function deferredTestStore(): Store {
+export function deferredTestStore(): Store & { rows(text: string, args: unknown[]): Promise<Record<string, unknown>[]> } {
   const opened = (async () => {
     const db = await createTestDatabase();
     return { db, store: await openPostgresStore(db.url) };
@@ -57,7 +57,8 @@ export function deferredTestStore(): Store {
   const parts = ['transcripts', 'workspaces', 'keys', 'sessions', 'instances'] as const;
   const methods = <T extends object>(target: Promise<T>): T =>
     new Proxy({} as T, {
-      get: (_, key) => (key === 'then' ? undefined : async (...args: unknown[]) => ((await target) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args)),
+      // A property set on it (a test's stand-in for a method) wins over the store's own.
+      get: (own, key) => (key in own ? Reflect.get(own, key) : key === 'then' ? undefined : async (...args: unknown[]) => ((await target) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args)),
     });
   return {
     dialect: 'postgres',
@@ -65,6 +66,19 @@ export function deferredTestStore(): Store {
     prune: async (...args) => (await store).prune(...args),
     now: async () => (await store).now(),
     healthy: async () => (await store).healthy(),
+    /** A test's own look at what was stored: `?` placeholders, bigints as numbers. */
+    async rows(text, args) {
+      const { db } = await opened;
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        let n = 0;
+        const bigintAsNumber = { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
+        return (await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: args, types: bigintAsNumber as never })).rows;
+      } finally {
+        await client.end();
+      }
+    },
     async close() {
       const { db, store: s } = await opened;
       await s.close();

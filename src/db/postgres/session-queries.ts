@@ -15,6 +15,7 @@ import {
 } from '../session-queries.js';
 import { messages, runs, sessions } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
+import { pgText } from './text.js';
 
 /**
  * The session endpoints' queries in Postgres: the same listing, search walk and stats as
@@ -32,7 +33,7 @@ export class PgSessionQueries implements SessionQueries {
   }
 
   async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
-    const where = and(...sessionConditions(sessions, filter, cursor));
+    const where = and(...sessionConditions(sessions, textsOf(filter), cursor && { ...cursor, id: pgText(cursor.id) }));
     if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, where, limit);
     const rows = await this.db
       .select()
@@ -74,14 +75,15 @@ export class PgSessionQueries implements SessionQueries {
   }
 
   async runsOf(sessionId: string): Promise<RunRow[]> {
-    return (await this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
+    return (await this.db.select().from(runs).where(eq(runs.sessionId, pgText(sessionId))).orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
   }
 
   /**
    * One statement: a turn begun on another replica meanwhile holds the session's row, and the
    * delete waits for it, then sees the row as the turn left it (running) and deletes nothing.
    */
-  async deleteSession(id: string): Promise<'deleted' | 'busy' | 'gone'> {
+  async deleteSession(given: string): Promise<'deleted' | 'busy' | 'gone'> {
+    const id = pgText(given);
     const deleted = await retryingConflicts(() =>
       this.db
         .delete(sessions)
@@ -102,4 +104,10 @@ export class PgSessionQueries implements SessionQueries {
 function numbered(text: string): string {
   let n = 0;
   return text.replace(/\?/g, () => `$${++n}`);
+}
+
+/** A listing's filter as Postgres text can hold it (a NUL matches nothing rather than failing the query). */
+function textsOf(filter: SessionFilter): SessionFilter {
+  const text = (v: string | undefined) => (v === undefined ? undefined : pgText(v));
+  return Object.fromEntries(Object.entries({ ...filter, agent: text(filter.agent), status: text(filter.status), ownerKeyId: text(filter.ownerKeyId) }).filter(([, v]) => v !== undefined)) as SessionFilter;
 }

@@ -20,11 +20,11 @@ export class PgTranscriptStore implements TranscriptStore {
   constructor(private readonly db: PgDb) {}
 
   async getSession(id: string): Promise<SessionRow | undefined> {
-    return (await this.db.select().from(sessions).where(eq(sessions.id, id)))[0];
+    return (await this.db.select().from(sessions).where(eq(sessions.id, pgText(id))))[0];
   }
 
   async getRun(id: string): Promise<RunRow | undefined> {
-    return (await this.db.select().from(runs).where(eq(runs.id, id)))[0] as RunRow | undefined;
+    return (await this.db.select().from(runs).where(eq(runs.id, pgText(id))))[0] as RunRow | undefined;
   }
 
   beginTurn(t: TurnStart): Promise<TurnBegun> {
@@ -92,7 +92,7 @@ export class PgTranscriptStore implements TranscriptStore {
   }
 
   async turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }> {
-    const rows = await this.db.select().from(messages).where(eq(messages.runId, runId)).orderBy(asc(messages.id));
+    const rows = await this.db.select().from(messages).where(eq(messages.runId, pgText(runId))).orderBy(asc(messages.id));
     return { prompt: rows.filter((m) => m.role === 'user').at(-1)?.content, reply: rows.find((m) => m.role === 'assistant') };
   }
 
@@ -127,7 +127,7 @@ export class PgTranscriptStore implements TranscriptStore {
   }
 
   messagesOf(sessionId: string): Promise<MessageRow[]> {
-    return this.db.select().from(messages).where(eq(messages.sessionId, sessionId)).orderBy(asc(messages.id));
+    return this.db.select().from(messages).where(eq(messages.sessionId, pgText(sessionId))).orderBy(asc(messages.id));
   }
 
   finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {

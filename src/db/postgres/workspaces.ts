@@ -4,6 +4,7 @@ import type { StoredWorkspace } from '../../workspace/store.js';
 import type { Workspace } from '../../workspace/archive.js';
 import { sessions, workspaces } from './schema.js';
 import { retryingConflicts, type PgDb, type PgTx } from './open.js';
+import { pgText } from './text.js';
 
 /** Sessions' workspaces in Postgres (bytea), beside their transcripts. */
 export class PgWorkspaceStore implements WorkspaceStore {
@@ -13,12 +14,12 @@ export class PgWorkspaceStore implements WorkspaceStore {
     const [row] = await this.db
       .select({ tar: workspaces.tar, bytes: workspaces.bytes, files: workspaces.files, sha256: workspaces.sha256 })
       .from(workspaces)
-      .where(eq(workspaces.sessionId, sessionId));
+      .where(eq(workspaces.sessionId, pgText(sessionId)));
     return row;
   }
 
   async digestOf(sessionId: string): Promise<string | undefined> {
-    const [row] = await this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId));
+    const [row] = await this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, pgText(sessionId)));
     return row?.sha256;
   }
 
