@@ -9,11 +9,13 @@ import { defineConfig } from 'vitest/config';
 const ON_POSTGRES = [
   'auth',
   'bad-input',
+  'batch',
   'engine-faults',
   'errors',
   'idempotency',
   'isolation',
   'observability',
+  'openai',
   'replay',
   'replay-bound',
   'request-shapes',
@@ -23,6 +25,7 @@ const ON_POSTGRES = [
   'stdin',
   'stored-output',
   'streaming',
+  'websocket',
   'workspace-api',
   'workspace',
 ];

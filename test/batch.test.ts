@@ -116,7 +116,7 @@ describe('the batch client', () => {
     expect(lines(out).map((r) => r.output)).toEqual(Array.from({ length: 6 }, (_, i) => `s${i}\n`));
     // The line cut off by Ctrl-C kept running (it has an Idempotency-Key); the resumed batch sent
     // the same key for it, so each prompt was stored, and ran, once.
-    const stored = h.db.$client.prepare("select content, count(*) as n from messages where role = 'user' and content like 'sleep 0.4; echo s%' group by content").all() as { n: number }[];
+    const stored = await h.rows<{ n: number }>("select content, count(*) as n from messages where role = 'user' and content like 'sleep 0.4; echo s%' group by content");
     expect(stored).toHaveLength(6);
     expect(stored.every((p) => p.n === 1)).toBe(true);
   }, 60_000);

@@ -149,7 +149,7 @@ describe('the OpenAI-compatible API', () => {
   it('cancels the run when the client aborts', async () => {
     const abort = new AbortController();
     const stream = await client.chat.completions.create({ model: 'shell', messages: [user('echo up; sleep 30')], stream: true }, { signal: abort.signal });
-    const runId = (await waitFor(() => h.db.$client.prepare(`select id from runs where status = 'running' order by created_at desc limit 1`).get() as { id: string } | undefined)).id;
+    const runId = (await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs where status = 'running' order by created_at desc limit 1`))[0])).id;
     for await (const chunk of stream) {
       if (chunk.choices[0]?.delta.content === 'up\n') break; // leaving the loop aborts the request
     }

@@ -179,7 +179,7 @@ describe('a WebSocket conversation', () => {
       await holder.next('done');
       await new Promise((r) => setTimeout(r, 300));
       expect(c.messages.map((m) => m.type)).toEqual(['cancelled']);
-      expect(full.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 1 });
+      expect(await full.rows('select count(*) as n from runs')).toEqual([{ n: 1 }]);
       c.send({ type: 'prompt', prompt: 'echo now' }); // the conversation goes on
       expect(await c.next('done')).toMatchObject({ status: 'succeeded' });
       holder.ws.close();
