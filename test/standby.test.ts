@@ -112,8 +112,16 @@ describe('standby containers', () => {
   });
 
   it("keep the container's own deadline, counted from assignment", async () => {
-    await new Promise((r) => setTimeout(r, 1500)); // waiting longer does not shorten it
-    const body = await jsonOf(h.app.request(post('/v1/run', 'ps -o args | grep "^sleep" | grep -v grep', { accept: 'application/json' })));
+    // Served warm, that is: a run that missed (a standby container the loaded engine could not
+    // hand over in time) starts cold, as it should, with no gate and no watcher; it is sent again.
+    let body: { output?: string } = {};
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await readyCount('shell', 2);
+      await new Promise((r) => setTimeout(r, 1500)); // waiting longer does not shorten it
+      const hits = h.service.standby!.stats().get('shell')!.hits;
+      body = await jsonOf(h.app.request(post('/v1/run', 'ps -o args | grep "^sleep" | grep -v grep', { accept: 'application/json' })));
+      if (h.service.standby!.stats().get('shell')!.hits > hits) break;
+    }
     // The profile's 20 s deadline, and the container's own 5 s after it, kept by the gate's watcher.
     expect(body.output).toBe('sleep 25\n');
     await readyCount('shell', 2);
