@@ -33,6 +33,9 @@ const ON_POSTGRES = [
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Two files at a time even on two cores (vitest's default there is one): the integration
+    // files wait on the engine and the database, not the CPU. 470 s → 272 s for the suite here.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [

@@ -1,6 +1,6 @@
 import type { InstanceStore } from './store.js';
-import { and, eq, gte, lt, ne, notInArray, or, sql } from 'drizzle-orm';
-import { INTERRUPTED } from '../errors.js';
+import { and, eq, gte, lt } from 'drizzle-orm';
+import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from './leftover-runs.js';
 import type { Db } from './open.js';
 import { instances, runs } from './schema.js';
 
@@ -49,31 +49,10 @@ export class SqliteInstanceStore implements InstanceStore {
       .filter((id) => id !== instanceId);
     const res = this.db
       .update(runs)
-      .set({
-        status: 'interrupted',
-        errorCode: INTERRUPTED.byDeadProcess.code,
-        errorMessage: INTERRUPTED.byDeadProcess.message,
-        endedAt: now,
-        totalMs: sql`${now} - ${runs.createdAt}`,
-      })
-      .where(
-        and(
-          eq(runs.status, 'running'),
-          opts.ownToo === false
-            ? and(ne(runs.instanceId, instanceId), notInArray(runs.instanceId, alive))
-            : or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
-        ),
-      )
+      .set(interruptedColumns(runs, now))
+      .where(leftoverRuns(runs, instanceId, alive, opts.ownToo !== false))
       .run();
-    if (res.changes > 0) {
-      this.db.$client
-        .prepare(
-          `update sessions set last_status = 'interrupted'
-             where last_status = 'running'
-               and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`,
-        )
-        .run();
-    }
+    if (res.changes > 0) this.db.$client.prepare(INTERRUPT_ORPHANED_SESSIONS).run();
     return res.changes;
   }
 }

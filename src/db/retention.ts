@@ -1,31 +1,50 @@
-import { and, count, eq, inArray, lt, notExists } from 'drizzle-orm';
+import { count, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './open.js';
-import { runs, sessions } from './schema.js';
+import { sessions } from './schema.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What pruning needs of a store: how many sessions would go, and a delete of one batch of them. */
+export interface PruneSteps {
+  countStale(): Promise<number>;
+  /** Deletes up to `limit` stale sessions; resolves with how many went. */
+  deleteStale(limit: number): Promise<number>;
+}
 
 /**
  * RETENTION_DAYS: sessions not touched for that long, with no run in progress, are deleted
  * with everything they own (messages, runs, workspace: the foreign keys cascade, indexed, and
  * the stats roll-ups' triggers take their runs out). In batches, yielding between them, so
  * that a large prune never holds the database or the service for long. Resolves with how many
- * sessions went (or would go, `dryRun`).
+ * sessions went (or would go, `dryRun`). Both stores.
  */
-export async function pruneSessions(db: Db, days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
-  const before = now - days * DAY_MS;
-  const stale = and(
-    lt(sessions.updatedAt, before),
-    notExists(db.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, sessions.id), eq(runs.status, 'running')))),
-  );
-  if (opts.dryRun) return db.select({ n: count() }).from(sessions).where(stale).get()!.n;
+export async function pruneInBatches(steps: PruneSteps, opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+  if (opts.dryRun) return steps.countStale();
   const batch = opts.batch ?? 200;
   let total = 0;
   for (;;) {
-    const ids = db.select({ id: sessions.id }).from(sessions).where(stale).limit(batch);
-    const n = db.delete(sessions).where(inArray(sessions.id, ids)).run().changes;
+    const n = await steps.deleteStale(batch);
     total += n;
     if (n < batch) return total;
     // Between batches the service goes on: requests, heartbeats, runs' ends.
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Sessions last touched before `before` with no run in progress (SQL both dialects speak). */
+export function staleSessions(s: { id: AnyColumn; updatedAt: AnyColumn }, before: number) {
+  return sql`${s.updatedAt} < ${before} and not exists (select 1 from runs where runs.session_id = ${s.id} and runs.status = 'running')`;
+}
+
+/** SQLite's steps of pruneInBatches. */
+export function pruneSessions(db: Db, days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+  const stale = staleSessions(sessions, now - days * DAY_MS);
+  return pruneInBatches(
+    {
+      countStale: async () => db.select({ n: count() }).from(sessions).where(stale).get()!.n,
+      deleteStale: async (limit) =>
+        db.delete(sessions).where(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit))).run().changes,
+    },
+    opts,
+  );
 }

@@ -3,8 +3,8 @@ import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
 import type { Workspace } from '../workspace/archive.js';
-import { putWorkspace } from '../workspace/store.js';
-import { messages, runs, sessions, workspaces, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
+import { digestIn, putWorkspace } from '../workspace/store.js';
+import { messages, runs, sessions, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
 
 export interface TurnStart {
   sessionId: string;
@@ -103,7 +103,7 @@ export class SqliteTranscriptStore implements TranscriptStore {
       this.db.transaction(() => {
         // A run holds the key already (a twin request a moment ago): that, not "busy", is the answer.
         if (t.idempotencyKey !== undefined && this.byIdempotencyKey(t.keyId, t.idempotencyKey)) return 'duplicate';
-        if (t.files && this.workspaceDigest(t.sessionId) !== t.files.basedOn) return 'stale';
+        if (t.files && digestIn(this.db, t.sessionId) !== t.files.basedOn) return 'stale';
         if (t.newSessionAgent !== undefined) {
           q.newSession.run({ ...v, agent: t.newSessionAgent });
         } else if (q.activeRun.get(v)) {
@@ -138,7 +138,7 @@ export class SqliteTranscriptStore implements TranscriptStore {
         const prompt = this.promptOf(t.previousRunId);
         if (!prompt) return 'gone';
         if (this.storedAfter(t.sessionId, prompt.id)) return 'busy';
-        if (t.files && this.workspaceDigest(t.sessionId) !== t.files.basedOn) return 'stale';
+        if (t.files && digestIn(tx, t.sessionId) !== t.files.basedOn) return 'stale';
         if (t.files) putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
         tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
         tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId)).run();
@@ -156,10 +156,6 @@ export class SqliteTranscriptStore implements TranscriptStore {
   async isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): Promise<boolean> {
     const prompt = this.promptOf(run.id);
     return prompt !== undefined && !this.storedAfter(run.sessionId, prompt.id);
-  }
-
-  private workspaceDigest(sessionId: string): string | undefined {
-    return this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
   }
 
   private promptOf(runId: string): { id: number } | undefined {

@@ -13,6 +13,7 @@ export interface StoredWorkspace {
 }
 
 type Writer = Pick<Db, 'insert'>;
+type Reader = Pick<Db, 'select'>;
 
 /** Sessions' workspaces, one row each in the transcript's database (see `workspaces` in schema.ts). */
 export class SqliteWorkspaceStore implements WorkspaceStore {
@@ -26,13 +27,8 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
       .get();
   }
 
-  /** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
   async digestOf(sessionId: string): Promise<string | undefined> {
-    return this.digest(sessionId);
-  }
-
-  private digest(sessionId: string): string | undefined {
-    return this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
+    return digestIn(this.db, sessionId);
   }
 
   /** Replaces the session's workspace, inside the caller's transaction when it gives one. */
@@ -49,11 +45,16 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
   async putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean> {
     return this.db.transaction((tx) => {
       const session = tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).get();
-      if (!session || session.lastStatus === 'running' || this.digest(sessionId) !== basedOn) return false;
+      if (!session || session.lastStatus === 'running' || digestIn(tx, sessionId) !== basedOn) return false;
       putWorkspace(tx, sessionId, w, now);
       return true;
     });
   }
+}
+
+/** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
+export function digestIn(db: Reader, sessionId: string): string | undefined {
+  return db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
 }
 
 /** Stores (or replaces) a session's workspace. */

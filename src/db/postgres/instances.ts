@@ -1,5 +1,5 @@
-import { and, eq, gte, lt, ne, notInArray, or, sql } from 'drizzle-orm';
-import { INTERRUPTED } from '../../errors.js';
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from '../leftover-runs.js';
 import type { InstanceStore } from '../store.js';
 import { instances, runs } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
@@ -38,28 +38,10 @@ export class PgInstanceStore implements InstanceStore {
         .filter((id) => id !== instanceId);
       const interrupted = await tx
         .update(runs)
-        .set({
-          status: 'interrupted',
-          errorCode: INTERRUPTED.byDeadProcess.code,
-          errorMessage: INTERRUPTED.byDeadProcess.message,
-          endedAt: now,
-          totalMs: sql`${now}::bigint - ${runs.createdAt}`,
-        })
-        .where(
-          and(
-            eq(runs.status, 'running'),
-            opts.ownToo === false
-            ? and(ne(runs.instanceId, instanceId), notInArray(runs.instanceId, alive))
-            : or(eq(runs.instanceId, instanceId), sql`${runs.instanceId} is null`, notInArray(runs.instanceId, alive)),
-          ),
-        )
+        .set(interruptedColumns(runs, now))
+        .where(leftoverRuns(runs, instanceId, alive, opts.ownToo !== false))
         .returning({ sessionId: runs.sessionId });
-      if (interrupted.length > 0) {
-        await tx.execute(sql`
-          update sessions set last_status = 'interrupted'
-           where last_status = 'running'
-             and not exists (select 1 from runs where runs.session_id = sessions.id and runs.status = 'running')`);
-      }
+      if (interrupted.length > 0) await tx.execute(sql.raw(INTERRUPT_ORPHANED_SESSIONS));
       return interrupted.length;
     }));
   }

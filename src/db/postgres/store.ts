@@ -1,10 +1,10 @@
-import { and, count, eq, inArray, lt, notExists } from 'drizzle-orm';
+import { count, inArray } from 'drizzle-orm';
 import type { Store } from '../store.js';
-import { DAY_MS } from '../retention.js';
+import { DAY_MS, pruneInBatches, staleSessions } from '../retention.js';
 import { PgApiKeyStore } from './api-keys.js';
 import { PgInstanceStore } from './instances.js';
 import { isPostgresHealthy, openPostgres, retryingConflicts, type PgDb, type PostgresOptions } from './open.js';
-import { runs, sessions } from './schema.js';
+import { sessions } from './schema.js';
 import { PgSessionQueries } from './session-queries.js';
 import { PgTranscriptStore } from './transcripts.js';
 import { PgWorkspaceStore } from './workspaces.js';
@@ -29,21 +29,18 @@ export class PgStore implements Store {
     this.instances = new PgInstanceStore(db);
   }
 
-  /** As SQLite's pruneSessions: in batches, so that no prune holds the database for long. */
-  async prune(days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
-    const stale = and(
-      lt(sessions.updatedAt, now - days * DAY_MS),
-      notExists(this.db.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, sessions.id), eq(runs.status, 'running')))),
+  /** In batches, as on SQLite (pruneInBatches), so that no prune holds the database for long. */
+  prune(days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+    const stale = staleSessions(sessions, now - days * DAY_MS);
+    const ids = (limit: number) => this.db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit);
+    return pruneInBatches(
+      {
+        countStale: async () => (await this.db.select({ n: count() }).from(sessions).where(stale))[0]!.n,
+        deleteStale: async (limit) =>
+          (await retryingConflicts(() => this.db.delete(sessions).where(inArray(sessions.id, ids(limit))).returning({ id: sessions.id }))).length,
+      },
+      opts,
     );
-    if (opts.dryRun) return (await this.db.select({ n: count() }).from(sessions).where(stale))[0]!.n;
-    const batch = opts.batch ?? 200;
-    let total = 0;
-    for (;;) {
-      const ids = this.db.select({ id: sessions.id }).from(sessions).where(stale).limit(batch);
-      const n = (await retryingConflicts(() => this.db.delete(sessions).where(inArray(sessions.id, ids)).returning({ id: sessions.id }))).length;
-      total += n;
-      if (n < batch) return total;
-    }
   }
 
   async now(): Promise<number> {

@@ -2,9 +2,9 @@ import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../store.js';
 import { endColumns, replayedSize, type Replay, type RunEnd, type TurnBegun, type TurnStart } from '../transcripts.js';
 import type { MessageRow, RunRow, SessionRow } from '../schema.js';
-import { messages, runs, sessions, workspaces } from './schema.js';
+import { messages, runs, sessions } from './schema.js';
 import { isUniqueViolation, retryingConflicts, type PgDb, type PgTx } from './open.js';
-import { putWorkspace } from './workspaces.js';
+import { digestIn, putWorkspace } from './workspaces.js';
 import { pgText } from './text.js';
 
 /** Rows read per round trip while a replay walks back from the newest message. */
@@ -36,7 +36,7 @@ export class PgTranscriptStore implements TranscriptStore {
         if (refusal === 'gone') return refusal;
         if (t.idempotencyKey !== undefined && (await byIdempotencyKey(tx, t.keyId, t.idempotencyKey))) return 'duplicate';
         if (refusal) return refusal;
-        if (t.files && (await digestOf(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
+        if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
         if (t.newSessionAgent !== undefined) {
           await tx.insert(sessions).values({ id: t.sessionId, agent: t.newSessionAgent, ownerKeyId: t.keyId, createdAt: t.now, updatedAt: t.now });
         }
@@ -71,7 +71,7 @@ export class PgTranscriptStore implements TranscriptStore {
         const prompt = await promptOf(tx, t.previousRunId);
         if (!prompt) return 'gone';
         if (await storedAfter(tx, t.sessionId, prompt.id)) return 'busy';
-        if (t.files && (await digestOf(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
+        if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
         await tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId));
         await tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId));
         await tx.insert(runs).values(runningRun(t, t.idempotencyKey));
@@ -198,11 +198,6 @@ async function byIdempotencyKey(db: PgDb | PgTx, keyId: string | null, idempoten
     .from(runs)
     .where(and(sql`coalesce(${runs.keyId}, '') = ${keyId ?? ''}`, eq(runs.idempotencyKey, idempotencyKey)));
   return rows[0] as RunRow | undefined;
-}
-
-async function digestOf(db: PgDb | PgTx, sessionId: string): Promise<string | undefined> {
-  const [row] = await db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId));
-  return row?.sha256;
 }
 
 async function promptOf(db: PgDb | PgTx, runId: string): Promise<{ id: number } | undefined> {

@@ -18,9 +18,8 @@ export class PgWorkspaceStore implements WorkspaceStore {
     return row;
   }
 
-  async digestOf(sessionId: string): Promise<string | undefined> {
-    const [row] = await this.db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, pgText(sessionId)));
-    return row?.sha256;
+  digestOf(sessionId: string): Promise<string | undefined> {
+    return digestIn(this.db, sessionId);
   }
 
   put(sessionId: string, w: Workspace, now: number): Promise<void> {
@@ -32,12 +31,17 @@ export class PgWorkspaceStore implements WorkspaceStore {
     return retryingConflicts(() => this.db.transaction(async (tx) => {
       const [session] = await tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).for('update');
       if (!session || session.lastStatus === 'running') return false;
-      const [current] = await tx.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId));
-      if (current?.sha256 !== basedOn) return false;
+      if ((await digestIn(tx, sessionId)) !== basedOn) return false;
       await putWorkspace(tx, sessionId, w, now);
       return true;
     }));
   }
+}
+
+/** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
+export async function digestIn(db: PgDb | PgTx, sessionId: string): Promise<string | undefined> {
+  const [row] = await db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, pgText(sessionId)));
+  return row?.sha256;
 }
 
 /** Stores (or replaces) a session's workspace. */
