@@ -2,33 +2,11 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: `unit` (pure logic, no Docker engine needed, seconds), `integration`
 // (the real engine, a real SQLite file; checks for the engine and the images once), and
-// `postgres`: the integration files that go through the store only (no SQLite file read by
-// hand), again with the service on Postgres (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh).
-// test/store-contract.test.ts and test/replicas.test.ts run on Postgres in `integration`.
+// `postgres`: the same integration files again with the service on Postgres
+// (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh). Not in it: the files about the SQLite file
+// itself, and the two that run on Postgres already (the store contract, on both; replicas).
 // `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
-const ON_POSTGRES = [
-  'auth',
-  'bad-input',
-  'batch',
-  'engine-faults',
-  'errors',
-  'idempotency',
-  'isolation',
-  'observability',
-  'openai',
-  'replay',
-  'replay-bound',
-  'request-shapes',
-  'run-endings',
-  'slow-reader',
-  'standby',
-  'stdin',
-  'stored-output',
-  'streaming',
-  'websocket',
-  'workspace-api',
-  'workspace',
-];
+const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replicas'];
 
 export default defineConfig({
   test: {
@@ -53,7 +31,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: ON_POSTGRES.map((f) => `test/${f}.test.ts`),
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**', ...NOT_ON_POSTGRES.map((f) => `test/${f}.test.ts`)],
           env: { EPHEMERA_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/global-setup.ts'],
         },

@@ -1,26 +1,26 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 // `npm start` and the Docker image run the esbuild bundle, not src/: it must serve the same,
 // and keep dockerode's ssh2/gRPC dependencies unloaded until an ssh:// engine needs them.
 const OUT = 'dist/bundle-test/index.js'; // two folders deep, like dist/bundle/index.js
-const dir = mkdtempSync(join(tmpdir(), 'ephemera-bundle-'));
 const LAZY = /node_modules\/(ssh2|@grpc\/grpc-js|@grpc\/proto-loader)\//;
 
 beforeAll(() => {
   execFileSync(process.execPath, ['scripts/bundle.mjs', OUT]);
 });
-afterAll(() => {
+const databases = processDatabases();
+afterAll(async () => {
   rmSync('dist/bundle-test', { recursive: true, force: true });
-  rmSync(dir, { recursive: true, force: true });
+  await databases.close();
 });
 
-const start = (env: Record<string, string>) =>
-  spawnService({ NODE_DEBUG: 'module', LOG_LEVEL: 'info', DATABASE_PATH: join(dir, `${Math.random()}.db`), ...env }, [OUT]);
+// On the project's store: on Postgres, the bundle must carry the pg driver too.
+const start = async (env: Record<string, string>) =>
+  spawnService({ NODE_DEBUG: 'module', LOG_LEVEL: 'info', ...(await databases.env(`${Math.random()}`.slice(2))), ...env }, [OUT]);
 
 describe('the bundled service', () => {
   it('runs a prompt, with none of the engine transports it does not use loaded', async () => {

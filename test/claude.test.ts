@@ -181,8 +181,6 @@ describe('the claude agent', () => {
     expect(inspect).not.toContain(API_KEY);
     expect(JSON.stringify(body)).not.toContain(API_KEY);
     expect(logLines.join('\n')).not.toContain(API_KEY);
-    const dump = h.db.$client.prepare(`select group_concat(coalesce(stderr,'') || coalesce(error_message,''), '') as t from runs`).get() as { t: string };
-    const msgs = h.db.$client.prepare(`select group_concat(content, '') as t from messages`).get() as { t: string };
-    expect(dump.t + msgs.t).not.toContain(API_KEY);
+    expect(await h.storedText()).not.toContain(API_KEY);
   });
 });

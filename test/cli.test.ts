@@ -3,19 +3,27 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processDatabases } from './helpers/process-database.js';
 
 // The CLIs as a user runs them: from the built output (node dist/cli/...), no tsx, with
 // --help, exit codes, and every error as one line.
 
 let dir: string;
-beforeAll(() => {
+const databases = processDatabases();
+let keysDb: Record<string, string>;
+beforeAll(async () => {
   execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
   dir = mkdtempSync(join(tmpdir(), 'ephemera-cli-'));
+  keysDb = await databases.env('keys');
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await databases.close();
+});
 
-const run = (cli: 'keys' | 'batch', args: string[], db = join(dir, 'keys.db')) => {
-  const r = spawnSync(process.execPath, [`dist/cli/${cli}.js`, ...args], { env: { ...process.env, DATABASE_PATH: db }, encoding: 'utf8' });
+/** Runs a CLI on the project's store, or on the database `env` names. */
+const run = (cli: 'keys' | 'batch', args: string[], env = keysDb) => {
+  const r = spawnSync(process.execPath, [`dist/cli/${cli}.js`, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 const oneLine = (text: string) => text.trim().split('\n').filter((l) => !l.includes('warning: the database directory'));
@@ -30,9 +38,9 @@ describe('keys', () => {
   });
 
   it('refuses a missing or unknown command or option in one line, exit 2, and creates no database', () => {
-    const db = join(dir, 'untouched.db');
+    const db = join(dir, 'untouched.db'); // a file, whose making would show
     for (const args of [[], ['frob'], ['--bogus'], ['list', '--role']]) {
-      const r = run('keys', args, db);
+      const r = run('keys', args, { DATABASE_PATH: db });
       expect(r.code, args.join(' ')).toBe(2);
       expect(oneLine(r.err), args.join(' ')).toHaveLength(1);
       expect(r.err).toMatch(/^keys: /);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
 import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 // The service runs no agent on a network that is not locked down, unless its profile
@@ -10,11 +11,13 @@ import { spawnService } from './helpers/service-process.js';
 
 const docker = new Docker();
 const OPEN = `ephemera-test-open-${process.pid}`;
+const databases = processDatabases();
 beforeAll(async () => {
   await docker.createNetwork({ Name: OPEN, Driver: 'bridge' });
 });
 afterAll(async () => {
   await docker.getNetwork(OPEN).remove();
+  await databases.close();
 });
 
 const profilesOn = (extra: ProfilesFile['profiles']): ProfilesFile => ({ default_agent: 'shell', profiles: { ...TEST_PROFILES.profiles, ...extra } });
@@ -45,7 +48,7 @@ describe('the egress lock check', () => {
   });
 
   it('a service whose model gateway cannot listen refuses its model agents, and serves the rest', async () => {
-    const svc = await spawnService({ DATABASE_PATH: ':memory:', MODEL_GATEWAY_HOST: '0.0.0.0' });
+    const svc = await spawnService({ ...(await databases.env('gateway-refused')), MODEL_GATEWAY_HOST: '0.0.0.0' });
     try {
       const res = await fetch(`${svc.url}/v1/run?agent=gemini`, { method: 'POST', body: 'hello' });
       expect(res.status).toBe(503);
@@ -64,7 +67,7 @@ describe('the egress lock check', () => {
       const res = await h.app.request(post('/v1/run?agent=cat', 'hello'));
       expect(res.status).toBe(503);
       expect(await jsonOf(res)).toEqual({ error: { code: 'AGENT_UNAVAILABLE', message: 'agent "cat" is not available: network x is not locked down' } });
-      expect(h.db.$client.prepare('select count(*) as n from runs').get()).toEqual({ n: 0 });
+      expect(await h.rows('select count(*) as n from runs')).toEqual([{ n: 0 }]);
       expect((await h.app.request(post('/v1/run', 'echo shell still runs', { accept: 'application/json' }))).status).toBe(200);
     } finally {
       await h.close();

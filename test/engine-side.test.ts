@@ -1,19 +1,17 @@
 import { workspaceShim } from '../src/runner/workspace-capture.js';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 // What the engine keeps of a run, and what it does by itself when the service is gone.
 
 const docker = new Docker();
 let h: Harness;
-let dir: string;
+const databases = processDatabases();
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ephemera-engine-'));
   // An image "without timeout": PATH leads nowhere, so the wrapper cannot be found, while
   // the command itself is given by its full path.
   const noTimeout = { image: SHELL_IMAGE, command: ['/bin/cat'], env: { PATH: '/nowhere' }, replay: 'none' as const };
@@ -27,7 +25,7 @@ beforeAll(() => {
 afterEach(async () => expect(await h.leftovers()).toEqual([]));
 afterAll(async () => {
   await h.close();
-  rmSync(dir, { recursive: true, force: true });
+  await databases.close();
 });
 
 const managedBy = (instance: string) => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
@@ -100,7 +98,7 @@ describe('the engine keeps nothing of the output', () => {
 
 describe('the container keeps its deadline by itself', () => {
   it('after the service is SIGKILLed mid-run, the container ends by itself, its whole process tree with it', async () => {
-    const svc = await spawnService({ DATABASE_PATH: join(dir, 'killed.db'), REAP_INTERVAL_MS: '1000' });
+    const svc = await spawnService({ ...(await databases.env('killed')), REAP_INTERVAL_MS: '1000' });
     const instance = /"instance":"([^"]+)"/.exec(svc.logs.join('\n'))![1]!;
     // A child of sh that would outlive a KILL sent to sh alone, with a number of its own to find it by.
     const child = ['sleep', String(6000 + Math.floor(Math.random() * 3000))];

@@ -106,9 +106,7 @@ describe('the gemini agent', () => {
       ['user', 'third question'],
       ['assistant', 'Hello from the fake model: turns=5'],
     ]);
-    const runs = h.db.$client
-      .prepare('select input_tokens, output_tokens, total_tokens from runs where session_id = ? order by created_at')
-      .all(sessionId);
+    const runs = await h.rows('select input_tokens, output_tokens, total_tokens from runs where session_id = ? order by created_at', sessionId);
     expect(runs).toEqual([
       { input_tokens: 10, output_tokens: 6, total_tokens: 16 },
       { input_tokens: 30, output_tokens: 6, total_tokens: 36 },
@@ -242,11 +240,7 @@ describe('the gemini agent', () => {
     expect(JSON.stringify(body)).not.toContain(API_KEY);
     expect(logLines.length).toBeGreaterThan(0);
     expect(logLines.join('\n')).not.toContain(API_KEY);
-    const dump = h.db.$client
-      .prepare(`select group_concat(coalesce(stderr,'') || coalesce(error_message,''), '') as t from runs`)
-      .get() as { t: string };
-    const msgs = h.db.$client.prepare(`select group_concat(content, '') as t from messages`).get() as { t: string };
-    expect(dump.t + msgs.t).not.toContain(API_KEY);
+    expect(await h.storedText()).not.toContain(API_KEY);
   });
 });
 

@@ -1,8 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/open.js';
-import { SqliteInstanceStore } from '../src/db/instances.js';
-import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, type Harness, jsonOf } from './helpers/harness.js';
 
 let h: Harness;
@@ -25,19 +21,9 @@ describe('health', () => {
   });
 });
 
-describe('the database file', () => {
-  it('is in WAL mode with foreign keys on, and migrations apply once', () => {
-    expect(h.db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(h.db.$client.pragma('foreign_keys', { simple: true })).toBe(1);
-    const journal = JSON.parse(readFileSync('migrations/meta/_journal.json', 'utf8')) as { entries: unknown[] };
-    const again = openDatabase(h.dbPath); // re-opening applies nothing twice
-    expect(again.$client.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: journal.entries.length });
-    again.$client.close();
-  });
-
+describe('the store', () => {
   it('marks runs left running by a dead process as interrupted', async () => {
-    const store = new SqliteTranscriptStore(h.db);
-    const instances = new SqliteInstanceStore(h.db);
+    const { transcripts: store, instances } = h.database;
     const now = Date.now();
     const begun = await store.beginTurn({
       sessionId: 'ses_test_interrupted',

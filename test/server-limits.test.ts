@@ -9,6 +9,7 @@ import { stream } from 'hono/streaming';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applyServerLimits, type ServerLimits } from '../src/http/server-limits.js';
 import { waitFor } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 const app = new Hono()
@@ -146,14 +147,18 @@ describe('the HTTP server limits', () => {
 
 describe('the service', () => {
   let dir: string;
+  const databases = processDatabases();
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'ephemera-limits-'));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await databases.close();
+  });
 
   it('applies the limits from its environment', async () => {
     const svc = await spawnService({
-      DATABASE_PATH: join(dir, 'limits.db'),
+      ...(await databases.env('limits')),
       DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}`, // no container is needed here
       HEADERS_TIMEOUT_MS: '300',
       REQUEST_TIMEOUT_MS: '600',

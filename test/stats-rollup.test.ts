@@ -1,13 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHistogram, planWindow } from '../src/db/session-queries.js';
 import { newId } from '../src/db/ids.js';
-import { SqliteTranscriptStore } from '../src/db/transcripts.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
 // /v1/stats over windows holding whole hours reads hourly roll-ups kept by triggers; the
-// oracle here is the exact computation straight from `runs` (a window inside one hour).
+// oracle here is the exact computation straight from `runs` (a window inside one hour). On both
+// stores; the SQLite migrations' backfills are tested in sqlite-file.test.ts.
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const H0 = Math.floor(Date.UTC(2026, 10, 2) / HOUR) * HOUR;
@@ -21,7 +20,7 @@ beforeAll(async () => {
     sessionsByHour.push([]);
     for (let i = 0; i < 12; i++) {
       const k = hour * 12 + i;
-      const { sessionId } = await seedSession(h.db, {
+      const { sessionId } = await seedSession(h.database, {
         agent: ['shell', 'cat', 'gemini'][k % 3]!,
         at: H0 + hour * HOUR + i * 5 * 60_000,
         turns: [
@@ -37,7 +36,7 @@ beforeAll(async () => {
     for (const hour of [0, 7, 13, 23]) {
       for (let i = 0; i < 2; i++) {
         const k = day * 100 + hour * 2 + i;
-        await seedSession(h.db, {
+        await seedSession(h.database, {
           agent: i === 0 ? 'shell' : 'cat',
           at: H0 + day * DAY + hour * HOUR + (10 + i * 30) * 60_000,
           turns: [{ prompt: 'e', reply: 'f', status: k % 3 === 0 ? 'failed' : 'succeeded', firstByteMs: 20 + (k % 50), totalMs: 200 + k * 11 }],
@@ -51,14 +50,13 @@ afterAll(() => h.close());
 const stats = (from: number, to: number) => jsonOf(h.app.request(`/v1/stats?from=${from}&to=${to}`));
 
 /** The exact figures for [from, to), from `runs` alone, as the pre-roll-up code computed them. */
-function exact(from: number, to: number) {
-  const c = h.db.$client;
-  const runs = c.prepare('select status, agent, first_byte_ms as fb, total_ms as total from runs where created_at >= ? and created_at < ?').all(from, to) as Array<{
+async function exact(from: number, to: number) {
+  const runs = await h.rows<{
     status: string;
     agent: string;
     fb: number | null;
     total: number | null;
-  }>;
+  }>('select status, agent, first_byte_ms as fb, total_ms as total from runs where created_at >= ? and created_at < ?', from, to);
   const count = (key: 'status' | 'agent') => {
     const n = new Map<string, number>();
     for (const r of runs) n.set(r[key], (n.get(r[key]) ?? 0) + 1);
@@ -85,7 +83,7 @@ const within2pct = (got: { n: number; p50: number; p95: number }, want: { n: num
 /** Asserts /v1/stats over [from, to) gives the exact counts and percentiles within 2%; returns the exact figures. */
 async function agreesWithExact(from: number, to: number) {
   const got = await stats(from, to);
-  const want = exact(from, to);
+  const want = await exact(from, to);
   expect(got.by_status).toEqual(want.by_status);
   expect(got.by_agent).toEqual(want.by_agent);
   within2pct(got.first_byte_ms, want.first_byte_ms);
@@ -127,7 +125,7 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
   });
 
   it('counts a run still running, and forgets the runs of a deleted session', async () => {
-    const store = new SqliteTranscriptStore(h.db);
+    const store = h.database.transcripts;
     const sessionId = newId('ses');
     await store.beginTurn({ sessionId, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
     const doomed = sessionsByHour[3]![0]!;
@@ -137,24 +135,5 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     const to = H0 + 6 * HOUR; // all whole hours
     const want = await agreesWithExact(from, to);
     expect(want.by_status).toContainEqual({ status: 'running', runs: 1 });
-  });
-
-  it('rebuilds from `runs` to the same roll-ups as the triggers keep (the backfills of migrations 0007 and 0008)', () => {
-    const c = h.db.$client;
-    const snapshot = () => ({
-      counts: c.prepare('select * from run_counts where runs > 0 order by span, start, agent, status').all(),
-      latency: c.prepare('select * from run_latency where runs > 0 order by span, start, metric, bucket').all(),
-    });
-    const kept = snapshot();
-    expect(kept.counts.length).toBeGreaterThan(0);
-    const backfill = ['migrations/0007_stats_rollup.sql', 'migrations/0008_stats_quarter_days.sql']
-      .flatMap((f) => readFileSync(f, 'utf8').split('--> statement-breakpoint'))
-      .map((s) => s.trim())
-      .filter((s) => s.startsWith('INSERT INTO'));
-    expect(backfill).toHaveLength(4);
-    expect(c.prepare('select distinct span from run_counts order by span').pluck().all()).toEqual([HOUR, 6 * HOUR, DAY]);
-    c.exec('delete from run_counts; delete from run_latency;');
-    for (const statement of backfill) c.exec(statement);
-    expect(snapshot()).toEqual(kept);
   });
 });

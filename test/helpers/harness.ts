@@ -15,7 +15,8 @@ import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
 import type { Db } from '../../src/db/open.js';
 import { openSqliteStore, SqliteStore } from '../../src/db/sqlite-store.js';
 import { deferredTestStore } from './postgres.js';
-import type { Store } from '../../src/db/store.js';
+import type { SessionQueries, Store } from '../../src/db/store.js';
+import { SqliteSessionQueries } from '../../src/db/session-queries.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 
@@ -35,12 +36,21 @@ export interface Harness {
   app: ReturnType<typeof createApp>;
   /** What the app serves: stores, runs, gateway, background work, shutdown. */
   service: Service;
+  /** The service's store, SQLite or Postgres (the `postgres` project). */
+  database: Store;
+  /** The SQLite store's database; undefined in the `postgres` project. */
   db: Db;
   docker: Docker;
   instanceId: string;
   dbPath: string;
   /** Rows of a statement (`?` placeholders) from the service's database, SQLite or Postgres: what a test checks was stored. */
   rows<T = Record<string, unknown>>(text: string, ...args: unknown[]): Promise<T[]>;
+  /** Every text the store holds from runs (stderr, error messages) and messages, run together: what a secret must not be found in. */
+  storedText(): Promise<string>;
+  /** The store's session queries with other options (a smaller search bound, say), on the same database. */
+  sessionQueries(opts: { maxSearchScan?: number }): Promise<SessionQueries>;
+  /** The environment that points a process (a CLI, another instance) at this harness's database. */
+  databaseEnv(): Promise<Record<string, string>>;
   /** Managed containers this harness's app started that still exist. */
   leftovers(): Promise<Docker.ContainerInfo[]>;
   close(): Promise<void>;
@@ -73,12 +83,18 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   const onPostgres = process.env.EPHEMERA_TEST_STORE === 'postgres';
   const database = onPostgres ? deferredTestStore() : openSqliteStore(dbPath);
   const served = serveOn(database, opts);
+  const rows = async <T>(text: string, ...args: unknown[]) => (database instanceof SqliteStore ? sqliteRows(database.db, text, args) : await database.rows(text, args)) as T[];
   return {
     ...served,
     // No SQLite file on Postgres: a file of that project that reads it fails at once.
     db: database instanceof SqliteStore ? database.db : (undefined as unknown as Db),
-    rows: async <T>(text: string, ...args: unknown[]) =>
-      (database instanceof SqliteStore ? database.db.$client.prepare(text).all(...args) : await (database as ReturnType<typeof deferredTestStore>).rows(text, args)) as T[],
+    rows,
+    storedText: async () => {
+      const texts = await rows<{ t: string | null }>(`select stderr as t from runs union all select error_message from runs union all select content from messages`);
+      return texts.map((r) => r.t ?? '').join('\n');
+    },
+    databaseEnv: async (): Promise<Record<string, string>> => (database instanceof SqliteStore ? { DATABASE_PATH: dbPath } : { DATABASE_URL: await database.url() }),
+    sessionQueries: async (o) => (database instanceof SqliteStore ? new SqliteSessionQueries(database.db, o) : database.sessionQueries(o)),
     dbPath,
     async close() {
       await served.close();
@@ -87,8 +103,16 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   };
 }
 
+/** A statement's rows; none for one that returns none (an insert, say). */
+function sqliteRows(db: Db, text: string, args: unknown[]) {
+  const statement = db.$client.prepare(text);
+  if (statement.reader) return statement.all(...args);
+  statement.run(...args);
+  return [];
+}
+
 /** A harness on a store of the test's own (a Postgres database shared by replicas, say); closing it closes the store. */
-export type StoreHarness = Omit<Harness, 'db' | 'dbPath' | 'rows'> & { database: Store };
+export type StoreHarness = Omit<Harness, 'db' | 'dbPath' | 'rows' | 'storedText' | 'sessionQueries' | 'databaseEnv'>;
 
 export function serveOn(database: Store, opts: HarnessOptions = {}): StoreHarness {
   const { runtime, agents, profiles, geminiApiKey, secrets, logLines, ...config } = opts;

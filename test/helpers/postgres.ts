@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/db/postgres/store.js';
-import type { Store } from '../../src/db/store.js';
+import type { SessionQueries, Store } from '../../src/db/store.js';
+import { PgSessionQueries } from '../../src/db/postgres/session-queries.js';
 
 /**
  * The suite's Postgres server (scripts/ensure-postgres.sh starts it; EPHEMERA_TEST_POSTGRES
@@ -47,7 +48,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  * the `postgres` test project (vitest.config.ts) gives it this store instead of a SQLite file.
  * Closing it closes the pool and drops the database.
  */
-export function deferredTestStore(): Store & { rows(text: string, args: unknown[]): Promise<Record<string, unknown>[]> } {
+export interface DeferredTestStore extends Store {
+  rows(text: string, args: unknown[]): Promise<Record<string, unknown>[]>;
+  /** The store's session queries with other options (a smaller search bound, say), on the same pool. */
+  sessionQueries(opts: { maxSearchScan?: number }): Promise<SessionQueries>;
+  /** The database's URL, for a process of the test's own (a CLI, say). */
+  url(): Promise<string>;
+}
+
+export function deferredTestStore(): DeferredTestStore {
   const opened = (async () => {
     const db = await createTestDatabase();
     return { db, store: await openPostgresStore(db.url) };
@@ -68,16 +77,11 @@ export function deferredTestStore(): Store & { rows(text: string, args: unknown[
     healthy: async () => (await store).healthy(),
     /** A test's own look at what was stored: `?` placeholders, bigints as numbers. */
     async rows(text, args) {
-      const { db } = await opened;
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      try {
-        let n = 0;
-        const bigintAsNumber = { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
-        return (await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: args, types: bigintAsNumber as never })).rows;
-      } finally {
-        await client.end();
-      }
+      return queryRows((await opened).db.url, text, args);
+    },
+    url: async () => (await opened).db.url,
+    async sessionQueries(opts) {
+      return new PgSessionQueries((await store).db, opts);
     },
     async close() {
       const { db, store: s } = await opened;
@@ -85,4 +89,17 @@ export function deferredTestStore(): Store & { rows(text: string, args: unknown[
       await db.drop();
     },
   };
+}
+
+/** A test's own look at a database: `?` placeholders, bigints as numbers, on a connection of its own. */
+export async function queryRows(url: string, text: string, args: unknown[]): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    let n = 0;
+    const bigintAsNumber = { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
+    return (await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: args, types: bigintAsNumber as never })).rows;
+  } finally {
+    await client.end();
+  }
 }

@@ -1,7 +1,6 @@
-import type { Db } from '../../src/db/open.js';
 import { newId } from '../../src/db/ids.js';
 import type { RunStatus } from '../../src/db/schema.js';
-import { SqliteTranscriptStore } from '../../src/db/transcripts.js';
+import type { Store } from '../../src/db/store.js';
 import { EMPTY_RUN_METRICS } from '../../src/run-metrics.js';
 
 export interface SeedTurn {
@@ -14,10 +13,10 @@ export interface SeedTurn {
 
 /** Writes a finished session through the same store calls a real run makes (no container). */
 export async function seedSession(
-  db: Db,
+  database: Store,
   opts: { agent?: string; keyId?: string | null; at?: number; turns: SeedTurn[] },
 ): Promise<{ sessionId: string; runIds: string[] }> {
-  const store = new SqliteTranscriptStore(db);
+  const store = database.transcripts;
   const sessionId = newId('ses');
   const runIds: string[] = [];
   let now = opts.at ?? Date.now();

@@ -13,7 +13,7 @@ import { loadProfiles } from '../../src/config/profiles.js';
 import { openSqliteStore } from '../../src/db/sqlite-store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import { listen } from '../helpers/harness.js';
-import { runSoak } from './soak.js';
+import { runSoak, sqliteIntegrity } from './soak.js';
 
 const { values } = parseArgs({ options: { total: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
 const total = Number(values.total);
@@ -50,7 +50,8 @@ const rssBefore = process.memoryUsage().rss;
 let peakRss = rssBefore;
 const report = await runSoak({
   url: server.url,
-  dbPath,
+  rows: async (text) => database.db.$client.prepare(text).all() as Record<string, unknown>[],
+  integrity: async () => sqliteIntegrity(database.db),
   instanceId,
   total,
   concurrency,

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
-import Database from 'better-sqlite3';
 import Docker from 'dockerode';
+import type { Db } from '../../src/db/open.js';
 
 /**
  * A bounded load against a running service on loopback: normal, timeout, crash,
@@ -9,7 +9,10 @@ import Docker from 'dockerode';
  */
 export interface SoakOptions {
   url: string;
-  dbPath: string;
+  /** Rows of a statement from the service's database (SQLite or Postgres). */
+  rows(text: string): Promise<Record<string, unknown>[]>;
+  /** The database's own consistency check, where it has one: a problem, or undefined. */
+  integrity?: () => Promise<string | undefined>;
   instanceId: string;
   total: number;
   concurrency: number;
@@ -129,34 +132,33 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   }
   if (left.length > 0) problems.push(`${left.length} managed container(s) left`);
 
-  const db = new Database(o.dbPath, { readonly: true });
-  try {
-    const stillRunning = db.prepare(`select count(*) as n from runs where status = 'running'`).get() as { n: number };
-    if (stillRunning.n > 0) problems.push(`${stillRunning.n} run(s) still running`);
-    const runs = db
-      .prepare(
-        `select r.id, r.status, r.start_ms as startMs,
-                (select count(*) from messages m where m.run_id = r.id and m.role = 'user') as users,
-                (select count(*) from messages m where m.run_id = r.id and m.role = 'assistant') as replies,
-                (select content from messages m where m.run_id = r.id and m.role = 'assistant') as reply
-           from runs r`,
-      )
-      .all() as Array<{ id: string; status: string; startMs: number | null; users: number; replies: number; reply: string | null }>;
-    for (const r of runs) {
-      if (r.users !== 1) problems.push(`run ${r.id}: ${r.users} user messages`);
-      if (r.startMs !== null && r.replies !== 1) problems.push(`run ${r.id}: ${r.replies} replies`);
-      const want = expectations.get(r.id);
-      if (!want) continue;
-      if (r.status !== EXPECTED[want.kind]) problems.push(`run ${r.id} (${want.kind}): status ${r.status}`);
-      if (want.output !== undefined && r.reply !== want.output) problems.push(`run ${r.id}: stored ${JSON.stringify(r.reply)}`);
-    }
-    for (const id of expectations.keys()) if (!runs.some((r) => r.id === id)) problems.push(`run ${id} missing`);
-    const integrity = db.pragma('integrity_check', { simple: true });
-    if (integrity !== 'ok') problems.push(`integrity_check: ${String(integrity)}`);
-  } finally {
-    db.close();
+  const [stillRunning] = (await o.rows(`select count(*) as n from runs where status = 'running'`)) as Array<{ n: number }>;
+  if (stillRunning!.n > 0) problems.push(`${stillRunning!.n} run(s) still running`);
+  const runs = (await o.rows(
+    `select r.id, r.status, r.start_ms as "startMs",
+            (select count(*) from messages m where m.run_id = r.id and m.role = 'user') as users,
+            (select count(*) from messages m where m.run_id = r.id and m.role = 'assistant') as replies,
+            (select content from messages m where m.run_id = r.id and m.role = 'assistant') as reply
+       from runs r`,
+  )) as Array<{ id: string; status: string; startMs: number | null; users: number; replies: number; reply: string | null }>;
+  for (const r of runs) {
+    if (r.users !== 1) problems.push(`run ${r.id}: ${r.users} user messages`);
+    if (r.startMs !== null && r.replies !== 1) problems.push(`run ${r.id}: ${r.replies} replies`);
+    const want = expectations.get(r.id);
+    if (!want) continue;
+    if (r.status !== EXPECTED[want.kind]) problems.push(`run ${r.id} (${want.kind}): status ${r.status}`);
+    if (want.output !== undefined && r.reply !== want.output) problems.push(`run ${r.id}: stored ${JSON.stringify(r.reply)}`);
   }
+  for (const id of expectations.keys()) if (!runs.some((r) => r.id === id)) problems.push(`run ${id} missing`);
+  const integrity = await o.integrity?.();
+  if (integrity !== undefined) problems.push(integrity);
   return { requests: o.total, byKind, httpStatuses, seconds: (performance.now() - started) / 1000, problems };
+}
+
+/** SQLite's integrity_check: a problem, or undefined. */
+export function sqliteIntegrity(db: Db): string | undefined {
+  const integrity = db.$client.pragma('integrity_check', { simple: true });
+  return integrity === 'ok' ? undefined : `integrity_check: ${String(integrity)}`;
 }
 
 /** POSTs a body and resolves with the status; a connection the server closes early is fine. */
