@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, jsonOf, listen, post, REMOTE_PEER, type Harness } from './helpers/harness.js';
+import { startNginx } from './helpers/nginx.js';
+import { processDatabases } from './helpers/process-database.js';
 import { freePort, spawnService } from './helpers/service-process.js';
 
 // Without API keys, whoever reaches the loopback port is the operator. These are the
@@ -18,7 +20,7 @@ beforeAll(() => {
 });
 afterAll(() => h.close());
 
-const runsStored = () => (h.db.$client.prepare('select count(*) as n from runs').get() as { n: number }).n;
+const runsStored = async () => (await h.rows<{ n: number }>('select count(*) as n from runs'))[0]!.n;
 
 describe('keyless serving', () => {
   it('serves a loopback peer, and refuses any other peer with 401', async () => {
@@ -26,9 +28,9 @@ describe('keyless serving', () => {
     const res = await h.app.request('/v1/sessions', {}, REMOTE_PEER);
     expect(res.status).toBe(401);
     expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
-    const before = runsStored();
+    const before = await runsStored();
     expect((await h.app.request(post('/v1/run', 'id'), {}, REMOTE_PEER)).status).toBe(401);
-    expect(runsStored()).toBe(before);
+    expect(await runsStored()).toBe(before);
   });
 
   it('is never on for a service that listens beyond loopback, even from the loopback', async () => {
@@ -42,7 +44,7 @@ describe('keyless serving', () => {
   });
 
   it('refuses cross-site browser requests with a JSON 403, and runs nothing', async () => {
-    const before = runsStored();
+    const before = await runsStored();
     const forged: Array<Record<string, string>> = [
       { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain;charset=UTF-8' },
       { origin: 'https://evil.example' }, // an older browser: Origin only
@@ -54,9 +56,39 @@ describe('keyless serving', () => {
       expect(res.status, JSON.stringify(headers)).toBe(403);
       expect(await jsonOf(res)).toMatchObject({ error: { code: 'CROSS_SITE' } });
     }
-    expect(runsStored()).toBe(before);
+    expect(await runsStored()).toBe(before);
     // Reading is refused as well (a no-cors read cannot see the answer, but a CORS-mode one would be refused anyway).
     expect((await h.app.request('/v1/sessions', { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+  });
+
+  it('refuses with 401 a request a proxy on this machine forwarded, whatever Host it names', async () => {
+    const proxied: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.7' }, { forwarded: 'for=203.0.113.7' }, { 'x-real-ip': '203.0.113.7' }];
+    for (const headers of proxied) {
+      const res = await h.app.request(post('/v1/run', 'echo proxied', { ...headers, host: 'localhost' }));
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('through a proxy') } });
+    }
+    // Debian's nginx in front, configured as docs/scaling.md says: its connection comes from the
+    // loopback, and the client chose Host: localhost.
+    const server = await listen(h.app);
+    const nginx = await startNginx([`127.0.0.1:${server.port}`]);
+    try {
+      const before = await runsStored();
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = httpRequest(`${nginx.url}/v1/run`, { method: 'POST', headers: { host: 'localhost' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on('error', reject);
+        req.end('echo through the balancer');
+      });
+      expect(status).toBe(401);
+      expect(await runsStored()).toBe(before);
+      expect((await fetch(`${server.url}/v1/sessions`)).status).toBe(200); // the same service, asked directly
+    } finally {
+      await nginx.stop();
+      await server.close();
+    }
   });
 
   it('serves the same origin and requests the user typed', async () => {
@@ -89,8 +121,9 @@ describe('keyless serving', () => {
       }
       // An absolute-form target names localhost while the Host header names the attacker's domain.
       const raw = await new Promise<string>((resolve) => {
+        // Written, not ended: a client that half-closes gets no answer from a Node server (allowHalfOpen off).
         const s = connect(server.port, '127.0.0.1', () =>
-          s.end(`GET http://localhost/v1/sessions HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`),
+          s.write(`GET http://localhost/v1/sessions HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`),
         );
         let text = '';
         s.on('data', (d: Buffer) => (text += d.toString()));
@@ -106,20 +139,27 @@ describe('keyless serving', () => {
 
 describe('a running service bound beyond loopback whose last key is revoked', () => {
   let dir: string;
-  beforeAll(() => {
+  let databases: ReturnType<typeof processDatabases>;
+  const env: Record<string, Record<string, string>> = {};
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ephemera-keyless-'));
+    databases = processDatabases();
+    for (const name of ['wide', 'roles']) env[name] = await databases.env(name);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    await databases.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const keysCli = (db: string, ...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], { env: { ...process.env, DATABASE_PATH: db }, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], { env: { ...process.env, ...env[db] }, encoding: 'utf8' });
 
   it('answers 401, and `keys revoke` says so and wants --force', async () => {
-    const db = join(dir, 'wide.db');
+    const db = 'wide';
     const created = keysCli(db, 'create', '--name', 'only', '--role', 'admin');
     expect(created.status).toBe(0);
     const key = created.stdout.trim();
-    const svc = await spawnService({ DATABASE_PATH: db, HOST: '0.0.0.0' });
+    const svc = await spawnService({ ...env[db], HOST: '0.0.0.0' });
     try {
       const auth = { authorization: `Bearer ${key}` };
       expect((await fetch(`${svc.url}/v1/sessions`, { headers: auth })).status).toBe(200);
@@ -142,9 +182,8 @@ describe('a running service bound beyond loopback whose last key is revoked', ()
   });
 
   it('refuses to start again without an active key', async () => {
-    const db = join(dir, 'wide.db');
     const start = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      env: { ...process.env, DATABASE_PATH: db, HOST: '127.0.0.1', PORT: String(await freePort()) },
+      env: { ...process.env, ...env.wide, HOST: '127.0.0.1', PORT: String(await freePort()) },
       encoding: 'utf8',
       timeout: 20_000,
       killSignal: 'SIGKILL', // were it to start after all, leave no service behind
@@ -154,7 +193,7 @@ describe('a running service bound beyond loopback whose last key is revoked', ()
   });
 
   it('`keys revoke` of the last admin key, while user keys remain, also wants --force', () => {
-    const db = join(dir, 'roles.db');
+    const db = 'roles';
     expect(keysCli(db, 'create', '--name', 'boss', '--role', 'admin').status).toBe(0);
     expect(keysCli(db, 'create', '--name', 'worker', '--role', 'user').status).toBe(0);
     const refused = keysCli(db, 'revoke', 'boss');

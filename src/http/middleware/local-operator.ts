@@ -8,9 +8,16 @@ import type { ErrorCode } from '../../errors.js';
  * - a page on another site can POST a "simple" request (text/plain, no preflight):
  *   browsers mark it with Origin and Sec-Fetch-Site, which curl and scripts do not send;
  * - a page on a rebinding domain (attacker.example resolving to 127.0.0.1) is
- *   same-origin to itself and can read the answers: its Host header names that domain.
+ *   same-origin to itself and can read the answers: its Host header names that domain;
+ * - a load balancer or reverse proxy on this machine connects from the loopback for
+ *   clients anywhere (who choose the Host header it passes on): it says so in a forwarding
+ *   header, which nginx, HAProxy and the like add (docs/scaling.md's configuration does).
  */
 export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
+  const forwarded = FORWARDING_HEADERS.find((name) => c.req.header(name) !== undefined);
+  if (forwarded !== undefined) {
+    return { code: 'UNAUTHORIZED', message: `this request came through a proxy (${forwarded}): send an API key; without keys only clients on this machine are served` };
+  }
   const url = new URL(c.req.url);
   // The URL's host comes from the Host header, or from an absolute-form request target
   // ("GET http://localhost/ HTTP/1.1"), which then hides the header: check both.
@@ -32,6 +39,9 @@ export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]
   }
   return undefined;
 }
+
+/** Headers a proxy adds for the client it speaks for. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
 
 /** The name in a Host header, as a URL would parse it; undefined without one, '' when it does not parse. */
 function hostNameOf(header: string | undefined): string | undefined {
