@@ -13,44 +13,7 @@ die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 
 export DOCKER_BUILDKIT=0   # the legacy builder works offline with a local base image
 
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
-
-busybox_bin() {
-  for b in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$b" ] && file_is_static "$b"; then echo "$b"; return 0; fi
-  done
-  return 1
-}
-file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
-
-ensure_busybox() {
-  if ! busybox_bin >/dev/null; then
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-      || die "a static busybox is needed to make base images: install Debian's busybox-static"
-    say "installing Debian's busybox-static" >&2   # stdout is the path this function returns
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null \
-      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
-  fi
-  busybox_bin || die "busybox-static was installed but no static busybox was found"
-}
-
-# Lays out a root filesystem with busybox and its applet links in $1.
-busybox_rootfs() {
-  root=$1 bb=$(ensure_busybox)
-  mkdir -p "$root/bin" "$root/usr/bin" "$root/tmp" "$root/etc" "$root/workspace"
-  chmod 1777 "$root/tmp"
-  cp "$bb" "$root/bin/busybox"
-  for applet in $("$bb" --list); do
-    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-  done
-  ln -s /bin/busybox "$root/usr/bin/env"   # for #!/usr/bin/env shebangs
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
-}
-
-import_rootfs() { # dir image
-  tar -C "$1" -c . | docker import -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - "$2" >/dev/null
-}
+. scripts/rootfs.sh
 
 make_busybox_base() {
   img=ephemera-base/busybox:local

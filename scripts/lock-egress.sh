@@ -5,7 +5,8 @@
 #   - enable_icc=false: its containers cannot talk to each other;
 #   - INPUT from the bridge goes to chain EPHEMERA-EGRESS, which accepts only the gateway's
 #     port (MODEL_GATEWAY_PORT, 8788) and drops the rest: the host's own listeners on 0.0.0.0
-#     (this service's API too) are out of reach. Needs root and iptables.
+#     (this service's API too) are out of reach. Replicas on one host each run a gateway on a
+#     port of its own: MODEL_GATEWAY_PORTS="8788 8790" opens those. Needs root and iptables.
 set -eu
 say() { printf '[egress] %s\n' "$*"; }
 die() { printf '[egress] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -13,7 +14,10 @@ die() { printf '[egress] ERROR: %s\n' "$*" >&2; exit 1; }
 NETWORK=ephemera-egress
 BRIDGE=ephemera0
 CHAIN=EPHEMERA-EGRESS
-PORT=${MODEL_GATEWAY_PORT:-8788}
+PORTS=$(printf '%s' "${MODEL_GATEWAY_PORTS:-${MODEL_GATEWAY_PORT:-8788}}" | tr ',' ' ')
+for p in $PORTS; do
+  case $p in ''|*[!0-9]*) die "MODEL_GATEWAY_PORTS: \"$p\" is not a port number" ;; esac
+done
 
 locked_network() {
   [ "$(docker network inspect "$NETWORK" -f '{{.Internal}} {{index .Options "com.docker.network.bridge.enable_icc"}}' 2>/dev/null)" = "true false" ]
@@ -39,15 +43,18 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null 2>&1; then
   exit 0
 fi
 GATEWAY=$(docker network inspect "$NETWORK" -f '{{(index .IPAM.Config 0).Gateway}}')
-want=$(printf -- '-N %s\n-A %s -d %s/32 -p tcp -m tcp --dport %s -j ACCEPT\n-A %s -j DROP' "$CHAIN" "$CHAIN" "$GATEWAY" "$PORT" "$CHAIN")
+want=$(printf -- '-N %s' "$CHAIN"
+  for p in $PORTS; do printf -- '\n-A %s -d %s/32 -p tcp -m tcp --dport %s -j ACCEPT' "$CHAIN" "$GATEWAY" "$p"; done
+  printf -- '\n-A %s -j DROP' "$CHAIN")
 if [ "$(iptables -S "$CHAIN" 2>/dev/null)" != "$want" ]; then
-  # Drop first, then open the one port above it: the chain is never open while it is rebuilt.
+  # Drop first, then open the ports above it: the chain is never open while it is rebuilt.
   iptables -N "$CHAIN" 2>/dev/null || true
   iptables -I "$CHAIN" 1 -j DROP
   while [ "$(iptables -S "$CHAIN" | wc -l)" -gt 2 ]; do iptables -D "$CHAIN" 2; done
-  iptables -I "$CHAIN" 1 -d "$GATEWAY" -p tcp --dport "$PORT" -j ACCEPT
+  n=1
+  for p in $PORTS; do iptables -I "$CHAIN" "$n" -d "$GATEWAY" -p tcp --dport "$p" -j ACCEPT; n=$((n + 1)); done
 fi
 # The jump goes first in INPUT (the service checks that), whatever was added since.
 while iptables -D INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
 iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"
-say "INPUT from $BRIDGE: only tcp $GATEWAY:$PORT (the model gateway), the rest dropped"
+say "INPUT from $BRIDGE: only tcp $GATEWAY, port(s) $PORTS (the model gateway), the rest dropped"

@@ -89,7 +89,7 @@ async function networkFacts(docker: Docker, name: string): Promise<NetworkFacts 
 
 /**
  * Whether the host's INPUT sends the bridge first to EGRESS_CHAIN, and that chain holds
- * exactly what scripts/lock-egress.sh puts there: the gateway's port accepted, the rest dropped.
+ * what scripts/lock-egress.sh puts there: the gateway's port accepted, the rest dropped.
  */
 function inputLock(facts: NetworkFacts, gatewayPort: number): InputLock {
   if (process.geteuid?.() !== 0) return 'unknown';
@@ -99,13 +99,23 @@ function inputLock(facts: NetworkFacts, gatewayPort: number): InputLock {
   };
   const input = rules('INPUT');
   if (!input) return 'unknown';
-  const chain = rules(EGRESS_CHAIN) ?? [];
-  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chain.join('\n') === expectedChain(facts.gateway, gatewayPort).join('\n')
-    ? 'locked'
-    : 'open';
+  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPort) ? 'locked' : 'open';
 }
 
-/** EGRESS_CHAIN as `iptables -S` prints it once scripts/lock-egress.sh has set it up. */
-export function expectedChain(gateway: string | undefined, port: number): string[] {
-  return [`-N ${EGRESS_CHAIN}`, `-A ${EGRESS_CHAIN} -d ${gateway}/32 -p tcp -m tcp --dport ${port} -j ACCEPT`, `-A ${EGRESS_CHAIN} -j DROP`];
+/**
+ * Whether EGRESS_CHAIN, as `iptables -S` prints it, is what scripts/lock-egress.sh sets up:
+ * tcp to the gateway's address on the model gateways' ports (this service's among them;
+ * replicas on one host each have their own, MODEL_GATEWAY_PORTS) accepted, then the rest dropped.
+ */
+export function chainLocks(chain: string[], gateway: string | undefined, port: number): boolean {
+  const accepts = chain.slice(1, -1);
+  const accept = new RegExp(`^-A ${EGRESS_CHAIN} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`);
+  return (
+    gateway !== undefined &&
+    chain[0] === `-N ${EGRESS_CHAIN}` &&
+    chain.at(-1) === `-A ${EGRESS_CHAIN} -j DROP` &&
+    accepts.length > 0 &&
+    accepts.every((rule) => accept.test(rule)) &&
+    accepts.some((rule) => accept.exec(rule)![1] === String(port))
+  );
 }
