@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 // (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh). Not in it: the files about the SQLite file
 // itself, and the two that run on Postgres already (the store contract, on both; replicas).
 // `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
-const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replicas'];
+const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replicas', 'database-password'];
 
 export default defineConfig({
   test: {

@@ -14,10 +14,15 @@ die() { printf '[egress] ERROR: %s\n' "$*" >&2; exit 1; }
 NETWORK=ephemera-egress
 BRIDGE=ephemera0
 CHAIN=EPHEMERA-EGRESS
-PORTS=$(printf '%s' "${MODEL_GATEWAY_PORTS:-${MODEL_GATEWAY_PORT:-8788}}" | tr ',' ' ')
+# The same variable the service reads: it wants exactly these open. Once each, in order.
+PORTS=$(printf '%s' "${MODEL_GATEWAY_PORTS:-${MODEL_GATEWAY_PORT:-8788}}" | tr ', ' '\n\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+[ -n "$PORTS" ] || die "MODEL_GATEWAY_PORTS names no port"
 for p in $PORTS; do
-  case $p in ''|*[!0-9]*) die "MODEL_GATEWAY_PORTS: \"$p\" is not a port number" ;; esac
+  case $p in [1-9]*) ;; *) die "MODEL_GATEWAY_PORTS: \"$p\" is not a port from 1024 to 65535" ;; esac
+  case $p in *[!0-9]*) die "MODEL_GATEWAY_PORTS: \"$p\" is not a port from 1024 to 65535" ;; esac
+  [ "$p" -ge 1024 ] && [ "$p" -le 65535 ] || die "MODEL_GATEWAY_PORTS: \"$p\" is not a port from 1024 to 65535"
 done
+PORTS=${PORTS% }
 
 locked_network() {
   [ "$(docker network inspect "$NETWORK" -f '{{.Internal}} {{index .Options "com.docker.network.bridge.enable_icc"}}' 2>/dev/null)" = "true false" ]
@@ -54,7 +59,12 @@ if [ "$(iptables -S "$CHAIN" 2>/dev/null)" != "$want" ]; then
   n=1
   for p in $PORTS; do iptables -I "$CHAIN" "$n" -d "$GATEWAY" -p tcp --dport "$p" -j ACCEPT; n=$((n + 1)); done
 fi
-# The jump goes first in INPUT (the service checks that), whatever was added since.
-while iptables -D INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
-iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"
+# The jump goes first in INPUT (the service checks that), whatever was added since. Put in
+# first, then other copies taken out: the bridge's traffic is never without it.
+jump="-A INPUT -i $BRIDGE -j $CHAIN"
+if [ "$(iptables -S INPUT | sed -n 2p)" != "$jump" ]; then iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"; fi
+while [ "$(iptables -S INPUT | grep -cxF -- "$jump")" -gt 1 ]; do
+  n=$(iptables -S INPUT | sed 1d | grep -nxF -- "$jump" | sed -n 2p | cut -d: -f1)
+  iptables -D INPUT "$n"
+done
 say "INPUT from $BRIDGE: only tcp $GATEWAY, port(s) $PORTS (the model gateway), the rest dropped"

@@ -28,7 +28,7 @@ async function main() {
   await refuseToServeNobody(service, config);
   await refuseASecondProcess(service, config);
   await service.startBackground();
-  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.port, config.trustHostEgressRules)) {
+  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.ports, config.trustHostEgressRules)) {
     service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
   }

@@ -31,7 +31,7 @@ describe('the egress lock check', () => {
         missing: { image: SHELL_IMAGE, command: ['sh', '-s'], network: 'ephemera-no-such-network' },
       }),
     );
-    const problems = await unlockedProfiles(docker, profiles, 8788);
+    const problems = await unlockedProfiles(docker, profiles, [8788]);
     expect([...problems.keys()].sort()).toEqual(['missing', 'wide']);
     expect(problems.get('wide')).toMatch(/route out.*containers can reach each other.*npm run setup.*open_egress/);
     expect(problems.get('missing')).toContain('does not exist');

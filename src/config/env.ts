@@ -22,6 +22,8 @@ export interface ServiceConfig {
   databasePath: string;
   /** Postgres instead of SQLite (postgres://user:password@host/db): the store replicas share. Never logged: it may hold a password. */
   databaseUrl: string | undefined;
+  /** A file holding DATABASE_URL's password (a Docker or Kubernetes secret), read at start: not in the environment. */
+  databasePasswordFile: string | undefined;
   /** Path of the agent profiles file; undefined means the built-in profiles. */
   profilesPath: string | undefined;
   maxBodyBytes: number;
@@ -51,7 +53,8 @@ export interface ServiceConfig {
   /** Bounds on connections and on slow requests, applied to the HTTP server. */
   http: ServerLimits;
   /** The model gateway agent containers call (see src/gateway): where it listens, and where each model agent's calls go (by kind). */
-  modelGateway: { host: string | undefined; port: number; upstreams: Record<string, string> };
+  /** `ports`: every model gateway port the egress chain should open, this one among them (MODEL_GATEWAY_PORTS). */
+  modelGateway: { host: string | undefined; port: number; ports: number[]; upstreams: Record<string, string> };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
   trustHostEgressRules: boolean;
   /**
@@ -92,8 +95,9 @@ const EnvSchema = z.object({
   DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
   DATABASE_URL: z
     .string()
-    .refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v), 'DATABASE_URL must be a Postgres URL: postgres://user:password@host:5432/database')
+    .refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'DATABASE_URL must be a Postgres URL: postgres://user:password@host:5432/database')
     .optional(),
+  DATABASE_PASSWORD_FILE: z.string().min(1).optional(),
   PROFILES_PATH: z.string().min(1).optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
@@ -143,6 +147,14 @@ const EnvSchema = z.object({
   // A folder of key files (docker compose mounts ./secrets there): gemini_api_key, anthropic_api_key.
   MODEL_KEYS_DIR: z.string().min(1).optional(),
   MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine((p) => p < 65536, 'MODEL_GATEWAY_PORT must be below 65536'),
+  // Every replica's gateway port on this host, as scripts/lock-egress.sh opened them: the egress
+  // check wants exactly these open (default: MODEL_GATEWAY_PORT alone).
+  MODEL_GATEWAY_PORTS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.split(/[\s,]+/).filter((p) => p !== '')))
+    .refine((ps) => ps === undefined || ps.every((p) => /^[1-9]\d*$/.test(p) && Number(p) >= 1024 && Number(p) < 65536), 'MODEL_GATEWAY_PORTS is a list of ports from 1024 to 65535, such as "8788 8790"')
+    .transform((ps) => ps?.map(Number)),
 });
 
 /** An exact web origin, as a browser sends it in `Origin`. */
@@ -171,6 +183,14 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.DATABASE_PASSWORD_FILE !== undefined && (e.DATABASE_URL === undefined || holdsPassword(e.DATABASE_URL))) {
+    throw new ConfigError(
+      'invalid configuration:\n  DATABASE_PASSWORD_FILE: give it with a DATABASE_URL that holds no password (postgres://user@host:5432/db): the password comes from one place',
+    );
+  }
+  if (e.MODEL_GATEWAY_PORTS !== undefined && !e.MODEL_GATEWAY_PORTS.includes(e.MODEL_GATEWAY_PORT)) {
+    throw new ConfigError(`invalid configuration:\n  MODEL_GATEWAY_PORTS (${e.MODEL_GATEWAY_PORTS.join(' ')}) must include MODEL_GATEWAY_PORT (${e.MODEL_GATEWAY_PORT})`);
+  }
   if (e.REQUEST_TIMEOUT_MS < e.HEADERS_TIMEOUT_MS) {
     throw new ConfigError(
       `invalid configuration:\n  REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS}) must be at least HEADERS_TIMEOUT_MS (${e.HEADERS_TIMEOUT_MS}): the headers are part of the request`,
@@ -185,6 +205,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     retentionDays: e.RETENTION_DAYS,
     databasePath: e.DATABASE_PATH,
     databaseUrl: e.DATABASE_URL,
+    databasePasswordFile: e.DATABASE_PASSWORD_FILE,
     // The repository's config/profiles.json when present; the built-in profiles otherwise.
     profilesPath: e.PROFILES_PATH ?? (existsSync(DEFAULT_PROFILES_PATH) ? DEFAULT_PROFILES_PATH : undefined),
     maxBodyBytes: e.MAX_BODY_BYTES,
@@ -209,7 +230,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     },
-    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, upstreams: modelUpstreams(e as unknown as ParsedEnv) },
+    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, ports: e.MODEL_GATEWAY_PORTS ?? [e.MODEL_GATEWAY_PORT], upstreams: modelUpstreams(e as unknown as ParsedEnv) },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
     secrets: modelKeys(e as unknown as ParsedEnv),
   };
@@ -287,6 +308,12 @@ function readSecret(name: string, value: string | undefined, file: string | unde
 function defaultInstanceId(database: string): string {
   const digest = createHash('sha256').update(`${hostname()}\0${database}`).digest('hex');
   return `ephemera-${digest.slice(0, 12)}`;
+}
+
+/** Whether a (parseable) DATABASE_URL gives a password, in its user part or as a parameter. */
+function holdsPassword(url: string): boolean {
+  const u = new URL(url);
+  return u.password !== '' || u.searchParams.has('password');
 }
 
 /** DATABASE_URL without its user and password: what logs and instance ids may show. */

@@ -43,7 +43,8 @@ export function lockProblem(name: string, facts: NetworkFacts | undefined, input
 export async function unlockedProfiles(
   docker: Docker,
   profiles: ProfileSet,
-  gatewayPort: number,
+  /** The model gateway ports the egress chain should open: this service's and its replicas' on this host. */
+  gatewayPorts: number[],
   /** Take INPUT rules that cannot be read as in place (the operator says so: EGRESS_TRUST_HOST_RULES=1). */
   trustUnreadableRules = false,
 ): Promise<Map<string, string>> {
@@ -54,7 +55,7 @@ export async function unlockedProfiles(
     if (!seen.has(p.network)) {
       const facts = await networkFacts(docker, p.network);
       // The engine did not answer: nothing can run now anyway; the next start checks again.
-      const input = facts && facts !== 'unknown' ? inputLock(facts, gatewayPort) : 'unknown';
+      const input = facts && facts !== 'unknown' ? inputLock(facts, gatewayPorts) : 'unknown';
       const seenInput = input === 'unknown' && trustUnreadableRules ? 'locked' : input;
       seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, seenInput));
     }
@@ -91,7 +92,7 @@ async function networkFacts(docker: Docker, name: string): Promise<NetworkFacts 
  * Whether the host's INPUT sends the bridge first to EGRESS_CHAIN, and that chain holds
  * what scripts/lock-egress.sh puts there: the gateway's port accepted, the rest dropped.
  */
-function inputLock(facts: NetworkFacts, gatewayPort: number): InputLock {
+function inputLock(facts: NetworkFacts, gatewayPorts: number[]): InputLock {
   if (process.geteuid?.() !== 0) return 'unknown';
   const rules = (chain: string) => {
     const r = spawnSync('iptables', ['-S', chain], { encoding: 'utf8', timeout: 5000 });
@@ -99,23 +100,23 @@ function inputLock(facts: NetworkFacts, gatewayPort: number): InputLock {
   };
   const input = rules('INPUT');
   if (!input) return 'unknown';
-  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPort) ? 'locked' : 'open';
+  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPorts) ? 'locked' : 'open';
 }
 
 /**
  * Whether EGRESS_CHAIN, as `iptables -S` prints it, is what scripts/lock-egress.sh sets up:
- * tcp to the gateway's address on the model gateways' ports (this service's among them;
- * replicas on one host each have their own, MODEL_GATEWAY_PORTS) accepted, then the rest dropped.
+ * tcp to the gateway's address on exactly the model gateways' ports accepted (this service's,
+ * and its replicas' on this host: MODEL_GATEWAY_PORTS), then the rest dropped.
  */
-export function chainLocks(chain: string[], gateway: string | undefined, port: number): boolean {
-  const accepts = chain.slice(1, -1);
+export function chainLocks(chain: string[], gateway: string | undefined, ports: number[]): boolean {
   const accept = new RegExp(`^-A ${EGRESS_CHAIN} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`);
+  const opened = chain.slice(1, -1).map((rule) => accept.exec(rule)?.[1]);
+  const want = new Set(ports.map(String));
   return (
     gateway !== undefined &&
     chain[0] === `-N ${EGRESS_CHAIN}` &&
     chain.at(-1) === `-A ${EGRESS_CHAIN} -j DROP` &&
-    accepts.length > 0 &&
-    accepts.every((rule) => accept.test(rule)) &&
-    accepts.some((rule) => accept.exec(rule)![1] === String(port))
+    opened.length === want.size &&
+    opened.every((port) => port !== undefined && want.has(port))
   );
 }

@@ -51,6 +51,36 @@ describe('loadServiceConfig', () => {
   });
 });
 
+describe('DATABASE_PASSWORD_FILE', () => {
+  it('goes with a DATABASE_URL that holds no password, and only with one', () => {
+    const url = 'postgres://ephemera@db.internal:5432/ephemera';
+    expect(loadServiceConfig({ DATABASE_URL: url, DATABASE_PASSWORD_FILE: '/run/secrets/pg' })).toMatchObject({ databaseUrl: url, databasePasswordFile: '/run/secrets/pg' });
+    expect(() => loadServiceConfig({ DATABASE_URL: 'postgres://ephemera:pw@db:5432/e', DATABASE_PASSWORD_FILE: '/run/secrets/pg' })).toThrow(/one place/);
+    expect(() => loadServiceConfig({ DATABASE_URL: `${url}?password=pw`, DATABASE_PASSWORD_FILE: '/run/secrets/pg' })).toThrow(/one place/);
+    expect(() => loadServiceConfig({ DATABASE_PASSWORD_FILE: '/run/secrets/pg' })).toThrow(/DATABASE_PASSWORD_FILE/);
+    // A URL the pattern takes but URL parsing refuses: a configuration error, which does not quote it.
+    let thrown: unknown;
+    try {
+      loadServiceConfig({ DATABASE_URL: 'postgres://u:s3cret@h:9999999/db', DATABASE_PASSWORD_FILE: '/run/secrets/pg' });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect(JSON.stringify(thrown) + String(thrown)).not.toContain('s3cret');
+    expect(loadServiceConfig({}).databasePasswordFile).toBeUndefined();
+  });
+});
+
+describe('MODEL_GATEWAY_PORTS', () => {
+  it("lists every replica's gateway port, this one's among them; MODEL_GATEWAY_PORT alone by default", () => {
+    expect(loadServiceConfig({}).modelGateway.ports).toEqual([8788]);
+    expect(loadServiceConfig({ MODEL_GATEWAY_PORT: '8790', MODEL_GATEWAY_PORTS: '8788 8790' }).modelGateway.ports).toEqual([8788, 8790]);
+    expect(loadServiceConfig({ MODEL_GATEWAY_PORTS: '8788,8790' }).modelGateway.ports).toEqual([8788, 8790]);
+    expect(() => loadServiceConfig({ MODEL_GATEWAY_PORTS: '8790' })).toThrow(/must include MODEL_GATEWAY_PORT/);
+    for (const bad of ['8788 22', '8788 99999', '8788 08790', '8788 x']) expect(() => loadServiceConfig({ MODEL_GATEWAY_PORTS: bad }), bad).toThrow(/MODEL_GATEWAY_PORTS/);
+  });
+});
+
 describe('MODEL_KEYS_DIR', () => {
   it('reads a key file named after its variable when present, and yields to the variables', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-keys-'));

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -18,6 +19,22 @@ const MIGRATION_LOCK = 0x657068656d; // "ephem"
 export interface PostgresOptions {
   /** Connections in the pool (default 10). */
   maxConnections?: number;
+  /** A file holding the password (DATABASE_PASSWORD_FILE), read once, when the store opens. */
+  passwordFile?: string | undefined;
+}
+
+/** A secret file's content, without the line ends an editor or `echo` leave at its end (as a shell's $(cat) reads it). */
+async function passwordIn(file: string): Promise<string> {
+  const password = (await readFile(file, 'utf8')).replace(/[\r\n]+$/, '');
+  // Empty, pg would look for a password elsewhere (PGPASSWORD, ~/.pgpass): not what was asked.
+  if (password === '') throw new Error(`DATABASE_PASSWORD_FILE ${file} is empty`);
+  return password;
+}
+
+function withPassword(url: string, password: string): string {
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 /**
@@ -27,7 +44,8 @@ export interface PostgresOptions {
  */
 export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<PgDb> {
   const pool = new pg.Pool({
-    connectionString: url,
+    // pg lets a connection string's empty password win over a `password` option: it goes in the string.
+    connectionString: opts.passwordFile === undefined ? url : withPassword(url, await passwordIn(opts.passwordFile)),
     // Two at least: the migrations run on one connection while another holds their lock.
     max: Math.max(2, opts.maxConnections ?? 10),
     application_name: 'ephemera',
