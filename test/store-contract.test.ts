@@ -9,7 +9,9 @@ import type { Store } from '../src/db/store.js';
 import type { RunEnd, TurnStart } from '../src/db/transcripts.js';
 import { EMPTY_RUN_METRICS } from '../src/run-metrics.js';
 import { packWorkspace } from '../src/workspace/archive.js';
+import pg from 'pg';
 import { createTestDatabase } from './helpers/postgres.js';
+import { seedSession } from './helpers/seed.js';
 
 /**
  * The same behaviour from both stores, SQLite and Postgres, called as the service calls them:
@@ -52,6 +54,7 @@ async function postgres(): Promise<Opened> {
 
 const T0 = Date.UTC(2026, 10, 2, 0, 0, 0);
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 const end = (over: Partial<RunEnd> & { text?: string } = {}): RunEnd => ({
   status: 'succeeded',
@@ -354,5 +357,29 @@ describe.each([
     expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toHaveProperty('userMessageId');
     // A NUL in a search is a word break, as FTS5 takes it (its index stops at a NUL in a message: SQLite finds 'nul' only).
     expect((await s.sessions.listSessions({ q: 'nul \0' }, 10)).items.map((x) => x.id)).toContain(sessionId);
+  });
+});
+
+describe('pruning on Postgres, while a turn continues the session', () => {
+  it('keeps a session a turn touched while the prune waited for its row', async () => {
+    const db = await createTestDatabase();
+    const store = await openPostgresStore(db.url);
+    const turnTx = new pg.Client({ connectionString: db.url });
+    try {
+      const { sessionId } = await seedSession(store, { at: Date.now() - 40 * DAY, turns: [{ prompt: 'p', reply: 'r' }] });
+      // A turn begins on it in another connection (as beginTurn does), not committed yet.
+      await turnTx.connect();
+      await turnTx.query('begin');
+      await turnTx.query('update sessions set updated_at = $1 where id = $2', [Date.now(), sessionId]);
+      const pruning = store.prune(30, Date.now(), { batch: 10 });
+      await new Promise((r) => setTimeout(r, 300)); // the delete now waits for the row
+      await turnTx.query('commit');
+      expect(await pruning).toBe(0);
+      expect(await store.transcripts.getSession(sessionId)).toBeDefined();
+    } finally {
+      await turnTx.end().catch(() => {});
+      await store.close();
+      await db.drop();
+    }
   });
 });

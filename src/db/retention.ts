@@ -1,4 +1,4 @@
-import { count, inArray, sql, type AnyColumn } from 'drizzle-orm';
+import { and, count, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { sessions } from './schema.js';
 
@@ -31,7 +31,11 @@ export async function pruneInBatches(steps: PruneSteps, opts: { batch?: number; 
   }
 }
 
-/** Sessions last touched before `before` with no run in progress (SQL both dialects speak). */
+/**
+ * Sessions last touched before `before` with no run in progress (SQL both dialects speak). A
+ * delete repeats it outside its `id in (...)`: on Postgres a delete that waited for a turn
+ * starting on that session checks again only its outer condition, on the row as the turn left it.
+ */
 export function staleSessions(s: { id: AnyColumn; updatedAt: AnyColumn }, before: number) {
   return sql`${s.updatedAt} < ${before} and not exists (select 1 from runs where runs.session_id = ${s.id} and runs.status = 'running')`;
 }
@@ -43,7 +47,7 @@ export function pruneSessions(db: Db, days: number, now = Date.now(), opts: { ba
     {
       countStale: async () => db.select({ n: count() }).from(sessions).where(stale).get()!.n,
       deleteStale: async (limit) =>
-        db.delete(sessions).where(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit))).run().changes,
+        db.delete(sessions).where(and(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit)), stale)).run().changes,
     },
     opts,
   );

@@ -1,4 +1,4 @@
-import { count, inArray } from 'drizzle-orm';
+import { and, count, inArray } from 'drizzle-orm';
 import type { Store } from '../store.js';
 import { DAY_MS, pruneInBatches, staleSessions } from '../retention.js';
 import { PgApiKeyStore } from './api-keys.js';
@@ -37,7 +37,7 @@ export class PgStore implements Store {
       {
         countStale: async () => (await this.db.select({ n: count() }).from(sessions).where(stale))[0]!.n,
         deleteStale: async (limit) =>
-          (await retryingConflicts(() => this.db.delete(sessions).where(inArray(sessions.id, ids(limit))).returning({ id: sessions.id }))).length,
+          (await retryingConflicts(() => this.db.delete(sessions).where(and(inArray(sessions.id, ids(limit)), stale)).returning({ id: sessions.id }))).length,
       },
       opts,
     );
