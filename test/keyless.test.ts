@@ -62,10 +62,17 @@ describe('keyless serving', () => {
   });
 
   it('refuses with 401 a request a proxy on this machine forwarded, whatever Host it names', async () => {
-    const proxied: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.7' }, { forwarded: 'for=203.0.113.7' }, { 'x-real-ip': '203.0.113.7' }];
+    const proxied: Array<Record<string, string>> = [
+      { 'x-forwarded-for': '203.0.113.7' },
+      { forwarded: 'for=203.0.113.7' },
+      { 'x-real-ip': '203.0.113.7' },
+      { via: '1.1 proxy.example' },
+      { 'X-Forwarded-Proto': 'https' },
+    ];
     for (const headers of proxied) {
       const res = await h.app.request(post('/v1/run', 'echo proxied', { ...headers, host: 'localhost' }));
       expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('Bearer');
       expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('through a proxy') } });
     }
     // Debian's nginx in front, configured as docs/scaling.md says: its connection comes from the

@@ -38,7 +38,7 @@ export function authenticate(opts: AuthOptions) {
         return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
       }
       const refusal = localOperatorRefusal(c, opts.allowedHosts);
-      if (refusal) return errorResponse(c, refusal.code, refusal.message);
+      if (refusal) return errorResponse(c, refusal.code, refusal.message, refusal.code === 'UNAUTHORIZED' ? CHALLENGE : undefined);
       c.set('principal', LOCAL_OPERATOR);
       return next();
     }

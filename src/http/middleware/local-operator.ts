@@ -10,8 +10,9 @@ import type { ErrorCode } from '../../errors.js';
  * - a page on a rebinding domain (attacker.example resolving to 127.0.0.1) is
  *   same-origin to itself and can read the answers: its Host header names that domain;
  * - a load balancer or reverse proxy on this machine connects from the loopback for
- *   clients anywhere (who choose the Host header it passes on): it says so in a forwarding
- *   header, which nginx, HAProxy and the like add (docs/scaling.md's configuration does).
+ *   clients anywhere (who choose the Host header it passes on): refused when it says so in a
+ *   forwarding header, as docs/scaling.md's nginx configuration does. A proxy that adds none
+ *   (nginx's default, any TCP forwarder) cannot be told from a local client: docs/security.md.
  */
 export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
   const forwarded = FORWARDING_HEADERS.find((name) => c.req.header(name) !== undefined);
@@ -40,8 +41,8 @@ export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]
   return undefined;
 }
 
-/** Headers a proxy adds for the client it speaks for. */
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+/** Headers a proxy adds for the client it speaks for (standard, de facto, and CDNs'). */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via', 'true-client-ip', 'cf-connecting-ip'] as const;
 
 /** The name in a Host header, as a URL would parse it; undefined without one, '' when it does not parse. */
 function hostNameOf(header: string | undefined): string | undefined {
