@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 let h: Harness;
@@ -10,9 +11,11 @@ beforeAll(async () => {
   h = createHarness({ logLines });
   server = await listen(h.app);
 });
+const databases = processDatabases();
 afterAll(async () => {
   await server.close();
   await h.close();
+  await databases.close();
 });
 
 const metricsText = async () => (await h.app.request('/metrics')).text();
@@ -85,7 +88,7 @@ describe('structured logs', () => {
 describe('the start-up report', () => {
   it('names the model keys the gateway holds, never their values', async () => {
     // A gateway that cannot listen starts fast and does not matter here.
-    const svc = await spawnService({ DATABASE_PATH: ':memory:', MODEL_GATEWAY_HOST: '0.0.0.0', GEMINI_API_KEY: 'sekrit-at-start' });
+    const svc = await spawnService({ ...(await databases.env('at-start')), MODEL_GATEWAY_HOST: '0.0.0.0', GEMINI_API_KEY: 'sekrit-at-start' });
     try {
       const line = JSON.parse(svc.logs.find((l) => l.includes('ephemera listening'))!) as Record<string, unknown>;
       expect(line.modelKeysConfigured).toEqual(['GEMINI_API_KEY']);

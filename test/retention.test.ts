@@ -65,17 +65,17 @@ describe('pruning old sessions', () => {
     execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
     await seedSession(h.database, { at: NOW - 100 * DAY, turns: [turn] });
     const database = await h.databaseEnv();
-    const prune = (args: string[], env: Record<string, string> = {}) => {
-      const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, ...database, ...env }, encoding: 'utf8' });
+    const prune = (args: string[], env: Record<string, string> = database) => {
+      const r = spawnSync(process.execPath, ['dist/cli/prune.js', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
       return { code: r.status, out: r.stdout, err: r.stderr };
     };
     expect(prune([])).toMatchObject({ code: 2, err: 'prune: how old: give --days N, or set RETENTION_DAYS (--help shows the usage)\n' });
     const nowhere = `${h.dbPath}.never`;
-    expect(prune([], { DATABASE_PATH: nowhere })).toMatchObject({ code: 2 });
+    expect(prune([], { DATABASE_PATH: nowhere })).toMatchObject({ code: 2 }); // a file, whose making would show
     expect(existsSync(nowhere)).toBe(false); // refused before anything was opened
     expect(prune(['--days', 'soon'])).toMatchObject({ code: 2 });
     expect(prune(['--days', '90', '--dry-run'])).toMatchObject({ code: 0, out: 'would prune 1 session(s) untouched for 90 day(s)\n' });
-    expect(prune([], { RETENTION_DAYS: '90' })).toMatchObject({ code: 0, out: 'pruned 1 session(s) untouched for 90 day(s)\n' });
+    expect(prune([], { ...database, RETENTION_DAYS: '90' })).toMatchObject({ code: 0, out: 'pruned 1 session(s) untouched for 90 day(s)\n' });
     expect(prune(['--help']).out).toMatch(/^usage: npm run prune/);
   }, 120_000);
 });

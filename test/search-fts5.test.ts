@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteSessionQueries, ownerToken } from '../src/db/session-queries.js';
 import { openDatabase } from '../src/db/open.js';
-import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
+import { asKey, createHarness, listedIds, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
 // SQLite's own search index: the FTS5 table holding each message under its owner, kept by
@@ -38,13 +38,8 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const as = (k: string, path: string, init: RequestInit = {}) =>
-  h.app.request(new Request(`http://local${path}`, { ...init, headers: { authorization: `Bearer ${k}` } }));
-const ids = async (k: string, query: string) => {
-  const res = await as(k, `/v1/sessions?${query}`);
-  expect(res.status, query).toBe(200);
-  return ((await jsonOf(res)).items as Array<{ id: string }>).map((s) => s.id);
-};
+const as = (k: string, path: string, init: RequestInit = {}) => asKey(h, k, path, init);
+const ids = (k: string, query: string) => listedIds(h, k, query);
 
 describe('the owner index (migration 0009)', () => {
   const c = () => h.db.$client;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
 import { MAX_SEARCH_SCAN, ownerToken } from '../src/db/session-queries.js';
-import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
+import { asKey, createHarness, jsonOf, listedIds, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 
 // Text search across owners (issue 10, point 4): a user's search must ask the index for
@@ -46,13 +46,8 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const as = (k: string, path: string, init: RequestInit = {}) =>
-  h.app.request(new Request(`http://local${path}`, { ...init, headers: { authorization: `Bearer ${k}` } }));
-const ids = async (k: string, query: string) => {
-  const res = await as(k, `/v1/sessions?${query}`);
-  expect(res.status, query).toBe(200);
-  return ((await jsonOf(res)).items as Array<{ id: string }>).map((s) => s.id);
-};
+const as = (k: string, path: string, init: RequestInit = {}) => asKey(h, k, path, init);
+const ids = (k: string, query: string) => listedIds(h, k, query);
 /** Session ids in the API's order: creation time, then id, newest first. */
 const newestFirst = async (sessionIds: string[]) =>
   (await Promise.all(sessionIds.map(async (s) => (await h.service.store.getSession(s))!)))

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../src/db/ids.js';
 import { openDatabase } from '../src/db/open.js';
 import { pruneSessions } from '../src/db/retention.js';
 import { createHarness, type Harness } from './helpers/harness.js';
@@ -37,9 +38,14 @@ describe('the stats roll-ups', () => {
     const c = h.db.$client;
     // 30 runs over two days, of two agents and three endings.
     const statuses = ['succeeded', 'failed', 'timeout'] as const;
+    const ids: string[] = [];
     for (let k = 0; k < 30; k++) {
-      await seedSession(h.database, { agent: k % 2 ? 'shell' : 'cat', at: H0 + k * 97 * 60_000, turns: [{ prompt: 'a', reply: 'b', status: statuses[k % 3], firstByteMs: k * 7, totalMs: 100 + k * 311 }] });
+      const { sessionId } = await seedSession(h.database, { agent: k % 2 ? 'shell' : 'cat', at: H0 + k * 97 * 60_000, turns: [{ prompt: 'a', reply: 'b', status: statuses[k % 3], firstByteMs: k * 7, totalMs: 100 + k * 311 }] });
+      ids.push(sessionId);
     }
+    // A run still running, and a deleted session whose runs the triggers took out.
+    await h.database.transcripts.beginTurn({ sessionId: newId('ses'), newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
+    expect(await h.database.sessions.deleteSession(ids[4]!)).toBe('deleted');
     const snapshot = () => ({
       counts: c.prepare('select * from run_counts where runs > 0 order by span, start, agent, status').all(),
       latency: c.prepare('select * from run_latency where runs > 0 order by span, start, metric, bucket').all(),

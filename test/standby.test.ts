@@ -7,6 +7,7 @@ import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
 import { standbySpec } from '../src/runner/container-spec.js';
 import { DockerRuntime } from '../src/runner/docker-runtime.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
+import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
 
 // Standby: containers started before their request, each for exactly one run.
@@ -27,9 +28,11 @@ beforeAll(async () => {
   await readyCount('shell', 2);
   await readyCount('cat', 1);
 });
+const databases = processDatabases();
 afterAll(async () => {
   await h.close();
   expect(await h.leftovers()).toEqual([]); // closing removed the waiting ones too
+  await databases.close();
 });
 
 const waitingOf = async (agent: string) =>
@@ -169,7 +172,7 @@ describe('standby and the service process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-standby-'));
     const profiles = join(dir, 'profiles.json');
     writeFileSync(profiles, JSON.stringify({ default_agent: 'shell', profiles: { shell: { image: SHELL_IMAGE, command: ['sh', '-s'], workdir: '/workspace', standby: 1 } } }));
-    const env = { DATABASE_PATH: join(dir, 'db.sqlite'), PROFILES_PATH: profiles, INSTANCE_ID: `standby-deadline-${process.pid}` };
+    const env = { ...(await databases.env('deadline')), PROFILES_PATH: profiles, INSTANCE_ID: `standby-deadline-${process.pid}` };
     const docker = new Docker();
     const mine = () => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${env.INSTANCE_ID}`] } });
     const svc = await spawnService(env);
@@ -203,7 +206,7 @@ describe('standby and the service process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-standby-'));
     const profiles = join(dir, 'profiles.json');
     writeFileSync(profiles, JSON.stringify({ default_agent: 'shell', profiles: { shell: { image: SHELL_IMAGE, command: ['sh', '-s'], workdir: '/workspace', standby: 2 } } }));
-    const env = { DATABASE_PATH: join(dir, 'db.sqlite'), PROFILES_PATH: profiles, INSTANCE_ID: `standby-kill-${process.pid}`, REAP_INTERVAL_MS: '500' };
+    const env = { ...(await databases.env('kill')), PROFILES_PATH: profiles, INSTANCE_ID: `standby-kill-${process.pid}`, REAP_INTERVAL_MS: '500' };
     const docker = new Docker();
     const mine = async () => (await docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${env.INSTANCE_ID}`] } })).map((c) => c.Id);
     try {

@@ -193,6 +193,17 @@ export function post(path: string, body: string, headers: Record<string, string>
   return new Request(`http://localhost${path}`, { method: 'POST', body, headers });
 }
 
+/** A request as a client with an API key sends it. */
+export const asKey = (h: Pick<Harness, 'app'>, key: string, path: string, init: RequestInit = {}) =>
+  h.app.request(new Request(`http://local${path}`, { ...init, headers: { authorization: `Bearer ${key}` } }));
+
+/** The session ids a listing (`/v1/sessions?<query>`) gives a key, in its order; it must answer 200. */
+export async function listedIds(h: Pick<Harness, 'app'>, key: string, query: string): Promise<string[]> {
+  const res = await asKey(h, key, `/v1/sessions?${query}`);
+  if (res.status !== 200) throw new Error(`${query}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { items: Array<{ id: string }> }).items.map((s) => s.id);
+}
+
 /** A response's JSON body, loosely typed for assertions. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function jsonOf(res: Response | Promise<Response>): Promise<any> {

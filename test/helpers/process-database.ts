@@ -36,8 +36,9 @@ export function processDatabases() {
       }
     },
     async close() {
-      const all = await Promise.all(made.values());
-      await Promise.all(all.map((db) => (typeof db === 'string' ? undefined : db.drop())));
+      // Every database made goes, even when another could not be made.
+      const all = await Promise.allSettled(made.values());
+      await Promise.allSettled(all.map((r) => (r.status === 'fulfilled' && typeof r.value !== 'string' ? r.value.drop() : undefined)));
       rmSync(dir, { recursive: true, force: true });
     },
   };
