@@ -112,3 +112,7 @@ compose_down
 left=$(docker ps -aq --filter label=ephemera.managed=true)
 [ -z "$left" ] || die "managed containers left behind: $left"
 say "ok: docker-compose.yml brings the service up; a command and a gemini run (key from MODEL_KEYS_DIR) through it"
+
+# --- docker-compose.replicas.yml: two replicas on one Postgres, behind nginx ---------------
+kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fake_pid=
+sh scripts/replicas-smoke.sh "$tag"
