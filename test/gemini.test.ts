@@ -238,9 +238,11 @@ describe('the gemini agent', () => {
       const list = await h.leftovers();
       return list.length > 0 ? list : undefined;
     });
-    const inspect = JSON.stringify(await h.docker.getContainer(info!.Id).inspect());
+    // Inspected while it runs; the run's own outcome is checked first, so that a run that ended early says why.
+    const inspected = h.docker.getContainer(info!.Id).inspect().then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
     const body = await jsonOf(pending);
-    expect(body.status).toBe('succeeded');
+    expect(body.status, JSON.stringify(body)).toBe('succeeded');
+    const inspect = await inspected;
     expect(inspect).toContain('GOOGLE_GEMINI_BASE_URL'); // the inspect is real and has the env
     expect(inspect).not.toContain(API_KEY);
     expect(JSON.stringify(body)).not.toContain(API_KEY);
