@@ -26,7 +26,7 @@ export function createApp(service: Service) {
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
   app.route('/', runRoutes({ runs, transcripts: service.store, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
-  app.route('/', openAiRoutes({ runs, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
+  app.route('/', openAiRoutes({ runs, transcripts: service.store, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
   app.route('/', wsRoutes({ runs, transcripts: service.store, keys: service.keys, profiles: service.profiles, corsOrigins: config.corsOrigins, ...config.websocket }));
   app.route('/', workspaceRoutes({ transcripts: service.store, workspaces: service.workspaces, profiles: service.profiles, bounds: config.workspace }));
   mountOpenApi(app);

@@ -65,6 +65,32 @@ describe('the OpenAI-compatible API', () => {
     expect(finish).toBe('stop');
   });
 
+  it('runs a completion retried with the same Idempotency-Key once, answering the retries from the store, whole and streamed', async () => {
+    const key = { headers: { 'Idempotency-Key': `retry-${randomBytes(6).toString('hex')}` } };
+    const body = { model: 'shell', messages: [user('earlier'), user('echo "ran $RANDOM$RANDOM"')] };
+    const { data: first, response } = await client.chat.completions.create(body, key).withResponse();
+    const sessionId = response.headers.get('x-session-id')!;
+    expect(first.choices[0]!.message.content).toMatch(/^ran \d+\n$/);
+    const { data: again, response: replayed } = await client.chat.completions.create(body, key).withResponse();
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.choices[0]!.message.content).toBe(first.choices[0]!.message.content);
+    expect(again.id).toBe(first.id);
+    const deltas: string[] = [];
+    let finish: string | null = null;
+    for await (const chunk of await client.chat.completions.create({ ...body, stream: true }, key)) {
+      if (chunk.choices[0]?.delta.content) deltas.push(chunk.choices[0].delta.content);
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect([deltas.join(''), finish]).toEqual([first.choices[0]!.message.content, 'stop']);
+    // One run, one session, the earlier message stored once.
+    expect(await h.rows('select count(*) as n from runs where session_id = ?', sessionId)).toEqual([{ n: 1 }]);
+    expect((await h.service.store.messagesOf(sessionId)).map((m) => m.content)).toEqual(['earlier', body.messages[1]!.content, first.choices[0]!.message.content]);
+    // The same key with another prompt is refused.
+    const reused = await client.chat.completions.create({ ...body, messages: [user('echo other')] }, key).catch((err: unknown) => err);
+    expect(reused).toBeInstanceOf(OpenAI.APIError);
+    expect(reused).toMatchObject({ status: 422, error: { code: 'IDEMPOTENCY_KEY_REUSED' } });
+  });
+
   it('makes the earlier messages a new session\'s history, and continues a session named by X-Session-Id', async () => {
     const { data, response } = await client.chat.completions
       .create({

@@ -143,7 +143,13 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
       'OpenAI-compatible chat completion: the model is an agent profile, the last (user) message the prompt. X-Session-Id continues a session (its transcript is the history); without it the earlier messages become a new session\'s history.',
     security: [{ bearer: [] }],
     request: {
-      headers: z.object({ 'x-session-id': z.string().optional() }),
+      headers: z.object({
+        'x-session-id': z.string().optional(),
+        'idempotency-key': z
+          .string()
+          .optional()
+          .openapi({ description: 'As on /v1/run: repeat it on retries; the completion runs once, and a retry gets its outcome (Idempotent-Replayed: true) or 409 RUN_IN_PROGRESS while it runs' }),
+      }),
       body: {
         required: true,
         content: {
@@ -174,7 +180,7 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
       502: { description: 'the run ended failed or out of memory (OpenAI error shape)' },
       503: { description: 'the run was interrupted, or the engine is away' },
       504: { description: 'the run timed out' },
-      ...errorResponses(['INVALID_BODY', 'INVALID_JSON', 'EMPTY_PROMPT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY']),
+      ...errorResponses(['INVALID_BODY', 'INVALID_JSON', 'EMPTY_PROMPT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY']),
     },
   });
   app.openAPIRegistry.registerPath({

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import type { MessageRow, RunRow } from '../../db/schema.js';
 import type { RunHandle, RunResult } from '../../runner/run.js';
 import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
@@ -21,11 +22,11 @@ const STATUS_OF_END: Partial<Record<RunResult['status'], number>> = { timeout: 5
 const idOf = (runId: string) => `chatcmpl-${runId}`;
 const created = () => Math.floor(Date.now() / 1000);
 
-function usageOf(r: RunResult) {
+function usageOf(r: Ended) {
   return r.usage && { prompt_tokens: r.usage.inputTokens, completion_tokens: r.usage.outputTokens, total_tokens: r.usage.totalTokens };
 }
 
-function runError(r: RunResult) {
+function runError(r: Ended) {
   const status = STATUS_OF_END[r.status] ?? 502;
   const code = r.error?.code ?? r.status.toUpperCase();
   const exit = r.exitCode !== null && r.status === 'failed' ? ` (exit code ${r.exitCode})` : '';
@@ -33,27 +34,71 @@ function runError(r: RunResult) {
   return { status, body: { error: { code, message, type: openAiType(status), param: null } } };
 }
 
-const ephemera = (r: RunResult) => ({ session_id: r.sessionId, run_id: r.runId, status: r.status, exit_code: r.exitCode });
+const ephemera = (r: Ended) => ({ session_id: r.sessionId, run_id: r.runId, status: r.status, exit_code: r.exitCode });
 
 /** The whole completion once the run has ended. */
 export async function respondCompletion(c: Context, run: RunHandle): Promise<Response> {
   run.events.abandon(); // the output comes whole with the result
-  const r = await run.result;
+  return completion(c, await run.result);
+}
+
+/** A run's end as a whole completion (or an error in OpenAI's shape); `headers` added. */
+function completion(c: Context, r: Ended, headers: Record<string, string> = {}): Response {
   const finish = FINISH[r.status];
   if (!finish) {
     const { status, body } = runError(r);
-    return c.json({ ...body, ephemera: ephemera(r) }, status as never);
+    return c.json({ ...body, ephemera: ephemera(r) }, status as never, headers);
   }
   const usage = usageOf(r);
-  return c.json({
-    id: idOf(r.runId),
-    object: 'chat.completion',
-    created: created(),
-    model: r.agent,
-    choices: [{ index: 0, message: { role: 'assistant', content: r.output, refusal: null }, logprobs: null, finish_reason: finish }],
-    ...(usage && { usage }),
-    ephemera: ephemera(r),
-  });
+  return c.json(
+    {
+      id: idOf(r.runId),
+      object: 'chat.completion',
+      created: created(),
+      model: r.agent,
+      choices: [{ index: 0, message: { role: 'assistant', content: r.output, refusal: null }, logprobs: null, finish_reason: finish }],
+      ...(usage && { usage }),
+      ephemera: ephemera(r),
+    },
+    200,
+    headers,
+  );
+}
+
+/**
+ * The outcome of a run that ended before, from the store: what a request retried with the
+ * same Idempotency-Key gets. Whole, or streamed as one chunk (the reply as stored: a long
+ * one's head and tail).
+ */
+export function respondStoredCompletion(c: Context, run: RunRow, reply: MessageRow | undefined, stream: boolean, includeUsage: boolean): Response {
+  const r = endedOf(run, reply);
+  const headers = { 'X-Session-Id': run.sessionId, 'X-Run-Id': run.id, 'Idempotent-Replayed': 'true', 'Cache-Control': 'no-store' };
+  if (!stream) return completion(c, r, headers);
+  const base = { id: idOf(r.runId), object: 'chat.completion.chunk', created: created(), model: r.agent };
+  const chunk = (delta: object, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  const finish = FINISH[r.status];
+  const usage = usageOf(r);
+  const events = finish
+    ? [chunk({ role: 'assistant', content: '' }), chunk({ content: r.output }), chunk({}, finish), ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : [])]
+    : [chunk({ role: 'assistant', content: '' }), { ...runError(r).body, ephemera: ephemera(r) }];
+  const body = [...events.map((e) => JSON.stringify(e)), '[DONE]'].map((data) => `data: ${data}\n\n`).join('');
+  return c.body(body, 200, { ...headers, 'Content-Type': 'text/event-stream' });
+}
+
+/** What a completion reads of a run's end: from a run just ended, or from the store. */
+type Ended = Pick<RunResult, 'sessionId' | 'runId' | 'agent' | 'status' | 'exitCode' | 'error' | 'output' | 'usage'>;
+
+function endedOf(run: RunRow, reply: MessageRow | undefined): Ended {
+  return {
+    sessionId: run.sessionId,
+    runId: run.id,
+    agent: run.agent,
+    status: run.status as RunResult['status'],
+    exitCode: run.exitCode,
+    error: run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null,
+    output: reply?.content ?? '',
+    usage: run.totalTokens === null ? null : { inputTokens: run.inputTokens ?? 0, outputTokens: run.outputTokens ?? 0, totalTokens: run.totalTokens, toolCalls: run.toolCalls ?? 0 },
+  };
 }
 
 /** `chat.completion.chunk`s as the reply arrives, then `[DONE]`; an error chunk when the run ends otherwise. */

@@ -2,13 +2,17 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ProfileSet } from '../../config/profiles.js';
 import { beginHttpTurn, type HttpTurnDeps } from '../begin-turn.js';
+import type { RunRow } from '../../db/schema.js';
+import type { TranscriptStore } from '../../db/store.js';
 import { errorResponse } from '../errors.js';
+import { idempotencyKeyOf, previousOutcome } from '../idempotency.js';
 import { parseJsonAs } from '../json-input.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ChatRequestSchema, chatTurn } from './chat-request.js';
-import { respondCompletion, streamCompletion } from './completion.js';
+import { respondCompletion, respondStoredCompletion, streamCompletion } from './completion.js';
 
 interface OpenAiRouteDeps extends HttpTurnDeps {
+  transcripts: TranscriptStore;
   profiles: ProfileSet;
   maxBodyBytes: number;
 }
@@ -23,6 +27,9 @@ interface OpenAiRouteDeps extends HttpTurnDeps {
  * Without the header, a new session starts, and the messages before the last become its
  * stored, replayed history. OpenAI's `user` field is left to what it means there (an end
  * user's id for abuse tracking), not overloaded with a session.
+ *
+ * `Idempotency-Key` works as on /v1/run (src/http/idempotency.ts): a retried completion is
+ * answered from the store, never run twice; its prompt is the last user message.
  */
 export function openAiRoutes(deps: OpenAiRouteDeps) {
   const started = Math.floor(Date.now() / 1000);
@@ -48,15 +55,34 @@ async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
   }
   const sessionId = c.req.header('x-session-id');
   const stream = req.stream === true;
+  const includeUsage = req.stream_options?.include_usage === true;
+  const idempotencyKey = idempotencyKeyOf(c);
+  let retryOf: RunRow | undefined;
+  if (idempotencyKey !== undefined) {
+    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { prompt: turn.prompt, agent: req.model, ...(sessionId !== undefined && { sessionId }) });
+    if (previous.kind === 'running') {
+      const { run } = previous;
+      return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
+        'X-Session-Id': run.sessionId,
+        'X-Run-Id': run.id,
+        'Retry-After': '1',
+      });
+    }
+    if (previous.kind === 'ended') return respondStoredCompletion(c, previous.run, previous.reply, stream, includeUsage);
+    if (previous.kind === 'retry') retryOf = previous.run;
+  }
+  const continued = retryOf?.sessionId ?? sessionId;
   const handle = await beginHttpTurn(deps, c, {
     prompt: turn.prompt,
     agent: req.model,
     receivedAt,
     keepOutput: !stream,
-    ...(sessionId === undefined ? { earlier: turn.earlier } : { sessionId }),
+    ...(continued === undefined ? { earlier: turn.earlier } : { sessionId: continued }),
+    ...(idempotencyKey !== undefined && { idempotencyKey }),
+    ...(retryOf !== undefined && { retryOf: retryOf.id }),
   });
   if (handle instanceof Response) return handle;
-  return stream ? streamCompletion(c, handle, req.stream_options?.include_usage === true) : respondCompletion(c, handle);
+  return stream ? streamCompletion(c, handle, includeUsage) : respondCompletion(c, handle);
 }
 
 async function readChatRequest(c: Context) {
