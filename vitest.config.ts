@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // (the real engine, a real SQLite file; checks for the engine and the images once), and
 // `postgres`: the same integration files again with the service on Postgres
 // (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh). Not in it: the files about the SQLite file
-// itself, and the two that run on Postgres already (the store contract, on both; replicas).
+// itself, and those that run on Postgres already (the store contract, on both; replicas; the
+// password file).
 // `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
 const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replicas', 'database-password'];
 
