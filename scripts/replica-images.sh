@@ -11,7 +11,8 @@
 #   EPHEMERA_POSTGRES_IMAGE=...
 #   EPHEMERA_NGINX_IMAGE=...
 set -eu
-cd "$(dirname "$0")/.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
 say() { printf '[replica-images] %s\n' "$*" >&2; }
 die() { printf '[replica-images] ERROR: %s\n' "$*" >&2; exit 1; }
 export DOCKER_BUILDKIT=0
@@ -23,8 +24,9 @@ PG=/usr/lib/postgresql/15
 
 pullable() { have_image "$1" || timeout 30 docker pull -q "$1" >/dev/null 2>&1; }
 # A local image is made again when this script changed since (its recipe is here).
-RECIPE=$(sha256sum "$0" | cut -c1-16)
-current() { [ "$(docker image inspect -f '{{index .Config.Labels "ephemera.recipe"}}' "$1" 2>/dev/null)" = "$RECIPE" ]; }
+RECIPE=$(sha256sum "$self" | cut -c1-16)
+[ -n "$RECIPE" ] || die "cannot read $self"
+current() { have_image "$1" && [ "$(docker image inspect -f '{{index .Config.Labels "ephemera.recipe"}}' "$1")" = "$RECIPE" ]; }
 tmp=
 trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT
 
