@@ -1,43 +1,39 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` (pure logic, no Docker engine needed, seconds), `integration`
-// (the real engine, a real SQLite file; checks for the engine and the images once), and
-// `postgres`: the same integration files again with the service on Postgres
-// (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh). Not in it: the files about the SQLite file
-// itself, and those that run on Postgres already (the store contract, on both; replicas; the
-// password file).
-// `npm test` runs all three; `npm run test:unit` runs the first alone, anywhere.
+// The `unit` project is pure logic (no Docker engine needed, seconds); `npm run test:unit` runs
+// it alone, anywhere. The integration files use the real engine: `integration` with the service
+// on a real SQLite file (checks for the engine and the images once), `postgres` the same files
+// again with the service on Postgres (EPHEMERA_TEST_STORE; scripts/ensure-postgres.sh). Not on
+// Postgres: the files about the SQLite file itself, and those that run on Postgres already (the
+// store contract, on both; replicas; the password file). `npm test` runs them all.
 const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replicas', 'database-password'];
+
+// Most files wait on the engine and the database, not the CPU: two at a time, even on two
+// cores (vitest's default there is one). These assert deadlines and timings under a CPU-heavy
+// load of their own (agent CLIs, fork bombs, standby containers, admission windows): they run
+// afterwards, one file at a time (`-serial` projects), where another file's load cannot make
+// them miss (seen: a standby watcher not yet up, a fork bomb's shell ending early).
+const TIMED = ['standby', 'isolation', 'admission', 'gemini', 'claude'];
+const timed = TIMED.map((f) => `test/${f}.test.ts`);
+
+const engine = { globalSetup: ['test/helpers/global-setup.ts'] };
+const onPostgres = { env: { EPHEMERA_TEST_STORE: 'postgres' } };
+const notOnPostgres = NOT_ON_POSTGRES.map((f) => `test/${f}.test.ts`);
+// Projects of one group run together (they must share maxWorkers); groups run one after another.
+const serial = (group: number) => ({ maxWorkers: 1, sequence: { groupOrder: group } });
 
 export default defineConfig({
   test: {
     pool: 'forks',
-    // Two files at a time even on two cores (vitest's default there is one): the integration
-    // files wait on the engine and the database, not the CPU. 470 s → 272 s for the suite here.
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      {
-        extends: true,
-        test: {
-          name: 'integration',
-          include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/**'],
-          globalSetup: ['test/helpers/global-setup.ts'],
-        },
-      },
-      {
-        extends: true,
-        test: {
-          name: 'postgres',
-          include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/**', ...NOT_ON_POSTGRES.map((f) => `test/${f}.test.ts`)],
-          env: { EPHEMERA_TEST_STORE: 'postgres' },
-          globalSetup: ['test/helpers/global-setup.ts'],
-        },
-      },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...timed], ...engine } },
+      { extends: true, test: { name: 'postgres', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...notOnPostgres, ...timed], ...engine, ...onPostgres } },
+      { extends: true, test: { name: 'integration-serial', include: timed, ...engine, ...serial(1) } },
+      { extends: true, test: { name: 'postgres-serial', include: timed, ...engine, ...onPostgres, ...serial(2) } },
     ],
   },
 });
