@@ -138,7 +138,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     `select r.id, r.status, r.start_ms as "startMs",
             (select count(*) from messages m where m.run_id = r.id and m.role = 'user') as users,
             (select count(*) from messages m where m.run_id = r.id and m.role = 'assistant') as replies,
-            (select content from messages m where m.run_id = r.id and m.role = 'assistant') as reply
+            (select min(content) from messages m where m.run_id = r.id and m.role = 'assistant') as reply
        from runs r`,
   )) as Array<{ id: string; status: string; startMs: number | null; users: number; replies: number; reply: string | null }>;
   for (const r of runs) {
