@@ -79,7 +79,7 @@ const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.e
 export function createHarness(opts: HarnessOptions = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
   const dbPath = join(dir, 'ephemera.db');
-  // The `postgres` project (vitest.config.ts) runs the files that need no SQLite file on Postgres.
+  // The `postgres` projects (vitest.config.ts) run the integration files with the service on Postgres.
   const onPostgres = process.env.EPHEMERA_TEST_STORE === 'postgres';
   const database = onPostgres ? deferredTestStore() : openSqliteStore(dbPath);
   const served = serveOn(database, opts);
