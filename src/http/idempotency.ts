@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { MessageRow, RunRow } from '../db/schema.js';
 import type { TranscriptStore } from '../db/store.js';
 import { AppError } from '../errors.js';
+import { errorResponse } from './errors.js';
 
 /**
  * Idempotency-Key on the run endpoints: a request retried with the same key (by the same
@@ -48,3 +49,15 @@ export async function previousOutcome(store: TranscriptStore, principal: Princip
 /** The engine's own refusals before a container ran (a run interrupted by a crash may have run: it is not one). */
 const ENGINE_FAULTS = new Set(['RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'RUNTIME_ERROR']);
 const neverRan = (run: RunRow) => run.status === 'failed' && run.startMs === null && ENGINE_FAULTS.has(run.errorCode ?? '');
+
+/** The answer to a retry while its key's first run goes on: 409, with that run's ids and when to come back. */
+export function runInProgress(c: Context, run: RunRow): Response {
+  return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
+    'X-Session-Id': run.sessionId,
+    'X-Run-Id': run.id,
+    'Retry-After': '1',
+  });
+}
+
+/** The headers of an outcome answered from the store. */
+export const replayedHeaders = (run: RunRow) => ({ 'X-Session-Id': run.sessionId, 'X-Run-Id': run.id, 'Idempotent-Replayed': 'true', 'Cache-Control': 'no-store' });

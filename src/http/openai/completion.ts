@@ -4,6 +4,7 @@ import type { MessageRow, RunRow } from '../../db/schema.js';
 import type { RunHandle, RunResult } from '../../runner/run.js';
 import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
+import { replayedHeaders } from '../idempotency.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
@@ -72,7 +73,7 @@ function completion(c: Context, r: Ended, headers: Record<string, string> = {}):
  */
 export function respondStoredCompletion(c: Context, run: RunRow, reply: MessageRow | undefined, stream: boolean, includeUsage: boolean): Response {
   const r = endedOf(run, reply);
-  const headers = { 'X-Session-Id': run.sessionId, 'X-Run-Id': run.id, 'Idempotent-Replayed': 'true', 'Cache-Control': 'no-store' };
+  const headers = replayedHeaders(run);
   if (!stream) return completion(c, r, headers);
   const base = { id: idOf(r.runId), object: 'chat.completion.chunk', created: created(), model: r.agent };
   const chunk = (delta: object, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });

@@ -5,7 +5,7 @@ import { beginHttpTurn, type HttpTurnDeps } from '../begin-turn.js';
 import type { RunRow } from '../../db/schema.js';
 import type { TranscriptStore } from '../../db/store.js';
 import { errorResponse } from '../errors.js';
-import { idempotencyKeyOf, previousOutcome } from '../idempotency.js';
+import { idempotencyKeyOf, previousOutcome, runInProgress } from '../idempotency.js';
 import { parseJsonAs } from '../json-input.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ChatRequestSchema, chatTurn } from './chat-request.js';
@@ -60,14 +60,7 @@ async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
   let retryOf: RunRow | undefined;
   if (idempotencyKey !== undefined) {
     const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { prompt: turn.prompt, agent: req.model, ...(sessionId !== undefined && { sessionId }) });
-    if (previous.kind === 'running') {
-      const { run } = previous;
-      return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
-        'X-Session-Id': run.sessionId,
-        'X-Run-Id': run.id,
-        'Retry-After': '1',
-      });
-    }
+    if (previous.kind === 'running') return runInProgress(c, previous.run);
     if (previous.kind === 'ended') return respondStoredCompletion(c, previous.run, previous.reply, stream, includeUsage);
     if (previous.kind === 'retry') retryOf = previous.run;
   }

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { MessageRow, RunRow } from '../../db/schema.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
+import { replayedHeaders } from '../idempotency.js';
 
 /**
  * The outcome of a run that already ended, from the store, in the mode the client accepts:
@@ -9,7 +10,7 @@ import type { ResponseMode } from '../negotiate.js';
  * MAX_STORED_OUTPUT_BYTES). Marked `Idempotent-Replayed: true`.
  */
 export function respondStored(c: Context, mode: ResponseMode, run: RunRow, reply: MessageRow | undefined, textEvent: 'stdout' | 'delta'): Response {
-  const headers = { 'X-Session-Id': run.sessionId, 'X-Run-Id': run.id, 'Idempotent-Replayed': 'true', 'Cache-Control': 'no-store' };
+  const headers = replayedHeaders(run);
   const output = reply?.content ?? '';
   const error = run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null;
   const usage =

@@ -6,7 +6,7 @@ import { beginHttpTurn } from '../begin-turn.js';
 import type { TranscriptStore } from '../../db/store.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import { callsModel } from '../../runner/agents/registry.js';
-import { idempotencyKeyOf, previousOutcome } from '../idempotency.js';
+import { idempotencyKeyOf, previousOutcome, runInProgress } from '../idempotency.js';
 import { respondStored } from '../respond/stored.js';
 import { errorResponse } from '../errors.js';
 import { negotiateMode } from '../negotiate.js';
@@ -50,14 +50,7 @@ async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: strin
   let retrySession: string | undefined;
   if (idempotencyKey !== undefined) {
     const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { ...input, ...(sessionId !== undefined && { sessionId }) });
-    if (previous.kind === 'running') {
-      const { run } = previous;
-      return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
-        'X-Session-Id': run.sessionId,
-        'X-Run-Id': run.id,
-        'Retry-After': '1',
-      });
-    }
+    if (previous.kind === 'running') return runInProgress(c, previous.run);
     if (previous.kind === 'ended') return respondStored(c, mode, previous.run, previous.reply, textEventOf(deps.profiles, previous.run.agent));
     if (previous.kind === 'retry') ({ id: retryOf, sessionId: retrySession } = previous.run);
   }
