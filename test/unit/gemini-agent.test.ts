@@ -100,6 +100,8 @@ describe('the gemini turn', () => {
       privacy: { usageStatisticsEnabled: false },
       // its clean-up held the lock a --session-file import waits for (100 ms retries)
       general: { sessionRetention: { enabled: false } },
+      // no ripgrep in the image: its warning would head every run's stderr
+      tools: { useRipgrep: false },
     });
   });
 

@@ -16,6 +16,9 @@ const SETTINGS = {
   // cleanup also took the project registry's lock that a --session-file import needs, and
   // the import then slept its 100 ms lock retry, twice (a warm follow-up 700 -> 470 ms).
   general: { sessionRetention: { enabled: false } },
+  // The image has no ripgrep: the CLI's own grep tool, chosen outright, is the one it fell back
+  // to anyway, without "Ripgrep is not available" heading every run's stderr.
+  tools: { useRipgrep: false },
 };
 
 // Gemini CLI's documented exit codes.
