@@ -38,7 +38,7 @@ async function main() {
     if (gatewayDown && callsModel(p.kind)) service.disableAgent(p.name, gatewayDown);
   }
   const wss = newWebSocketServer(config.maxBodyBytes);
-  const server = serveHttp(createApp(service), wss, config, profiles);
+  const server = serveHttp(createApp(service), wss, config, service);
   shutDownOnSignals(server, wss, service, config);
 }
 
@@ -98,16 +98,18 @@ async function refuseASecondProcess(service: Service, config: ServiceConfig): Pr
   process.exit(2);
 }
 
-function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, config: ServiceConfig, profiles: ProfileSet): Server {
+function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, config: ServiceConfig, service: Service): Server {
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port, websocket: { server: wss } }, (info) => {
     logger.info(
       {
         url: `http://${config.host}:${info.port}`,
         database: config.databaseUrl === undefined ? config.databasePath : databaseLabel(config.databaseUrl),
-        agents: [...profiles.profiles.keys()],
+        agents: [...service.profiles.profiles.keys()],
         instance: config.instanceId,
         // Which model keys the gateway holds, by name (a field named like a key would be redacted).
         modelKeysConfigured: Object.keys(config.secrets).filter((name) => config.secrets[name] !== undefined),
+        // The agents refused with 503 AGENT_UNAVAILABLE (no model key, an unlocked network, no gateway), and why.
+        unavailableAgents: Object.fromEntries(service.runs.unavailableAgents()),
       },
       'ephemera listening',
     );

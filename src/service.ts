@@ -9,6 +9,7 @@ import { Metrics } from './observability/metrics.js';
 import { Admission, admissionLimits } from './runner/admission.js';
 import type { agentFor } from './runner/agents/index.js';
 import { Reaper } from './runner/reaper.js';
+import { missingModelKeys } from './runner/missing-model-keys.js';
 import { RunService, type RunServiceConfig } from './runner/run-service.js';
 import type { ContainerRuntime } from './runner/runtime.js';
 import { standbySpec } from './runner/container-spec.js';
@@ -119,6 +120,11 @@ export class Service {
       ...(deps.agents && { agents: deps.agents }),
       gateway: { tokens, url: () => gateway.url },
     });
+    // A model agent without its key could only fail at its first call: refused before any container.
+    for (const [agent, why] of missingModelKeys(deps.profiles, config)) {
+      this.disableAgent(agent, why);
+      logger.warn({ agent, why }, 'agent unavailable');
+    }
     this.reaper = new Reaper({
       runtime: deps.runtime,
       instanceId: config.instanceId,

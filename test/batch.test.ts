@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDone, runBatch } from '../src/client/batch.js';
 import { EphemeraClient } from '../src/client/ephemera-client.js';
+import { geminiProfiles } from './helpers/gemini.js';
 import { createHarness, listen, type Harness } from './helpers/harness.js';
 
 // One slot and no queue: with 3 clients at once most requests get 429 and must retry.
@@ -49,6 +50,19 @@ describe('the batch client', () => {
     expect(summary).toMatchObject({ total: 7, done: 7, ok: 5, failed: 2, interrupted: false });
     expect(summary.p95Ms).toBeGreaterThanOrEqual(summary.p50Ms!);
   }, 60_000);
+
+  it('does not retry an agent the service refuses until its operator acts (503 AGENT_UNAVAILABLE)', async () => {
+    const keyless = createHarness({ profiles: geminiProfiles() }); // a gemini profile, and no key for it
+    const at = await listen(keyless.app);
+    try {
+      const client = new EphemeraClient({ baseUrl: at.url, maxRetries: 5 });
+      const err = await client.run({ prompt: 'Name three rivers', agent: 'gemini' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'EphemeraError', status: 503, code: 'AGENT_UNAVAILABLE', attempts: 1 });
+    } finally {
+      await at.close();
+      await keyless.close();
+    }
+  });
 
   it("gives each line's files to its session's workspace, and a line with bad files is a BAD_LINE", async () => {
     const input = join(dir, 'files.jsonl');

@@ -190,6 +190,10 @@ describe('the API description', () => {
     }
     expect(ids.size).toBe(Object.values(doc.paths as object).reduce((n: number, ops) => n + Object.keys(ops as object).length, 0));
     expect(JSON.stringify(doc.components.schemas.RunEvent)).toContain('"tool_result"');
+    // A plain-text run that ends before printing answers with its own status and this body.
+    expect(Object.keys(doc.paths['/v1/run'].post.responses)).toEqual(expect.arrayContaining(['200', '502', '503', '504']));
+    expect(doc.components.schemas.RunEndError.properties).toHaveProperty('stderr');
+    expect(doc.paths['/v1/ws'].get.responses['503'].description).toContain('AGENT_UNAVAILABLE');
   });
 
   it('serves an API reference at /docs from its own assets, no CDN', async () => {

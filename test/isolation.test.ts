@@ -80,9 +80,13 @@ describe('limits', () => {
   it('kills a run that floods stdout at the output cap and keeps the output up to it', async () => {
     const res = await h.app.request(post('/v1/run', 'yes flood', { accept: 'text/plain' }));
     const body = Buffer.from(await res.arrayBuffer());
-    expect(body.length).toBe(1024 * 1024);
+    const runId = res.headers.get('x-run-id')!;
+    // The output up to the cap (it stops mid-line), then the line that tells the client it was cut.
+    const notice = `\nephemera: the run ended output_limit: the run printed more than ${1024 * 1024} bytes; output kept up to that [${runId}]\n`;
+    expect(body.length).toBe(1024 * 1024 + notice.length);
     expect(body.subarray(0, 12).toString()).toBe('flood\nflood\n');
-    const run = (await h.service.store.getRun(res.headers.get('x-run-id')!))!;
+    expect(body.subarray(1024 * 1024).toString()).toBe(notice);
+    const run = (await h.service.store.getRun(runId))!;
     expect(run).toMatchObject({ status: 'output_limit', errorCode: 'OUTPUT_LIMIT', bytesOut: 1024 * 1024 });
     const reply = (await h.service.store.messagesOf(run.sessionId)).at(-1)!;
     expect(reply.role).toBe('assistant');

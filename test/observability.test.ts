@@ -86,13 +86,19 @@ describe('structured logs', () => {
 });
 
 describe('the start-up report', () => {
-  it('names the model keys the gateway holds, never their values', async () => {
+  it('names the model keys the gateway holds, never their values, and the agents it refuses, with why', async () => {
     // A gateway that cannot listen starts fast and does not matter here.
     const svc = await spawnService({ ...(await databases.env('at-start')), MODEL_GATEWAY_HOST: '0.0.0.0', GEMINI_API_KEY: 'sekrit-at-start' });
     try {
       const line = JSON.parse(svc.logs.find((l) => l.includes('ephemera listening'))!) as Record<string, unknown>;
       expect(line.modelKeysConfigured).toEqual(['GEMINI_API_KEY']);
       expect(svc.logs.join('\n')).not.toContain('sekrit-at-start');
+      // The agents it refuses, and why: claude has no key (and, here, no gateway either); gemini has its key.
+      const unavailable = line.unavailableAgents as Record<string, string>;
+      expect(unavailable.claude).toMatch(/no ANTHROPIC_API_KEY configured .*set ANTHROPIC_API_KEY or ANTHROPIC_API_KEY_FILE/);
+      expect(unavailable.gemini).not.toMatch(/GEMINI_API_KEY/);
+      expect(unavailable.shell).toBeUndefined();
+      expect(svc.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)).toContainEqual(expect.objectContaining({ msg: 'agent unavailable', agent: 'claude' }));
     } finally {
       svc.proc.kill('SIGTERM');
       await svc.exited;

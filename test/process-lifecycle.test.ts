@@ -109,7 +109,8 @@ describe('the service process', () => {
     svc.proc.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
     expect(performance.now() - t0).toBeLessThan(5000);
-    expect(await rest).toBe('going\n');
+    // The client is told: its answer's last line says the shutdown ended the run.
+    expect(await rest).toBe(`going\nephemera: the run ended interrupted: the service shut down before the run ended [${runId}]\n`);
     expect((await runStatus(db, runId))).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
     expect(await managedBy(instance)).toEqual([]);
   });

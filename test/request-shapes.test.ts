@@ -97,6 +97,7 @@ describe('CORS', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
       expect(res.headers.get('access-control-expose-headers')).toContain('X-Session-Id');
+      expect(res.headers.get('access-control-expose-headers')).toContain('Ephemera-Status');
       expect(await jsonOf(res)).toMatchObject({ output: 'cors\n' });
     } finally {
       await keyed.close();

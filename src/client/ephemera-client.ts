@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 /**
  * A small typed client for Ephemera's run API, for scripts that fire many prompts.
  * It asks for JSON results and retries what is worth retrying: 429 CAPACITY, 502/503
- * (engine unavailable, shutting down), a network error, and 409 RUN_IN_PROGRESS,
+ * (engine unavailable, shutting down; not AGENT_UNAVAILABLE, which waits for its operator),
+ * a network error, and 409 RUN_IN_PROGRESS,
  * honouring Retry-After, else exponential backoff with jitter. Every attempt of one run()
  * carries the same Idempotency-Key, so a retry never stores the turn twice: it gets the
  * first attempt's outcome, or runs the same stored turn again if no container ran it.
@@ -55,6 +56,8 @@ export interface ClientOptions {
 }
 
 const RETRYABLE = new Set([429, 502, 503]);
+/** 503s no retry mends: the service refuses this agent until its operator acts (a model key to set, say). */
+const FINAL_CODES = new Set(['AGENT_UNAVAILABLE']);
 
 export class EphemeraClient {
   private readonly base: string;
@@ -108,7 +111,7 @@ export class EphemeraClient {
         attempt--;
         continue;
       }
-      if (!RETRYABLE.has(res.status) || attempt > maxRetries) throw new EphemeraError(res.status, code, message, attempt);
+      if (!RETRYABLE.has(res.status) || FINAL_CODES.has(code) || attempt > maxRetries) throw new EphemeraError(res.status, code, message, attempt);
       await sleep(this.backoff(attempt, res.headers.get('retry-after')), signal);
     }
   }

@@ -41,7 +41,24 @@ const RunEventSchema = z
   ])
   .openapi('RunEvent', { description: 'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done' });
 
-const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN'] as const;
+const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN', 'AGENT_UNAVAILABLE'] as const;
+
+/** The plain-text answer of a run that ended before printing anything, unless it succeeded. */
+const RunEndErrorSchema = z.object({
+  error: z.object({ code: z.string().openapi({ description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)" }), message: z.string() }),
+  session_id: z.string(),
+  run_id: z.string(),
+  status: z.string(),
+  exit_code: z.number().nullable(),
+  stderr: z.string(),
+}).openapi('RunEndError');
+const runEndResponses = {
+  502: {
+    description: `RUNTIME_ERROR (the engine refused the container); in text/plain, also a run that failed before printing anything (a non-zero exit, a crash, its model's error, out of memory): RunEndError`,
+    content: { 'application/json': { schema: z.union([ErrorSchema, RunEndErrorSchema]) } },
+  },
+  504: { description: 'text/plain: the run timed out before printing anything (TIMEOUT)', content: { 'application/json': { schema: RunEndErrorSchema } } },
+};
 
 /** Error responses grouped by status, each naming its codes. */
 function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
@@ -86,7 +103,9 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     },
     responses: {
       200: {
-        description: 'By Accept: text/plain streams the reply; text/event-stream streams typed events (run, stdout, stderr, delta, tool_use, tool_result, warning, error, done); application/json answers at the end. Headers X-Session-Id and X-Run-Id.',
+        description:
+          'By Accept: text/plain streams the reply; text/event-stream streams typed events (run, stdout, stderr, delta, tool_use, tool_result, warning, error, done); application/json answers at the end. Headers X-Session-Id and X-Run-Id. ' +
+          'text/plain sends its status line with the first byte of the reply: a run that ends before printing answers with its own status (502 failed, 504 timeout, 503 interrupted) and a JSON error; one that fails after printing ends with a line "ephemera: the run ended …", or, for a client that sent TE: trailers, with the trailers Ephemera-Status, Ephemera-Exit-Code, Ephemera-Error-Code.',
         content: {
           'text/plain': { schema: z.string() },
           'text/event-stream': { schema: RunEventSchema },
@@ -94,6 +113,7 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
         },
       },
       ...errorResponses(runErrors),
+      ...runEndResponses,
     },
   });
   app.openAPIRegistry.registerPath(runRoute('/v1/run', 'Run a prompt in a new session, in a fresh container'));
@@ -110,7 +130,7 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     request: { query: z.object({ session_id: z.string().optional(), agent: z.string().optional() }) },
     responses: {
       101: { description: 'switched to the WebSocket protocol' },
-      ...errorResponses(['UNAUTHORIZED', 'CROSS_SITE', 'NOT_FOUND', 'UNKNOWN_AGENT', 'UPGRADE_REQUIRED']),
+      ...errorResponses(['UNAUTHORIZED', 'CROSS_SITE', 'NOT_FOUND', 'UNKNOWN_AGENT', 'UPGRADE_REQUIRED', 'AGENT_MISMATCH', 'AGENT_UNAVAILABLE']),
     },
   });
   app.openAPIRegistry.registerPath({
@@ -135,7 +155,13 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
 function registerOpenAiPaths(app: OpenAPIHono<any>) {
   const message = z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]) });
   const usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }).optional();
-  const model = z.object({ id: z.string(), object: z.literal('model'), created: z.number(), owned_by: z.string() });
+  const model = z.object({
+    id: z.string(),
+    object: z.literal('model'),
+    created: z.number(),
+    owned_by: z.string(),
+    ephemera: z.object({ available: z.boolean(), reason: z.string().optional().openapi({ description: 'why it does not run now (no key for its model, say)' }) }),
+  });
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/v1/chat/completions',
@@ -178,9 +204,9 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
         },
       },
       502: { description: 'the run ended failed or out of memory (OpenAI error shape)' },
-      503: { description: 'the run was interrupted, or the engine is away' },
       504: { description: 'the run timed out' },
       ...errorResponses(['INVALID_BODY', 'INVALID_JSON', 'EMPTY_PROMPT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY']),
+      503: { description: 'the run was interrupted, the engine is away, or the model is unavailable (AGENT_UNAVAILABLE: no key for it, say)' },
     },
   });
   app.openAPIRegistry.registerPath({

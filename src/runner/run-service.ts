@@ -99,16 +99,29 @@ export class RunService {
   private readonly starting = new Set<Promise<RunHandle>>();
   private readonly record: RunRecord;
   private closed = false;
-  private readonly unavailable = new Map<string, string>();
+  /** The agents refused from now on, with their reasons. */
+  private readonly disabled = new Map<string, string[]>();
 
   constructor(private readonly deps: RunServiceDeps) {
     this.admission = deps.admission;
     this.record = new RunRecord(deps.store, deps.logger);
   }
 
-  /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE), saying why. */
+  /** Refuses runs of an agent from now on (503 AGENT_UNAVAILABLE), saying why; an agent may have several reasons. */
   disableAgent(name: string, why: string): void {
-    this.unavailable.set(name, why);
+    const reasons = this.disabled.get(name) ?? [];
+    if (!reasons.includes(why)) this.disabled.set(name, [...reasons, why]);
+  }
+
+  /** The agents refused from now on, each with why: what GET /v1/models and the start-up log say. */
+  unavailableAgents(): Map<string, string> {
+    return new Map([...this.disabled].map(([name, reasons]) => [name, reasons.join('; ')]));
+  }
+
+  /** The error a run of this agent gets now, if it is disabled. */
+  unavailableError(agentName: string): AppError | undefined {
+    const reasons = this.disabled.get(agentName);
+    return reasons && new AppError('AGENT_UNAVAILABLE', `agent "${agentName}" is not available: ${reasons.join('; ')}`);
   }
 
   /** The runs in progress, by id: the reaper leaves their containers alone. */
@@ -195,8 +208,8 @@ export class RunService {
   }
 
   private refuseWhenUnavailable(agentName: string): void {
-    const unavailable = this.unavailable.get(agentName);
-    if (unavailable) throw new AppError('AGENT_UNAVAILABLE', `agent "${agentName}" is not available: ${unavailable}`);
+    const refused = this.unavailableError(agentName);
+    if (refused) throw refused;
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import { RUN_END_FIELD_NAMES } from '../run-end.js';
 
 /**
  * CORS for the origins the operator names (CORS_ORIGINS), and for no other: a page there
@@ -13,7 +14,7 @@ export function corsFor(origins: readonly string[]): MiddlewareHandler | undefin
     origin: (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
     allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Session-Id', 'Idempotency-Key'],
-    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Idempotent-Replayed'],
+    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Idempotent-Replayed', ...RUN_END_FIELD_NAMES],
     maxAge: 600,
   });
 }

@@ -5,6 +5,7 @@ import type { RunHandle, RunResult } from '../../runner/run.js';
 import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
 import { replayedHeaders } from '../idempotency.js';
+import { runEndError } from '../run-end.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
@@ -17,9 +18,6 @@ import { replayedHeaders } from '../idempotency.js';
 
 const FINISH: Partial<Record<RunResult['status'], 'stop' | 'length'>> = { succeeded: 'stop', output_limit: 'length' };
 
-/** The HTTP status of a run that did not end in an answer. */
-const STATUS_OF_END: Partial<Record<RunResult['status'], number>> = { timeout: 504, cancelled: 499, interrupted: 503 };
-
 const idOf = (runId: string) => `chatcmpl-${runId}`;
 const created = () => Math.floor(Date.now() / 1000);
 
@@ -27,12 +25,11 @@ function usageOf(r: Ended) {
   return r.usage && { prompt_tokens: r.usage.inputTokens, completion_tokens: r.usage.outputTokens, total_tokens: r.usage.totalTokens };
 }
 
+/** A run that did not end in an answer, in OpenAI's error shape, with the status /v1/run's text answer gives it too. */
 function runError(r: Ended) {
-  const status = STATUS_OF_END[r.status] ?? 502;
-  const code = r.error?.code ?? r.status.toUpperCase();
-  const exit = r.exitCode !== null && r.status === 'failed' ? ` (exit code ${r.exitCode})` : '';
-  const message = `the run ended ${r.status}${exit}${r.error ? `: ${r.error.message}` : ''}; its output is in session ${r.sessionId}'s transcript`;
-  return { status, body: { error: { code, message, type: openAiType(status), param: null } } };
+  const { status, error, headers } = runEndError(r);
+  const message = `${error.message}; its output is in session ${r.sessionId}'s transcript`;
+  return { status, headers, body: { error: { code: error.code, message, type: openAiType(status), param: null } } };
 }
 
 const ephemera = (r: Ended) => ({ session_id: r.sessionId, run_id: r.runId, status: r.status, exit_code: r.exitCode });
@@ -47,8 +44,8 @@ export async function respondCompletion(c: Context, run: RunHandle): Promise<Res
 function completion(c: Context, r: Ended, headers: Record<string, string> = {}): Response {
   const finish = FINISH[r.status];
   if (!finish) {
-    const { status, body } = runError(r);
-    return c.json({ ...body, ephemera: ephemera(r) }, status as never, headers);
+    const { status, body, headers: endHeaders } = runError(r);
+    return c.json({ ...body, ephemera: ephemera(r) }, status as never, { ...headers, ...endHeaders });
   }
   const usage = usageOf(r);
   return c.json(
@@ -78,10 +75,13 @@ export function respondStoredCompletion(c: Context, run: RunRow, reply: MessageR
   const base = { id: idOf(r.runId), object: 'chat.completion.chunk', created: created(), model: r.agent };
   const chunk = (delta: object, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const finish = FINISH[r.status];
+  // As the live stream: a run that failed before any content is an error status, not a stream.
+  if (!finish && r.output === '') return completion(c, r, headers);
   const usage = usageOf(r);
+  const content = r.output === '' ? [] : [chunk({ content: r.output })];
   const events = finish
-    ? [chunk({ role: 'assistant', content: '' }), chunk({ content: r.output }), chunk({}, finish), ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : [])]
-    : [chunk({ role: 'assistant', content: '' }), { ...runError(r).body, ephemera: ephemera(r) }];
+    ? [chunk({ role: 'assistant', content: '' }), ...content, chunk({}, finish), ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : [])]
+    : [chunk({ role: 'assistant', content: '' }), ...content, { ...runError(r).body, ephemera: ephemera(r) }];
   const body = [...events.map((e) => JSON.stringify(e)), '[DONE]'].map((data) => `data: ${data}\n\n`).join('');
   return c.body(body, 200, { ...headers, 'Content-Type': 'text/event-stream' });
 }
@@ -102,17 +102,28 @@ function endedOf(run: RunRow, reply: MessageRow | undefined): Ended {
   };
 }
 
-/** `chat.completion.chunk`s as the reply arrives, then `[DONE]`; an error chunk when the run ends otherwise. */
-export function streamCompletion(c: Context, run: RunHandle, includeUsage: boolean): Response {
+/**
+ * `chat.completion.chunk`s as the reply arrives, then `[DONE]`; an error chunk when the run
+ * ends otherwise. As /v1/run's text answer, the status waits for the first content (or the
+ * end): a run that fails before any is answered with its error status, as OpenAI's own API
+ * answers a request that fails before its stream; the first chunks leave together.
+ */
+export async function streamCompletion(c: Context, run: RunHandle, includeUsage: boolean): Promise<Response> {
+  const contents = replyTexts(run);
+  const first = await contents.next();
+  if (first.done) {
+    const r = await run.result;
+    if (!FINISH[r.status]) return completion(c, r);
+  }
   return streamSSE(c, async (s) => {
     s.onAbort(() => run.cancel());
     const base = { id: idOf(run.runId), object: 'chat.completion.chunk', created: created(), model: run.agent };
     const chunk = (delta: object, finish: string | null = null) => send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
     await chunk({ role: 'assistant', content: '' });
-    // The reply's text as the other streams decode it; stderr and tool events have no place here.
-    for await (const { event, data } of typedEvents(run)) {
+    if (!first.done) await chunk({ content: first.value });
+    for await (const content of contents) {
       if (s.aborted) return;
-      if (event === 'stdout' || event === 'delta') await chunk({ content: (data.data ?? data.text) as string });
+      await chunk({ content });
     }
     const r = await run.result;
     const finish = FINISH[r.status];
@@ -125,6 +136,13 @@ export function streamCompletion(c: Context, run: RunHandle, includeUsage: boole
     }
     await s.writeSSE({ data: '[DONE]' });
   });
+}
+
+/** The reply's text as the other streams decode it; stderr and tool events have no place here. */
+async function* replyTexts(run: RunHandle): AsyncGenerator<string, void> {
+  for await (const { event, data } of typedEvents(run)) {
+    if (event === 'stdout' || event === 'delta') yield (data.data ?? data.text) as string;
+  }
 }
 
 const send = (s: SSEStreamingApi, data: object) => s.writeSSE({ data: JSON.stringify(data) });

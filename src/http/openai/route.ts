@@ -33,7 +33,11 @@ interface OpenAiRouteDeps extends HttpTurnDeps {
  */
 export function openAiRoutes(deps: OpenAiRouteDeps) {
   const started = Math.floor(Date.now() / 1000);
-  const model = (id: string) => ({ id, object: 'model', created: started, owned_by: 'ephemera' });
+  // `ephemera.available`: whether the model runs now; when not, `reason` says why (a missing key, say).
+  const model = (id: string) => {
+    const reason = deps.runs.unavailableAgents().get(id);
+    return { id, object: 'model', created: started, owned_by: 'ephemera', ephemera: { available: reason === undefined, ...(reason !== undefined && { reason }) } };
+  };
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),

@@ -3,6 +3,8 @@ import type { MessageRow, RunRow } from '../../db/schema.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
+import type { RunStatusAtEnd } from '../../runner/conclusion.js';
+import { storedText } from './text-ending.js';
 
 /**
  * The outcome of a run that already ended, from the store, in the mode the client accepts:
@@ -22,7 +24,7 @@ export function respondStored(c: Context, mode: ResponseMode, run: RunRow, reply
       // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not stored.
       return c.json({ session_id: run.sessionId, run_id: run.id, agent: run.agent, output, output_omitted_bytes: reply?.omittedBytes ?? 0, stderr: run.stderr, tool_calls: [], ...done }, 200, headers);
     case 'text':
-      return c.body(output, 200, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+      return storedText(c, { sessionId: run.sessionId, runId: run.id, status: run.status as RunStatusAtEnd, exitCode: run.exitCode, error, stderr: run.stderr }, output, headers);
     case 'sse': {
       const events: [string, unknown][] = [['run', { session_id: run.sessionId, run_id: run.id, agent: run.agent, timeout_ms: run.timeoutMs }]];
       if (output) events.push([textEvent, textEvent === 'delta' ? { text: output } : { data: output }]);

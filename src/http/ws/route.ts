@@ -71,10 +71,18 @@ async function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Promise<Response 
     return errorResponse(c, 'UNKNOWN_AGENT', `unknown agent "${agent}"; known: ${[...deps.profiles.profiles.keys()].join(', ')}`);
   }
   const sessionId = c.req.query('session_id');
+  let sessionAgent: string | undefined;
   if (sessionId !== undefined) {
     const session = await deps.transcripts.getSession(sessionId);
     if (!session || !canSee(c.get('principal'), session)) return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
     if (agent !== undefined && agent !== session.agent) return errorResponse(c, 'AGENT_MISMATCH', `session ${sessionId} runs agent "${session.agent}", not "${agent}"`);
+    sessionAgent = session.agent;
   }
-  return undefined;
+  return unavailable(c, deps.runs, agent ?? sessionAgent);
+}
+
+/** The conversation's agent, when it names one, cannot run (no model key, say): 503 before the upgrade, not an error per prompt. */
+function unavailable(c: Context<AuthEnv>, runs: RunService, agent: string | undefined): Response | undefined {
+  const refused = agent === undefined ? undefined : runs.unavailableError(agent);
+  return refused && errorResponse(c, refused.code, refused.message);
 }
