@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import { RUN_END_FIELD_NAMES } from '../run-end.js';
+import { RUN_END_FIELD_NAMES } from '../ended-run.js';
 
 /**
  * CORS for the origins the operator names (CORS_ORIGINS), and for no other: a page there

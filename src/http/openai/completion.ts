@@ -5,7 +5,7 @@ import type { RunHandle, RunResult } from '../../runner/run.js';
 import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
 import { replayedHeaders } from '../idempotency.js';
-import { runEndError } from '../run-end.js';
+import { runEndError } from '../ended-run.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,

@@ -1,12 +1,12 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { runEndError, runEndFields, succeeded, type RunEnd } from '../run-end.js';
+import { runEndError, runEndFields, succeeded, type EndedRun } from '../ended-run.js';
 import { readsTrailers } from './trailers.js';
 
 export const TEXT_HEADERS = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
 
 /** A run's end as the plain-text answer tells it, with what a failed run printed on stderr. */
-type TextEnd = RunEnd & { stderr: string };
+type TextEnd = EndedRun & { stderr: string };
 
 /**
  * A plain-text answer to a run that ended before printing any reply: a success is an empty
@@ -25,7 +25,7 @@ export function endedBeforeOutput(c: Context, r: TextEnd, headers: Record<string
  * status line said 200 long ago, so the body says it, on a line of its own that a person at
  * `curl -N` sees and a script can look for (`ephemera: the run ended ...`).
  */
-export function failureLine(r: RunEnd, atLineStart: boolean): Buffer {
+export function failureLine(r: EndedRun, atLineStart: boolean): Buffer {
   const newline = atLineStart ? '' : '\n';
   return Buffer.from(`${newline}ephemera: ${runEndError(r).error.message} [${r.runId}]\n`);
 }

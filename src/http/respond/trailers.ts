@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import { RUN_END_FIELD_NAMES } from '../run-end.js';
+import { RUN_END_FIELD_NAMES } from '../ended-run.js';
 
 /** A client that reads trailers, and how to send them: headers to answer with, then `send` before the body ends. */
 export interface Trailers {

@@ -7,8 +7,8 @@ import type { RunResult } from '../runner/run.js';
  * carry the run's status in their body.
  */
 
-/** What an ending is read from: a run just ended, or one from the store. */
-export type RunEnd = Pick<RunResult, 'sessionId' | 'runId' | 'status' | 'exitCode' | 'error'>;
+/** What of a run's result (`RunResult`) its ending is read from: a run just ended, or one from the store. */
+export type EndedRun = Pick<RunResult, 'sessionId' | 'runId' | 'status' | 'exitCode' | 'error'>;
 
 /**
  * The HTTP status of a run's end. The agent is the service's upstream: when it fails (a
@@ -20,7 +20,7 @@ const STATUS_OF_END: Partial<Record<RunResult['status'], number>> = { timeout: 5
 /** An error's message in one line, at most this long: it can come from a CLI or a model API. */
 const MAX_MESSAGE_CHARS = 500;
 
-export const succeeded = (r: RunEnd) => r.status === 'succeeded';
+export const succeeded = (r: EndedRun) => r.status === 'succeeded';
 
 /**
  * The run's end as an error: its status, `{code, message}` (the run's own error, or its
@@ -28,7 +28,7 @@ export const succeeded = (r: RunEnd) => r.status === 'succeeded';
  * `X-Should-Retry: false` keeps the OpenAI SDKs (which retry any 5xx) from running the prompt
  * again in a new session; one the shutdown interrupted may be worth another try.
  */
-export function runEndError(r: RunEnd): { status: number; error: { code: string; message: string }; headers: Record<string, string> } {
+export function runEndError(r: EndedRun): { status: number; error: { code: string; message: string }; headers: Record<string, string> } {
   const status = STATUS_OF_END[r.status] ?? 502;
   const code = r.error?.code ?? r.status.toUpperCase();
   const exit = r.exitCode !== null && r.status === 'failed' ? ` (exit code ${r.exitCode})` : '';
@@ -43,7 +43,7 @@ function oneLine(text: string): string {
 }
 
 /** The run's end as fields (headers when it is known before them, trailers when not), for scripts that read them. */
-export function runEndFields(r: RunEnd): Record<string, string> {
+export function runEndFields(r: EndedRun): Record<string, string> {
   return {
     'Ephemera-Status': r.status,
     ...(r.exitCode !== null && { 'Ephemera-Exit-Code': String(r.exitCode) }),
