@@ -1,10 +1,7 @@
-import type { RunStatus } from '../db/schema.js';
 import type { Outcome } from './agents/agent.js';
 import type { RunStopped } from './run-stopped.js';
+import type { RunError, RunStatusAtEnd } from './run-status.js';
 import { RuntimeError, type ContainerExit } from './runtime.js';
-
-export type RunStatusAtEnd = Exclude<RunStatus, 'running'>;
-export type RunError = { code: string; message: string };
 
 /** How a run ended: its status, and its error when it has one. */
 export interface Conclusion {

@@ -1,5 +1,5 @@
 import { INTERRUPTED } from '../errors.js';
-import type { RunError, RunStatusAtEnd } from './conclusion.js';
+import type { RunError, RunStatusAtEnd } from './run-status.js';
 
 export type StopReason = 'timeout' | 'cancelled' | 'output_limit' | 'interrupted' | 'budget';
 
