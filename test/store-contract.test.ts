@@ -6,7 +6,7 @@ import { newId } from '../src/db/ids.js';
 import { openSqliteStore } from '../src/db/sqlite-store.js';
 import { openPostgresStore } from '../src/db/postgres/store.js';
 import type { Store } from '../src/db/store.js';
-import type { RunEnd, TurnStart } from '../src/db/transcripts.js';
+import type { RunEnd, TurnStart } from '../src/db/store.js';
 import { EMPTY_RUN_METRICS } from '../src/run-metrics.js';
 import { packWorkspace } from '../src/workspace/archive.js';
 import pg from 'pg';

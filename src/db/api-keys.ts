@@ -1,18 +1,9 @@
-import type { ApiKeyStore } from './store.js';
+import type { ApiKeyInfo, ApiKeyStore } from './store.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { apiKeys, type ApiKeyRole } from './schema.js';
 
-export interface ApiKeyInfo {
-  id: string;
-  name: string;
-  role: ApiKeyRole;
-  prefix: string;
-  createdAt: number;
-  revokedAt: number | null;
-  lastUsedAt: number | null;
-}
 
 /** A key's listed columns, never its hash, in either database's schema. */
 export function keyInfoColumns<T extends Record<keyof ApiKeyInfo, unknown>>(t: T) {

@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
-import { encodeCursor, type SessionFilter, type SessionPage } from './session-queries.js';
+import { encodeCursor } from './cursor.js';
+import type { SessionFilter, SessionPage } from './store.js';
 import type { SessionRow } from './schema.js';
 
 /** A message that matched a text search: its session, and when it was written. */

@@ -1,43 +1,11 @@
-import type { SessionQueries } from './store.js';
+import type { Percentiles, SessionFilter, SessionPage, SessionQueries, Stats } from './store.js';
+import { encodeCursor } from './cursor.js';
 import { and, asc, desc, eq, gte, lt, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { pageOfMatches, type SearchMatch } from './search-page.js';
 import type { Db } from './open.js';
-import { runs, sessions, type RunRow, type SessionRow } from './schema.js';
+import { runs, sessions, type RunRow } from './schema.js';
 
-export interface SessionFilter {
-  agent?: string;
-  /** Status of the session's last run. */
-  status?: string;
-  ownerKeyId?: string;
-  /** Sessions created in [from, to), epoch ms. */
-  from?: number;
-  to?: number;
-  /** Full-text search in the session's messages. */
-  q?: string;
-}
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-/**
- * Newest first by (created_at, id), which never changes: a page boundary cannot move,
- * so paging sees no gaps and no repeats while new sessions are added in front.
- */
-export function encodeCursor(row: { createdAt: number; id: string }): string {
-  return Buffer.from(`${row.createdAt}:${row.id}`).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): { createdAt: number; id: string } | undefined {
-  const m = /^(\d{1,16}):((?:ses)_[0-9a-z]{29})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  return m ? { createdAt: Number(m[1]), id: m[2]! } : undefined;
-}
-
-/** A page of sessions; a text search also says how many matching messages it read. */
-export interface SessionPage extends Page<SessionRow> {
-  scanned?: number;
-}
 
 /**
  * Matching messages one text search reads at most (issue 10, point 4), admins included.
@@ -272,13 +240,6 @@ export function planWindow(from: number, to: number): { rolled: Array<Range & { 
   return cover(from, to, SPANS);
 }
 
-type Percentiles = { n: number | null; p50: number | null; p95: number | null };
-export interface Stats {
-  byStatus: Array<{ status: string; runs: number }>;
-  byAgent: Array<{ agent: string; runs: number }>;
-  firstByteMs: Percentiles;
-  totalMs: Percentiles;
-}
 
 /** A latency's bucket, as the roll-up triggers (migrations 0007, 0008) compute it: exact below 10 ms, then 4% wide. */
 const latencyBucket = (column: string) =>

@@ -1,8 +1,5 @@
-import type { ApiKeyInfo } from './api-keys.js';
-import type { ApiKeyRole, MessageRow, RunRow, SessionRow } from './schema.js';
-import type { Replay, RunEnd, TurnBegun, TurnStart } from './transcripts.js';
-import type { SessionFilter, SessionPage, Stats } from './session-queries.js';
-import type { StoredWorkspace } from '../workspace/store.js';
+import type { RunMetrics } from '../run-metrics.js';
+import type { ApiKeyRole, MessageRole, MessageRow, RunRow, RunStatus, SessionRow } from './schema.js';
 import type { Workspace } from '../workspace/archive.js';
 
 /**
@@ -89,4 +86,112 @@ export interface InstanceStore {
    * and those of no instance. A survivor calls it as it beats: a killed replica's runs end.
    */
   interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts?: { ownToo?: boolean }): Promise<number>;
+}
+
+// The stores' vocabulary, which their implementations (SQLite: src/db/*.ts, Postgres: src/db/postgres/) take from here.
+
+export interface TurnStart {
+  sessionId: string;
+  /** Set when the turn opens a new session. */
+  newSessionAgent?: string;
+  runId: string;
+  agent: string;
+  image: string;
+  instanceId: string;
+  /** The API key running it (and owning a new session); null without keys. */
+  keyId: string | null;
+  timeoutMs: number;
+  prompt: string;
+  /** A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt. */
+  earlier?: { role: MessageRole; content: string }[];
+  /** The request's Idempotency-Key: a second turn with it (and the same API key) is refused ('duplicate'). */
+  idempotencyKey?: string;
+  /**
+   * Files the request laid over the session's workspace (`basedOn`: the digest of the workspace
+   * they were laid over; undefined: none): stored with the turn, or the turn is refused ('stale')
+   * when the workspace changed meanwhile.
+   */
+  files?: { workspace: Workspace; basedOn: string | undefined };
+  now: number;
+}
+
+/** What beginTurn did: the stored prompt's id, or why nothing was stored. */
+export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate' | 'stale';
+
+export interface RunEnd {
+  status: Exclude<RunStatus, 'running'>;
+  exitCode: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  stderr: string;
+  /** The assistant's reply as stored; null when no container ran, so there is no reply to record. */
+  output: { text: string; omittedBytes: number } | null;
+  metrics: RunMetrics;
+  /** What the run replayed; null when it ended before its replay was built. */
+  replay: { messages: number; omitted: number; bytes: number } | null;
+  /**
+   * The session's workspace as the run found it and as it left it (`out` is stored as the
+   * session's, in the same transaction); null for a profile that keeps none.
+   */
+  workspace?: { in: { bytes: number; sha256: string } | undefined; out: Workspace | undefined } | null;
+  now: number;
+}
+
+/** What a turn replays of its session: the newest messages that fit, and how many did not. */
+export interface Replay {
+  /** False for a profile that replays nothing: then the rest is empty and nothing is recorded. */
+  kept: boolean;
+  messages: MessageRow[];
+  /** Older messages left out to stay under the bound. */
+  omitted: number;
+  /** The kept messages' size as replayed (approximately: JSON-escaped content plus a line's fields). */
+  bytes: number;
+}
+
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export interface SessionFilter {
+  agent?: string;
+  /** Status of the session's last run. */
+  status?: string;
+  ownerKeyId?: string;
+  /** Sessions created in [from, to), epoch ms. */
+  from?: number;
+  to?: number;
+  /** Full-text search in the session's messages. */
+  q?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** A page of sessions; a text search also says how many matching messages it read. */
+export interface SessionPage extends Page<SessionRow> {
+  scanned?: number;
+}
+
+export type Percentiles = { n: number | null; p50: number | null; p95: number | null };
+export interface Stats {
+  byStatus: Array<{ status: string; runs: number }>;
+  byAgent: Array<{ agent: string; runs: number }>;
+  firstByteMs: Percentiles;
+  totalMs: Percentiles;
+}
+
+/** A session's workspace as stored: its archive and what the runs record of it. */
+export interface StoredWorkspace {
+  tar: Buffer;
+  bytes: number;
+  files: number;
+  sha256: string;
 }

@@ -1,68 +1,8 @@
-import type { TranscriptStore } from './store.js';
+import type { Replay, RunEnd, TranscriptStore, TurnBegun, TurnStart } from './store.js';
 import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
-import type { RunMetrics } from '../run-metrics.js';
 import type { Db } from './open.js';
-import type { Workspace } from '../workspace/archive.js';
 import { digestIn, putWorkspace } from '../workspace/store.js';
-import { messages, runs, sessions, type MessageRole, type MessageRow, type RunRow, type RunStatus, type SessionRow } from './schema.js';
-
-export interface TurnStart {
-  sessionId: string;
-  /** Set when the turn opens a new session. */
-  newSessionAgent?: string;
-  runId: string;
-  agent: string;
-  image: string;
-  instanceId: string;
-  /** The API key running it (and owning a new session); null without keys. */
-  keyId: string | null;
-  timeoutMs: number;
-  prompt: string;
-  /** A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt. */
-  earlier?: { role: MessageRole; content: string }[];
-  /** The request's Idempotency-Key: a second turn with it (and the same API key) is refused ('duplicate'). */
-  idempotencyKey?: string;
-  /**
-   * Files the request laid over the session's workspace (`basedOn`: the digest of the workspace
-   * they were laid over; undefined: none): stored with the turn, or the turn is refused ('stale')
-   * when the workspace changed meanwhile.
-   */
-  files?: { workspace: Workspace; basedOn: string | undefined };
-  now: number;
-}
-
-/** What beginTurn did: the stored prompt's id, or why nothing was stored. */
-export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate' | 'stale';
-
-export interface RunEnd {
-  status: Exclude<RunStatus, 'running'>;
-  exitCode: number | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  stderr: string;
-  /** The assistant's reply as stored; null when no container ran, so there is no reply to record. */
-  output: { text: string; omittedBytes: number } | null;
-  metrics: RunMetrics;
-  /** What the run replayed; null when it ended before its replay was built. */
-  replay: { messages: number; omitted: number; bytes: number } | null;
-  /**
-   * The session's workspace as the run found it and as it left it (`out` is stored as the
-   * session's, in the same transaction); null for a profile that keeps none.
-   */
-  workspace?: { in: { bytes: number; sha256: string } | undefined; out: Workspace | undefined } | null;
-  now: number;
-}
-
-/** What a turn replays of its session: the newest messages that fit, and how many did not. */
-export interface Replay {
-  /** False for a profile that replays nothing: then the rest is empty and nothing is recorded. */
-  kept: boolean;
-  messages: MessageRow[];
-  /** Older messages left out to stay under the bound. */
-  omitted: number;
-  /** The kept messages' size as replayed (approximately: JSON-escaped content plus a line's fields). */
-  bytes: number;
-}
+import { messages, runs, sessions, type MessageRow, type RunRow, type SessionRow } from './schema.js';
 
 /** What a profile with `replay: none` gets: nothing read, nothing recorded. */
 export const NO_REPLAY: Replay = { kept: false, messages: [], omitted: 0, bytes: 0 };

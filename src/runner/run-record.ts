@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RunEnd } from '../db/transcripts.js';
+import type { RunEnd } from '../db/store.js';
 import type { TranscriptStore } from '../db/store.js';
 import type { ModelUsage } from '../gateway/run-tokens.js';
 import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';

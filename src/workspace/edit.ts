@@ -1,5 +1,5 @@
 import { checkBounds, checkEntryBounds, entryPath, mergeEntries, packWorkspace, storedEntries, WorkspaceError, type Workspace, type WorkspaceBounds, type WorkspaceEntry } from './archive.js';
-import type { StoredWorkspace } from './store.js';
+import type { StoredWorkspace } from '../db/store.js';
 
 /** A change a user makes to a session's workspace before a turn. */
 export type WorkspaceChange = { replace: WorkspaceEntry[] } | { add: WorkspaceEntry[] };

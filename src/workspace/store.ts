@@ -1,16 +1,9 @@
-import type { WorkspaceStore } from '../db/store.js';
+import type { StoredWorkspace, WorkspaceStore } from '../db/store.js';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/open.js';
 import { sessions, workspaces } from '../db/schema.js';
 import type { Workspace } from './archive.js';
 
-/** A session's workspace as stored: its archive and what the runs record of it. */
-export interface StoredWorkspace {
-  tar: Buffer;
-  bytes: number;
-  files: number;
-  sha256: string;
-}
 
 type Writer = Pick<Db, 'insert'>;
 type Reader = Pick<Db, 'select'>;

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { activeMatching, hashOf, keyInfoColumns, mintKey, type ApiKeyInfo } from '../api-keys.js';
+import { activeMatching, hashOf, keyInfoColumns, mintKey } from '../api-keys.js';
+import type { ApiKeyInfo } from '../store.js';
 import type { ApiKeyStore } from '../store.js';
 import type { ApiKeyRole } from '../schema.js';
 import { apiKeys } from './schema.js';

@@ -1,17 +1,14 @@
 import { and, asc, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import type { SessionQueries } from '../store.js';
+import type { SessionFilter, SessionPage, SessionQueries, Stats } from '../store.js';
+import { encodeCursor } from '../cursor.js';
 import type { RunRow, SessionRow } from '../schema.js';
 import { pageOfMatches, type SearchMatch } from '../search-page.js';
 import {
-  encodeCursor,
   MATCH_BATCH,
   MAX_SEARCH_SCAN,
   readStats,
   sessionConditions,
-  type SessionFilter,
-  type SessionPage,
   type SqlRow,
-  type Stats,
 } from '../session-queries.js';
 import { messages, runs, sessions } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';

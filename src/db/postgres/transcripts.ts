@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../store.js';
-import { endColumns, replayedSize, type Replay, type RunEnd, type TurnBegun, type TurnStart } from '../transcripts.js';
+import { endColumns, replayedSize } from '../transcripts.js';
+import type { Replay, RunEnd, TurnBegun, TurnStart } from '../store.js';
 import type { MessageRow, RunRow, SessionRow } from '../schema.js';
 import { messages, runs, sessions } from './schema.js';
 import { isUniqueViolation, retryingConflicts, type PgDb, type PgTx } from './open.js';

@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { canSee } from '../../auth/principal.js';
 import type { Principal } from '../../auth/principal.js';
-import { decodeCursor, type SessionFilter } from '../../db/session-queries.js';
+import { decodeCursor } from '../../db/cursor.js';
+import type { SessionFilter } from '../../db/store.js';
 import type { SessionQueries } from '../../db/store.js';
 import type { TranscriptStore } from '../../db/store.js';
 import { errorResponse } from '../errors.js';
