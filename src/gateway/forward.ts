@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ModelRouteOptions } from '../runner/agents/definition.js';
+import type { ModelRouteOptions } from './model-routes.js';
 import { markOverBudget, type RunGrant } from './run-tokens.js';
 import { usageCounter, type UsageReader } from './usage-counter.js';
 

@@ -1,8 +1,8 @@
 import type { Hono } from 'hono';
-import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { AgentProfile } from '../../config/profiles.js';
-import type { ModelBudget, RunTokens } from '../../gateway/run-tokens.js';
+import type { ModelRouteOptions } from '../../gateway/model-routes.js';
+import type { ModelBudget } from '../../gateway/run-tokens.js';
 import type { Agent, ModelAccess } from './agent.js';
 
 /**
@@ -45,16 +45,6 @@ export interface ModelApi<Options = unknown> {
   gateway(opts: ModelRouteOptions): Hono;
   /** What one run may spend, from the profile's options. */
   budget(options: Options): ModelBudget;
-}
-
-export interface ModelRouteOptions {
-  /** The kind of agent whose run tokens these routes accept (a token is good for one API only). */
-  kind: string;
-  tokens: RunTokens;
-  upstream: string;
-  /** The real key, added to every forwarded call; undefined: every call is refused, saying what to set. */
-  apiKey: string | undefined;
-  logger: Logger;
 }
 
 /** Declares a definition, keeping its options type tied to its `create` and `model`. */

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { forwardingRoutes, type ModelApiShape } from '../../../gateway/forward.js';
 import type { CallUsage, UsageReader } from '../../../gateway/usage-counter.js';
-import type { ModelRouteOptions } from '../definition.js';
+import type { ModelRouteOptions } from '../../../gateway/model-routes.js';
 
 /** The only calls forwarded: a model's content generation and token counting. */
 const CALL = /^[A-Za-z0-9._-]{1,100}:(streamGenerateContent|generateContent|countTokens)$/;
