@@ -162,12 +162,31 @@ function parentDir(path: string): string {
   return path.split('/').slice(0, -1).join('/');
 }
 
+/** A removal another caller began is waited for this long at most. */
+const REMOVAL_WAIT_MS = 10_000;
+
+/**
+ * Removes the container, and returns once it is gone. 404: gone already. 409: another
+ * removal is under way (the reaper's and a standby pool's close, say): that one is waited
+ * for, so that whoever awaits this (a shutdown) does not leave a container behind. The
+ * engine itself may be gone: the labels let a later sweep find the container.
+ */
 export async function removeQuietly(container: Docker.Container): Promise<void> {
   try {
     await container.remove({ force: true, v: true });
-  } catch {
-    // 404/409: already removed or being removed. The engine itself may be gone; the
-    // labels let a later sweep find the container.
+  } catch (err) {
+    if ((err as EngineError).statusCode === 409) await goneWithin(container, REMOVAL_WAIT_MS);
+  }
+}
+
+async function goneWithin(container: Docker.Container, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    try {
+      await container.inspect();
+    } catch {
+      return; // 404, or the engine is away: nothing left to wait for here
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
