@@ -34,8 +34,8 @@ interface OpenAiRouteDeps extends HttpTurnDeps {
 export function openAiRoutes(deps: OpenAiRouteDeps) {
   const started = Math.floor(Date.now() / 1000);
   // `ephemera.available`: whether the model runs now; when not, `reason` says why (a missing key, say).
-  const model = (id: string) => {
-    const reason = deps.runs.unavailableAgents().get(id);
+  const model = (id: string, unavailable: ReadonlyMap<string, string>) => {
+    const reason = unavailable.get(id);
     return { id, object: 'model', created: started, owned_by: 'ephemera', ephemera: { available: reason === undefined, ...(reason !== undefined && { reason }) } };
   };
   const limit = bodyLimit({
@@ -43,9 +43,12 @@ export function openAiRoutes(deps: OpenAiRouteDeps) {
     onError: (c) => errorResponse(c, 'PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`),
   });
   return new Hono<AuthEnv>()
-    .get('/v1/models', (c) => c.json({ object: 'list', data: [...deps.profiles.profiles.keys()].map(model) }))
+    .get('/v1/models', (c) => {
+      const unavailable = deps.runs.unavailableAgents(); // once per listing, not once per model
+      return c.json({ object: 'list', data: [...deps.profiles.profiles.keys()].map((id) => model(id, unavailable)) });
+    })
     .get('/v1/models/:id', (c) =>
-      deps.profiles.profiles.has(c.req.param('id')) ? c.json(model(c.req.param('id'))) : errorResponse(c, 'NOT_FOUND', `the model "${c.req.param('id')}" does not exist; GET /v1/models lists them`),
+      deps.profiles.profiles.has(c.req.param('id')) ? c.json(model(c.req.param('id'), deps.runs.unavailableAgents())) : errorResponse(c, 'NOT_FOUND', `the model "${c.req.param('id')}" does not exist; GET /v1/models lists them`),
     )
     .post('/v1/chat/completions', limit, (c) => complete(deps, c));
 }
