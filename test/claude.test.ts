@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../src/config/profiles.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeAnthropicRequest } from './fake-anthropic/server.js';
 import { claudeGatewayTo, claudeImage, claudeProfiles } from './helpers/claude.js';
 import { GATEWAY_PORT_WAIT_MS, holdGatewayPort } from './helpers/gateway-port.js';
 import { GATEWAY_PORT, hostAddressFromContainers } from './helpers/gemini.js';
 import { createHarness, jsonOf, listen, post, waitFor, type Harness } from './helpers/harness.js';
+import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../src/settings.js';
 
 // The real Claude Code CLI, in its image, one container per request, on the locked egress
 // network, against a fake Anthropic Messages API reached only through the model gateway.

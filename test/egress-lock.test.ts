@@ -1,10 +1,11 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
+import { type ProfilesFile } from '../src/config/profiles.js';
 import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
+import { parseProfiles } from '../src/settings.js';
 
 // The service runs no agent on a network that is not locked down, unless its profile
 // accepts that in so many words (the locked network itself is probed in gemini.test.ts).

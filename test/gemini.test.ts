@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { parseProfiles } from '../src/config/profiles.js';
 import { unlockedProfiles } from '../src/runner/egress-lock.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
 import { GATEWAY_PORT_WAIT_MS, holdGatewayPort } from './helpers/gateway-port.js';
 import { EGRESS_NETWORK, GATEWAY_PORT, gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
 import { createHarness, jsonOf, listen, post, SHELL_IMAGE, waitFor, type Harness } from './helpers/harness.js';
+import { parseProfiles } from '../src/settings.js';
 
 // The real Gemini CLI, in its image, one container per request, against a fake Gemini API.
 const API_KEY = `AIzaFAKE-${randomBytes(12).toString('hex')}`;

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProfiles, type ProfilesFile } from '../src/config/profiles.js';
+import { type ProfilesFile } from '../src/config/profiles.js';
 import { standbySpec } from '../src/runner/container-spec.js';
 import { DockerRuntime } from '../src/runner/docker-runtime.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
+import { parseProfiles } from '../src/settings.js';
 
 // Standby: containers started before their request, each for exactly one run.
 const STANDBY_PROFILES: ProfilesFile = {

@@ -1,4 +1,5 @@
-import { ConfigError, databaseLabel, loadServiceConfig, type ServiceConfig } from '../config/env.js';
+import { ConfigError, databaseLabel, type ServiceConfig } from '../config/env.js';
+import { loadServiceConfig } from '../settings.js';
 import { UnsafeDatabaseError } from '../db/open.js';
 import { openStore } from '../db/open-store.js';
 import type { Store } from '../db/store.js';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isLoopbackHostName } from '../auth/loopback.js';
 import type { ServerLimits } from '../http/server-limits.js';
-import { MODEL_AGENTS } from '../runner/agents/registry.js';
+import { modelKinds, type AgentKindSettings, type ModelSettings } from './agent-kinds.js';
 
 /** Service settings read from the environment, validated once at start. */
 export interface ServiceConfig {
@@ -78,8 +78,10 @@ const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
       return n;
     });
 
-const EnvSchema = z.object({
-  ...modelSettingsShape(),
+/** The variables read from the environment: the service's own, and each model agent's key and upstream. */
+const envSchemaFor = (models: ModelSettings[]) =>
+  z.object({
+  ...modelSettingsShape(models),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: positiveInt('PORT', 8787).refine((p) => p < 65536, 'PORT must be below 65536'),
   ALLOWED_HOSTS: z
@@ -155,7 +157,7 @@ const EnvSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.split(/[\s,]+/).filter((p) => p !== '')))
     .refine((ps) => ps === undefined || ps.every((p) => /^[1-9]\d*$/.test(p) && Number(p) >= 1024 && Number(p) < 65536), 'MODEL_GATEWAY_PORTS is a list of ports from 1024 to 65535, such as "8788 8790"')
     .transform((ps) => ps?.map(Number)),
-});
+  });
 
 /** An exact web origin, as a browser sends it in `Origin`. */
 function isOrigin(value: string): boolean {
@@ -167,8 +169,10 @@ function isOrigin(value: string): boolean {
   }
 }
 
-/** Every variable the service reads (.env.example lists each; a unit test holds them in step). */
-export const SETTING_NAMES = Object.keys(EnvSchema.shape);
+/** Every variable the service reads with these agents (.env.example lists each; a unit test holds them in step). */
+export const settingNames = (agents: readonly AgentKindSettings[]) => Object.keys(envSchemaFor(models(agents)).shape);
+
+const models = (agents: readonly AgentKindSettings[]) => modelKinds(agents).map((m) => m.model);
 
 const DEFAULT_PROFILES_PATH = './config/profiles.json';
 
@@ -176,8 +180,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  const parsed = EnvSchema.safeParse(env);
+export function loadServiceConfig(agents: readonly AgentKindSettings[], env: NodeJS.ProcessEnv): ServiceConfig {
+  const parsed = envSchemaFor(models(agents)).safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || 'env'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
@@ -230,16 +234,16 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     },
-    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, ports: e.MODEL_GATEWAY_PORTS ?? [e.MODEL_GATEWAY_PORT], upstreams: modelUpstreams(e as unknown as ParsedEnv) },
+    modelGateway: { host: e.MODEL_GATEWAY_HOST, port: e.MODEL_GATEWAY_PORT, ports: e.MODEL_GATEWAY_PORTS ?? [e.MODEL_GATEWAY_PORT], upstreams: modelUpstreams(agents, e as unknown as ParsedEnv) },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
-    secrets: modelKeys(e as unknown as ParsedEnv),
+    secrets: modelKeys(agents, e as unknown as ParsedEnv),
   };
 }
 
 /** Each model agent's variables: its key (or a file holding it) and its upstream. */
-function modelSettingsShape() {
+function modelSettingsShape(models: ModelSettings[]) {
   return Object.fromEntries(
-    MODEL_AGENTS.flatMap(({ model }) => [
+    models.flatMap((model) => [
       [model.keyEnv, z.string().optional()],
       [`${model.keyEnv}_FILE`, z.string().min(1).optional()],
       [model.upstreamEnv, upstreamUrl(model.upstreamEnv, model.defaultUpstream)],
@@ -264,11 +268,12 @@ function upstreamUrl(name: string, fallback: string) {
 
 type ParsedEnv = Record<string, string | undefined>;
 
-const modelUpstreams = (e: ParsedEnv) => Object.fromEntries(MODEL_AGENTS.map(({ kind, model }) => [kind, e[model.upstreamEnv]!]));
+const modelUpstreams = (agents: readonly AgentKindSettings[], e: ParsedEnv) =>
+  Object.fromEntries(modelKinds(agents).map(({ kind, model }) => [kind, e[model.upstreamEnv]!]));
 
-const modelKeys = (e: ParsedEnv) =>
+const modelKeys = (agents: readonly AgentKindSettings[], e: ParsedEnv) =>
   Object.fromEntries(
-    MODEL_AGENTS.map(({ model: m }) => {
+    models(agents).map((m) => {
       const [value, file] = [e[m.keyEnv], e[`${m.keyEnv}_FILE`]];
       return [m.keyEnv, readSecret(m.keyEnv, value, file ?? (value === undefined ? keyFileIn(e.MODEL_KEYS_DIR, m.keyEnv) : undefined))];
     }),
@@ -278,12 +283,6 @@ const modelKeys = (e: ParsedEnv) =>
 function keyFileIn(dir: string | undefined, name: string): string | undefined {
   const file = dir === undefined ? undefined : join(dir, name.toLowerCase());
   return file !== undefined && existsSync(file) ? file : undefined;
-}
-
-/** The real key of a kind's model API, when the service has one. */
-export function modelKeyOf(config: Pick<ServiceConfig, 'secrets'>, kind: string): string | undefined {
-  const model = MODEL_AGENTS.find((m) => m.kind === kind)?.model;
-  return model && config.secrets[model.keyEnv];
 }
 
 /** A secret from its variable or from the file its `_FILE` variable names (trimmed). */

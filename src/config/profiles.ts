@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { AgentDefinition } from '../runner/agents/definition.js';
-import { AGENT_KINDS, AGENTS, definitionOf, type AgentKind } from '../runner/agents/registry.js';
+import type { AgentKindSettings } from './agent-kinds.js';
 import { ConfigError } from './env.js';
 
 /**
@@ -12,7 +11,7 @@ import { ConfigError } from './env.js';
 export interface AgentProfile {
   name: string;
   /** Which registered agent runs it (src/runner/agents/registry.ts). */
-  kind: AgentKind;
+  kind: string;
   image: string;
   /** Command and arguments; undefined runs the image's own CMD. */
   command: string[] | undefined;
@@ -145,22 +144,27 @@ const BASE_SHAPE = {
 };
 
 /** One kind's profile: the common fields, its `kind`, and its own options block under its name. */
-const memberOf = (d: AgentDefinition) =>
-  z.object({ ...BASE_SHAPE, kind: z.literal(d.kind as AgentKind), ...(d.options && { [d.kind]: d.options.optional() }) }).strict();
+const memberOf = (d: AgentKindSettings) =>
+  z.object({ ...BASE_SHAPE, kind: z.literal(d.kind), ...(d.options && { [d.kind]: d.options.optional() }) }).strict();
 
-/** The kinds that take an options block, under their own name (`command` takes none: its name is the common field's). */
-const KINDS_WITH_OPTIONS = AGENTS.filter((d) => 'options' in d && d.options).map((d) => d.kind);
+/** The schema of one profile, given the registered kinds (the first is the default `kind`). */
+function profileSchemaFor(agents: readonly AgentKindSettings[]) {
+  const kinds = agents.map((a) => a.kind) as [string, ...string[]];
+  // The kinds that take an options block, under their own name (`command` takes none).
+  const withOptions = agents.filter((d) => d.options).map((d) => d.kind);
+  // An options block of another kind is a slip worth naming.
+  const envelope = z.looseObject({ kind: z.enum(kinds).default(kinds[0]) }).superRefine((p, ctx) => {
+    for (const kind of withOptions) {
+      if (kind !== p.kind && p[kind] !== undefined) ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
+    }
+  });
+  const members = agents.map(memberOf) as unknown as [ReturnType<typeof memberOf>];
+  return envelope.pipe(z.discriminatedUnion('kind', members)).superRefine((p, ctx) => checkProfile(p, ctx, agents));
+}
 
-/** `kind` defaults to the first registered kind; an options block of another kind is a slip worth naming. */
-const ProfileEnvelope = z.looseObject({ kind: z.enum(AGENT_KINDS).default(AGENT_KINDS[0]) }).superRefine((p, ctx) => {
-  for (const kind of KINDS_WITH_OPTIONS) {
-    if (kind !== p.kind && p[kind] !== undefined) ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
-  }
-});
+type ProfileSchema = ReturnType<typeof profileSchemaFor>;
 
-const ProfileSchema = ProfileEnvelope.pipe(
-  z.discriminatedUnion('kind', AGENTS.map((d) => memberOf(d as AgentDefinition)) as unknown as [ReturnType<typeof memberOf>]),
-).superRefine((p, ctx) => {
+function checkProfile(p: ParsedProfile, ctx: z.RefinementCtx, agents: readonly AgentKindSettings[]) {
   checkUnsafe(p, ctx);
   if (p.max_timeout_ms !== undefined && p.max_timeout_ms < p.timeout_ms) {
     ctx.addIssue({ code: 'custom', path: ['max_timeout_ms'], message: 'must be at least timeout_ms' });
@@ -172,13 +176,15 @@ const ProfileSchema = ProfileEnvelope.pipe(
   if (p.keep_workspace === true && (p.workdir === undefined || p.workdir === '/')) {
     ctx.addIssue({ code: 'custom', path: ['keep_workspace'], message: 'needs a workdir (not "/"): the workspace is the workdir' });
   }
-  const replays = definitionOf(p.kind).replays;
+  const replays = kindOf(agents, p.kind).replays;
   if (p.replay !== undefined && !replays.includes(p.replay)) {
     ctx.addIssue({ code: 'custom', path: ['replay'], message: `kind "${p.kind}" replays with ${replays.join(' or ')}` });
   }
-});
+}
 
-type ParsedProfile = z.output<typeof ProfileSchema>;
+const kindOf = (agents: readonly AgentKindSettings[], kind: string) => agents.find((a) => a.kind === kind)!;
+
+type ParsedProfile = z.output<ReturnType<typeof memberOf>>;
 
 /** Every use of an unsafe setting is acknowledged, and every acknowledgement is used. */
 function checkUnsafe(p: ParsedProfile, ctx: z.RefinementCtx) {
@@ -206,15 +212,16 @@ function checkUnsafe(p: ParsedProfile, ctx: z.RefinementCtx) {
 }
 
 /** A profile as the file gives it (snake_case); `kind` may be left out for the default kind. */
-export type ProfileInput = z.input<z.ZodObject<typeof BASE_SHAPE>> & { kind?: AgentKind } & { [K in AgentKind]?: unknown };
+export type ProfileInput = z.input<z.ZodObject<typeof BASE_SHAPE>> & { kind?: string } & { [kind: string]: unknown };
 
-const ProfilesFileSchema = z
-  .object({
-    default_agent: z.string().regex(NAME),
-    profiles: z.record(z.string().regex(NAME, 'profile names are lower-case words: [a-z][a-z0-9_-]*'), ProfileSchema),
-  })
-  .strict()
-  .refine((f) => f.default_agent in f.profiles, { message: 'default_agent must name one of the profiles' });
+const profilesFileSchemaFor = (profile: ProfileSchema) =>
+  z
+    .object({
+      default_agent: z.string().regex(NAME),
+      profiles: z.record(z.string().regex(NAME, 'profile names are lower-case words: [a-z][a-z0-9_-]*'), profile),
+    })
+    .strict()
+    .refine((f) => f.default_agent in f.profiles, { message: 'default_agent must name one of the profiles' });
 
 export interface ProfilesFile {
   default_agent: string;
@@ -222,30 +229,30 @@ export interface ProfilesFile {
 }
 
 /** The profiles used when no file is configured: each registered kind's own. */
-export const BUILTIN_PROFILES: ProfilesFile = {
+export const builtinProfiles = (agents: readonly AgentKindSettings[]): ProfilesFile => ({
   default_agent: 'shell',
-  profiles: Object.fromEntries(AGENTS.flatMap((d) => (d.builtin ? [[d.builtin.name, d.builtin.profile as ProfileInput]] : []))),
-};
+  profiles: Object.fromEntries(agents.flatMap((d) => (d.builtin ? [[d.builtin.name, d.builtin.profile as ProfileInput]] : []))),
+});
 
-export function parseProfiles(input: unknown, source = 'profiles'): ProfileSet {
-  const parsed = ProfilesFileSchema.safeParse(input);
+/** A profiles file's content checked against the registered kinds (src/settings.ts passes them). */
+export function parseProfiles(agents: readonly AgentKindSettings[], input: unknown, source = 'profiles'): ProfileSet {
+  const parsed = profilesFileSchemaFor(profileSchemaFor(agents)).safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
   }
   const profiles = new Map<string, AgentProfile>();
-  for (const [name, p] of Object.entries(parsed.data.profiles)) profiles.set(name, toAgentProfile(name, p));
+  for (const [name, p] of Object.entries(parsed.data.profiles)) profiles.set(name, toAgentProfile(name, p, kindOf(agents, p.kind)));
   return { defaultAgent: parsed.data.default_agent, profiles };
 }
 
-function toAgentProfile(name: string, p: ParsedProfile): AgentProfile {
-  const definition = definitionOf(p.kind);
+function toAgentProfile(name: string, p: ParsedProfile, definition: AgentKindSettings): AgentProfile {
   // The block was parsed with the profile; left out, its defaults still apply.
   const given = (p as Record<string, unknown>)[p.kind];
   const options = (given ?? definition.options?.parse({}) ?? {}) as Record<string, unknown>;
   return {
     name,
-    kind: p.kind as AgentKind,
+    kind: p.kind,
     image: p.image,
     command: p.command,
     env: p.env,
@@ -283,8 +290,8 @@ function defaultTmpfs(user: string, workdir: string | undefined, sizeMb: number,
   return { ...mounts, ...extra };
 }
 
-export function loadProfiles(path: string | undefined): ProfileSet {
-  if (path === undefined) return parseProfiles(BUILTIN_PROFILES, 'built-in profiles');
+export function loadProfiles(agents: readonly AgentKindSettings[], path: string | undefined): ProfileSet {
+  if (path === undefined) return parseProfiles(agents, builtinProfiles(agents), 'built-in profiles');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -297,5 +304,5 @@ export function loadProfiles(path: string | undefined): ProfileSet {
   } catch (err) {
     throw new ConfigError(`PROFILES_PATH ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseProfiles(json, `profiles file ${path}`);
+  return parseProfiles(agents, json, `profiles file ${path}`);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { modelKeyOf, type ServiceConfig } from '../config/env.js';
+import type { ServiceConfig } from '../config/env.js';
 import type { AgentProfile, ProfileSet } from '../config/profiles.js';
 import { canSee, type Principal } from '../auth/principal.js';
 import { newId } from '../db/ids.js';
@@ -8,7 +8,7 @@ import { NO_REPLAY } from '../db/transcripts.js';
 import type { TranscriptStore } from '../db/store.js';
 import { AppError } from '../errors.js';
 import { agentFor } from './agents/index.js';
-import { definitionOf } from './agents/registry.js';
+import { definitionOf, modelKeyOf } from './agents/registry.js';
 import type { RunGrant, RunTokens } from '../gateway/run-tokens.js';
 import type { Admission } from './admission.js';
 import type { WorkspaceStore } from '../db/store.js';

@@ -15,13 +15,12 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { SqliteApiKeyStore } from '../../src/db/api-keys.js';
 import { encodeCursor } from '../../src/db/cursor.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import type { RunStatus } from '../../src/db/schema.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
+import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -5,12 +5,11 @@
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { openPostgresStore } from '../../src/db/postgres/store.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 import { Service } from '../../src/service.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 const SESSIONS = Number(process.env.BENCH_PG_SESSIONS ?? 100_000);
 const ITERATIONS = 50;

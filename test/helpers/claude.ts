@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { ProfilesFile } from '../../src/config/profiles.js';
-import { loadServiceConfig } from '../../src/config/env.js';
 import { EGRESS_NETWORK } from './gemini.js';
 import { TEST_PROFILES } from './harness.js';
+import { loadServiceConfig } from '../../src/settings.js';
 
 /** The image tag the set-up builds, from images/claude/image.env. */
 export function claudeImage(): string {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ProfilesFile } from '../../src/config/profiles.js';
-import { loadServiceConfig } from '../../src/config/env.js';
 import { SHELL_IMAGE, TEST_PROFILES } from './harness.js';
+import { loadServiceConfig } from '../../src/settings.js';
 
 /** The harness's model gateway settings: forward to `upstream` (a fake Gemini API on loopback). */
 export const gatewayTo = (upstream: string) => ({ ...loadServiceConfig({}).modelGateway, upstreams: { ...loadServiceConfig({}).modelGateway.upstreams, gemini: upstream } });

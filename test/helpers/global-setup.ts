@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { BUILTIN_PROFILES } from '../../src/config/profiles.js';
+import { BUILTIN_PROFILES } from '../../src/settings.js';
 
 /** Fails the whole suite early, with the fix, when the engine or the images are missing. */
 export default async function setup() {

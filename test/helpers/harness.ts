@@ -10,8 +10,7 @@ import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service, type ServiceDeps, type ServiceSettings } from '../../src/service.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { parseProfiles, type ProfilesFile } from '../../src/config/profiles.js';
+import { type ProfilesFile } from '../../src/config/profiles.js';
 import type { Db } from '../../src/db/open.js';
 import { openSqliteStore, SqliteStore } from '../../src/db/sqlite-store.js';
 import { deferredTestStore } from './postgres.js';
@@ -19,6 +18,7 @@ import type { SessionQueries, Store } from '../../src/db/store.js';
 import { SqliteSessionQueries } from '../../src/db/session-queries.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
+import { loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 export const SHELL_IMAGE = 'ephemera/shell:0.1';
 

@@ -8,12 +8,11 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { loadProfiles } from '../../src/config/profiles.js';
 import { openSqliteStore } from '../../src/db/sqlite-store.js';
 import { DockerRuntime } from '../../src/runner/docker-runtime.js';
 import { listen } from '../helpers/harness.js';
 import { runSoak, sqliteIntegrity } from './soak.js';
+import { loadProfiles, loadServiceConfig } from '../../src/settings.js';
 
 const { values } = parseArgs({ options: { total: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
 const total = Number(values.total);

@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { BUILTIN_PROFILES, parseProfiles } from '../../src/config/profiles.js';
 import { modelGateway } from '../../src/gateway/model-gateway.js';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { AGENTS, MODEL_AGENTS } from '../../src/runner/agents/registry.js';
+import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 // What the registry derives: one definition a kind, and the rest of the service built from the list.
 describe('the agent registry', () => {

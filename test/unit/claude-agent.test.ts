@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseProfiles } from '../../src/config/profiles.js';
 import type { MessageRow } from '../../src/db/schema.js';
 import { claudeAgent, concludeClaude } from '../../src/runner/agents/claude/agent.js';
 import { claudeSessionFile } from '../../src/runner/agents/claude/session-file.js';
 import { ClaudeStreamParser } from '../../src/runner/agents/claude/stream-parser.js';
+import { parseProfiles } from '../../src/settings.js';
 
 const line = (o: unknown) => `${JSON.stringify(o)}\n`;
 const delta = (text: string) => line({ type: 'stream_event', event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } } });

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadServiceConfig, SETTING_NAMES } from '../../src/config/env.js';
-import { BUILTIN_PROFILES, loadProfiles, parseProfiles } from '../../src/config/profiles.js';
+import { ConfigError } from '../../src/config/env.js';
+import { BUILTIN_PROFILES, loadProfiles, loadServiceConfig, parseProfiles, SETTING_NAMES } from '../../src/settings.js';
 
 describe('loadServiceConfig', () => {
   it('reads the Gemini API key from a variable or a file, never both', () => {

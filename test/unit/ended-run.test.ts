@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { parseProfiles } from '../../src/config/profiles.js';
 import { runEndError, runEndFields, type EndedRun } from '../../src/http/ended-run.js';
 import { failureLine } from '../../src/http/respond/text-ending.js';
 import { readsTrailers } from '../../src/http/respond/trailers.js';
 import { missingModelKeys } from '../../src/runner/missing-model-keys.js';
+import { parseProfiles } from '../../src/settings.js';
 
 const end = (over: Partial<EndedRun>): EndedRun => ({ sessionId: 'ses_1', runId: 'run_1', status: 'failed', exitCode: 3, error: null, ...over });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseProfiles } from '../../src/config/profiles.js';
 import type { MessageRow } from '../../src/db/schema.js';
 import { concludeGemini, geminiAgent } from '../../src/runner/agents/gemini/agent.js';
 import { geminiSessionFile } from '../../src/runner/agents/gemini/session-file.js';
 import { GeminiStreamParser } from '../../src/runner/agents/gemini/stream-parser.js';
+import { parseProfiles } from '../../src/settings.js';
 
 const line = (o: unknown) => `${JSON.stringify(o)}\n`;
 const result = (status: string, extra: object = {}) =>

@@ -2,13 +2,12 @@ import { SqliteWorkspaceStore } from '../../src/workspace/store.js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
-import { loadServiceConfig } from '../../src/config/env.js';
-import { parseProfiles } from '../../src/config/profiles.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { SqliteTranscriptStore } from '../../src/db/transcripts.js';
 import { Admission, admissionLimits } from '../../src/runner/admission.js';
 import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
 import { RunService } from '../../src/runner/run-service.js';
+import { loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 // The run's life (endings, storage, replay) against the in-memory runtime: no engine.
 

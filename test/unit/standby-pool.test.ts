@@ -1,13 +1,13 @@
 import pino from 'pino';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { parseProfiles } from '../../src/config/profiles.js';
 import { standbySpec } from '../../src/runner/container-spec.js';
 import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
 import { goLine, inlineFiles, plainGoLine } from '../../src/runner/standby/gate.js';
 import { WORKSPACE_SHIM } from '../../src/runner/workspace-capture.js';
 import { MAX_IDLE_MS, START_TIMEOUT_MS, StandbyPool } from '../../src/runner/standby/pool.js';
 import type { ContainerRuntime, ContainerSpec } from '../../src/runner/runtime.js';
+import { parseProfiles } from '../../src/settings.js';
 
 const profiles = parseProfiles({
   default_agent: 'a',

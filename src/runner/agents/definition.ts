@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { z } from 'zod';
+import type { AgentKindSettings, ModelSettings } from '../../config/agent-kinds.js';
 import type { AgentProfile } from '../../config/profiles.js';
 import type { ModelRouteOptions } from '../../gateway/model-routes.js';
 import type { ModelBudget } from '../../gateway/run-tokens.js';
@@ -12,7 +13,7 @@ import type { Agent, ModelAccess } from './agent.js';
  * profile schema, the settings, the log redaction and the start-up report are built from
  * the list of these in ./registry.ts.
  */
-export interface AgentDefinition<Kind extends string = string, Options extends z.ZodType = z.ZodType> {
+export interface AgentDefinition<Kind extends string = string, Options extends z.ZodType = z.ZodType> extends AgentKindSettings {
   kind: Kind;
   /** What this kind is, for the profile docs and errors. */
   summary: string;
@@ -35,12 +36,7 @@ export interface AgentDefinition<Kind extends string = string, Options extends z
 }
 
 /** A model API an agent calls, and what the service needs to stand between them. */
-export interface ModelApi<Options = unknown> {
-  /** The variable holding the real key (also read from `<name>_FILE`); never logged, never in a container. */
-  keyEnv: string;
-  /** The variable naming the upstream, and its default. */
-  upstreamEnv: string;
-  defaultUpstream: string;
+export interface ModelApi<Options = unknown> extends ModelSettings {
   /** The routes the model gateway serves for it (see src/gateway/forward.ts). */
   gateway(opts: ModelRouteOptions): Hono;
   /** What one run may spend, from the profile's options. */

@@ -1,3 +1,4 @@
+import type { ServiceConfig } from '../../config/env.js';
 import type { AgentDefinition, ModelApi } from './definition.js';
 import { claude } from './claude/index.js';
 import { command } from './command/index.js';
@@ -28,3 +29,9 @@ export const MODEL_AGENTS: Array<{ kind: string; model: ModelApi }> = AGENTS.fla
 
 /** Whether runs of this kind call a model (through the gateway). */
 export const callsModel = (kind: string) => MODEL_AGENTS.some((m) => m.kind === kind);
+
+/** The real key of a kind's model API, when the service has one. */
+export function modelKeyOf(config: Pick<ServiceConfig, 'secrets'>, kind: string): string | undefined {
+  const model = MODEL_AGENTS.find((m) => m.kind === kind)?.model;
+  return model && config.secrets[model.keyEnv];
+}
