@@ -30,8 +30,20 @@ export default defineConfig({
     hookTimeout: 30_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...timed], ...engine } },
-      { extends: true, test: { name: 'postgres', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...notOnPostgres, ...timed], ...engine, ...onPostgres } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...timed], ...engine },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**', ...notOnPostgres, ...timed],
+          ...engine,
+          ...onPostgres,
+        },
+      },
       { extends: true, test: { name: 'integration-serial', include: timed, ...engine, ...serial(1) } },
       { extends: true, test: { name: 'postgres-serial', include: timed, ...engine, ...onPostgres, ...serial(2) } },
     ],

@@ -6,7 +6,15 @@ import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'no
 import { join } from 'node:path';
 
 const STAMP = 'dist/.built';
-const INPUTS = ['src', 'migrations', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/bundle.mjs'];
+const INPUTS = [
+  'src',
+  'migrations',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'scripts/bundle.mjs',
+];
 
 /** The newest modification time under a path. */
 function newest(path) {
@@ -23,5 +31,7 @@ if (stale.length > 0) {
   // Stamped with the build's start: a file saved while it ran is newer, so the next start builds again.
   writeFileSync(STAMP, `${new Date(started).toISOString()}\n`);
   utimesSync(STAMP, started / 1000, started / 1000);
-  process.stderr.write(`[build] built in ${((Date.now() - started) / 1000).toFixed(1)} s (changed: ${stale.join(', ')})\n`);
+  process.stderr.write(
+    `[build] built in ${((Date.now() - started) / 1000).toFixed(1)} s (changed: ${stale.join(', ')})\n`,
+  );
 }

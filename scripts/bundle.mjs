@@ -29,7 +29,9 @@ const lazyTransports = {
   setup(b) {
     const filter = new RegExp(`^(${LAZY.map((id) => id.replace(/[/]/g, '\\/')).join('|')})$`);
     // From the stand-in itself, the id is the real package, left to node_modules.
-    b.onResolve({ filter }, (args) => (args.namespace === 'lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy' }));
+    b.onResolve({ filter }, (args) =>
+      args.namespace === 'lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy' },
+    );
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({ contents: standIn(args.path), loader: 'js' }));
   },
 };
@@ -47,6 +49,8 @@ await build({
   external: ['better-sqlite3'], // a native addon
   plugins: [lazyTransports],
   // Bundled CommonJS packages call require(); an ESM file has none of its own.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });

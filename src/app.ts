@@ -23,12 +23,50 @@ export function createApp(service: Service) {
   if (cors) app.use('/v1/*', cors);
   app.use('/v1/*', authenticate({ keys: service.keys, listenHost: config.host, allowedHosts: config.allowedHosts }));
   app.route('/', healthRoutes(service));
-  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
-  app.route('/', runRoutes({ runs, transcripts: service.store, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
+  );
+  app.route(
+    '/',
+    runRoutes({
+      runs,
+      transcripts: service.store,
+      profiles: service.profiles,
+      maxBodyBytes: config.maxBodyBytes,
+      onRefused: () => metrics.refused.inc(),
+    }),
+  );
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
-  app.route('/', openAiRoutes({ runs, transcripts: service.store, profiles: service.profiles, maxBodyBytes: config.maxBodyBytes, onRefused: () => metrics.refused.inc() }));
-  app.route('/', wsRoutes({ runs, transcripts: service.store, keys: service.keys, profiles: service.profiles, corsOrigins: config.corsOrigins, ...config.websocket }));
-  app.route('/', workspaceRoutes({ transcripts: service.store, workspaces: service.workspaces, profiles: service.profiles, bounds: config.workspace }));
+  app.route(
+    '/',
+    openAiRoutes({
+      runs,
+      transcripts: service.store,
+      profiles: service.profiles,
+      maxBodyBytes: config.maxBodyBytes,
+      onRefused: () => metrics.refused.inc(),
+    }),
+  );
+  app.route(
+    '/',
+    wsRoutes({
+      runs,
+      transcripts: service.store,
+      keys: service.keys,
+      profiles: service.profiles,
+      corsOrigins: config.corsOrigins,
+      ...config.websocket,
+    }),
+  );
+  app.route(
+    '/',
+    workspaceRoutes({
+      transcripts: service.store,
+      workspaces: service.workspaces,
+      profiles: service.profiles,
+      bounds: config.workspace,
+    }),
+  );
   mountOpenApi(app);
 
   app.notFound((c) => errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));

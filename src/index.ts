@@ -29,7 +29,12 @@ async function main() {
   await refuseToServeNobody(service, config);
   await refuseASecondProcess(service, config);
   await service.startBackground();
-  for (const [agent, why] of await unlockedProfiles(docker, profiles, config.modelGateway.ports, config.trustHostEgressRules)) {
+  for (const [agent, why] of await unlockedProfiles(
+    docker,
+    profiles,
+    config.modelGateway.ports,
+    config.trustHostEgressRules,
+  )) {
     service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
   }
@@ -67,7 +72,9 @@ async function openStoreOrExit(config: ServiceConfig): Promise<Store> {
     }
     if (config.databaseUrl === undefined) throw err;
     // Said without the URL's password.
-    process.stderr.write(`ephemera: cannot open the database at ${databaseLabel(config.databaseUrl)}: ${(err as Error).message}\n`);
+    process.stderr.write(
+      `ephemera: cannot open the database at ${databaseLabel(config.databaseUrl)}: ${(err as Error).message}\n`,
+    );
     process.exit(1);
   }
 }
@@ -99,22 +106,30 @@ async function refuseASecondProcess(service: Service, config: ServiceConfig): Pr
   process.exit(2);
 }
 
-function serveHttp(app: ReturnType<typeof createApp>, wss: WebSocketServer, config: ServiceConfig, service: Service): Server {
-  const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port, websocket: { server: wss } }, (info) => {
-    logger.info(
-      {
-        url: `http://${config.host}:${info.port}`,
-        database: config.databaseUrl === undefined ? config.databasePath : databaseLabel(config.databaseUrl),
-        agents: [...service.profiles.profiles.keys()],
-        instance: config.instanceId,
-        // Which model keys the gateway holds, by name (a field named like a key would be redacted).
-        modelKeysConfigured: Object.keys(config.secrets).filter((name) => config.secrets[name] !== undefined),
-        // The agents refused with 503 AGENT_UNAVAILABLE (no model key, an unlocked network, no gateway), and why.
-        unavailableAgents: Object.fromEntries(service.runs.unavailableAgents()),
-      },
-      'ephemera listening',
-    );
-  });
+function serveHttp(
+  app: ReturnType<typeof createApp>,
+  wss: WebSocketServer,
+  config: ServiceConfig,
+  service: Service,
+): Server {
+  const server = serve(
+    { fetch: app.fetch, hostname: config.host, port: config.port, websocket: { server: wss } },
+    (info) => {
+      logger.info(
+        {
+          url: `http://${config.host}:${info.port}`,
+          database: config.databaseUrl === undefined ? config.databasePath : databaseLabel(config.databaseUrl),
+          agents: [...service.profiles.profiles.keys()],
+          instance: config.instanceId,
+          // Which model keys the gateway holds, by name (a field named like a key would be redacted).
+          modelKeysConfigured: Object.keys(config.secrets).filter((name) => config.secrets[name] !== undefined),
+          // The agents refused with 503 AGENT_UNAVAILABLE (no model key, an unlocked network, no gateway), and why.
+          unavailableAgents: Object.fromEntries(service.runs.unavailableAgents()),
+        },
+        'ephemera listening',
+      );
+    },
+  );
   applyServerLimits(server as Server, config.http); // before 'listening': see the function
   refuseOtherUpgrades(server as Server);
   server.on('error', (err) => {

@@ -29,13 +29,23 @@ export const RUN_METRICS = {
     answered: false,
     description: 'Model calls the gateway forwarded for this run (null: an agent without a model)',
   },
-  modelErrors: { json: 'model_errors', null: 'unmeasured', answered: false, description: 'Of those, answered with an error status or not answered' },
-} as const satisfies Record<string, { json: string; null: 'unmeasured' | 'until_end' | 'never'; answered: boolean; description?: string }>;
+  modelErrors: {
+    json: 'model_errors',
+    null: 'unmeasured',
+    answered: false,
+    description: 'Of those, answered with an error status or not answered',
+  },
+} as const satisfies Record<
+  string,
+  { json: string; null: 'unmeasured' | 'until_end' | 'never'; answered: boolean; description?: string }
+>;
 
 type Declared = typeof RUN_METRICS;
 export type RunMetricName = keyof Declared;
 /** The metrics a run's own answer reports. */
-export type AnsweredMetricName = { [K in RunMetricName]: Declared[K]['answered'] extends true ? K : never }[RunMetricName];
+export type AnsweredMetricName = {
+  [K in RunMetricName]: Declared[K]['answered'] extends true ? K : never;
+}[RunMetricName];
 
 /** A finished run's metrics. */
 export type RunMetrics = { [K in RunMetricName]: Declared[K]['null'] extends 'unmeasured' ? number | null : number };

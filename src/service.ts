@@ -18,7 +18,17 @@ import { MAX_IDLE_MS, StandbyPool } from './runner/standby/pool.js';
 
 /** The settings the service and its HTTP app read. */
 export type ServiceSettings = RunServiceConfig &
-  Pick<ServiceConfig, 'host' | 'allowedHosts' | 'corsOrigins' | 'websocket' | 'retentionDays' | 'maxBodyBytes' | 'reapIntervalMs' | 'modelGateway'>;
+  Pick<
+    ServiceConfig,
+    | 'host'
+    | 'allowedHosts'
+    | 'corsOrigins'
+    | 'websocket'
+    | 'retentionDays'
+    | 'maxBodyBytes'
+    | 'reapIntervalMs'
+    | 'modelGateway'
+  >;
 
 export interface ServiceDeps {
   /** Where everything is kept: SQLite or Postgres (src/db/open-store.ts). */
@@ -99,8 +109,20 @@ export class Service {
 
   constructor(deps: ServiceDeps) {
     const { config, logger } = deps;
-    ({ config: this.config, logger: this.logger, database: this.database, runtime: this.runtime, profiles: this.profiles } = deps);
-    ({ transcripts: this.store, workspaces: this.workspaces, keys: this.keys, sessions: this.sessionQueries, instances: this.instances } = deps.database);
+    ({
+      config: this.config,
+      logger: this.logger,
+      database: this.database,
+      runtime: this.runtime,
+      profiles: this.profiles,
+    } = deps);
+    ({
+      transcripts: this.store,
+      workspaces: this.workspaces,
+      keys: this.keys,
+      sessions: this.sessionQueries,
+      instances: this.instances,
+    } = deps.database);
     const admission = new Admission(admissionLimits(config));
     this.metrics = new Metrics(admission);
     const tokens = new RunTokens();
@@ -140,7 +162,11 @@ export class Service {
    * each other's runs interrupted, so the second must not start.
    */
   async instanceTakenBy(isAlive: (pid: number) => boolean = processAlive): Promise<number | undefined> {
-    const last = await this.instances.recentHeartbeat(this.config.instanceId, await this.database.now(), heartbeatStaleMs(this.config));
+    const last = await this.instances.recentHeartbeat(
+      this.config.instanceId,
+      await this.database.now(),
+      heartbeatStaleMs(this.config),
+    );
     return last && last.pid !== process.pid && isAlive(last.pid) ? last.pid : undefined;
   }
 
@@ -152,7 +178,11 @@ export class Service {
   async startBackground(): Promise<void> {
     const { config, logger } = this;
     await this.beat();
-    const interrupted = await this.instances.interruptLeftoverRuns(config.instanceId, await this.database.now(), heartbeatStaleMs(config));
+    const interrupted = await this.instances.interruptLeftoverRuns(
+      config.instanceId,
+      await this.database.now(),
+      heartbeatStaleMs(config),
+    );
     if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
     this.heartbeat = setInterval(() => void this.beat(), config.reapIntervalMs);
     this.heartbeat.unref();
@@ -171,7 +201,10 @@ export class Service {
     this.pruning = this.database
       .prune(this.config.retentionDays!)
       .then(
-        (pruned) => void (pruned > 0 && this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned')),
+        (pruned) =>
+          void (
+            pruned > 0 && this.logger.info({ pruned, retentionDays: this.config.retentionDays }, 'old sessions pruned')
+          ),
         (err: unknown) => this.logger.error({ err }, 'pruning old sessions failed'),
       )
       .finally(() => (this.pruning = undefined));
@@ -203,8 +236,14 @@ export class Service {
       this.beatingSince ??= now;
       // Another instance that stopped beating (a replica killed) left runs that will never end.
       if (this.judgesOthers(now)) {
-        const orphaned = await this.instances.interruptLeftoverRuns(this.config.instanceId, now, heartbeatStaleMs(this.config), { ownToo: false });
-        if (orphaned > 0) this.logger.warn({ interrupted: orphaned }, 'runs of an instance that stopped beating marked interrupted');
+        const orphaned = await this.instances.interruptLeftoverRuns(
+          this.config.instanceId,
+          now,
+          heartbeatStaleMs(this.config),
+          { ownToo: false },
+        );
+        if (orphaned > 0)
+          this.logger.warn({ interrupted: orphaned }, 'runs of an instance that stopped beating marked interrupted');
       }
     } catch (err) {
       this.beatingSince = undefined;

@@ -1,5 +1,9 @@
 import { loadServiceConfig as loadConfig, settingNames } from './config/env.js';
-import { builtinProfiles, loadProfiles as loadProfilesOf, parseProfiles as parseProfilesOf } from './config/profiles.js';
+import {
+  builtinProfiles,
+  loadProfiles as loadProfilesOf,
+  parseProfiles as parseProfilesOf,
+} from './config/profiles.js';
 import { AGENTS } from './runner/agents/registry.js';
 
 /**

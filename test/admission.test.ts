@@ -9,7 +9,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-const count = async (hh: Harness, table: string) => (await hh.rows<{ n: number }>(`select count(*) as n from ${table}`))[0]!.n;
+const count = async (hh: Harness, table: string) =>
+  (await hh.rows<{ n: number }>(`select count(*) as n from ${table}`))[0]!.n;
 /** A harness whose store is made and migrated (on Postgres that takes a moment) before the timings start. */
 const ready = async (o: HarnessOptions) => {
   const made = createHarness(o);
@@ -41,8 +42,17 @@ describe('admission', () => {
   });
 
   it("gives each key a share: one key's long runs leave a slot for another key", async () => {
-    h = await ready({ maxConcurrentRuns: 2, maxRunsPerKey: 1, maxQueuedRuns: 8, maxQueuedPerKey: 1, queueTimeoutMs: 10_000 });
-    const [batch, other] = [(await h.service.keys.create('batch', 'user')).key, (await h.service.keys.create('other', 'user')).key];
+    h = await ready({
+      maxConcurrentRuns: 2,
+      maxRunsPerKey: 1,
+      maxQueuedRuns: 8,
+      maxQueuedPerKey: 1,
+      queueTimeoutMs: 10_000,
+    });
+    const [batch, other] = [
+      (await h.service.keys.create('batch', 'user')).key,
+      (await h.service.keys.create('other', 'user')).key,
+    ];
     const as = (key: string, prompt: string) =>
       h!.app.request(post('/v1/run', prompt, { accept: 'application/json', authorization: `Bearer ${key}` }));
     const long = as(batch, 'sleep 2; echo long');
@@ -51,7 +61,9 @@ describe('admission', () => {
     await new Promise((r) => setTimeout(r, 100));
     const refused = await as(batch, 'echo refused'); // past its share of the queue
     expect(refused.status).toBe(429);
-    expect(await jsonOf(refused)).toMatchObject({ error: { code: 'CAPACITY', message: expect.stringContaining('this API key') } });
+    expect(await jsonOf(refused)).toMatchObject({
+      error: { code: 'CAPACITY', message: expect.stringContaining('this API key') },
+    });
 
     const t0 = performance.now();
     const served = await jsonOf(as(other, 'echo other'));

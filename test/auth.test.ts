@@ -18,7 +18,10 @@ afterAll(() => h.close());
 
 const as = (key: string | undefined, path: string, init: RequestInit = {}) =>
   h.app.request(
-    new Request(`http://localhost${path}`, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) } }),
+    new Request(`http://localhost${path}`, {
+      ...init,
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) },
+    }),
   );
 
 describe('API keys', () => {
@@ -37,11 +40,15 @@ describe('API keys', () => {
   it('are stored hashed and listed without their secret', async () => {
     const dump = JSON.stringify(await h.rows('select * from api_keys'));
     expect(dump).not.toContain(alice);
-    expect(JSON.stringify((await h.service.keys.list()))).not.toContain(alice.slice(20));
+    expect(JSON.stringify(await h.service.keys.list())).not.toContain(alice.slice(20));
   });
 
   it('record which key ran each run, and a user sees only its own sessions', async () => {
-    const res = await as(alice, '/v1/run', { method: 'POST', body: 'echo from alice', headers: { accept: 'application/json' } });
+    const res = await as(alice, '/v1/run', {
+      method: 'POST',
+      body: 'echo from alice',
+      headers: { accept: 'application/json' },
+    });
     const body = await jsonOf(res);
     expect(body.output).toBe('from alice\n');
     expect((await h.service.store.getRun(body.run_id))?.keyId).toBe(aliceId);
@@ -52,14 +59,18 @@ describe('API keys', () => {
     expect((await jsonOf(as(bob, '/v1/sessions'))).items).toEqual([]);
 
     // Another owner's session answers as if it did not exist.
-    for (const path of [`/v1/sessions/${body.session_id}`, `/v1/sessions/${body.session_id}/runs`, `/v1/runs/${body.run_id}`]) {
+    for (const path of [
+      `/v1/sessions/${body.session_id}`,
+      `/v1/sessions/${body.session_id}/runs`,
+      `/v1/runs/${body.run_id}`,
+    ]) {
       const res2 = await as(bob, path);
       expect(res2.status).toBe(404);
       expect(await jsonOf(res2)).toMatchObject({ error: { code: 'NOT_FOUND' } });
     }
     const cont = await as(bob, `/v1/sessions/${body.session_id}/messages`, { method: 'POST', body: 'echo sneaky' });
     expect(cont.status).toBe(404);
-    expect((await h.service.store.messagesOf(body.session_id))).toHaveLength(2);
+    expect(await h.service.store.messagesOf(body.session_id)).toHaveLength(2);
 
     // Users cannot delete (admins only); the admin sees and deletes everything.
     expect((await as(bob, `/v1/sessions/${body.session_id}`, { method: 'DELETE' })).status).toBe(403);
@@ -79,10 +90,12 @@ describe('API keys', () => {
   it('rejects a revoked key', async () => {
     const { key, info } = await h.service.keys.create('temp', 'user');
     expect((await as(key, '/v1/sessions')).status).toBe(200);
-    expect((await h.service.keys.revoke(info.id))).toBe(1);
+    expect(await h.service.keys.revoke(info.id)).toBe(1);
     const res = await as(key, '/v1/sessions');
     expect(res.status).toBe(401);
-    expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('revoked') } });
+    expect(await jsonOf(res)).toMatchObject({
+      error: { code: 'UNAUTHORIZED', message: expect.stringContaining('revoked') },
+    });
   });
 
   it('without any key ever, the local operator needs none; revoking every key never reopens it', async () => {

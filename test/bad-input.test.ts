@@ -48,7 +48,18 @@ function generate(count: number): Array<{ label: string; req: Request }> {
     '%25%25',
     '*',
   ];
-  const routes = ['/', '/v1', '/v1/runs', '/v1/run/x', '/v1/sessionz', '/v1/sessions/x', '/admin', '/.env', '/v1/run/../../etc', '/%2e%2e/x'];
+  const routes = [
+    '/',
+    '/v1',
+    '/v1/runs',
+    '/v1/run/x',
+    '/v1/sessionz',
+    '/v1/sessions/x',
+    '/admin',
+    '/.env',
+    '/v1/run/../../etc',
+    '/%2e%2e/x',
+  ];
   const out: Array<{ label: string; req: Request }> = [];
   const json = { 'content-type': 'application/json' };
   const url = (path: string) => `http://localhost${path}`;
@@ -76,7 +87,14 @@ function generate(count: number): Array<{ label: string; req: Request }> {
         break;
       }
       case 3:
-        out.push({ label: 'empty or blank', req: POST('/v1/run', pick(['', ' ', '\n\t ', '\r\n']), pick<Record<string, string>>([{}, { 'content-type': 'text/plain' }])) });
+        out.push({
+          label: 'empty or blank',
+          req: POST(
+            '/v1/run',
+            pick(['', ' ', '\n\t ', '\r\n']),
+            pick<Record<string, string>>([{}, { 'content-type': 'text/plain' }]),
+          ),
+        });
         break;
       case 4: {
         const size = 4097 + int(20_000);
@@ -86,7 +104,10 @@ function generate(count: number): Array<{ label: string; req: Request }> {
       case 5: {
         const head = new TextEncoder().encode('echo ');
         const bad = pick([[0xff], [0xc3], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]]);
-        out.push({ label: 'invalid UTF-8', req: POST('/v1/run', Uint8Array.from([...head, ...bad, ...bytes(int(5)).map((b) => b & 0x7f)])) });
+        out.push({
+          label: 'invalid UTF-8',
+          req: POST('/v1/run', Uint8Array.from([...head, ...bad, ...bytes(int(5)).map((b) => b & 0x7f)])),
+        });
         break;
       }
       case 6:
@@ -95,22 +116,37 @@ function generate(count: number): Array<{ label: string; req: Request }> {
       case 7: {
         const method = pick(['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'POST']);
         const path = method === 'POST' ? pick(routes) : pick([...routes, '/v1/run', '/v1/sessions/x/messages']);
-        out.push({ label: `${method} ${path}`, req: new Request(url(path), { method, ...(method === 'GET' ? {} : { body: 'echo hi' }) }) });
+        out.push({
+          label: `${method} ${path}`,
+          req: new Request(url(path), { method, ...(method === 'GET' ? {} : { body: 'echo hi' }) }),
+        });
         break;
       }
       case 8: {
-        const q = pick([`agent=${encodeURIComponent(randomText(1 + int(20)))}`, 'agent=', `timeout_ms=${pick(['-1', '0', 'abc', '1e3', '99999999999999999999', ''])}`]);
+        const q = pick([
+          `agent=${encodeURIComponent(randomText(1 + int(20)))}`,
+          'agent=',
+          `timeout_ms=${pick(['-1', '0', 'abc', '1e3', '99999999999999999999', ''])}`,
+        ]);
         // Random agent names are never a profile; every timeout here is invalid.
         out.push({ label: `query ${q}`, req: POST(`/v1/run?${q}`, 'echo hi') });
         break;
       }
       default: {
         const headers: Record<string, string> = {
-          'content-type': pick(['application/json', 'application/json; charset=utf-7', 'application/vnd.x+json', 'APPLICATION/JSON']),
+          'content-type': pick([
+            'application/json',
+            'application/json; charset=utf-7',
+            'application/vnd.x+json',
+            'APPLICATION/JSON',
+          ]),
           accept: pick(['*/*', 'text/event-stream', 'application/json', 'garbage/;;;q=x', randomText(200)]),
           'x-junk': randomText(1000),
         };
-        out.push({ label: 'JSON content type, non-JSON body', req: POST('/v1/run', `not json ${randomText(int(50))}`, headers) });
+        out.push({
+          label: 'JSON content type, non-JSON body',
+          req: POST('/v1/run', `not json ${randomText(int(50))}`, headers),
+        });
       }
     }
   }
@@ -153,8 +189,14 @@ describe('malformed HTTP on the wire', () => {
   it.each([
     ['a garbage request line', 'HELLO\r\n\r\n'],
     ['an oversized header', `POST /v1/run HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`],
-    ['broken chunked encoding', 'POST /v1/run HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
-    ['a lying content-length', 'POST /v1/run HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789'],
+    [
+      'broken chunked encoding',
+      'POST /v1/run HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+    ],
+    [
+      'a lying content-length',
+      'POST /v1/run HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789',
+    ],
   ])('%s gets a 4xx and the service keeps serving', async (_label, bytes) => {
     expect(await raw(bytes)).toMatch(/^HTTP\/1\.1 4\d\d/);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);

@@ -26,13 +26,24 @@ afterAll(async () => {
 });
 
 const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
-const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 describe('the batch client', () => {
   it('retries 429s honouring Retry-After and writes results in input order', async () => {
     const input = join(dir, 'in.jsonl');
     const out = join(dir, 'out.jsonl');
-    writeFileSync(input, jsonl([...Array.from({ length: 5 }, (_, i) => ({ prompt: `echo item-${i}`, id: i })), 'not json', { prompt: 'exit 4' }]));
+    writeFileSync(
+      input,
+      jsonl([
+        ...Array.from({ length: 5 }, (_, i) => ({ prompt: `echo item-${i}`, id: i })),
+        'not json',
+        { prompt: 'exit 4' },
+      ]),
+    );
     let requests = 0;
     const counting: typeof fetch = (url, init) => {
       requests++;
@@ -42,7 +53,9 @@ describe('the batch client', () => {
     const summary = await runBatch({ inputPath: input, outPath: out, concurrency: 3, client });
     const rows = lines(out);
     expect(rows.map((r) => r.line)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(rows.slice(0, 5).map((r) => [r.id, r.ok, r.output])).toEqual(Array.from({ length: 5 }, (_, i) => [i, true, `item-${i}\n`]));
+    expect(rows.slice(0, 5).map((r) => [r.id, r.ok, r.output])).toEqual(
+      Array.from({ length: 5 }, (_, i) => [i, true, `item-${i}\n`]),
+    );
     expect(rows[5]).toMatchObject({ ok: false, status: 'invalid_input', error: { code: 'BAD_LINE' } });
     expect(rows[6]).toMatchObject({ ok: false, status: 'failed', exit_code: 4 });
     expect(requests).toBeGreaterThan(6); // some 429s were retried
@@ -70,7 +83,10 @@ describe('the batch client', () => {
     writeFileSync(
       input,
       jsonl([
-        { prompt: 'cat data/in.txt; od -An -tx1 b', files: { 'data/in.txt': 'given\n', b: { base64: Buffer.from([7]).toString('base64') } } },
+        {
+          prompt: 'cat data/in.txt; od -An -tx1 b',
+          files: { 'data/in.txt': 'given\n', b: { base64: Buffer.from([7]).toString('base64') } },
+        },
         { prompt: 'echo x', files: ['not', 'a', 'map'] },
         { prompt: 'echo x', files: { '../out': 'x' } },
       ]),
@@ -88,8 +104,30 @@ describe('the batch client', () => {
     const out = join(dir, 'resume-out.jsonl');
     writeFileSync(input, jsonl(Array.from({ length: 4 }, (_, i) => ({ prompt: `echo r${i}` }))));
     const kept = [
-      { line: 1, ok: true, status: 'succeeded', session_id: 's', run_id: 'r', exit_code: 0, output: 'from before\n', error: null, attempts: 1, ms: 5 },
-      { line: 2, ok: true, status: 'succeeded', session_id: 's', run_id: 'r', exit_code: 0, output: 'from before\n', error: null, attempts: 1, ms: 5 },
+      {
+        line: 1,
+        ok: true,
+        status: 'succeeded',
+        session_id: 's',
+        run_id: 'r',
+        exit_code: 0,
+        output: 'from before\n',
+        error: null,
+        attempts: 1,
+        ms: 5,
+      },
+      {
+        line: 2,
+        ok: true,
+        status: 'succeeded',
+        session_id: 's',
+        run_id: 'r',
+        exit_code: 0,
+        output: 'from before\n',
+        error: null,
+        attempts: 1,
+        ms: 5,
+      },
     ];
     writeFileSync(out, jsonl(kept) + '{"line":3,"ok":tr');
     const client = new EphemeraClient({ baseUrl: server.url, apiKey: key, maxRetries: 20 });
@@ -107,10 +145,14 @@ describe('the batch client', () => {
     writeFileSync(input, jsonl(Array.from({ length: 6 }, (_, i) => ({ prompt: `sleep 0.4; echo s${i}` }))));
     const cli = (onFirstLine?: (kill: () => void) => void) =>
       new Promise<number | null>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/batch.ts', input, '--out', out, '--concurrency', '1', '--url', server.url], {
-          env: { ...process.env, EPHEMERA_KEY: key },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        const p = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/batch.ts', input, '--out', out, '--concurrency', '1', '--url', server.url],
+          {
+            env: { ...process.env, EPHEMERA_KEY: key },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
         let seen = false;
         p.stderr!.on('data', (d: Buffer) => {
           if (!seen && /\] [1-9]\/6/.test(d.toString())) {
@@ -130,7 +172,9 @@ describe('the batch client', () => {
     expect(lines(out).map((r) => r.output)).toEqual(Array.from({ length: 6 }, (_, i) => `s${i}\n`));
     // The line cut off by Ctrl-C kept running (it has an Idempotency-Key); the resumed batch sent
     // the same key for it, so each prompt was stored, and ran, once.
-    const stored = await h.rows<{ n: number }>("select content, count(*) as n from messages where role = 'user' and content like 'sleep 0.4; echo s%' group by content");
+    const stored = await h.rows<{ n: number }>(
+      "select content, count(*) as n from messages where role = 'user' and content like 'sleep 0.4; echo s%' group by content",
+    );
     expect(stored).toHaveLength(6);
     expect(stored.every((p) => p.n === 1)).toBe(true);
   }, 60_000);

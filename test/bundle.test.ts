@@ -20,7 +20,10 @@ afterAll(async () => {
 
 // On the project's store: on Postgres, the bundle must carry the pg driver too.
 const start = async (env: Record<string, string>) =>
-  spawnService({ NODE_DEBUG: 'module', LOG_LEVEL: 'info', ...(await databases.env(`${Math.random()}`.slice(2))), ...env }, [OUT]);
+  spawnService(
+    { NODE_DEBUG: 'module', LOG_LEVEL: 'info', ...(await databases.env(`${Math.random()}`.slice(2))), ...env },
+    [OUT],
+  );
 
 describe('the bundled service', () => {
   it('runs a prompt, with none of the engine transports it does not use loaded', async () => {

@@ -19,7 +19,12 @@ let releasePort: (() => void) | undefined;
 beforeAll(async () => {
   releasePort = await holdGatewayPort();
   fake = await startFakeAnthropic({ host: '127.0.0.1', apiKey: API_KEY });
-  h = createHarness({ profiles: claudeProfiles(), secrets: { ANTHROPIC_API_KEY: API_KEY }, logLines, modelGateway: claudeGatewayTo(fake.url) });
+  h = createHarness({
+    profiles: claudeProfiles(),
+    secrets: { ANTHROPIC_API_KEY: API_KEY },
+    logLines,
+    modelGateway: claudeGatewayTo(fake.url),
+  });
   await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
 }, GATEWAY_PORT_WAIT_MS);
@@ -51,15 +56,29 @@ const texts = (r: FakeAnthropicRequest) =>
 
 describe('the claude agent', () => {
   it('keeps what its Bash tool wrote in the workspace for the next turn', async () => {
-    const first = await jsonOf(h.app.request(post('/v1/run?agent=claude-editor', 'note it\nFAKE_BASH: echo from-turn-1 > notes.txt', { accept: 'application/json' })));
+    const first = await jsonOf(
+      h.app.request(
+        post('/v1/run?agent=claude-editor', 'note it\nFAKE_BASH: echo from-turn-1 > notes.txt', {
+          accept: 'application/json',
+        }),
+      ),
+    );
     expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded' });
     expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'Bash', status: 'success' })]);
-    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'read it\nFAKE_BASH: cat notes.txt', { accept: 'application/json' })));
+    const second = await jsonOf(
+      h.app.request(
+        post(`/v1/sessions/${first.session_id}/messages`, 'read it\nFAKE_BASH: cat notes.txt', {
+          accept: 'application/json',
+        }),
+      ),
+    );
     expect(second).toMatchObject({ status: 'succeeded' });
     // What the CLI sent the model back from its tool: the file the first turn's container wrote.
-    const answered = modelCalls().filter((r) => JSON.stringify(r.body).includes('tool_result')).at(-1)!;
+    const answered = modelCalls()
+      .filter((r) => JSON.stringify(r.body).includes('tool_result'))
+      .at(-1)!;
     expect(JSON.stringify(answered.body)).toContain('from-turn-1');
-    expect((await h.service.workspaces.get(first.session_id))).toMatchObject({ files: 1 });
+    expect(await h.service.workspaces.get(first.session_id)).toMatchObject({ files: 1 });
   });
 
   it('is built offline at the tag its built-in and shipped profiles run', () => {
@@ -73,7 +92,8 @@ describe('the claude agent', () => {
     const start = performance.now();
     const chunks: Array<{ at: number; text: string }> = [];
     const decoder = new TextDecoder();
-    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push({ at: performance.now() - start, text: decoder.decode(c, { stream: true }) });
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>)
+      chunks.push({ at: performance.now() - start, text: decoder.decode(c, { stream: true }) });
     const text = chunks.map((c) => c.text).join('');
     const call = modelCalls().at(-1)!;
     expect(text).toBe(`Hello from the fake model: turns=${call.turns}`);
@@ -86,19 +106,31 @@ describe('the claude agent', () => {
   });
 
   it('maps stream-json to typed SSE events, with the tokens the gateway counted', async () => {
-    const res = await h.app.request(post('/v1/run', JSON.stringify({ agent: 'claude', prompt: 'hi' }), { 'content-type': 'application/json', accept: 'text/event-stream' }));
+    const res = await h.app.request(
+      post('/v1/run', JSON.stringify({ agent: 'claude', prompt: 'hi' }), {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      }),
+    );
     const events = sseEvents(await res.text());
     expect(events[0]!.event).toBe('run');
     const deltas = events.filter((e) => e.event === 'delta');
     expect(deltas.length).toBeGreaterThanOrEqual(3); // streamed, not the whole message at once
-    expect(deltas.map((e) => e.data.text).join('')).toBe(`Hello from the fake model: turns=${modelCalls().at(-1)!.turns}`);
+    expect(deltas.map((e) => e.data.text).join('')).toBe(
+      `Hello from the fake model: turns=${modelCalls().at(-1)!.turns}`,
+    );
     expect(events.some((e) => e.event === 'stdout' || e.event === 'stderr')).toBe(false);
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
     expect(done.data).toMatchObject({ status: 'succeeded', exit_code: 0, error: null });
     const run = await jsonOf(h.app.request(`/v1/runs/${events[0]!.data.run_id}`));
     // Two counts of one call, made apart: the CLI's own result line, and the gateway's reading of the stream.
-    expect(run.metrics).toMatchObject({ model_calls: 1, model_errors: 0, input_tokens: done.data.usage.input_tokens, output_tokens: done.data.usage.output_tokens });
+    expect(run.metrics).toMatchObject({
+      model_calls: 1,
+      model_errors: 0,
+      input_tokens: done.data.usage.input_tokens,
+      output_tokens: done.data.usage.output_tokens,
+    });
     expect(run.metrics.input_tokens).toBeGreaterThan(100);
     expect(run.metrics.total_tokens).toBe(run.metrics.input_tokens + run.metrics.output_tokens);
   });
@@ -109,7 +141,10 @@ describe('the claude agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=claude';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(
+        body.status,
+        JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) }),
+      ).toBe('succeeded');
       sessionId = body.session_id;
       replies.push(body.output);
     }
@@ -117,19 +152,35 @@ describe('the claude agent', () => {
     // Every earlier turn reached the model, in order, then the new prompt.
     const expected = ['first question', replies[0]!, 'second question', replies[1]!, 'third question'];
     const positions = expected.map((t) => last.findIndex((m) => m.includes(t)));
-    expect(positions.every((p) => p >= 0), JSON.stringify(last)).toBe(true);
+    expect(
+      positions.every((p) => p >= 0),
+      JSON.stringify(last),
+    ).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect((await h.service.store.messagesOf(sessionId!)).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    expect((await h.service.store.messagesOf(sessionId!)).map((m) => m.role)).toEqual([
+      'user',
+      'assistant',
+      'user',
+      'assistant',
+      'user',
+      'assistant',
+    ]);
   });
 
   it('reports a tool_use round in SSE and JSON, run as uid 1000 in /workspace', async () => {
-    const sse = sseEvents(await (await h.app.request(post('/v1/run?agent=claude', 'FAKE_TOOL look around', { accept: 'text/event-stream' }))).text());
+    const sse = sseEvents(
+      await (
+        await h.app.request(post('/v1/run?agent=claude', 'FAKE_TOOL look around', { accept: 'text/event-stream' }))
+      ).text(),
+    );
     const use = sse.find((e) => e.event === 'tool_use')!;
     expect(use.data).toMatchObject({ name: 'Bash', parameters: { command: 'ls -la' } });
     const result = sse.find((e) => e.event === 'tool_result')!;
     expect(result.data).toMatchObject({ id: use.data.id, status: 'success' });
     expect(result.data.output).toMatch(/claude\s+claude|1000\s+1000/); // the listing of /workspace, owned by the run's user
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=claude', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=claude', 'FAKE_TOOL look around', { accept: 'application/json' })),
+    );
     expect(body.tool_calls).toEqual([expect.objectContaining({ name: 'Bash', status: 'success' })]);
     expect(body.usage.tool_calls).toBe(1);
     expect(body.output).toContain('I will look at the files first.');
@@ -140,13 +191,20 @@ describe('the claude agent', () => {
 
   it('ends a run that goes over its budget of model calls: failed, BUDGET_EXCEEDED', async () => {
     const before = modelCalls().length;
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=claude-budget', 'FAKE_TOOL look around', { accept: 'application/json' })));
-    expect(body).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') } });
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=claude-budget', 'FAKE_TOOL look around', { accept: 'application/json' })),
+    );
+    expect(body).toMatchObject({
+      status: 'failed',
+      error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') },
+    });
     expect(modelCalls().length - before).toBe(1);
   });
 
   it('turns a model error into a failed run with MODEL_ERROR, which a plain-text client sees as its status', async () => {
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=claude', 'FAKE_ERROR_400 please', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=claude', 'FAKE_ERROR_400 please', { accept: 'application/json' })),
+    );
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' } });
     expect(body.error.message).toContain('the fake model rejected the request on purpose');
     expect(body.stderr).toBe(''); // Claude Code prints no start-up noise
@@ -156,13 +214,18 @@ describe('the claude agent', () => {
   });
 
   it('keeps the API key and the run token out of docker inspect, the logs, the database and the replies', async () => {
-    const pending = h.app.request(post('/v1/run?agent=claude', 'FAKE_SLOW take your time', { accept: 'application/json' }));
+    const pending = h.app.request(
+      post('/v1/run?agent=claude', 'FAKE_SLOW take your time', { accept: 'application/json' }),
+    );
     const [info] = await waitFor(async () => {
       const list = await h.leftovers();
       return list.length > 0 ? list : undefined;
     });
     // Inspected while it runs; the run's own outcome is checked first, so that a run that ended early says why.
-    const inspected = h.docker.getContainer(info!.Id).inspect().then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
+    const inspected = h.docker
+      .getContainer(info!.Id)
+      .inspect()
+      .then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
     const body = await jsonOf(pending);
     expect(body.status, JSON.stringify(body)).toBe('succeeded');
     const inspect = await inspected;

@@ -23,10 +23,17 @@ afterAll(async () => {
 
 /** Runs a CLI on the project's store, or on the database `env` names. */
 const run = (cli: 'keys' | 'batch', args: string[], env = keysDb) => {
-  const r = spawnSync(process.execPath, [`dist/cli/${cli}.js`, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [`dist/cli/${cli}.js`, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
-const oneLine = (text: string) => text.trim().split('\n').filter((l) => !l.includes('warning: the database directory'));
+const oneLine = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .filter((l) => !l.includes('warning: the database directory'));
 
 describe('keys', () => {
   it('prints its usage on --help and -h, exit 0', () => {
@@ -59,7 +66,9 @@ describe('keys', () => {
     expect(last.code).toBe(2); // the last active key
     expect(oneLine(last.err)).toHaveLength(1);
     expect(run('keys', ['revoke', id, '--force']).code).toBe(0);
-    expect(run('keys', ['create', '--name', 'x', '--role', 'root']).err).toMatch(/^keys: --role must be admin or user\n$/);
+    expect(run('keys', ['create', '--name', 'x', '--role', 'root']).err).toMatch(
+      /^keys: --role must be admin or user\n$/,
+    );
   });
 });
 
@@ -68,7 +77,12 @@ describe('batch', () => {
     const help = run('batch', ['--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/^usage: npm run batch -- <prompts.jsonl> --out/);
-    for (const args of [['--nope'], ['in.jsonl'], ['in.jsonl', '--out', 'o.jsonl', '--concurrency', '0'], ['a', 'b', '--out', 'o']]) {
+    for (const args of [
+      ['--nope'],
+      ['in.jsonl'],
+      ['in.jsonl', '--out', 'o.jsonl', '--concurrency', '0'],
+      ['a', 'b', '--out', 'o'],
+    ]) {
       const r = run('batch', args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(oneLine(r.err), args.join(' ')).toHaveLength(1);

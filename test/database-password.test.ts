@@ -25,7 +25,11 @@ describe('DATABASE_PASSWORD_FILE', () => {
     const url = new URL(db.url);
     const file = join(dir, 'password');
     writeFileSync(file, `${decodeURIComponent(url.password)}\n`, { mode: 0o600 });
-    const store = await openStore({ databaseUrl: withoutPassword(db.url), databasePasswordFile: file, databasePath: join(dir, 'unused.db') });
+    const store = await openStore({
+      databaseUrl: withoutPassword(db.url),
+      databasePasswordFile: file,
+      databasePath: join(dir, 'unused.db'),
+    });
     try {
       expect(await store.healthy()).toBe(true);
     } finally {
@@ -36,9 +40,21 @@ describe('DATABASE_PASSWORD_FILE', () => {
   it('is the password the connection uses: with a wrong one the server refuses, and an empty file is refused before', async () => {
     const wrong = join(dir, 'wrong');
     writeFileSync(wrong, 'not-the-password');
-    await expect(openStore({ databaseUrl: withoutPassword(db.url), databasePasswordFile: wrong, databasePath: join(dir, 'unused.db') })).rejects.toThrow(/password authentication failed/);
+    await expect(
+      openStore({
+        databaseUrl: withoutPassword(db.url),
+        databasePasswordFile: wrong,
+        databasePath: join(dir, 'unused.db'),
+      }),
+    ).rejects.toThrow(/password authentication failed/);
     const empty = join(dir, 'empty');
     writeFileSync(empty, '\n');
-    await expect(openStore({ databaseUrl: withoutPassword(db.url), databasePasswordFile: empty, databasePath: join(dir, 'unused.db') })).rejects.toThrow(/is empty/);
+    await expect(
+      openStore({
+        databaseUrl: withoutPassword(db.url),
+        databasePasswordFile: empty,
+        databasePath: join(dir, 'unused.db'),
+      }),
+    ).rejects.toThrow(/is empty/);
   });
 });

@@ -21,7 +21,10 @@ afterAll(async () => {
   await databases.close();
 });
 
-const profilesOn = (extra: ProfilesFile['profiles']): ProfilesFile => ({ default_agent: 'shell', profiles: { ...TEST_PROFILES.profiles, ...extra } });
+const profilesOn = (extra: ProfilesFile['profiles']): ProfilesFile => ({
+  default_agent: 'shell',
+  profiles: { ...TEST_PROFILES.profiles, ...extra },
+});
 
 describe('the egress lock check', () => {
   it('names what is open on a plain bridge, skips profiles without a network or that accept it', async () => {
@@ -53,7 +56,9 @@ describe('the egress lock check', () => {
     try {
       const res = await fetch(`${svc.url}/v1/run?agent=gemini`, { method: 'POST', body: 'hello' });
       expect(res.status).toBe(503);
-      expect(await res.json()).toMatchObject({ error: { code: 'AGENT_UNAVAILABLE', message: expect.stringContaining('model gateway is not serving') } });
+      expect(await res.json()).toMatchObject({
+        error: { code: 'AGENT_UNAVAILABLE', message: expect.stringContaining('model gateway is not serving') },
+      });
       expect((await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'echo fine' })).status).toBe(200);
     } finally {
       svc.proc.kill('SIGTERM');
@@ -67,9 +72,13 @@ describe('the egress lock check', () => {
       h.service.runs.disableAgent('cat', 'network x is not locked down');
       const res = await h.app.request(post('/v1/run?agent=cat', 'hello'));
       expect(res.status).toBe(503);
-      expect(await jsonOf(res)).toEqual({ error: { code: 'AGENT_UNAVAILABLE', message: 'agent "cat" is not available: network x is not locked down' } });
+      expect(await jsonOf(res)).toEqual({
+        error: { code: 'AGENT_UNAVAILABLE', message: 'agent "cat" is not available: network x is not locked down' },
+      });
       expect(await h.rows('select count(*) as n from runs')).toEqual([{ n: 0 }]);
-      expect((await h.app.request(post('/v1/run', 'echo shell still runs', { accept: 'application/json' }))).status).toBe(200);
+      expect(
+        (await h.app.request(post('/v1/run', 'echo shell still runs', { accept: 'application/json' }))).status,
+      ).toBe(200);
     } finally {
       await h.close();
     }

@@ -18,7 +18,11 @@ beforeAll(() => {
   h = createHarness({
     profiles: {
       ...TEST_PROFILES,
-      profiles: { ...TEST_PROFILES.profiles, 'no-timeout': noTimeout, 'no-timeout-off': { ...noTimeout, own_deadline: false } },
+      profiles: {
+        ...TEST_PROFILES.profiles,
+        'no-timeout': noTimeout,
+        'no-timeout-off': { ...noTimeout, own_deadline: false },
+      },
     },
   });
 });
@@ -28,7 +32,8 @@ afterAll(async () => {
   await databases.close();
 });
 
-const managedBy = (instance: string) => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
+const managedBy = (instance: string) =>
+  docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
 
 /** Host processes whose command line is exactly `args` (the engine runs on this machine, so container processes show here too). */
 function hostProcesses(args: string[]): number[] {
@@ -104,7 +109,10 @@ describe('the container keeps its deadline by itself', () => {
     const child = ['sleep', String(6000 + Math.floor(Math.random() * 3000))];
     try {
       const startedAt = Date.now();
-      const res = await fetch(`${svc.url}/v1/run?timeout_ms=3000`, { method: 'POST', body: `${child.join(' ')} & echo up; sleep 600` });
+      const res = await fetch(`${svc.url}/v1/run?timeout_ms=3000`, {
+        method: 'POST',
+        body: `${child.join(' ')} & echo up; sleep 600`,
+      });
       await readUntil(res, 'up');
       svc.proc.kill('SIGKILL'); // at once: before the service's own 3 s timer can end the run
       await svc.exited;
@@ -113,10 +121,14 @@ describe('the container keeps its deadline by itself', () => {
       expect(hostProcesses(child)).toHaveLength(1); // the check sees the container's processes
 
       // Its own deadline: 3 s + 5 s after the run began, whole seconds; then a few seconds of slack.
-      const state = await waitFor(async () => {
-        const s = (await docker.getContainer(info!.Id).inspect()).State;
-        return s.Running ? undefined : s;
-      }, 3000 + 5000 + 1000 + 5000 - (Date.now() - startedAt), 200);
+      const state = await waitFor(
+        async () => {
+          const s = (await docker.getContainer(info!.Id).inspect()).State;
+          return s.Running ? undefined : s;
+        },
+        3000 + 5000 + 1000 + 5000 - (Date.now() - startedAt),
+        200,
+      );
       expect(state.ExitCode).toBe(137);
       expect(hostProcesses(child)).toEqual([]);
     } finally {
@@ -137,7 +149,9 @@ describe('the container keeps its deadline by itself', () => {
   });
 
   it('runs such an image as is when its profile turns the own deadline off', async () => {
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=no-timeout-off', 'hi', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=no-timeout-off', 'hi', { accept: 'application/json' })),
+    );
     expect(body).toMatchObject({ status: 'succeeded', output: 'hi' });
   });
 
@@ -147,7 +161,15 @@ describe('the container keeps its deadline by itself', () => {
     const [info] = await h.leftovers();
     const inspect = await docker.getContainer(info!.Id).inspect();
     // The shim that hands the workspace back, then timeout: 3 s + 5 s, in whole seconds
-    expect([inspect.Path, ...inspect.Args]).toEqual([...workspaceShim('/workspace'), 'timeout', '-s', 'KILL', '8', 'sh', '-s']);
+    expect([inspect.Path, ...inspect.Args]).toEqual([
+      ...workspaceShim('/workspace'),
+      'timeout',
+      '-s',
+      'KILL',
+      '8',
+      'sh',
+      '-s',
+    ]);
     const body = await jsonOf(h.app.request(post('/v1/run?agent=cat', 'abc\nxyz', { accept: 'application/json' })));
     expect(body).toMatchObject({ status: 'succeeded', output: 'abc\nxyz' });
     const exit = await jsonOf(h.app.request(post('/v1/run', 'exit 3', { accept: 'application/json' })));

@@ -37,7 +37,12 @@ describe('rejected input writes nothing', () => {
     ['bad timeout in the query', post('/v1/run?timeout_ms=soon', 'echo'), 400, 'INVALID_BODY'],
     ['unknown agent', post('/v1/run', '{"prompt":"x","agent":"nope"}', json), 400, 'UNKNOWN_AGENT'],
     ['unknown agent in the query', post('/v1/run?agent=nope', 'echo'), 400, 'UNKNOWN_AGENT'],
-    ['invalid UTF-8', new Request('http://localhost/v1/run', { method: 'POST', body: new Uint8Array([0x65, 0xff, 0xfe]) }), 400, 'INVALID_UTF8'],
+    [
+      'invalid UTF-8',
+      new Request('http://localhost/v1/run', { method: 'POST', body: new Uint8Array([0x65, 0xff, 0xfe]) }),
+      400,
+      'INVALID_UTF8',
+    ],
     ['body over the limit', post('/v1/run', 'x'.repeat(1025)), 413, 'PAYLOAD_TOO_LARGE'],
     ['unknown session', post('/v1/sessions/ses_0mwwaaaaa0000000000000000000000/messages', 'echo'), 404, 'NOT_FOUND'],
     ['path-like session id', post('/v1/sessions/..%2F..%2Fetc/messages', 'echo'), 404, 'NOT_FOUND'],
@@ -71,7 +76,11 @@ describe('conflicts on an existing session', () => {
   it('refuses to switch the agent of a session', async () => {
     const first = await h.app.request(post('/v1/run', 'echo 1', { accept: 'application/json' }));
     const { session_id } = await jsonOf(first);
-    const msg = await expectError(await h.app.request(post(`/v1/sessions/${session_id}/messages?agent=cat`, 'x')), 409, 'AGENT_MISMATCH');
+    const msg = await expectError(
+      await h.app.request(post(`/v1/sessions/${session_id}/messages?agent=cat`, 'x')),
+      409,
+      'AGENT_MISMATCH',
+    );
     expect(msg).toContain('shell');
   });
 
@@ -91,12 +100,16 @@ describe('engine faults', () => {
     const msg = await expectError(res, 503, 'IMAGE_NOT_FOUND');
     expect(msg).toContain('ephemera/no-such-image:never');
     const runId = res.headers.get('x-run-id')!;
-    expect((await h.service.store.getRun(runId))).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
-    expect((await h.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual(['hello']);
+    expect(await h.service.store.getRun(runId)).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
+    expect((await h.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
+      'hello',
+    ]);
   });
 
   it('answers 503 RUNTIME_UNAVAILABLE when the engine is unreachable, and keeps the message', async () => {
-    const dead = createHarness({ runtime: new DockerRuntime(new Docker({ socketPath: '/tmp/ephemera-no-engine.sock' })) });
+    const dead = createHarness({
+      runtime: new DockerRuntime(new Docker({ socketPath: '/tmp/ephemera-no-engine.sock' })),
+    });
     try {
       for (const accept of ['text/plain', 'text/event-stream', 'application/json']) {
         const res = await dead.app.request(post('/v1/run', 'echo lost?', { accept }));
@@ -104,7 +117,9 @@ describe('engine faults', () => {
         expect(msg).not.toContain('/tmp/ephemera-no-engine.sock');
         const run = await dead.service.store.getRun(res.headers.get('x-run-id')!);
         expect(run).toMatchObject({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
-        expect((await dead.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual(['echo lost?']);
+        expect((await dead.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
+          'echo lost?',
+        ]);
       }
       const ready = await dead.app.request('/readyz');
       expect(ready.status).toBe(503);

@@ -5,7 +5,16 @@ import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { claudeProfiles } from './helpers/claude.js';
 import { geminiProfiles } from './helpers/gemini.js';
-import { createHarness, jsonOf, listen, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
+import {
+  createHarness,
+  jsonOf,
+  listen,
+  post,
+  SHELL_IMAGE,
+  TEST_PROFILES,
+  waitFor,
+  type Harness,
+} from './helpers/harness.js';
 import { rawPost } from './helpers/raw-http.js';
 import { open, refusal } from './helpers/ws-client.js';
 
@@ -16,7 +25,10 @@ import { open, refusal } from './helpers/ws-client.js';
 
 /** `quick`: a shell whose runs time out after 3 s, for a timeout in every mode (OpenAI's requests take no timeout_ms). */
 const QUICK_MS = 3000;
-const PROFILES = { ...TEST_PROFILES, profiles: { ...TEST_PROFILES.profiles, quick: { image: SHELL_IMAGE, command: ['sh', '-s'], timeout_ms: QUICK_MS } } };
+const PROFILES = {
+  ...TEST_PROFILES,
+  profiles: { ...TEST_PROFILES.profiles, quick: { image: SHELL_IMAGE, command: ['sh', '-s'], timeout_ms: QUICK_MS } },
+};
 
 let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
@@ -24,7 +36,9 @@ beforeAll(async () => {
   h = createHarness({ profiles: PROFILES });
   server = await listen(h.app);
 });
-afterEach(async () => expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]));
+afterEach(async () =>
+  expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]),
+);
 afterAll(async () => {
   await server.close();
   await h.close();
@@ -34,14 +48,19 @@ const runUrl = (query = '') => `${server.url}/v1/run${query}`;
 const lastLine = (message: string, runId: unknown) => `ephemera: ${message} [${String(runId)}]\n`;
 // A deadline that a container under load still prints within (the deadline counts from the slot, container start included).
 const LATE = `?timeout_ms=${QUICK_MS}`;
-const deadlineLine = (runId: unknown) => lastLine(`the run ended timeout: the run exceeded its ${QUICK_MS} ms deadline`, runId);
+const deadlineLine = (runId: unknown) =>
+  lastLine(`the run ended timeout: the run exceeded its ${QUICK_MS} ms deadline`, runId);
 
 describe("a plain-text answer (the README's curl -N) to a run that ends before printing", () => {
-  it('is the run\'s own status and the JSON error, marked not to be retried', async () => {
+  it("is the run's own status and the JSON error, marked not to be retried", async () => {
     const a = await rawPost(runUrl(), 'echo oops >&2; exit 3');
     expect(a.status).toBe(502);
     expect(a.headers['content-type']).toMatch(/^application\/json/);
-    expect(a.headers).toMatchObject({ 'ephemera-status': 'failed', 'ephemera-exit-code': '3', 'x-should-retry': 'false' });
+    expect(a.headers).toMatchObject({
+      'ephemera-status': 'failed',
+      'ephemera-exit-code': '3',
+      'x-should-retry': 'false',
+    });
     expect(JSON.parse(a.body.toString())).toEqual({
       error: { code: 'FAILED', message: 'the run ended failed (exit code 3)' },
       session_id: a.headers['x-session-id'],
@@ -50,13 +69,19 @@ describe("a plain-text answer (the README's curl -N) to a run that ends before p
       exit_code: 3,
       stderr: 'oops\n',
     });
-    expect(await h.service.store.getRun(String(a.headers['x-run-id']))).toMatchObject({ status: 'failed', exitCode: 3 });
+    expect(await h.service.store.getRun(String(a.headers['x-run-id']))).toMatchObject({
+      status: 'failed',
+      exitCode: 3,
+    });
   });
 
   it('is 504 TIMEOUT when it times out', async () => {
     const a = await rawPost(runUrl('?timeout_ms=1000'), 'sleep 30');
     expect(a.status).toBe(504);
-    expect(JSON.parse(a.body.toString())).toMatchObject({ error: { code: 'TIMEOUT', message: 'the run ended timeout: the run exceeded its 1000 ms deadline' }, status: 'timeout' });
+    expect(JSON.parse(a.body.toString())).toMatchObject({
+      error: { code: 'TIMEOUT', message: 'the run ended timeout: the run exceeded its 1000 ms deadline' },
+      status: 'timeout',
+    });
     expect(a.headers).toMatchObject({ 'ephemera-status': 'timeout', 'ephemera-error-code': 'TIMEOUT' });
   });
 
@@ -80,10 +105,18 @@ describe("a plain-text answer (the README's curl -N) to a run that ends before p
     const req = request(runUrl(), { method: 'POST' });
     req.on('error', () => {});
     req.end(prompt);
-    const runOf = async () => (await h.rows<{ status: string }>('select r.status from runs r join messages m on m.run_id = r.id where m.content = ?', prompt))[0];
+    const runOf = async () =>
+      (
+        await h.rows<{ status: string }>(
+          'select r.status from runs r join messages m on m.run_id = r.id where m.content = ?',
+          prompt,
+        )
+      )[0];
     await waitFor(async () => ((await h.leftovers()).length > 0 ? true : undefined), 10_000);
     req.destroy();
-    expect(await waitFor(async () => ((await runOf())?.status === 'cancelled' ? 'cancelled' : undefined), 5000)).toBe('cancelled');
+    expect(await waitFor(async () => ((await runOf())?.status === 'cancelled' ? 'cancelled' : undefined), 5000)).toBe(
+      'cancelled',
+    );
   });
 });
 
@@ -91,10 +124,14 @@ describe('a plain-text answer to a run that ends after printing', () => {
   it('ends with a line of its own saying how the run ended', async () => {
     const failed = await rawPost(runUrl(), 'echo a; exit 3');
     expect(failed.status).toBe(200);
-    expect(failed.body.toString()).toBe(`a\n${lastLine('the run ended failed (exit code 3)', failed.headers['x-run-id'])}`);
+    expect(failed.body.toString()).toBe(
+      `a\n${lastLine('the run ended failed (exit code 3)', failed.headers['x-run-id'])}`,
+    );
     // Output that ends mid-line: the notice still starts a line.
     const midLine = await rawPost(runUrl(), 'printf a; exit 3');
-    expect(midLine.body.toString()).toBe(`a\n${lastLine('the run ended failed (exit code 3)', midLine.headers['x-run-id'])}`);
+    expect(midLine.body.toString()).toBe(
+      `a\n${lastLine('the run ended failed (exit code 3)', midLine.headers['x-run-id'])}`,
+    );
     const late = await rawPost(runUrl(LATE), 'echo before; sleep 30');
     expect(late.body.toString()).toBe(`before\n${deadlineLine(late.headers['x-run-id'])}`);
     expect(failed.trailers).toEqual({});
@@ -147,27 +184,70 @@ describe('a plain-text answer to a run that ends after printing', () => {
     await rawPost(runUrl(), 'echo a; exit 3', key);
     const again = await rawPost(runUrl(), 'echo a; exit 3', key);
     expect(again.body.toString()).toBe('a\n');
-    expect(again.headers).toMatchObject({ 'idempotent-replayed': 'true', 'ephemera-status': 'failed', 'ephemera-exit-code': '3' });
+    expect(again.headers).toMatchObject({
+      'idempotent-replayed': 'true',
+      'ephemera-status': 'failed',
+      'ephemera-exit-code': '3',
+    });
   });
 });
 
 /** How each mode tells a run's end: the JSON's status and error, the OpenAI status. */
 const CASES = [
-  { name: 'fails before printing', agent: 'shell', prompt: 'exit 3', status: 'failed', error: null, openAi: 502, output: '' },
-  { name: 'fails after printing', agent: 'shell', prompt: 'echo a; exit 3', status: 'failed', error: null, openAi: 502, output: 'a\n' },
-  { name: 'times out after printing', agent: 'quick', prompt: 'echo a; sleep 30', status: 'timeout', error: 'TIMEOUT', openAi: 504, output: 'a\n' },
+  {
+    name: 'fails before printing',
+    agent: 'shell',
+    prompt: 'exit 3',
+    status: 'failed',
+    error: null,
+    openAi: 502,
+    output: '',
+  },
+  {
+    name: 'fails after printing',
+    agent: 'shell',
+    prompt: 'echo a; exit 3',
+    status: 'failed',
+    error: null,
+    openAi: 502,
+    output: 'a\n',
+  },
+  {
+    name: 'times out after printing',
+    agent: 'quick',
+    prompt: 'echo a; sleep 30',
+    status: 'timeout',
+    error: 'TIMEOUT',
+    openAi: 504,
+    output: 'a\n',
+  },
   { name: 'succeeds', agent: 'shell', prompt: 'echo a', status: 'succeeded', error: null, openAi: 200, output: 'a\n' },
-] as Array<{ name: string; agent: string; prompt: string; status: string; error: string | null; openAi: number; output: string }>;
+] as Array<{
+  name: string;
+  agent: string;
+  prompt: string;
+  status: string;
+  error: string | null;
+  openAi: number;
+  output: string;
+}>;
 
 const chat = (agent: string, prompt: string, stream: boolean) =>
-  rawPost(`${server.url}/v1/chat/completions`, JSON.stringify({ model: agent, stream, messages: [{ role: 'user', content: prompt }] }), { 'content-type': 'application/json' });
+  rawPost(
+    `${server.url}/v1/chat/completions`,
+    JSON.stringify({ model: agent, stream, messages: [{ role: 'user', content: prompt }] }),
+    { 'content-type': 'application/json' },
+  );
 
 /** The `data:` lines of an SSE body, parsed (`[DONE]` as is). */
-const sseData = (body: Buffer) => [...body.toString().matchAll(/^data: (.*)$/gm)].map(([, d]) => (d === '[DONE]' ? d : JSON.parse(d!)));
+const sseData = (body: Buffer) =>
+  [...body.toString().matchAll(/^data: (.*)$/gm)].map(([, d]) => (d === '[DONE]' ? d : JSON.parse(d!)));
 
 describe.each(CASES)('a run that $name', (c) => {
   it('says so in JSON and SSE (200, the status in the body)', async () => {
-    const json = await jsonOf(h.app.request(post(`/v1/run?agent=${c.agent}`, c.prompt, { accept: 'application/json' })));
+    const json = await jsonOf(
+      h.app.request(post(`/v1/run?agent=${c.agent}`, c.prompt, { accept: 'application/json' })),
+    );
     expect(json).toMatchObject({ status: c.status, output: c.output, error: c.error && { code: c.error } });
     const sse = await h.app.request(post(`/v1/run?agent=${c.agent}`, c.prompt, { accept: 'text/event-stream' }));
     expect(sse.status).toBe(200);
@@ -190,7 +270,9 @@ describe.each(CASES)('a run that $name', (c) => {
     expect(streamed.status).toBe(200);
     const events = sseData(streamed.body);
     expect(events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('')).toBe(c.output);
-    expect(events.at(-2)).toMatchObject(c.status === 'succeeded' ? { choices: [{ finish_reason: 'stop' }] } : { error: { code: c.error ?? 'FAILED' } });
+    expect(events.at(-2)).toMatchObject(
+      c.status === 'succeeded' ? { choices: [{ finish_reason: 'stop' }] } : { error: { code: c.error ?? 'FAILED' } },
+    );
     expect(events.at(-1)).toBe('[DONE]');
   });
 
@@ -211,7 +293,10 @@ describe('a model agent whose key the service lacks', () => {
     since = Math.floor(Date.now() / 1000);
     const gemini = geminiProfiles().profiles;
     // A standby container asked for: none must start either.
-    const profiles = { default_agent: 'shell', profiles: { ...gemini, gemini: { ...gemini.gemini!, standby: 1 }, claude: claudeProfiles().profiles.claude! } };
+    const profiles = {
+      default_agent: 'shell',
+      profiles: { ...gemini, gemini: { ...gemini.gemini!, standby: 1 }, claude: claudeProfiles().profiles.claude! },
+    };
     keyless = createHarness({ profiles });
     await keyless.service.startBackground();
     keylessServer = await listen(keyless.app);
@@ -222,19 +307,35 @@ describe('a model agent whose key the service lacks', () => {
   });
 
   const refusedFor = (agent: string, setting: string) => ({
-    error: { code: 'AGENT_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^agent "${agent}" is not available: the service has no ${setting} configured .*set ${setting} or ${setting}_FILE`)) },
+    error: {
+      code: 'AGENT_UNAVAILABLE',
+      message: expect.stringMatching(
+        new RegExp(
+          `^agent "${agent}" is not available: the service has no ${setting} configured .*set ${setting} or ${setting}_FILE`,
+        ),
+      ),
+    },
   });
 
   it('is refused with 503 AGENT_UNAVAILABLE in every mode, naming the setting, and nothing is stored', async () => {
-    for (const [agent, setting] of [['gemini', 'GEMINI_API_KEY'], ['claude', 'ANTHROPIC_API_KEY']] as const) {
+    for (const [agent, setting] of [
+      ['gemini', 'GEMINI_API_KEY'],
+      ['claude', 'ANTHROPIC_API_KEY'],
+    ] as const) {
       for (const accept of ['text/plain', 'text/event-stream', 'application/json']) {
         const res = await keyless.app.request(post(`/v1/run?agent=${agent}`, 'Name three rivers', { accept }));
         expect(res.status, `${agent} ${accept}`).toBe(503);
         expect(await res.json()).toMatchObject(refusedFor(agent, setting));
       }
-      const completion = await rawPost(`${keylessServer.url}/v1/chat/completions`, JSON.stringify({ model: agent, messages: [{ role: 'user', content: 'hi' }] }), { 'content-type': 'application/json' });
+      const completion = await rawPost(
+        `${keylessServer.url}/v1/chat/completions`,
+        JSON.stringify({ model: agent, messages: [{ role: 'user', content: 'hi' }] }),
+        { 'content-type': 'application/json' },
+      );
       expect(completion.status).toBe(503);
-      expect(JSON.parse(completion.body.toString())).toMatchObject({ error: { ...refusedFor(agent, setting).error, type: 'server_error' } });
+      expect(JSON.parse(completion.body.toString())).toMatchObject({
+        error: { ...refusedFor(agent, setting).error, type: 'server_error' },
+      });
       // A conversation that names the agent is refused at the upgrade; one that names it in a prompt, at the prompt.
       expect(await refusal(open(`${keylessServer.url}/v1/ws?agent=${agent}`))).toBe(503);
       const ws = await open(`${keylessServer.url}/v1/ws`);
@@ -256,17 +357,29 @@ describe('a model agent whose key the service lacks', () => {
   it('is listed by GET /v1/models as unavailable, saying why; the others as available', async () => {
     const { data } = await jsonOf(keyless.app.request('/v1/models'));
     const byId = new Map((data as Array<{ id: string; ephemera: unknown }>).map((m) => [m.id, m.ephemera]));
-    expect(byId.get('gemini')).toEqual({ available: false, reason: expect.stringContaining('no GEMINI_API_KEY configured') });
-    expect(byId.get('claude')).toEqual({ available: false, reason: expect.stringContaining('no ANTHROPIC_API_KEY configured') });
+    expect(byId.get('gemini')).toEqual({
+      available: false,
+      reason: expect.stringContaining('no GEMINI_API_KEY configured'),
+    });
+    expect(byId.get('claude')).toEqual({
+      available: false,
+      reason: expect.stringContaining('no ANTHROPIC_API_KEY configured'),
+    });
     expect(byId.get('shell')).toEqual({ available: true });
-    expect(await jsonOf(keyless.app.request('/v1/models/gemini'))).toMatchObject({ id: 'gemini', ephemera: { available: false } });
+    expect(await jsonOf(keyless.app.request('/v1/models/gemini'))).toMatchObject({
+      id: 'gemini',
+      ephemera: { available: false },
+    });
   });
-
 });
 
 /** Containers the engine created for an instance since a time (seconds): what it was asked to start, even if removed since. */
 async function containersCreated(docker: Docker, instanceId: string, since: number): Promise<string[]> {
-  const stream = await docker.getEvents({ since, until: Math.ceil(Date.now() / 1000), filters: { type: ['container'], event: ['create'], label: [`ephemera.instance=${instanceId}`] } });
+  const stream = await docker.getEvents({
+    since,
+    until: Math.ceil(Date.now() / 1000),
+    filters: { type: ['container'], event: ['create'], label: [`ephemera.instance=${instanceId}`] },
+  });
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks)
@@ -284,7 +397,11 @@ function http10(port: number, path: string, body: string, headers: Record<string
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
     socket.on('error', reject);
-    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`POST ${path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`);
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.write(
+      `POST ${path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
+    );
   });
 }

@@ -18,7 +18,12 @@ let url: string;
 
 const start = (upstream: string, apiKey: string | null = REAL_KEY) => {
   const t = new RunTokens();
-  return { tokens: t, server: new ModelGatewayServer(geminiGateway({ tokens: t, upstream, apiKey: apiKey ?? undefined, logger: pino({ level: 'silent' }) })) };
+  return {
+    tokens: t,
+    server: new ModelGatewayServer(
+      geminiGateway({ tokens: t, upstream, apiKey: apiKey ?? undefined, logger: pino({ level: 'silent' }) }),
+    ),
+  };
 };
 
 beforeAll(async () => {
@@ -33,19 +38,29 @@ afterAll(async () => {
 
 const body = (text: string) => JSON.stringify({ contents: [{ role: 'user', parts: [{ text }] }] });
 const call = (token: string, action = 'gemini-2.5-flash:generateContent', init: RequestInit = {}) =>
-  fetch(`${url}/v1beta/models/${action}`, { method: 'POST', body: body('hi'), headers: { 'x-goog-api-key': token, 'content-type': 'application/json' }, ...init });
+  fetch(`${url}/v1beta/models/${action}`, {
+    method: 'POST',
+    body: body('hi'),
+    headers: { 'x-goog-api-key': token, 'content-type': 'application/json' },
+    ...init,
+  });
 
 describe('the model gateway', () => {
   it("forwards a run's call with the real key in place of the run's token, and counts its tokens", async () => {
     const grant = tokens.issue('run_a', {});
     const res = await call(grant.token);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ candidates: [{ content: { parts: [{ text: expect.stringContaining('turns=1') }] } }] });
+    expect(await res.json()).toMatchObject({
+      candidates: [{ content: { parts: [{ text: expect.stringContaining('turns=1') }] } }],
+    });
     expect(fake.requests.at(-1)).toMatchObject({ apiKey: REAL_KEY, action: 'generateContent' });
     expect(JSON.stringify(fake.requests)).not.toContain(grant.token);
     expect(grant.usage).toEqual({ calls: 1, inputTokens: 10, outputTokens: 6, totalTokens: 16, errors: 0 });
     // The key may also come as ?key=, which is not passed on either.
-    const viaQuery = await fetch(`${url}/v1beta/models/gemini-2.5-flash:countTokens?key=${grant.token}`, { method: 'POST', body: body('x') });
+    const viaQuery = await fetch(`${url}/v1beta/models/gemini-2.5-flash:countTokens?key=${grant.token}`, {
+      method: 'POST',
+      body: body('x'),
+    });
     expect(viaQuery.status).toBe(200);
     expect(fake.requests.at(-1)!.apiKey).toBe(REAL_KEY);
     expect(grant.usage.calls).toBe(1); // counting tokens is not a model call
@@ -86,7 +101,11 @@ describe('the model gateway', () => {
       ['/v1beta/models/../../admin:generateContent', 'POST'],
       ['/v1/run', 'POST'],
     ] as const) {
-      const res = await fetch(`${url}${path}`, { method, headers: { 'x-goog-api-key': live.token }, ...(method === 'POST' && { body: '{}' }) });
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { 'x-goog-api-key': live.token },
+        ...(method === 'POST' && { body: '{}' }),
+      });
       expect(res.status, path).toBe(404);
     }
     expect(fake.requests.length).toBe(before); // nothing reached the model
@@ -101,7 +120,9 @@ describe('the model gateway', () => {
     expect((await call(calls.token)).status).toBe(200);
     const refused = await call(calls.token);
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toMatchObject({ error: { status: 'RESOURCE_EXHAUSTED', message: expect.stringContaining('budget of 1 model call') } });
+    expect(await refused.json()).toMatchObject({
+      error: { status: 'RESOURCE_EXHAUSTED', message: expect.stringContaining('budget of 1 model call') },
+    });
     expect(stopped).toHaveLength(1);
     expect(calls.usage.calls).toBe(1);
 
@@ -119,14 +140,20 @@ describe('the model gateway', () => {
       headers: { 'x-goog-api-key': grant.token },
     });
     expect(rejected.status).toBe(400);
-    expect(await rejected.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT', message: 'the fake model rejected the request on purpose' } });
+    expect(await rejected.json()).toMatchObject({
+      error: { status: 'INVALID_ARGUMENT', message: 'the fake model rejected the request on purpose' },
+    });
     expect(grant.usage.errors).toBe(1);
 
     const nowhere = start(`http://127.0.0.1:${await freePort()}`);
     const down = await nowhere.server.listen('127.0.0.1', 0);
     try {
       const g = nowhere.tokens.issue('run_h', {});
-      const res = await fetch(`${down}/v1beta/models/gemini-2.5-flash:generateContent`, { method: 'POST', body: body('x'), headers: { 'x-goog-api-key': g.token } });
+      const res = await fetch(`${down}/v1beta/models/gemini-2.5-flash:generateContent`, {
+        method: 'POST',
+        body: body('x'),
+        headers: { 'x-goog-api-key': g.token },
+      });
       expect(res.status).toBe(502);
       expect(await res.json()).toMatchObject({ error: { code: 502, status: 'UNAVAILABLE' } });
       expect(g.usage.errors).toBe(1);
@@ -146,7 +173,10 @@ describe('the model gateway', () => {
     const at = await corp.server.listen('127.0.0.1', 0);
     try {
       const g = corp.tokens.issue('run_p', {});
-      const res = await fetch(`${at}/v1beta/models/m-1:streamGenerateContent?alt=sse&key=${g.token}`, { method: 'POST', body: body('x') });
+      const res = await fetch(`${at}/v1beta/models/m-1:streamGenerateContent?alt=sse&key=${g.token}`, {
+        method: 'POST',
+        body: body('x'),
+      });
       expect(res.status).toBe(200);
       expect(seen).toEqual([{ url: '/corp/gemini/v1beta/models/m-1:streamGenerateContent?alt=sse', key: REAL_KEY }]);
     } finally {
@@ -157,7 +187,8 @@ describe('the model gateway', () => {
 
   it('holds a run to two calls in flight, charges a stream its reader dropped, and refuses everything once over budget', async () => {
     const grant = tokens.issue('run_q', { tokens: 1000 });
-    const stream = () => call(grant.token, 'gemini-2.5-flash:streamGenerateContent?alt=sse', { body: body('FAKE_SLOW') });
+    const stream = () =>
+      call(grant.token, 'gemini-2.5-flash:streamGenerateContent?alt=sse', { body: body('FAKE_SLOW') });
     const [a, b] = await Promise.all([stream(), stream()]);
     const third = await call(grant.token);
     expect(third.status).toBe(429);
@@ -193,7 +224,12 @@ describe('the model gateway', () => {
     const at = await g.server.listen('127.0.0.1', 0);
     try {
       let grant = g.tokens.issue('run_s', {});
-      const post = (query: string) => fetch(`${at}/v1beta/models/m:generateContent${query}`, { method: 'POST', body: body('x'), headers: { 'x-goog-api-key': grant.token } });
+      const post = (query: string) =>
+        fetch(`${at}/v1beta/models/m:generateContent${query}`, {
+          method: 'POST',
+          body: body('x'),
+          headers: { 'x-goog-api-key': grant.token },
+        });
       await post('?alt=sse&$fields=candidates&fields=x&callback=cb&alt=proto');
       expect(seen.at(-1)).toBe('/v1beta/models/m:generateContent?alt=sse');
 
@@ -201,7 +237,11 @@ describe('the model gateway', () => {
       expect((await post('')).status).toBe(502);
       expect(seen).toHaveLength(2);
 
-      answer = [429, { 'content-type': 'application/json' }, '{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota"}}'];
+      answer = [
+        429,
+        { 'content-type': 'application/json' },
+        '{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota"}}',
+      ];
       const calls = grant.usage.calls;
       expect((await post('')).status).toBe(429);
       expect(grant.usage.calls).toBe(calls); // the model never answered it
@@ -223,7 +263,11 @@ describe('the model gateway', () => {
     try {
       const g = keyless.tokens.issue('run_i', {});
       const before = fake.requests.length;
-      const res = await fetch(`${at}/v1beta/models/gemini-2.5-flash:generateContent`, { method: 'POST', body: body('x'), headers: { 'x-goog-api-key': g.token } });
+      const res = await fetch(`${at}/v1beta/models/gemini-2.5-flash:generateContent`, {
+        method: 'POST',
+        body: body('x'),
+        headers: { 'x-goog-api-key': g.token },
+      });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: { message: expect.stringContaining('GEMINI_API_KEY') } });
       expect(fake.requests.length).toBe(before);

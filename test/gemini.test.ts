@@ -6,7 +6,13 @@ import { unlockedProfiles } from '../src/runner/egress-lock.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGemini, type FakeGemini } from './fake-gemini/server.js';
 import { GATEWAY_PORT_WAIT_MS, holdGatewayPort } from './helpers/gateway-port.js';
-import { EGRESS_NETWORK, GATEWAY_PORT, gatewayTo, geminiProfiles, hostAddressFromContainers } from './helpers/gemini.js';
+import {
+  EGRESS_NETWORK,
+  GATEWAY_PORT,
+  gatewayTo,
+  geminiProfiles,
+  hostAddressFromContainers,
+} from './helpers/gemini.js';
 import { createHarness, jsonOf, listen, post, SHELL_IMAGE, waitFor, type Harness } from './helpers/harness.js';
 import { parseProfiles } from '../src/settings.js';
 
@@ -32,7 +38,10 @@ afterEach(async () => {
   const left = await h.leftovers();
   // A run that outlived its test (a CLI that hung, seen rarely in CI): what it was doing, for the next look.
   for (const c of left) {
-    const top = await h.docker.getContainer(c.Id).top({ ps_args: '-eo pid,stat,etime,args' }).catch((err: Error) => err.message);
+    const top = await h.docker
+      .getContainer(c.Id)
+      .top({ ps_args: '-eo pid,stat,etime,args' })
+      .catch((err: Error) => err.message);
     console.error(`left running: ${c.Id.slice(0, 12)} ${JSON.stringify(top)}\n${logLines.slice(-20).join('\n')}`);
   }
   expect(left).toEqual([]);
@@ -67,7 +76,8 @@ describe('the gemini agent', () => {
     const start = performance.now();
     const chunks: Array<{ at: number; text: string }> = [];
     const decoder = new TextDecoder();
-    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push({ at: performance.now() - start, text: decoder.decode(c, { stream: true }) });
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>)
+      chunks.push({ at: performance.now() - start, text: decoder.decode(c, { stream: true }) });
     const end = performance.now() - start;
     const text = chunks.map((c) => c.text).join('');
     expect(text).toBe('Hello from the fake model: turns=1');
@@ -78,7 +88,12 @@ describe('the gemini agent', () => {
   });
 
   it('maps stream-json to typed SSE events, with token usage in done', async () => {
-    const res = await h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'hi' }), { 'content-type': 'application/json', accept: 'text/event-stream' }));
+    const res = await h.app.request(
+      post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'hi' }), {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      }),
+    );
     const events = sseEvents(await res.text());
     expect(events[0]!.event).toBe('run');
     const deltas = events.filter((e) => e.event === 'delta');
@@ -87,7 +102,12 @@ describe('the gemini agent', () => {
     expect(events.some((e) => e.event === 'stdout' || e.event === 'stderr')).toBe(false);
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
-    expect(done.data).toMatchObject({ status: 'succeeded', exit_code: 0, error: null, usage: { input_tokens: 10, output_tokens: 6, total_tokens: 16, tool_calls: 0 } });
+    expect(done.data).toMatchObject({
+      status: 'succeeded',
+      exit_code: 0,
+      error: null,
+      usage: { input_tokens: 10, output_tokens: 6, total_tokens: 16, tool_calls: 0 },
+    });
   });
 
   it('replays the conversation through a session file: the model sees 1, 3 and 5 turns', async () => {
@@ -96,7 +116,10 @@ describe('the gemini agent', () => {
     for (const prompt of ['first question', 'second question', 'third question']) {
       const path = sessionId ? `/v1/sessions/${sessionId}/messages` : '/v1/run?agent=gemini';
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
-      expect(body.status, JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) })).toBe('succeeded');
+      expect(
+        body.status,
+        JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) }),
+      ).toBe('succeeded');
       sessionId = body.session_id;
       seen.push(modelCalls().at(-1)!.turns);
       expect(body.output).toBe(`Hello from the fake model: turns=${seen.at(-1)}`);
@@ -112,7 +135,10 @@ describe('the gemini agent', () => {
       ['user', 'third question'],
       ['assistant', 'Hello from the fake model: turns=5'],
     ]);
-    const runs = await h.rows('select input_tokens, output_tokens, total_tokens from runs where session_id = ? order by created_at', sessionId);
+    const runs = await h.rows(
+      'select input_tokens, output_tokens, total_tokens from runs where session_id = ? order by created_at',
+      sessionId,
+    );
     expect(runs).toEqual([
       { input_tokens: 10, output_tokens: 6, total_tokens: 16 },
       { input_tokens: 30, output_tokens: 6, total_tokens: 36 },
@@ -121,34 +147,56 @@ describe('the gemini agent', () => {
   });
 
   it('reports tool calls in SSE and JSON', async () => {
-    const sse = sseEvents(await (await h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'text/event-stream' }))).text());
+    const sse = sseEvents(
+      await (
+        await h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'text/event-stream' }))
+      ).text(),
+    );
     const use = sse.find((e) => e.event === 'tool_use')!;
     expect(use.data).toMatchObject({ name: 'list_directory', parameters: { dir_path: '.' } });
     expect(sse.find((e) => e.event === 'tool_result')!.data).toMatchObject({ id: use.data.id, status: 'success' });
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })),
+    );
     expect(body.tool_calls).toEqual([expect.objectContaining({ name: 'list_directory', status: 'success' })]);
     expect(body.usage.tool_calls).toBe(1);
     expect(body.output).toBe('Hello from the fake model: turns=3');
   });
 
   it('keeps the file its write tool wrote for the next turn, whose read tool finds it', async () => {
-    const first = await jsonOf(h.app.request(post('/v1/run?agent=gemini-editor', 'FAKE_WRITE_FILE make a note', { accept: 'application/json' })));
+    const first = await jsonOf(
+      h.app.request(post('/v1/run?agent=gemini-editor', 'FAKE_WRITE_FILE make a note', { accept: 'application/json' })),
+    );
     expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded' });
     expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'write_file', status: 'success' })]);
-    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'FAKE_READ_FILE read it back', { accept: 'application/json' })));
+    const second = await jsonOf(
+      h.app.request(
+        post(`/v1/sessions/${first.session_id}/messages`, 'FAKE_READ_FILE read it back', {
+          accept: 'application/json',
+        }),
+      ),
+    );
     expect(second.tool_calls).toEqual([expect.objectContaining({ name: 'read_file', status: 'success' })]);
     // What the CLI gave the model back from its read tool: the file the first turn wrote.
-    const answered = fake.requests.filter((r) => JSON.stringify(r.body.contents ?? []).includes('functionResponse')).at(-1)!;
+    const answered = fake.requests
+      .filter((r) => JSON.stringify(r.body.contents ?? []).includes('functionResponse'))
+      .at(-1)!;
     expect(JSON.stringify(answered.body.contents)).toContain('written by the model');
     expect((await h.service.workspaces.get(first.session_id))!.files).toBe(2); // notes/ and notes/hello.txt
   });
 
   it('counts model calls and tokens at the gateway, whatever the CLI says', async () => {
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', { accept: 'application/json' })),
+    );
     const run = await jsonOf(h.app.request(`/v1/runs/${body.run_id}`));
     const forwarded = fake.requests.filter((r) => r.action !== 'countTokens' && r.apiKey === API_KEY);
     expect(run.metrics.model_calls).toBeGreaterThanOrEqual(2); // the tool call, then the answer
-    expect(run.metrics).toMatchObject({ model_errors: 0, input_tokens: expect.any(Number), total_tokens: expect.any(Number) });
+    expect(run.metrics).toMatchObject({
+      model_errors: 0,
+      input_tokens: expect.any(Number),
+      total_tokens: expect.any(Number),
+    });
     expect(forwarded.length).toBeGreaterThanOrEqual(run.metrics.model_calls);
     const metrics = await (await h.app.request('/metrics')).text();
     expect(metrics).toMatch(/ephemera_model_calls_total\{agent="gemini"\} [1-9]/);
@@ -156,36 +204,59 @@ describe('the gemini agent', () => {
 
   it('ends a run that goes over its budget of model calls: failed, BUDGET_EXCEEDED', async () => {
     const before = fake.requests.length;
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-budget', 'FAKE_TOOL look around', { accept: 'application/json' })));
-    expect(body).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') } });
-    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', errorCode: 'BUDGET_EXCEEDED', modelCalls: 1 });
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=gemini-budget', 'FAKE_TOOL look around', { accept: 'application/json' })),
+    );
+    expect(body).toMatchObject({
+      status: 'failed',
+      error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') },
+    });
+    expect(await h.service.store.getRun(body.run_id)).toMatchObject({
+      status: 'failed',
+      errorCode: 'BUDGET_EXCEEDED',
+      modelCalls: 1,
+    });
     expect(fake.requests.slice(before).filter((r) => r.action !== 'countTokens')).toHaveLength(1);
   });
 
   it('turns a model error into a failed run with MODEL_ERROR, which a plain-text client sees as its status', async () => {
-    const body = await jsonOf(h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run', JSON.stringify({ agent: 'gemini', prompt: 'FAKE_ERROR_400 please' }), json)),
+    );
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
     expect(body.error.message).toContain('the fake model rejected the request on purpose');
-    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
+    expect(await h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
     // The CLI's start-up noise (a node-pty load failure, colour and ripgrep warnings) is kept out: the failure comes first.
     expect(body.stderr).toMatch(/^Error when talking to Gemini API/);
     expect(body.stderr).not.toMatch(/pty\.node|innerError|256-color|Ripgrep/);
     const text = await h.app.request(post('/v1/run?agent=gemini', 'FAKE_ERROR_400 please'));
     expect(text.status).toBe(502);
-    expect(await text.json()).toMatchObject({ error: { code: 'MODEL_ERROR' }, status: 'failed', stderr: expect.stringMatching(/^Error when talking to Gemini API/) });
+    expect(await text.json()).toMatchObject({
+      error: { code: 'MODEL_ERROR' },
+      status: 'failed',
+      stderr: expect.stringMatching(/^Error when talking to Gemini API/),
+    });
   });
 
   it('turns a CLI crash into a failed run with AGENT_CRASHED', async () => {
-    const body = await jsonOf(h.app.request(post('/v1/run?agent=gemini-crash', 'hello', { accept: 'application/json' })));
+    const body = await jsonOf(
+      h.app.request(post('/v1/run?agent=gemini-crash', 'hello', { accept: 'application/json' })),
+    );
     expect(body).toMatchObject({ status: 'failed', error: { code: 'AGENT_CRASHED' } });
     expect(body.exit_code).not.toBe(0);
   });
 
   it('turns a rejected API key into AUTH_FAILED', async () => {
-    const wrong = createHarness({ profiles: geminiProfiles(), geminiApiKey: 'not-the-key', modelGateway: gatewayTo(fake.url) });
+    const wrong = createHarness({
+      profiles: geminiProfiles(),
+      geminiApiKey: 'not-the-key',
+      modelGateway: gatewayTo(fake.url),
+    });
     try {
       await borrowGatewayPort(wrong);
-      const body = await jsonOf(wrong.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })));
+      const body = await jsonOf(
+        wrong.app.request(post('/v1/run?agent=gemini', 'hello', { accept: 'application/json' })),
+      );
       expect(body).toMatchObject({ status: 'failed', error: { code: 'AUTH_FAILED' } });
     } finally {
       await wrong.close();
@@ -197,25 +268,51 @@ describe('the gemini agent', () => {
     const profiles = geminiProfiles();
     // The gate's trace says it ran the CLI's main in its own process (a plain run would not).
     // With a kept workspace: the gate does the workspace shim's work in its process too.
-    profiles.profiles.gemini = { ...profiles.profiles.gemini!, standby: 1, workdir: '/workspace', env: { EPHEMERA_GATE_TRACE: '1' } };
+    profiles.profiles.gemini = {
+      ...profiles.profiles.gemini!,
+      standby: 1,
+      workdir: '/workspace',
+      env: { EPHEMERA_GATE_TRACE: '1' },
+    };
     const warm = createHarness({ profiles, geminiApiKey: API_KEY, modelGateway: gatewayTo(fake.url) });
-    const ready = () => waitFor(() => (warm.service.standby!.stats().get('gemini')!.ready === 1 ? true : undefined), 30_000);
+    const ready = () =>
+      waitFor(() => (warm.service.standby!.stats().get('gemini')!.ready === 1 ? true : undefined), 30_000);
     try {
       await borrowGatewayPort(warm);
       await warm.service.startBackground();
       await ready();
-      const first = await jsonOf(warm.app.request(post('/v1/run?agent=gemini', 'first question', { accept: 'application/json' })));
-      expect(first, JSON.stringify(first.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=1' });
+      const first = await jsonOf(
+        warm.app.request(post('/v1/run?agent=gemini', 'first question', { accept: 'application/json' })),
+      );
+      expect(first, JSON.stringify(first.stderr)).toMatchObject({
+        status: 'succeeded',
+        output: 'Hello from the fake model: turns=1',
+      });
       await ready();
       // A workspace well over a pipe's buffer goes back through the gate's own writes whole.
-      const big = await warm.app.request(new Request(`http://localhost/v1/sessions/${first.session_id}/workspace/file?path=big.bin`, { method: 'PUT', body: randomBytes(300_000) }));
+      const big = await warm.app.request(
+        new Request(`http://localhost/v1/sessions/${first.session_id}/workspace/file?path=big.bin`, {
+          method: 'PUT',
+          body: randomBytes(300_000),
+        }),
+      );
       expect(big.status).toBe(200);
       const stored = (await warm.service.workspaces.get(first.session_id))!.sha256;
-      const second = await jsonOf(warm.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' })));
-      expect(second, JSON.stringify(second.stderr)).toMatchObject({ status: 'succeeded', output: 'Hello from the fake model: turns=3' });
+      const second = await jsonOf(
+        warm.app.request(
+          post(`/v1/sessions/${first.session_id}/messages`, 'second question', { accept: 'application/json' }),
+        ),
+      );
+      expect(second, JSON.stringify(second.stderr)).toMatchObject({
+        status: 'succeeded',
+        output: 'Hello from the fake model: turns=3',
+      });
       expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
       for (const r of [first, second]) expect(r.stderr).toMatch(/\[gate \d+\] main\n/);
-      expect((await warm.service.store.getRun(second.run_id))).toMatchObject({ workspaceInSha256: stored, workspaceOutSha256: stored });
+      expect(await warm.service.store.getRun(second.run_id)).toMatchObject({
+        workspaceInSha256: stored,
+        workspaceOutSha256: stored,
+      });
       expect(modelCalls().at(-1)!.apiKey).toBe(API_KEY);
     } finally {
       await warm.close();
@@ -224,13 +321,18 @@ describe('the gemini agent', () => {
   }, 60_000);
 
   it('keeps the API key out of docker inspect, the logs, the database and the replies', async () => {
-    const pending = h.app.request(post('/v1/run?agent=gemini', 'FAKE_SLOW take your time', { accept: 'application/json' }));
+    const pending = h.app.request(
+      post('/v1/run?agent=gemini', 'FAKE_SLOW take your time', { accept: 'application/json' }),
+    );
     const [info] = await waitFor(async () => {
       const list = await h.leftovers();
       return list.length > 0 ? list : undefined;
     });
     // Inspected while it runs; the run's own outcome is checked first, so that a run that ended early says why.
-    const inspected = h.docker.getContainer(info!.Id).inspect().then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
+    const inspected = h.docker
+      .getContainer(info!.Id)
+      .inspect()
+      .then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
     const body = await jsonOf(pending);
     expect(body.status, JSON.stringify(body)).toBe('succeeded');
     const inspect = await inspected;
@@ -268,7 +370,8 @@ describe('the locked egress network', () => {
     try {
       const tryHttp = (host: string, p: number, name: string) =>
         `printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${p} 2>/dev/null | grep -q . && echo "${name}: reached" || echo "${name}: blocked"`;
-      const tryRaw = (host: string, name: string) => `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
+      const tryRaw = (host: string, name: string) =>
+        `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
       const script = [
         tryHttp(gw, GATEWAY_PORT, 'gateway'),
         tryHttp(gw, port(hostListener), 'host listener'),
@@ -278,7 +381,14 @@ describe('the locked egress network', () => {
       ].join('\n');
       const r = await jsonOf(h.app.request(post('/v1/run?agent=probe', script, { accept: 'application/json' })));
       expect(r.output).toBe(
-        ['gateway: reached', 'host listener: blocked', 'service API: blocked', 'container on the network: blocked', 'container on another network: blocked', ''].join('\n'),
+        [
+          'gateway: reached',
+          'host listener: blocked',
+          'service API: blocked',
+          'container on the network: blocked',
+          'container on another network: blocked',
+          '',
+        ].join('\n'),
       );
       // The listeners are real: reachable from where they should be.
       expect(await (await fetch(`http://127.0.0.1:${port(hostListener)}/`)).text()).toBe('reached');

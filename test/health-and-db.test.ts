@@ -39,8 +39,12 @@ describe('the store', () => {
     });
     expect(begun).not.toBe('busy');
     await instances.heartbeat('dead-instance', 1, now - 60_000);
-    expect((await instances.interruptLeftoverRuns('another-instance', now + 50, 10_000))).toBe(1);
-    expect((await store.getRun('run_test_interrupted'))).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 50 });
+    expect(await instances.interruptLeftoverRuns('another-instance', now + 50, 10_000)).toBe(1);
+    expect(await store.getRun('run_test_interrupted')).toMatchObject({
+      status: 'interrupted',
+      errorCode: 'INTERRUPTED',
+      totalMs: 50,
+    });
     expect((await store.messagesOf('ses_test_interrupted')).map((m) => m.content)).toEqual(['left behind']);
   });
 });

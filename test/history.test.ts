@@ -14,8 +14,19 @@ beforeAll(async () => {
       agent: i % 2 === 0 ? 'shell' : 'cat',
       at: T0 + i * 60_000,
       turns: [
-        { prompt: `question ${i}`, reply: i === 7 ? 'a zebra crossed' : `answer ${i}`, firstByteMs: 10 + i, totalMs: 100 + i },
-        { prompt: `follow-up ${i}`, reply: 'ok', status: i % 5 === 0 ? 'failed' : 'succeeded', firstByteMs: 10 + i, totalMs: 100 + i },
+        {
+          prompt: `question ${i}`,
+          reply: i === 7 ? 'a zebra crossed' : `answer ${i}`,
+          firstByteMs: 10 + i,
+          totalMs: 100 + i,
+        },
+        {
+          prompt: `follow-up ${i}`,
+          reply: 'ok',
+          status: i % 5 === 0 ? 'failed' : 'succeeded',
+          firstByteMs: 10 + i,
+          totalMs: 100 + i,
+        },
       ],
     });
     seeded.push(sessionId);
@@ -31,7 +42,9 @@ describe('GET /v1/sessions', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(`/v1/sessions?limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(
+        `/v1/sessions?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       seen.push(...page.items.map((s) => s.id));
       cursor = page.next_cursor;
       // a concurrent writer adds a session between every two pages
@@ -64,9 +77,9 @@ describe('GET /v1/sessions', () => {
     const ids = async (q: string) => (await get(`/v1/sessions?limit=200&${q}`)).items.map((s: { id: string }) => s.id);
     expect(await ids('agent=cat&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
     expect(await ids('status=failed&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 5 === 0).reverse());
-    expect(await ids(`from=${new Date(T0 + 10 * 60_000).toISOString()}&to=${new Date(T0 + 13 * 60_000).toISOString()}`)).toEqual(
-      seeded.slice(10, 13).reverse(),
-    );
+    expect(
+      await ids(`from=${new Date(T0 + 10 * 60_000).toISOString()}&to=${new Date(T0 + 13 * 60_000).toISOString()}`),
+    ).toEqual(seeded.slice(10, 13).reverse());
     expect(await ids('q=zebra')).toEqual([seeded[7]]);
     expect(await ids('q=%22unbalanced')).toEqual([]);
   });
@@ -75,7 +88,9 @@ describe('GET /v1/sessions', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(`/v1/sessions?q=question&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = await get(
+        `/v1/sessions?q=question&limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       seen.push(...page.items.map((s) => s.id));
       cursor = page.next_cursor;
     } while (cursor);
@@ -85,17 +100,30 @@ describe('GET /v1/sessions', () => {
   });
 
   it('searches the first 64 Ki characters of each message, and keeps the index right on delete', async () => {
-    const { sessionId } = await seedSession(h.database, { turns: [{ prompt: 'headword here', reply: `${'x '.repeat(40_000)} tailword` }] });
+    const { sessionId } = await seedSession(h.database, {
+      turns: [{ prompt: 'headword here', reply: `${'x '.repeat(40_000)} tailword` }],
+    });
     expect((await get('/v1/sessions?q=headword')).items.map((s: { id: string }) => s.id)).toEqual([sessionId]);
     expect((await get('/v1/sessions?q=tailword')).items).toEqual([]);
     expect((await h.app.request(`/v1/sessions/${sessionId}`, { method: 'DELETE' })).status).toBe(204);
     expect((await get('/v1/sessions?q=headword')).items).toEqual([]);
     // SQLite's FTS5 index is a table of its own, checked whole; Postgres's is a column of the row deleted.
-    if (h.database.dialect === 'sqlite') h.db.$client.prepare(`insert into messages_fts(messages_fts) values ('integrity-check')`).run();
+    if (h.database.dialect === 'sqlite')
+      h.db.$client.prepare(`insert into messages_fts(messages_fts) values ('integrity-check')`).run();
   });
 
   it('rejects bad queries with 400 INVALID_QUERY', async () => {
-    for (const q of ['limit=0', 'limit=201', 'limit=abc', 'cursor=garbage', 'status=bogus', 'from=yesterday', 'from=99999999999999999999', 'to=8640000000000001', `q=${'x'.repeat(300)}`]) {
+    for (const q of [
+      'limit=0',
+      'limit=201',
+      'limit=abc',
+      'cursor=garbage',
+      'status=bogus',
+      'from=yesterday',
+      'from=99999999999999999999',
+      'to=8640000000000001',
+      `q=${'x'.repeat(300)}`,
+    ]) {
       const res = await h.app.request(`/v1/sessions?${q}`);
       expect(res.status, q).toBe(400);
       expect((await jsonOf(res)).error.code).toBe('INVALID_QUERY');
@@ -123,7 +151,11 @@ describe('one session, its runs, one run, deletion', () => {
     const id = seeded[7]!;
     expect((await h.app.request(`/v1/sessions/${id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.app.request(`/v1/sessions/${id}`)).status).toBe(404);
-    const left = await h.rows('select (select count(*) from messages where session_id = ?) + (select count(*) from runs where session_id = ?) as n', id, id);
+    const left = await h.rows(
+      'select (select count(*) from messages where session_id = ?) + (select count(*) from runs where session_id = ?) as n',
+      id,
+      id,
+    );
     expect(left).toEqual([{ n: 0 }]);
     expect((await get('/v1/sessions?q=zebra')).items).toEqual([]);
     expect((await h.app.request(`/v1/sessions/${id}`, { method: 'DELETE' })).status).toBe(404);
@@ -143,7 +175,9 @@ describe('GET /v1/stats', () => {
       { agent: 'cat', runs: 20 },
       { agent: 'shell', runs: 20 },
     ]);
-    const sorted = Array.from({ length: 20 }, (_, i) => [30 + i, 30 + i]).flat().sort((a, b) => a - b);
+    const sorted = Array.from({ length: 20 }, (_, i) => [30 + i, 30 + i])
+      .flat()
+      .sort((a, b) => a - b);
     const rank = (p: number) => sorted[Math.ceil((p / 100) * sorted.length) - 1];
     expect(s.first_byte_ms).toEqual({ n: 40, p50: rank(50), p95: rank(95) });
     expect(s.total_ms).toEqual({ n: 40, p50: rank(50)! + 90, p95: rank(95)! + 90 });
@@ -181,17 +215,23 @@ describe('the API description', () => {
     expect(Object.keys(doc.paths['/v1/sessions/{id}/workspace']).sort()).toEqual(['get', 'post', 'put']);
     // Every operation named and tagged; the SSE events described.
     const ids = new Set<string>();
-    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { operationId?: string; tags?: string[] }>>)) {
+    for (const [path, ops] of Object.entries(
+      doc.paths as Record<string, Record<string, { operationId?: string; tags?: string[] }>>,
+    )) {
       for (const [method, op] of Object.entries(ops)) {
         expect(op.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z]+$/);
         expect(op.tags, `${method} ${path}`).toHaveLength(1);
         ids.add(op.operationId!);
       }
     }
-    expect(ids.size).toBe(Object.values(doc.paths as object).reduce((n: number, ops) => n + Object.keys(ops as object).length, 0));
+    expect(ids.size).toBe(
+      Object.values(doc.paths as object).reduce((n: number, ops) => n + Object.keys(ops as object).length, 0),
+    );
     expect(JSON.stringify(doc.components.schemas.RunEvent)).toContain('"tool_result"');
     // A plain-text run that ends before printing answers with its own status and this body.
-    expect(Object.keys(doc.paths['/v1/run'].post.responses)).toEqual(expect.arrayContaining(['200', '502', '503', '504']));
+    expect(Object.keys(doc.paths['/v1/run'].post.responses)).toEqual(
+      expect.arrayContaining(['200', '502', '503', '504']),
+    );
     expect(doc.components.schemas.RunEndError.properties).toHaveProperty('stderr');
     expect(doc.paths['/v1/ws'].get.responses['503'].description).toContain('AGENT_UNAVAILABLE');
   });
@@ -205,7 +245,10 @@ describe('the API description', () => {
     expect(docs.headers.get('content-security-policy')).toContain("default-src 'self'");
     const init = await (await h.app.request('/docs/assets/init.js')).text();
     expect(init).toContain("url: '/openapi.json'");
-    for (const [asset, type] of [['swagger-ui-bundle.js', 'text/javascript'], ['swagger-ui.css', 'text/css']] as const) {
+    for (const [asset, type] of [
+      ['swagger-ui-bundle.js', 'text/javascript'],
+      ['swagger-ui.css', 'text/css'],
+    ] as const) {
       const res = await h.app.request(`/docs/assets/${asset}`);
       expect(res.status, asset).toBe(200);
       expect(res.headers.get('content-type')).toContain(type);

@@ -3,7 +3,16 @@ import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EphemeraClient } from '../src/client/ephemera-client.js';
 import { newId } from '../src/db/ids.js';
-import { createHarness, jsonOf, listen, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
+import {
+  createHarness,
+  jsonOf,
+  listen,
+  post,
+  SHELL_IMAGE,
+  TEST_PROFILES,
+  waitFor,
+  type Harness,
+} from './helpers/harness.js';
 
 // Idempotency-Key on the run endpoints: a retried request never stores its turn twice.
 
@@ -12,29 +21,49 @@ let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
 beforeAll(async () => {
   h = createHarness({
-    profiles: { ...TEST_PROFILES, profiles: { ...TEST_PROFILES.profiles, late: { image: LATE_IMAGE, command: ['sh', '-s'], replay: 'history-file' } } },
+    profiles: {
+      ...TEST_PROFILES,
+      profiles: {
+        ...TEST_PROFILES.profiles,
+        late: { image: LATE_IMAGE, command: ['sh', '-s'], replay: 'history-file' },
+      },
+    },
   });
   server = await listen(h.app);
 });
-afterEach(async () => expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]));
+afterEach(async () =>
+  expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]),
+);
 afterAll(async () => {
   await server.close();
   await h.close();
 });
 
-const keyed = (path: string, body: string, key: string, accept = 'application/json') => h.app.request(post(path, body, { accept, 'idempotency-key': key }));
-const messagesOf = async (sessionId: string) => (await h.service.store.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
-const runsOf = (sessionId: string) => h.rows<{ id: string; status: string }>('select id, status from runs where session_id = ? order by created_at', sessionId);
+const keyed = (path: string, body: string, key: string, accept = 'application/json') =>
+  h.app.request(post(path, body, { accept, 'idempotency-key': key }));
+const messagesOf = async (sessionId: string) =>
+  (await h.service.store.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
+const runsOf = (sessionId: string) =>
+  h.rows<{ id: string; status: string }>(
+    'select id, status from runs where session_id = ? order by created_at',
+    sessionId,
+  );
 const key = () => `key-${Math.random().toString(36).slice(2)}`;
 
 describe('a request repeated with its Idempotency-Key', () => {
-  it('gets the first run\'s outcome in any mode, and the turn is stored once', async () => {
+  it("gets the first run's outcome in any mode, and the turn is stored once", async () => {
     const k = key();
     const first = await jsonOf(keyed('/v1/run', 'echo once; echo oops >&2', k));
     expect(first).toMatchObject({ status: 'succeeded', output: 'once\n' });
     const again = await keyed('/v1/run', 'echo once; echo oops >&2', k);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(await jsonOf(again)).toMatchObject({ run_id: first.run_id, session_id: first.session_id, status: 'succeeded', output: 'once\n', stderr: 'oops\n' });
+    expect(await jsonOf(again)).toMatchObject({
+      run_id: first.run_id,
+      session_id: first.session_id,
+      status: 'succeeded',
+      output: 'once\n',
+      stderr: 'oops\n',
+    });
     expect(await (await keyed('/v1/run', 'echo once; echo oops >&2', k, 'text/plain')).text()).toBe('once\n');
     const sse = await (await keyed('/v1/run', 'echo once; echo oops >&2', k, 'text/event-stream')).text();
     expect(sse).toContain('event: stdout\ndata: {"data":"once\\n"}');
@@ -44,7 +73,11 @@ describe('a request repeated with its Idempotency-Key', () => {
     // A failed run's outcome is its outcome too: not run again.
     const k2 = key();
     const failed = await jsonOf(keyed(`/v1/sessions/${first.session_id}/messages`, 'exit 3', k2));
-    expect(await jsonOf(keyed(`/v1/sessions/${first.session_id}/messages`, 'exit 3', k2))).toMatchObject({ run_id: failed.run_id, status: 'failed', exit_code: 3 });
+    expect(await jsonOf(keyed(`/v1/sessions/${first.session_id}/messages`, 'exit 3', k2))).toMatchObject({
+      run_id: failed.run_id,
+      status: 'failed',
+      exit_code: 3,
+    });
     expect(await runsOf(first.session_id)).toHaveLength(2);
   });
 
@@ -69,7 +102,9 @@ describe('a request repeated with its Idempotency-Key', () => {
     const body = 'echo up; sleep 1; echo done';
     let seen = '';
     socket.on('data', (d) => (seen += String(d)));
-    socket.write(`POST /v1/run HTTP/1.1\r\nHost: 127.0.0.1\r\nIdempotency-Key: ${k}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    socket.write(
+      `POST /v1/run HTTP/1.1\r\nHost: 127.0.0.1\r\nIdempotency-Key: ${k}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
     await waitFor(() => seen.includes('up'));
     socket.destroy(); // the turn began: its container printed
     const busy = await keyed('/v1/run', body, k);
@@ -104,7 +139,10 @@ describe('a request repeated with its Idempotency-Key', () => {
       // and from now on, that outcome
       expect(await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k))).toMatchObject({ run_id: retried.run_id });
     } finally {
-      await docker.getImage(LATE_IMAGE).remove().catch(() => {});
+      await docker
+        .getImage(LATE_IMAGE)
+        .remove()
+        .catch(() => {});
     }
   });
 });
@@ -114,7 +152,19 @@ describe('what a repeated key does not do', () => {
     const k = key();
     const sessionId = newId('ses');
     const runId = newId('run');
-    await h.service.store.beginTurn({ sessionId, newSessionAgent: 'shell', runId, agent: 'shell', image: SHELL_IMAGE, instanceId: 'gone', keyId: null, timeoutMs: 1000, prompt: 'echo side effect', idempotencyKey: k, now: Date.now() - 60_000 });
+    await h.service.store.beginTurn({
+      sessionId,
+      newSessionAgent: 'shell',
+      runId,
+      agent: 'shell',
+      image: SHELL_IMAGE,
+      instanceId: 'gone',
+      keyId: null,
+      timeoutMs: 1000,
+      prompt: 'echo side effect',
+      idempotencyKey: k,
+      now: Date.now() - 60_000,
+    });
     await h.service.instances.interruptLeftoverRuns('gone', Date.now(), 1);
     expect((await h.service.store.getRun(runId))!.status).toBe('interrupted');
     const again = await jsonOf(keyed(`/v1/sessions/${sessionId}/messages`, 'echo side effect', k));
@@ -125,7 +175,9 @@ describe('what a repeated key does not do', () => {
   it('answers a twin request sent at the same time with RUN_IN_PROGRESS, not SESSION_BUSY', async () => {
     const first = await jsonOf(h.app.request(post('/v1/run', 'echo start', { accept: 'application/json' })));
     const k = key();
-    const [a, b] = await Promise.all([1, 2].map(() => keyed(`/v1/sessions/${first.session_id}/messages`, 'sleep 0.5; echo twin', k)));
+    const [a, b] = await Promise.all(
+      [1, 2].map(() => keyed(`/v1/sessions/${first.session_id}/messages`, 'sleep 0.5; echo twin', k)),
+    );
     const byStatus = [a!, b!].sort((x, y) => x.status - y.status);
     expect(byStatus.map((r) => r.status)).toEqual([200, 409]);
     expect((await jsonOf(byStatus[1]!)).error.code).toBe('RUN_IN_PROGRESS');
@@ -174,7 +226,16 @@ describe('Idempotency-Key and API keys', () => {
     try {
       const alice = (await withKeys.service.keys.create('alice', 'user')).key;
       const bob = (await withKeys.service.keys.create('bob', 'user')).key;
-      const as = (who: string) => jsonOf(withKeys.app.request(post('/v1/run', 'echo mine', { accept: 'application/json', authorization: `Bearer ${who}`, 'idempotency-key': k })));
+      const as = (who: string) =>
+        jsonOf(
+          withKeys.app.request(
+            post('/v1/run', 'echo mine', {
+              accept: 'application/json',
+              authorization: `Bearer ${who}`,
+              'idempotency-key': k,
+            }),
+          ),
+        );
       const a = await as(alice);
       const b = await as(bob);
       expect(b.run_id).not.toBe(a.run_id);

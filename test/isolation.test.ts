@@ -11,7 +11,13 @@ beforeAll(() => {
       ...TEST_PROFILES,
       profiles: {
         ...TEST_PROFILES.profiles,
-        tiny: { image: SHELL_IMAGE, command: ['sh', '-s'], workdir: '/workspace', limits: { memory_mb: 32, pids: 32, tmpfs_mb: 8 }, timeout_ms: 20_000 },
+        tiny: {
+          image: SHELL_IMAGE,
+          command: ['sh', '-s'],
+          workdir: '/workspace',
+          limits: { memory_mb: 32, pids: 32, tmpfs_mb: 8 },
+          timeout_ms: 20_000,
+        },
       },
     },
   });
@@ -19,7 +25,8 @@ beforeAll(() => {
 afterEach(async () => expect(await h.leftovers()).toEqual([]));
 afterAll(() => h.close());
 
-const run = async (prompt: string, query = '') => jsonOf(h.app.request(post(`/v1/run${query}`, prompt, { accept: 'application/json' })));
+const run = async (prompt: string, query = '') =>
+  jsonOf(h.app.request(post(`/v1/run${query}`, prompt, { accept: 'application/json' })));
 
 describe('inside a container', () => {
   it('is not root, has no capabilities, cannot gain privileges, cannot write /', async () => {
@@ -44,7 +51,9 @@ describe('inside a container', () => {
     const { port } = server.address() as AddressInfo;
     try {
       // (static busybox's wget may crash rather than fail without a network: either way, no answer)
-      const r = await run(`ls /sys/class/net; (wget -q -T 2 -O - http://172.17.0.1:${port}/) 2>/dev/null || echo unreachable`);
+      const r = await run(
+        `ls /sys/class/net; (wget -q -T 2 -O - http://172.17.0.1:${port}/) 2>/dev/null || echo unreachable`,
+      );
       expect(r.output).toBe('lo\nunreachable\n');
     } finally {
       server.close();
@@ -52,7 +61,9 @@ describe('inside a container', () => {
   });
 
   it('sees neither the engine socket nor host paths', async () => {
-    const r = await run('ls /var/run/docker.sock /run/docker.sock 2>&1 | grep -c "No such file"; cat /proc/mounts | grep -c -E " /(host|var/lib/docker)" || true');
+    const r = await run(
+      'ls /var/run/docker.sock /run/docker.sock 2>&1 | grep -c "No such file"; cat /proc/mounts | grep -c -E " /(host|var/lib/docker)" || true',
+    );
     expect(r.output).toBe('2\n0\n');
   });
 });

@@ -58,7 +58,13 @@ describe('keyless serving', () => {
     }
     expect(await runsStored()).toBe(before);
     // Reading is refused as well (a no-cors read cannot see the answer, but a CORS-mode one would be refused anyway).
-    expect((await h.app.request('/v1/sessions', { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+    expect(
+      (
+        await h.app.request('/v1/sessions', {
+          headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+        })
+      ).status,
+    ).toBe(403);
   });
 
   it('refuses with 401 a request a proxy on this machine forwarded, whatever Host it names', async () => {
@@ -73,7 +79,9 @@ describe('keyless serving', () => {
       const res = await h.app.request(post('/v1/run', 'echo proxied', { ...headers, host: 'localhost' }));
       expect(res.status, JSON.stringify(headers)).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('Bearer');
-      expect(await jsonOf(res)).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('through a proxy') } });
+      expect(await jsonOf(res)).toMatchObject({
+        error: { code: 'UNAUTHORIZED', message: expect.stringContaining('through a proxy') },
+      });
     }
     // Debian's nginx in front, configured as docs/scaling.md says: its connection comes from the
     // loopback, and the client chose Host: localhost.
@@ -99,7 +107,13 @@ describe('keyless serving', () => {
   });
 
   it('serves the same origin and requests the user typed', async () => {
-    const own = await h.app.request(post('/v1/run', 'echo mine', { origin: 'http://localhost', 'sec-fetch-site': 'same-origin', accept: 'application/json' }));
+    const own = await h.app.request(
+      post('/v1/run', 'echo mine', {
+        origin: 'http://localhost',
+        'sec-fetch-site': 'same-origin',
+        accept: 'application/json',
+      }),
+    );
     expect(own.status).toBe(200);
     expect((await jsonOf(own)).output).toBe('mine\n');
     expect((await h.app.request('/v1/sessions', { headers: { 'sec-fetch-site': 'none' } })).status).toBe(200);
@@ -109,11 +123,14 @@ describe('keyless serving', () => {
     const server = await listen(h.app);
     const get = (host: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/v1/sessions', headers: { host } }, (res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        });
+        const req = httpRequest(
+          { host: '127.0.0.1', port: server.port, path: '/v1/sessions', headers: { host } },
+          (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -123,7 +140,12 @@ describe('keyless serving', () => {
       expect(JSON.parse(rebound.body)).toMatchObject({ error: { code: 'HOST_NOT_ALLOWED' } });
       expect((await get('localhost.attacker.example')).status).toBe(403);
       expect((await get('127.0.0.1.nip.example')).status).toBe(403);
-      for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, `[::1]:${server.port}`, `ephemera.test:${server.port}`]) {
+      for (const host of [
+        `localhost:${server.port}`,
+        `127.0.0.1:${server.port}`,
+        `[::1]:${server.port}`,
+        `ephemera.test:${server.port}`,
+      ]) {
         expect((await get(host)).status, host).toBe(200);
       }
       // An absolute-form target names localhost while the Host header names the attacker's domain.
@@ -159,7 +181,10 @@ describe('a running service bound beyond loopback whose last key is revoked', ()
   });
 
   const keysCli = (db: string, ...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], { env: { ...process.env, ...env[db] }, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
+      env: { ...process.env, ...env[db] },
+      encoding: 'utf8',
+    });
 
   it('answers 401, and `keys revoke` says so and wants --force', async () => {
     const db = 'wide';
@@ -177,7 +202,10 @@ describe('a running service bound beyond loopback whose last key is revoked', ()
       expect((await fetch(`${svc.url}/v1/sessions`, { headers: auth })).status).toBe(200);
 
       expect(keysCli(db, 'revoke', 'only', '--force').status).toBe(0);
-      for (const res of [await fetch(`${svc.url}/v1/sessions`), await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'id' })]) {
+      for (const res of [
+        await fetch(`${svc.url}/v1/sessions`),
+        await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'id' }),
+      ]) {
         expect(res.status).toBe(401);
         expect(await res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
       }

@@ -21,10 +21,16 @@ beforeAll(async () => {
   h = createHarness({ profiles: geminiProfiles(), geminiApiKey: API_KEY, modelGateway: gatewayTo(fake.url) });
   await h.service.gateway.listen(hostAddressFromContainers(), GATEWAY_PORT);
   server = await listen(h.app);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: (await h.service.keys.create('sdk', 'user')).key, maxRetries: 0 });
+  client = new OpenAI({
+    baseURL: `${server.url}/v1`,
+    apiKey: (await h.service.keys.create('sdk', 'user')).key,
+    maxRetries: 0,
+  });
 }, GATEWAY_PORT_WAIT_MS);
 afterAll(() => releasePort?.());
-afterEach(async () => expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]));
+afterEach(async () =>
+  expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]),
+);
 afterAll(async () => {
   await server?.close();
   await h?.close();
@@ -51,7 +57,11 @@ describe('the OpenAI-compatible API', () => {
   });
 
   it('streams chunks as they come, ending with [DONE]', async () => {
-    const stream = await client.chat.completions.create({ model: 'shell', messages: [user('echo one; sleep 0.3; echo two')], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'shell',
+      messages: [user('echo one; sleep 0.3; echo two')],
+      stream: true,
+    });
     const deltas: string[] = [];
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -84,25 +94,39 @@ describe('the OpenAI-compatible API', () => {
     expect([deltas.join(''), finish]).toEqual([first.choices[0]!.message.content, 'stop']);
     // One run, one session, the earlier message stored once.
     expect(await h.rows('select count(*) as n from runs where session_id = ?', sessionId)).toEqual([{ n: 1 }]);
-    expect((await h.service.store.messagesOf(sessionId)).map((m) => m.content)).toEqual(['earlier', body.messages[1]!.content, first.choices[0]!.message.content]);
+    expect((await h.service.store.messagesOf(sessionId)).map((m) => m.content)).toEqual([
+      'earlier',
+      body.messages[1]!.content,
+      first.choices[0]!.message.content,
+    ]);
     // The same key with another prompt is refused.
-    const reused = await client.chat.completions.create({ ...body, messages: [user('echo other')] }, key).catch((err: unknown) => err);
+    const reused = await client.chat.completions
+      .create({ ...body, messages: [user('echo other')] }, key)
+      .catch((err: unknown) => err);
     expect(reused).toBeInstanceOf(OpenAI.APIError);
     expect(reused).toMatchObject({ status: 422, error: { code: 'IDEMPOTENCY_KEY_REUSED' } });
   });
 
-  it('makes the earlier messages a new session\'s history, and continues a session named by X-Session-Id', async () => {
+  it("makes the earlier messages a new session's history, and continues a session named by X-Session-Id", async () => {
     const { data, response } = await client.chat.completions
       .create({
         model: 'shell',
-        messages: [{ role: 'system', content: 'be brief' }, user('echo one'), { role: 'assistant', content: 'one\n' }, user('wc -l < /ephemera/history.jsonl')],
+        messages: [
+          { role: 'system', content: 'be brief' },
+          user('echo one'),
+          { role: 'assistant', content: 'one\n' },
+          user('wc -l < /ephemera/history.jsonl'),
+        ],
       })
       .withResponse();
     expect(data.choices[0]!.message.content).toBe('3\n');
     const sessionId = response.headers.get('x-session-id')!;
     expect((data as unknown as { ephemera: { session_id: string } }).ephemera.session_id).toBe(sessionId);
     // Named: the stored transcript is the history (3 earlier + the prompt and its reply); what is re-sent is not read.
-    const next = await client.chat.completions.create({ model: 'shell', messages: [user('ignored'), user('wc -l < /ephemera/history.jsonl')] }, { headers: { 'X-Session-Id': sessionId } });
+    const next = await client.chat.completions.create(
+      { model: 'shell', messages: [user('ignored'), user('wc -l < /ephemera/history.jsonl')] },
+      { headers: { 'X-Session-Id': sessionId } },
+    );
     expect(next.choices[0]!.message.content).toBe('5\n');
   });
 
@@ -127,16 +151,25 @@ describe('the OpenAI-compatible API', () => {
     expect(usage?.completion_tokens).toBeGreaterThan(0);
   });
 
-  it('maps errors to OpenAI\'s shape and statuses', async () => {
-    const unknown = await client.chat.completions.create({ model: 'nope', messages: [user('hi')] }).catch((e: unknown) => e);
+  it("maps errors to OpenAI's shape and statuses", async () => {
+    const unknown = await client.chat.completions
+      .create({ model: 'nope', messages: [user('hi')] })
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
-    expect((unknown as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ type: 'not_found_error', code: 'NOT_FOUND' });
+    expect((unknown as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({
+      type: 'not_found_error',
+      code: 'NOT_FOUND',
+    });
 
-    const bad = await client.chat.completions.create({ model: 'shell', messages: [{ role: 'assistant', content: 'no prompt' }] }).catch((e: unknown) => e);
+    const bad = await client.chat.completions
+      .create({ model: 'shell', messages: [{ role: 'assistant', content: 'no prompt' }] })
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect((bad as InstanceType<typeof OpenAI.APIError>).message).toMatch(/last message must be the user's/);
 
-    const failed = await client.chat.completions.create({ model: 'shell', messages: [user('echo partial; exit 3')] }).catch((e: unknown) => e);
+    const failed = await client.chat.completions
+      .create({ model: 'shell', messages: [user('echo partial; exit 3')] })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(OpenAI.APIError);
     expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     expect((failed as InstanceType<typeof OpenAI.APIError>).message).toMatch(/ended failed \(exit code 3\)/);
@@ -144,7 +177,11 @@ describe('the OpenAI-compatible API', () => {
     const noKey = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'eph_wrong_wrongwrongwrong', maxRetries: 0 });
     expect(await noKey.models.list().catch((e: unknown) => e)).toBeInstanceOf(OpenAI.AuthenticationError);
 
-    const streamed = await client.chat.completions.create({ model: 'shell', messages: [user('echo partial; exit 3')], stream: true });
+    const streamed = await client.chat.completions.create({
+      model: 'shell',
+      messages: [user('echo partial; exit 3')],
+      stream: true,
+    });
     const seen: string[] = [];
     const err = await (async () => {
       for await (const chunk of streamed) seen.push(chunk.choices[0]?.delta.content ?? '');
@@ -158,13 +195,22 @@ describe('the OpenAI-compatible API', () => {
     const full = createHarness({ maxConcurrentRuns: 1, maxQueuedRuns: 1, queueTimeoutMs: 200 });
     const s = await listen(full.app);
     try {
-      const sdk = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: (await full.service.keys.create('sdk', 'user')).key, maxRetries: 0 });
+      const sdk = new OpenAI({
+        baseURL: `${s.url}/v1`,
+        apiKey: (await full.service.keys.create('sdk', 'user')).key,
+        maxRetries: 0,
+      });
       const busy = sdk.chat.completions.create({ model: 'shell', messages: [user('sleep 2')] });
       await waitFor(() => full.service.runs.admission.inFlight === 1);
-      const refused = await sdk.chat.completions.create({ model: 'shell', messages: [user('echo hi')] }).catch((e: unknown) => e);
+      const refused = await sdk.chat.completions
+        .create({ model: 'shell', messages: [user('echo hi')] })
+        .catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
       expect(Number((refused as InstanceType<typeof OpenAI.APIError>).headers?.get('retry-after'))).toBeGreaterThan(0);
-      expect((refused as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ type: 'rate_limit_error', code: 'CAPACITY' });
+      expect((refused as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({
+        type: 'rate_limit_error',
+        code: 'CAPACITY',
+      });
       await busy;
     } finally {
       await s.close();
@@ -174,8 +220,20 @@ describe('the OpenAI-compatible API', () => {
 
   it('cancels the run when the client aborts', async () => {
     const abort = new AbortController();
-    const stream = await client.chat.completions.create({ model: 'shell', messages: [user('echo up; sleep 30')], stream: true }, { signal: abort.signal });
-    const runId = (await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs where status = 'running' order by created_at desc limit 1`))[0])).id;
+    const stream = await client.chat.completions.create(
+      { model: 'shell', messages: [user('echo up; sleep 30')], stream: true },
+      { signal: abort.signal },
+    );
+    const runId = (
+      await waitFor(
+        async () =>
+          (
+            await h.rows<{ id: string }>(
+              `select id from runs where status = 'running' order by created_at desc limit 1`,
+            )
+          )[0],
+      )
+    ).id;
     for await (const chunk of stream) {
       if (chunk.choices[0]?.delta.content === 'up\n') break; // leaving the loop aborts the request
     }

@@ -19,9 +19,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const managedBy = async (instance: string) => docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
+const managedBy = async (instance: string) =>
+  docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
 const runStatus = async (db: string, runId: string) =>
-  (await databases.rows<{ status: string; errorCode: string | null }>(db, 'select status, error_code as "errorCode" from runs where id = ?', runId))[0]!;
+  (
+    await databases.rows<{ status: string; errorCode: string | null }>(
+      db,
+      'select status, error_code as "errorCode" from runs where id = ?',
+      runId,
+    )
+  )[0]!;
 
 /** Starts a streamed run and resolves with its ids once `marker` has been printed. */
 async function startRun(url: string, prompt: string, marker: string) {
@@ -65,7 +72,7 @@ describe('the service process', () => {
     try {
       await waitFor(async () => (await managedBy(instance)).length === 0, 5000, 50);
       expect(performance.now() - restartedAt).toBeLessThan(5000 + 3000); // start-up plus the 5 s promise
-      expect((await runStatus(db, runId))).toEqual({ status: 'interrupted', errorCode: 'INTERRUPTED' });
+      expect(await runStatus(db, runId)).toEqual({ status: 'interrupted', errorCode: 'INTERRUPTED' });
     } finally {
       second.proc.kill('SIGTERM');
       expect(await second.exited).toBe(0);
@@ -74,14 +81,20 @@ describe('the service process', () => {
 
   it('starts with the engine unreachable: up, not ready, runs refused with 503 and kept', async () => {
     const db = 'no-engine';
-    const svc = await spawnService({ ...(await databases.env(db)), DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}` });
+    const svc = await spawnService({
+      ...(await databases.env(db)),
+      DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}`,
+    });
     try {
       expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${svc.url}/readyz`)).status).toBe(503);
       const res = await fetch(`${svc.url}/v1/run`, { method: 'POST', body: 'echo hi' });
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ error: { code: 'RUNTIME_UNAVAILABLE' } });
-      expect(await runStatus(db, res.headers.get('x-run-id')!)).toEqual({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
+      expect(await runStatus(db, res.headers.get('x-run-id')!)).toEqual({
+        status: 'failed',
+        errorCode: 'RUNTIME_UNAVAILABLE',
+      });
     } finally {
       svc.proc.kill('SIGTERM');
       expect(await svc.exited).toBe(0);
@@ -97,7 +110,8 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
     expect((await runStatus(db, runId)).status).toBe('succeeded');
     await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow();
-    if (databases.dialect === 'sqlite') expect(await databases.rows(db, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+    if (databases.dialect === 'sqlite')
+      expect(await databases.rows(db, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);
   });
 
   it('on SIGTERM, kills a run that outlives the grace period and records it as interrupted', async () => {
@@ -110,8 +124,10 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
     expect(performance.now() - t0).toBeLessThan(5000);
     // The client is told: its answer's last line says the shutdown ended the run.
-    expect(await rest).toBe(`going\nephemera: the run ended interrupted: the service shut down before the run ended [${runId}]\n`);
-    expect((await runStatus(db, runId))).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
+    expect(await rest).toBe(
+      `going\nephemera: the run ended interrupted: the service shut down before the run ended [${runId}]\n`,
+    );
+    expect(await runStatus(db, runId)).toEqual({ status: 'interrupted', errorCode: 'SHUTDOWN' });
     expect(await managedBy(instance)).toEqual([]);
   });
 

@@ -52,7 +52,10 @@ describe('replay bound', () => {
     const first = await turn('/v1/run', chunk(1));
     const sid = first.body.session_id as string;
     for (const i of [2, 3, 4]) expect((await turn(`/v1/sessions/${sid}/messages`, chunk(i))).status).toBe(200);
-    const last = await turn(`/v1/sessions/${sid}/messages`, 'cat /ephemera/history.jsonl; echo; wc -c < /ephemera/history.jsonl');
+    const last = await turn(
+      `/v1/sessions/${sid}/messages`,
+      'cat /ephemera/history.jsonl; echo; wc -c < /ephemera/history.jsonl',
+    );
     const lines = (last.body.output as string).split('\n').filter((l) => l !== '');
     const size = Number(lines.pop());
     const replayed = lines.map((l) => JSON.parse(l));
@@ -66,7 +69,11 @@ describe('replay bound', () => {
     expect(replayed[0].omitted_messages + kept.length).toBe(8); // four turns before this one
 
     const run = await jsonOf(h.app.request(`/v1/runs/${last.body.run_id}`));
-    expect(run.replay).toEqual({ messages: kept.length, omitted_messages: replayed[0].omitted_messages, bytes: expect.any(Number) });
+    expect(run.replay).toEqual({
+      messages: kept.length,
+      omitted_messages: replayed[0].omitted_messages,
+      bytes: expect.any(Number),
+    });
     expect(run.replay.bytes).toBeLessThanOrEqual(4096);
     const firstRun = await jsonOf(h.app.request(`/v1/runs/${first.body.run_id}`));
     expect(firstRun.replay).toEqual({ messages: 0, omitted_messages: 0, bytes: 0 });
@@ -83,12 +90,17 @@ describe('a fault after the turn began', () => {
   it('in preparation: a JSON 500, the run ends failed, and the session takes its next turn', async () => {
     const first = await turn('/v1/run', 'echo one');
     const sid = first.body.session_id as string;
-    const res = await h.app.request(post(`/v1/sessions/${sid}/messages`, 'echo BOOM-PREPARE', { accept: 'application/json' }));
+    const res = await h.app.request(
+      post(`/v1/sessions/${sid}/messages`, 'echo BOOM-PREPARE', { accept: 'application/json' }),
+    );
     expect(res.status).toBe(500);
     const body = await jsonOf(res);
     expect(body).toEqual({ error: { code: 'INTERNAL', message: expect.stringContaining('recorded as failed') } });
     expect(JSON.stringify(body)).not.toContain('Invalid string length'); // no internals
-    const [failed] = await h.rows<{ id: string }>(`select id from runs where session_id = ? order by created_at desc limit 1`, sid);
+    const [failed] = await h.rows<{ id: string }>(
+      `select id from runs where session_id = ? order by created_at desc limit 1`,
+      sid,
+    );
     expect(await runRow(failed!.id)).toEqual({ status: 'failed', code: 'INTERNAL' });
 
     const next = await turn(`/v1/sessions/${sid}/messages`, 'echo two');
@@ -118,12 +130,26 @@ describe('a fault after the turn began', () => {
         errorMessage: null,
         stderr: '',
         output: { text: 'duplicate', omittedBytes: 0 },
-        metrics: { queuedMs: null, createMs: null, startMs: null, firstByteMs: null, totalMs: 0, bytesOut: 0, bytesErr: 0, inputTokens: null, outputTokens: null, totalTokens: null, toolCalls: null, modelCalls: null, modelErrors: null },
+        metrics: {
+          queuedMs: null,
+          createMs: null,
+          startMs: null,
+          firstByteMs: null,
+          totalMs: 0,
+          bytesOut: 0,
+          bytesErr: 0,
+          inputTokens: null,
+          outputTokens: null,
+          totalTokens: null,
+          toolCalls: null,
+          modelCalls: null,
+          modelErrors: null,
+        },
         replay: null,
         now: Date.now(),
       };
       expect(await real(first.body.run_id, first.body.session_id, again)).toBe(false);
-      expect((await h.service.store.messagesOf(first.body.session_id))).toHaveLength(2);
+      expect(await h.service.store.messagesOf(first.body.session_id)).toHaveLength(2);
       expect(await runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
     } finally {
       store.finishRun = real;

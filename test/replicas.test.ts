@@ -27,7 +27,8 @@ afterAll(async () => {
   await pg?.drop();
 });
 
-const run = (h: StoreHarness, path: string, prompt: string) => h.app.request(post(path, prompt, { accept: 'application/json' }));
+const run = (h: StoreHarness, path: string, prompt: string) =>
+  h.app.request(post(path, prompt, { accept: 'application/json' }));
 
 describe('two replicas on one Postgres database', () => {
   it('continue each other’s sessions: turn 1 on A, turn 2 on B replays turn 1', async () => {
@@ -55,7 +56,11 @@ describe('two replicas on one Postgres database', () => {
   });
 
   it('end a killed replica’s run within 10 s and remove its container; nothing stays running', async () => {
-    const killed = await spawnService({ DATABASE_URL: pg.url, INSTANCE_ID: `replica-killed-${process.pid}`, REAP_INTERVAL_MS: '1000' });
+    const killed = await spawnService({
+      DATABASE_URL: pg.url,
+      INSTANCE_ID: `replica-killed-${process.pid}`,
+      REAP_INTERVAL_MS: '1000',
+    });
     try {
       const res = await fetch(`${killed.url}/v1/run`, { method: 'POST', body: 'echo started; sleep 60' });
       const reader = res.body!.getReader();
@@ -64,16 +69,26 @@ describe('two replicas on one Postgres database', () => {
       killed.proc.kill('SIGKILL');
       await killed.exited;
       const killedAt = Date.now();
-      const ended = await waitFor(async () => {
-        const r = await b.service.store.getRun(runId);
-        return r?.status === 'running' ? undefined : r;
-      }, 12_000, 100);
+      const ended = await waitFor(
+        async () => {
+          const r = await b.service.store.getRun(runId);
+          return r?.status === 'running' ? undefined : r;
+        },
+        12_000,
+        100,
+      );
       expect(Date.now() - killedAt).toBeLessThan(10_000);
       expect(ended).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED' });
       expect(await b.service.store.getSession(ended.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
       // The survivors' reapers take the container of the replica that stopped beating.
       await waitFor(
-        async () => (await a.docker.listContainers({ all: true, filters: { label: [`ephemera.instance=replica-killed-${process.pid}`] } })).length === 0,
+        async () =>
+          (
+            await a.docker.listContainers({
+              all: true,
+              filters: { label: [`ephemera.instance=replica-killed-${process.pid}`] },
+            })
+          ).length === 0,
         10_000,
         200,
       );
@@ -91,7 +106,11 @@ describe('two replicas on one Postgres database', () => {
       const { key } = await a.service.keys.create(`lb-${process.pid}`, 'user');
       const auth = { authorization: `Bearer ${key}` };
       // Streamed: the first line arrives while the run still sleeps.
-      const res = await fetch(`${lb.url}/v1/run`, { method: 'POST', body: 'echo first; sleep 2; echo second', headers: auth });
+      const res = await fetch(`${lb.url}/v1/run`, {
+        method: 'POST',
+        body: 'echo first; sleep 2; echo second',
+        headers: auth,
+      });
       expect(res.status).toBe(200);
       const reader = res.body!.getReader();
       const started = Date.now();
@@ -104,7 +123,11 @@ describe('two replicas on one Postgres database', () => {
       const sessionId = res.headers.get('x-session-id')!;
       const served = new Set<string>();
       for (let i = 0; i < 4; i++) {
-        const turn = await fetch(`${lb.url}/v1/sessions/${sessionId}/messages`, { method: 'POST', body: 'wc -l < /ephemera/history.jsonl', headers: { ...auth, accept: 'application/json' } });
+        const turn = await fetch(`${lb.url}/v1/sessions/${sessionId}/messages`, {
+          method: 'POST',
+          body: 'wc -l < /ephemera/history.jsonl',
+          headers: { ...auth, accept: 'application/json' },
+        });
         const body = (await turn.json()) as { output: string; run_id: string };
         expect(body.output.trim()).toBe(String(2 * (i + 1)));
         served.add((await a.service.store.getRun(body.run_id))!.instanceId!);

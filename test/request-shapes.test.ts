@@ -19,13 +19,24 @@ const form = (fields: Record<string, string | Blob | (string | Blob)[]>) => {
   return f;
 };
 const postForm = (fields: Parameters<typeof form>[0], path = '/v1/run') =>
-  h.app.request(new Request(`http://localhost${path}`, { method: 'POST', body: form(fields), headers: { accept: 'application/json' } }));
+  h.app.request(
+    new Request(`http://localhost${path}`, {
+      method: 'POST',
+      body: form(fields),
+      headers: { accept: 'application/json' },
+    }),
+  );
 
 describe('a multipart/form-data body (curl -F prompt=...)', () => {
   it('runs its prompt field, given as a value or as a file', async () => {
     const byValue = await jsonOf(postForm({ prompt: 'echo "from a form: $((6*7))"' }));
     expect(byValue).toMatchObject({ status: 'succeeded', output: 'from a form: 42\n' });
-    const byFile = await jsonOf(postForm({ prompt: new File(['echo from a file\n'], 'script.sh') }, `/v1/sessions/${byValue.session_id}/messages`));
+    const byFile = await jsonOf(
+      postForm(
+        { prompt: new File(['echo from a file\n'], 'script.sh') },
+        `/v1/sessions/${byValue.session_id}/messages`,
+      ),
+    );
     expect(byFile).toMatchObject({ status: 'succeeded', output: 'from a file\n', session_id: byValue.session_id });
   });
 
@@ -42,9 +53,19 @@ describe('a multipart/form-data body (curl -F prompt=...)', () => {
       [postForm({ prompt: ['echo a', 'echo b'] }), 'INVALID_BODY', /more than once/],
       [postForm({ prompt: 'echo', timeout_ms: 'soon' }), 'INVALID_BODY', /timeout_ms must be a positive integer/],
       [postForm({ prompt: '   ' }), 'EMPTY_PROMPT', /empty/],
-      [postForm({ prompt: new File([new Uint8Array([0xff, 0xfe])], 'bin') }), 'INVALID_UTF8', /prompt is not valid UTF-8/],
       [
-        h.app.request(new Request('http://localhost/v1/run', { method: 'POST', body: 'garbage', headers: { 'content-type': 'multipart/form-data; boundary=x' } })),
+        postForm({ prompt: new File([new Uint8Array([0xff, 0xfe])], 'bin') }),
+        'INVALID_UTF8',
+        /prompt is not valid UTF-8/,
+      ],
+      [
+        h.app.request(
+          new Request('http://localhost/v1/run', {
+            method: 'POST',
+            body: 'garbage',
+            headers: { 'content-type': 'multipart/form-data; boundary=x' },
+          }),
+        ),
         'INVALID_BODY',
         /does not parse/,
       ],
@@ -63,7 +84,11 @@ describe('a multipart/form-data body (curl -F prompt=...)', () => {
 describe('a form-urlencoded body (curl -d)', () => {
   it('is the script as written, not decoded as a form', async () => {
     const res = await h.app.request(
-      new Request('http://localhost/v1/run', { method: 'POST', body: 'prompt=1; echo $prompt a+b%20c', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' } }),
+      new Request('http://localhost/v1/run', {
+        method: 'POST',
+        body: 'prompt=1; echo $prompt a+b%20c',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      }),
     );
     expect(await res.json()).toMatchObject({ status: 'succeeded', output: '1 a+b%20c\n' });
   });
@@ -74,7 +99,11 @@ describe('CORS', () => {
     h.app.request(
       new Request('http://localhost/v1/run', {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
       }),
     );
 
@@ -85,7 +114,16 @@ describe('CORS', () => {
     expect(pre.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
     const request = (headers: Record<string, string>) =>
-      new Request('http://localhost/v1/run', { method: 'POST', body: JSON.stringify({ prompt: 'echo cors' }), headers: { origin: 'https://app.example', 'content-type': 'application/json', accept: 'application/json', ...headers } });
+      new Request('http://localhost/v1/run', {
+        method: 'POST',
+        body: JSON.stringify({ prompt: 'echo cors' }),
+        headers: {
+          origin: 'https://app.example',
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...headers,
+        },
+      });
     // Keyless serving is for local tools: a page, even of a configured origin, would act as an admin.
     const keyless = await h.app.request(request({}));
     expect(keyless.status).toBe(403);
@@ -107,7 +145,13 @@ describe('CORS', () => {
   it('gives any other origin no CORS header, and keyless mode still refuses its requests', async () => {
     const pre = await preflight('https://evil.example');
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
-    const res = await h.app.request(new Request('http://localhost/v1/run', { method: 'POST', body: 'echo hi', headers: { origin: 'https://evil.example' } }));
+    const res = await h.app.request(
+      new Request('http://localhost/v1/run', {
+        method: 'POST',
+        body: 'echo hi',
+        headers: { origin: 'https://evil.example' },
+      }),
+    );
     expect(res.status).toBe(403);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
     expect((await jsonOf(res)).error.code).toBe('CROSS_SITE');
@@ -116,7 +160,12 @@ describe('CORS', () => {
   it('is off unless origins are configured', async () => {
     const plain = createHarness();
     try {
-      const pre = await plain.app.request(new Request('http://localhost/v1/run', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } }));
+      const pre = await plain.app.request(
+        new Request('http://localhost/v1/run', {
+          method: 'OPTIONS',
+          headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+        }),
+      );
       expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     } finally {
       await plain.close();

@@ -17,18 +17,22 @@ afterAll(async () => {
 /** Starts a streamed run over a raw socket, waits for `marker`, then drops the connection. */
 function runAndDisconnect(prompt: string, marker: string): Promise<{ runId: string; droppedAt: number }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.url}/v1/run`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
-      let seen = '';
-      res.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes(marker)) {
-          const droppedAt = performance.now();
-          req.destroy();
-          resolve({ runId: String(res.headers['x-run-id']), droppedAt });
-        }
-      });
-      res.on('error', () => {});
-    });
+    const req = httpRequest(
+      `${server.url}/v1/run`,
+      { method: 'POST', headers: { 'content-type': 'text/plain' } },
+      (res) => {
+        let seen = '';
+        res.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (seen.includes(marker)) {
+            const droppedAt = performance.now();
+            req.destroy();
+            resolve({ runId: String(res.headers['x-run-id']), droppedAt });
+          }
+        });
+        res.on('error', () => {});
+      },
+    );
     req.on('error', () => {});
     req.setTimeout(15_000, () => reject(new Error('no marker')));
     req.end(prompt);
@@ -40,7 +44,7 @@ describe('how runs end', () => {
     const res = await h.app.request(post('/v1/run', 'echo some; exit 42', { accept: 'application/json' }));
     const body = await jsonOf(res);
     expect(body).toMatchObject({ status: 'failed', exit_code: 42, output: 'some\n', error: null });
-    expect((await h.service.store.getRun(body.run_id))).toMatchObject({ status: 'failed', exitCode: 42 });
+    expect(await h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', exitCode: 42 });
   });
 
   it('kills a run at its deadline, keeps its output and says timeout', async () => {
@@ -67,15 +71,21 @@ describe('how runs end', () => {
     for (const path of ['/v1/run?agent=cat&timeout_ms=900000', '/v1/run?timeout_ms=999999']) {
       const res = await h.app.request(post(path, 'echo ok', { accept: 'application/json' }));
       expect(res.status, path).toBe(400);
-      expect(await jsonOf(res)).toMatchObject({ error: { code: 'INVALID_BODY', message: expect.stringMatching(/timeout_ms \d+ is over the \d+ ms/) } });
+      expect(await jsonOf(res)).toMatchObject({
+        error: { code: 'INVALID_BODY', message: expect.stringMatching(/timeout_ms \d+ is over the \d+ ms/) },
+      });
     }
     expect(await h.rows('select count(*) as n from runs')).toEqual(before); // refused before anything is stored
-    const shorter = await h.app.request(post('/v1/run?agent=cat&timeout_ms=3000', 'ok', { accept: 'text/event-stream' }));
+    const shorter = await h.app.request(
+      post('/v1/run?agent=cat&timeout_ms=3000', 'ok', { accept: 'text/event-stream' }),
+    );
     expect(await shorter.text()).toMatch(/event: run\ndata: \{[^\n]*"timeout_ms":3000/);
   });
 
   it('tells a timeout in SSE with an error and a done event', async () => {
-    const res = await h.app.request(post('/v1/run?timeout_ms=1000', 'echo hi; sleep 30', { accept: 'text/event-stream' }));
+    const res = await h.app.request(
+      post('/v1/run?timeout_ms=1000', 'echo hi; sleep 30', { accept: 'text/event-stream' }),
+    );
     const text = await res.text();
     expect(text).toContain('event: error\ndata: {"error":{"code":"TIMEOUT"');
     expect(text).toMatch(/event: done\ndata: \{"status":"timeout"/);
@@ -103,7 +113,9 @@ describe('how runs end', () => {
       headers: { accept: 'application/json' },
       signal: controller.signal,
     }).catch(() => 'aborted');
-    const runRow = await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs where status = 'running' limit 1`))[0]);
+    const runRow = await waitFor(
+      async () => (await h.rows<{ id: string }>(`select id from runs where status = 'running' limit 1`))[0],
+    );
     await waitFor(async () => (await h.leftovers()).length > 0);
     await new Promise((r) => setTimeout(r, 300));
     controller.abort();

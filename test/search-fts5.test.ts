@@ -31,7 +31,12 @@ beforeAll(async () => {
     const keyId = i % 3 === 2 ? null : i % 3 === 0 ? id.alice : id.bob;
     const { sessionId } = await seedSession(h.database, {
       keyId,
-      turns: [{ prompt: `where is the needle ${i} again`, reply: keyId === id.alice ? `here alice ${i}` : `the needle is here ${i}` }],
+      turns: [
+        {
+          prompt: `where is the needle ${i} again`,
+          reply: keyId === id.alice ? `here alice ${i}` : `the needle is here ${i}`,
+        },
+      ],
     });
     if (keyId === id.alice) owned.alice.unshift(sessionId);
   }
@@ -45,9 +50,17 @@ describe('the owner index (migration 0009)', () => {
   const c = () => h.db.$client;
   /** Message ids the index holds for an owner, and those the tables say it owns. */
   const indexed = (keyId: string) =>
-    c().prepare(`select rowid from messages_fts where messages_fts match ? order by rowid`).pluck().all(`owner : "${ownerToken(keyId)}"`);
+    c()
+      .prepare(`select rowid from messages_fts where messages_fts match ? order by rowid`)
+      .pluck()
+      .all(`owner : "${ownerToken(keyId)}"`);
   const stored = (keyId: string) =>
-    c().prepare('select m.id from messages m join sessions s on s.id = m.session_id where s.owner_key_id = ? order by m.id').pluck().all(keyId);
+    c()
+      .prepare(
+        'select m.id from messages m join sessions s on s.id = m.session_id where s.owner_key_id = ? order by m.id',
+      )
+      .pluck()
+      .all(keyId);
 
   it('holds each message under its session’s owner, through new turns and deletions', async () => {
     for (const k of [id.alice, id.bob]) expect(indexed(k)).toEqual(stored(k));
@@ -63,11 +76,16 @@ describe('the owner index (migration 0009)', () => {
 
   it('fills from messages_search to what the triggers keep (the backfill of migration 0009)', () => {
     const answers = () =>
-      [id.alice, id.bob].map(indexed).concat(
-        ['needle', 'alice', 'here', 'again'].map((w) =>
-          c().prepare(`select rowid from messages_fts where messages_fts match ? order by rowid`).pluck().all(`content : "${w}"`),
-        ),
-      );
+      [id.alice, id.bob]
+        .map(indexed)
+        .concat(
+          ['needle', 'alice', 'here', 'again'].map((w) =>
+            c()
+              .prepare(`select rowid from messages_fts where messages_fts match ? order by rowid`)
+              .pluck()
+              .all(`content : "${w}"`),
+          ),
+        );
     const kept = answers();
     const fill = readFileSync('migrations/0009_search_by_owner.sql', 'utf8')
       .split('--> statement-breakpoint')
@@ -106,7 +124,9 @@ describe('migrating a database written before 0009', () => {
       try {
         const queries = new SqliteSessionQueries(db);
         const found = async (ownerKeyId?: string) =>
-          (await queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10)).items.map((s) => s.id);
+          (
+            await queries.listSessions({ q: 'old words', ...(ownerKeyId !== undefined && { ownerKeyId }) }, 10)
+          ).items.map((s) => s.id);
         expect(await found('key_alice')).toEqual(['ses_a']);
         expect(await found('key_bob')).toEqual(['ses_b']);
         expect(await found()).toEqual(['ses_n', 'ses_b', 'ses_a']);
@@ -118,4 +138,3 @@ describe('migrating a database written before 0009', () => {
     }
   });
 });
-

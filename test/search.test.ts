@@ -71,7 +71,11 @@ describe('search by a user key', () => {
   it('reads none of the other owners’ matches when the user owns nothing', async () => {
     const queries = h.database.sessions;
     // 600 messages of others contain the word; today's walk read them all to answer [].
-    expect((await queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    expect(await queries.listSessions({ q: 'needle', ownerKeyId: id.nobody }, 50)).toEqual({
+      items: [],
+      nextCursor: null,
+      scanned: 0,
+    });
     expect((await queries.listSessions({ q: 'the needle', ownerKeyId: id.nobody }, 50)).scanned).toBe(0);
     expect(await ids(key.nobody, 'q=needle')).toEqual([]);
   });
@@ -101,7 +105,10 @@ describe('search by a user key', () => {
       await seedSession(h.database, { keyId: id.bob, turns: [{ prompt: 'needle again', reply: 'needle' }] });
     } while (cursor);
     expect(seen).toEqual(owned.alice);
-    const fresh = await seedSession(h.database, { keyId: id.alice, turns: [{ prompt: 'one more needle for alice', reply: 'ok' }] });
+    const fresh = await seedSession(h.database, {
+      keyId: id.alice,
+      turns: [{ prompt: 'one more needle for alice', reply: 'ok' }],
+    });
     expect((await ids(key.alice, 'q=needle&limit=1'))[0]).toBe(fresh.sessionId);
     owned.alice.unshift(fresh.sessionId);
   });
@@ -113,7 +120,11 @@ describe('search by an admin key', () => {
     expect(everyone).toEqual(await newestFirst([...owned.bob, ...owned.none]));
     expect(await allPages(key.admin, `q=needle&owner=${id.alice}&limit=7`)).toEqual(owned.alice);
     const queries = h.database.sessions;
-    expect((await queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50))).toEqual({ items: [], nextCursor: null, scanned: 0 });
+    expect(await queries.listSessions({ q: 'alice', ownerKeyId: id.bob }, 50)).toEqual({
+      items: [],
+      nextCursor: null,
+      scanned: 0,
+    });
   });
 
   it('pages with other filters too, none lost or repeated', async () => {
@@ -132,7 +143,17 @@ describe('search by an admin key', () => {
 describe('what q may hold', () => {
   it('takes quotes and FTS5 syntax as text: 200, or 400 at worst, never 500', async () => {
     const odd = [
-      ...['"', '""', 'a"b', '"needle"', 'needle"', 'NEAR(needle here)', 'needle OR alice', 'needle AND', 'needle NOT here'],
+      ...[
+        '"',
+        '""',
+        'a"b',
+        '"needle"',
+        'needle"',
+        'NEAR(needle here)',
+        'needle OR alice',
+        'needle AND',
+        'needle NOT here',
+      ],
       ...['*', 'needle*', '^needle', '-needle', '(', ')', '{content}: needle', 'content:needle', 'owner:x', ':', '+'],
       ...['\0', 'needle\0here', 'ünïcödé', '🙂'],
     ]
@@ -165,7 +186,10 @@ describe('the bound on a search’s work', () => {
     await expect(tooBroad()).rejects.toThrow(/^q: more than 50 matching messages/);
     // The newest page stops early; `from` stops the walk as well.
     expect((await queries.listSessions({ q: 'needle', ownerKeyId: id.bob }, 10)).scanned).toBeLessThanOrEqual(50);
-    const recent = await queries.listSessions({ q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 }, 10);
+    const recent = await queries.listSessions(
+      { q: 'needle', ownerKeyId: id.bob, status: 'failed', from: Date.now() - 60_000 },
+      10,
+    );
     expect(recent.items).toEqual([]);
     expect(recent.scanned).toBeLessThan(50);
   });
@@ -178,13 +202,28 @@ describe('the bound on a search’s work', () => {
       const n = MAX_SEARCH_SCAN / 2 + 1;
       const numbers = 'with recursive n(i) as (select 0 union all select i + 1 from n where i < ?)';
       const at = 'cast(? as bigint) + i * 1000';
-      await f.rows(`${numbers} insert into sessions (id, agent, owner_key_id, created_at, updated_at, turns, last_status)
-        select 'ses_flood' || i, 'shell', null, ${at}, ${at} + 1, 1, 'succeeded' from n`, n - 1, T0, T0);
-      await f.rows(`${numbers} insert into runs (id, session_id, agent, image, status, timeout_ms, created_at, ended_at)
-        select 'run_flood' || i, 'ses_flood' || i, 'shell', 'seed', 'succeeded', 1000, ${at}, ${at} + 1 from n`, n - 1, T0, T0);
-      await f.rows(`${numbers} insert into messages (session_id, run_id, role, content, created_at)
+      await f.rows(
+        `${numbers} insert into sessions (id, agent, owner_key_id, created_at, updated_at, turns, last_status)
+        select 'ses_flood' || i, 'shell', null, ${at}, ${at} + 1, 1, 'succeeded' from n`,
+        n - 1,
+        T0,
+        T0,
+      );
+      await f.rows(
+        `${numbers} insert into runs (id, session_id, agent, image, status, timeout_ms, created_at, ended_at)
+        select 'run_flood' || i, 'ses_flood' || i, 'shell', 'seed', 'succeeded', 1000, ${at}, ${at} + 1 from n`,
+        n - 1,
+        T0,
+        T0,
+      );
+      await f.rows(
+        `${numbers} insert into messages (session_id, run_id, role, content, created_at)
         select 'ses_flood' || i, 'run_flood' || i, 'user', 'flood ' || i, ${at} from n
-        union all select 'ses_flood' || i, 'run_flood' || i, 'assistant', 'flood back', ${at} + 1 from n`, n - 1, T0, T0);
+        union all select 'ses_flood' || i, 'run_flood' || i, 'assistant', 'flood back', ${at} + 1 from n`,
+        n - 1,
+        T0,
+        T0,
+      );
       const get = (q: string) => f.app.request(`/v1/sessions?${q}`, { headers: { authorization: `Bearer ${admin}` } });
       const first = await get('q=flood&limit=200');
       expect(first.status).toBe(200);

@@ -31,7 +31,12 @@ const app = new Hono()
     }),
   );
 
-const LIMITS: ServerLimits = { maxConnections: 50, headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 5000 };
+const LIMITS: ServerLimits = {
+  maxConnections: 50,
+  headersTimeoutMs: 300,
+  requestTimeoutMs: 600,
+  keepAliveTimeoutMs: 5000,
+};
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];
@@ -60,7 +65,9 @@ async function open(port: number) {
   let data = '';
   socket.on('data', (d: Buffer) => (data += d.toString()));
   const t0 = performance.now();
-  const closed = new Promise<{ ms: number; data: string }>((resolve) => socket.once('close', () => resolve({ ms: performance.now() - t0, data })));
+  const closed = new Promise<{ ms: number; data: string }>((resolve) =>
+    socket.once('close', () => resolve({ ms: performance.now() - t0, data })),
+  );
   await new Promise((r) => socket.once('connect', r));
   return {
     socket,

@@ -22,7 +22,9 @@ describe('a client that stops reading', () => {
     await new Promise((r) => socket.once('connect', r));
     socket.pause(); // never reads: the kernel buffers fill, then the run's channel
     const body = 'yes ephemera';
-    socket.write(`POST /v1/run?timeout_ms=1500 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    socket.write(
+      `POST /v1/run?timeout_ms=1500 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
     try {
       const run = await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs limit 1`))[0]);
       const ended = await waitFor(

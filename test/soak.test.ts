@@ -6,7 +6,13 @@ import { runSoak, sqliteIntegrity } from './soak/soak.js';
 let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
 beforeAll(async () => {
-  h = createHarness({ maxBodyBytes: 16 * 1024, maxOutputBytes: 128 * 1024, maxConcurrentRuns: 8, maxQueuedRuns: 100, queueTimeoutMs: 60_000 });
+  h = createHarness({
+    maxBodyBytes: 16 * 1024,
+    maxOutputBytes: 128 * 1024,
+    maxConcurrentRuns: 8,
+    maxQueuedRuns: 100,
+    queueTimeoutMs: 60_000,
+  });
   await h.service.startBackground();
   server = await listen(h.app);
 });
@@ -21,9 +27,21 @@ describe('a mixed load', () => {
       url: server.url,
       rows: (text) => h.rows(text),
       integrity: async () => (h.database.dialect === 'sqlite' ? sqliteIntegrity(h.db) : undefined),
-      instanceId: h.instanceId, total: 60, concurrency: 8, maxBodyBytes: 16 * 1024 });
+      instanceId: h.instanceId,
+      total: 60,
+      concurrency: 8,
+      maxBodyBytes: 16 * 1024,
+    });
     expect(report.problems).toEqual([]);
-    expect(Object.keys(report.byKind).sort()).toEqual(['abort', 'crash', 'flood', 'follow-up', 'normal', 'oversize', 'timeout']);
+    expect(Object.keys(report.byKind).sort()).toEqual([
+      'abort',
+      'crash',
+      'flood',
+      'follow-up',
+      'normal',
+      'oversize',
+      'timeout',
+    ]);
     expect(report.httpStatuses['500']).toBeUndefined();
   }, 120_000);
 });

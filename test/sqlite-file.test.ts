@@ -27,10 +27,11 @@ describe('the database file', () => {
     expect(h.db.$client.pragma('foreign_keys', { simple: true })).toBe(1);
     const journal = JSON.parse(readFileSync('migrations/meta/_journal.json', 'utf8')) as { entries: unknown[] };
     const again = openDatabase(h.dbPath); // re-opening applies nothing twice
-    expect(again.$client.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: journal.entries.length });
+    expect(again.$client.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({
+      n: journal.entries.length,
+    });
     again.$client.close();
   });
-
 });
 
 describe('the stats roll-ups', () => {
@@ -40,11 +41,26 @@ describe('the stats roll-ups', () => {
     const statuses = ['succeeded', 'failed', 'timeout'] as const;
     const ids: string[] = [];
     for (let k = 0; k < 30; k++) {
-      const { sessionId } = await seedSession(h.database, { agent: k % 2 ? 'shell' : 'cat', at: H0 + k * 97 * 60_000, turns: [{ prompt: 'a', reply: 'b', status: statuses[k % 3], firstByteMs: k * 7, totalMs: 100 + k * 311 }] });
+      const { sessionId } = await seedSession(h.database, {
+        agent: k % 2 ? 'shell' : 'cat',
+        at: H0 + k * 97 * 60_000,
+        turns: [{ prompt: 'a', reply: 'b', status: statuses[k % 3], firstByteMs: k * 7, totalMs: 100 + k * 311 }],
+      });
       ids.push(sessionId);
     }
     // A run still running, and a deleted session whose runs the triggers took out.
-    await h.database.transcripts.beginTurn({ sessionId: newId('ses'), newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
+    await h.database.transcripts.beginTurn({
+      sessionId: newId('ses'),
+      newSessionAgent: 'shell',
+      runId: newId('run'),
+      agent: 'shell',
+      image: 'i',
+      instanceId: 'x',
+      keyId: null,
+      timeoutMs: 1000,
+      prompt: 'p',
+      now: H0 + 2 * HOUR + 1,
+    });
     expect(await h.database.sessions.deleteSession(ids[4]!)).toBe('deleted');
     const snapshot = () => ({
       counts: c.prepare('select * from run_counts where runs > 0 order by span, start, agent, status').all(),
@@ -57,7 +73,11 @@ describe('the stats roll-ups', () => {
       .map((s) => s.trim())
       .filter((s) => s.startsWith('INSERT INTO'));
     expect(backfill).toHaveLength(4);
-    expect(c.prepare('select distinct span from run_counts order by span').pluck().all()).toEqual([HOUR, 6 * HOUR, DAY]);
+    expect(c.prepare('select distinct span from run_counts order by span').pluck().all()).toEqual([
+      HOUR,
+      6 * HOUR,
+      DAY,
+    ]);
     c.exec('delete from run_counts; delete from run_latency;');
     for (const statement of backfill) c.exec(statement);
     expect(snapshot()).toEqual(kept);
@@ -69,12 +89,17 @@ describe('pruning on SQLite', () => {
     const plan = (q: string) => JSON.stringify(h.db.$client.prepare(`explain query plan ${q}`).all('x'));
     expect(plan('select * from messages where run_id = ?')).toContain('messages_run_idx'); // the cascade from runs, turnOf
     expect(plan('select id from sessions where updated_at < ?')).toContain('sessions_updated_idx');
-    for (let i = 0; i < 3; i++) await seedSession(h.database, { at: NOW - 50 * DAY, turns: [{ prompt: 'p', reply: 'r' }] });
-    const stale = () => (h.db.$client.prepare('select count(*) as n from sessions where updated_at < ?').get(NOW - 45 * DAY) as { n: number }).n;
+    for (let i = 0; i < 3; i++)
+      await seedSession(h.database, { at: NOW - 50 * DAY, turns: [{ prompt: 'p', reply: 'r' }] });
+    const stale = () =>
+      (
+        h.db.$client.prepare('select count(*) as n from sessions where updated_at < ?').get(NOW - 45 * DAY) as {
+          n: number;
+        }
+      ).n;
     let seenBetween: number | undefined;
     setImmediate(() => (seenBetween = stale()));
     expect(await pruneSessions(h.db, 45, NOW, { batch: 1 })).toBe(3);
     expect(seenBetween).toBe(2); // after the first batch, before the second
   });
-
 });

@@ -13,11 +13,18 @@ beforeAll(async () => {
   proxy = await startEngineProxy();
   h = createHarness({
     runtime: new DockerRuntime(new Docker({ socketPath: proxy.path })),
-    profiles: { ...TEST_PROFILES, profiles: { ...TEST_PROFILES.profiles, shell: { ...TEST_PROFILES.profiles.shell!, standby: 2 } } },
+    profiles: {
+      ...TEST_PROFILES,
+      profiles: { ...TEST_PROFILES.profiles, shell: { ...TEST_PROFILES.profiles.shell!, standby: 2 } },
+    },
     reapIntervalMs: 500,
   });
   await h.service.startBackground();
-  await waitFor(async () => ((await waiting()).length === 2 && h.service.standby!.stats().get('shell')!.ready === 2 ? true : undefined), 15_000);
+  await waitFor(
+    async () =>
+      (await waiting()).length === 2 && h.service.standby!.stats().get('shell')!.ready === 2 ? true : undefined,
+    15_000,
+  );
 });
 afterAll(async () => {
   proxy.restore();
@@ -26,14 +33,22 @@ afterAll(async () => {
   expect(await h.leftovers()).toEqual([]);
 });
 
-const waiting = async () => (await h.leftovers()).filter((c) => c.Labels['ephemera.standby'] === 'true' && c.State === 'running');
+const waiting = async () =>
+  (await h.leftovers()).filter((c) => c.Labels['ephemera.standby'] === 'true' && c.State === 'running');
 
 describe('standby across an engine restart', () => {
   it('loses its waiting containers, refuses runs while the engine is away, then refills and serves warm again', async () => {
     const before = await waiting();
     proxy.cut();
     // (A cut attach is EOF on their stdin, which may have ended them already: 304.)
-    await Promise.all(before.map((c) => h.docker.getContainer(c.Id).stop({ t: 0 }).catch((err: { statusCode?: number }) => expect(err.statusCode).toBe(304))));
+    await Promise.all(
+      before.map((c) =>
+        h.docker
+          .getContainer(c.Id)
+          .stop({ t: 0 })
+          .catch((err: { statusCode?: number }) => expect(err.statusCode).toBe(304)),
+      ),
+    );
     await waitFor(() => (h.service.standby!.stats().get('shell')!.ready === 0 ? true : undefined), 5000);
 
     // While it is gone, a run is refused as any would be, and the message is kept.
@@ -48,7 +63,10 @@ describe('standby across an engine restart', () => {
       const now = await waiting();
       return now.length === 2 && h.service.standby!.stats().get('shell')!.ready === 2 ? true : undefined;
     }, 20_000);
-    await waitFor(async () => ((await h.leftovers()).some((c) => before.some((b) => b.Id === c.Id)) ? undefined : true), 5000);
+    await waitFor(
+      async () => ((await h.leftovers()).some((c) => before.some((b) => b.Id === c.Id)) ? undefined : true),
+      5000,
+    );
     const ids = new Set((await waiting()).map((c) => c.Id));
     for (const b of before) expect(ids.has(b.Id)).toBe(false);
 

@@ -25,7 +25,13 @@ beforeAll(async () => {
         at: H0 + hour * HOUR + i * 5 * 60_000,
         turns: [
           { prompt: 'a', reply: 'b', firstByteMs: 3 + ((k * 37) % 200), totalMs: 50 + ((k * 7919) % 30_000) },
-          { prompt: 'c', reply: 'd', status: k % 7 === 0 ? 'timeout' : k % 4 === 0 ? 'failed' : 'succeeded', firstByteMs: k % 10, totalMs: 900 + k * 13 },
+          {
+            prompt: 'c',
+            reply: 'd',
+            status: k % 7 === 0 ? 'timeout' : k % 4 === 0 ? 'failed' : 'succeeded',
+            firstByteMs: k % 10,
+            totalMs: 900 + k * 13,
+          },
         ],
       });
       sessionsByHour[hour]!.push(sessionId);
@@ -39,7 +45,15 @@ beforeAll(async () => {
         await seedSession(h.database, {
           agent: i === 0 ? 'shell' : 'cat',
           at: H0 + day * DAY + hour * HOUR + (10 + i * 30) * 60_000,
-          turns: [{ prompt: 'e', reply: 'f', status: k % 3 === 0 ? 'failed' : 'succeeded', firstByteMs: 20 + (k % 50), totalMs: 200 + k * 11 }],
+          turns: [
+            {
+              prompt: 'e',
+              reply: 'f',
+              status: k % 3 === 0 ? 'failed' : 'succeeded',
+              firstByteMs: 20 + (k % 50),
+              totalMs: 200 + k * 11,
+            },
+          ],
         });
       }
     }
@@ -56,7 +70,11 @@ async function exact(from: number, to: number) {
     agent: string;
     fb: number | null;
     total: number | null;
-  }>('select status, agent, first_byte_ms as fb, total_ms as total from runs where created_at >= ? and created_at < ?', from, to);
+  }>(
+    'select status, agent, first_byte_ms as fb, total_ms as total from runs where created_at >= ? and created_at < ?',
+    from,
+    to,
+  );
   const count = (key: 'status' | 'agent') => {
     const n = new Map<string, number>();
     for (const r of runs) n.set(r[key], (n.get(r[key]) ?? 0) + 1);
@@ -97,7 +115,12 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
     const to = H0 + 5 * HOUR + 20 * 60_000;
     await agreesWithExact(from, to);
     // Exact below 10 ms: a window of only such first-byte values gives them as they are.
-    expect(fromHistogram([{ bucket: 3, runs: 1 }, { bucket: 9, runs: 1 }])).toEqual({ n: 2, p50: 3, p95: 9 });
+    expect(
+      fromHistogram([
+        { bucket: 3, runs: 1 },
+        { bucket: 9, runs: 1 },
+      ]),
+    ).toEqual({ n: 2, p50: 3, p95: 9 });
   });
 
   it('reads whole days and quarter days from their roll-ups, and agrees with the exact figures', async () => {
@@ -121,13 +144,27 @@ describe('GET /v1/stats over whole hours (roll-ups)', () => {
         { from: H0 + 3 * DAY + 13 * HOUR, to: H0 + 3 * DAY + 13 * HOUR + 20 * 60_000 },
       ],
     });
-    expect(planWindow(H0 + 10 * 60_000, H0 + 50 * 60_000)).toEqual({ rolled: [], edges: [{ from: H0 + 10 * 60_000, to: H0 + 50 * 60_000 }] });
+    expect(planWindow(H0 + 10 * 60_000, H0 + 50 * 60_000)).toEqual({
+      rolled: [],
+      edges: [{ from: H0 + 10 * 60_000, to: H0 + 50 * 60_000 }],
+    });
   });
 
   it('counts a run still running, and forgets the runs of a deleted session', async () => {
     const store = h.database.transcripts;
     const sessionId = newId('ses');
-    await store.beginTurn({ sessionId, newSessionAgent: 'shell', runId: newId('run'), agent: 'shell', image: 'i', instanceId: 'x', keyId: null, timeoutMs: 1000, prompt: 'p', now: H0 + 2 * HOUR + 1 });
+    await store.beginTurn({
+      sessionId,
+      newSessionAgent: 'shell',
+      runId: newId('run'),
+      agent: 'shell',
+      image: 'i',
+      instanceId: 'x',
+      keyId: null,
+      timeoutMs: 1000,
+      prompt: 'p',
+      now: H0 + 2 * HOUR + 1,
+    });
     const doomed = sessionsByHour[3]![0]!;
     expect((await h.app.request(`/v1/sessions/${doomed}`, { method: 'DELETE' })).status).toBe(204);
 

@@ -82,16 +82,38 @@ describe.each([
   afterAll(() => db?.close());
 
   /** A new session's first turn, begun (and ended unless `running`). */
-  const session = async (opts: { prompt?: string; reply?: string; keyId?: string | null; at?: number; running?: boolean; agent?: string } = {}) => {
+  const session = async (
+    opts: {
+      prompt?: string;
+      reply?: string;
+      keyId?: string | null;
+      at?: number;
+      running?: boolean;
+      agent?: string;
+    } = {},
+  ) => {
     const sessionId = newId('ses');
     const runId = newId('run');
     const at = opts.at ?? T0;
-    const begun = await s.transcripts.beginTurn({ ...turn(sessionId, runId, at, opts.keyId ?? null), newSessionAgent: opts.agent ?? 'shell', prompt: opts.prompt ?? 'hello', agent: opts.agent ?? 'shell' });
+    const begun = await s.transcripts.beginTurn({
+      ...turn(sessionId, runId, at, opts.keyId ?? null),
+      newSessionAgent: opts.agent ?? 'shell',
+      prompt: opts.prompt ?? 'hello',
+      agent: opts.agent ?? 'shell',
+    });
     expect(begun).toHaveProperty('userMessageId');
-    if (!opts.running) expect(await s.transcripts.finishRun(runId, sessionId, end({ text: opts.reply ?? 'ok', now: at + 1 }))).toBe(true);
+    if (!opts.running)
+      expect(await s.transcripts.finishRun(runId, sessionId, end({ text: opts.reply ?? 'ok', now: at + 1 }))).toBe(
+        true,
+      );
     return { sessionId, runId };
   };
-  const turn = (sessionId: string, runId: string, now = T0, keyId: string | null = null): Omit<TurnStart, 'prompt'> & { prompt: string } => ({
+  const turn = (
+    sessionId: string,
+    runId: string,
+    now = T0,
+    keyId: string | null = null,
+  ): Omit<TurnStart, 'prompt'> & { prompt: string } => ({
     sessionId,
     runId,
     agent: 'shell',
@@ -107,10 +129,24 @@ describe.each([
     const { sessionId, runId } = await session({ running: true });
     expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toBe('busy');
     expect(await s.transcripts.beginTurn(turn(newId('ses'), newId('run')))).toBe('gone');
-    expect(await s.transcripts.finishRun(runId, sessionId, end({ text: 'first', metrics: { ...EMPTY_RUN_METRICS, totalMs: 70, totalTokens: 5 } }))).toBe(true);
+    expect(
+      await s.transcripts.finishRun(
+        runId,
+        sessionId,
+        end({ text: 'first', metrics: { ...EMPTY_RUN_METRICS, totalMs: 70, totalTokens: 5 } }),
+      ),
+    ).toBe(true);
     expect(await s.transcripts.finishRun(runId, sessionId, end({ text: 'twice' }))).toBe(false);
-    expect((await s.transcripts.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`)).toEqual(['user:hello', 'assistant:first']);
-    expect(await s.transcripts.getSession(sessionId)).toMatchObject({ turns: 1, lastStatus: 'succeeded', totalMs: 70, totalTokens: 5 });
+    expect((await s.transcripts.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`)).toEqual([
+      'user:hello',
+      'assistant:first',
+    ]);
+    expect(await s.transcripts.getSession(sessionId)).toMatchObject({
+      turns: 1,
+      lastStatus: 'succeeded',
+      totalMs: 70,
+      totalTokens: 5,
+    });
     expect(await s.transcripts.getRun(runId)).toMatchObject({ status: 'succeeded', totalMs: 70, sessionId });
     // The next turn is free now.
     expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toHaveProperty('userMessageId');
@@ -121,8 +157,20 @@ describe.each([
     const key = `k-${newId('run')}`;
     const first = { ...turn(sessionId, newId('run')), idempotencyKey: key };
     expect(await s.transcripts.beginTurn(first)).toHaveProperty('userMessageId');
-    expect(await s.transcripts.beginTurn({ ...turn(newId('ses'), newId('run')), newSessionAgent: 'shell', idempotencyKey: key })).toBe('duplicate');
-    expect(await s.transcripts.beginTurn({ ...turn(newId('ses'), newId('run'), T0, 'key_other'), newSessionAgent: 'shell', idempotencyKey: key })).toHaveProperty('userMessageId');
+    expect(
+      await s.transcripts.beginTurn({
+        ...turn(newId('ses'), newId('run')),
+        newSessionAgent: 'shell',
+        idempotencyKey: key,
+      }),
+    ).toBe('duplicate');
+    expect(
+      await s.transcripts.beginTurn({
+        ...turn(newId('ses'), newId('run'), T0, 'key_other'),
+        newSessionAgent: 'shell',
+        idempotencyKey: key,
+      }),
+    ).toHaveProperty('userMessageId');
     expect((await s.transcripts.runByIdempotencyKey(null, key))?.id).toBe(first.runId);
     expect((await s.transcripts.turnOf(first.runId)).prompt).toBe('again');
   });
@@ -132,7 +180,11 @@ describe.each([
     const key = `k-${newId('run')}`;
     const failed = { ...turn(sessionId, newId('run')), idempotencyKey: key };
     await s.transcripts.beginTurn(failed);
-    await s.transcripts.finishRun(failed.runId, sessionId, end({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE', output: null }));
+    await s.transcripts.finishRun(
+      failed.runId,
+      sessionId,
+      end({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE', output: null }),
+    );
     expect(await s.transcripts.isLastTurn({ id: failed.runId, sessionId })).toBe(true);
     const retry = { ...turn(sessionId, newId('run')), previousRunId: failed.runId, idempotencyKey: key };
     expect(await s.transcripts.retryTurn(retry)).toHaveProperty('userMessageId');
@@ -144,16 +196,25 @@ describe.each([
 
   it('stores a turn’s files with it, or refuses the turn when the workspace changed meanwhile', async () => {
     const { sessionId } = await session();
-    const ws = await packWorkspace([{ path: 'a.txt', type: 'file', mode: 0o644, content: Buffer.from('a'), mtime: new Date(T0) }]);
-    const stale = await s.transcripts.beginTurn({ ...turn(sessionId, newId('run')), files: { workspace: ws, basedOn: 'not-the-digest' } });
+    const ws = await packWorkspace([
+      { path: 'a.txt', type: 'file', mode: 0o644, content: Buffer.from('a'), mtime: new Date(T0) },
+    ]);
+    const stale = await s.transcripts.beginTurn({
+      ...turn(sessionId, newId('run')),
+      files: { workspace: ws, basedOn: 'not-the-digest' },
+    });
     expect(stale).toBe('stale');
     expect(await s.workspaces.get(sessionId)).toBeUndefined();
     expect(await s.transcripts.getSession(sessionId)).toMatchObject({ turns: 1, lastStatus: 'succeeded' });
     const runId = newId('run');
-    expect(await s.transcripts.beginTurn({ ...turn(sessionId, runId), files: { workspace: ws, basedOn: undefined } })).toHaveProperty('userMessageId');
+    expect(
+      await s.transcripts.beginTurn({ ...turn(sessionId, runId), files: { workspace: ws, basedOn: undefined } }),
+    ).toHaveProperty('userMessageId');
     expect((await s.workspaces.get(sessionId))?.tar.equals(ws.tar)).toBe(true);
     // An edit is refused while the run goes on, and taken after, if nothing changed under it.
-    const edited = await packWorkspace([{ path: 'b.txt', type: 'file', mode: 0o644, content: Buffer.from('b'), mtime: new Date(T0) }]);
+    const edited = await packWorkspace([
+      { path: 'b.txt', type: 'file', mode: 0o644, content: Buffer.from('b'), mtime: new Date(T0) },
+    ]);
     expect(await s.workspaces.putIfUnchanged(sessionId, edited, ws.sha256, T0)).toBe(false);
     await s.transcripts.finishRun(runId, sessionId, end());
     expect(await s.workspaces.putIfUnchanged(sessionId, edited, 'another', T0)).toBe(false);
@@ -187,7 +248,8 @@ describe.each([
     const a1 = await session({ prompt: `the Café ${tag} opens at nine`, keyId: alice, at: T0 + 10 });
     const a2 = await session({ prompt: 'nothing here', reply: `cafe ${tag} opens late`, keyId: alice, at: T0 + 20 });
     const bob = await session({ prompt: `café ${tag} opens`, keyId: 'key_bob', at: T0 + 30 });
-    const ids = async (q: string, ownerKeyId?: string) => (await s.sessions.listSessions({ q, ...(ownerKeyId && { ownerKeyId }) }, 10)).items.map((x) => x.id);
+    const ids = async (q: string, ownerKeyId?: string) =>
+      (await s.sessions.listSessions({ q, ...(ownerKeyId && { ownerKeyId }) }, 10)).items.map((x) => x.id);
     expect(await ids(`cafe ${tag} opens`)).toEqual([bob.sessionId, a2.sessionId, a1.sessionId]);
     expect(await ids(`cafe ${tag} opens`, alice)).toEqual([a2.sessionId, a1.sessionId]);
     expect(await ids(`${tag} cafe`)).toEqual([]); // a phrase: in its order
@@ -195,16 +257,22 @@ describe.each([
     const page1 = await s.sessions.listSessions({ q: `${tag} opens` }, 2);
     expect(page1.items.map((x) => x.id)).toEqual([bob.sessionId, a2.sessionId]);
     const cursor = { createdAt: page1.items.at(-1)!.createdAt, id: page1.items.at(-1)!.id };
-    expect((await s.sessions.listSessions({ q: `${tag} opens` }, 2, cursor)).items.map((x) => x.id)).toEqual([a1.sessionId]);
+    expect((await s.sessions.listSessions({ q: `${tag} opens` }, 2, cursor)).items.map((x) => x.id)).toEqual([
+      a1.sessionId,
+    ]);
   });
 
   it('lists by owner, agent and status, newest first, with a cursor', async () => {
     const owner = `key_list${newId('run').slice(4, 12)}`;
     const made = [];
-    for (let i = 0; i < 5; i++) made.push((await session({ keyId: owner, at: T0 + 1000 + i, agent: i % 2 ? 'cat' : 'shell' })).sessionId);
+    for (let i = 0; i < 5; i++)
+      made.push((await session({ keyId: owner, at: T0 + 1000 + i, agent: i % 2 ? 'cat' : 'shell' })).sessionId);
     const mine = await s.sessions.listSessions({ ownerKeyId: owner }, 3);
     expect(mine.items.map((x) => x.id)).toEqual(made.slice(2).reverse());
-    const rest = await s.sessions.listSessions({ ownerKeyId: owner }, 3, { createdAt: mine.items.at(-1)!.createdAt, id: mine.items.at(-1)!.id });
+    const rest = await s.sessions.listSessions({ ownerKeyId: owner }, 3, {
+      createdAt: mine.items.at(-1)!.createdAt,
+      id: mine.items.at(-1)!.id,
+    });
     expect(rest.items.map((x) => x.id)).toEqual(made.slice(0, 2).reverse());
     expect((await s.sessions.listSessions({ ownerKeyId: owner, agent: 'cat' }, 10)).items).toHaveLength(2);
     expect(await s.sessions.runsOf(made[0]!)).toHaveLength(1);
@@ -217,9 +285,21 @@ describe.each([
       const at = base + Math.floor(i / 10) * HOUR + i * 60_000;
       const sessionId = newId('ses');
       const runId = newId('run');
-      await s.transcripts.beginTurn({ ...turn(sessionId, runId, at), newSessionAgent: i % 3 ? 'shell' : 'cat', agent: i % 3 ? 'shell' : 'cat' });
+      await s.transcripts.beginTurn({
+        ...turn(sessionId, runId, at),
+        newSessionAgent: i % 3 ? 'shell' : 'cat',
+        agent: i % 3 ? 'shell' : 'cat',
+      });
       const ms = 3 + i * i * 7;
-      await s.transcripts.finishRun(runId, sessionId, end({ status: i % 5 ? 'succeeded' : 'failed', now: at, metrics: { ...EMPTY_RUN_METRICS, firstByteMs: ms, totalMs: ms * 2 } }));
+      await s.transcripts.finishRun(
+        runId,
+        sessionId,
+        end({
+          status: i % 5 ? 'succeeded' : 'failed',
+          now: at,
+          metrics: { ...EMPTY_RUN_METRICS, firstByteMs: ms, totalMs: ms * 2 },
+        }),
+      );
       made.push(sessionId);
     }
     const running = await session({ at: base + HOUR + 5, running: true });
@@ -234,19 +314,30 @@ describe.each([
       { agent: 'shell', runs: 21 },
     ]);
     // The roll-ups' percentiles are within 2% ±1 ms of the exact ones (nearest rank).
-    const exact = (values: number[], p: number) => values.sort((a, b) => a - b)[Math.ceil((values.length * p) / 100) - 1]!;
+    const exact = (values: number[], p: number) =>
+      values.sort((a, b) => a - b)[Math.ceil((values.length * p) / 100) - 1]!;
     const firstBytes = Array.from({ length: 30 }, (_, i) => 3 + i * i * 7);
     expect(rolled.firstByteMs.n).toBe(30);
     for (const [got, want] of [
       [rolled.firstByteMs.p50!, exact(firstBytes, 50)],
       [rolled.firstByteMs.p95!, exact(firstBytes, 95)],
-      [rolled.totalMs.p95!, exact(firstBytes.map((x) => x * 2), 95)],
+      [
+        rolled.totalMs.p95!,
+        exact(
+          firstBytes.map((x) => x * 2),
+          95,
+        ),
+      ],
     ]) {
       expect(Math.abs(got! - want!)).toBeLessThanOrEqual(want! * 0.02 + 1);
     }
     // A window holding no whole hour is read from `runs`, exactly.
     const inside = await s.sessions.stats(base + 1, base + HOUR - 1);
-    expect(inside.firstByteMs).toEqual({ n: 9, p50: exact(firstBytes.slice(1, 10), 50), p95: exact(firstBytes.slice(1, 10), 95) });
+    expect(inside.firstByteMs).toEqual({
+      n: 9,
+      p50: exact(firstBytes.slice(1, 10), 50),
+      p95: exact(firstBytes.slice(1, 10), 95),
+    });
     // A deleted session's runs stop counting; a day's window reads the daily roll-up the same.
     for (const id of made.slice(0, 10)) expect(await s.sessions.deleteSession(id)).toBe('deleted');
     const day = Date.UTC(2026, 10, 12);
@@ -272,14 +363,26 @@ describe.each([
     await s.instances.heartbeat('gone', 1, now - 60_000);
     await s.instances.heartbeat('alive', 2, now);
     const left = { sessionId: newId('ses'), runId: newId('run') };
-    await s.transcripts.beginTurn({ ...turn(left.sessionId, left.runId, now - 70_000), instanceId: 'gone', newSessionAgent: 'shell' });
+    await s.transcripts.beginTurn({
+      ...turn(left.sessionId, left.runId, now - 70_000),
+      instanceId: 'gone',
+      newSessionAgent: 'shell',
+    });
     const live = { sessionId: newId('ses'), runId: newId('run') };
-    await s.transcripts.beginTurn({ ...turn(live.sessionId, live.runId, now), instanceId: 'alive', newSessionAgent: 'shell' });
+    await s.transcripts.beginTurn({
+      ...turn(live.sessionId, live.runId, now),
+      instanceId: 'alive',
+      newSessionAgent: 'shell',
+    });
     expect(await s.instances.staleInstances(now, 10_000)).toEqual(new Set(['gone']));
     expect(await s.instances.recentHeartbeat('alive', now, 10_000)).toEqual({ pid: 2, heartbeatAt: now });
     // A survivor, as it beats: the stopped instance's runs end, its own go on.
     expect(await s.instances.interruptLeftoverRuns('alive', now, 10_000, { ownToo: false })).toBeGreaterThanOrEqual(1);
-    expect(await s.transcripts.getRun(left.runId)).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED', totalMs: 70_000 });
+    expect(await s.transcripts.getRun(left.runId)).toMatchObject({
+      status: 'interrupted',
+      errorCode: 'INTERRUPTED',
+      totalMs: 70_000,
+    });
     expect(await s.transcripts.getRun(live.runId)).toMatchObject({ status: 'running' });
     expect(await s.transcripts.getSession(left.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
     // At an instance's own start, its own runs cannot be live any more.
@@ -306,7 +409,9 @@ describe.each([
     const other = await db.another();
     const { sessionId } = await session();
     const attempts = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => (i % 2 ? other : s).transcripts.beginTurn({ ...turn(sessionId, newId('run')), prompt: `racer ${i}` })),
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 ? other : s).transcripts.beginTurn({ ...turn(sessionId, newId('run')), prompt: `racer ${i}` }),
+      ),
     );
     expect(attempts.filter((a) => typeof a === 'object')).toHaveLength(1);
     expect(attempts.filter((a) => a === 'busy')).toHaveLength(11);
@@ -331,10 +436,14 @@ describe.each([
         await s.transcripts.beginTurn({ ...turn(doomed.sessionId, runId, at + i * 6 * 60_000), prompt: `p${i}` });
         await s.transcripts.finishRun(runId, doomed.sessionId, end({ now: at + i * 6 * 60_000 }));
       }
-      const ending = await Promise.all(Array.from({ length: 10 }, (_, i) => session({ at: at + (9 - i) * 24 * 60_000 + 1, running: true })));
+      const ending = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => session({ at: at + (9 - i) * 24 * 60_000 + 1, running: true })),
+      );
       const results = await Promise.all([
         s.sessions.deleteSession(doomed.sessionId),
-        ...ending.map((r, i) => (i % 2 ? other : s).transcripts.finishRun(r.runId, r.sessionId, end({ now: at + 200 }))),
+        ...ending.map((r, i) =>
+          (i % 2 ? other : s).transcripts.finishRun(r.runId, r.sessionId, end({ now: at + 200 })),
+        ),
       ]);
       expect(results).toEqual(['deleted', ...ending.map(() => true)]);
     }
@@ -347,13 +456,26 @@ describe.each([
     const ended = await s.transcripts.finishRun(
       runId,
       sessionId,
-      end({ text: 'nul \0 in the reply', stderr: 'and \0 in stderr', metrics: { ...EMPTY_RUN_METRICS, totalMs: 5, toolCalls: 2.5, totalTokens: 3e9 + 0.5, modelCalls: 3e9 } }),
+      end({
+        text: 'nul \0 in the reply',
+        stderr: 'and \0 in stderr',
+        metrics: { ...EMPTY_RUN_METRICS, totalMs: 5, toolCalls: 2.5, totalTokens: 3e9 + 0.5, modelCalls: 3e9 },
+      }),
     );
     expect(ended).toBe(true);
     // Postgres text holds no NUL: it becomes U+FFFD there; SQLite keeps it.
     const nul = _name === 'postgres' ? '\uFFFD' : '\0';
-    expect((await s.transcripts.messagesOf(sessionId)).map((m) => m.content)).toEqual([`nul ${nul} in the prompt`, `nul ${nul} in the reply`]);
-    expect(await s.transcripts.getRun(runId)).toMatchObject({ status: 'succeeded', stderr: `and ${nul} in stderr`, toolCalls: 3, totalTokens: 3e9 + 1, modelCalls: 2 ** 31 - 1 });
+    expect((await s.transcripts.messagesOf(sessionId)).map((m) => m.content)).toEqual([
+      `nul ${nul} in the prompt`,
+      `nul ${nul} in the reply`,
+    ]);
+    expect(await s.transcripts.getRun(runId)).toMatchObject({
+      status: 'succeeded',
+      stderr: `and ${nul} in stderr`,
+      toolCalls: 3,
+      totalTokens: 3e9 + 1,
+      modelCalls: 2 ** 31 - 1,
+    });
     expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toHaveProperty('userMessageId');
     // A NUL in a search is a word break, as FTS5 takes it (its index stops at a NUL in a message: SQLite finds 'nul' only).
     expect((await s.sessions.listSessions({ q: 'nul \0' }, 10)).items.map((x) => x.id)).toContain(sessionId);
@@ -366,7 +488,10 @@ describe('pruning on Postgres, while a turn continues the session', () => {
     const store = await openPostgresStore(db.url);
     const turnTx = new pg.Client({ connectionString: db.url });
     try {
-      const { sessionId } = await seedSession(store, { at: Date.now() - 40 * DAY, turns: [{ prompt: 'p', reply: 'r' }] });
+      const { sessionId } = await seedSession(store, {
+        at: Date.now() - 40 * DAY,
+        turns: [{ prompt: 'p', reply: 'r' }],
+      });
       // A turn begins on it in another connection (as beginTurn does), not committed yet.
       await turnTx.connect();
       await turnTx.query('begin');

@@ -13,7 +13,10 @@ afterAll(() => h.close());
 const SEQ = Array.from({ length: 100_000 }, (_, i) => `${i + 1}\n`).join(''); // what `seq 100000` prints
 const clipped = (full: string) => {
   const omitted = Buffer.byteLength(full) - STORED;
-  return { text: `${full.slice(0, STORED / 2)}\n[ephemera: ${omitted} bytes omitted]\n${full.slice(-STORED / 2)}`, omitted };
+  return {
+    text: `${full.slice(0, STORED / 2)}\n[ephemera: ${omitted} bytes omitted]\n${full.slice(-STORED / 2)}`,
+    omitted,
+  };
 };
 
 describe('a reply longer than MAX_STORED_OUTPUT_BYTES', () => {
@@ -32,23 +35,35 @@ describe('a reply longer than MAX_STORED_OUTPUT_BYTES', () => {
 
     // The next turn replays what was stored.
     const next = await jsonOf(
-      h.app.request(post(`/v1/sessions/${sessionId}/messages`, 'sed -n 2p /ephemera/history.jsonl', { accept: 'application/json' })),
+      h.app.request(
+        post(`/v1/sessions/${sessionId}/messages`, 'sed -n 2p /ephemera/history.jsonl', { accept: 'application/json' }),
+      ),
     );
     expect(JSON.parse(next.output)).toMatchObject({ role: 'assistant', content: want.text });
   });
 
   it('comes whole in a JSON answer, stdout and stderr alike, and is stored clipped', async () => {
-    const r = await jsonOf(h.app.request(post('/v1/run', 'seq 100000; seq 100000 >&2', { accept: 'application/json' })));
+    const r = await jsonOf(
+      h.app.request(post('/v1/run', 'seq 100000; seq 100000 >&2', { accept: 'application/json' })),
+    );
     expect(r.status).toBe('succeeded');
     expect(r.output).toBe(SEQ);
     expect(r.stderr).toBe(SEQ);
     const run = (await h.service.store.getRun(r.run_id))!;
     expect(run.stderr).toBe(clipped(SEQ).text);
-    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({ content: clipped(SEQ).text, omittedBytes: clipped(SEQ).omitted });
+    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({
+      content: clipped(SEQ).text,
+      omittedBytes: clipped(SEQ).omitted,
+    });
   });
 
   it('keeps a reply that fits as it is', async () => {
-    const r = await jsonOf(h.app.request(post('/v1/run', `head -c ${STORED} /dev/zero | tr '\\0' x`, { accept: 'application/json' })));
-    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({ content: 'x'.repeat(STORED), omittedBytes: 0 });
+    const r = await jsonOf(
+      h.app.request(post('/v1/run', `head -c ${STORED} /dev/zero | tr '\\0' x`, { accept: 'application/json' })),
+    );
+    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({
+      content: 'x'.repeat(STORED),
+      omittedBytes: 0,
+    });
   });
 });

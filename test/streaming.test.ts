@@ -59,10 +59,21 @@ describe('POST /v1/run streaming', () => {
         const data = JSON.parse(/^data: (.*)$/m.exec(block)![1]!);
         return { event, data };
       });
-    expect(events[0]).toMatchObject({ event: 'run', data: { session_id: res.headers.get('x-session-id'), run_id: res.headers.get('x-run-id') } });
-    const body = events.filter((e) => e.event === 'stdout').map((e) => e.data.data).join('');
+    expect(events[0]).toMatchObject({
+      event: 'run',
+      data: { session_id: res.headers.get('x-session-id'), run_id: res.headers.get('x-run-id') },
+    });
+    const body = events
+      .filter((e) => e.event === 'stdout')
+      .map((e) => e.data.data)
+      .join('');
     expect(body).toBe('out\nlater\n');
-    expect(events.filter((e) => e.event === 'stderr').map((e) => e.data.data).join('')).toBe('oops\n');
+    expect(
+      events
+        .filter((e) => e.event === 'stderr')
+        .map((e) => e.data.data)
+        .join(''),
+    ).toBe('oops\n');
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
     expect(done.data).toMatchObject({ status: 'succeeded', exit_code: 0, error: null });
@@ -81,7 +92,14 @@ describe('POST /v1/run streaming', () => {
     });
     expect(res.status).toBe(200);
     const body = await jsonOf(res);
-    expect(body).toMatchObject({ status: 'succeeded', exit_code: 0, error: null, output: 'a\nb', stderr: 'warn\n', agent: 'shell' });
+    expect(body).toMatchObject({
+      status: 'succeeded',
+      exit_code: 0,
+      error: null,
+      output: 'a\nb',
+      stderr: 'warn\n',
+      agent: 'shell',
+    });
     expect(body.session_id).toBe(res.headers.get('x-session-id'));
     expect(body.run_id).toBe(res.headers.get('x-run-id'));
     for (const k of ['create_ms', 'start_ms', 'first_byte_ms', 'total_ms']) expect(body.metrics[k]).toBeGreaterThan(0);
@@ -92,8 +110,12 @@ describe('POST /v1/run streaming', () => {
   it('gives the same output in all three modes', async () => {
     const prompt = 'for i in 1 2 3 4 5; do echo "line $i ✓"; done';
     const text = await (await fetch(`${server.url}/v1/run`, { method: 'POST', body: prompt })).text();
-    const json = await jsonOf(fetch(`${server.url}/v1/run`, { method: 'POST', body: prompt, headers: { accept: 'application/json' } }));
-    const sse = await (await fetch(`${server.url}/v1/run`, { method: 'POST', body: prompt, headers: { accept: 'text/event-stream' } })).text();
+    const json = await jsonOf(
+      fetch(`${server.url}/v1/run`, { method: 'POST', body: prompt, headers: { accept: 'application/json' } }),
+    );
+    const sse = await (
+      await fetch(`${server.url}/v1/run`, { method: 'POST', body: prompt, headers: { accept: 'text/event-stream' } })
+    ).text();
     const sseOut = [...sse.matchAll(/event: stdout\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!).data).join('');
     expect(text).toBe('line 1 ✓\nline 2 ✓\nline 3 ✓\nline 4 ✓\nline 5 ✓\n');
     expect(json.output).toBe(text);
@@ -104,7 +126,13 @@ describe('POST /v1/run streaming', () => {
     const res = await fetch(`${server.url}/v1/run`, { method: 'POST', body: 'echo stored' });
     await res.text();
     const run = (await h.service.store.getRun(res.headers.get('x-run-id')!))!;
-    expect(run).toMatchObject({ status: 'succeeded', exitCode: 0, agent: 'shell', image: 'ephemera/shell:0.1', bytesOut: 7 });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      exitCode: 0,
+      agent: 'shell',
+      image: 'ephemera/shell:0.1',
+      bytesOut: 7,
+    });
     expect(run.endedAt).not.toBeNull();
     const msgs = await h.service.store.messagesOf(res.headers.get('x-session-id')!);
     expect(msgs.map((m) => [m.role, m.content])).toEqual([

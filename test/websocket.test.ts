@@ -10,10 +10,16 @@ import { open, refusal } from './helpers/ws-client.js';
 let h: Harness;
 let server: Awaited<ReturnType<typeof listen>>;
 beforeAll(async () => {
-  h = createHarness({ corsOrigins: ['https://app.example'], websocket: { idleMs: 60_000, pingMs: 30_000 }, maxOutputBytes: 256 * 1024 * 1024 });
+  h = createHarness({
+    corsOrigins: ['https://app.example'],
+    websocket: { idleMs: 60_000, pingMs: 30_000 },
+    maxOutputBytes: 256 * 1024 * 1024,
+  });
   server = await listen(h.app, 64 * 1024);
 });
-afterEach(async () => expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]));
+afterEach(async () =>
+  expect(await waitFor(async () => ((await h.leftovers()).length === 0 ? [] : undefined), 10_000)).toEqual([]),
+);
 afterAll(async () => {
   await server.close();
   await h.close();
@@ -32,8 +38,14 @@ describe('a WebSocket conversation', () => {
     expect(done2).toMatchObject({ status: 'succeeded', exit_code: 0 });
     expect(run2.session_id).toBe(run1.session_id);
     expect(run2.run_id).not.toBe(run1.run_id);
-    const [one, host1] = c.outputOf(run1.run_id as string).trim().split('\n');
-    const [lines, host2] = c.outputOf(run2.run_id as string).trim().split('\n');
+    const [one, host1] = c
+      .outputOf(run1.run_id as string)
+      .trim()
+      .split('\n');
+    const [lines, host2] = c
+      .outputOf(run2.run_id as string)
+      .trim()
+      .split('\n');
     expect(one).toBe('one');
     expect(lines).toBe('2'); // turn 1's prompt and reply, replayed
     expect(host2).not.toBe(host1);
@@ -228,8 +240,13 @@ describe('opening a WebSocket', () => {
     let reply = '';
     socket.on('data', (d) => (reply += String(d)));
     const ended = new Promise((r) => socket.once('close', r));
-    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n');
-    const outcome = await Promise.race([ended.then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))]);
+    socket.write(
+      'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n',
+    );
+    const outcome = await Promise.race([
+      ended.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('hung'), 3000)),
+    ]);
     socket.destroy();
     expect(outcome).toBe('closed');
     expect(reply).toMatch(/^HTTP\/1.1 400 /);
@@ -288,7 +305,9 @@ describe('a WebSocket with API keys', () => {
 
   it('takes the key as a bearer header, or as a subprotocol from a browser, never echoing it', async () => {
     expect(await refusal(open(`${s.url}/v1/ws`))).toBe(401);
-    expect(await refusal(open(`${s.url}/v1/ws`, { headers: { authorization: 'Bearer eph_wrong_wrongwrongwrong' } }))).toBe(401);
+    expect(
+      await refusal(open(`${s.url}/v1/ws`, { headers: { authorization: 'Bearer eph_wrong_wrongwrongwrong' } })),
+    ).toBe(401);
     const byHeader = await open(`${s.url}/v1/ws`, { headers: { authorization: `Bearer ${key}` } });
     byHeader.ws.close();
     const byProtocol = await open(`${s.url}/v1/ws`, { protocols: ['ephemera', `ephemera.bearer.${key}`] });
@@ -298,7 +317,11 @@ describe('a WebSocket with API keys', () => {
     await byProtocol.next('done');
     byProtocol.ws.close();
     // Another key cannot continue that session.
-    expect(await refusal(open(`${s.url}/v1/ws?session_id=${run.session_id}`, { protocols: ['ephemera', `ephemera.bearer.${other}`] }))).toBe(404);
+    expect(
+      await refusal(
+        open(`${s.url}/v1/ws?session_id=${run.session_id}`, { protocols: ['ephemera', `ephemera.bearer.${other}`] }),
+      ),
+    ).toBe(404);
     expect(await waitFor(async () => ((await keyed.leftovers()).length === 0 ? true : undefined), 10_000)).toBe(true);
   });
 });

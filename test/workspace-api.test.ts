@@ -20,14 +20,23 @@ afterAll(async () => {
 
 const as = (key: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, ...extra });
 const req = (method: string, path: string, key: string, body?: Buffer | string, headers: Record<string, string> = {}) =>
-  h.app.request(new Request(`http://localhost${path}`, { method, headers: as(key, headers), ...(body !== undefined && { body }) }));
+  h.app.request(
+    new Request(`http://localhost${path}`, { method, headers: as(key, headers), ...(body !== undefined && { body }) }),
+  );
 const run = async (prompt: string, key = alice, session?: string) =>
-  jsonOf(req('POST', session ? `/v1/sessions/${session}/messages` : '/v1/run', key, prompt, { accept: 'application/json' }));
+  jsonOf(
+    req('POST', session ? `/v1/sessions/${session}/messages` : '/v1/run', key, prompt, { accept: 'application/json' }),
+  );
 
 describe('files in and out of a session', () => {
   it('round-trips: a tar uploaded, a run that reads and writes, the workspace downloaded', async () => {
     const { session_id: id } = await run('echo hi');
-    const up = await req('PUT', `/v1/sessions/${id}/workspace`, alice, await tarOf([{ name: 'in/data.txt', body: 'from the user\n' }]));
+    const up = await req(
+      'PUT',
+      `/v1/sessions/${id}/workspace`,
+      alice,
+      await tarOf([{ name: 'in/data.txt', body: 'from the user\n' }]),
+    );
     expect(up.status).toBe(200);
     expect(await up.json()).toMatchObject({ files: 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
 
@@ -37,7 +46,9 @@ describe('files in and out of a session', () => {
     const down = await req('GET', `/v1/sessions/${id}/workspace`, alice);
     expect(down.headers.get('content-type')).toBe('application/x-tar');
     const files = await readWorkspaceTar(Buffer.from(await down.arrayBuffer()), { maxBytes: 1 << 20, maxFiles: 100 });
-    expect(Object.fromEntries(files.filter((f) => f.type === 'file').map((f) => [f.path, f.content!.toString()]))).toEqual({
+    expect(
+      Object.fromEntries(files.filter((f) => f.type === 'file').map((f) => [f.path, f.content!.toString()])),
+    ).toEqual({
       'in/data.txt': 'from the user\n',
       'out.txt': 'FROM THE USER\n',
     });
@@ -55,10 +66,19 @@ describe('files in and out of a session', () => {
 
   it('starts a new session with files given in the same request as its prompt, and adds more later', async () => {
     const first = await jsonOf(
-      req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'cat notes/a.txt; od -An -tx1 bin', files: { 'notes/a.txt': 'hello\n', bin: { base64: Buffer.from([0, 255]).toString('base64') } } }), {
-        'content-type': 'application/json',
-        accept: 'application/json',
-      }),
+      req(
+        'POST',
+        '/v1/run',
+        alice,
+        JSON.stringify({
+          prompt: 'cat notes/a.txt; od -An -tx1 bin',
+          files: { 'notes/a.txt': 'hello\n', bin: { base64: Buffer.from([0, 255]).toString('base64') } },
+        }),
+        {
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+      ),
     );
     expect(first).toMatchObject({ status: 'succeeded', output: 'hello\n 00 ff\n' });
     const put = await req('PUT', `/v1/sessions/${first.session_id}/workspace/file?path=notes/b.txt`, alice, 'second\n');
@@ -76,7 +96,12 @@ describe('files in and out of a session', () => {
     ['too many bytes', [{ name: 'big', body: 'x'.repeat(70 * 1024) }], 413, 'WORKSPACE_TOO_LARGE'],
   ];
   it.each(bad)('rejects %s with a JSON error and stores nothing', async (_, entries, status, code) => {
-    const { session_id: id } = await jsonOf(req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo keep > kept.txt', files: { 'given.txt': 'g' } }), { 'content-type': 'application/json', accept: 'application/json' }));
+    const { session_id: id } = await jsonOf(
+      req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo keep > kept.txt', files: { 'given.txt': 'g' } }), {
+        'content-type': 'application/json',
+        accept: 'application/json',
+      }),
+    );
     const before = (await h.service.workspaces.get(id))!.sha256;
     for (const method of ['PUT', 'POST']) {
       const res = await req(method, `/v1/sessions/${id}/workspace`, alice, await tarOf(entries));
@@ -94,16 +119,29 @@ describe('files in and out of a session', () => {
       const res = await req('PUT', `/v1/sessions/${id}/workspace/file?path=${encodeURIComponent(path)}`, alice, 'x');
       expect([path, res.status]).toEqual([path, 400]);
     }
-    const badRun = await req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo x', files: { '../escape': 'x' } }), { 'content-type': 'application/json' });
+    const badRun = await req(
+      'POST',
+      '/v1/run',
+      alice,
+      JSON.stringify({ prompt: 'echo x', files: { '../escape': 'x' } }),
+      { 'content-type': 'application/json' },
+    );
     expect(badRun.status).toBe(400);
     expect(await badRun.json()).toMatchObject({ error: { code: 'WORKSPACE_REJECTED' } });
-    const cat = await req('POST', '/v1/run?agent=cat', alice, JSON.stringify({ prompt: 'x', files: { a: 'x' } }), { 'content-type': 'application/json' });
+    const cat = await req('POST', '/v1/run?agent=cat', alice, JSON.stringify({ prompt: 'x', files: { a: 'x' } }), {
+      'content-type': 'application/json',
+    });
     expect(cat.status).toBe(409);
     expect(await cat.json()).toMatchObject({ error: { code: 'WORKSPACE_NOT_KEPT' } });
   });
 
   it("answers 404 for another owner's session, whatever the verb", async () => {
-    const { session_id: id } = await jsonOf(req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo x', files: { 'secret.txt': 'alice only' } }), { 'content-type': 'application/json', accept: 'application/json' }));
+    const { session_id: id } = await jsonOf(
+      req('POST', '/v1/run', alice, JSON.stringify({ prompt: 'echo x', files: { 'secret.txt': 'alice only' } }), {
+        'content-type': 'application/json',
+        accept: 'application/json',
+      }),
+    );
     const tar = await tarOf([{ name: 'evil.txt', body: 'x' }]);
     for (const [method, path, body] of [
       ['GET', `/v1/sessions/${id}/workspace`],
@@ -122,7 +160,9 @@ describe('files in and out of a session', () => {
 
   it('refuses an edit while a run is in progress (the run would overwrite it)', async () => {
     const { session_id: id } = await run('echo hi');
-    const slow = req('POST', `/v1/sessions/${id}/messages`, alice, 'sleep 2; echo late', { accept: 'application/json' });
+    const slow = req('POST', `/v1/sessions/${id}/messages`, alice, 'sleep 2; echo late', {
+      accept: 'application/json',
+    });
     await new Promise((r) => setTimeout(r, 600));
     const res = await req('PUT', `/v1/sessions/${id}/workspace/file?path=a.txt`, alice, 'x');
     expect(res.status).toBe(409);

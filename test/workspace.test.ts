@@ -22,10 +22,17 @@ afterAll(async () => {
 });
 
 const turn = async (prompt: string, session?: string, agent = 'shell') =>
-  jsonOf(h.app.request(post(session ? `/v1/sessions/${session}/messages` : `/v1/run?agent=${agent}`, prompt, { accept: 'application/json' })));
+  jsonOf(
+    h.app.request(
+      post(session ? `/v1/sessions/${session}/messages` : `/v1/run?agent=${agent}`, prompt, {
+        accept: 'application/json',
+      }),
+    ),
+  );
 
 /** Writes a subfolder, a non-ASCII name and bytes that are not text. */
-const WRITE = "mkdir -p src/deep && printf 'print(42)\\n' > src/app.py && printf '\\000\\001\\377' > src/deep/bin && echo ok > 'données été.txt' && echo written";
+const WRITE =
+  "mkdir -p src/deep && printf 'print(42)\\n' > src/app.py && printf '\\000\\001\\377' > src/deep/bin && echo ok > 'données été.txt' && echo written";
 const READ = "cat src/app.py; od -An -tx1 src/deep/bin; cat 'données été.txt'; printf '%s\\n' *";
 
 describe('the workspace across turns', () => {
@@ -56,7 +63,13 @@ describe('the workspace across turns', () => {
 
   it('keeps the workspace a run found when the run was stopped, and one over the bound fails the run', async () => {
     const first = await turn('echo v1 > f.txt');
-    const stopped = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages?timeout_ms=1500`, 'echo v2 > f.txt; sleep 30', { accept: 'application/json' })));
+    const stopped = await jsonOf(
+      h.app.request(
+        post(`/v1/sessions/${first.session_id}/messages?timeout_ms=1500`, 'echo v2 > f.txt; sleep 30', {
+          accept: 'application/json',
+        }),
+      ),
+    );
     expect(stopped.status).toBe('timeout');
     const tooBig = await turn('head -c 400000 /dev/zero > big.bin; echo done', first.session_id);
     expect(tooBig).toMatchObject({ status: 'failed', output: 'done\n', error: { code: 'WORKSPACE_TOO_LARGE' } });
@@ -68,20 +81,20 @@ describe('the workspace across turns', () => {
     // A 50 GiB sparse file costs the tmpfs nothing and would stream zeros for minutes.
     const huge = await turn('dd if=/dev/zero of=huge bs=1048576 count=0 seek=51200 2>/dev/null; echo done');
     expect(huge).toMatchObject({ status: 'failed', output: 'done\n', error: { code: 'WORKSPACE_TOO_LARGE' } });
-    expect((await h.service.workspaces.get(huge.session_id))).toBeUndefined();
+    expect(await h.service.workspaces.get(huge.session_id)).toBeUndefined();
   });
 
   it('is not kept by a profile that says so: each run starts empty', async () => {
     const first = await turn('echo x > a.txt; echo ok', undefined, 'forgetful');
     const second = await turn('ls -A; echo end', first.session_id);
     expect(second.output).toBe('end\n');
-    expect((await h.service.workspaces.get(first.session_id))).toBeUndefined();
+    expect(await h.service.workspaces.get(first.session_id)).toBeUndefined();
   });
 
   it('goes with its session when the session is deleted', async () => {
     const first = await turn('echo x > a.txt');
-    expect((await h.service.workspaces.get(first.session_id))).toBeDefined();
+    expect(await h.service.workspaces.get(first.session_id)).toBeDefined();
     expect((await h.app.request(`/v1/sessions/${first.session_id}`, { method: 'DELETE' })).status).toBe(204);
-    expect((await h.service.workspaces.get(first.session_id))).toBeUndefined();
+    expect(await h.service.workspaces.get(first.session_id)).toBeUndefined();
   });
 });

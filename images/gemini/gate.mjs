@@ -17,7 +17,19 @@
 // The CLI on disk is unmodified: its entry (bundle/gemini.js) names the modules it imports
 // when it does not relaunch itself; they are found there and imported here ahead of time.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { registerHooks } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,11 +49,13 @@ const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
 // What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
-const FILES_PREFIX = /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
+const FILES_PREFIX =
+  /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
 // image build by warm.mjs (EPHEMERA_GATE_RECORD): imported here too, while waiting.
 const PRELOAD = process.env.EPHEMERA_GATE_PRELOAD_LIST ?? '/opt/gemini-cli/warm/preload.json';
-const trace = process.env.EPHEMERA_GATE_TRACE === '1' ? (m) => process.stderr.write(`[gate ${Date.now()}] ${m}\n`) : () => {};
+const trace =
+  process.env.EPHEMERA_GATE_TRACE === '1' ? (m) => process.stderr.write(`[gate ${Date.now()}] ${m}\n`) : () => {};
 
 // At image build: record what main imports beyond the modules preloaded below (the hook
 // must be in place before the first import to see later ones).
@@ -82,13 +96,23 @@ if (process.env.EPHEMERA_GATE_PRELOAD !== '0') {
   try {
     const m = entryModules();
     const [main, dist, cleanup] = await Promise.all([import(m.main), import(m.dist), import(m.cleanup)]);
-    loaded = { main: main.main, FatalError: dist.FatalError, writeToStderr: dist.writeToStderr, runExitCleanup: cleanup.runExitCleanup };
+    loaded = {
+      main: main.main,
+      FatalError: dist.FatalError,
+      writeToStderr: dist.writeToStderr,
+      runExitCleanup: cleanup.runExitCleanup,
+    };
     let late = [];
-    try { late = JSON.parse(readFileSync(PRELOAD, 'utf8')); } catch { /* none recorded */ }
+    try {
+      late = JSON.parse(readFileSync(PRELOAD, 'utf8'));
+    } catch {
+      /* none recorded */
+    }
     // One at a time, in the order the CLI imported them; a module that fails (node-pty's own
     // build is absent; the CLI falls back) is left to the CLI, and what it prints is dropped:
     // nothing of the request's run is printed before the go line.
-    const write = process.stderr.write, error = console.error;
+    const write = process.stderr.write,
+      error = console.error;
     process.stderr.write = () => true;
     console.error = () => {};
     try {
@@ -146,9 +170,16 @@ function shellWords(line) {
         for (;;) {
           if (i >= line.length) return undefined;
           const d = line[i];
-          if (d === '"') { i++; break; }
+          if (d === '"') {
+            i++;
+            break;
+          }
           if (d === '$' || d === '`') return undefined;
-          if (d === '\\' && '$`"\\\n'.includes(line[i + 1] ?? '')) { word += line[i + 1]; i += 2; continue; }
+          if (d === '\\' && '$`"\\\n'.includes(line[i + 1] ?? '')) {
+            word += line[i + 1];
+            i += 2;
+            continue;
+          }
           word += d;
           i++;
         }
@@ -182,7 +213,12 @@ function plan(words) {
   }
   // The workspace shim (src/runner/workspace-capture.ts): `sh -c <script> ephemera-workspace <workdir>`.
   let workspace;
-  if (words[i] === 'sh' && words[i + 1] === '-c' && words[i + 3] === 'ephemera-workspace' && words[i + 4]?.startsWith('/')) {
+  if (
+    words[i] === 'sh' &&
+    words[i + 1] === '-c' &&
+    words[i + 3] === 'ephemera-workspace' &&
+    words[i + 4]?.startsWith('/')
+  ) {
     workspace = { workdir: words[i + 4] };
     i += 5;
   }
@@ -190,7 +226,10 @@ function plan(words) {
   if (words[i] === 'timeout') {
     i++;
     let signal = 'TERM'; // busybox and coreutils default
-    if (words[i] === '-s') { signal = words[i + 1]; i += 2; }
+    if (words[i] === '-s') {
+      signal = words[i + 1];
+      i += 2;
+    }
     if (!/^[A-Z0-9]+$/.test(signal ?? '') || !/^\d+$/.test(words[i] ?? '')) return undefined;
     deadline = { signal, seconds: Number(words[i]) };
     i++;
@@ -213,7 +252,10 @@ function keepWorkspace(workdir) {
   if (!boundary || !/^\d+$/.test(size ?? '')) process.exit(125);
   if (Number(size) > 0) {
     const umask = process.umask(0); // the modes as stored, as the shim's `umask 0` gives them
-    const r = spawnSync('tar', ['-x', '-C', workdir], { input: readExactly(Number(size)), stdio: ['pipe', 'ignore', 'inherit'] });
+    const r = spawnSync('tar', ['-x', '-C', workdir], {
+      input: readExactly(Number(size)),
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     process.umask(umask);
     if (r.status !== 0) {
       process.stderr.write(`ephemera: the workspace could not be restored into ${workdir}\n`);
@@ -221,9 +263,16 @@ function keepWorkspace(workdir) {
     }
   }
   process.on('exit', () => {
-    try { process.kill(-1, 'SIGKILL'); } catch { /* nothing else runs */ }
+    try {
+      process.kill(-1, 'SIGKILL');
+    } catch {
+      /* nothing else runs */
+    }
     writeAll(boundary);
-    const tar = spawnSync('tar', ['-c', '-C', workdir, '.'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 2 ** 31 - 1 });
+    const tar = spawnSync('tar', ['-c', '-C', workdir, '.'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 2 ** 31 - 1,
+    });
     if (tar.stdout) writeAll(tar.stdout);
     writeAll(String(tar.status ?? 1).padStart(3, '0'));
     process.stdout.write = () => true;
@@ -248,7 +297,10 @@ function runPlainly(goLine) {
   const child = spawn('/bin/sh', ['-c', goLine], { stdio: 'inherit' });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
-    if (signal) { process.removeAllListeners(signal); process.kill(process.pid, signal); }
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
     process.exit(code ?? 1);
   });
 }
@@ -323,7 +375,17 @@ if (!request || !loaded) {
   if (request.deadline) {
     // As busybox `timeout`: a separate process signals this one at the deadline, even if
     // this one's event loop is stuck. It goes when this process ends (tini ends the container).
-    const watcher = spawn('/bin/sh', ['-c', 'sleep "$0"; kill -s "$1" "$2"', String(request.deadline.seconds), request.deadline.signal, String(process.pid)], { stdio: 'ignore' });
+    const watcher = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        'sleep "$0"; kill -s "$1" "$2"',
+        String(request.deadline.seconds),
+        request.deadline.signal,
+        String(process.pid),
+      ],
+      { stdio: 'ignore' },
+    );
     watcher.unref();
     process.on('exit', () => watcher.kill('SIGKILL'));
   }
@@ -332,7 +394,10 @@ if (!request || !loaded) {
   mkdirSync(home, { recursive: true });
   for (const f of ['settings.json', '.env']) {
     const from = join(FILES, f);
-    if (existsSync(from)) { copyFileSync(from, join(home, f)); chmodSync(join(home, f), 0o600); }
+    if (existsSync(from)) {
+      copyFileSync(from, join(home, f));
+      chmodSync(join(home, f), 0o600);
+    }
   }
   process.argv = [process.execPath, join(BUNDLE, 'gemini.js'), ...request.args];
   // gemini.js's own handlers, then its non-relaunch branch.
@@ -340,7 +405,13 @@ if (!request || !loaded) {
     if (error instanceof Error) {
       const message = error.message || '';
       const fromPty = error.stack?.includes('node-pty') || error.stack?.includes('PtyResize');
-      if ((message === 'Cannot resize a pty that has already exited' || message.includes('EBADF') || error.code === 'EBADF') && fromPty) return;
+      if (
+        (message === 'Cannot resize a pty that has already exited' ||
+          message.includes('EBADF') ||
+          error.code === 'EBADF') &&
+        fromPty
+      )
+        return;
       process.stderr.write(error.stack + '\n');
     } else {
       process.stderr.write(String(error) + '\n');
@@ -351,11 +422,16 @@ if (!request || !loaded) {
   trace('main');
   recording = true;
   main().catch(async (error) => {
-    const cleanupTimeout = setTimeout(() => { writeToStderr('Cleanup timed out, forcing exit...\n'); process.exit(1); }, 5e3);
+    const cleanupTimeout = setTimeout(() => {
+      writeToStderr('Cleanup timed out, forcing exit...\n');
+      process.exit(1);
+    }, 5e3);
     try {
       await runExitCleanup();
     } catch (cleanupError) {
-      writeToStderr(`Error during final cleanup: ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}\n`);
+      writeToStderr(
+        `Error during final cleanup: ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}\n`,
+      );
     } finally {
       clearTimeout(cleanupTimeout);
     }

@@ -48,7 +48,11 @@ async function main(): Promise<number> {
     process.stderr.write(`batch: ${problem} (--help shows the usage)\n`);
     return 2;
   }
-  const client = new EphemeraClient({ baseUrl: values.url!, ...(values.key && { apiKey: values.key }), maxRetries: retries });
+  const client = new EphemeraClient({
+    baseUrl: values.url!,
+    ...(values.key && { apiKey: values.key }),
+    maxRetries: retries,
+  });
   const controller = new AbortController();
   process.once('SIGINT', () => {
     process.stderr.write('\ninterrupted: finishing the output file…\n');

@@ -40,15 +40,19 @@ async function main(argv: string[]): Promise<number> {
   const [command, target] = positionals;
   // Checked before the database is opened: a typo creates nothing.
   if (command === undefined || !COMMANDS.has(command)) {
-    return fail(`${command === undefined ? 'no command' : `unknown command "${command}"`}: create, list or revoke (--help shows the usage)`);
+    return fail(
+      `${command === undefined ? 'no command' : `unknown command "${command}"`}: create, list or revoke (--help shows the usage)`,
+    );
   }
   // The arguments, checked before anything is opened.
   if (command === 'create') {
-    if (!values.name || !/^[\w.@-]{1,64}$/.test(values.name)) return fail('--name is required: 1-64 letters, digits, _ . @ -');
+    if (!values.name || !/^[\w.@-]{1,64}$/.test(values.name))
+      return fail('--name is required: 1-64 letters, digits, _ . @ -');
     if (!API_KEY_ROLES.includes(values.role as ApiKeyRole)) return fail('--role must be admin or user');
   }
   if (command === 'revoke' && !target) return fail('revoke needs a key id or name');
-  if (positionals.length > (command === 'revoke' ? 2 : 1)) return fail(`unexpected argument "${positionals.at(-1)}" (--help shows the usage)`);
+  if (positionals.length > (command === 'revoke' ? 2 : 1))
+    return fail(`unexpected argument "${positionals.at(-1)}" (--help shows the usage)`);
   const opened = await openServiceDatabase();
   if ('problem' in opened) return fail(opened.problem);
   const { store } = opened;
@@ -58,7 +62,11 @@ async function main(argv: string[]): Promise<number> {
       case 'create': {
         const { key, info } = await keys.create(values.name!, values.role as ApiKeyRole);
         if (values.json) process.stdout.write(`${JSON.stringify({ key, ...info })}\n`);
-        else process.stdout.write(`${key}\n`), process.stderr.write(`created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`);
+        else
+          process.stdout.write(`${key}\n`),
+            process.stderr.write(
+              `created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`,
+            );
         return 0;
       }
       case 'list': {

@@ -12,7 +12,14 @@ const USAGE = `usage: npm run prune -- [--days N] [--dry-run]
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { days: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        days: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
   } catch (err) {
     return fail(`${(err as Error).message} (--help shows the usage)`);
   }
@@ -21,15 +28,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (values.days !== undefined && !(/^\d+$/.test(values.days) && Number(values.days) > 0)) return fail('--days must be a positive whole number');
+  if (values.days !== undefined && !(/^\d+$/.test(values.days) && Number(values.days) > 0))
+    return fail('--days must be a positive whole number');
   const daysOf = (config: ServiceConfig) => (values.days === undefined ? config.retentionDays : Number(values.days));
-  const opened = await openServiceDatabase((config) => (daysOf(config) === undefined ? 'how old: give --days N, or set RETENTION_DAYS (--help shows the usage)' : undefined));
+  const opened = await openServiceDatabase((config) =>
+    daysOf(config) === undefined ? 'how old: give --days N, or set RETENTION_DAYS (--help shows the usage)' : undefined,
+  );
   if ('problem' in opened) return fail(opened.problem);
   const { config, store } = opened;
   const days = daysOf(config)!;
   try {
     const n = await store.prune(days, Date.now(), { dryRun: values['dry-run'] });
-    process.stdout.write(`${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`);
+    process.stdout.write(
+      `${values['dry-run'] ? 'would prune' : 'pruned'} ${n} session(s) untouched for ${days} day(s)\n`,
+    );
     return 0;
   } finally {
     await store.close();

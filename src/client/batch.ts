@@ -60,7 +60,9 @@ interface Item {
 
 /** A line's `files`: an object of path -> text or { base64 }; anything else makes the line a BAD_LINE. */
 function filesOf(v: unknown): NonNullable<RunInput['files']> {
-  const ok = (f: unknown) => typeof f === 'string' || (typeof f === 'object' && f !== null && typeof (f as { base64?: unknown }).base64 === 'string');
+  const ok = (f: unknown) =>
+    typeof f === 'string' ||
+    (typeof f === 'object' && f !== null && typeof (f as { base64?: unknown }).base64 === 'string');
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(ok)) {
     throw new Error('"files" must map paths to text or {"base64": ...}');
   }
@@ -76,7 +78,8 @@ export function readItems(path: string): Item[] {
       const line = i + 1;
       try {
         const v = JSON.parse(text) as Record<string, unknown>;
-        if (typeof v !== 'object' || v === null || typeof v.prompt !== 'string') throw new Error('needs a string "prompt"');
+        if (typeof v !== 'object' || v === null || typeof v.prompt !== 'string')
+          throw new Error('needs a string "prompt"');
         const input: RunInput = { prompt: v.prompt };
         if (typeof v.agent === 'string') input.agent = v.agent;
         if (typeof v.session_id === 'string') input.sessionId = v.session_id;
@@ -164,21 +167,60 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
  * resumed batch (after Ctrl-C: keyed runs go on) gets the outcome of a run already begun
  * instead of running the prompt again.
  */
-const keyOf = (outPath: string, item: Item) => `batch-${createHash('sha256').update(`${outPath}\0${item.line}\0${item.text}`).digest('hex').slice(0, 40)}`;
+const keyOf = (outPath: string, item: Item) =>
+  `batch-${createHash('sha256').update(`${outPath}\0${item.line}\0${item.text}`).digest('hex').slice(0, 40)}`;
 
-async function runItem(item: Item, client: EphemeraClient, signal: AbortSignal | undefined, outPath: string): Promise<BatchResultLine | undefined> {
+async function runItem(
+  item: Item,
+  client: EphemeraClient,
+  signal: AbortSignal | undefined,
+  outPath: string,
+): Promise<BatchResultLine | undefined> {
   const started = performance.now();
   const base = { line: item.line, ...(item.id !== undefined && { id: item.id }) };
   if (item.problem !== undefined) {
-    return { ...base, ok: false, status: 'invalid_input', session_id: null, run_id: null, exit_code: null, output: null, error: { code: 'BAD_LINE', message: item.problem }, attempts: 0, ms: 0 };
+    return {
+      ...base,
+      ok: false,
+      status: 'invalid_input',
+      session_id: null,
+      run_id: null,
+      exit_code: null,
+      output: null,
+      error: { code: 'BAD_LINE', message: item.problem },
+      attempts: 0,
+      ms: 0,
+    };
   }
   try {
     const r = await client.run({ ...item.input!, idempotencyKey: keyOf(outPath, item) }, signal);
-    return { ...base, ok: r.status === 'succeeded', status: r.status, session_id: r.session_id, run_id: r.run_id, exit_code: r.exit_code, output: r.output, error: r.error, attempts: r.attempts, ms: Math.round(performance.now() - started) };
+    return {
+      ...base,
+      ok: r.status === 'succeeded',
+      status: r.status,
+      session_id: r.session_id,
+      run_id: r.run_id,
+      exit_code: r.exit_code,
+      output: r.output,
+      error: r.error,
+      attempts: r.attempts,
+      ms: Math.round(performance.now() - started),
+    };
   } catch (err) {
     if (signal?.aborted) return undefined;
     const e = err instanceof EphemeraError ? err : new EphemeraError(0, 'CLIENT', String(err), 1);
-    return { ...base, ok: false, status: 'error', session_id: null, run_id: null, exit_code: null, output: null, error: { code: e.code, message: e.message }, attempts: e.attempts, ms: Math.round(performance.now() - started) };
+    return {
+      ...base,
+      ok: false,
+      status: 'error',
+      session_id: null,
+      run_id: null,
+      exit_code: null,
+      output: null,
+      error: { code: e.code, message: e.message },
+      attempts: e.attempts,
+      ms: Math.round(performance.now() - started),
+    };
   }
 }
 

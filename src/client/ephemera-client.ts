@@ -96,7 +96,8 @@ export class EphemeraClient {
           ...(signal && { signal }),
         });
       } catch (err) {
-        if (signal?.aborted || attempt > maxRetries) throw new EphemeraError(0, 'NETWORK', (err as Error).message, attempt);
+        if (signal?.aborted || attempt > maxRetries)
+          throw new EphemeraError(0, 'NETWORK', (err as Error).message, attempt);
         await sleep(this.backoff(attempt, null), signal);
         continue;
       }
@@ -111,7 +112,8 @@ export class EphemeraClient {
         attempt--;
         continue;
       }
-      if (!RETRYABLE.has(res.status) || FINAL_CODES.has(code) || attempt > maxRetries) throw new EphemeraError(res.status, code, message, attempt);
+      if (!RETRYABLE.has(res.status) || FINAL_CODES.has(code) || attempt > maxRetries)
+        throw new EphemeraError(res.status, code, message, attempt);
       await sleep(this.backoff(attempt, res.headers.get('retry-after')), signal);
     }
   }

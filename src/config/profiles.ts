@@ -79,19 +79,36 @@ interface UnsafeUse {
 }
 
 /** What in a profile needs an `unsafe` acknowledgement, and why. */
-function unsafeUses(p: { network: string; user: string; read_only_root: boolean; tmpfs: Record<string, string> }): UnsafeUse[] {
+function unsafeUses(p: {
+  network: string;
+  user: string;
+  read_only_root: boolean;
+  tmpfs: Record<string, string>;
+}): UnsafeUse[] {
   const uses: UnsafeUse[] = [];
   const need = (setting: UnsafeSetting, path: string[], what: string) => uses.push({ setting, path, what });
 
   const network = p.network.toLowerCase();
   if (network === 'host') {
-    need('host_network', ['network'], `network "${p.network}" shares the host's network stack (every port and loopback service of the host)`);
+    need(
+      'host_network',
+      ['network'],
+      `network "${p.network}" shares the host's network stack (every port and loopback service of the host)`,
+    );
   } else if (network.startsWith('container:')) {
-    need('container_network', ['network'], `network "${p.network}" joins another container's network namespace (its ports and loopback services)`);
+    need(
+      'container_network',
+      ['network'],
+      `network "${p.network}" joins another container's network namespace (its ports and loopback services)`,
+    );
   } else if (network.includes(':')) {
     // Network names hold no ':'. This is a mode with an argument, e.g. "ns:<path>" (engines
     // such as Podman), which joins any network namespace, the host's included.
-    need('host_network', ['network'], `network "${p.network}" is a mode with an argument, not a network name, and can reach the host's network (e.g. "ns:<path>")`);
+    need(
+      'host_network',
+      ['network'],
+      `network "${p.network}" is a mode with an argument, not a network name, and can reach the host's network (e.g. "ns:<path>")`,
+    );
   }
 
   // The engine reads a numeric user as a uid ("0", "00", "+0" are all root), else as a
@@ -102,13 +119,16 @@ function unsafeUses(p: { network: string; user: string; read_only_root: boolean;
     need('root_user', ['user'], `user "${p.user}" runs as root (uid or gid 0)`);
   }
 
-  if (!p.read_only_root) need('writable_root', ['read_only_root'], "read_only_root false lets a run write to the image's filesystem");
+  if (!p.read_only_root)
+    need('writable_root', ['read_only_root'], "read_only_root false lets a run write to the image's filesystem");
 
   // The engine mounts tmpfs noexec,nosuid,nodev unless the options say otherwise.
   for (const [mount, options] of Object.entries(p.tmpfs)) {
     const given = new Set(options.split(',').map((o) => o.trim()));
-    if (given.has('exec')) need('tmpfs_exec', ['tmpfs', mount], `tmpfs ${mount} has "exec": programs written there can be run`);
-    if (given.has('suid')) need('tmpfs_suid', ['tmpfs', mount], `tmpfs ${mount} has "suid": set-uid programs there keep their bit`);
+    if (given.has('exec'))
+      need('tmpfs_exec', ['tmpfs', mount], `tmpfs ${mount} has "exec": programs written there can be run`);
+    if (given.has('suid'))
+      need('tmpfs_suid', ['tmpfs', mount], `tmpfs ${mount} has "suid": set-uid programs there keep their bit`);
     if (given.has('dev')) need('tmpfs_dev', ['tmpfs', mount], `tmpfs ${mount} has "dev": device files there work`);
   }
   return uses;
@@ -155,7 +175,8 @@ function profileSchemaFor(agents: readonly AgentKindSettings[]) {
   // An options block of another kind is a slip worth naming.
   const envelope = z.looseObject({ kind: z.enum(kinds).default(kinds[0]) }).superRefine((p, ctx) => {
     for (const kind of withOptions) {
-      if (kind !== p.kind && p[kind] !== undefined) ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
+      if (kind !== p.kind && p[kind] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [kind], message: `only for kind "${kind}"` });
     }
   });
   const members = agents.map(memberOf) as unknown as [ReturnType<typeof memberOf>];
@@ -171,14 +192,26 @@ function checkProfile(p: ParsedProfile, ctx: z.RefinementCtx, agents: readonly A
   }
   // A standby container's files folder belongs to the run's user, given to the engine as a uid.
   if (p.standby > 0 && !/^\d+(:\d+)?$/.test(p.user)) {
-    ctx.addIssue({ code: 'custom', path: ['standby'], message: `needs a numeric user ("uid" or "uid:gid"), not "${p.user}"` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['standby'],
+      message: `needs a numeric user ("uid" or "uid:gid"), not "${p.user}"`,
+    });
   }
   if (p.keep_workspace === true && (p.workdir === undefined || p.workdir === '/')) {
-    ctx.addIssue({ code: 'custom', path: ['keep_workspace'], message: 'needs a workdir (not "/"): the workspace is the workdir' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keep_workspace'],
+      message: 'needs a workdir (not "/"): the workspace is the workdir',
+    });
   }
   const replays = kindOf(agents, p.kind).replays;
   if (p.replay !== undefined && !replays.includes(p.replay)) {
-    ctx.addIssue({ code: 'custom', path: ['replay'], message: `kind "${p.kind}" replays with ${replays.join(' or ')}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['replay'],
+      message: `kind "${p.kind}" replays with ${replays.join(' or ')}`,
+    });
   }
 }
 
@@ -231,7 +264,9 @@ export interface ProfilesFile {
 /** The profiles used when no file is configured: each registered kind's own. */
 export const builtinProfiles = (agents: readonly AgentKindSettings[]): ProfilesFile => ({
   default_agent: 'shell',
-  profiles: Object.fromEntries(agents.flatMap((d) => (d.builtin ? [[d.builtin.name, d.builtin.profile as ProfileInput]] : []))),
+  profiles: Object.fromEntries(
+    agents.flatMap((d) => (d.builtin ? [[d.builtin.name, d.builtin.profile as ProfileInput]] : [])),
+  ),
 });
 
 /** A profiles file's content checked against the registered kinds (src/settings.ts passes them). */
@@ -242,7 +277,8 @@ export function parseProfiles(agents: readonly AgentKindSettings[], input: unkno
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
   }
   const profiles = new Map<string, AgentProfile>();
-  for (const [name, p] of Object.entries(parsed.data.profiles)) profiles.set(name, toAgentProfile(name, p, kindOf(agents, p.kind)));
+  for (const [name, p] of Object.entries(parsed.data.profiles))
+    profiles.set(name, toAgentProfile(name, p, kindOf(agents, p.kind)));
   return { defaultAgent: parsed.data.default_agent, profiles };
 }
 

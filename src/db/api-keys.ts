@@ -4,10 +4,17 @@ import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { apiKeys, type ApiKeyRole } from './schema.js';
 
-
 /** A key's listed columns, never its hash, in either database's schema. */
 export function keyInfoColumns<T extends Record<keyof ApiKeyInfo, unknown>>(t: T) {
-  return { id: t.id, name: t.name, role: t.role, prefix: t.prefix, createdAt: t.createdAt, revokedAt: t.revokedAt, lastUsedAt: t.lastUsedAt } as Pick<T, keyof ApiKeyInfo>;
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    prefix: t.prefix,
+    createdAt: t.createdAt,
+    revokedAt: t.revokedAt,
+    lastUsedAt: t.lastUsedAt,
+  } as Pick<T, keyof ApiKeyInfo>;
 }
 
 /** A new key and what is listed of it (its secret is shown once, then only its hash is kept). */
@@ -36,28 +43,37 @@ export class SqliteApiKeyStore implements ApiKeyStore {
 
   async create(name: string, role: ApiKeyRole, now = Date.now()): Promise<{ key: string; info: ApiKeyInfo }> {
     const { key, info } = mintKey(name, role, now);
-    this.db.insert(apiKeys).values({ ...info, secretHash: hashOf(key) }).run();
+    this.db
+      .insert(apiKeys)
+      .values({ ...info, secretHash: hashOf(key) })
+      .run();
     return { key, info };
   }
 
   async list(): Promise<ApiKeyInfo[]> {
-    return this.db
-      .select(keyInfoColumns(apiKeys))
-      .from(apiKeys)
-      .orderBy(desc(apiKeys.createdAt))
-      .all();
+    return this.db.select(keyInfoColumns(apiKeys)).from(apiKeys).orderBy(desc(apiKeys.createdAt)).all();
   }
 
   /** Revokes by id or by name; returns how many keys it revoked. */
   async revoke(idOrName: string, now = Date.now()): Promise<number> {
-    const byId = this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt))).run();
+    const byId = this.db
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt)))
+      .run();
     if (byId.changes > 0) return byId.changes;
-    return this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt))).run().changes;
+    return this.db
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt)))
+      .run().changes;
   }
 
   /** Whether any key is active. */
   async anyActive(): Promise<boolean> {
-    return this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1).get() !== undefined;
+    return (
+      this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1).get() !== undefined
+    );
   }
 
   /**
@@ -78,7 +94,13 @@ export class SqliteApiKeyStore implements ApiKeyStore {
 
   /** Whether the key with this id exists and is not revoked (a long-lived WebSocket asks before each prompt). */
   async isActive(id: string): Promise<boolean> {
-    return this.db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).get() !== undefined;
+    return (
+      this.db
+        .select({ id: apiKeys.id })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+        .get() !== undefined
+    );
   }
 
   /** The active key a presented secret belongs to, or undefined. */

@@ -21,7 +21,11 @@ export class SqliteInstanceStore implements InstanceStore {
   }
 
   /** The process that last beat for this instance, if it beat less than `staleMs` ago. */
-  async recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined> {
+  async recentHeartbeat(
+    instanceId: string,
+    now: number,
+    staleMs: number,
+  ): Promise<{ pid: number; heartbeatAt: number } | undefined> {
     return this.db
       .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
       .from(instances)
@@ -31,7 +35,11 @@ export class SqliteInstanceStore implements InstanceStore {
 
   /** Instances whose last heartbeat is older than `staleMs`: their process is gone. */
   async staleInstances(now: number, staleMs: number): Promise<Set<string>> {
-    const rows = this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs)).all();
+    const rows = this.db
+      .select({ id: instances.id })
+      .from(instances)
+      .where(lt(instances.heartbeatAt, now - staleMs))
+      .all();
     return new Set(rows.map((r) => r.id));
   }
 
@@ -39,7 +47,12 @@ export class SqliteInstanceStore implements InstanceStore {
    * Runs left `running` by a process that died cannot finish: this instance's own (it
    * just started, so none of them is live) and those of instances with no recent heartbeat.
    */
-  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts: { ownToo?: boolean } = {}): Promise<number> {
+  async interruptLeftoverRuns(
+    instanceId: string,
+    now: number,
+    staleMs: number,
+    opts: { ownToo?: boolean } = {},
+  ): Promise<number> {
     const alive = this.db
       .select({ id: instances.id })
       .from(instances)

@@ -11,6 +11,7 @@ export interface StoreSettings {
 
 /** Opens the configured store and applies its pending migrations. */
 export async function openStore(settings: StoreSettings): Promise<Store> {
-  if (settings.databaseUrl !== undefined) return openPostgresStore(settings.databaseUrl, { passwordFile: settings.databasePasswordFile });
+  if (settings.databaseUrl !== undefined)
+    return openPostgresStore(settings.databaseUrl, { passwordFile: settings.databasePasswordFile });
   return openSqliteStore(settings.databasePath);
 }

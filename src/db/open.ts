@@ -83,7 +83,9 @@ function makePrivate(file: string, warn: (message: string) => void) {
   const mode = st.mode & 0o7777;
   const me = process.geteuid?.();
   if (me !== undefined && st.uid !== me) {
-    throw new UnsafeDatabaseError(`${file} belongs to uid ${st.uid}, not to this process (uid ${me}): refusing to use it; give DATABASE_PATH a directory of its own`);
+    throw new UnsafeDatabaseError(
+      `${file} belongs to uid ${st.uid}, not to this process (uid ${me}): refusing to use it; give DATABASE_PATH a directory of its own`,
+    );
   }
   if ((mode & 0o077) === 0) return;
   warn(`${file} was open to other users (mode ${octal(mode)}): made it 0600`);

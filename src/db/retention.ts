@@ -18,7 +18,10 @@ export interface PruneSteps {
  * that a large prune never holds the database or the service for long. Resolves with how many
  * sessions went (or would go, `dryRun`). Both stores.
  */
-export async function pruneInBatches(steps: PruneSteps, opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+export async function pruneInBatches(
+  steps: PruneSteps,
+  opts: { batch?: number; dryRun?: boolean } = {},
+): Promise<number> {
   if (opts.dryRun) return steps.countStale();
   const batch = opts.batch ?? 200;
   let total = 0;
@@ -41,13 +44,23 @@ export function staleSessions(s: { id: AnyColumn; updatedAt: AnyColumn }, before
 }
 
 /** SQLite's steps of pruneInBatches. */
-export function pruneSessions(db: Db, days: number, now = Date.now(), opts: { batch?: number; dryRun?: boolean } = {}): Promise<number> {
+export function pruneSessions(
+  db: Db,
+  days: number,
+  now = Date.now(),
+  opts: { batch?: number; dryRun?: boolean } = {},
+): Promise<number> {
   const stale = staleSessions(sessions, now - days * DAY_MS);
   return pruneInBatches(
     {
       countStale: async () => db.select({ n: count() }).from(sessions).where(stale).get()!.n,
       deleteStale: async (limit) =>
-        db.delete(sessions).where(and(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit)), stale)).run().changes,
+        db
+          .delete(sessions)
+          .where(
+            and(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit)), stale),
+          )
+          .run().changes,
     },
     opts,
   );

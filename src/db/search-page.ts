@@ -26,7 +26,8 @@ export async function pageOfMatches(
 ): Promise<SessionPage> {
   const page: SessionRow[] = []; // newest first, at most limit + 1
   const seen = new Set<string>();
-  const newer = (a: SessionRow, b: SessionRow) => a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+  const newer = (a: SessionRow, b: SessionRow) =>
+    a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
   let scanned = 0;
   for await (const m of matches) {
     if (page.length > limit && m.createdAt < page[limit]!.createdAt) break;

@@ -5,8 +5,6 @@ import { pageOfMatches, type SearchMatch } from './search-page.js';
 import type { Db } from './open.js';
 import { runs, sessions, type RunRow } from './schema.js';
 
-
-
 /**
  * Matching messages one text search reads at most (issue 10, point 4), admins included.
  * A match costs 2-7 µs on the benchmark machine (more when most belong to different
@@ -41,7 +39,11 @@ export interface SessionColumns {
 }
 
 /** A listing's filter and cursor as conditions on `sessions` (the text search aside). */
-export function sessionConditions(t: SessionColumns, filter: SessionFilter, cursor?: { createdAt: number; id: string }): SQL[] {
+export function sessionConditions(
+  t: SessionColumns,
+  filter: SessionFilter,
+  cursor?: { createdAt: number; id: string },
+): SQL[] {
   const where: SQL[] = [];
   if (filter.agent !== undefined) where.push(eq(t.agent, filter.agent));
   if (filter.status !== undefined) where.push(eq(t.lastStatus, filter.status));
@@ -64,7 +66,11 @@ export class SqliteSessionQueries implements SessionQueries {
     this.maxSearchScan = opts.maxSearchScan ?? MAX_SEARCH_SCAN;
   }
 
-  async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
+  async listSessions(
+    filter: SessionFilter,
+    limit: number,
+    cursor?: { createdAt: number; id: string },
+  ): Promise<SessionPage> {
     const where = sessionConditions(sessions, filter, cursor);
     if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, and(...where), limit);
     const rows = this.db
@@ -83,7 +89,11 @@ export class SqliteSessionQueries implements SessionQueries {
    * `owner`) asks the index for that owner's messages only (migration 0009), so other
    * owners' matches are never examined.
    */
-  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): Promise<SessionPage> {
+  private searchSessions(
+    filter: SessionFilter & { q: string },
+    where: SQL | undefined,
+    limit: number,
+  ): Promise<SessionPage> {
     const phrase = contentPhrase(filter.q);
     const match = filter.ownerKeyId === undefined ? phrase : `owner : "${ownerToken(filter.ownerKeyId)}" AND ${phrase}`;
     // Read a batch at a time, not through an open iterator: the walk awaits between matches,
@@ -111,7 +121,12 @@ export class SqliteSessionQueries implements SessionQueries {
   }
 
   async runsOf(sessionId: string): Promise<RunRow[]> {
-    return this.db.select().from(runs).where(eq(runs.sessionId, sessionId)).orderBy(asc(runs.createdAt), asc(runs.id)).all();
+    return this.db
+      .select()
+      .from(runs)
+      .where(eq(runs.sessionId, sessionId))
+      .orderBy(asc(runs.createdAt), asc(runs.id))
+      .all();
   }
 
   /** Removes the session with its messages and runs (foreign keys cascade). */
@@ -148,7 +163,12 @@ export type SqlRow = Record<string, unknown>;
  * a window holding no whole hour is read from `runs` alone, with exact percentiles. `bucketOf`
  * is the database's expression of a latency's histogram bucket, as its triggers compute it.
  */
-export async function readStats(run: SqlRunner, from: number, to: number, bucketOf: (column: string) => string): Promise<Stats> {
+export async function readStats(
+  run: SqlRunner,
+  from: number,
+  to: number,
+  bucketOf: (column: string) => string,
+): Promise<Stats> {
   const plan = planWindow(from, to);
   if (plan.rolled.length === 0) return exactStats(run, from, to);
   const rolled = plan.rolled.map(() => '(span = ? and start >= ? and start < ?)').join(' or ');
@@ -181,14 +201,25 @@ export async function readStats(run: SqlRunner, from: number, to: number, bucket
     );
     return fromHistogram(rows.map((r) => ({ bucket: Number(r.bucket), runs: Number(r.runs) })));
   };
-  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([counts('status'), counts('agent'), percentiles('first_byte'), percentiles('total')]);
+  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([
+    counts('status'),
+    counts('agent'),
+    percentiles('first_byte'),
+    percentiles('total'),
+  ]);
   return { byStatus, byAgent, firstByteMs, totalMs };
 }
 
 /** The same, straight from `runs`, with exact percentiles: for windows holding no whole hour. */
 async function exactStats(run: SqlRunner, from: number, to: number): Promise<Stats> {
   const counts = async <K extends 'status' | 'agent'>(column: K) =>
-    countsOf(column, await run(`select ${column}, count(*) as runs from runs where created_at >= ? and created_at < ? group by ${column} order by ${column}`, [from, to]));
+    countsOf(
+      column,
+      await run(
+        `select ${column}, count(*) as runs from runs where created_at >= ? and created_at < ? group by ${column} order by ${column}`,
+        [from, to],
+      ),
+    );
   const percentiles = async (column: 'first_byte_ms' | 'total_ms'): Promise<Percentiles> => {
     const [row] = await run(
       `with v as (
@@ -203,13 +234,20 @@ async function exactStats(run: SqlRunner, from: number, to: number): Promise<Sta
     const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
     return { n: num(row?.n), p50: num(row?.p50), p95: num(row?.p95) };
   };
-  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([counts('status'), counts('agent'), percentiles('first_byte_ms'), percentiles('total_ms')]);
+  const [byStatus, byAgent, firstByteMs, totalMs] = await Promise.all([
+    counts('status'),
+    counts('agent'),
+    percentiles('first_byte_ms'),
+    percentiles('total_ms'),
+  ]);
   return { byStatus, byAgent, firstByteMs, totalMs };
 }
 
 /** Postgres answers sums and counts as strings (bigint, numeric): numbers here, for both. */
 function countsOf<K extends 'status' | 'agent'>(column: K, rows: SqlRow[]) {
-  return rows.map((r) => ({ [column]: String(r[column]), runs: Number(r.runs) })) as Array<Record<K, string> & { runs: number }>;
+  return rows.map((r) => ({ [column]: String(r[column]), runs: Number(r.runs) })) as Array<
+    Record<K, string> & { runs: number }
+  >;
 }
 
 const HOUR = 3_600_000;
@@ -226,7 +264,11 @@ interface Range {
  * days, hours), read from them, and the partial hours at the edges, read from `runs`.
  */
 export function planWindow(from: number, to: number): { rolled: Array<Range & { span: number }>; edges: Range[] } {
-  const cover = (a: number, b: number, spans: number[]): { rolled: Array<Range & { span: number }>; edges: Range[] } => {
+  const cover = (
+    a: number,
+    b: number,
+    spans: number[],
+  ): { rolled: Array<Range & { span: number }>; edges: Range[] } => {
     if (a >= b) return { rolled: [], edges: [] };
     const [span, ...finer] = spans;
     if (span === undefined) return { rolled: [], edges: [{ from: a, to: b }] };
@@ -235,11 +277,13 @@ export function planWindow(from: number, to: number): { rolled: Array<Range & { 
     if (first >= last) return cover(a, b, finer);
     const left = cover(a, first, finer);
     const right = cover(last, b, finer);
-    return { rolled: [...left.rolled, { span, from: first, to: last }, ...right.rolled], edges: [...left.edges, ...right.edges] };
+    return {
+      rolled: [...left.rolled, { span, from: first, to: last }, ...right.rolled],
+      edges: [...left.edges, ...right.edges],
+    };
   };
   return cover(from, to, SPANS);
 }
-
 
 /** A latency's bucket, as the roll-up triggers (migrations 0007, 0008) compute it: exact below 10 ms, then 4% wide. */
 const latencyBucket = (column: string) =>

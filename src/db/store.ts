@@ -35,7 +35,9 @@ export interface TranscriptStore {
   /** Records the prompt and a `running` run in one transaction, or says why nothing was stored. */
   beginTurn(t: TurnStart): Promise<TurnBegun>;
   /** Runs a stored turn again under a new run (an Idempotency-Key retry of a run the engine refused). */
-  retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun>;
+  retryTurn(
+    t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string },
+  ): Promise<TurnBegun>;
   isLastTurn(run: Pick<RunRow, 'id' | 'sessionId'>): Promise<boolean>;
   runByIdempotencyKey(keyId: string | null, idempotencyKey: string): Promise<RunRow | undefined>;
   turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }>;
@@ -78,7 +80,11 @@ export interface SessionQueries {
 /** The service instances sharing the database, by heartbeat. */
 export interface InstanceStore {
   heartbeat(instanceId: string, pid: number, now: number): Promise<void>;
-  recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined>;
+  recentHeartbeat(
+    instanceId: string,
+    now: number,
+    staleMs: number,
+  ): Promise<{ pid: number; heartbeatAt: number } | undefined>;
   staleInstances(now: number, staleMs: number): Promise<Set<string>>;
   /**
    * Marks `interrupted` the runs left `running` by instances with no heartbeat in `staleMs`

@@ -53,7 +53,8 @@ export class SqliteTranscriptStore implements TranscriptStore {
         if (counted.changes === 0) return 'gone'; // the first write: nothing to undo
         q.runningRun.run(v);
         // Under the turn's run: a message belongs to a run, and these are what this run was given.
-        if (t.newSessionAgent !== undefined) for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
+        if (t.newSessionAgent !== undefined)
+          for (const m of t.earlier ?? []) q.earlierMessage.run({ ...v, role: m.role, content: m.content });
         const userMessageId = q.userMessage.get(v)!.id;
         if (t.files) putWorkspace(this.db, t.sessionId, t.files.workspace, t.now);
         return { userMessageId };
@@ -67,14 +68,23 @@ export class SqliteTranscriptStore implements TranscriptStore {
    * prompt is not stored twice, and the turn is not counted twice; the key and the prompt move
    * to the new run (the failed one keeps its record, with no message).
    */
-  async retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun> {
+  async retryTurn(
+    t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string },
+  ): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
       this.db.transaction((tx) => {
         // Still the run that holds the key, and not retried by a twin request meanwhile.
         const previous = tx.select({ key: runs.idempotencyKey }).from(runs).where(eq(runs.id, t.previousRunId)).get();
         if (!previous) return 'gone';
         if (previous.key !== t.idempotencyKey) return 'duplicate';
-        if (tx.select({ id: runs.id }).from(runs).where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running'))).get()) return 'busy';
+        if (
+          tx
+            .select({ id: runs.id })
+            .from(runs)
+            .where(and(eq(runs.sessionId, t.sessionId), eq(runs.status, 'running')))
+            .get()
+        )
+          return 'busy';
         const prompt = this.promptOf(t.previousRunId);
         if (!prompt) return 'gone';
         if (this.storedAfter(t.sessionId, prompt.id)) return 'busy';
@@ -83,7 +93,18 @@ export class SqliteTranscriptStore implements TranscriptStore {
         tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId)).run();
         tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId)).run();
         tx.insert(runs)
-          .values({ id: t.runId, sessionId: t.sessionId, agent: t.agent, image: t.image, instanceId: t.instanceId, keyId: t.keyId, status: 'running', timeoutMs: t.timeoutMs, idempotencyKey: t.idempotencyKey, createdAt: t.now })
+          .values({
+            id: t.runId,
+            sessionId: t.sessionId,
+            agent: t.agent,
+            image: t.image,
+            instanceId: t.instanceId,
+            keyId: t.keyId,
+            status: 'running',
+            timeoutMs: t.timeoutMs,
+            idempotencyKey: t.idempotencyKey,
+            createdAt: t.now,
+          })
           .run();
         // The prompt goes with the run that answers it.
         tx.update(messages).set({ runId: t.runId }).where(eq(messages.id, prompt.id)).run();
@@ -99,11 +120,22 @@ export class SqliteTranscriptStore implements TranscriptStore {
   }
 
   private promptOf(runId: string): { id: number } | undefined {
-    return this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.runId, runId), eq(messages.role, 'user'))).get();
+    return this.db
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(eq(messages.runId, runId), eq(messages.role, 'user')))
+      .get();
   }
 
   private storedAfter(sessionId: string, messageId: number): boolean {
-    return this.db.select({ id: messages.id }).from(messages).where(and(eq(messages.sessionId, sessionId), sql`${messages.id} > ${messageId}`)).limit(1).get() !== undefined;
+    return (
+      this.db
+        .select({ id: messages.id })
+        .from(messages)
+        .where(and(eq(messages.sessionId, sessionId), sql`${messages.id} > ${messageId}`))
+        .limit(1)
+        .get() !== undefined
+    );
   }
 
   /** The run a request with this Idempotency-Key (from this API key, or keyless: null) started, if any. */
@@ -122,7 +154,10 @@ export class SqliteTranscriptStore implements TranscriptStore {
   /** A run's prompt and reply as stored (the reply is undefined while it runs, or when none was recorded). */
   async turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }> {
     const rows = this.db.select().from(messages).where(eq(messages.runId, runId)).orderBy(asc(messages.id)).all();
-    return { prompt: rows.filter((m) => m.role === 'user').at(-1)?.content, reply: rows.find((m) => m.role === 'assistant') };
+    return {
+      prompt: rows.filter((m) => m.role === 'user').at(-1)?.content,
+      reply: rows.find((m) => m.role === 'assistant'),
+    };
   }
 
   /**
@@ -177,7 +212,14 @@ export class SqliteTranscriptStore implements TranscriptStore {
       if (end.workspace?.out) putWorkspace(tx, sessionId, end.workspace.out, end.now);
       if (end.output !== null) {
         tx.insert(messages)
-          .values({ sessionId, runId, role: 'assistant', content: end.output.text, omittedBytes: end.output.omittedBytes, createdAt: end.now })
+          .values({
+            sessionId,
+            runId,
+            role: 'assistant',
+            content: end.output.text,
+            omittedBytes: end.output.omittedBytes,
+            createdAt: end.now,
+          })
           .run();
       }
       tx.update(sessions)
@@ -199,7 +241,13 @@ function turnQueries(db: Db) {
   return {
     newSession: db
       .insert(sessions)
-      .values({ id: p('sessionId'), agent: p('agent'), ownerKeyId: p('keyId'), createdAt: p('now'), updatedAt: p('now') })
+      .values({
+        id: p('sessionId'),
+        agent: p('agent'),
+        ownerKeyId: p('keyId'),
+        createdAt: p('now'),
+        updatedAt: p('now'),
+      })
       .prepare(),
     activeRun: db
       .select({ id: runs.id })
@@ -228,7 +276,13 @@ function turnQueries(db: Db) {
       .prepare(),
     earlierMessage: db
       .insert(messages)
-      .values({ sessionId: p('sessionId'), runId: p('runId'), role: sql.placeholder('role'), content: sql.placeholder('content'), createdAt: p('now') })
+      .values({
+        sessionId: p('sessionId'),
+        runId: p('runId'),
+        role: sql.placeholder('role'),
+        content: sql.placeholder('content'),
+        createdAt: p('now'),
+      })
       .prepare(),
     userMessage: db
       .insert(messages)
@@ -258,7 +312,11 @@ export function endColumns(end: RunEnd) {
     toolCalls: count32(m.toolCalls),
     modelCalls: count32(m.modelCalls),
     modelErrors: count32(m.modelErrors),
-    ...(end.replay && { replayMessages: end.replay.messages, replayOmitted: end.replay.omitted, replayBytes: end.replay.bytes }),
+    ...(end.replay && {
+      replayMessages: end.replay.messages,
+      replayOmitted: end.replay.omitted,
+      replayBytes: end.replay.bytes,
+    }),
     ...(end.workspace && {
       workspaceInBytes: end.workspace.in?.bytes ?? null,
       workspaceInSha256: end.workspace.in?.sha256 ?? null,

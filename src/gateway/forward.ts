@@ -61,7 +61,10 @@ export function forwardingRoutes(shape: ModelApiShape, opts: ModelRouteOptions &
         return shape.error(401, 'API key not valid: this run has ended, or the key is not a run token');
       }
       if (opts.apiKey === undefined) {
-        return shape.error(401, `API key not valid: the Ephemera service has no ${opts.keyEnv} configured for its model gateway`);
+        return shape.error(
+          401,
+          `API key not valid: the Ephemera service has no ${opts.keyEnv} configured for its model gateway`,
+        );
       }
       const refusal = refusalOf(shape, grant, call.counted);
       if (refusal) return refusal;
@@ -133,7 +136,8 @@ function refusalOf(shape: ModelApiShape, grant: RunGrant, isModelCall: boolean):
     markOverBudget(grant, `the run asked for more than its budget of ${max} model call(s)`);
   }
   if (grant.overBudget !== undefined) return shape.error(429, grant.overBudget);
-  if (grant.inFlight >= MAX_CALLS_IN_FLIGHT) return shape.error(429, `a run may have at most ${MAX_CALLS_IN_FLIGHT} model calls in flight`);
+  if (grant.inFlight >= MAX_CALLS_IN_FLIGHT)
+    return shape.error(429, `a run may have at most ${MAX_CALLS_IN_FLIGHT} model calls in flight`);
   if (isModelCall) grant.usage.calls++;
   return undefined;
 }
@@ -157,7 +161,11 @@ async function forward(
   try {
     upstream = await fetch(call.target, {
       method: 'POST',
-      headers: { ...namedHeaders(req.headers, shape.passedHeaders), 'content-type': req.headers.get('content-type') ?? 'application/json', ...shape.keyHeaders(opts.apiKey!) },
+      headers: {
+        ...namedHeaders(req.headers, shape.passedHeaders),
+        'content-type': req.headers.get('content-type') ?? 'application/json',
+        ...shape.keyHeaders(opts.apiKey!),
+      },
       body,
       signal: req.signal,
       redirect: 'manual', // never send the key on to wherever a redirect points
@@ -171,13 +179,22 @@ async function forward(
     grant.usage.errors++;
     // Refused or failed upstream (throttled, down): not a call the model answered.
     if (call.counted && (upstream.status === 429 || upstream.status >= 500)) grant.usage.calls--;
-    if (upstream.status < 400) return uncounted(shape.error(502, 'the model API answered with a redirect, which the gateway does not follow'));
+    if (upstream.status < 400)
+      return uncounted(shape.error(502, 'the model API answered with a redirect, which the gateway does not follow'));
   }
   const type = upstream.headers.get('content-type') ?? 'application/json';
-  const headers = { ...namedHeaders(upstream.headers, shape.passedResponseHeaders), 'content-type': type, 'cache-control': 'no-store' };
-  if (!call.counted || !upstream.ok || !upstream.body) return uncounted(new Response(upstream.body, { status: upstream.status, headers }));
+  const headers = {
+    ...namedHeaders(upstream.headers, shape.passedResponseHeaders),
+    'content-type': type,
+    'cache-control': 'no-store',
+  };
+  if (!call.counted || !upstream.ok || !upstream.body)
+    return uncounted(new Response(upstream.body, { status: upstream.status, headers }));
   const counter = usageCounter(type, grant, shape.usage());
-  return { res: new Response(upstream.body.pipeThrough(counter.stream), { status: upstream.status, headers }), usageComplete: counter.usageComplete };
+  return {
+    res: new Response(upstream.body.pipeThrough(counter.stream), { status: upstream.status, headers }),
+    usageComplete: counter.usageComplete,
+  };
 }
 
 function jsonOf(body: ArrayBuffer): unknown {

@@ -10,7 +10,8 @@ import { callsModel } from '../runner/agents/registry.js';
 export async function gatewayListenAddress(docker: Docker, profiles: ProfileSet): Promise<string | undefined> {
   const networks = new Set([...profiles.profiles.values()].filter((p) => callsModel(p.kind)).map((p) => p.network));
   if (networks.size === 0) return undefined;
-  if (networks.size > 1) throw new Error(`model agents use several networks (${[...networks].join(', ')}): set MODEL_GATEWAY_HOST`);
+  if (networks.size > 1)
+    throw new Error(`model agents use several networks (${[...networks].join(', ')}): set MODEL_GATEWAY_HOST`);
   const [name] = networks as unknown as [string];
   const info = (await docker.getNetwork(name).inspect()) as { IPAM?: { Config?: Array<{ Gateway?: string }> } };
   const address = info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;

@@ -74,7 +74,8 @@ export function charge(grant: RunGrant, usage: { input: number; output: number; 
   grant.usage.outputTokens += usage.output;
   grant.usage.totalTokens += usage.total;
   const { tokens } = grant.budget;
-  if (tokens !== undefined && grant.usage.totalTokens > tokens) markOverBudget(grant, `the run used ${grant.usage.totalTokens} model tokens, over its budget of ${tokens}`);
+  if (tokens !== undefined && grant.usage.totalTokens > tokens)
+    markOverBudget(grant, `the run used ${grant.usage.totalTokens} model tokens, over its budget of ${tokens}`);
 }
 
 /** Ends the grant's spending: its further calls are refused, and its run is told (once). */

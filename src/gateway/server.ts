@@ -16,7 +16,8 @@ export class ModelGatewayServer {
 
   async listen(host: string, port: number): Promise<string> {
     // Containers need an address they can call; "any address" is none of them.
-    if (host === '0.0.0.0' || host === '::') throw new Error(`the model gateway needs a specific address to listen on, not ${host}`);
+    if (host === '0.0.0.0' || host === '::')
+      throw new Error(`the model gateway needs a specific address to listen on, not ${host}`);
     const server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch: this.app.fetch, hostname: host, port }, () => resolve(s));
       s.once('error', reject);

@@ -46,7 +46,11 @@ export function usageCounter(contentType: string, grant: RunGrant, reader: Usage
     const now = usageOf(json, reader);
     if (!now) return;
     seen = true;
-    charge(grant, { input: now.input - charged.input, output: now.output - charged.output, total: now.total - charged.total });
+    charge(grant, {
+      input: now.input - charged.input,
+      output: now.output - charged.output,
+      total: now.total - charged.total,
+    });
     charged = now;
   };
   const readLine = (line: string) => account(/^data:\s?(.*)$/.exec(line.trim())?.[1] ?? '');
@@ -69,7 +73,8 @@ export function usageCounter(contentType: string, grant: RunGrant, reader: Usage
       pending += decoder.decode();
       if (sse) readLine(pending);
       else if (!overflow) account(pending);
-      if (!seen && grant.budget.tokens !== undefined) markOverBudget(grant, 'a model answer carried no usage the gateway could count against the token budget');
+      if (!seen && grant.budget.tokens !== undefined)
+        markOverBudget(grant, 'a model answer carried no usage the gateway could count against the token budget');
     },
   });
   return { stream, usageComplete: () => seen && reader.complete() };

@@ -28,7 +28,10 @@ const PAGE = `<!doctype html>
 export function mountApiDocs(app: Hono<any>): void {
   const root = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const cache = new Map<string, Buffer>();
-  const secure = { 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'", 'X-Content-Type-Options': 'nosniff' };
+  const secure = {
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+    'X-Content-Type-Options': 'nosniff',
+  };
   app.get('/docs', (c) => c.html(PAGE, 200, secure));
   app.get('/docs/assets/:file', (c) => {
     const file = c.req.param('file');
@@ -37,6 +40,10 @@ export function mountApiDocs(app: Hono<any>): void {
     if (!type) return errorResponse(c, 'NOT_FOUND', `no docs asset ${file}`);
     let body = cache.get(file);
     if (!body) cache.set(file, (body = readFileSync(join(root, file))));
-    return c.body(new Uint8Array(body), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=86400', ...secure });
+    return c.body(new Uint8Array(body), 200, {
+      'Content-Type': type,
+      'Cache-Control': 'public, max-age=86400',
+      ...secure,
+    });
   });
 }

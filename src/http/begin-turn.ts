@@ -18,7 +18,11 @@ export interface HttpTurnDeps {
  * client leaving, before or after, cancels the run, unless the request has an Idempotency-Key. The headers wait for the container, so
  * an engine failure can still get its own status.
  */
-export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req: Omit<RunRequest, 'principal' | 'logger'>): Promise<RunHandle | Response> {
+export async function beginHttpTurn(
+  deps: HttpTurnDeps,
+  c: Context<AuthEnv>,
+  req: Omit<RunRequest, 'principal' | 'logger'>,
+): Promise<RunHandle | Response> {
   // A keyed run (Idempotency-Key) goes on when its client leaves: the client's retry comes back for its outcome.
   const detached = req.idempotencyKey !== undefined;
   const signal = c.req.raw.signal;
@@ -34,7 +38,8 @@ export async function beginHttpTurn(deps: HttpTurnDeps, c: Context<AuthEnv>, req
       return errorResponse(c, err.code, err.message, { 'Retry-After': String(deps.runs.admission.retryAfterSeconds) });
     }
     // A twin request with the same Idempotency-Key began its run a moment ago.
-    if (err instanceof AppError && err.code === 'RUN_IN_PROGRESS') return errorResponse(c, err.code, err.message, { 'Retry-After': '1' });
+    if (err instanceof AppError && err.code === 'RUN_IN_PROGRESS')
+      return errorResponse(c, err.code, err.message, { 'Retry-After': '1' });
     throw err;
   }
   const ids = { 'X-Session-Id': handle.sessionId, 'X-Run-Id': handle.runId };

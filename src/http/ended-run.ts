@@ -28,7 +28,11 @@ export const succeeded = (r: EndedRun) => r.status === 'succeeded';
  * `X-Should-Retry: false` keeps the OpenAI SDKs (which retry any 5xx) from running the prompt
  * again in a new session; one the shutdown interrupted may be worth another try.
  */
-export function runEndError(r: EndedRun): { status: number; error: { code: string; message: string }; headers: Record<string, string> } {
+export function runEndError(r: EndedRun): {
+  status: number;
+  error: { code: string; message: string };
+  headers: Record<string, string>;
+} {
   const status = STATUS_OF_END[r.status] ?? 502;
   const code = r.error?.code ?? r.status.toUpperCase();
   const exit = r.exitCode !== null && r.status === 'failed' ? ` (exit code ${r.exitCode})` : '';

@@ -42,13 +42,21 @@ export interface ErrorBody {
  * The error as JSON with its status. On the OpenAI-compatible paths the body also carries
  * OpenAI's `type` and `param`, so its SDKs read it as their own (`code` and `message` are ours).
  */
-export function errorResponse(c: Context, code: ErrorCode, message: string, headers?: Record<string, string>): Response {
+export function errorResponse(
+  c: Context,
+  code: ErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): Response {
   const status = STATUS_OF[code];
-  const body: ErrorBody = { error: { code, message, ...(isOpenAiPath(c.req.path) && { type: openAiType(status), param: null }) } };
+  const body: ErrorBody = {
+    error: { code, message, ...(isOpenAiPath(c.req.path) && { type: openAiType(status), param: null }) },
+  };
   return c.json(body, status, { 'Cache-Control': 'no-store', ...headers });
 }
 
-export const isOpenAiPath = (path: string) => path === '/v1/chat/completions' || path === '/v1/models' || path.startsWith('/v1/models/');
+export const isOpenAiPath = (path: string) =>
+  path === '/v1/chat/completions' || path === '/v1/models' || path.startsWith('/v1/models/');
 
 /** OpenAI's error `type` for a status. */
 export function openAiType(status: number): string {

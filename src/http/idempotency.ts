@@ -29,17 +29,29 @@ export type Previous =
 export function idempotencyKeyOf(c: Context): string | undefined {
   const key = c.req.header('idempotency-key');
   if (key === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new AppError('INVALID_BODY', 'Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say)');
+  if (!/^[\x21-\x7e]{1,255}$/.test(key))
+    throw new AppError('INVALID_BODY', 'Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say)');
   return key;
 }
 
-export async function previousOutcome(store: TranscriptStore, principal: Principal, key: string, req: { prompt: string; agent?: string; sessionId?: string }): Promise<Previous> {
+export async function previousOutcome(
+  store: TranscriptStore,
+  principal: Principal,
+  key: string,
+  req: { prompt: string; agent?: string; sessionId?: string },
+): Promise<Previous> {
   const run = await store.runByIdempotencyKey(principal.keyId, key);
   if (!run) return { kind: 'none' };
   const { prompt, reply } = await store.turnOf(run.id);
-  const other = prompt !== req.prompt || (req.sessionId !== undefined && req.sessionId !== run.sessionId) || (req.agent !== undefined && req.agent !== run.agent);
+  const other =
+    prompt !== req.prompt ||
+    (req.sessionId !== undefined && req.sessionId !== run.sessionId) ||
+    (req.agent !== undefined && req.agent !== run.agent);
   if (other) {
-    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key came with another request (another prompt, session or agent); a new request needs a new key');
+    throw new AppError(
+      'IDEMPOTENCY_KEY_REUSED',
+      'this Idempotency-Key came with another request (another prompt, session or agent); a new request needs a new key',
+    );
   }
   if (run.status === 'running') return { kind: 'running', run };
   if (neverRan(run) && (await store.isLastTurn(run))) return { kind: 'retry', run };
@@ -48,16 +60,27 @@ export async function previousOutcome(store: TranscriptStore, principal: Princip
 
 /** The engine's own refusals before a container ran (a run interrupted by a crash may have run: it is not one). */
 const ENGINE_FAULTS = new Set(['RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'RUNTIME_ERROR']);
-const neverRan = (run: RunRow) => run.status === 'failed' && run.startMs === null && ENGINE_FAULTS.has(run.errorCode ?? '');
+const neverRan = (run: RunRow) =>
+  run.status === 'failed' && run.startMs === null && ENGINE_FAULTS.has(run.errorCode ?? '');
 
 /** The answer to a retry while its key's first run goes on: 409, with that run's ids and when to come back. */
 export function runInProgress(c: Context, run: RunRow): Response {
-  return errorResponse(c, 'RUN_IN_PROGRESS', `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`, {
-    'X-Session-Id': run.sessionId,
-    'X-Run-Id': run.id,
-    'Retry-After': '1',
-  });
+  return errorResponse(
+    c,
+    'RUN_IN_PROGRESS',
+    `run ${run.id} of this Idempotency-Key is still running; retry to get its outcome`,
+    {
+      'X-Session-Id': run.sessionId,
+      'X-Run-Id': run.id,
+      'Retry-After': '1',
+    },
+  );
 }
 
 /** The headers of an outcome answered from the store. */
-export const replayedHeaders = (run: RunRow) => ({ 'X-Session-Id': run.sessionId, 'X-Run-Id': run.id, 'Idempotent-Replayed': 'true', 'Cache-Control': 'no-store' });
+export const replayedHeaders = (run: RunRow) => ({
+  'X-Session-Id': run.sessionId,
+  'X-Run-Id': run.id,
+  'Idempotent-Replayed': 'true',
+  'Cache-Control': 'no-store',
+});

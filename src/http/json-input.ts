@@ -6,7 +6,11 @@ import { AppError } from '../errors.js';
  * parse, INVALID_BODY naming each problem when it does not fit (after `usage`, when given).
  * One reader for the run bodies, the WebSocket's messages and the OpenAI-compatible requests.
  */
-export function parseJsonAs<S extends z.ZodType>(text: string, schema: S, opts: { what?: string; usage?: string } = {}): z.infer<S> {
+export function parseJsonAs<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  opts: { what?: string; usage?: string } = {},
+): z.infer<S> {
   const what = opts.what ?? 'the request body';
   let json: unknown;
   try {
@@ -15,7 +19,8 @@ export function parseJsonAs<S extends z.ZodType>(text: string, schema: S, opts: 
     throw new AppError('INVALID_JSON', `${what} is not valid JSON`);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new AppError('INVALID_BODY', `${opts.usage ? `${opts.usage}: ` : ''}${describe(parsed.error)}`);
+  if (!parsed.success)
+    throw new AppError('INVALID_BODY', `${opts.usage ? `${opts.usage}: ` : ''}${describe(parsed.error)}`);
   return parsed.data;
 }
 

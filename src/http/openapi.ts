@@ -15,49 +15,116 @@ const RunResultSchema = z
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     output: z.string(),
     stderr: z.string(),
-    tool_calls: z.array(z.object({ id: z.string(), name: z.string(), parameters: z.unknown(), status: z.string().nullable(), output: z.string().nullable() })),
-    usage: z.object({ input_tokens: z.number(), output_tokens: z.number(), total_tokens: z.number(), tool_calls: z.number() }).nullable(),
+    tool_calls: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        parameters: z.unknown(),
+        status: z.string().nullable(),
+        output: z.string().nullable(),
+      }),
+    ),
+    usage: z
+      .object({ input_tokens: z.number(), output_tokens: z.number(), total_tokens: z.number(), tool_calls: z.number() })
+      .nullable(),
     metrics: MetricsSchema.partial(),
   })
   .openapi('RunResult');
 
 /** One server-sent event of a run (`event:` is the name, `data:` the JSON); the WebSocket sends the same as {type: name, ...data}. */
-const sseEvent = <N extends string>(event: N, data: z.ZodType, description: string) => z.object({ event: z.literal(event), data }).openapi({ description });
+const sseEvent = <N extends string>(event: N, data: z.ZodType, description: string) =>
+  z.object({ event: z.literal(event), data }).openapi({ description });
 const RunEventSchema = z
   .union([
-    sseEvent('run', z.object({ session_id: z.string(), run_id: z.string(), agent: z.string(), timeout_ms: z.number() }), 'first: the run and its session'),
+    sseEvent(
+      'run',
+      z.object({ session_id: z.string(), run_id: z.string(), agent: z.string(), timeout_ms: z.number() }),
+      'first: the run and its session',
+    ),
     sseEvent('stdout', z.object({ data: z.string() }), "a command agent's stdout, as it arrives"),
     sseEvent('stderr', z.object({ data: z.string() }), "a command agent's stderr, as it arrives"),
     sseEvent('delta', z.object({ text: z.string() }), "a model agent's text, as it streams"),
-    sseEvent('tool_use', z.object({ id: z.string(), name: z.string(), parameters: z.unknown() }), 'a model agent called a tool'),
-    sseEvent('tool_result', z.object({ id: z.string(), status: z.string().nullable(), output: z.string().nullable(), error: z.unknown() }), "the tool's answer"),
+    sseEvent(
+      'tool_use',
+      z.object({ id: z.string(), name: z.string(), parameters: z.unknown() }),
+      'a model agent called a tool',
+    ),
+    sseEvent(
+      'tool_result',
+      z.object({ id: z.string(), status: z.string().nullable(), output: z.string().nullable(), error: z.unknown() }),
+      "the tool's answer",
+    ),
     sseEvent('warning', z.object({ message: z.string() }), 'a non-fatal error the agent reported'),
-    sseEvent('error', z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'the run ended in an error (just before done)'),
+    sseEvent(
+      'error',
+      z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
+      'the run ended in an error (just before done)',
+    ),
     sseEvent(
       'done',
-      z.object({ status: z.string(), exit_code: z.number().nullable(), error: z.object({ code: z.string(), message: z.string() }).nullable(), usage: z.unknown(), metrics: MetricsSchema.partial() }),
+      z.object({
+        status: z.string(),
+        exit_code: z.number().nullable(),
+        error: z.object({ code: z.string(), message: z.string() }).nullable(),
+        usage: z.unknown(),
+        metrics: MetricsSchema.partial(),
+      }),
       'last: how the run ended',
     ),
   ])
-  .openapi('RunEvent', { description: 'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done' });
+  .openapi('RunEvent', {
+    description:
+      'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done',
+  });
 
-const runErrors = ['EMPTY_PROMPT', 'INVALID_BODY', 'INVALID_JSON', 'INVALID_UTF8', 'UNKNOWN_AGENT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY', 'RUNTIME_ERROR', 'RUNTIME_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SHUTTING_DOWN', 'AGENT_UNAVAILABLE'] as const;
+const runErrors = [
+  'EMPTY_PROMPT',
+  'INVALID_BODY',
+  'INVALID_JSON',
+  'INVALID_UTF8',
+  'UNKNOWN_AGENT',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'SESSION_BUSY',
+  'RUN_IN_PROGRESS',
+  'IDEMPOTENCY_KEY_REUSED',
+  'AGENT_MISMATCH',
+  'PAYLOAD_TOO_LARGE',
+  'CAPACITY',
+  'RUNTIME_ERROR',
+  'RUNTIME_UNAVAILABLE',
+  'IMAGE_NOT_FOUND',
+  'SHUTTING_DOWN',
+  'AGENT_UNAVAILABLE',
+] as const;
 
 /** The plain-text answer of a run that ended before printing anything, unless it succeeded. */
-const RunEndErrorSchema = z.object({
-  error: z.object({ code: z.string().openapi({ description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)" }), message: z.string() }),
-  session_id: z.string(),
-  run_id: z.string(),
-  status: z.string(),
-  exit_code: z.number().nullable(),
-  stderr: z.string(),
-}).openapi('RunEndError');
+const RunEndErrorSchema = z
+  .object({
+    error: z.object({
+      code: z
+        .string()
+        .openapi({
+          description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)",
+        }),
+      message: z.string(),
+    }),
+    session_id: z.string(),
+    run_id: z.string(),
+    status: z.string(),
+    exit_code: z.number().nullable(),
+    stderr: z.string(),
+  })
+  .openapi('RunEndError');
 const runEndResponses = {
   502: {
     description: `RUNTIME_ERROR (the engine refused the container); in text/plain, also a run that failed before printing anything (a non-zero exit, a crash, its model's error, out of memory): RunEndError`,
     content: { 'application/json': { schema: z.union([ErrorSchema, RunEndErrorSchema]) } },
   },
-  504: { description: 'text/plain: the run timed out before printing anything (TIMEOUT)', content: { 'application/json': { schema: RunEndErrorSchema } } },
+  504: {
+    description: 'text/plain: the run timed out before printing anything (TIMEOUT)',
+    content: { 'application/json': { schema: RunEndErrorSchema } },
+  },
 };
 
 /** Error responses grouped by status, each naming its codes. */
@@ -65,7 +132,10 @@ function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
   const byStatus = new Map<number, string[]>();
   for (const code of codes) byStatus.set(STATUS_OF[code], [...(byStatus.get(STATUS_OF[code]) ?? []), code]);
   return Object.fromEntries(
-    [...byStatus].map(([status, list]) => [status, { description: list.join(', '), content: { 'application/json': { schema: ErrorSchema } } }]),
+    [...byStatus].map(([status, list]) => [
+      status,
+      { description: list.join(', '), content: { 'application/json': { schema: ErrorSchema } } },
+    ]),
   );
 }
 
@@ -87,12 +157,17 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
         'idempotency-key': z
           .string()
           .optional()
-          .openapi({ description: 'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)' }),
+          .openapi({
+            description:
+              'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)',
+          }),
       }),
       body: {
         content: {
           'application/json': { schema: RunRequestSchema },
-          'text/plain': { schema: z.string().openapi({ description: 'The prompt itself, byte for byte (curl -d works too)' }) },
+          'text/plain': {
+            schema: z.string().openapi({ description: 'The prompt itself, byte for byte (curl -d works too)' }),
+          },
           'multipart/form-data': {
             schema: z
               .object({ prompt: z.string(), agent: z.string().optional(), timeout_ms: z.string().optional() })
@@ -118,7 +193,11 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
   });
   app.openAPIRegistry.registerPath(runRoute('/v1/run', 'Run a prompt in a new session, in a fresh container'));
   app.openAPIRegistry.registerPath(
-    runRoute('/v1/sessions/{id}/messages', 'Run the next turn of a session, replaying its history into a fresh container', z.object({ id: z.string() })),
+    runRoute(
+      '/v1/sessions/{id}/messages',
+      'Run the next turn of a session, replaying its history into a fresh container',
+      z.object({ id: z.string() }),
+    ),
   );
   registerOpenAiPaths(app);
   app.openAPIRegistry.registerPath({
@@ -130,7 +209,15 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     request: { query: z.object({ session_id: z.string().optional(), agent: z.string().optional() }) },
     responses: {
       101: { description: 'switched to the WebSocket protocol' },
-      ...errorResponses(['UNAUTHORIZED', 'CROSS_SITE', 'NOT_FOUND', 'UNKNOWN_AGENT', 'UPGRADE_REQUIRED', 'AGENT_MISMATCH', 'AGENT_UNAVAILABLE']),
+      ...errorResponses([
+        'UNAUTHORIZED',
+        'CROSS_SITE',
+        'NOT_FOUND',
+        'UNKNOWN_AGENT',
+        'UPGRADE_REQUIRED',
+        'AGENT_MISMATCH',
+        'AGENT_UNAVAILABLE',
+      ]),
     },
   });
   app.openAPIRegistry.registerPath({
@@ -153,20 +240,28 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
 
 /** The OpenAI-compatible paths (src/http/openai): shapes as OpenAI documents them, what the service reads of them. */
 function registerOpenAiPaths(app: OpenAPIHono<any>) {
-  const message = z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]) });
-  const usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }).optional();
+  const message = z.object({
+    role: z.enum(['system', 'developer', 'user', 'assistant']),
+    content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]),
+  });
+  const usage = z
+    .object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() })
+    .optional();
   const model = z.object({
     id: z.string(),
     object: z.literal('model'),
     created: z.number(),
     owned_by: z.string(),
-    ephemera: z.object({ available: z.boolean(), reason: z.string().optional().openapi({ description: 'why it does not run now (no key for its model, say)' }) }),
+    ephemera: z.object({
+      available: z.boolean(),
+      reason: z.string().optional().openapi({ description: 'why it does not run now (no key for its model, say)' }),
+    }),
   });
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/v1/chat/completions',
     summary:
-      'OpenAI-compatible chat completion: the model is an agent profile, the last (user) message the prompt. X-Session-Id continues a session (its transcript is the history); without it the earlier messages become a new session\'s history.',
+      "OpenAI-compatible chat completion: the model is an agent profile, the last (user) message the prompt. X-Session-Id continues a session (its transcript is the history); without it the earlier messages become a new session's history.",
     security: [{ bearer: [] }],
     request: {
       headers: z.object({
@@ -174,20 +269,29 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
         'idempotency-key': z
           .string()
           .optional()
-          .openapi({ description: 'As on /v1/run: repeat it on retries; the completion runs once, and a retry gets its outcome (Idempotent-Replayed: true) or 409 RUN_IN_PROGRESS while it runs' }),
+          .openapi({
+            description:
+              'As on /v1/run: repeat it on retries; the completion runs once, and a retry gets its outcome (Idempotent-Replayed: true) or 409 RUN_IN_PROGRESS while it runs',
+          }),
       }),
       body: {
         required: true,
         content: {
           'application/json': {
-            schema: z.object({ model: z.string(), messages: z.array(message).min(1), stream: z.boolean().optional(), stream_options: z.object({ include_usage: z.boolean() }).optional() }),
+            schema: z.object({
+              model: z.string(),
+              messages: z.array(message).min(1),
+              stream: z.boolean().optional(),
+              stream_options: z.object({ include_usage: z.boolean() }).optional(),
+            }),
           },
         },
       },
     },
     responses: {
       200: {
-        description: 'A chat.completion (or, with stream: true, text/event-stream of chat.completion.chunk then [DONE]); headers X-Session-Id and X-Run-Id.',
+        description:
+          'A chat.completion (or, with stream: true, text/event-stream of chat.completion.chunk then [DONE]); headers X-Session-Id and X-Run-Id.',
         content: {
           'application/json': {
             schema: z.object({
@@ -195,9 +299,20 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
               object: z.literal('chat.completion'),
               created: z.number(),
               model: z.string(),
-              choices: z.array(z.object({ index: z.number(), message: z.object({ role: z.literal('assistant'), content: z.string() }), finish_reason: z.enum(['stop', 'length']) })),
+              choices: z.array(
+                z.object({
+                  index: z.number(),
+                  message: z.object({ role: z.literal('assistant'), content: z.string() }),
+                  finish_reason: z.enum(['stop', 'length']),
+                }),
+              ),
               usage,
-              ephemera: z.object({ session_id: z.string(), run_id: z.string(), status: z.string(), exit_code: z.number().nullable() }),
+              ephemera: z.object({
+                session_id: z.string(),
+                run_id: z.string(),
+                status: z.string(),
+                exit_code: z.number().nullable(),
+              }),
             }),
           },
           'text/event-stream': { schema: z.string() },
@@ -205,8 +320,23 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
       },
       502: { description: 'the run ended failed or out of memory (OpenAI error shape)' },
       504: { description: 'the run timed out' },
-      ...errorResponses(['INVALID_BODY', 'INVALID_JSON', 'EMPTY_PROMPT', 'UNAUTHORIZED', 'NOT_FOUND', 'SESSION_BUSY', 'RUN_IN_PROGRESS', 'IDEMPOTENCY_KEY_REUSED', 'AGENT_MISMATCH', 'PAYLOAD_TOO_LARGE', 'CAPACITY']),
-      503: { description: 'the run was interrupted, the engine is away, or the model is unavailable (AGENT_UNAVAILABLE: no key for it, say)' },
+      ...errorResponses([
+        'INVALID_BODY',
+        'INVALID_JSON',
+        'EMPTY_PROMPT',
+        'UNAUTHORIZED',
+        'NOT_FOUND',
+        'SESSION_BUSY',
+        'RUN_IN_PROGRESS',
+        'IDEMPOTENCY_KEY_REUSED',
+        'AGENT_MISMATCH',
+        'PAYLOAD_TOO_LARGE',
+        'CAPACITY',
+      ]),
+      503: {
+        description:
+          'the run was interrupted, the engine is away, or the model is unavailable (AGENT_UNAVAILABLE: no key for it, say)',
+      },
     },
   });
   app.openAPIRegistry.registerPath({
@@ -214,7 +344,12 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
     path: '/v1/models',
     summary: 'OpenAI-compatible: every agent profile, as a model',
     security: [{ bearer: [] }],
-    responses: { 200: { description: 'the models', content: { 'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(model) }) } } } },
+    responses: {
+      200: {
+        description: 'the models',
+        content: { 'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(model) }) } },
+      },
+    },
   });
   app.openAPIRegistry.registerPath({
     method: 'get',
@@ -222,6 +357,9 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
     summary: 'OpenAI-compatible: one agent profile, as a model',
     security: [{ bearer: [] }],
     request: { params: z.object({ id: z.string() }) },
-    responses: { 200: { description: 'the model', content: { 'application/json': { schema: model } } }, ...errorResponses(['NOT_FOUND']) },
+    responses: {
+      200: { description: 'the model', content: { 'application/json': { schema: model } } },
+      ...errorResponses(['NOT_FOUND']),
+    },
   });
 }

@@ -26,7 +26,10 @@ export const OPERATIONS: Record<string, { operationId: string; tag: string }> = 
 };
 
 export const TAGS = [
-  { name: 'runs', description: 'A prompt in a fresh container: a new session, or the next turn of one (HTTP or WebSocket)' },
+  {
+    name: 'runs',
+    description: 'A prompt in a fresh container: a new session, or the next turn of one (HTTP or WebSocket)',
+  },
   { name: 'history', description: 'Sessions, transcripts, runs and their metrics, stats' },
   { name: 'workspace', description: "A session's files, carried across its turns" },
   { name: 'openai', description: 'The OpenAI-compatible API: each agent profile is a model' },

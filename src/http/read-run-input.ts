@@ -29,7 +29,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export async function readRunInput(c: Context): Promise<RunInput> {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const contentType = c.req.header('content-type');
-  if (mediaType(contentType) === 'multipart/form-data') return checked({ ...fromQuery(c), ...(await fromForm(bytes, contentType!)) });
+  if (mediaType(contentType) === 'multipart/form-data')
+    return checked({ ...fromQuery(c), ...(await fromForm(bytes, contentType!)) });
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -67,7 +68,11 @@ async function fromForm(bytes: Uint8Array, contentType: string): Promise<RunInpu
     throw new AppError('INVALID_BODY', 'the multipart/form-data body does not parse');
   }
   const unknown = [...new Set(form.keys())].filter((k) => !FORM_FIELDS.has(k));
-  if (unknown.length > 0) throw new AppError('INVALID_BODY', `unknown form field(s): ${unknown.join(', ')}; send prompt, and agent or timeout_ms if needed`);
+  if (unknown.length > 0)
+    throw new AppError(
+      'INVALID_BODY',
+      `unknown form field(s): ${unknown.join(', ')}; send prompt, and agent or timeout_ms if needed`,
+    );
   const field = async (name: string) => {
     const values = form.getAll(name);
     if (values.length > 1) throw new AppError('INVALID_BODY', `form field ${name} is given more than once`);

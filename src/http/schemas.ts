@@ -18,12 +18,21 @@ export const RunRequestSchema = z
   .object({
     prompt: z.string().openapi({ description: 'The prompt, handed to the agent on stdin. Must not be blank.' }),
     agent: z.string().min(1).max(64).optional().openapi({ description: 'Agent profile; the session keeps its own.' }),
-    timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({ description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400." }),
+    timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .max(2_147_483_647)
+      .optional()
+      .openapi({
+        description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400.",
+      }),
     files: z
       .record(z.string(), z.union([z.string(), z.object({ base64: z.string() }).strict()]))
       .optional()
       .openapi({
-        description: "Files added to the session's workspace before this turn runs, by path (relative): text as UTF-8, or `{ \"base64\": ... }` for any bytes.",
+        description:
+          'Files added to the session\'s workspace before this turn runs, by path (relative): text as UTF-8, or `{ "base64": ... }` for any bytes.',
         example: { 'src/app.py': 'print(42)\n' },
       }),
   })
@@ -33,7 +42,9 @@ export const RunRequestSchema = z
 const isoTime = z.string().openapi({ example: '2026-11-25T16:45:06.514Z' });
 
 type MetricsShape = {
-  [K in RunMetricName as (typeof RUN_METRICS)[K]['json']]: (typeof RUN_METRICS)[K]['null'] extends 'never' ? z.ZodNumber : z.ZodNullable<z.ZodNumber>;
+  [K in RunMetricName as (typeof RUN_METRICS)[K]['json']]: (typeof RUN_METRICS)[K]['null'] extends 'never'
+    ? z.ZodNumber
+    : z.ZodNullable<z.ZodNumber>;
 };
 
 function metricSchema(name: RunMetricName) {
@@ -91,14 +102,17 @@ export const MessageSchema = z
     role: z.enum(['user', 'assistant']),
     content: z.string(),
     omitted_bytes: z.number().int().openapi({
-      description: 'Bytes of a long reply left out of `content`, which keeps its head and tail (MAX_STORED_OUTPUT_BYTES)',
+      description:
+        'Bytes of a long reply left out of `content`, which keeps its head and tail (MAX_STORED_OUTPUT_BYTES)',
     }),
     run_id: z.string(),
     created_at: isoTime,
   })
   .openapi('Message');
 
-export const SessionDetailSchema = SessionSummarySchema.extend({ messages: z.array(MessageSchema) }).openapi('SessionDetail');
+export const SessionDetailSchema = SessionSummarySchema.extend({ messages: z.array(MessageSchema) }).openapi(
+  'SessionDetail',
+);
 
 const timeParam = z
   .string()
@@ -123,15 +137,10 @@ export const SessionListQuerySchema = z.object({
   owner: z.string().max(64).optional().openapi({ description: 'API key id (admins only; users always see their own)' }),
   from: timeParam,
   to: timeParam,
-  q: z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .openapi({
-      description:
-        'Full-text search in the messages, as one phrase (FTS5 syntax is plain text). A request reads at most 10,000 matching messages; a page that needs more gets 400 INVALID_QUERY: narrow the search.',
-    }),
+  q: z.string().min(1).max(200).optional().openapi({
+    description:
+      'Full-text search in the messages, as one phrase (FTS5 syntax is plain text). A request reads at most 10,000 matching messages; a page that needs more gets 400 INVALID_QUERY: narrow the search.',
+  }),
 });
 
 export const SessionListSchema = z
@@ -152,4 +161,9 @@ export const StatsSchema = z
   })
   .openapi('Stats');
 
-export const IdParamSchema = z.object({ id: z.string().max(100).openapi({ param: { name: 'id', in: 'path' } }) });
+export const IdParamSchema = z.object({
+  id: z
+    .string()
+    .max(100)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});

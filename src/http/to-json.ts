@@ -17,7 +17,14 @@ export function sessionJson(s: SessionRow) {
 }
 
 export function messageJson(m: MessageRow) {
-  return { id: m.id, role: m.role, content: m.content, omitted_bytes: m.omittedBytes, run_id: m.runId, created_at: iso(m.createdAt) };
+  return {
+    id: m.id,
+    role: m.role,
+    content: m.content,
+    omitted_bytes: m.omittedBytes,
+    run_id: m.runId,
+    created_at: iso(m.createdAt),
+  };
 }
 
 export function runJson(r: RunRow) {

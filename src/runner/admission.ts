@@ -13,7 +13,10 @@ export interface AdmissionLimits {
 
 /** The admission limits the service's settings give. */
 export function admissionLimits(
-  config: Pick<ServiceConfig, 'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs' | 'maxRunsPerKey' | 'maxQueuedPerKey'>,
+  config: Pick<
+    ServiceConfig,
+    'maxConcurrentRuns' | 'maxQueuedRuns' | 'queueTimeoutMs' | 'maxRunsPerKey' | 'maxQueuedPerKey'
+  >,
 ): AdmissionLimits {
   return {
     maxConcurrent: config.maxConcurrentRuns,
@@ -152,6 +155,9 @@ export class Admission {
   }
 
   private refusal(why: string): AppError {
-    return new AppError('CAPACITY', `all ${this.limits.maxConcurrent} run slots are busy and ${why}; retry after ${this.retryAfterSeconds} s`);
+    return new AppError(
+      'CAPACITY',
+      `all ${this.limits.maxConcurrent} run slots are busy and ${why}; retry after ${this.retryAfterSeconds} s`,
+    );
   }
 }

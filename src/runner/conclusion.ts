@@ -13,9 +13,18 @@ export interface Conclusion {
  * A run whose container exited: the service's stop says first, then the kernel's OOM
  * kill; else the agent judges from the exit code and what it printed.
  */
-export function exitedConclusion(exit: ContainerExit, stopped: RunStopped | undefined, memoryBytes: number, judge: () => Outcome): Conclusion {
+export function exitedConclusion(
+  exit: ContainerExit,
+  stopped: RunStopped | undefined,
+  memoryBytes: number,
+  judge: () => Outcome,
+): Conclusion {
   if (stopped) return { status: stopped.status, error: null };
-  if (exit.oomKilled) return { status: 'oom', error: { code: 'OOM', message: `the run went over its ${memoryBytes / 1048576} MiB memory limit` } };
+  if (exit.oomKilled)
+    return {
+      status: 'oom',
+      error: { code: 'OOM', message: `the run went over its ${memoryBytes / 1048576} MiB memory limit` },
+    };
   return judge();
 }
 
@@ -33,6 +42,10 @@ export function faultConclusion(fault: RuntimeError): Conclusion {
  * When a stopped run ended with its stop's status, the stop says why (over budget, say,
  * even if the engine also failed); a run that ended otherwise keeps its own error.
  */
-export function withStopError<C extends Conclusion>(c: C, stopped: RunStopped | undefined, run: { timeoutMs: number; maxOutputBytes: number }): C {
+export function withStopError<C extends Conclusion>(
+  c: C,
+  stopped: RunStopped | undefined,
+  run: { timeoutMs: number; maxOutputBytes: number },
+): C {
   return stopped && c.status === stopped.status ? { ...c, error: stopped.error(run) } : c;
 }

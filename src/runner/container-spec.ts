@@ -15,7 +15,13 @@ const DEADLINE_SLACK_MS = 60_000;
 const OWN_DEADLINE_AFTER_MS = 5_000;
 
 /** The container one run starts: its profile's settings, its agent's turn, and labels that say whose it is. */
-export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: string, now: number, workspaceBounds: WorkspaceBounds): ContainerSpec {
+export function containerSpec(
+  run: PlannedRun,
+  turn: PreparedTurn,
+  instanceId: string,
+  now: number,
+  workspaceBounds: WorkspaceBounds,
+): ContainerSpec {
   const { profile } = run;
   return {
     ...profileSettings(profile),
@@ -33,7 +39,9 @@ export function containerSpec(run: PlannedRun, turn: PreparedTurn, instanceId: s
     files: turn.files,
     stdin: turn.stdin,
     ownDeadlineAt: profile.ownDeadline ? now + run.timeoutMs + OWN_DEADLINE_AFTER_MS : undefined,
-    workspace: profile.keepWorkspace ? { boundary: newBoundary(), maxBytes: workspaceBounds.maxBytes + CAPTURE_SLACK, restore: run.workspace?.tar } : undefined,
+    workspace: profile.keepWorkspace
+      ? { boundary: newBoundary(), maxBytes: workspaceBounds.maxBytes + CAPTURE_SLACK, restore: run.workspace?.tar }
+      : undefined,
   };
 }
 

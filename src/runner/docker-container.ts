@@ -4,7 +4,14 @@ import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import { STDERR_HEAD_BYTES, wrapperFailed } from './own-deadline.js';
 import { CaptureSplitter, workspaceShim, type Capture } from './workspace-capture.js';
-import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerFile, type ContainerSpec, type OutputSink } from './runtime.js';
+import {
+  FILES_ROOT,
+  RuntimeError,
+  type ContainerExit,
+  type ContainerFile,
+  type ContainerSpec,
+  type OutputSink,
+} from './runtime.js';
 
 // One container's life on a Docker Engine, as a cold run (docker-runtime.ts) and a standby
 // one (standby/docker-standby.ts) both live it: its create options and files, its stdin in
@@ -14,7 +21,13 @@ import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerFile, type 
  * What a cold and a standby container share once their process runs: its stdin in, its
  * output out until it ends, then its exit, with the workspace it handed back.
  */
-export async function runToExit(container: Docker.Container, stream: Duplex, spec: ContainerSpec, sink: OutputSink, kill: () => void): Promise<ContainerExit> {
+export async function runToExit(
+  container: Docker.Container,
+  stream: Duplex,
+  spec: ContainerSpec,
+  sink: OutputSink,
+  kill: () => void,
+): Promise<ContainerExit> {
   stream.end(stdinOf(spec));
   const { stderrHead, capture } = await relay(stream, sink, spec.workspace, kill);
   const exit = await exitOf(container);
@@ -84,7 +97,10 @@ async function exitOf(container: Docker.Container): Promise<ContainerExit> {
   const exited = container.wait() as Promise<{ StatusCode: number }>;
   exited.catch(() => {}); // a rejection is seen through the race below
   for (;;) {
-    const waited = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_CHECK_MS).unref())]);
+    const waited = await Promise.race([
+      exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_CHECK_MS).unref()),
+    ]);
     const state = (await container.inspect()).State;
     if (waited || !state.Running) {
       return { exitCode: waited?.StatusCode ?? state.ExitCode, oomKilled: state.OOMKilled === true };
@@ -142,13 +158,20 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
 export function tarOf(files: ContainerFile[], folderOwner?: number): Pack {
   const tar = pack();
   const relative = (p: string) => {
-    if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..')) throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
+    if (!p.startsWith(`${FILES_ROOT}/`) || p.split('/').includes('..'))
+      throw new Error(`container file outside ${FILES_ROOT}: ${p}`);
     return p.slice(FILES_ROOT.length + 1);
   };
   const dirs = new Set(['.', ...files.map((f) => parentDir(relative(f.path))).filter((d) => d !== '')]);
   for (const dir of dirs) {
     const owned = folderOwner !== undefined;
-    tar.entry({ name: `${dir}/`, type: 'directory', mode: owned ? 0o755 : 0o555, uid: owned ? folderOwner : 0, gid: owned ? folderOwner : 0 });
+    tar.entry({
+      name: `${dir}/`,
+      type: 'directory',
+      mode: owned ? 0o755 : 0o555,
+      uid: owned ? folderOwner : 0,
+      gid: owned ? folderOwner : 0,
+    });
   }
   for (const f of files) {
     const owner = f.uid ?? 0;
@@ -216,7 +239,10 @@ export function toRuntimeError(err: unknown): RuntimeError {
     return new RuntimeError('RUNTIME_UNAVAILABLE', 'the container engine is not reachable');
   }
   if (e.statusCode === 404 && /no such image/i.test(message)) {
-    return new RuntimeError('IMAGE_NOT_FOUND', `image not found on the engine: ${message.replace(/^no such image:\s*/i, '')}`);
+    return new RuntimeError(
+      'IMAGE_NOT_FOUND',
+      `image not found on the engine: ${message.replace(/^no such image:\s*/i, '')}`,
+    );
   }
   return new RuntimeError('RUNTIME_ERROR', `the container engine failed: ${message}`);
 }

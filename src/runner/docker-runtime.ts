@@ -1,10 +1,26 @@
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import { createOptions, removeQuietly, runToExit, shimOf, tarOf, toRuntimeError, type EngineError } from './docker-container.js';
+import {
+  createOptions,
+  removeQuietly,
+  runToExit,
+  shimOf,
+  tarOf,
+  toRuntimeError,
+  type EngineError,
+} from './docker-container.js';
 import { ImageCommandCache, type ImageCommand } from './image-commands.js';
 import { DockerStandby } from './standby/docker-standby.js';
 import { underTimeout } from './own-deadline.js';
-import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerRuntime, type ContainerSpec, type ManagedContainer, type OutputSink } from './runtime.js';
+import {
+  FILES_ROOT,
+  RuntimeError,
+  type ContainerExit,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type ManagedContainer,
+  type OutputSink,
+} from './runtime.js';
 
 const PING_TIMEOUT_MS = 3000;
 
@@ -42,7 +58,8 @@ export class DockerRuntime implements ContainerRuntime {
       const t0 = performance.now();
       // Create, copy files in, attach, start; the exit is asked once the output has ended (exitOf).
       container = await this.docker.createContainer(await this.createOptions(spec));
-      if (spec.files.length > 0) await container.putArchive(tarOf(spec.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
+      if (spec.files.length > 0)
+        await container.putArchive(tarOf(spec.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
       const createMs = performance.now() - t0;
       if (signal.aborted) throw signal.reason;
 
@@ -108,7 +125,11 @@ export class DockerRuntime implements ContainerRuntime {
 export async function imageCommandOf(docker: Docker, image: string): Promise<ImageCommand> {
   const { Config } = await docker.getImage(image).inspect();
   const list = (v: string | string[] | null | undefined) => (typeof v === 'string' ? [v] : (v ?? []));
-  return { entrypoint: list(Config.Entrypoint), cmd: list(Config.Cmd), ...gateOf(Config.Labels?.['ephemera.standby.gate']) };
+  return {
+    entrypoint: list(Config.Entrypoint),
+    cmd: list(Config.Cmd),
+    ...gateOf(Config.Labels?.['ephemera.standby.gate']),
+  };
 }
 
 /** An image's own standby gate: a JSON array of strings, or nothing (the plain sh gate is used). */

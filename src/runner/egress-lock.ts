@@ -29,9 +29,11 @@ export function lockProblem(name: string, facts: NetworkFacts | undefined, input
     !facts.internal && 'it has a route out (not --internal)',
     !facts.iccDisabled && 'its containers can reach each other (enable_icc is not false)',
     facts.ipv6 && 'it has IPv6, which the INPUT rules do not cover',
-    input === 'open' && `the host's ports are open to it (INPUT from ${facts.bridge} does not go first to chain ${EGRESS_CHAIN} as set up)`,
+    input === 'open' &&
+      `the host's ports are open to it (INPUT from ${facts.bridge} does not go first to chain ${EGRESS_CHAIN} as set up)`,
     // Fail closed: what cannot be seen is not taken as locked.
-    input === 'unknown' && `the host's INPUT rules cannot be read (the service is not root, or has no iptables) to see that its ports are closed to it`,
+    input === 'unknown' &&
+      `the host's INPUT rules cannot be read (the service is not root, or has no iptables) to see that its ports are closed to it`,
   ].filter(Boolean);
   return open.length === 0 ? undefined : `network ${name} is not locked down: ${open.join('; ')}`;
 }
@@ -61,7 +63,10 @@ export async function unlockedProfiles(
     }
     const problem = seen.get(p.network);
     if (problem) {
-      problems.set(p.name, `${problem}; run \`npm run setup\` as root to lock it, or add "open_egress" to profile ${p.name}'s "unsafe" list`);
+      problems.set(
+        p.name,
+        `${problem}; run \`npm run setup\` as root to lock it, or add "open_egress" to profile ${p.name}'s "unsafe" list`,
+      );
     }
   }
   return problems;
@@ -100,7 +105,10 @@ function inputLock(facts: NetworkFacts, gatewayPorts: number[]): InputLock {
   };
   const input = rules('INPUT');
   if (!input) return 'unknown';
-  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` && chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPorts) ? 'locked' : 'open';
+  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` &&
+    chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPorts)
+    ? 'locked'
+    : 'open';
 }
 
 /**
@@ -109,7 +117,9 @@ function inputLock(facts: NetworkFacts, gatewayPorts: number[]): InputLock {
  * and its replicas' on this host: MODEL_GATEWAY_PORTS), then the rest dropped.
  */
 export function chainLocks(chain: string[], gateway: string | undefined, ports: number[]): boolean {
-  const accept = new RegExp(`^-A ${EGRESS_CHAIN} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`);
+  const accept = new RegExp(
+    `^-A ${EGRESS_CHAIN} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`,
+  );
   const opened = chain.slice(1, -1).map((rule) => accept.exec(rule)?.[1]);
   const want = new Set(ports.map(String));
   return (

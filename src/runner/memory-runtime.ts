@@ -38,16 +38,30 @@ export class MemoryRuntime implements ContainerRuntime {
     if (!program) throw new RuntimeError('IMAGE_NOT_FOUND', `image not found on the engine: ${spec.image}`);
     this.specs.push(spec);
     const id = `mem-${this.specs.length}`;
-    this.live.set(id, { id, runId: spec.labels['ephemera.run'] ?? '', instanceId: spec.labels['ephemera.instance'] ?? '', deadline: null });
+    this.live.set(id, {
+      id,
+      runId: spec.labels['ephemera.run'] ?? '',
+      instanceId: spec.labels['ephemera.instance'] ?? '',
+      deadline: null,
+    });
     try {
       if (signal.aborted) throw signal.reason;
       sink.started({ createMs: 0, startMs: 0 });
-      const killed = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      const killed = new Promise<never>((_, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      );
       const exit = await Promise.race([
-        program({ spec, signal, stdout: (t) => sink.stdout(Buffer.from(t)), stderr: (t) => sink.stderr(Buffer.from(t)) }),
+        program({
+          spec,
+          signal,
+          stdout: (t) => sink.stdout(Buffer.from(t)),
+          stderr: (t) => sink.stderr(Buffer.from(t)),
+        }),
         killed,
       ]);
-      return typeof exit === 'number' ? { exitCode: exit, oomKilled: false } : { exitCode: 0, oomKilled: false, ...exit };
+      return typeof exit === 'number'
+        ? { exitCode: exit, oomKilled: false }
+        : { exitCode: 0, oomKilled: false, ...exit };
     } finally {
       this.live.delete(id);
     }

@@ -50,7 +50,10 @@ export class OutputBuffer {
     this.tail.push(rest);
     this.tailBytes += rest.length;
     // Drop the oldest tail chunks while what is left still covers tailMax.
-    while (this.tail.length - this.tailStart > 1 && this.tailBytes - this.tail[this.tailStart]!.length >= this.tailMax) {
+    while (
+      this.tail.length - this.tailStart > 1 &&
+      this.tailBytes - this.tail[this.tailStart]!.length >= this.tailMax
+    ) {
       this.tailBytes -= this.tail[this.tailStart]!.length;
       this.tailStart++;
     }
@@ -68,12 +71,16 @@ export class OutputBuffer {
   /** What the transcript stores: all of it when it fits, else head + marker + tail, cut between characters. */
   stored(): { text: string; omittedBytes: number } {
     const tail = this.tail.slice(this.tailStart);
-    if (this.total <= this.storedMax) return { text: Buffer.concat([...this.head, ...tail]).toString('utf8'), omittedBytes: 0 };
+    if (this.total <= this.storedMax)
+      return { text: Buffer.concat([...this.head, ...tail]).toString('utf8'), omittedBytes: 0 };
     const head = cutAtCharEnd(Buffer.concat(this.head));
     const tailAll = Buffer.concat(tail);
     const end = cutAtCharStart(tailAll.subarray(tailAll.length - this.tailMax));
     const omittedBytes = this.total - head.length - end.length;
-    return { text: `${head.toString('utf8')}\n[ephemera: ${omittedBytes} bytes omitted]\n${end.toString('utf8')}`, omittedBytes };
+    return {
+      text: `${head.toString('utf8')}\n[ephemera: ${omittedBytes} bytes omitted]\n${end.toString('utf8')}`,
+      omittedBytes,
+    };
   }
 }
 

@@ -16,10 +16,19 @@ import { RuntimeError } from './runtime.js';
  * then `command` or else the image's CMD) under `timeout` until `deadlineAt` (epoch ms, when
  * given), all under `shim` (the workspace's, when it is kept).
  */
-export function underTimeout(image: string, deadlineAt: number | undefined, own: ImageCommand, command: string[] | undefined, shim: string[] = []) {
+export function underTimeout(
+  image: string,
+  deadlineAt: number | undefined,
+  own: ImageCommand,
+  command: string[] | undefined,
+  shim: string[] = [],
+) {
   const cmd = command ?? own.cmd;
   if (own.entrypoint.length === 0 && cmd.length === 0) {
-    throw new RuntimeError('RUNTIME_ERROR', `image ${image} has no ENTRYPOINT or CMD, and its profile gives no command`);
+    throw new RuntimeError(
+      'RUNTIME_ERROR',
+      `image ${image} has no ENTRYPOINT or CMD, and its profile gives no command`,
+    );
   }
   const deadline = deadlineAt === undefined ? [] : ['timeout', '-s', 'KILL', String(secondsUntil(deadlineAt))];
   // The shim outside `timeout`: coreutils' stays the command's parent, of the same uid, and
@@ -39,7 +48,8 @@ export const STDERR_HEAD_BYTES = 256;
  * What tini prints (then exit 127) when it cannot exec the wrapper, and what a shell prints
  * when it cannot (the workspace shim, a standby gate): no `timeout` on the image's PATH.
  */
-const NO_WRAPPER = /^\[FATAL tini \(\d+\)\] exec timeout failed|timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
+const NO_WRAPPER =
+  /^\[FATAL tini \(\d+\)\] exec timeout failed|timeout: (not found|No such file)|can't execute 'timeout'|'timeout': No such file/;
 
 /** The error for a run whose wrapper never started, or undefined when it did. */
 export function wrapperFailed(image: string, exitCode: number, stderrHead: string): RuntimeError | undefined {

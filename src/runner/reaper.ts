@@ -77,7 +77,10 @@ export class Reaper {
       try {
         await runtime.remove(c.id);
         removed++;
-        logger.warn({ containerId: c.id.slice(0, 12), runId: c.runId, instance: c.instanceId }, 'reaped orphaned container');
+        logger.warn(
+          { containerId: c.id.slice(0, 12), runId: c.runId, instance: c.instanceId },
+          'reaped orphaned container',
+        );
       } catch {
         // gone already, or the engine went away; next pass
       }

@@ -31,7 +31,9 @@ export function runEnd(
     stderr: printed.stderr.stored().text,
     output: containerRan ? printed.reply.stored() : null,
     metrics,
-    replay: run.replay.kept ? { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes } : null,
+    replay: run.replay.kept
+      ? { messages: run.replay.messages.length, omitted: run.replay.omitted, bytes: run.replay.bytes }
+      : null,
     workspace: run.profile.keepWorkspace ? { in: run.workspace, out: workspaceOut } : null,
     now: Date.now(),
   };

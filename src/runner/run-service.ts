@@ -179,7 +179,8 @@ export class RunService {
   }
 
   private refuseWhenClosed(): void {
-    if (this.closed) throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
+    if (this.closed)
+      throw new AppError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance or later');
   }
 
   private async plan(req: RunRequest): Promise<TurnPlan> {
@@ -192,7 +193,10 @@ export class RunService {
     const agentName = req.agent ?? session?.agent ?? profiles.defaultAgent;
     const profile = profiles.profiles.get(agentName);
     if (!profile) {
-      throw new AppError('UNKNOWN_AGENT', `unknown agent "${agentName}"; known: ${[...profiles.profiles.keys()].join(', ')}`);
+      throw new AppError(
+        'UNKNOWN_AGENT',
+        `unknown agent "${agentName}"; known: ${[...profiles.profiles.keys()].join(', ')}`,
+      );
     }
     this.refuseWhenUnavailable(agentName);
     if (session && session.agent !== agentName) {
@@ -201,7 +205,10 @@ export class RunService {
     // A request may shorten its deadline, never lengthen it past what its profile allows.
     const maxTimeoutMs = Math.min(profile.maxTimeoutMs, config.maxTimeoutMs);
     if (req.timeoutMs !== undefined && req.timeoutMs > maxTimeoutMs) {
-      throw new AppError('INVALID_BODY', `timeout_ms ${req.timeoutMs} is over the ${maxTimeoutMs} ms agent "${agentName}" allows`);
+      throw new AppError(
+        'INVALID_BODY',
+        `timeout_ms ${req.timeoutMs} is over the ${maxTimeoutMs} ms agent "${agentName}" allows`,
+      );
     }
     const timeoutMs = Math.min(req.timeoutMs ?? profile.timeoutMs, maxTimeoutMs);
     return { session, agentName, profile, timeoutMs };
@@ -250,13 +257,19 @@ export class RunService {
           });
     if (begun === 'gone') throw new AppError('NOT_FOUND', `session ${sessionId} not found`);
     if (begun === 'duplicate') {
-      throw new AppError('RUN_IN_PROGRESS', `a request with this Idempotency-Key began a run a moment ago; retry to get its outcome`);
+      throw new AppError(
+        'RUN_IN_PROGRESS',
+        `a request with this Idempotency-Key began a run a moment ago; retry to get its outcome`,
+      );
     }
     if (begun === 'busy') {
       throw new AppError('SESSION_BUSY', `session ${sessionId} has a run in progress; send the next turn when it ends`);
     }
     if (begun === 'stale') {
-      throw new AppError('SESSION_BUSY', `session ${sessionId}'s workspace changed while this turn waited; send it again`);
+      throw new AppError(
+        'SESSION_BUSY',
+        `session ${sessionId}'s workspace changed while this turn waited; send it again`,
+      );
     }
     // The turn has begun: from here on, whatever happens must end its run, or the
     // session stays busy for good.
@@ -269,7 +282,10 @@ export class RunService {
         timeoutMs,
         prompt: req.prompt,
         receivedAt: req.receivedAt,
-        replay: profile.replay === 'none' ? NO_REPLAY : await store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        replay:
+          profile.replay === 'none'
+            ? NO_REPLAY
+            : await store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
         workspace: profile.keepWorkspace ? (files?.workspace ?? (await workspaces.get(sessionId))) : undefined,
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,
@@ -284,7 +300,10 @@ export class RunService {
   /** The request's files laid over the session's workspace, checked; stored once the turn begins. */
   private async filesEdit(files: Record<string, GivenFile>, plan: TurnPlan): Promise<WorkspaceEdit> {
     if (!plan.profile.keepWorkspace) {
-      throw new AppError('WORKSPACE_NOT_KEPT', `agent ${plan.agentName} keeps no workspace (its profile has no workdir, or keep_workspace: false): files cannot be given`);
+      throw new AppError(
+        'WORKSPACE_NOT_KEPT',
+        `agent ${plan.agentName} keeps no workspace (its profile has no workdir, or keep_workspace: false): files cannot be given`,
+      );
     }
     try {
       const current = plan.session && (await this.deps.workspaces.get(plan.session.id));
@@ -304,7 +323,11 @@ export class RunService {
     const endGrant = () => grant && gateway!.tokens.revoke(grant);
     try {
       const access = grant && { token: grant.token, baseUrl: gateway!.url()! };
-      const agent = (this.deps.agents ?? agentFor)(planned.profile, access, modelKeyOf(config, planned.profile.kind) !== undefined);
+      const agent = (this.deps.agents ?? agentFor)(
+        planned.profile,
+        access,
+        modelKeyOf(config, planned.profile.kind) !== undefined,
+      );
       run = new Run(planned, agent, { grant, endGrant }, this.runParts());
       return run;
     } catch (err) {

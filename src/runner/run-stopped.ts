@@ -24,10 +24,16 @@ export class RunStopped extends Error {
   }
 }
 
-const STOP_ERRORS: Record<StopReason, (run: { timeoutMs: number; maxOutputBytes: number }, stopped: RunStopped) => RunError> = {
+const STOP_ERRORS: Record<
+  StopReason,
+  (run: { timeoutMs: number; maxOutputBytes: number }, stopped: RunStopped) => RunError
+> = {
   budget: (_r, stopped) => ({ code: 'BUDGET_EXCEEDED', message: stopped.detail }),
   timeout: (r) => ({ code: 'TIMEOUT', message: `the run exceeded its ${r.timeoutMs} ms deadline` }),
   cancelled: () => ({ code: 'CANCELLED', message: 'the client went away before the run ended' }),
-  output_limit: (r) => ({ code: 'OUTPUT_LIMIT', message: `the run printed more than ${r.maxOutputBytes} bytes; output kept up to that` }),
+  output_limit: (r) => ({
+    code: 'OUTPUT_LIMIT',
+    message: `the run printed more than ${r.maxOutputBytes} bytes; output kept up to that`,
+  }),
   interrupted: () => ({ ...INTERRUPTED.byShutdown }),
 };

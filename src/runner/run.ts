@@ -13,7 +13,13 @@ import { OutputMeter } from './output-meter.js';
 import type { PlannedRun } from './planned-run.js';
 import { runEnd, SERVICE_FAULT, tokenMetrics, type RunRecord } from './run-record.js';
 import { RunStopped } from './run-stopped.js';
-import { RuntimeError, type ContainerExit, type ContainerRuntime, type ContainerSpec, type OutputSink } from './runtime.js';
+import {
+  RuntimeError,
+  type ContainerExit,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type OutputSink,
+} from './runtime.js';
 import type { Workspace, WorkspaceBounds } from '../workspace/archive.js';
 import { keptWorkspace } from '../workspace/kept.js';
 
@@ -115,19 +121,27 @@ export class Run implements RunHandle {
   ) {
     ({ sessionId: this.sessionId, runId: this.runId, agentName: this.agent, timeoutMs: this.timeoutMs } = planned);
     ({ textEvent: this.textEvent, streamsStderr: this.streamsStderr } = driver);
-    const turn = driver.prepare({ prompt: planned.prompt, history: planned.replay.messages, omitted: planned.replay.omitted });
+    const turn = driver.prepare({
+      prompt: planned.prompt,
+      history: planned.replay.messages,
+      omitted: planned.replay.omitted,
+    });
     this.parser = driver.parser();
     // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
     // otherwise a paused reader would hold the run, and its slot, for good.
     this.stopper.signal.addEventListener('abort', () => this.events.stopWaiting(), { once: true });
     this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
     const { maxOutputBytes, maxStoredOutputBytes, instanceId } = parts.config;
-    this.meter = new OutputMeter(this.metrics, maxOutputBytes, planned.receivedAt, () => this.stopFor(new RunStopped('output_limit')));
+    this.meter = new OutputMeter(this.metrics, maxOutputBytes, planned.receivedAt, () =>
+      this.stopFor(new RunStopped('output_limit')),
+    );
     this.reply = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
     this.stderr = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
     this.ready = this.started.promise;
     this.ready.catch(() => {}); // callers that stream may never await it
-    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now(), parts.config.workspace)).catch((err: unknown) => this.failedInService(err));
+    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now(), parts.config.workspace)).catch(
+      (err: unknown) => this.failedInService(err),
+    );
   }
 
   cancel(opts: { stillReading?: boolean } = {}): void {
@@ -148,12 +162,19 @@ export class Run implements RunHandle {
   private async live(spec: ContainerSpec): Promise<RunResult> {
     this.metrics.queuedMs = this.sinceReceived();
     const { timeoutMs } = this.planned;
-    const ended = withStopError(await this.runContainer(spec), this.stopped(), { timeoutMs, maxOutputBytes: this.parts.config.maxOutputBytes });
+    const ended = withStopError(await this.runContainer(spec), this.stopped(), {
+      timeoutMs,
+      maxOutputBytes: this.parts.config.maxOutputBytes,
+    });
     this.metrics.totalMs = this.sinceReceived();
     if (!this.refusal) this.started.resolve();
     Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
     const printed = { reply: this.reply, stderr: this.stderr };
-    await this.parts.record.storeEnd(this.runId, this.sessionId, runEnd(this.planned, ended, printed, this.metrics, this.workspaceOut));
+    await this.parts.record.storeEnd(
+      this.runId,
+      this.sessionId,
+      runEnd(this.planned, ended, printed, this.metrics, this.workspaceOut),
+    );
     // Told once its end is stored: a client that reads the run after the error finds it ended.
     if (this.refusal) this.started.reject(this.refusal);
     const result = this.resultOf(ended);
@@ -171,7 +192,13 @@ export class Run implements RunHandle {
       exitCode = exit.exitCode;
       await this.emit(this.parser.end());
       const judge = () => this.driver.conclude(exit.exitCode, this.parser.parsed);
-      return { exitCode, ...(await this.keepWorkspace(exit, exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge))) };
+      return {
+        exitCode,
+        ...(await this.keepWorkspace(
+          exit,
+          exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge),
+        )),
+      };
     } catch (err) {
       return { exitCode, ...this.faulted(err) };
     } finally {
@@ -226,7 +253,10 @@ export class Run implements RunHandle {
       this.workspaceOut = kept.workspace;
       return ended;
     }
-    (this.planned.logger ?? this.parts.logger).warn({ runId: this.runId, ...kept.error }, 'the workspace a run left was not kept');
+    (this.planned.logger ?? this.parts.logger).warn(
+      { runId: this.runId, ...kept.error },
+      'the workspace a run left was not kept',
+    );
     // Over its bound, the container was killed while it handed the workspace back (its command
     // had ended): the exit code is the kill's, and the workspace is the reason.
     const killedForIt = 'problem' in exit.capture && exit.capture.problem === 'TOO_LARGE';

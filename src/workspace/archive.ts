@@ -64,24 +64,37 @@ export function entryPath(name: string): string {
   if (name.includes('\0')) throw new WorkspaceError('REJECTED', `a path holds a NUL byte`);
   if (name.startsWith('/')) throw new WorkspaceError('REJECTED', `absolute path ${JSON.stringify(name)}`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new WorkspaceError('REJECTED', `path ${JSON.stringify(name)} climbs out of the workspace`);
+  if (parts.includes('..'))
+    throw new WorkspaceError('REJECTED', `path ${JSON.stringify(name)} climbs out of the workspace`);
   return parts.length === 0 ? '.' : parts.join('/');
 }
 
 /** A symlink's target must stay inside the workspace, seen from the link's own folder. */
 function checkSymlink(path: string, target: string): void {
-  if (target === '' || target.includes('\0')) throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(path)} has no usable target`);
-  if (target.startsWith('/')) throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(path)} points outside the workspace (${JSON.stringify(target)})`);
+  if (target === '' || target.includes('\0'))
+    throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(path)} has no usable target`);
+  if (target.startsWith('/'))
+    throw new WorkspaceError(
+      'REJECTED',
+      `symlink ${JSON.stringify(path)} points outside the workspace (${JSON.stringify(target)})`,
+    );
   const resolved = posix.normalize(posix.join(posix.dirname(path), target));
   if (resolved === '..' || resolved.startsWith('../')) {
-    throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(path)} points outside the workspace (${JSON.stringify(target)})`);
+    throw new WorkspaceError(
+      'REJECTED',
+      `symlink ${JSON.stringify(path)} points outside the workspace (${JSON.stringify(target)})`,
+    );
   }
 }
 
 /** Checks one header and turns it into an entry (without its content). */
 function entryOf(h: Headers, known: Map<string, WorkspaceEntry>): WorkspaceEntry | undefined {
   const type = h.type ? TYPES[h.type] : undefined;
-  if (!type) throw new WorkspaceError('REJECTED', `${JSON.stringify(h.name)} is a ${h.type ?? 'special file'}: only files, folders and links inside the workspace are kept`);
+  if (!type)
+    throw new WorkspaceError(
+      'REJECTED',
+      `${JSON.stringify(h.name)} is a ${h.type ?? 'special file'}: only files, folders and links inside the workspace are kept`,
+    );
   const path = entryPath(h.name);
   if (path === '.') return undefined; // the workspace folder itself: its owner and mode are the run's
   const given = (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777;
@@ -90,7 +103,8 @@ function entryOf(h: Headers, known: Map<string, WorkspaceEntry>): WorkspaceEntry
     // Kept as a copy of its file: sorted, a link could come before its file, and a merge
     // could replace the file under it.
     const target = known.get(entryPath(h.linkname ?? ''));
-    if (target?.type !== 'file') throw new WorkspaceError('REJECTED', `hard link ${JSON.stringify(path)} names no file before it`);
+    if (target?.type !== 'file')
+      throw new WorkspaceError('REJECTED', `hard link ${JSON.stringify(path)} names no file before it`);
     return { path, type: 'file', mode: target.mode, mtime: target.mtime, content: target.content! };
   }
   // A folder its owner cannot write into cannot be unpacked into by a tar that is not root.
@@ -124,7 +138,8 @@ export async function readWorkspaceTar(tar: Buffer, bounds: WorkspaceBounds): Pr
         entry = entryOf(h, byPath);
         bytes += HEADER_BYTES + (entry?.type === 'file' ? roundUp(entry.content?.length ?? h.size ?? 0) : 0);
         if (bytes > bounds.maxBytes) throw tooLarge(bounds, `more than ${bounds.maxBytes} bytes`);
-        if (entry && !byPath.has(entry.path) && byPath.size >= bounds.maxFiles) throw tooLarge(bounds, `more than ${bounds.maxFiles} entries`);
+        if (entry && !byPath.has(entry.path) && byPath.size >= bounds.maxFiles)
+          throw tooLarge(bounds, `more than ${bounds.maxFiles} entries`);
       } catch (err) {
         return fail(err);
       }
@@ -151,7 +166,10 @@ export async function readWorkspaceTar(tar: Buffer, bounds: WorkspaceBounds): Pr
   }
   // A tar cut short between two entries reads as a whole one: its end blocks say it is not.
   if (tar.length < END_BLOCKS || tar.subarray(tar.length - END_BLOCKS).some((b) => b !== 0)) {
-    throw new WorkspaceError('REJECTED', 'not a readable tar archive (it does not end with its end-of-archive blocks: cut short?)');
+    throw new WorkspaceError(
+      'REJECTED',
+      'not a readable tar archive (it does not end with its end-of-archive blocks: cut short?)',
+    );
   }
   const entries = [...byPath.values()];
   checkLinkChains(entries);
@@ -173,7 +191,10 @@ function checkLinkChains(entries: WorkspaceEntry[]): void {
       if (part === '..') walked.pop();
       else walked.push(part);
       if (links.has(walked.join('/'))) {
-        throw new WorkspaceError('REJECTED', `symlink ${JSON.stringify(e.path)} points through another link (${JSON.stringify(walked.join('/'))}): a link may lead only to a file or folder of the workspace`);
+        throw new WorkspaceError(
+          'REJECTED',
+          `symlink ${JSON.stringify(e.path)} points through another link (${JSON.stringify(walked.join('/'))}): a link may lead only to a file or folder of the workspace`,
+        );
       }
     }
   }
@@ -198,7 +219,14 @@ export async function packWorkspace(entries: WorkspaceEntry[]): Promise<Workspac
     // Only a file's time is its own: a folder's is when an extract last wrote into it, a link's
     // whenever it was unpacked. Kept, they would change the digest of a workspace nobody changed.
     const mtime = e.type === 'file' ? e.mtime : EPOCH;
-    const header: Partial<Headers> & { name: string } = { name: e.type === 'directory' ? `${e.path}/` : e.path, type: e.type, mode: e.mode, mtime, uid: 0, gid: 0 };
+    const header: Partial<Headers> & { name: string } = {
+      name: e.type === 'directory' ? `${e.path}/` : e.path,
+      type: e.type,
+      mode: e.mode,
+      mtime,
+      uid: 0,
+      gid: 0,
+    };
     if (e.target !== undefined) header.linkname = e.target;
     if (e.type === 'file') p.entry({ ...header, size: e.content!.length }, e.content!);
     else p.entry(header);
@@ -206,7 +234,13 @@ export async function packWorkspace(entries: WorkspaceEntry[]): Promise<Workspac
   p.finalize();
   await ended;
   const tar = Buffer.concat(chunks);
-  return { entries: sorted, tar, bytes: tar.length, files: sorted.length, sha256: createHash('sha256').update(tar).digest('hex') };
+  return {
+    entries: sorted,
+    tar,
+    bytes: tar.length,
+    files: sorted.length,
+    sha256: createHash('sha256').update(tar).digest('hex'),
+  };
 }
 
 /**
@@ -251,7 +285,11 @@ export function mergeEntries(base: WorkspaceEntry[], added: WorkspaceEntry[]): W
       const dir = parts.slice(0, i).join('/');
       const there = byPath.get(dir);
       if (!there) byPath.set(dir, { path: dir, type: 'directory', mode: 0o755, mtime: e.mtime });
-      else if (there.type !== 'directory') throw new WorkspaceError('REJECTED', `${JSON.stringify(e.path)} is inside ${JSON.stringify(dir)}, which is not a folder`);
+      else if (there.type !== 'directory')
+        throw new WorkspaceError(
+          'REJECTED',
+          `${JSON.stringify(e.path)} is inside ${JSON.stringify(dir)}, which is not a folder`,
+        );
     }
   }
   return [...byPath.values()];
@@ -265,4 +303,7 @@ const EPOCH = new Date(0);
 const TAR_SLACK = 10_240;
 const roundUp = (n: number) => Math.ceil(n / 512) * 512;
 const tooLarge = (b: WorkspaceBounds, what: string) =>
-  new WorkspaceError('TOO_LARGE', `the workspace would hold ${what}; a session keeps at most ${b.maxBytes} bytes and ${b.maxFiles} entries (WORKSPACE_MAX_BYTES, WORKSPACE_MAX_FILES)`);
+  new WorkspaceError(
+    'TOO_LARGE',
+    `the workspace would hold ${what}; a session keeps at most ${b.maxBytes} bytes and ${b.maxFiles} entries (WORKSPACE_MAX_BYTES, WORKSPACE_MAX_FILES)`,
+  );

@@ -1,4 +1,15 @@
-import { checkBounds, checkEntryBounds, entryPath, mergeEntries, packWorkspace, storedEntries, WorkspaceError, type Workspace, type WorkspaceBounds, type WorkspaceEntry } from './archive.js';
+import {
+  checkBounds,
+  checkEntryBounds,
+  entryPath,
+  mergeEntries,
+  packWorkspace,
+  storedEntries,
+  WorkspaceError,
+  type Workspace,
+  type WorkspaceBounds,
+  type WorkspaceEntry,
+} from './archive.js';
 import type { StoredWorkspace } from '../db/store.js';
 
 /** A change a user makes to a session's workspace before a turn. */
@@ -11,7 +22,11 @@ export interface WorkspaceEdit {
 }
 
 /** The workspace a change makes of `current`, checked against the bounds as stored. */
-export async function editWorkspace(current: StoredWorkspace | undefined, change: WorkspaceChange, bounds: WorkspaceBounds): Promise<WorkspaceEdit> {
+export async function editWorkspace(
+  current: StoredWorkspace | undefined,
+  change: WorkspaceChange,
+  bounds: WorkspaceBounds,
+): Promise<WorkspaceEdit> {
   const base = 'add' in change ? await storedEntries(current?.tar) : [];
   const entries = checkEntryBounds(mergeEntries(base, 'add' in change ? change.add : change.replace), bounds);
   return { workspace: checkBounds(await packWorkspace(entries), bounds), basedOn: current?.sha256 };

@@ -1,8 +1,19 @@
 import type { Capture } from '../runner/workspace-capture.js';
-import { checkBounds, checkEntryBounds, mergeEntries, packWorkspace, readWorkspaceTar, WorkspaceError, type Workspace, type WorkspaceBounds } from './archive.js';
+import {
+  checkBounds,
+  checkEntryBounds,
+  mergeEntries,
+  packWorkspace,
+  readWorkspaceTar,
+  WorkspaceError,
+  type Workspace,
+  type WorkspaceBounds,
+} from './archive.js';
 
 /** What a run's end makes of the workspace its container handed back. */
-export type KeptWorkspace = { workspace: Workspace } | { error: { code: 'WORKSPACE_TOO_LARGE' | 'WORKSPACE_REJECTED'; message: string } };
+export type KeptWorkspace =
+  | { workspace: Workspace }
+  | { error: { code: 'WORKSPACE_TOO_LARGE' | 'WORKSPACE_REJECTED'; message: string } };
 
 /**
  * Checks a captured workspace as an upload is checked (the same bounds, paths, links and
@@ -11,8 +22,19 @@ export type KeptWorkspace = { workspace: Workspace } | { error: { code: 'WORKSPA
 export async function keptWorkspace(capture: Capture, bounds: WorkspaceBounds): Promise<KeptWorkspace> {
   if ('problem' in capture) {
     return capture.problem === 'TOO_LARGE'
-      ? { error: { code: 'WORKSPACE_TOO_LARGE', message: `the run left more in its workspace than a session keeps (${bounds.maxBytes} bytes, WORKSPACE_MAX_BYTES); the workspace before it is kept` } }
-      : { error: { code: 'WORKSPACE_REJECTED', message: 'the run left a workspace that could not be read whole (a file its user cannot read?); the workspace before it is kept' } };
+      ? {
+          error: {
+            code: 'WORKSPACE_TOO_LARGE',
+            message: `the run left more in its workspace than a session keeps (${bounds.maxBytes} bytes, WORKSPACE_MAX_BYTES); the workspace before it is kept`,
+          },
+        }
+      : {
+          error: {
+            code: 'WORKSPACE_REJECTED',
+            message:
+              'the run left a workspace that could not be read whole (a file its user cannot read?); the workspace before it is kept',
+          },
+        };
   }
   try {
     const entries = checkEntryBounds(mergeEntries([], await readWorkspaceTar(capture.tar, bounds)), bounds);

@@ -4,7 +4,6 @@ import type { Db } from '../db/open.js';
 import { sessions, workspaces } from '../db/schema.js';
 import type { Workspace } from './archive.js';
 
-
 type Writer = Pick<Db, 'insert'>;
 type Reader = Pick<Db, 'select'>;
 
@@ -37,7 +36,11 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
    */
   async putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean> {
     return this.db.transaction((tx) => {
-      const session = tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).get();
+      const session = tx
+        .select({ lastStatus: sessions.lastStatus })
+        .from(sessions)
+        .where(eq(sessions.id, sessionId))
+        .get();
       if (!session || session.lastStatus === 'running' || digestIn(tx, sessionId) !== basedOn) return false;
       putWorkspace(tx, sessionId, w, now);
       return true;
@@ -47,7 +50,8 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
 
 /** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
 export function digestIn(db: Reader, sessionId: string): string | undefined {
-  return db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()?.sha256;
+  return db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, sessionId)).get()
+    ?.sha256;
 }
 
 /** Stores (or replaces) a session's workspace. */

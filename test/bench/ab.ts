@@ -15,7 +15,8 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
 const revision = process.argv[2];
-if (!revision || revision.startsWith('--')) throw new Error('usage: npm run bench:ab -- <git revision> [--runs N] [--prompt TEXT]');
+if (!revision || revision.startsWith('--'))
+  throw new Error('usage: npm run bench:ab -- <git revision> [--runs N] [--prompt TEXT]');
 const RUNS = Number(arg('runs', '100'));
 const PROMPT = arg('prompt', 'echo hi');
 
@@ -34,7 +35,15 @@ function buildRevision(rev: string): string {
 async function startService(bundle: string, name: string): Promise<{ port: number; proc: ChildProcess; dir: string }> {
   const [port, gateway] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), `ephemera-ab-${name}-`));
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODEL_GATEWAY_PORT: String(gateway), DATABASE_PATH: join(dir, 'db'), INSTANCE_ID: `ab-${name}-${port}`, LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    MODEL_GATEWAY_PORT: String(gateway),
+    DATABASE_PATH: join(dir, 'db'),
+    INSTANCE_ID: `ab-${name}-${port}`,
+    LOG_LEVEL: 'warn',
+  };
   const proc = spawn(process.execPath, [bundle], { env, stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     if (await healthy(port)) return { port, proc, dir };
@@ -71,8 +80,14 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main() {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
-  const services = { revision: await startService(buildRevision(revision!), 'revision'), current: await startService(resolve('dist/bundle/index.js'), 'current') };
-  const samples = { revision: [] as Array<{ first: number; total: number }>, current: [] as Array<{ first: number; total: number }> };
+  const services = {
+    revision: await startService(buildRevision(revision!), 'revision'),
+    current: await startService(resolve('dist/bundle/index.js'), 'current'),
+  };
+  const samples = {
+    revision: [] as Array<{ first: number; total: number }>,
+    current: [] as Array<{ first: number; total: number }>,
+  };
   try {
     for (let i = 0; i < 5; i++) for (const s of Object.values(services)) await run(s.port); // warm-up
     for (let i = 0; i < RUNS; i++) {
@@ -86,8 +101,22 @@ async function main() {
     }
   }
   const row = (measure: 'first' | 'total', p: number) => {
-    const [a, b] = [pct(samples.revision.map((s) => s[measure]), p), pct(samples.current.map((s) => s[measure]), p)];
-    return { measure: `${measure === 'first' ? 'first byte' : 'total'} p${p * 100} ms`, revision: +a.toFixed(1), current: +b.toFixed(1), ratio: +(b / a).toFixed(3) };
+    const [a, b] = [
+      pct(
+        samples.revision.map((s) => s[measure]),
+        p,
+      ),
+      pct(
+        samples.current.map((s) => s[measure]),
+        p,
+      ),
+    ];
+    return {
+      measure: `${measure === 'first' ? 'first byte' : 'total'} p${p * 100} ms`,
+      revision: +a.toFixed(1),
+      current: +b.toFixed(1),
+      ratio: +(b / a).toFixed(3),
+    };
   };
   const table = [row('first', 0.5), row('first', 0.95), row('total', 0.5), row('total', 0.95)];
   console.table(table);

@@ -112,7 +112,24 @@ const BASE_WORDS = (
   'git branch commit merge diff patch tag release version install package module import'
 ).split(/\s+/);
 // A long tail of made-up words, so that the index has many distinct terms.
-const SYLLABLES = ['ka', 'lo', 'mi', 'ren', 'to', 'sa', 'vi', 'dor', 'pel', 'qu', 'zan', 'mo', 'ti', 'bex', 'lu', 'nor'];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ren',
+  'to',
+  'sa',
+  'vi',
+  'dor',
+  'pel',
+  'qu',
+  'zan',
+  'mo',
+  'ti',
+  'bex',
+  'lu',
+  'nor',
+];
 const TAIL_WORDS = Array.from({ length: 4000 }, (_, i) => {
   let w = '';
   for (let n = i + 17; n > 0; n = Math.floor(n / SYLLABLES.length)) w += SYLLABLES[n % SYLLABLES.length];
@@ -138,7 +155,11 @@ const AGENTS = [
   ['cat', 0.15],
   ['gemini', 0.35],
 ] as const;
-const IMAGES: Record<string, string> = { shell: 'ephemera/shell:0.1', cat: 'ephemera/shell:0.1', gemini: 'ephemera/gemini:0.61.0' };
+const IMAGES: Record<string, string> = {
+  shell: 'ephemera/shell:0.1',
+  cat: 'ephemera/shell:0.1',
+  gemini: 'ephemera/gemini:0.61.0',
+};
 const TIMEOUTS: Record<string, number> = { shell: 60_000, cat: 60_000, gemini: 300_000 };
 const STATUSES: ReadonlyArray<readonly [Exclude<RunStatus, 'running'>, number]> = [
   ['succeeded', 0.9],
@@ -233,12 +254,19 @@ async function seed(path: string): Promise<Seeded> {
       const createMs = logNormal(90, 0.35, 30, 2_000);
       const startMs = logNormal(160, 0.35, 50, 3_000);
       const think =
-        agent === 'gemini' ? logNormal(2_500, 0.5, 600, 30_000) : agent === 'shell' ? logNormal(60, 0.8, 5, 5_000) : between(2, 30);
+        agent === 'gemini'
+          ? logNormal(2_500, 0.5, 600, 30_000)
+          : agent === 'shell'
+            ? logNormal(60, 0.8, 5, 5_000)
+            : between(2, 30);
       const firstByte = queuedMs + createMs + startMs + think;
       let total =
-        agent === 'gemini' ? firstByte + logNormal(6_000, 0.8, 200, 120_000) : firstByte + logNormal(250, 1.2, 1, 30_000);
+        agent === 'gemini'
+          ? firstByte + logNormal(6_000, 0.8, 200, 120_000)
+          : firstByte + logNormal(250, 1.2, 1, 30_000);
       if (status === 'timeout') total = timeoutMs + between(5, 200);
-      else if (status === 'cancelled' || status === 'interrupted') total = Math.min(total, firstByte + between(0, 2_000));
+      else if (status === 'cancelled' || status === 'interrupted')
+        total = Math.min(total, firstByte + between(0, 2_000));
       total = Math.min(total, timeoutMs + 500);
       // Runs stopped early sometimes never printed anything.
       const noOutput = status !== 'succeeded' && status !== 'failed' && rand() < 0.3;
@@ -351,7 +379,11 @@ async function seed(path: string): Promise<Seeded> {
 function describe(db: Db): Omit<Seeded, 'seedMs' | 'adminKey'> {
   const c = db.$client;
   const one = <T>(sql: string) => c.prepare(sql).get() as T;
-  const { n: sessions, start, end } = one<{ n: number; start: number; end: number }>(
+  const {
+    n: sessions,
+    start,
+    end,
+  } = one<{ n: number; start: number; end: number }>(
     'select count(*) as n, min(created_at) as start, max(created_at) as end from sessions',
   );
   return {
@@ -423,10 +455,15 @@ async function main() {
     const keyStore = new SqliteApiKeyStore(db);
     await keyStore.revoke('bench-nobody');
     const nobody = bearer((await keyStore.create('bench-nobody', 'user')).key);
-    const ciId = db.$client.prepare(`select id from api_keys where name = 'bench-ci' and revoked_at is null`).pluck().get() as string | undefined;
+    const ciId = db.$client
+      .prepare(`select id from api_keys where name = 'bench-ci' and revoked_at is null`)
+      .pluck()
+      .get() as string | undefined;
     if (!ciId) throw new Error('no bench-ci key in the database');
     const ciKey = `eph_${ciId.slice(4)}_${randomBytes(24).toString('base64url')}`;
-    db.$client.prepare('update api_keys set secret_hash = ? where id = ?').run(createHash('sha256').update(ciKey).digest('hex'), ciId);
+    db.$client
+      .prepare('update api_keys set secret_hash = ? where id = ?')
+      .run(createHash('sha256').update(ciKey).digest('hex'), ciId);
     const ci = bearer(ciKey);
 
     // Inputs drawn from the data: rowids of sessions and runs are 1..n in insertion order.
@@ -451,7 +488,9 @@ async function main() {
     // created_at), i.e. past page 1,000 at limit 50.
     const deepCursor = () => {
       for (;;) {
-        const row = sessionByRowid.get(between(1, Math.floor(maxSessionRowid / 2))) as { id: string; createdAt: number } | undefined;
+        const row = sessionByRowid.get(between(1, Math.floor(maxSessionRowid / 2))) as
+          | { id: string; createdAt: number }
+          | undefined;
         if (row) return encodeCursor(row);
       }
     };
@@ -470,7 +509,10 @@ async function main() {
       { name: 'GET /v1/sessions status=failed', url: () => '/v1/sessions?limit=50&status=failed' },
       { name: 'GET /v1/sessions status=oom', url: () => '/v1/sessions?limit=50&status=oom' },
       { name: 'GET /v1/sessions owner=<key>', url: () => `/v1/sessions?limit=50&owner=${owner}` },
-      { name: 'GET /v1/sessions from/to (1 day)', url: () => `/v1/sessions?limit=50&from=${rangeFrom}&to=${rangeFrom + day}` },
+      {
+        name: 'GET /v1/sessions from/to (1 day)',
+        url: () => `/v1/sessions?limit=50&from=${rangeFrom}&to=${rangeFrom + day}`,
+      },
       { name: `GET /v1/sessions q=${RARE_WORD} (0.1%)`, url: () => `/v1/sessions?limit=50&q=${RARE_WORD}` },
       { name: `GET /v1/sessions q=${MID_WORD} (1%)`, url: () => `/v1/sessions?limit=50&q=${MID_WORD}` },
       { name: `GET /v1/sessions q=${COMMON_WORD} (25%)`, url: () => `/v1/sessions?limit=50&q=${COMMON_WORD}` },
@@ -564,7 +606,8 @@ async function main() {
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     process.stderr.write(`\nwrote ${out}\n`);
     const missed = rows.filter((r) => r.over_target);
-    if (missed.length > 0) process.stderr.write(`${missed.length} endpoint(s) over the ${TARGET_P50_MS} ms p50 target (marked *)\n`);
+    if (missed.length > 0)
+      process.stderr.write(`${missed.length} endpoint(s) over the ${TARGET_P50_MS} ms p50 target (marked *)\n`);
     await service.shutdown(0);
   } finally {
     db?.$client.close();
@@ -583,7 +626,13 @@ function printTable(rows: Row[]) {
   console.log('-'.repeat(w + 42));
   for (const r of rows) {
     console.log(
-      line(r.endpoint, `${r.over_target ? '*' : ''}${r.p50_ms.toFixed(2)}`, r.p95_ms.toFixed(2), r.max_ms.toFixed(2), String(r.n)),
+      line(
+        r.endpoint,
+        `${r.over_target ? '*' : ''}${r.p50_ms.toFixed(2)}`,
+        r.p95_ms.toFixed(2),
+        r.max_ms.toFixed(2),
+        String(r.n),
+      ),
     );
   }
   console.log(`\n* p50 over the ${TARGET_P50_MS} ms target`);

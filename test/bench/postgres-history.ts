@@ -13,7 +13,8 @@ import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/se
 
 const SESSIONS = Number(process.env.BENCH_PG_SESSIONS ?? 100_000);
 const ITERATIONS = 50;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 export async function postgresHistoryBench(log: (s: string) => void) {
@@ -21,7 +22,9 @@ export async function postgresHistoryBench(log: (s: string) => void) {
   const store = await openPostgresStore(pg.url);
   try {
     const seeded = performance.now();
-    const keys = await Promise.all(['alice', 'bob', 'ci'].map((n) => store.keys.create(`bench-${n}`, n === 'ci' ? 'admin' : 'user')));
+    const keys = await Promise.all(
+      ['alice', 'bob', 'ci'].map((n) => store.keys.create(`bench-${n}`, n === 'ci' ? 'admin' : 'user')),
+    );
     const [alice, , admin] = keys;
     const end = Date.now() - 3600_000;
     const span = 30 * 24 * 3600_000;
@@ -89,7 +92,14 @@ export async function postgresHistoryBench(log: (s: string) => void) {
     await time('stats, last 24 h', '/v1/stats', admin!.key);
     await time('stats, last 7 days', `/v1/stats?from=${Date.now() - 7 * 24 * 3600_000}`, admin!.key);
     await service.shutdown(0);
-    return { sessions: SESSIONS, messages: SESSIONS * 2, runs: SESSIONS, seed_s: Math.round(seedMs / 1000), iterations: ITERATIONS, rows };
+    return {
+      sessions: SESSIONS,
+      messages: SESSIONS * 2,
+      runs: SESSIONS,
+      seed_s: Math.round(seedMs / 1000),
+      iterations: ITERATIONS,
+      rows,
+    };
   } finally {
     await store.close();
     await pg.drop();

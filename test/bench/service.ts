@@ -27,7 +27,15 @@ const STREAM_REPS = 3;
 // `npm run bench -- --only streaming` (or any of PARTS below): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
-const PARTS = [...SERVICE_PARTS, 'gateway', 'standby', 'gemini-standby', 'workspace', 'replicas', 'postgres-history'] as const;
+const PARTS = [
+  ...SERVICE_PARTS,
+  'gateway',
+  'standby',
+  'gemini-standby',
+  'workspace',
+  'replicas',
+  'postgres-history',
+] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -40,7 +48,10 @@ const wants = (part: Part) => ONLY === undefined || ONLY === part;
 const docker = new Docker();
 
 // ---------- the raw floor: the Engine API, no service ----------
-async function rawRun(cmd: string, onData?: (n: number) => void): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
+async function rawRun(
+  cmd: string,
+  onData?: (n: number) => void,
+): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
   const t0 = performance.now();
   const c = await docker.createContainer({
     Image: IMAGE,
@@ -95,7 +106,11 @@ function rssMb(pid: number): number {
 // node:http, not fetch: the raw floor reads a Node socket too, and undici's web streams
 // would spend CPU in this process that the two cores here share with the service.
 const agent = new http.Agent({ keepAlive: true });
-async function serviceRun(url: string, prompt: string, path = '/v1/run'): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
+async function serviceRun(
+  url: string,
+  prompt: string,
+  path = '/v1/run',
+): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
   const t0 = performance.now();
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = http.request(`${url}${path}`, { method: 'POST', agent }, resolve);
@@ -123,7 +138,11 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 async function throughput(concurrency: number, total: number, one: () => Promise<unknown>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < total) await one(); }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) await one();
+    }),
+  );
   return total / ((performance.now() - t0) / 1000);
 }
 
@@ -140,7 +159,11 @@ const GATEWAY_TARGET_MS = 5;
 const MODEL_BODY = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'say hello' }] }] });
 const MODEL_PATH = '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse';
 
-async function modelCall(base: string, key: string, agent: http.Agent): Promise<{ firstByteMs: number; reused: boolean }> {
+async function modelCall(
+  base: string,
+  key: string,
+  agent: http.Agent,
+): Promise<{ firstByteMs: number; reused: boolean }> {
   const t0 = performance.now();
   const { res, reused } = await new Promise<{ res: http.IncomingMessage; reused: boolean }>((resolve, reject) => {
     const req = http.request(
@@ -159,17 +182,25 @@ async function modelCall(base: string, key: string, agent: http.Agent): Promise<
     body.push(chunk);
   }
   const text = Buffer.concat(body).toString();
-  if (res.statusCode !== 200 || !text.includes('turns=1')) throw new Error(`${base}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+  if (res.statusCode !== 200 || !text.includes('turns=1'))
+    throw new Error(`${base}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
   return { firstByteMs: first, reused };
 }
 
 type ModelLatency = { first_byte_p50: number; first_byte_p95: number; reused_connections: number };
-async function gatewayBench(): Promise<{ direct: ModelLatency; gateway: ModelLatency; added_p50_ms: number; added_p95_ms: number }> {
+async function gatewayBench(): Promise<{
+  direct: ModelLatency;
+  gateway: ModelLatency;
+  added_p50_ms: number;
+  added_p95_ms: number;
+}> {
   const apiKey = 'bench-real-key';
   const fake = await startFakeGemini({ host: '127.0.0.1', apiKey });
   const tokens = new RunTokens();
   const grant = tokens.issue('bench', {});
-  const gateway = new ModelGatewayServer(geminiGateway({ tokens, upstream: fake.url, apiKey, logger: pino({ level: 'silent' }) }));
+  const gateway = new ModelGatewayServer(
+    geminiGateway({ tokens, upstream: fake.url, apiKey, logger: pino({ level: 'silent' }) }),
+  );
   // A keep-alive agent each way, so both reuse one connection from the client; the gateway's
   // own upstream leg reuses one from undici's global pool.
   const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -199,16 +230,33 @@ async function gatewayBench(): Promise<{ direct: ModelLatency; gateway: ModelLat
       throw new Error(`gateway usage: ${JSON.stringify(grant.usage)}`);
     }
     const summary = (xs: typeof d): ModelLatency => ({
-      first_byte_p50: r2(pct(xs.map((x) => x.firstByteMs), 50)),
-      first_byte_p95: r2(pct(xs.map((x) => x.firstByteMs), 95)),
+      first_byte_p50: r2(
+        pct(
+          xs.map((x) => x.firstByteMs),
+          50,
+        ),
+      ),
+      first_byte_p95: r2(
+        pct(
+          xs.map((x) => x.firstByteMs),
+          95,
+        ),
+      ),
       reused_connections: xs.filter((x) => x.reused).length,
     });
     const ds = summary(d);
     const gs = summary(g);
     if (ds.reused_connections < ITER || gs.reused_connections < ITER) {
-      process.stderr.write(`[bench] gateway: connections reused ${ds.reused_connections} direct, ${gs.reused_connections} through the gateway, of ${ITER}\n`);
+      process.stderr.write(
+        `[bench] gateway: connections reused ${ds.reused_connections} direct, ${gs.reused_connections} through the gateway, of ${ITER}\n`,
+      );
     }
-    return { direct: ds, gateway: gs, added_p50_ms: r2(gs.first_byte_p50 - ds.first_byte_p50), added_p95_ms: r2(gs.first_byte_p95 - ds.first_byte_p95) };
+    return {
+      direct: ds,
+      gateway: gs,
+      added_p50_ms: r2(gs.first_byte_p50 - ds.first_byte_p50),
+      added_p95_ms: r2(gs.first_byte_p95 - ds.first_byte_p95),
+    };
   } finally {
     directAgent.destroy();
     gatewayAgent.destroy();
@@ -218,7 +266,9 @@ async function gatewayBench(): Promise<{ direct: ModelLatency; gateway: ModelLat
 }
 
 /** Builds the service and starts it as its own process, as `npm start` does; ready, then idle 1 s. */
-async function startService(extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+async function startService(
+  extraEnv: Record<string, string> = {},
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-'));
   const port = await freePort();
@@ -266,7 +316,11 @@ async function replicasBench() {
   const started: Array<Awaited<ReturnType<typeof startService>>> = [];
   try {
     const replica = async (name: string) => {
-      const svc = await startService({ DATABASE_URL: pg.url, INSTANCE_ID: `bench-${name}-${process.pid}`, MAX_CONCURRENT_RUNS: '16' });
+      const svc = await startService({
+        DATABASE_URL: pg.url,
+        INSTANCE_ID: `bench-${name}-${process.pid}`,
+        MAX_CONCURRENT_RUNS: '16',
+      });
       started.push(svc);
       return svc;
     };
@@ -277,7 +331,13 @@ async function replicasBench() {
     for (let i = 0; i < 5; i++) await serviceRun(b.url, 'echo hi');
     let turn = 0;
     const two = await throughput(16, REPLICA_RUNS, () => serviceRun(turn++ % 2 ? b.url : a.url, 'echo hi'));
-    return { runs: REPLICA_RUNS, concurrency: 16, one_replica_runs_per_s: r2(one), two_replicas_runs_per_s: r2(two), ratio: r2(two / one) };
+    return {
+      runs: REPLICA_RUNS,
+      concurrency: 16,
+      one_replica_runs_per_s: r2(one),
+      two_replicas_runs_per_s: r2(two),
+      ratio: r2(two / one),
+    };
   } finally {
     for (const svc of started) await svc.stop();
     await pg.drop();
@@ -289,9 +349,20 @@ async function standbyBench() {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-standby-'));
   const shell = { image: IMAGE, command: ['sh', '-s'], workdir: '/workspace', network: 'none', timeout_ms: 60_000 };
   const profiles = join(dir, 'profiles.json');
-  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: shell, warm: { ...shell, standby: 2, replay: process.env.BENCH_REPLAY ?? 'history-file' } } }));
+  writeFileSync(
+    profiles,
+    JSON.stringify({
+      default_agent: 'cold',
+      profiles: { cold: shell, warm: { ...shell, standby: 2, replay: process.env.BENCH_REPLAY ?? 'history-file' } },
+    }),
+  );
   const svc = await startService({ PROFILES_PATH: profiles });
-  const waiting = async () => (await docker.listContainers({ filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] } })).map((c) => c.Id);
+  const waiting = async () =>
+    (
+      await docker.listContainers({
+        filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] },
+      })
+    ).map((c) => c.Id);
   const ready = async () => {
     for (let i = 0; i < 200 && (await waiting()).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
   };
@@ -302,8 +373,17 @@ async function standbyBench() {
   };
   try {
     await ready();
-    const idle = await Promise.all((await waiting()).map(async (id) => (await docker.getContainer(id).stats({ stream: false })).memory_stats.usage ?? 0));
-    const runs = { cold: [] as number[], warm: [] as number[], cold_followup: [] as number[], warm_followup: [] as number[] };
+    const idle = await Promise.all(
+      (await waiting()).map(
+        async (id) => (await docker.getContainer(id).stats({ stream: false })).memory_stats.usage ?? 0,
+      ),
+    );
+    const runs = {
+      cold: [] as number[],
+      warm: [] as number[],
+      cold_followup: [] as number[],
+      warm_followup: [] as number[],
+    };
     for (let i = 0; i < ITER; i++) {
       runs.cold.push((await serviceRun(svc.url, 'echo hi', '/v1/run?agent=cold')).firstByteMs);
       await ready(); // measured warm only when the refill has kept up: sustained load is another row
@@ -316,11 +396,23 @@ async function standbyBench() {
     }
     const p = (xs: number[]) => ({ p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) });
     const sustained = [];
-    for (const [rate, seconds] of [[5, 60], [15, 10]] as const) sustained.push({ rate_per_s: rate, seconds, ...(await atRate(svc.url, rate, seconds)) });
+    for (const [rate, seconds] of [
+      [5, 60],
+      [15, 10],
+    ] as const)
+      sustained.push({ rate_per_s: rate, seconds, ...(await atRate(svc.url, rate, seconds)) });
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
-    const refill = /ephemera_standby_refill_seconds_sum\{agent="warm"\} ([\d.e-]+)[\s\S]*?ephemera_standby_refill_seconds_count\{agent="warm"\} (\d+)/.exec(metrics);
+    const refill =
+      /ephemera_standby_refill_seconds_sum\{agent="warm"\} ([\d.e-]+)[\s\S]*?ephemera_standby_refill_seconds_count\{agent="warm"\} (\d+)/.exec(
+        metrics,
+      );
     return {
-      first_byte_ms: { cold: p(runs.cold), warm: p(runs.warm), cold_followup: p(runs.cold_followup), warm_followup: p(runs.warm_followup) },
+      first_byte_ms: {
+        cold: p(runs.cold),
+        warm: p(runs.warm),
+        cold_followup: p(runs.cold_followup),
+        warm_followup: p(runs.warm_followup),
+      },
       sustained,
       refill_mean_ms: refill ? r2((Number(refill[1]) / Number(refill[2])) * 1000) : null,
       idle_container_memory_mb: idle.map((b) => r2(b / 2 ** 20)),
@@ -336,7 +428,10 @@ async function geminiStandbyBench() {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-gemini-'));
   const base = JSON.parse(readFileSync('config/profiles.json', 'utf8')).profiles.gemini;
   const profiles = join(dir, 'profiles.json');
-  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: base, warm: { ...base, standby: 1 } } }));
+  writeFileSync(
+    profiles,
+    JSON.stringify({ default_agent: 'cold', profiles: { cold: base, warm: { ...base, standby: 1 } } }),
+  );
   const key = 'bench-key';
   const fake = await startFakeGemini({ host: '0.0.0.0', apiKey: key });
   const svc = await startService({ PROFILES_PATH: profiles, GEMINI_API_KEY: key, GEMINI_UPSTREAM_URL: fake.url });
@@ -344,7 +439,14 @@ async function geminiStandbyBench() {
   // measured meanwhile would pay for it. Steady state is a container that has finished loading.
   const ready = async () => {
     for (let i = 0; i < 400; i++) {
-      if ((await docker.listContainers({ filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] } })).length >= 1) break;
+      if (
+        (
+          await docker.listContainers({
+            filters: { label: ['ephemera.standby=true', 'ephemera.agent=warm'], status: ['running'] },
+          })
+        ).length >= 1
+      )
+        break;
       await new Promise((r) => setTimeout(r, 25));
     }
     await new Promise((r) => setTimeout(r, 2500));
@@ -353,7 +455,8 @@ async function geminiStandbyBench() {
     const t0 = performance.now();
     const res = await fetch(`${svc.url}${path}`, { method: 'POST', body: prompt });
     const text = await res.text();
-    if (!text.startsWith('Hello from the fake model')) throw new Error(`gemini turn failed: ${res.status} ${text.slice(0, 300)}`);
+    if (!text.startsWith('Hello from the fake model'))
+      throw new Error(`gemini turn failed: ${res.status} ${text.slice(0, 300)}`);
     return { ms: performance.now() - t0, session: res.headers.get('x-session-id')! };
   };
   const n = Math.min(ITER, 10);
@@ -367,11 +470,16 @@ async function geminiStandbyBench() {
           const first = await turn(`/v1/run?agent=${agent}`, `${speed}first question`);
           add(`${agent}${speed ? '_fast' : ''}_first`, first.ms);
           await ready();
-          add(`${agent}${speed ? '_fast' : ''}_followup`, (await turn(`/v1/sessions/${first.session}/messages`, `${speed}second question`)).ms);
+          add(
+            `${agent}${speed ? '_fast' : ''}_followup`,
+            (await turn(`/v1/sessions/${first.session}/messages`, `${speed}second question`)).ms,
+          );
         }
       }
     }
-    return Object.fromEntries(Object.entries(out).map(([k, xs]) => [k, { p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) }]));
+    return Object.fromEntries(
+      Object.entries(out).map(([k, xs]) => [k, { p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)) }]),
+    );
   } finally {
     await svc.stop();
     await fake.close();
@@ -385,7 +493,13 @@ async function workspaceBench() {
   const shell = { image: IMAGE, command: ['sh', '-s'], workdir: '/workspace', network: 'none', timeout_ms: 60_000 };
   const profiles = join(dir, 'profiles.json');
   // The same profile keeping no workspace is the baseline: what the shim itself costs shows too.
-  writeFileSync(profiles, JSON.stringify({ default_agent: 'cold', profiles: { cold: shell, warm: { ...shell, standby: 2 }, plain: { ...shell, standby: 2, keep_workspace: false } } }));
+  writeFileSync(
+    profiles,
+    JSON.stringify({
+      default_agent: 'cold',
+      profiles: { cold: shell, warm: { ...shell, standby: 2 }, plain: { ...shell, standby: 2, keep_workspace: false } },
+    }),
+  );
   const svc = await startService({ PROFILES_PATH: profiles });
   const tar = await workspaceTar(1000, 1024);
   const session = async (agent: string, files: boolean) => {
@@ -398,13 +512,31 @@ async function workspaceBench() {
     }
     return id;
   };
-  const waiting = async (agent: string) => (await docker.listContainers({ filters: { label: ['ephemera.standby=true', `ephemera.agent=${agent}`], status: ['running'] } })).length;
+  const waiting = async (agent: string) =>
+    (
+      await docker.listContainers({
+        filters: { label: ['ephemera.standby=true', `ephemera.agent=${agent}`], status: ['running'] },
+      })
+    ).length;
   const ready = async () => {
-    for (let i = 0; i < 200 && ((await waiting('warm')) < 2 || (await waiting('plain')) < 2); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && ((await waiting('warm')) < 2 || (await waiting('plain')) < 2); i++)
+      await new Promise((r) => setTimeout(r, 25));
   };
   try {
-    const ids = { plain: await session('plain', false), empty: await session('warm', false), full: await session('warm', true), coldEmpty: await session('cold', false), coldFull: await session('cold', true) };
-    const runs: Record<keyof typeof ids, Array<{ firstByteMs: number; totalMs: number }>> = { plain: [], empty: [], full: [], coldEmpty: [], coldFull: [] };
+    const ids = {
+      plain: await session('plain', false),
+      empty: await session('warm', false),
+      full: await session('warm', true),
+      coldEmpty: await session('cold', false),
+      coldFull: await session('cold', true),
+    };
+    const runs: Record<keyof typeof ids, Array<{ firstByteMs: number; totalMs: number }>> = {
+      plain: [],
+      empty: [],
+      full: [],
+      coldEmpty: [],
+      coldFull: [],
+    };
     for (let i = 0; i < ITER; i++) {
       for (const k of Object.keys(ids) as Array<keyof typeof ids>) {
         await ready();
@@ -412,12 +544,35 @@ async function workspaceBench() {
       }
     }
     const p = (xs: Array<{ firstByteMs: number; totalMs: number }>) => ({
-      first_byte_p50: r2(pct(xs.map((x) => x.firstByteMs), 50)),
-      first_byte_p95: r2(pct(xs.map((x) => x.firstByteMs), 95)),
-      total_p50: r2(pct(xs.map((x) => x.totalMs), 50)),
+      first_byte_p50: r2(
+        pct(
+          xs.map((x) => x.firstByteMs),
+          50,
+        ),
+      ),
+      first_byte_p95: r2(
+        pct(
+          xs.map((x) => x.firstByteMs),
+          95,
+        ),
+      ),
+      total_p50: r2(
+        pct(
+          xs.map((x) => x.totalMs),
+          50,
+        ),
+      ),
     });
-    const out = Object.fromEntries(Object.entries(runs).map(([k, xs]) => [k, p(xs)])) as Record<keyof typeof ids, ReturnType<typeof p>>;
-    return { tar_bytes: tar.length, files: 1000, ...out, added_first_byte_warm_p50_ms: r2(out.full.first_byte_p50 - out.empty.first_byte_p50) };
+    const out = Object.fromEntries(Object.entries(runs).map(([k, xs]) => [k, p(xs)])) as Record<
+      keyof typeof ids,
+      ReturnType<typeof p>
+    >;
+    return {
+      tar_bytes: tar.length,
+      files: 1000,
+      ...out,
+      added_first_byte_warm_p50_ms: r2(out.full.first_byte_p50 - out.empty.first_byte_p50),
+    };
   } finally {
     await svc.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -430,7 +585,8 @@ async function workspaceTar(n: number, size: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));
   const ended = new Promise<void>((r) => p.on('end', () => r()));
-  for (let i = 0; i < n; i++) p.entry({ name: `d${i % 10}/f${i}.txt`, size, mode: 0o644 }, Buffer.alloc(size, 97 + (i % 26)));
+  for (let i = 0; i < n; i++)
+    p.entry({ name: `d${i % 10}/f${i}.txt`, size, mode: 0o644 }, Buffer.alloc(size, 97 + (i % 26)));
   p.finalize();
   await ended;
   return Buffer.concat(chunks);
@@ -438,7 +594,10 @@ async function workspaceTar(n: number, size: number): Promise<Buffer> {
 
 /** `echo hi` on the warm profile at a steady rate: how many found a container waiting, and first byte. */
 async function atRate(url: string, perSecond: number, seconds: number) {
-  const hits = async () => Number(/ephemera_standby_hits_total\{agent="warm"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+  const hits = async () =>
+    Number(
+      /ephemera_standby_hits_total\{agent="warm"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0,
+    );
   const before = await hits();
   const runs: Array<Promise<number>> = [];
   const t0 = performance.now();
@@ -449,7 +608,12 @@ async function atRate(url: string, perSecond: number, seconds: number) {
   }
   const firstBytes = await Promise.all(runs);
   const warm = (await hits()) - before;
-  return { runs: firstBytes.length, served_warm_pct: r2((100 * warm) / firstBytes.length), first_byte_p50_ms: r2(pct(firstBytes, 50)), first_byte_p95_ms: r2(pct(firstBytes, 95)) };
+  return {
+    runs: firstBytes.length,
+    served_warm_pct: r2((100 * warm) / firstBytes.length),
+    first_byte_p50_ms: r2(pct(firstBytes, 50)),
+    first_byte_p95_ms: r2(pct(firstBytes, 95)),
+  };
 }
 
 async function main() {
@@ -469,19 +633,25 @@ async function main() {
 
   let geminiStandby: Awaited<ReturnType<typeof geminiStandbyBench>> | undefined;
   if (wants('gemini-standby')) {
-    phase('gemini: turns cold and warm through the service, against the fake model (its 3 chunks 150 ms apart, and FAKE_FAST)');
+    phase(
+      'gemini: turns cold and warm through the service, against the fake model (its 3 chunks 150 ms apart, and FAKE_FAST)',
+    );
     geminiStandby = await geminiStandbyBench();
   }
 
   let workspace: Awaited<ReturnType<typeof workspaceBench>> | undefined;
   if (wants('workspace')) {
-    phase(`workspace: ${ITER} follow-up turns each, no workspace kept / kept empty / kept 1 MiB in 1,000 files, warm and cold`);
+    phase(
+      `workspace: ${ITER} follow-up turns each, no workspace kept / kept empty / kept 1 MiB in 1,000 files, warm and cold`,
+    );
     workspace = await workspaceBench();
   }
 
   let replicas: Awaited<ReturnType<typeof replicasBench>> | undefined;
   if (wants('replicas')) {
-    phase(`replicas: ${REPLICA_RUNS} runs, 16 at a time, through one service and then two sharing one Postgres database`);
+    phase(
+      `replicas: ${REPLICA_RUNS} runs, 16 at a time, through one service and then two sharing one Postgres database`,
+    );
     replicas = await replicasBench();
   }
 
@@ -515,10 +685,22 @@ async function main() {
         service.push(await serviceRun(svc.url, 'echo hi'));
       }
       const summary = (xs: typeof raw): Latency => ({
-        first_byte_p50: pct(xs.map((x) => x.firstByteMs), 50),
-        first_byte_p95: pct(xs.map((x) => x.firstByteMs), 95),
-        total_p50: pct(xs.map((x) => x.totalMs), 50),
-        total_p95: pct(xs.map((x) => x.totalMs), 95),
+        first_byte_p50: pct(
+          xs.map((x) => x.firstByteMs),
+          50,
+        ),
+        first_byte_p95: pct(
+          xs.map((x) => x.firstByteMs),
+          95,
+        ),
+        total_p50: pct(
+          xs.map((x) => x.totalMs),
+          50,
+        ),
+        total_p95: pct(
+          xs.map((x) => x.totalMs),
+          95,
+        ),
       });
       latency = { raw: summary(raw), service: summary(service) };
     }
@@ -546,7 +728,9 @@ async function main() {
     }
 
     // 4. Streaming 100 MB, STREAM_REPS times each way, alternating; the median of each.
-    let streaming: { raw_mb_per_s: number; service_mb_per_s: number; ratio: number; service_rss_after_mb: number } | undefined;
+    let streaming:
+      | { raw_mb_per_s: number; service_mb_per_s: number; ratio: number; service_rss_after_mb: number }
+      | undefined;
     if (svc && wants('streaming')) {
       phase(`streaming 100 MB, ${STREAM_REPS} times each way`);
       const cmd = `head -c ${STREAM_BYTES} /dev/zero | tr '\\0' 'a'`;
@@ -555,14 +739,20 @@ async function main() {
       for (let i = 0; i < STREAM_REPS; i++) {
         const r = await rawRun(cmd);
         const s = await serviceRun(svc.url, cmd);
-        if (s.bytes !== STREAM_BYTES || r.bytes !== STREAM_BYTES) throw new Error(`streamed ${s.bytes} / ${r.bytes} bytes`);
+        if (s.bytes !== STREAM_BYTES || r.bytes !== STREAM_BYTES)
+          throw new Error(`streamed ${s.bytes} / ${r.bytes} bytes`);
         rawMs.push(r.totalMs);
         svcMs.push(s.totalMs);
       }
       const mbps = (ms: number) => r2(STREAM_BYTES / 1e6 / (ms / 1000));
       const raw = mbps(pct(rawMs, 50));
       const service = mbps(pct(svcMs, 50));
-      streaming = { raw_mb_per_s: raw, service_mb_per_s: service, ratio: r2(service / raw), service_rss_after_mb: rssMb(svc.pid) };
+      streaming = {
+        raw_mb_per_s: raw,
+        service_mb_per_s: service,
+        ratio: r2(service / raw),
+        service_rss_after_mb: rssMb(svc.pid),
+      };
     }
 
     const result = {
@@ -608,21 +798,44 @@ async function main() {
     if (svc) row('measure', 'raw engine', 'service', 'ratio (target)');
     if (latency) {
       const { raw, service } = latency;
-      row('first byte p50 ms', r2(raw.first_byte_p50), r2(service.first_byte_p50), `${result.first_byte_ratio} (<= 1.10)`);
-      row('first byte p95 ms', r2(raw.first_byte_p95), r2(service.first_byte_p95), r2(service.first_byte_p95 / raw.first_byte_p95));
+      row(
+        'first byte p50 ms',
+        r2(raw.first_byte_p50),
+        r2(service.first_byte_p50),
+        `${result.first_byte_ratio} (<= 1.10)`,
+      );
+      row(
+        'first byte p95 ms',
+        r2(raw.first_byte_p95),
+        r2(service.first_byte_p95),
+        r2(service.first_byte_p95 / raw.first_byte_p95),
+      );
       row('total p50 ms', r2(raw.total_p50), r2(service.total_p50), result.total_ratio ?? '');
       row('total p95 ms', r2(raw.total_p95), r2(service.total_p95), r2(service.total_p95 / raw.total_p95));
     }
-    for (const t of tput) row(`runs/s at c=${t.concurrency}`, t.raw_per_s, t.service_per_s, `${t.ratio}${t.concurrency === 8 ? ' (>= 0.9)' : ''}`);
-    if (streaming) row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.8)`);
-    if (svc) row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
+    for (const t of tput)
+      row(
+        `runs/s at c=${t.concurrency}`,
+        t.raw_per_s,
+        t.service_per_s,
+        `${t.ratio}${t.concurrency === 8 ? ' (>= 0.9)' : ''}`,
+      );
+    if (streaming)
+      row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.8)`);
+    if (svc)
+      row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
     if (streaming) row('service RSS MB', '', `after streaming ${streaming.service_rss_after_mb}`, '');
     if (gateway) {
       const { direct, gateway: through } = gateway;
       const plus = (ms: number) => `${ms >= 0 ? '+' : ''}${ms} ms`;
       if (svc) console.log('');
       row('model call', 'fake model direct', 'through gateway', 'added (target)');
-      row('first byte p50 ms', direct.first_byte_p50, through.first_byte_p50, `${plus(gateway.added_p50_ms)} (<= ${GATEWAY_TARGET_MS})`);
+      row(
+        'first byte p50 ms',
+        direct.first_byte_p50,
+        through.first_byte_p50,
+        `${plus(gateway.added_p50_ms)} (<= ${GATEWAY_TARGET_MS})`,
+      );
       row('first byte p95 ms', direct.first_byte_p95, through.first_byte_p95, plus(gateway.added_p95_ms));
     }
     if (standby) {
@@ -635,8 +848,18 @@ async function main() {
       row('follow-up p95 ms', cold_followup.p95, warm_followup.p95, '');
       row('refill mean ms', '', standby.refill_mean_ms ?? '', '');
       for (const r of standby.sustained) {
-        row(`${r.rate_per_s}/s for ${r.seconds} s`, `${r.runs} runs`, `${r.served_warm_pct}% warm`, r.rate_per_s === 5 ? '>= 95%' : '(above refill)');
-        row('  first byte p50/p95', '', `${r.first_byte_p50_ms} / ${r.first_byte_p95_ms}`, r.rate_per_s === 5 ? 'p50 <= 5' : '');
+        row(
+          `${r.rate_per_s}/s for ${r.seconds} s`,
+          `${r.runs} runs`,
+          `${r.served_warm_pct}% warm`,
+          r.rate_per_s === 5 ? '>= 95%' : '(above refill)',
+        );
+        row(
+          '  first byte p50/p95',
+          '',
+          `${r.first_byte_p50_ms} / ${r.first_byte_p95_ms}`,
+          r.rate_per_s === 5 ? 'p50 <= 5' : '',
+        );
       }
       row('idle standby MB each', '', standby.idle_container_memory_mb.join(', '), '');
     }
@@ -657,9 +880,24 @@ async function main() {
       row('echo hi follow-up', 'first byte p50/p95', 'total p50', 'target');
       row('warm, none kept', `${w.plain.first_byte_p50} / ${w.plain.first_byte_p95}`, w.plain.total_p50, '');
       row('warm, kept, empty', `${w.empty.first_byte_p50} / ${w.empty.first_byte_p95}`, w.empty.total_p50, '');
-      row('warm, kept, 1 MiB/1000', `${w.full.first_byte_p50} / ${w.full.first_byte_p95}`, w.full.total_p50, `+${w.added_first_byte_warm_p50_ms} (<= 20)`);
-      row('cold, kept, empty', `${w.coldEmpty.first_byte_p50} / ${w.coldEmpty.first_byte_p95}`, w.coldEmpty.total_p50, '');
-      row('cold, kept, 1 MiB/1000', `${w.coldFull.first_byte_p50} / ${w.coldFull.first_byte_p95}`, w.coldFull.total_p50, '');
+      row(
+        'warm, kept, 1 MiB/1000',
+        `${w.full.first_byte_p50} / ${w.full.first_byte_p95}`,
+        w.full.total_p50,
+        `+${w.added_first_byte_warm_p50_ms} (<= 20)`,
+      );
+      row(
+        'cold, kept, empty',
+        `${w.coldEmpty.first_byte_p50} / ${w.coldEmpty.first_byte_p95}`,
+        w.coldEmpty.total_p50,
+        '',
+      );
+      row(
+        'cold, kept, 1 MiB/1000',
+        `${w.coldFull.first_byte_p50} / ${w.coldFull.first_byte_p95}`,
+        w.coldFull.total_p50,
+        '',
+      );
     }
     console.log(`\nwritten: ${out}`);
   } finally {

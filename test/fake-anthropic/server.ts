@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -79,9 +85,14 @@ export interface FakeTool {
  * Bash tool searches), and runs a read-only command such as `ls` in the default permission
  * mode without asking. The Bash tool needs bash in the image (images/claude has it).
  */
-export const DEFAULT_FAKE_TOOL: FakeTool = { name: 'Bash', input: { command: 'ls -la', description: 'List the files in the working directory' } };
+export const DEFAULT_FAKE_TOOL: FakeTool = {
+  name: 'Bash',
+  input: { command: 'ls -la', description: 'List the files in the working directory' },
+};
 
-export async function startFakeAnthropic(opts: { host?: string; port?: number; apiKey?: string; tool?: FakeTool } = {}): Promise<FakeAnthropic> {
+export async function startFakeAnthropic(
+  opts: { host?: string; port?: number; apiKey?: string; tool?: FakeTool } = {},
+): Promise<FakeAnthropic> {
   const requests: FakeAnthropicRequest[] = [];
   const server: Server = createServer((req, res) => {
     handle(req, res, requests, opts.apiKey, opts.tool ?? DEFAULT_FAKE_TOOL).catch((err) => {
@@ -103,7 +114,13 @@ export async function startFakeAnthropic(opts: { host?: string; port?: number; a
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, log: FakeAnthropicRequest[], expectedKey: string | undefined, toolSpec: FakeTool) {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: FakeAnthropicRequest[],
+  expectedKey: string | undefined,
+  toolSpec: FakeTool,
+) {
   const url = new URL(req.url ?? '/', 'http://fake');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -121,31 +138,65 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeAnthro
   const known = method === 'POST' && (path === '/v1/messages' || path === '/v1/messages/count_tokens');
   if (!known || badJson) {
     // Recorded too, so a test sees a request that went to the wrong place.
-    log.push({ method, path, query: url.search, apiKey, model: '', stream: false, turns: 0, lastUserText: '', hasToolResult: false, headers: req.headers, body });
+    log.push({
+      method,
+      path,
+      query: url.search,
+      apiKey,
+      model: '',
+      stream: false,
+      turns: 0,
+      lastUserText: '',
+      hasToolResult: false,
+      headers: req.headers,
+      body,
+    });
     if (!known) return sendError(res, 404, 'not_found_error', `Not found: ${method} ${path}`);
     return sendError(res, 400, 'invalid_request_error', 'The request body is not valid JSON.');
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const last = messages[messages.length - 1];
   const hasToolResult = last?.role === 'user' && blocks(last).some((b) => b.type === 'tool_result');
-  const prompt = [...messages].reverse().find((m) => m.role === 'user' && !blocks(m).every((b) => b.type === 'tool_result'));
+  const prompt = [...messages]
+    .reverse()
+    .find((m) => m.role === 'user' && !blocks(m).every((b) => b.type === 'tool_result'));
   const lastUserText = prompt ? textOf(prompt) : '';
   const model = typeof body.model === 'string' ? body.model : '';
-  log.push({ method, path, query: url.search, apiKey, model, stream: body.stream === true, turns: messages.length, lastUserText, hasToolResult, headers: req.headers, body });
+  log.push({
+    method,
+    path,
+    query: url.search,
+    apiKey,
+    model,
+    stream: body.stream === true,
+    turns: messages.length,
+    lastUserText,
+    hasToolResult,
+    headers: req.headers,
+    body,
+  });
 
   if (expectedKey !== undefined && apiKey !== expectedKey) {
     return sendError(res, 401, 'authentication_error', 'invalid x-api-key');
   }
   const inputTokens = estimateTokens(JSON.stringify([body.system ?? '', body.tools ?? [], messages]));
   if (path === '/v1/messages/count_tokens') return sendJson(res, 200, { input_tokens: inputTokens });
-  if (messages.length === 0) return sendError(res, 400, 'invalid_request_error', 'messages: at least one message is required');
-  if (lastUserText.includes('FAKE_ERROR_400')) return sendError(res, 400, 'invalid_request_error', 'the fake model rejected the request on purpose');
-  if (lastUserText.includes('FAKE_ERROR_500')) return sendError(res, 500, 'api_error', 'the fake model failed on purpose');
+  if (messages.length === 0)
+    return sendError(res, 400, 'invalid_request_error', 'messages: at least one message is required');
+  if (lastUserText.includes('FAKE_ERROR_400'))
+    return sendError(res, 400, 'invalid_request_error', 'the fake model rejected the request on purpose');
+  if (lastUserText.includes('FAKE_ERROR_500'))
+    return sendError(res, 500, 'api_error', 'the fake model failed on purpose');
 
   const bash = /^FAKE_BASH: (.*)$/m.exec(lastUserText)?.[1];
-  const spec = bash === undefined ? toolSpec : { name: 'Bash', input: { command: bash, description: 'Run the command the prompt names' } };
+  const spec =
+    bash === undefined
+      ? toolSpec
+      : { name: 'Bash', input: { command: bash, description: 'Run the command the prompt names' } };
   const wantsTool = (lastUserText.includes('FAKE_TOOL') || bash !== undefined) && !hasToolResult;
-  const pieces = wantsTool ? ['I will look at ', 'the files first.'] : ['Hello ', 'from the fake model: ', `turns=${messages.length}`];
+  const pieces = wantsTool
+    ? ['I will look at ', 'the files first.']
+    : ['Hello ', 'from the fake model: ', `turns=${messages.length}`];
   const text = pieces.join('');
   const tool = wantsTool ? { id: `toolu_${randomId(24)}`, name: spec.name, input: spec.input } : undefined;
   const outputTokens = estimateTokens(text) + (tool ? estimateTokens(JSON.stringify(tool.input)) + 20 : 0);
@@ -162,17 +213,39 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeAnthro
   if (body.stream !== true) {
     const content: Block[] = [{ type: 'text', text }];
     if (tool) content.push({ type: 'tool_use', ...tool });
-    return sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage: usage(outputTokens) });
+    return sendJson(res, 200, {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content,
+      stop_reason: stopReason,
+      stop_sequence: null,
+      usage: usage(outputTokens),
+    });
   }
 
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': `req_${randomId(24)}` });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'request-id': `req_${randomId(24)}`,
+  });
   const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const delay = lastUserText.includes('FAKE_SLOW') ? SLOW_DELAY_MS : DELTA_DELAY_MS;
   const pause = () => new Promise((r) => setTimeout(r, delay));
 
   send('message_start', {
     type: 'message_start',
-    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: usage(1) },
+    message: {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: usage(1),
+    },
   });
   send('ping', { type: 'ping' });
   send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
@@ -183,27 +256,44 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeAnthro
   }
   send('content_block_stop', { type: 'content_block_stop', index: 0 });
   if (tool) {
-    send('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: tool.id, name: tool.name, input: {} } });
+    send('content_block_start', {
+      type: 'content_block_start',
+      index: 1,
+      content_block: { type: 'tool_use', id: tool.id, name: tool.name, input: {} },
+    });
     const json = JSON.stringify(tool.input);
     const cut = Math.ceil(json.length / 2);
     for (const part of [json.slice(0, cut), json.slice(cut)]) {
       await pause();
       if (res.destroyed) return;
-      send('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: part } });
+      send('content_block_delta', {
+        type: 'content_block_delta',
+        index: 1,
+        delta: { type: 'input_json_delta', partial_json: part },
+      });
     }
     send('content_block_stop', { type: 'content_block_stop', index: 1 });
   }
   send('message_delta', {
     type: 'message_delta',
     delta: { stop_reason: stopReason, stop_sequence: null },
-    usage: { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: outputTokens },
+    usage: {
+      input_tokens: inputTokens,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      output_tokens: outputTokens,
+    },
   });
   send('message_stop', { type: 'message_stop' });
   res.end();
 }
 
 function blocks(m: Message): Block[] {
-  return typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : Array.isArray(m.content) ? m.content : [];
+  return typeof m.content === 'string'
+    ? [{ type: 'text', text: m.content }]
+    : Array.isArray(m.content)
+      ? m.content
+      : [];
 }
 
 function textOf(m: Message): string {
@@ -230,7 +320,11 @@ function sendJson(res: ServerResponse, code: number, body: unknown) {
 /** The Anthropic error shape; `x-should-retry: false` as the real API sends for errors not worth retrying. */
 function sendError(res: ServerResponse, code: number, type: string, message: string) {
   const retry = code >= 500 || code === 429 || code === 408 || code === 409;
-  res.writeHead(code, { 'content-type': 'application/json', 'request-id': `req_${randomId(24)}`, 'x-should-retry': String(retry) });
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'request-id': `req_${randomId(24)}`,
+    'x-should-retry': String(retry),
+  });
   res.end(JSON.stringify({ type: 'error', error: { type, message } }));
 }
 

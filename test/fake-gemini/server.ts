@@ -48,7 +48,9 @@ export interface FakeGemini {
 
 const CHUNK_DELAY_MS = 150;
 
-export async function startFakeGemini(opts: { host?: string; port?: number; apiKey?: string } = {}): Promise<FakeGemini> {
+export async function startFakeGemini(
+  opts: { host?: string; port?: number; apiKey?: string } = {},
+): Promise<FakeGemini> {
   const requests: FakeGeminiRequest[] = [];
   const server: Server = createServer((req, res) => {
     handle(req, res, requests, opts.apiKey).catch((err) => {
@@ -73,11 +75,14 @@ export async function startFakeGemini(opts: { host?: string; port?: number; apiK
 async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGeminiRequest[], expectedKey?: string) {
   const url = new URL(req.url ?? '/', 'http://fake');
   const match = /^\/v1beta\/models\/([^/:]+):(streamGenerateContent|generateContent|countTokens)$/.exec(url.pathname);
-  if (!match || req.method !== 'POST') return sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}`);
+  if (!match || req.method !== 'POST')
+    return sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}`);
   const [, model, action] = match as unknown as [string, string, string];
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GenerateContentRequest & { generateContentRequest?: GenerateContentRequest };
+  const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GenerateContentRequest & {
+    generateContentRequest?: GenerateContentRequest;
+  };
   const contents = body.contents ?? body.generateContentRequest?.contents ?? [];
   const apiKey = (req.headers['x-goog-api-key'] as string | undefined) ?? url.searchParams.get('key') ?? undefined;
   const lastUser = [...contents].reverse().find((c) => c.role === 'user');
@@ -85,15 +90,28 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
   log.push({ method: req.method, model, action, apiKey, turns: contents.length, lastUserText, body });
 
   if (expectedKey !== undefined && apiKey !== expectedKey) {
-    return sendError(res, 400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', 'API_KEY_INVALID');
+    return sendError(
+      res,
+      400,
+      'INVALID_ARGUMENT',
+      'API key not valid. Please pass a valid API key.',
+      'API_KEY_INVALID',
+    );
   }
   if (action === 'countTokens') return sendJson(res, { totalTokens: 7 * contents.length });
-  if (lastUserText.includes('FAKE_ERROR_400')) return sendError(res, 400, 'INVALID_ARGUMENT', 'the fake model rejected the request on purpose');
-  if (lastUserText.includes('FAKE_ERROR_500')) return sendError(res, 500, 'INTERNAL', 'the fake model failed on purpose');
+  if (lastUserText.includes('FAKE_ERROR_400'))
+    return sendError(res, 400, 'INVALID_ARGUMENT', 'the fake model rejected the request on purpose');
+  if (lastUserText.includes('FAKE_ERROR_500'))
+    return sendError(res, 500, 'INTERNAL', 'the fake model failed on purpose');
 
-  const wantsTool = toolAsked(lastUserText) !== undefined && !contents.some((c) => c.parts.some((p) => p.functionResponse));
+  const wantsTool =
+    toolAsked(lastUserText) !== undefined && !contents.some((c) => c.parts.some((p) => p.functionResponse));
   const pieces = wantsTool ? [] : [`Hello `, `from the fake model: `, `turns=${contents.length}`];
-  const usage = { promptTokenCount: 10 * contents.length, candidatesTokenCount: pieces.length * 2, totalTokenCount: 10 * contents.length + pieces.length * 2 };
+  const usage = {
+    promptTokenCount: 10 * contents.length,
+    candidatesTokenCount: pieces.length * 2,
+    totalTokenCount: 10 * contents.length + pieces.length * 2,
+  };
   const candidate = (parts: Part[], finish?: string) => ({
     candidates: [{ content: { role: 'model', parts }, ...(finish ? { finishReason: finish } : {}), index: 0 }],
     usageMetadata: usage,
@@ -102,7 +120,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
 
   if (action === 'generateContent') {
     // Used by the CLI for side calls (routing, titles, checks): answer at once, in one piece.
-    const text = action === 'generateContent' && /json/i.test(JSON.stringify(body).slice(0, 2000)) ? '{}' : pieces.join('');
+    const text =
+      action === 'generateContent' && /json/i.test(JSON.stringify(body).slice(0, 2000)) ? '{}' : pieces.join('');
     return sendJson(res, candidate([{ text: text || 'ok' }], 'STOP'));
   }
 
@@ -123,7 +142,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
 /** The CLI tool a marker asks for (its real names and parameters), before any tool has answered. */
 function toolAsked(text: string): { name: string; args: Record<string, unknown> } | undefined {
   if (text.includes('FAKE_TOOL')) return { name: 'list_directory', args: { dir_path: '.' } };
-  if (text.includes('FAKE_WRITE_FILE')) return { name: 'write_file', args: { file_path: '/workspace/notes/hello.txt', content: 'written by the model\n' } };
+  if (text.includes('FAKE_WRITE_FILE'))
+    return { name: 'write_file', args: { file_path: '/workspace/notes/hello.txt', content: 'written by the model\n' } };
   if (text.includes('FAKE_READ_FILE')) return { name: 'read_file', args: { file_path: '/workspace/notes/hello.txt' } };
   return undefined;
 }
@@ -141,7 +161,9 @@ function sendError(res: ServerResponse, code: number, status: string, message: s
         code,
         message,
         status,
-        ...(reason ? { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason, domain: 'googleapis.com' }] } : {}),
+        ...(reason
+          ? { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason, domain: 'googleapis.com' }] }
+          : {}),
       },
     }),
   );
@@ -155,7 +177,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   setInterval(() => {
     while (fake.requests.length) {
       const r = fake.requests.shift()!;
-      process.stdout.write(`${r.action} model=${r.model} turns=${r.turns} key=${r.apiKey ? 'set' : 'none'} last=${JSON.stringify(r.lastUserText.slice(0, 60))}\n`);
+      process.stdout.write(
+        `${r.action} model=${r.model} turns=${r.turns} key=${r.apiKey ? 'set' : 'none'} last=${JSON.stringify(r.lastUserText.slice(0, 60))}\n`,
+      );
     }
   }, 200);
 }

@@ -5,7 +5,10 @@ import { SHELL_IMAGE, TEST_PROFILES } from './harness.js';
 import { loadServiceConfig } from '../../src/settings.js';
 
 /** The harness's model gateway settings: forward to `upstream` (a fake Gemini API on loopback). */
-export const gatewayTo = (upstream: string) => ({ ...loadServiceConfig({}).modelGateway, upstreams: { ...loadServiceConfig({}).modelGateway.upstreams, gemini: upstream } });
+export const gatewayTo = (upstream: string) => ({
+  ...loadServiceConfig({}).modelGateway,
+  upstreams: { ...loadServiceConfig({}).modelGateway.upstreams, gemini: upstream },
+});
 
 /** The image tag the set-up builds, from the version pinned in images/gemini/Dockerfile. */
 export function geminiImage(): string {

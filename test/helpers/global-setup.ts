@@ -20,8 +20,17 @@ export default async function setup() {
     // The suite's promise: no managed container outlives it.
     const left = await docker.listContainers({ all: true, filters: { label: ['ephemera.managed=true'] } });
     if (left.length > 0) {
-      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-      throw new Error(`${left.length} managed container(s) were left behind: ${left.map((c) => c.Labels['ephemera.run']).join(', ')}`);
+      await Promise.all(
+        left.map((c) =>
+          docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      );
+      throw new Error(
+        `${left.length} managed container(s) were left behind: ${left.map((c) => c.Labels['ephemera.run']).join(', ')}`,
+      );
     }
   };
 }

@@ -74,7 +74,8 @@ export interface HarnessOptions extends Partial<Omit<ServiceSettings, 'secrets' 
   logLines?: string[];
 }
 
-const withoutUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+const withoutUndefined = <T extends object>(o: T) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 export function createHarness(opts: HarnessOptions = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-test-'));
@@ -83,18 +84,23 @@ export function createHarness(opts: HarnessOptions = {}): Harness {
   const onPostgres = process.env.EPHEMERA_TEST_STORE === 'postgres';
   const database = onPostgres ? deferredTestStore() : openSqliteStore(dbPath);
   const served = serveOn(database, opts);
-  const rows = async <T>(text: string, ...args: unknown[]) => (database instanceof SqliteStore ? sqliteRows(database.db, text, args) : await database.rows(text, args)) as T[];
+  const rows = async <T>(text: string, ...args: unknown[]) =>
+    (database instanceof SqliteStore ? sqliteRows(database.db, text, args) : await database.rows(text, args)) as T[];
   return {
     ...served,
     // No SQLite file on Postgres: a file of that project that reads it fails at once.
     db: database instanceof SqliteStore ? database.db : (undefined as unknown as Db),
     rows,
     storedText: async () => {
-      const texts = await rows<{ t: string | null }>(`select stderr as t from runs union all select error_message from runs union all select content from messages`);
+      const texts = await rows<{ t: string | null }>(
+        `select stderr as t from runs union all select error_message from runs union all select content from messages`,
+      );
       return texts.map((r) => r.t ?? '').join('\n');
     },
-    databaseEnv: async (): Promise<Record<string, string>> => (database instanceof SqliteStore ? { DATABASE_PATH: dbPath } : { DATABASE_URL: await database.url() }),
-    sessionQueries: async (o) => (database instanceof SqliteStore ? new SqliteSessionQueries(database.db, o) : database.sessionQueries(o)),
+    databaseEnv: async (): Promise<Record<string, string>> =>
+      database instanceof SqliteStore ? { DATABASE_PATH: dbPath } : { DATABASE_URL: await database.url() },
+    sessionQueries: async (o) =>
+      database instanceof SqliteStore ? new SqliteSessionQueries(database.db, o) : database.sessionQueries(o),
     dbPath,
     async close() {
       await served.close();

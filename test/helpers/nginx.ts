@@ -44,13 +44,21 @@ http {
 }
 `,
   );
-  const proc = spawn('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const deadline = Date.now() + 10_000;
   while (!(await answers(port))) {
     if (proc.exitCode !== null || Date.now() > deadline) {
-      const log = (() => { try { return readFileSync(join(dir, 'error.log'), 'utf8'); } catch { return ''; } })();
+      const log = (() => {
+        try {
+          return readFileSync(join(dir, 'error.log'), 'utf8');
+        } catch {
+          return '';
+        }
+      })();
       throw new Error(`nginx did not start: ${stderr}${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));

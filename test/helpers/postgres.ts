@@ -10,7 +10,8 @@ import { PgSessionQueries } from '../../src/db/postgres/session-queries.js';
  * running side by side never meet. An unreachable server fails the tests that need it: it is
  * never a reason to skip them.
  */
-export const TEST_POSTGRES = process.env.EPHEMERA_TEST_POSTGRES ?? 'postgres://ephemera_test:ephemera_test@127.0.0.1:5432/postgres';
+export const TEST_POSTGRES =
+  process.env.EPHEMERA_TEST_POSTGRES ?? 'postgres://ephemera_test:ephemera_test@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {
   url: string;
@@ -67,11 +68,20 @@ export function deferredTestStore(): DeferredTestStore {
   const methods = <T extends object>(target: Promise<T>): T =>
     new Proxy({} as T, {
       // A property set on it (a test's stand-in for a method) wins over the store's own.
-      get: (own, key) => (key in own ? Reflect.get(own, key) : key === 'then' ? undefined : async (...args: unknown[]) => ((await target) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args)),
+      get: (own, key) =>
+        key in own
+          ? Reflect.get(own, key)
+          : key === 'then'
+            ? undefined
+            : async (...args: unknown[]) =>
+                ((await target) as Record<PropertyKey, (...a: unknown[]) => unknown>)[key]!(...args),
     });
   return {
     dialect: 'postgres',
-    ...(Object.fromEntries(parts.map((p) => [p, methods(store.then((s) => s[p]))])) as Pick<Store, (typeof parts)[number]>),
+    ...(Object.fromEntries(parts.map((p) => [p, methods(store.then((s) => s[p]))])) as Pick<
+      Store,
+      (typeof parts)[number]
+    >),
     prune: async (...args) => (await store).prune(...args),
     now: async () => (await store).now(),
     healthy: async () => (await store).healthy(),
@@ -97,8 +107,13 @@ export async function queryRows(url: string, text: string, args: unknown[]): Pro
   await client.connect();
   try {
     let n = 0;
-    const bigintAsNumber = { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
-    return (await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: args, types: bigintAsNumber as never })).rows;
+    const bigintAsNumber = {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'),
+    };
+    return (
+      await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: args, types: bigintAsNumber as never })
+    ).rows;
   } finally {
     await client.end();
   }

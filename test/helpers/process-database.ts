@@ -14,7 +14,8 @@ export function processDatabases() {
   const dialect = process.env.EPHEMERA_TEST_STORE === 'postgres' ? ('postgres' as const) : ('sqlite' as const);
   const made = new Map<string, Promise<TestDatabase | string>>();
   const get = (name: string) => {
-    if (!made.has(name)) made.set(name, dialect === 'postgres' ? createTestDatabase() : Promise.resolve(join(dir, `${name}.db`)));
+    if (!made.has(name))
+      made.set(name, dialect === 'postgres' ? createTestDatabase() : Promise.resolve(join(dir, `${name}.db`)));
     return made.get(name)!;
   };
   return {
@@ -38,7 +39,9 @@ export function processDatabases() {
     async close() {
       // Every database made goes, even when another could not be made.
       const all = await Promise.allSettled(made.values());
-      await Promise.allSettled(all.map((r) => (r.status === 'fulfilled' && typeof r.value !== 'string' ? r.value.drop() : undefined)));
+      await Promise.allSettled(
+        all.map((r) => (r.status === 'fulfilled' && typeof r.value !== 'string' ? r.value.drop() : undefined)),
+      );
       rmSync(dir, { recursive: true, force: true });
     },
   };

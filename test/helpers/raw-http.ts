@@ -24,7 +24,14 @@ export function rawPost(url: string, body: string, headers: Record<string, strin
         chunks.push(chunk);
       });
       res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), trailers: res.trailers, headersAtMs, firstByteAtMs }),
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          trailers: res.trailers,
+          headersAtMs,
+          firstByteAtMs,
+        }),
       );
       res.on('error', reject);
     });

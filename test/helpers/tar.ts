@@ -1,7 +1,9 @@
 import { pack, type Header } from 'tar-stream';
 
 /** A tar made exactly as given, however hostile: names, types, modes and links as written. */
-export async function tarOf(entries: Array<Partial<Header> & { name: string; body?: string | Buffer }>): Promise<Buffer> {
+export async function tarOf(
+  entries: Array<Partial<Header> & { name: string; body?: string | Buffer }>,
+): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));

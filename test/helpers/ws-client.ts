@@ -32,16 +32,27 @@ export class Client {
   }
 }
 
-export function open(url: string, opts: { headers?: Record<string, string>; protocols?: string[]; autoPong?: boolean } = {}): Promise<Client> {
-  const ws = new WebSocket(url.replace(/^http/, 'ws'), opts.protocols ?? [], { headers: opts.headers, autoPong: opts.autoPong ?? true });
+export function open(
+  url: string,
+  opts: { headers?: Record<string, string>; protocols?: string[]; autoPong?: boolean } = {},
+): Promise<Client> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), opts.protocols ?? [], {
+    headers: opts.headers,
+    autoPong: opts.autoPong ?? true,
+  });
   const client = new Client(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })),
+    );
     ws.once('error', reject);
   });
 }
 
 /** The status an upgrade was refused with. */
-export const refusal = (p: Promise<Client>) => p.then(() => 'opened', (err: { status?: number }) => err.status);
-
+export const refusal = (p: Promise<Client>) =>
+  p.then(
+    () => 'opened',
+    (err: { status?: number }) => err.status,
+  );

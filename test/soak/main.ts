@@ -14,7 +14,9 @@ import { listen } from '../helpers/harness.js';
 import { runSoak, sqliteIntegrity } from './soak.js';
 import { loadProfiles, loadServiceConfig } from '../../src/settings.js';
 
-const { values } = parseArgs({ options: { total: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: { total: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } },
+});
 const total = Number(values.total);
 const concurrency = Number(values.concurrency);
 
@@ -66,7 +68,13 @@ await service.shutdown(0);
 await database.close();
 rmSync(dir, { recursive: true, force: true });
 
-console.log(JSON.stringify({ ...report, rssMb: { before: Math.round(rssBefore / 1048576), peak: Math.round(peakRss / 1048576) } }, null, 2));
+console.log(
+  JSON.stringify(
+    { ...report, rssMb: { before: Math.round(rssBefore / 1048576), peak: Math.round(peakRss / 1048576) } },
+    null,
+    2,
+  ),
+);
 if (report.problems.length > 0) {
   console.error(`soak: ${report.problems.length} problem(s)`);
   process.exit(1);

@@ -85,7 +85,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (status !== 413) problems.push(`request ${i} (oversize): HTTP ${status}`);
         return;
       }
-      const res = await fetch(`${o.url}${path}${query}`, { method: 'POST', body: body[kind], signal: controller.signal });
+      const res = await fetch(`${o.url}${path}${query}`, {
+        method: 'POST',
+        body: body[kind],
+        signal: controller.signal,
+      });
       httpStatuses[res.status] = (httpStatuses[res.status] ?? 0) + 1;
       if (res.status === 409 && kind === 'follow-up') {
         await res.arrayBuffer(); // the session was busy with another follow-up: a correct refusal
@@ -110,7 +114,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const text = await res.text();
       expectations.set(runId, { kind, ...(kind === 'normal' ? { output: `normal-${i}\n` } : {}) });
       if (kind === 'normal') sessions.push(res.headers.get('x-session-id')!);
-      if (kind === 'normal' && text !== `normal-${i}\n`) problems.push(`request ${i}: streamed ${JSON.stringify(text.slice(0, 50))}`);
+      if (kind === 'normal' && text !== `normal-${i}\n`)
+        problems.push(`request ${i}: streamed ${JSON.stringify(text.slice(0, 50))}`);
     } catch (err) {
       if (kind !== 'abort') problems.push(`request ${i} (${kind}): ${(err as Error).message}`);
     } finally {
@@ -134,7 +139,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   }
   if (left.length > 0) problems.push(`${left.length} managed container(s) left`);
 
-  const [stillRunning] = (await o.rows(`select count(*) as n from runs where status = 'running'`)) as Array<{ n: number }>;
+  const [stillRunning] = (await o.rows(`select count(*) as n from runs where status = 'running'`)) as Array<{
+    n: number;
+  }>;
   if (stillRunning!.n > 0) problems.push(`${stillRunning!.n} run(s) still running`);
   const runs = (await o.rows(
     `select r.id, r.status, r.start_ms as "startMs",
@@ -142,14 +149,22 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             (select count(*) from messages m where m.run_id = r.id and m.role = 'assistant') as replies,
             (select min(content) from messages m where m.run_id = r.id and m.role = 'assistant') as reply
        from runs r`,
-  )) as Array<{ id: string; status: string; startMs: number | null; users: number; replies: number; reply: string | null }>;
+  )) as Array<{
+    id: string;
+    status: string;
+    startMs: number | null;
+    users: number;
+    replies: number;
+    reply: string | null;
+  }>;
   for (const r of runs) {
     if (r.users !== 1) problems.push(`run ${r.id}: ${r.users} user messages`);
     if (r.startMs !== null && r.replies !== 1) problems.push(`run ${r.id}: ${r.replies} replies`);
     const want = expectations.get(r.id);
     if (!want) continue;
     if (r.status !== EXPECTED[want.kind]) problems.push(`run ${r.id} (${want.kind}): status ${r.status}`);
-    if (want.output !== undefined && r.reply !== want.output) problems.push(`run ${r.id}: stored ${JSON.stringify(r.reply)}`);
+    if (want.output !== undefined && r.reply !== want.output)
+      problems.push(`run ${r.id}: stored ${JSON.stringify(r.reply)}`);
   }
   for (const id of expectations.keys()) if (!runs.some((r) => r.id === id)) problems.push(`run ${id} missing`);
   const integrity = await o.integrity?.();

@@ -3,7 +3,14 @@ import { AppError } from '../../src/errors.js';
 import { Admission, type AdmissionLimits } from '../../src/runner/admission.js';
 
 const admission = (limits: Partial<AdmissionLimits>) =>
-  new Admission({ maxConcurrent: 2, maxQueued: 2, queueTimeoutMs: 1000, maxPerKey: 100, maxQueuedPerKey: 100, ...limits });
+  new Admission({
+    maxConcurrent: 2,
+    maxQueued: 2,
+    queueTimeoutMs: 1000,
+    maxPerKey: 100,
+    maxQueuedPerKey: 100,
+    ...limits,
+  });
 
 describe('Admission', () => {
   it('grants up to the cap, queues in order, and hands a released slot to the first waiter', async () => {
@@ -73,10 +80,13 @@ describe('Admission shares between keys', () => {
     expect(order).toEqual(['light', 'heavy']);
   });
 
-  it('says so when a waiter timed out on its own key\'s share, not on the whole service', async () => {
+  it("says so when a waiter timed out on its own key's share, not on the whole service", async () => {
     const a = admission({ maxConcurrent: 4, maxPerKey: 1, queueTimeoutMs: 30 });
     await a.acquire('batch');
-    await expect(a.acquire('batch')).rejects.toMatchObject({ code: 'CAPACITY', message: expect.stringContaining("this API key's 1 run(s)") });
+    await expect(a.acquire('batch')).rejects.toMatchObject({
+      code: 'CAPACITY',
+      message: expect.stringContaining("this API key's 1 run(s)"),
+    });
   });
 
   it('keeps no share for the keyless operator, the only caller there can be', async () => {
@@ -90,7 +100,10 @@ describe('Admission shares between keys', () => {
     await a.acquire('batch');
     const queued = a.acquire('batch');
     queued.catch(() => {});
-    await expect(a.acquire('batch')).rejects.toMatchObject({ code: 'CAPACITY', message: expect.stringContaining('this API key') });
+    await expect(a.acquire('batch')).rejects.toMatchObject({
+      code: 'CAPACITY',
+      message: expect.stringContaining('this API key'),
+    });
     const other = a.acquire('other');
     other.catch(() => {});
     expect(a.queued).toBe(2);

@@ -22,8 +22,9 @@ describe('the agent registry', () => {
     expect(set.profiles.size).toBe(AGENTS.filter((d) => d.builtin).length);
   });
 
-  it('takes only registered kinds, and a kind\'s options block only on a profile of that kind', () => {
-    const one = (p: Record<string, unknown>) => parseProfiles({ default_agent: 'x', profiles: { x: { image: 'i', ...p } } });
+  it("takes only registered kinds, and a kind's options block only on a profile of that kind", () => {
+    const one = (p: Record<string, unknown>) =>
+      parseProfiles({ default_agent: 'x', profiles: { x: { image: 'i', ...p } } });
     expect(() => one({ kind: 'nope' })).toThrow(new RegExp(AGENTS.map((d) => `"${d.kind}"`).join('\\|')));
     for (const { kind } of MODEL_AGENTS) {
       const other = AGENTS.find((d) => d.kind !== kind)!.kind;
@@ -33,7 +34,10 @@ describe('the agent registry', () => {
 
   it('lets every kind set the common fields, `command` included (a kind named like a field takes no block)', () => {
     for (const d of AGENTS) {
-      const set = parseProfiles({ default_agent: 'x', profiles: { x: { kind: d.kind, image: 'i', command: ['run', 'it'] } } });
+      const set = parseProfiles({
+        default_agent: 'x',
+        profiles: { x: { kind: d.kind, image: 'i', command: ['run', 'it'] } },
+      });
       expect(set.profiles.get('x')!.command).toEqual(['run', 'it']);
     }
   });
@@ -53,7 +57,14 @@ describe('the agent registry', () => {
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (l: string) => void lines.push(l) } });
     for (const { model } of MODEL_AGENTS) {
-      logger.info({ [model.keyEnv]: 'sekrit-a', env: { [model.keyEnv]: 'sekrit-b' }, config: { secrets: { [model.keyEnv]: 'sekrit-c' } } }, 'x');
+      logger.info(
+        {
+          [model.keyEnv]: 'sekrit-a',
+          env: { [model.keyEnv]: 'sekrit-b' },
+          config: { secrets: { [model.keyEnv]: 'sekrit-c' } },
+        },
+        'x',
+      );
     }
     expect(lines.length).toBe(MODEL_AGENTS.length);
     expect(lines.join('')).not.toContain('sekrit');
@@ -62,10 +73,21 @@ describe('the agent registry', () => {
   it("accepts a run's token only on its own kind's model API", async () => {
     const tokens = new RunTokens();
     // Keys configured, upstreams nowhere: a call that got past the token check would answer 502, not 401.
-    const config = { ...loadServiceConfig({}), secrets: Object.fromEntries(MODEL_AGENTS.map(({ model }) => [model.keyEnv, 'real-key'])) };
-    const app = modelGateway({ tokens, logger: pino({ level: 'silent' }), config: { ...config, modelGateway: { ...config.modelGateway, upstreams: {} } } });
+    const config = {
+      ...loadServiceConfig({}),
+      secrets: Object.fromEntries(MODEL_AGENTS.map(({ model }) => [model.keyEnv, 'real-key'])),
+    };
+    const app = modelGateway({
+      tokens,
+      logger: pino({ level: 'silent' }),
+      config: { ...config, modelGateway: { ...config.modelGateway, upstreams: {} } },
+    });
     const gemini = (token: string) =>
-      app.request('/v1beta/models/m:generateContent', { method: 'POST', body: '{}', headers: { 'x-goog-api-key': token } });
+      app.request('/v1beta/models/m:generateContent', {
+        method: 'POST',
+        body: '{}',
+        headers: { 'x-goog-api-key': token },
+      });
     expect((await gemini(tokens.issue('run_1', {}, () => {}, 'command').token)).status).toBe(401);
     expect((await gemini(tokens.issue('run_2', {}, () => {}, 'someother').token)).status).toBe(401);
     expect((await app.request('/v1/elsewhere', { method: 'POST' })).status).toBe(404);

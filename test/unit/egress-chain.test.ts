@@ -19,7 +19,9 @@ describe('the egress chain as scripts/lock-egress.sh sets it up', () => {
   it('is not locked when the port is not this service’s, or a rule lets more through, or nothing is dropped after', () => {
     expect(chainLocks(chain(accept(8790)), '172.18.0.1', [8788])).toBe(false);
     expect(chainLocks(chain(accept(8788), `-A ${C} -j ACCEPT`), '172.18.0.1', [8788])).toBe(false);
-    expect(chainLocks(chain(accept(8788), `-A ${C} -p tcp -m tcp --dport 22 -j ACCEPT`), '172.18.0.1', [8788])).toBe(false);
+    expect(chainLocks(chain(accept(8788), `-A ${C} -p tcp -m tcp --dport 22 -j ACCEPT`), '172.18.0.1', [8788])).toBe(
+      false,
+    );
     expect(chainLocks(chain(accept(8788, '172.18.0.10')), '172.18.0.1', [8788])).toBe(false);
     expect(chainLocks(chain(accept(8788, '172x18x0x1')), '172.18.0.1', [8788])).toBe(false); // dots are dots
     expect(chainLocks([`-N ${C}`, accept(8788)], '172.18.0.1', [8788])).toBe(false);

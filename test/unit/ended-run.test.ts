@@ -6,15 +6,46 @@ import { readsTrailers } from '../../src/http/respond/trailers.js';
 import { missingModelKeys } from '../../src/runner/missing-model-keys.js';
 import { parseProfiles } from '../../src/settings.js';
 
-const end = (over: Partial<EndedRun>): EndedRun => ({ sessionId: 'ses_1', runId: 'run_1', status: 'failed', exitCode: 3, error: null, ...over });
+const end = (over: Partial<EndedRun>): EndedRun => ({
+  sessionId: 'ses_1',
+  runId: 'run_1',
+  status: 'failed',
+  exitCode: 3,
+  error: null,
+  ...over,
+});
 
 describe('a run that did not end in an answer, as HTTP says it', () => {
   it.each([
     [end({}), 502, 'FAILED', 'the run ended failed (exit code 3)'],
-    [end({ status: 'timeout', exitCode: null, error: { code: 'TIMEOUT', message: 'the run exceeded its 1000 ms deadline' } }), 504, 'TIMEOUT', 'the run ended timeout: the run exceeded its 1000 ms deadline'],
-    [end({ status: 'oom', exitCode: 137, error: { code: 'OOM', message: 'over 512 MiB' } }), 502, 'OOM', 'the run ended oom: over 512 MiB'],
-    [end({ status: 'interrupted', exitCode: null, error: { code: 'SHUTDOWN', message: 'the service shut down' } }), 503, 'SHUTDOWN', 'the run ended interrupted: the service shut down'],
-    [end({ status: 'output_limit', exitCode: null, error: { code: 'OUTPUT_LIMIT', message: 'too much' } }), 502, 'OUTPUT_LIMIT', 'the run ended output_limit: too much'],
+    [
+      end({
+        status: 'timeout',
+        exitCode: null,
+        error: { code: 'TIMEOUT', message: 'the run exceeded its 1000 ms deadline' },
+      }),
+      504,
+      'TIMEOUT',
+      'the run ended timeout: the run exceeded its 1000 ms deadline',
+    ],
+    [
+      end({ status: 'oom', exitCode: 137, error: { code: 'OOM', message: 'over 512 MiB' } }),
+      502,
+      'OOM',
+      'the run ended oom: over 512 MiB',
+    ],
+    [
+      end({ status: 'interrupted', exitCode: null, error: { code: 'SHUTDOWN', message: 'the service shut down' } }),
+      503,
+      'SHUTDOWN',
+      'the run ended interrupted: the service shut down',
+    ],
+    [
+      end({ status: 'output_limit', exitCode: null, error: { code: 'OUTPUT_LIMIT', message: 'too much' } }),
+      502,
+      'OUTPUT_LIMIT',
+      'the run ended output_limit: too much',
+    ],
   ])('%j is %i %s', (r, status, code, message) => {
     expect(runEndError(r)).toMatchObject({ status, error: { code, message } });
   });
@@ -26,14 +57,19 @@ describe('a run that did not end in an answer, as HTTP says it', () => {
   });
 
   it("keeps a CLI's or a model's message to one bounded line: no newline or terminal escape gets into it", () => {
-    const { message } = runEndError(end({ error: { code: 'MODEL_ERROR', message: `bad\nrequest\r\n\u001b[8mhidden\u0007${'x'.repeat(2000)}` } })).error;
+    const { message } = runEndError(
+      end({ error: { code: 'MODEL_ERROR', message: `bad\nrequest\r\n\u001b[8mhidden\u0007${'x'.repeat(2000)}` } }),
+    ).error;
     expect(message).toMatch(/^the run ended failed \(exit code 3\): bad request \[8mhidden x+…$/); // the escape character itself is gone
     expect(message).toHaveLength(500);
   });
 
   it('gives the end as fields, naming only what the run has', () => {
     expect(runEndFields(end({}))).toEqual({ 'Ephemera-Status': 'failed', 'Ephemera-Exit-Code': '3' });
-    expect(runEndFields(end({ status: 'timeout', exitCode: null, error: { code: 'TIMEOUT', message: '' } }))).toEqual({ 'Ephemera-Status': 'timeout', 'Ephemera-Error-Code': 'TIMEOUT' });
+    expect(runEndFields(end({ status: 'timeout', exitCode: null, error: { code: 'TIMEOUT', message: '' } }))).toEqual({
+      'Ephemera-Status': 'timeout',
+      'Ephemera-Error-Code': 'TIMEOUT',
+    });
   });
 
   it('writes the failure line on a line of its own', () => {
@@ -60,7 +96,11 @@ describe('TE: trailers', () => {
 describe('model agents without their key', () => {
   const profiles = parseProfiles({
     default_agent: 'sh',
-    profiles: { sh: { image: 'x', command: ['sh'] }, g: { kind: 'gemini', image: 'x' }, c: { kind: 'claude', image: 'x' } },
+    profiles: {
+      sh: { image: 'x', command: ['sh'] },
+      g: { kind: 'gemini', image: 'x' },
+      c: { kind: 'claude', image: 'x' },
+    },
   });
 
   it('are named with the setting that would give them one; the others are not', () => {

@@ -41,7 +41,12 @@ const user = (text: string) => ({ role: 'user', content: [{ type: 'text', text }
 describe('fake Anthropic Messages API', () => {
   it('streams "turns=N" in several text deltas between message_start and message_stop, with usage', async () => {
     const before = fake.requests.length;
-    const res = await post({ model: 'any-model', stream: true, max_tokens: 100, messages: [user('hello'), { role: 'assistant', content: 'hi' }, user('again')] });
+    const res = await post({
+      model: 'any-model',
+      stream: true,
+      max_tokens: 100,
+      messages: [user('hello'), { role: 'assistant', content: 'hi' }, user('again')],
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const ev = await events(res);
@@ -58,21 +63,35 @@ describe('fake Anthropic Messages API', () => {
     ]);
     expect(ev[0]!.message.model).toBe('any-model');
     expect(ev[0]!.message.usage.input_tokens).toBeGreaterThan(0);
-    const text = ev.filter((e) => e.delta?.type === 'text_delta').map((e) => e.delta.text).join('');
+    const text = ev
+      .filter((e) => e.delta?.type === 'text_delta')
+      .map((e) => e.delta.text)
+      .join('');
     expect(text).toBe('Hello from the fake model: turns=3');
     const delta = ev.find((e) => e.type === 'message_delta')!;
     expect(delta.delta.stop_reason).toBe('end_turn');
     expect(delta.usage.output_tokens).toBeGreaterThan(1);
 
     const seen = fake.requests[before]!;
-    expect(seen).toMatchObject({ path: '/v1/messages', query: '?beta=true', apiKey: KEY, model: 'any-model', stream: true, turns: 3, lastUserText: 'again' });
+    expect(seen).toMatchObject({
+      path: '/v1/messages',
+      query: '?beta=true',
+      apiKey: KEY,
+      model: 'any-model',
+      stream: true,
+      turns: 3,
+      lastUserText: 'again',
+    });
   });
 
   it('FAKE_TOOL: a tool_use first (input as input_json_delta), text once the tool_result comes back', async () => {
     const first = await events(await post({ model: 'm', stream: true, messages: [user('please FAKE_TOOL')] }));
     const start = first.find((e) => e.type === 'content_block_start' && e.content_block.type === 'tool_use')!;
     expect(start.content_block).toMatchObject({ name: 'Bash', input: {} });
-    const json = first.filter((e) => e.delta?.type === 'input_json_delta').map((e) => e.delta.partial_json).join('');
+    const json = first
+      .filter((e) => e.delta?.type === 'input_json_delta')
+      .map((e) => e.delta.partial_json)
+      .join('');
     expect(JSON.parse(json)).toEqual({ command: 'ls -la', description: 'List the files in the working directory' });
     expect(first.find((e) => e.type === 'message_delta')!.delta.stop_reason).toBe('tool_use');
 
@@ -89,7 +108,12 @@ describe('fake Anthropic Messages API', () => {
       }),
     );
     expect(second.some((e) => e.content_block?.type === 'tool_use')).toBe(false);
-    expect(second.filter((e) => e.delta?.type === 'text_delta').map((e) => e.delta.text).join('')).toBe('Hello from the fake model: turns=3');
+    expect(
+      second
+        .filter((e) => e.delta?.type === 'text_delta')
+        .map((e) => e.delta.text)
+        .join(''),
+    ).toBe('Hello from the fake model: turns=3');
     expect(fake.requests.at(-1)).toMatchObject({ hasToolResult: true, lastUserText: 'please FAKE_TOOL' });
   });
 
@@ -97,7 +121,12 @@ describe('fake Anthropic Messages API', () => {
     const res = await post({ model: 'm', messages: [user('hi')] }, { path: '/v1/messages' });
     expect(res.headers.get('content-type')).toBe('application/json');
     const body = (await res.json()) as any;
-    expect(body).toMatchObject({ type: 'message', role: 'assistant', stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello from the fake model: turns=1' }] });
+    expect(body).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      stop_reason: 'end_turn',
+      content: [{ type: 'text', text: 'Hello from the fake model: turns=1' }],
+    });
     expect(body.usage.input_tokens).toBeGreaterThan(0);
   });
 
@@ -105,11 +134,17 @@ describe('fake Anthropic Messages API', () => {
     const bad = await post({ model: 'm', stream: true, messages: [user('FAKE_ERROR_400')] });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('x-should-retry')).toBe('false');
-    expect(await bad.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) } });
+    expect(await bad.json()).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.any(String) },
+    });
 
     const denied = await post({ model: 'm', stream: true, messages: [user('hi')] }, { key: 'wrong' });
     expect(denied.status).toBe(401);
-    expect(await denied.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
+    expect(await denied.json()).toEqual({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'invalid x-api-key' },
+    });
     expect(fake.requests.at(-1)!.apiKey).toBe('wrong');
   });
 

@@ -8,7 +8,11 @@ describe('errors in the logs', () => {
     const log = createLogger({ destination: { write: (l: string) => void lines.push(l) } });
     // A value shaped to end the redaction early, as a hostile prompt could be.
     const prompt = 'my secret prompt\n    at the end, more secrets';
-    const err = new DrizzleQueryError('insert into messages (content, x) values ($1, $2)', [prompt, 'f3a9c1 key hash'], Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' }));
+    const err = new DrizzleQueryError(
+      'insert into messages (content, x) values ($1, $2)',
+      [prompt, 'f3a9c1 key hash'],
+      Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' }),
+    );
     log.error({ err }, 'could not record the end of a run');
     const line = lines.join('');
     expect(line).not.toContain('secret');
@@ -20,7 +24,10 @@ describe('errors in the logs', () => {
 
   it('leave other errors as they are', () => {
     const lines: string[] = [];
-    createLogger({ destination: { write: (l: string) => void lines.push(l) } }).error({ err: new Error('engine unreachable') }, 'x');
+    createLogger({ destination: { write: (l: string) => void lines.push(l) } }).error(
+      { err: new Error('engine unreachable') },
+      'x',
+    );
     expect(JSON.parse(lines[0]!).err).toMatchObject({ type: 'Error', message: 'engine unreachable' });
   });
 });

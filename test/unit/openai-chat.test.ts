@@ -11,7 +11,13 @@ describe('a chat completion request as a turn', () => {
         temperature: 0.2,
         messages: [
           { role: 'system', content: 'be brief' },
-          { role: 'user', content: [{ type: 'text', text: 'echo ' }, { type: 'text', text: 'one' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'echo ' },
+              { type: 'text', text: 'one' },
+            ],
+          },
           { role: 'assistant', content: 'one\n' },
           { role: 'user', content: 'echo two' },
         ],
@@ -30,10 +36,24 @@ describe('a chat completion request as a turn', () => {
     const m = [{ role: 'user', content: 'hi' }];
     expect(() => turn({ model: 's', messages: m, n: 2 })).toThrow(/n must be 1/);
     expect(() => turn({ model: 's', messages: m, tools: [{ type: 'function' }] })).toThrow(/tools are not supported/);
-    expect(() => turn({ model: 's', messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] })).toThrow(/last message must be the user's/);
-    expect(() => turn({ model: 's', messages: [{ role: 'tool', content: 'x' }, ...m] })).toThrow(/tool messages are not supported/);
-    expect(() => turn({ model: 's', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] })).toThrow(/only text parts/);
-    expect(() => turn({ model: 's', messages: [{ role: 'assistant', content: null }, ...m] })).toThrow(/content is missing/);
+    expect(() =>
+      turn({
+        model: 's',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: 'b' },
+        ],
+      }),
+    ).toThrow(/last message must be the user's/);
+    expect(() => turn({ model: 's', messages: [{ role: 'tool', content: 'x' }, ...m] })).toThrow(
+      /tool messages are not supported/,
+    );
+    expect(() =>
+      turn({ model: 's', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }),
+    ).toThrow(/only text parts/);
+    expect(() => turn({ model: 's', messages: [{ role: 'assistant', content: null }, ...m] })).toThrow(
+      /content is missing/,
+    );
     expect(() => turn({ model: 's', messages: [{ role: 'user', content: '  ' }] })).toThrow(/empty/);
     expect(ChatRequestSchema.safeParse({ model: 's', messages: [] }).success).toBe(false);
   });

@@ -22,7 +22,10 @@ describe('OutputBuffer', () => {
       const b = new OutputBuffer(100, false);
       feed(b, text, chunk);
       expect(b.bytes).toBe(4000);
-      expect(b.stored()).toEqual({ text: `${text.slice(0, 50)}\n[ephemera: 3900 bytes omitted]\n${text.slice(-50)}`, omittedBytes: 3900 });
+      expect(b.stored()).toEqual({
+        text: `${text.slice(0, 50)}\n[ephemera: 3900 bytes omitted]\n${text.slice(-50)}`,
+        omittedBytes: 3900,
+      });
       expect(b.text()).toBe(b.stored().text);
     }
   });

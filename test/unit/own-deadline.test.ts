@@ -30,7 +30,8 @@ describe('underTimeout', () => {
 
   it("runs the image's CMD when the profile gives no command", () => {
     expect(underTimeout('s', at(5_000), { entrypoint: [], cmd: ['sh', '-s'] }, undefined)).toEqual({
-      Entrypoint: ['timeout', '-s', 'KILL', '5'], Cmd: ['sh', '-s'],
+      Entrypoint: ['timeout', '-s', 'KILL', '5'],
+      Cmd: ['sh', '-s'],
     });
   });
 
@@ -48,7 +49,9 @@ describe('underTimeout', () => {
 
 describe('wrapperFailed', () => {
   it("reads tini's exec failure of timeout, and nothing else", () => {
-    expect(wrapperFailed('i', 127, '[FATAL tini (7)] exec timeout failed: No such file or directory\n')?.message).toContain('"own_deadline": false');
+    expect(
+      wrapperFailed('i', 127, '[FATAL tini (7)] exec timeout failed: No such file or directory\n')?.message,
+    ).toContain('"own_deadline": false');
     expect(wrapperFailed('i', 127, "timeout: can't execute 'nosuch': No such file or directory\n")).toBeUndefined();
     expect(wrapperFailed('i', 1, '[FATAL tini (7)] exec timeout failed: No such file or directory\n')).toBeUndefined();
   });

@@ -27,7 +27,9 @@ describe('openDatabase keeps the transcripts private', () => {
     const warnings: string[] = [];
     const db = openDatabase(path, { warn: (m) => warnings.push(m) });
     try {
-      db.$client.prepare("insert into sessions (id, agent, created_at, updated_at) values ('ses_x', 'shell', 1, 1)").run();
+      db.$client
+        .prepare("insert into sessions (id, agent, created_at, updated_at) values ('ses_x', 'shell', 1, 1)")
+        .run();
       expect(existsSync(`${path}-wal`) && existsSync(`${path}-shm`)).toBe(true);
       expect(modeOf(join(base, 'a'))).toBe(0o700);
       expect(modeOf(join(base, 'a', 'b'))).toBe(0o700);
@@ -73,14 +75,17 @@ describe('openDatabase keeps the transcripts private', () => {
     expect(quiet).toEqual([]);
   });
 
-  it.runIf(process.geteuid?.() === 0)("refuses another user's database file (a pre-created file in a shared directory)", () => {
-    const path = join(fresh('theirs'), 'ephemera.db');
-    writeFileSync(path, '');
-    chmodSync(path, 0o666);
-    chownSync(path, 65534, 65534);
-    expect(() => openDatabase(path, { warn: () => {} })).toThrow(UnsafeDatabaseError);
-    expect(() => openDatabase(path, { warn: () => {} })).toThrow(/belongs to uid 65534.*refusing/);
-    expect(modeOf(path)).toBe(0o666); // not touched, and nothing written
-    expect(statSync(path).size).toBe(0);
-  });
+  it.runIf(process.geteuid?.() === 0)(
+    "refuses another user's database file (a pre-created file in a shared directory)",
+    () => {
+      const path = join(fresh('theirs'), 'ephemera.db');
+      writeFileSync(path, '');
+      chmodSync(path, 0o666);
+      chownSync(path, 65534, 65534);
+      expect(() => openDatabase(path, { warn: () => {} })).toThrow(UnsafeDatabaseError);
+      expect(() => openDatabase(path, { warn: () => {} })).toThrow(/belongs to uid 65534.*refusing/);
+      expect(modeOf(path)).toBe(0o666); // not touched, and nothing written
+      expect(statSync(path).size).toBe(0);
+    },
+  );
 });

@@ -56,7 +56,13 @@ describe('Reaper', () => {
 
   it('does nothing, and does not throw, while the engine is unreachable', async () => {
     const { runtime, removed } = fakeRuntime(containers, { down: true });
-    const reaper = new Reaper({ runtime, instanceId: 'me', liveRunIds: () => new Set(), staleInstances: async () => new Set(), logger: pino({ level: 'silent' }) });
+    const reaper = new Reaper({
+      runtime,
+      instanceId: 'me',
+      liveRunIds: () => new Set(),
+      staleInstances: async () => new Set(),
+      logger: pino({ level: 'silent' }),
+    });
     expect(await reaper.sweep()).toBe(0);
     expect(removed).toEqual([]);
   });
@@ -66,7 +72,10 @@ describe('Reaper.stop', () => {
   it('waits for a pass in progress, which then touches nothing (the database may be closing)', async () => {
     let release!: () => void;
     const runtime = {
-      listManaged: () => new Promise<ManagedContainer[]>((r) => (release = () => r([{ id: 'c', runId: 'r', instanceId: 'me', deadline: null }]))),
+      listManaged: () =>
+        new Promise<ManagedContainer[]>(
+          (r) => (release = () => r([{ id: 'c', runId: 'r', instanceId: 'me', deadline: null }])),
+        ),
       remove: async () => {
         throw new Error('must not remove after stop');
       },

@@ -10,6 +10,12 @@ describe('the declared run metrics', () => {
 
   it('start empty: unmeasured ones null, counted ones 0', () => {
     expect(Object.keys(EMPTY_RUN_METRICS)).toEqual(METRIC_NAMES);
-    expect(EMPTY_RUN_METRICS).toMatchObject({ queuedMs: null, totalMs: 0, bytesOut: 0, bytesErr: 0, modelErrors: null });
+    expect(EMPTY_RUN_METRICS).toMatchObject({
+      queuedMs: null,
+      totalMs: 0,
+      bytesOut: 0,
+      bytesErr: 0,
+      modelErrors: null,
+    });
   });
 });

@@ -26,7 +26,9 @@ const PROGRAMS: Record<string, MemoryProgram> = {
   echo: async (p) => {
     await p.stdout(p.spec.stdin);
     const history = p.spec.files.find((f) => f.path === '/ephemera/history.jsonl');
-    await p.stderr(`history lines: ${history ? history.content.toString().trim().split('\n').filter(Boolean).length : 0}`);
+    await p.stderr(
+      `history lines: ${history ? history.content.toString().trim().split('\n').filter(Boolean).length : 0}`,
+    );
     return p.spec.stdin.toString().includes('fail') ? 3 : 0;
   },
   forever: (p) => new Promise((_, reject) => p.signal.addEventListener('abort', () => reject(new Error('killed')))),
@@ -54,7 +56,13 @@ function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
     admission: new Admission(admissionLimits(settings)),
   });
   const run = async (prompt: string, opts: { agent?: string; sessionId?: string } = {}) => {
-    const handle = await runs.begin({ prompt, principal: LOCAL_OPERATOR, receivedAt: performance.now(), keepOutput: true, ...opts });
+    const handle = await runs.begin({
+      prompt,
+      principal: LOCAL_OPERATOR,
+      receivedAt: performance.now(),
+      keepOutput: true,
+      ...opts,
+    });
     for await (const _event of handle.events); // a client reads the events as they come
     return handle.result;
   };
@@ -92,7 +100,12 @@ describe('RunService on the in-memory runtime', () => {
 
   it('cancels a run whose client left, keeping what it printed', async () => {
     const { runs } = service();
-    const handle = await runs.begin({ prompt: 'x', agent: 'forever', principal: LOCAL_OPERATOR, receivedAt: performance.now() });
+    const handle = await runs.begin({
+      prompt: 'x',
+      agent: 'forever',
+      principal: LOCAL_OPERATOR,
+      receivedAt: performance.now(),
+    });
     await handle.ready;
     handle.cancel();
     expect(await handle.result).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });

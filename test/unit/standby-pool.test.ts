@@ -43,7 +43,9 @@ function fakeEngine() {
 
 function poolWith(engine: StandbyEngine) {
   const cold: string[] = [];
-  const runtime = { run: async (spec: ContainerSpec) => (cold.push(spec.labels['ephemera.agent']!), { exitCode: 0, oomKilled: false }) } as unknown as ContainerRuntime;
+  const runtime = {
+    run: async (spec: ContainerSpec) => (cold.push(spec.labels['ephemera.agent']!), { exitCode: 0, oomKilled: false }),
+  } as unknown as ContainerRuntime;
   const pool = new StandbyPool({
     runtime,
     engine,
@@ -54,7 +56,12 @@ function poolWith(engine: StandbyEngine) {
   return { pool, cold };
 }
 
-const spec = (agent: string, command?: string[]) => ({ ...standbySpec(profiles.get(agent)!, 'x', 'inst', 0, 0), command, labels: { 'ephemera.agent': agent } }) as ContainerSpec;
+const spec = (agent: string, command?: string[]) =>
+  ({
+    ...standbySpec(profiles.get(agent)!, 'x', 'inst', 0, 0),
+    command,
+    labels: { 'ephemera.agent': agent },
+  }) as ContainerSpec;
 const sink = { started() {}, async stdout() {}, async stderr() {} };
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
@@ -118,7 +125,9 @@ describe('the go line', () => {
     expect(goLine(['echo', "it's", '$HOME'], {})).toBe(`exec 'echo' 'it'\\''s' '$HOME'\n`);
     expect(goLine(['x'], { A: 'b c' })).toBe(`exec 'env' 'A=b c' 'x'\n`);
     // Files first: exactly their bytes from stdin, unpacked, made read-only.
-    expect(goLine(['x'], {}, 1536)).toBe(`dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`);
+    expect(goLine(['x'], {}, 1536)).toBe(
+      `dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && exec 'x'\n`,
+    );
     expect(goLine(['x', 'a\nb'], {})).toBeUndefined();
     expect(goLine(['x'], { A: 'a\nb' })).toBeUndefined();
   });
@@ -127,17 +136,35 @@ describe('the go line', () => {
 describe("the plain gate's go line", () => {
   const history = { path: '/ephemera/history.jsonl', content: Buffer.alloc(0), mode: 0o444 };
   it('writes empty files with builtins, exports the environment, and execs the command', () => {
-    const line = plainGoLine({ argv: ['sh', '-s'], env: { A: "it's" }, tarBytes: 0, inlineFiles: inlineFiles([history]) });
-    expect(line).toBe(`exec 3>&-; umask 333 && : >'/ephemera/history.jsonl' && umask 022 && chmod a-w /ephemera && { export A='it'\\''s'; exec 'sh' '-s'; }\n`);
+    const line = plainGoLine({
+      argv: ['sh', '-s'],
+      env: { A: "it's" },
+      tarBytes: 0,
+      inlineFiles: inlineFiles([history]),
+    });
+    expect(line).toBe(
+      `exec 3>&-; umask 333 && : >'/ephemera/history.jsonl' && umask 022 && chmod a-w /ephemera && { export A='it'\\''s'; exec 'sh' '-s'; }\n`,
+    );
   });
   it('hands the deadline to the waiting watcher, and runs the workspace shim in its own shell', () => {
-    const line = plainGoLine({ argv: ['sh', '-s'], env: {}, tarBytes: 0, inlineFiles: '', deadlineSeconds: 25, keepWorkdir: '/workspace' })!;
-    expect(line.startsWith('echo 25 >&3; exec 3>&-; chmod a-w /ephemera && { set -- \'/workspace\' \'sh\' \'-s\'; ')).toBe(true);
+    const line = plainGoLine({
+      argv: ['sh', '-s'],
+      env: {},
+      tarBytes: 0,
+      inlineFiles: '',
+      deadlineSeconds: 25,
+      keepWorkdir: '/workspace',
+    })!;
+    expect(line.startsWith("echo 25 >&3; exec 3>&-; chmod a-w /ephemera && { set -- '/workspace' 'sh' '-s'; ")).toBe(
+      true,
+    );
     expect(line.endsWith(`${WORKSPACE_SHIM}; }\n`)).toBe(true);
   });
   it('takes other files as a tar from stdin, and a variable sh cannot name through env', () => {
     const line = plainGoLine({ argv: ['x'], env: { 'A-B': 'c' }, tarBytes: 1536 });
-    expect(line).toBe(`exec 3>&-; dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && { exec 'env' 'A-B=c' 'x'; }\n`);
+    expect(line).toBe(
+      `exec 3>&-; dd bs=65536 count=1536 iflag=count_bytes,fullblock 2>/dev/null | tar -x -C /ephemera && chmod -R a-w /ephemera && { exec 'env' 'A-B=c' 'x'; }\n`,
+    );
     // Nor one the gate's shell itself would obey (the shim's words split on IFS).
     expect(plainGoLine({ argv: ['x'], env: { IFS: '0' }, tarBytes: 0 })).toContain(`exec 'env' 'IFS=0' 'x'`);
   });
@@ -152,21 +179,29 @@ describe("the plain gate's go line", () => {
     expect(inlineFiles([{ ...history, path: '/ephemera/a/b' }])).toBeUndefined();
     expect(inlineFiles([{ ...history, path: '/ephemera/..' }])).toBeUndefined();
     expect(inlineFiles([{ ...history, path: '/etc/passwd' }])).toBeUndefined();
-    expect(inlineFiles([{ ...history, path: "/ephemera/it's" }])).toBe(`umask 333 && : >'/ephemera/it'\\''s' && umask 022 && `);
+    expect(inlineFiles([{ ...history, path: "/ephemera/it's" }])).toBe(
+      `umask 333 && : >'/ephemera/it'\\''s' && umask 022 && `,
+    );
     expect(inlineFiles([{ ...history, mode: 0o555 }])).toBeUndefined();
-    expect(inlineFiles([{ ...history, mode: 0o600 }])).toBe(`umask 177 && : >'/ephemera/history.jsonl' && umask 022 && `);
+    expect(inlineFiles([{ ...history, mode: 0o600 }])).toBe(
+      `umask 177 && : >'/ephemera/history.jsonl' && umask 022 && `,
+    );
   });
 });
 
 describe('standby, checked and bounded', () => {
   it('needs a numeric user, since the files folder is given to it by uid', () => {
-    expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: 'runner' } } })).toThrow(/standby: needs a numeric user/);
-    expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: '1000:1000' } } })).not.toThrow();
+    expect(() =>
+      parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: 'runner' } } }),
+    ).toThrow(/standby: needs a numeric user/);
+    expect(() =>
+      parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: '1000:1000' } } }),
+    ).not.toThrow();
     expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', user: 'runner' } } })).not.toThrow();
   });
 
   it('writes the go line the gemini image gate reads (images/gemini/gate.mjs)', () => {
-    const source = /const FILES_PREFIX = \/(.*)\/;/.exec(readFileSync('images/gemini/gate.mjs', 'utf8'))![1]!;
+    const source = /const FILES_PREFIX =\s+\/(.*)\/;/.exec(readFileSync('images/gemini/gate.mjs', 'utf8'))![1]!;
     const line = goLine(['/usr/local/bin/ephemera-gemini', '--model', 'm'], {}, 2048)!.trimEnd();
     expect(new RegExp(source).exec(line)?.slice(1)).toEqual(['2048', "'/usr/local/bin/ephemera-gemini' '--model' 'm'"]);
   });
@@ -254,7 +289,9 @@ describe('an engine that hangs', () => {
       f.engine.startWaiting = (base) =>
         new Promise((resolve) => {
           const id = `late${resolvers.length + 1}`;
-          resolvers.push(() => resolve({ id, label: base.labels['ephemera.run']!, env: {}, ended: new Promise(() => {}) }));
+          resolvers.push(() =>
+            resolve({ id, label: base.labels['ephemera.run']!, env: {}, ended: new Promise(() => {}) }),
+          );
         });
       const { pool, cold } = poolWith(f.engine);
       pool.start();

@@ -15,7 +15,12 @@ function split(whole: Buffer, size: number, maxBytes = 1 << 20) {
 
 describe('CaptureSplitter', () => {
   it('passes the output on and keeps the tar after the boundary, however the stream is cut', () => {
-    const whole = Buffer.concat([Buffer.from('hello\nwörld\x1e'), Buffer.from(B), Buffer.from('TARBYTES'), Buffer.from('000')]);
+    const whole = Buffer.concat([
+      Buffer.from('hello\nwörld\x1e'),
+      Buffer.from(B),
+      Buffer.from('TARBYTES'),
+      Buffer.from('000'),
+    ]);
     for (const size of [1, 2, 3, 7, 13, 64, whole.length]) {
       const { output, capture } = split(whole, size);
       expect(output).toBe(Buffer.from('hello\nwörld\x1e').toString('latin1'));
@@ -33,7 +38,10 @@ describe('CaptureSplitter', () => {
   it('says when the tar did not come whole, or was too large', () => {
     expect(split(Buffer.from(`out${B}PARTIAL001`), 4).capture).toEqual({ problem: 'UNREADABLE' });
     expect(split(Buffer.from(`out${B}0`), 4).capture).toEqual({ problem: 'UNREADABLE' });
-    expect(split(Buffer.concat([Buffer.from(`out${B}`), Buffer.alloc(200), Buffer.from('000')]), 16, 100)).toEqual({ output: 'out', capture: { problem: 'TOO_LARGE' } });
+    expect(split(Buffer.concat([Buffer.from(`out${B}`), Buffer.alloc(200), Buffer.from('000')]), 16, 100)).toEqual({
+      output: 'out',
+      capture: { problem: 'TOO_LARGE' },
+    });
   });
 
   it('makes a new boundary for each run, one word on one line', () => {

@@ -26,14 +26,24 @@ export class PgApiKeyStore implements ApiKeyStore {
   }
 
   async revoke(idOrName: string, now = Date.now()): Promise<number> {
-    const byId = await this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
+    const byId = await this.db
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.id, idOrName), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id });
     if (byId.length > 0) return byId.length;
-    const byName = await this.db.update(apiKeys).set({ revokedAt: now }).where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
+    const byName = await this.db
+      .update(apiKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(apiKeys.name, idOrName), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id });
     return byName.length;
   }
 
   async anyActive(): Promise<boolean> {
-    return (await this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1)).length > 0;
+    return (
+      (await this.db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1)).length > 0
+    );
   }
 
   /** Latched, as in SQLite: keys are never deleted, so once true it stays true. */
@@ -47,7 +57,14 @@ export class PgApiKeyStore implements ApiKeyStore {
   }
 
   async isActive(id: string): Promise<boolean> {
-    return (await this.db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))).length > 0;
+    return (
+      (
+        await this.db
+          .select({ id: apiKeys.id })
+          .from(apiKeys)
+          .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+      ).length > 0
+    );
   }
 
   async verify(presented: string, now = Date.now()): Promise<ApiKeyInfo | undefined> {

@@ -18,7 +18,11 @@ export class PgInstanceStore implements InstanceStore {
       .onConflictDoUpdate({ target: instances.id, set: { heartbeatAt: now, pid } });
   }
 
-  async recentHeartbeat(instanceId: string, now: number, staleMs: number): Promise<{ pid: number; heartbeatAt: number } | undefined> {
+  async recentHeartbeat(
+    instanceId: string,
+    now: number,
+    staleMs: number,
+  ): Promise<{ pid: number; heartbeatAt: number } | undefined> {
     const [row] = await this.db
       .select({ pid: instances.pid, heartbeatAt: instances.heartbeatAt })
       .from(instances)
@@ -27,22 +31,37 @@ export class PgInstanceStore implements InstanceStore {
   }
 
   async staleInstances(now: number, staleMs: number): Promise<Set<string>> {
-    const rows = await this.db.select({ id: instances.id }).from(instances).where(lt(instances.heartbeatAt, now - staleMs));
+    const rows = await this.db
+      .select({ id: instances.id })
+      .from(instances)
+      .where(lt(instances.heartbeatAt, now - staleMs));
     return new Set(rows.map((r) => r.id));
   }
 
-  async interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts: { ownToo?: boolean } = {}): Promise<number> {
-    return retryingConflicts(() => this.db.transaction(async (tx) => {
-      const alive = (await tx.select({ id: instances.id }).from(instances).where(gte(instances.heartbeatAt, now - staleMs)))
-        .map((r) => r.id)
-        .filter((id) => id !== instanceId);
-      const interrupted = await tx
-        .update(runs)
-        .set(interruptedColumns(runs, now))
-        .where(leftoverRuns(runs, instanceId, alive, opts.ownToo !== false))
-        .returning({ sessionId: runs.sessionId });
-      if (interrupted.length > 0) await tx.execute(sql.raw(INTERRUPT_ORPHANED_SESSIONS));
-      return interrupted.length;
-    }));
+  async interruptLeftoverRuns(
+    instanceId: string,
+    now: number,
+    staleMs: number,
+    opts: { ownToo?: boolean } = {},
+  ): Promise<number> {
+    return retryingConflicts(() =>
+      this.db.transaction(async (tx) => {
+        const alive = (
+          await tx
+            .select({ id: instances.id })
+            .from(instances)
+            .where(gte(instances.heartbeatAt, now - staleMs))
+        )
+          .map((r) => r.id)
+          .filter((id) => id !== instanceId);
+        const interrupted = await tx
+          .update(runs)
+          .set(interruptedColumns(runs, now))
+          .where(leftoverRuns(runs, instanceId, alive, opts.ownToo !== false))
+          .returning({ sessionId: runs.sessionId });
+        if (interrupted.length > 0) await tx.execute(sql.raw(INTERRUPT_ORPHANED_SESSIONS));
+        return interrupted.length;
+      }),
+    );
   }
 }

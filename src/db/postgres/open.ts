@@ -90,7 +90,8 @@ export async function retryingConflicts<T>(write: () => Promise<T>, attempts = 5
 }
 
 function hasCode(err: unknown, code: string): boolean {
-  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.code === code) return true;
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    if (e.code === code) return true;
   return false;
 }
 

@@ -3,13 +3,7 @@ import type { SessionFilter, SessionPage, SessionQueries, Stats } from '../store
 import { encodeCursor } from '../cursor.js';
 import type { RunRow, SessionRow } from '../schema.js';
 import { pageOfMatches, type SearchMatch } from '../search-page.js';
-import {
-  MATCH_BATCH,
-  MAX_SEARCH_SCAN,
-  readStats,
-  sessionConditions,
-  type SqlRow,
-} from '../session-queries.js';
+import { MATCH_BATCH, MAX_SEARCH_SCAN, readStats, sessionConditions, type SqlRow } from '../session-queries.js';
 import { messages, runs, sessions } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
 import { pgText } from './text.js';
@@ -29,7 +23,11 @@ export class PgSessionQueries implements SessionQueries {
     this.maxSearchScan = opts.maxSearchScan ?? MAX_SEARCH_SCAN;
   }
 
-  async listSessions(filter: SessionFilter, limit: number, cursor?: { createdAt: number; id: string }): Promise<SessionPage> {
+  async listSessions(
+    filter: SessionFilter,
+    limit: number,
+    cursor?: { createdAt: number; id: string },
+  ): Promise<SessionPage> {
     const where = and(...sessionConditions(sessions, textsOf(filter), cursor && { ...cursor, id: pgText(cursor.id) }));
     if (filter.q !== undefined) return this.searchSessions({ ...filter, q: filter.q }, where, limit);
     const rows = await this.db
@@ -43,10 +41,17 @@ export class PgSessionQueries implements SessionQueries {
   }
 
   /** A user's search (and an admin's with `owner`) asks the index for that owner's messages only. */
-  private searchSessions(filter: SessionFilter & { q: string }, where: SQL | undefined, limit: number): Promise<SessionPage> {
+  private searchSessions(
+    filter: SessionFilter & { q: string },
+    where: SQL | undefined,
+    limit: number,
+  ): Promise<SessionPage> {
     // As contentPhrase does for FTS5: a NUL (which Postgres text cannot hold) separates words.
     const q = filter.q.replaceAll('\0', ' ');
-    const query = filter.ownerKeyId === undefined ? sql`fts_phrase(${q})` : sql`(fts_phrase(${q}) && fts_owner(${filter.ownerKeyId}))`;
+    const query =
+      filter.ownerKeyId === undefined
+        ? sql`fts_phrase(${q})`
+        : sql`(fts_phrase(${q}) && fts_owner(${filter.ownerKeyId}))`;
     const db = this.db;
     // Each batch of matches brings its sessions in one query (the filter's `where` included,
     // so the owner's row decides what a caller sees): one round trip a batch, not a match.
@@ -61,7 +66,12 @@ export class PgSessionQueries implements SessionQueries {
           .orderBy(desc(messages.id))
           .limit(size);
         const ids = [...new Set(rows.map((r) => r.sessionId))];
-        if (ids.length > 0) for (const row of await db.select().from(sessions).where(and(inArray(sessions.id, ids), where))) visible.set(row.id, row);
+        if (ids.length > 0)
+          for (const row of await db
+            .select()
+            .from(sessions)
+            .where(and(inArray(sessions.id, ids), where)))
+            visible.set(row.id, row);
         yield* rows;
         if (rows.length < size) return;
         before = rows.at(-1)!.id;
@@ -72,7 +82,11 @@ export class PgSessionQueries implements SessionQueries {
   }
 
   async runsOf(sessionId: string): Promise<RunRow[]> {
-    return (await this.db.select().from(runs).where(eq(runs.sessionId, pgText(sessionId))).orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
+    return (await this.db
+      .select()
+      .from(runs)
+      .where(eq(runs.sessionId, pgText(sessionId)))
+      .orderBy(asc(runs.createdAt), asc(runs.id))) as RunRow[];
   }
 
   /**
@@ -88,12 +102,19 @@ export class PgSessionQueries implements SessionQueries {
         .returning({ id: sessions.id }),
     );
     if (deleted.length > 0) return 'deleted';
-    return (await this.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, id))).length > 0 ? 'busy' : 'gone';
+    return (await this.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, id))).length > 0
+      ? 'busy'
+      : 'gone';
   }
 
   stats(from: number, to: number): Promise<Stats> {
     const client = this.db.$client;
-    return readStats(async (text, args) => (await client.query<SqlRow>(numbered(text), args)).rows, from, to, (column) => `run_latency_bucket(${column})`);
+    return readStats(
+      async (text, args) => (await client.query<SqlRow>(numbered(text), args)).rows,
+      from,
+      to,
+      (column) => `run_latency_bucket(${column})`,
+    );
   }
 }
 
@@ -106,5 +127,12 @@ function numbered(text: string): string {
 /** A listing's filter as Postgres text can hold it (a NUL matches nothing rather than failing the query). */
 function textsOf(filter: SessionFilter): SessionFilter {
   const text = (v: string | undefined) => (v === undefined ? undefined : pgText(v));
-  return Object.fromEntries(Object.entries({ ...filter, agent: text(filter.agent), status: text(filter.status), ownerKeyId: text(filter.ownerKeyId) }).filter(([, v]) => v !== undefined)) as SessionFilter;
+  return Object.fromEntries(
+    Object.entries({
+      ...filter,
+      agent: text(filter.agent),
+      status: text(filter.status),
+      ownerKeyId: text(filter.ownerKeyId),
+    }).filter(([, v]) => v !== undefined),
+  ) as SessionFilter;
 }

@@ -37,14 +37,23 @@ export class PgStore implements Store {
       {
         countStale: async () => (await this.db.select({ n: count() }).from(sessions).where(stale))[0]!.n,
         deleteStale: async (limit) =>
-          (await retryingConflicts(() => this.db.delete(sessions).where(and(inArray(sessions.id, ids(limit)), stale)).returning({ id: sessions.id }))).length,
+          (
+            await retryingConflicts(() =>
+              this.db
+                .delete(sessions)
+                .where(and(inArray(sessions.id, ids(limit)), stale))
+                .returning({ id: sessions.id }),
+            )
+          ).length,
       },
       opts,
     );
   }
 
   async now(): Promise<number> {
-    const { rows } = await this.db.$client.query<{ now: string }>('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now');
+    const { rows } = await this.db.$client.query<{ now: string }>(
+      'select (extract(epoch from clock_timestamp()) * 1000)::bigint as now',
+    );
     return Number(rows[0]!.now);
   }
 
@@ -57,6 +66,9 @@ export class PgStore implements Store {
   }
 }
 
-export async function openPostgresStore(url: string, opts: PostgresOptions & { maxSearchScan?: number } = {}): Promise<PgStore> {
+export async function openPostgresStore(
+  url: string,
+  opts: PostgresOptions & { maxSearchScan?: number } = {},
+): Promise<PgStore> {
   return new PgStore(await openPostgres(url, opts), opts);
 }

@@ -21,65 +21,110 @@ export class PgTranscriptStore implements TranscriptStore {
   constructor(private readonly db: PgDb) {}
 
   async getSession(id: string): Promise<SessionRow | undefined> {
-    return (await this.db.select().from(sessions).where(eq(sessions.id, pgText(id))))[0];
+    return (
+      await this.db
+        .select()
+        .from(sessions)
+        .where(eq(sessions.id, pgText(id)))
+    )[0];
   }
 
   async getRun(id: string): Promise<RunRow | undefined> {
-    return (await this.db.select().from(runs).where(eq(runs.id, pgText(id))))[0] as RunRow | undefined;
+    return (
+      await this.db
+        .select()
+        .from(runs)
+        .where(eq(runs.id, pgText(id)))
+    )[0] as RunRow | undefined;
   }
 
   beginTurn(t: TurnStart): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
-      retryingConflicts(() => this.db.transaction(async (tx): Promise<TurnBegun> => {
-        // Locked first: a twin request that began this session's turn a moment ago is seen
-        // (and answered 'duplicate', as SQLite answers, rather than 'busy').
-        const refusal = t.newSessionAgent === undefined ? await lockForTurn(tx, t.sessionId) : undefined;
-        if (refusal === 'gone') return refusal;
-        if (t.idempotencyKey !== undefined && (await byIdempotencyKey(tx, t.keyId, t.idempotencyKey))) return 'duplicate';
-        if (refusal) return refusal;
-        if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
-        if (t.newSessionAgent !== undefined) {
-          await tx.insert(sessions).values({ id: t.sessionId, agent: t.newSessionAgent, ownerKeyId: t.keyId, createdAt: t.now, updatedAt: t.now });
-        }
-        await tx
-          .update(sessions)
-          .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
-          .where(eq(sessions.id, t.sessionId));
-        await tx.insert(runs).values(runningRun(t, t.idempotencyKey ?? null));
-        if (t.newSessionAgent !== undefined) {
-          for (const m of t.earlier ?? []) {
-            await tx.insert(messages).values({ sessionId: t.sessionId, runId: t.runId, role: m.role, content: pgText(m.content), createdAt: t.now });
+      retryingConflicts(() =>
+        this.db.transaction(async (tx): Promise<TurnBegun> => {
+          // Locked first: a twin request that began this session's turn a moment ago is seen
+          // (and answered 'duplicate', as SQLite answers, rather than 'busy').
+          const refusal = t.newSessionAgent === undefined ? await lockForTurn(tx, t.sessionId) : undefined;
+          if (refusal === 'gone') return refusal;
+          if (t.idempotencyKey !== undefined && (await byIdempotencyKey(tx, t.keyId, t.idempotencyKey)))
+            return 'duplicate';
+          if (refusal) return refusal;
+          if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
+          if (t.newSessionAgent !== undefined) {
+            await tx
+              .insert(sessions)
+              .values({
+                id: t.sessionId,
+                agent: t.newSessionAgent,
+                ownerKeyId: t.keyId,
+                createdAt: t.now,
+                updatedAt: t.now,
+              });
           }
-        }
-        const [prompt] = await tx
-          .insert(messages)
-          .values({ sessionId: t.sessionId, runId: t.runId, role: 'user', content: pgText(t.prompt), createdAt: t.now })
-          .returning({ id: messages.id });
-        if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
-        return { userMessageId: prompt!.id };
-      })),
+          await tx
+            .update(sessions)
+            .set({ updatedAt: t.now, turns: sql`${sessions.turns} + 1`, lastStatus: 'running' })
+            .where(eq(sessions.id, t.sessionId));
+          await tx.insert(runs).values(runningRun(t, t.idempotencyKey ?? null));
+          if (t.newSessionAgent !== undefined) {
+            for (const m of t.earlier ?? []) {
+              await tx
+                .insert(messages)
+                .values({
+                  sessionId: t.sessionId,
+                  runId: t.runId,
+                  role: m.role,
+                  content: pgText(m.content),
+                  createdAt: t.now,
+                });
+            }
+          }
+          const [prompt] = await tx
+            .insert(messages)
+            .values({
+              sessionId: t.sessionId,
+              runId: t.runId,
+              role: 'user',
+              content: pgText(t.prompt),
+              createdAt: t.now,
+            })
+            .returning({ id: messages.id });
+          if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
+          return { userMessageId: prompt!.id };
+        }),
+      ),
     );
   }
 
-  retryTurn(t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string }): Promise<TurnBegun> {
+  retryTurn(
+    t: Omit<TurnStart, 'newSessionAgent' | 'earlier' | 'prompt'> & { previousRunId: string; idempotencyKey: string },
+  ): Promise<TurnBegun> {
     return uniqueOrDuplicate(() =>
-      retryingConflicts(() => this.db.transaction(async (tx): Promise<TurnBegun> => {
-        const refusal = await lockForTurn(tx, t.sessionId);
-        if (refusal) return refusal;
-        const [previous] = await tx.select({ key: runs.idempotencyKey }).from(runs).where(eq(runs.id, t.previousRunId));
-        if (!previous) return 'gone';
-        if (previous.key !== t.idempotencyKey) return 'duplicate';
-        const prompt = await promptOf(tx, t.previousRunId);
-        if (!prompt) return 'gone';
-        if (await storedAfter(tx, t.sessionId, prompt.id)) return 'busy';
-        if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
-        await tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId));
-        await tx.update(sessions).set({ updatedAt: t.now, lastStatus: 'running' }).where(eq(sessions.id, t.sessionId));
-        await tx.insert(runs).values(runningRun(t, t.idempotencyKey));
-        await tx.update(messages).set({ runId: t.runId }).where(eq(messages.id, prompt.id));
-        if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
-        return { userMessageId: prompt.id };
-      })),
+      retryingConflicts(() =>
+        this.db.transaction(async (tx): Promise<TurnBegun> => {
+          const refusal = await lockForTurn(tx, t.sessionId);
+          if (refusal) return refusal;
+          const [previous] = await tx
+            .select({ key: runs.idempotencyKey })
+            .from(runs)
+            .where(eq(runs.id, t.previousRunId));
+          if (!previous) return 'gone';
+          if (previous.key !== t.idempotencyKey) return 'duplicate';
+          const prompt = await promptOf(tx, t.previousRunId);
+          if (!prompt) return 'gone';
+          if (await storedAfter(tx, t.sessionId, prompt.id)) return 'busy';
+          if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
+          await tx.update(runs).set({ idempotencyKey: null }).where(eq(runs.id, t.previousRunId));
+          await tx
+            .update(sessions)
+            .set({ updatedAt: t.now, lastStatus: 'running' })
+            .where(eq(sessions.id, t.sessionId));
+          await tx.insert(runs).values(runningRun(t, t.idempotencyKey));
+          await tx.update(messages).set({ runId: t.runId }).where(eq(messages.id, prompt.id));
+          if (t.files) await putWorkspace(tx, t.sessionId, t.files.workspace, t.now);
+          return { userMessageId: prompt.id };
+        }),
+      ),
     );
   }
 
@@ -93,8 +138,15 @@ export class PgTranscriptStore implements TranscriptStore {
   }
 
   async turnOf(runId: string): Promise<{ prompt: string | undefined; reply: MessageRow | undefined }> {
-    const rows = await this.db.select().from(messages).where(eq(messages.runId, pgText(runId))).orderBy(asc(messages.id));
-    return { prompt: rows.filter((m) => m.role === 'user').at(-1)?.content, reply: rows.find((m) => m.role === 'assistant') };
+    const rows = await this.db
+      .select()
+      .from(messages)
+      .where(eq(messages.runId, pgText(runId)))
+      .orderBy(asc(messages.id));
+    return {
+      prompt: rows.filter((m) => m.role === 'user').at(-1)?.content,
+      reply: rows.find((m) => m.role === 'assistant'),
+    };
   }
 
   /** As the SQLite store's: newest first, only as far as the bound, here a page per round trip. */
@@ -128,7 +180,11 @@ export class PgTranscriptStore implements TranscriptStore {
   }
 
   messagesOf(sessionId: string): Promise<MessageRow[]> {
-    return this.db.select().from(messages).where(eq(messages.sessionId, pgText(sessionId))).orderBy(asc(messages.id));
+    return this.db
+      .select()
+      .from(messages)
+      .where(eq(messages.sessionId, pgText(sessionId)))
+      .orderBy(asc(messages.id));
   }
 
   finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
@@ -139,7 +195,13 @@ export class PgTranscriptStore implements TranscriptStore {
     return this.db.transaction(async (tx) => {
       const ended = await tx
         .update(runs)
-        .set(endColumns({ ...end, stderr: pgText(end.stderr), errorMessage: end.errorMessage && pgText(end.errorMessage) }))
+        .set(
+          endColumns({
+            ...end,
+            stderr: pgText(end.stderr),
+            errorMessage: end.errorMessage && pgText(end.errorMessage),
+          }),
+        )
         .where(and(eq(runs.id, runId), eq(runs.status, 'running')))
         .returning({ id: runs.id });
       if (ended.length === 0) return false;
@@ -147,7 +209,14 @@ export class PgTranscriptStore implements TranscriptStore {
       if (end.output !== null) {
         await tx
           .insert(messages)
-          .values({ sessionId, runId, role: 'assistant', content: pgText(end.output.text), omittedBytes: end.output.omittedBytes, createdAt: end.now });
+          .values({
+            sessionId,
+            runId,
+            role: 'assistant',
+            content: pgText(end.output.text),
+            omittedBytes: end.output.omittedBytes,
+            createdAt: end.now,
+          });
       }
       await tx
         .update(sessions)
@@ -193,7 +262,11 @@ function runningRun(t: Omit<TurnStart, 'prompt'>, idempotencyKey: string | null)
   };
 }
 
-async function byIdempotencyKey(db: PgDb | PgTx, keyId: string | null, idempotencyKey: string): Promise<RunRow | undefined> {
+async function byIdempotencyKey(
+  db: PgDb | PgTx,
+  keyId: string | null,
+  idempotencyKey: string,
+): Promise<RunRow | undefined> {
   const rows = await db
     .select()
     .from(runs)

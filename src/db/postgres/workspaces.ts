@@ -28,19 +28,28 @@ export class PgWorkspaceStore implements WorkspaceStore {
 
   /** The session's row is locked first, as a turn locks it: an edit and a turn's start never interleave. */
   putIfUnchanged(sessionId: string, w: Workspace, basedOn: string | undefined, now: number): Promise<boolean> {
-    return retryingConflicts(() => this.db.transaction(async (tx) => {
-      const [session] = await tx.select({ lastStatus: sessions.lastStatus }).from(sessions).where(eq(sessions.id, sessionId)).for('update');
-      if (!session || session.lastStatus === 'running') return false;
-      if ((await digestIn(tx, sessionId)) !== basedOn) return false;
-      await putWorkspace(tx, sessionId, w, now);
-      return true;
-    }));
+    return retryingConflicts(() =>
+      this.db.transaction(async (tx) => {
+        const [session] = await tx
+          .select({ lastStatus: sessions.lastStatus })
+          .from(sessions)
+          .where(eq(sessions.id, sessionId))
+          .for('update');
+        if (!session || session.lastStatus === 'running') return false;
+        if ((await digestIn(tx, sessionId)) !== basedOn) return false;
+        await putWorkspace(tx, sessionId, w, now);
+        return true;
+      }),
+    );
   }
 }
 
 /** The sha256 of the session's workspace, without reading the workspace (undefined: none). */
 export async function digestIn(db: PgDb | PgTx, sessionId: string): Promise<string | undefined> {
-  const [row] = await db.select({ sha256: workspaces.sha256 }).from(workspaces).where(eq(workspaces.sessionId, pgText(sessionId)));
+  const [row] = await db
+    .select({ sha256: workspaces.sha256 })
+    .from(workspaces)
+    .where(eq(workspaces.sessionId, pgText(sessionId)));
   return row?.sha256;
 }
 

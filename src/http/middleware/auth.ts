@@ -32,13 +32,16 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="ephemera"' };
 export function authenticate(opts: AuthOptions) {
   const listensOnLoopback = isLoopbackListen(opts.listenHost);
   return createMiddleware<AuthEnv>(async (c, next) => {
-    const header = c.req.header('authorization') ?? bearerFromSubprotocol(c.req.path, c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
+    const header =
+      c.req.header('authorization') ??
+      bearerFromSubprotocol(c.req.path, c.req.header('upgrade'), c.req.header('sec-websocket-protocol'));
     if (header === undefined) {
       if (!listensOnLoopback || (await opts.keys.everCreated()) || !isLoopbackAddress(peerAddress(c))) {
         return errorResponse(c, 'UNAUTHORIZED', 'send an API key: Authorization: Bearer <key>', CHALLENGE);
       }
       const refusal = localOperatorRefusal(c, opts.allowedHosts);
-      if (refusal) return errorResponse(c, refusal.code, refusal.message, refusal.code === 'UNAUTHORIZED' ? CHALLENGE : undefined);
+      if (refusal)
+        return errorResponse(c, refusal.code, refusal.message, refusal.code === 'UNAUTHORIZED' ? CHALLENGE : undefined);
       c.set('principal', LOCAL_OPERATOR);
       return next();
     }

@@ -14,7 +14,15 @@ export function corsFor(origins: readonly string[]): MiddlewareHandler | undefin
     origin: (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
     allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Session-Id', 'Idempotency-Key'],
-    exposeHeaders: ['X-Session-Id', 'X-Run-Id', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Idempotent-Replayed', ...RUN_END_FIELD_NAMES],
+    exposeHeaders: [
+      'X-Session-Id',
+      'X-Run-Id',
+      'X-Request-Id',
+      'Retry-After',
+      'WWW-Authenticate',
+      'Idempotent-Replayed',
+      ...RUN_END_FIELD_NAMES,
+    ],
     maxAge: 600,
   });
 }

@@ -14,10 +14,16 @@ import type { ErrorCode } from '../../errors.js';
  *   forwarding header, as docs/scaling.md's nginx configuration does. A proxy that adds none
  *   (nginx's default, any TCP forwarder) cannot be told from a local client: docs/security.md.
  */
-export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]): { code: ErrorCode; message: string } | undefined {
+export function localOperatorRefusal(
+  c: Context,
+  allowedHosts: readonly string[],
+): { code: ErrorCode; message: string } | undefined {
   const forwarded = FORWARDING_HEADERS.find((name) => c.req.header(name) !== undefined);
   if (forwarded !== undefined) {
-    return { code: 'UNAUTHORIZED', message: `this request came through a proxy (${forwarded}): send an API key; without keys only clients on this machine are served` };
+    return {
+      code: 'UNAUTHORIZED',
+      message: `this request came through a proxy (${forwarded}): send an API key; without keys only clients on this machine are served`,
+    };
   }
   const url = new URL(c.req.url);
   // The URL's host comes from the Host header, or from an absolute-form request target
@@ -34,15 +40,29 @@ export function localOperatorRefusal(c: Context, allowedHosts: readonly string[]
   // `same-origin` is this service's own page; `none` is the user typing the URL. A page of a
   // CORS_ORIGINS origin is refused here too: keyless serving is for local tools, and a page
   // would act as the operator (an admin); such pages send a key.
-  const crossSite = (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin !== undefined && origin !== url.origin);
+  const crossSite =
+    (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') ||
+    (origin !== undefined && origin !== url.origin);
   if (crossSite) {
-    return { code: 'CROSS_SITE', message: 'cross-site browser requests are refused; without API keys only local tools (curl, scripts) are served' };
+    return {
+      code: 'CROSS_SITE',
+      message: 'cross-site browser requests are refused; without API keys only local tools (curl, scripts) are served',
+    };
   }
   return undefined;
 }
 
 /** Headers a proxy adds for the client it speaks for (standard, de facto, and CDNs'). */
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via', 'true-client-ip', 'cf-connecting-ip'] as const;
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'via',
+  'true-client-ip',
+  'cf-connecting-ip',
+] as const;
 
 /** The name in a Host header, as a URL would parse it; undefined without one, '' when it does not parse. */
 function hostNameOf(header: string | undefined): string | undefined {

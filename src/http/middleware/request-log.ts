@@ -16,7 +16,10 @@ export function requestLogging(logger: Logger) {
     const child = logger.child({ requestId: c.get('requestId') });
     c.set('logger', child);
     await next();
-    child.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+    child.info(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
   });
   return [ids, log] as const;
 }

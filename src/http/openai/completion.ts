@@ -22,7 +22,13 @@ const idOf = (runId: string) => `chatcmpl-${runId}`;
 const created = () => Math.floor(Date.now() / 1000);
 
 function usageOf(r: Ended) {
-  return r.usage && { prompt_tokens: r.usage.inputTokens, completion_tokens: r.usage.outputTokens, total_tokens: r.usage.totalTokens };
+  return (
+    r.usage && {
+      prompt_tokens: r.usage.inputTokens,
+      completion_tokens: r.usage.outputTokens,
+      total_tokens: r.usage.totalTokens,
+    }
+  );
 }
 
 /** A run that did not end in an answer, in OpenAI's error shape, with the status /v1/run's text answer gives it too. */
@@ -54,7 +60,14 @@ function completion(c: Context, r: Ended, headers: Record<string, string> = {}):
       object: 'chat.completion',
       created: created(),
       model: r.agent,
-      choices: [{ index: 0, message: { role: 'assistant', content: r.output, refusal: null }, logprobs: null, finish_reason: finish }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: r.output, refusal: null },
+          logprobs: null,
+          finish_reason: finish,
+        },
+      ],
       ...(usage && { usage }),
       ephemera: ephemera(r),
     },
@@ -68,19 +81,33 @@ function completion(c: Context, r: Ended, headers: Record<string, string> = {}):
  * same Idempotency-Key gets. Whole, or streamed as one chunk (the reply as stored: a long
  * one's head and tail).
  */
-export function respondStoredCompletion(c: Context, run: RunRow, reply: MessageRow | undefined, stream: boolean, includeUsage: boolean): Response {
+export function respondStoredCompletion(
+  c: Context,
+  run: RunRow,
+  reply: MessageRow | undefined,
+  stream: boolean,
+  includeUsage: boolean,
+): Response {
   const r = endedOf(run, reply);
   const headers = replayedHeaders(run);
   if (!stream) return completion(c, r, headers);
   const base = { id: idOf(r.runId), object: 'chat.completion.chunk', created: created(), model: r.agent };
-  const chunk = (delta: object, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  const chunk = (delta: object, finish: string | null = null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
   const finish = FINISH[r.status];
   // As the live stream: a run that failed before any content is an error status, not a stream.
   if (!finish && r.output === '') return completion(c, r, headers);
   const usage = usageOf(r);
   const content = r.output === '' ? [] : [chunk({ content: r.output })];
   const events = finish
-    ? [chunk({ role: 'assistant', content: '' }), ...content, chunk({}, finish), ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : [])]
+    ? [
+        chunk({ role: 'assistant', content: '' }),
+        ...content,
+        chunk({}, finish),
+        ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : []),
+      ]
     : [chunk({ role: 'assistant', content: '' }), ...content, { ...runError(r).body, ephemera: ephemera(r) }];
   const body = [...events.map((e) => JSON.stringify(e)), '[DONE]'].map((data) => `data: ${data}\n\n`).join('');
   return c.body(body, 200, { ...headers, 'Content-Type': 'text/event-stream' });
@@ -98,7 +125,15 @@ function endedOf(run: RunRow, reply: MessageRow | undefined): Ended {
     exitCode: run.exitCode,
     error: run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null,
     output: reply?.content ?? '',
-    usage: run.totalTokens === null ? null : { inputTokens: run.inputTokens ?? 0, outputTokens: run.outputTokens ?? 0, totalTokens: run.totalTokens, toolCalls: run.toolCalls ?? 0 },
+    usage:
+      run.totalTokens === null
+        ? null
+        : {
+            inputTokens: run.inputTokens ?? 0,
+            outputTokens: run.outputTokens ?? 0,
+            totalTokens: run.totalTokens,
+            toolCalls: run.toolCalls ?? 0,
+          },
   };
 }
 
@@ -118,7 +153,8 @@ export async function streamCompletion(c: Context, run: RunHandle, includeUsage:
   return streamSSE(c, async (s) => {
     s.onAbort(() => run.cancel());
     const base = { id: idOf(run.runId), object: 'chat.completion.chunk', created: created(), model: run.agent };
-    const chunk = (delta: object, finish: string | null = null) => send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+    const chunk = (delta: object, finish: string | null = null) =>
+      send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
     await chunk({ role: 'assistant', content: '' });
     if (!first.done) await chunk({ content: first.value });
     for await (const content of contents) {

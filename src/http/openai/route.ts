@@ -36,7 +36,13 @@ export function openAiRoutes(deps: OpenAiRouteDeps) {
   // `ephemera.available`: whether the model runs now; when not, `reason` says why (a missing key, say).
   const model = (id: string, unavailable: ReadonlyMap<string, string>) => {
     const reason = unavailable.get(id);
-    return { id, object: 'model', created: started, owned_by: 'ephemera', ephemera: { available: reason === undefined, ...(reason !== undefined && { reason }) } };
+    return {
+      id,
+      object: 'model',
+      created: started,
+      owned_by: 'ephemera',
+      ephemera: { available: reason === undefined, ...(reason !== undefined && { reason }) },
+    };
   };
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
@@ -48,7 +54,9 @@ export function openAiRoutes(deps: OpenAiRouteDeps) {
       return c.json({ object: 'list', data: [...deps.profiles.profiles.keys()].map((id) => model(id, unavailable)) });
     })
     .get('/v1/models/:id', (c) =>
-      deps.profiles.profiles.has(c.req.param('id')) ? c.json(model(c.req.param('id'), deps.runs.unavailableAgents())) : errorResponse(c, 'NOT_FOUND', `the model "${c.req.param('id')}" does not exist; GET /v1/models lists them`),
+      deps.profiles.profiles.has(c.req.param('id'))
+        ? c.json(model(c.req.param('id'), deps.runs.unavailableAgents()))
+        : errorResponse(c, 'NOT_FOUND', `the model "${c.req.param('id')}" does not exist; GET /v1/models lists them`),
     )
     .post('/v1/chat/completions', limit, (c) => complete(deps, c));
 }
@@ -66,9 +74,14 @@ async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
   const idempotencyKey = idempotencyKeyOf(c);
   let retryOf: RunRow | undefined;
   if (idempotencyKey !== undefined) {
-    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { prompt: turn.prompt, agent: req.model, ...(sessionId !== undefined && { sessionId }) });
+    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, {
+      prompt: turn.prompt,
+      agent: req.model,
+      ...(sessionId !== undefined && { sessionId }),
+    });
     if (previous.kind === 'running') return runInProgress(c, previous.run);
-    if (previous.kind === 'ended') return respondStoredCompletion(c, previous.run, previous.reply, stream, includeUsage);
+    if (previous.kind === 'ended')
+      return respondStoredCompletion(c, previous.run, previous.reply, stream, includeUsage);
     if (previous.kind === 'retry') retryOf = previous.run;
   }
   const continued = retryOf?.sessionId ?? sessionId;

@@ -15,11 +15,15 @@ export interface TypedEvent {
  * Leaving the loop early lets go of the run's events (the caller cancels the run if it must).
  */
 export async function* typedEvents(run: RunHandle): AsyncGenerator<TypedEvent> {
-  yield { event: 'run', data: { session_id: run.sessionId, run_id: run.runId, agent: run.agent, timeout_ms: run.timeoutMs } };
+  yield {
+    event: 'run',
+    data: { session_id: run.sessionId, run_id: run.runId, agent: run.agent, timeout_ms: run.timeoutMs },
+  };
   // A chunk may end inside a UTF-8 sequence: decode each stream continuously.
   const text = new StringDecoder('utf8');
   const stderr = new StringDecoder('utf8');
-  const textEvent = (t: string): TypedEvent => (run.textEvent === 'delta' ? { event: 'delta', data: { text: t } } : { event: 'stdout', data: { data: t } });
+  const textEvent = (t: string): TypedEvent =>
+    run.textEvent === 'delta' ? { event: 'delta', data: { text: t } } : { event: 'stdout', data: { data: t } };
   for await (const event of run.events) {
     switch (event.type) {
       case 'text': {
@@ -36,7 +40,10 @@ export async function* typedEvents(run: RunHandle): AsyncGenerator<TypedEvent> {
         yield { event: 'tool_use', data: { id: event.id, name: event.name, parameters: event.parameters } };
         break;
       case 'tool_result':
-        yield { event: 'tool_result', data: { id: event.id, status: event.status, output: event.output, error: event.error } };
+        yield {
+          event: 'tool_result',
+          data: { id: event.id, status: event.status, output: event.output, error: event.error },
+        };
         break;
       case 'warning':
         yield { event: 'warning', data: { message: event.message } };
@@ -55,9 +62,22 @@ export async function* typedEvents(run: RunHandle): AsyncGenerator<TypedEvent> {
 }
 
 export function doneData(r: RunResult) {
-  return { status: r.status, exit_code: r.exitCode, error: r.error, usage: usageJson(r.usage), metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES) };
+  return {
+    status: r.status,
+    exit_code: r.exitCode,
+    error: r.error,
+    usage: usageJson(r.usage),
+    metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES),
+  };
 }
 
 export function usageJson(u: RunResult['usage']) {
-  return u && { input_tokens: u.inputTokens, output_tokens: u.outputTokens, total_tokens: u.totalTokens, tool_calls: u.toolCalls };
+  return (
+    u && {
+      input_tokens: u.inputTokens,
+      output_tokens: u.outputTokens,
+      total_tokens: u.totalTokens,
+      tool_calls: u.toolCalls,
+    }
+  );
 }

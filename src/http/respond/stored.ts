@@ -11,22 +11,62 @@ import { storedText } from './text-ending.js';
  * what a retried Idempotency-Key gets. The reply is as stored (a long one's head and tail,
  * MAX_STORED_OUTPUT_BYTES). Marked `Idempotent-Replayed: true`.
  */
-export function respondStored(c: Context, mode: ResponseMode, run: RunRow, reply: MessageRow | undefined, textEvent: 'stdout' | 'delta'): Response {
+export function respondStored(
+  c: Context,
+  mode: ResponseMode,
+  run: RunRow,
+  reply: MessageRow | undefined,
+  textEvent: 'stdout' | 'delta',
+): Response {
   const headers = replayedHeaders(run);
   const output = reply?.content ?? '';
   const error = run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null;
   const usage =
-    run.totalTokens === null ? null : { input_tokens: run.inputTokens ?? 0, output_tokens: run.outputTokens ?? 0, total_tokens: run.totalTokens, tool_calls: run.toolCalls ?? 0 };
+    run.totalTokens === null
+      ? null
+      : {
+          input_tokens: run.inputTokens ?? 0,
+          output_tokens: run.outputTokens ?? 0,
+          total_tokens: run.totalTokens,
+          tool_calls: run.toolCalls ?? 0,
+        };
   const metrics = metricsJson(run, ANSWERED_METRIC_NAMES);
   const done = { status: run.status, exit_code: run.exitCode, error, usage, metrics };
   switch (mode) {
     case 'json':
       // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not stored.
-      return c.json({ session_id: run.sessionId, run_id: run.id, agent: run.agent, output, output_omitted_bytes: reply?.omittedBytes ?? 0, stderr: run.stderr, tool_calls: [], ...done }, 200, headers);
+      return c.json(
+        {
+          session_id: run.sessionId,
+          run_id: run.id,
+          agent: run.agent,
+          output,
+          output_omitted_bytes: reply?.omittedBytes ?? 0,
+          stderr: run.stderr,
+          tool_calls: [],
+          ...done,
+        },
+        200,
+        headers,
+      );
     case 'text':
-      return storedText(c, { sessionId: run.sessionId, runId: run.id, status: run.status as RunStatusAtEnd, exitCode: run.exitCode, error, stderr: run.stderr }, output, headers);
+      return storedText(
+        c,
+        {
+          sessionId: run.sessionId,
+          runId: run.id,
+          status: run.status as RunStatusAtEnd,
+          exitCode: run.exitCode,
+          error,
+          stderr: run.stderr,
+        },
+        output,
+        headers,
+      );
     case 'sse': {
-      const events: [string, unknown][] = [['run', { session_id: run.sessionId, run_id: run.id, agent: run.agent, timeout_ms: run.timeoutMs }]];
+      const events: [string, unknown][] = [
+        ['run', { session_id: run.sessionId, run_id: run.id, agent: run.agent, timeout_ms: run.timeoutMs }],
+      ];
       if (output) events.push([textEvent, textEvent === 'delta' ? { text: output } : { data: output }]);
       if (run.stderr && textEvent === 'stdout') events.push(['stderr', { data: run.stderr }]);
       if (error) events.push(['error', { error }]);

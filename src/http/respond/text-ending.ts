@@ -16,7 +16,14 @@ type TextEnd = EndedRun & { stderr: string };
 export function endedBeforeOutput(c: Context, r: TextEnd, headers: Record<string, string> = {}): Response {
   if (succeeded(r)) return c.body(null, 200, { ...headers, ...TEXT_HEADERS, ...runEndFields(r) });
   const { status, error, headers: endHeaders } = runEndError(r);
-  const body = { error, session_id: r.sessionId, run_id: r.runId, status: r.status, exit_code: r.exitCode, stderr: r.stderr };
+  const body = {
+    error,
+    session_id: r.sessionId,
+    run_id: r.runId,
+    status: r.status,
+    exit_code: r.exitCode,
+    stderr: r.stderr,
+  };
   return c.json(body, status as ContentfulStatusCode, { ...headers, ...endHeaders, ...runEndFields(r) });
 }
 

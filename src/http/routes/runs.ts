@@ -49,9 +49,13 @@ async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: strin
   let retryOf: string | undefined;
   let retrySession: string | undefined;
   if (idempotencyKey !== undefined) {
-    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, { ...input, ...(sessionId !== undefined && { sessionId }) });
+    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, {
+      ...input,
+      ...(sessionId !== undefined && { sessionId }),
+    });
     if (previous.kind === 'running') return runInProgress(c, previous.run);
-    if (previous.kind === 'ended') return respondStored(c, mode, previous.run, previous.reply, textEventOf(deps.profiles, previous.run.agent));
+    if (previous.kind === 'ended')
+      return respondStored(c, mode, previous.run, previous.reply, textEventOf(deps.profiles, previous.run.agent));
     if (previous.kind === 'retry') ({ id: retryOf, sessionId: retrySession } = previous.run);
   }
   const handle = await beginHttpTurn(deps, c, {

@@ -24,7 +24,10 @@ import { messageJson, runJson, sessionJson } from '../to-json.js';
 import { validationHook } from '../validation-hook.js';
 
 const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
 const security = [{ bearer: [] }];
 
 const listSessions = createRoute({
@@ -33,7 +36,11 @@ const listSessions = createRoute({
   summary: 'List sessions, newest first, with cursor pagination and filters',
   security,
   request: { query: SessionListQuerySchema },
-  responses: { 200: json(SessionListSchema, 'A page of sessions'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED') },
+  responses: {
+    200: json(SessionListSchema, 'A page of sessions'),
+    400: err('INVALID_QUERY'),
+    401: err('UNAUTHORIZED'),
+  },
 });
 
 const getSession = createRoute({
@@ -42,7 +49,11 @@ const getSession = createRoute({
   summary: 'A session with its whole transcript, in order',
   security,
   request: { params: IdParamSchema },
-  responses: { 200: json(SessionDetailSchema, 'The session'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND (also for another owner’s session)') },
+  responses: {
+    200: json(SessionDetailSchema, 'The session'),
+    401: err('UNAUTHORIZED'),
+    404: err('NOT_FOUND (also for another owner’s session)'),
+  },
 });
 
 const sessionRuns = createRoute({
@@ -51,7 +62,11 @@ const sessionRuns = createRoute({
   summary: 'The runs of a session, oldest first, with all their metrics',
   security,
   request: { params: IdParamSchema },
-  responses: { 200: json(z.object({ items: z.array(RunSchema) }), 'The runs'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
+  responses: {
+    200: json(z.object({ items: z.array(RunSchema) }), 'The runs'),
+    401: err('UNAUTHORIZED'),
+    404: err('NOT_FOUND'),
+  },
 });
 
 const deleteSession = createRoute({
@@ -61,7 +76,13 @@ const deleteSession = createRoute({
   security,
   middleware: [adminOnly] as const,
   request: { params: IdParamSchema },
-  responses: { 204: { description: 'Deleted' }, 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN'), 404: err('NOT_FOUND'), 409: err('SESSION_BUSY') },
+  responses: {
+    204: { description: 'Deleted' },
+    401: err('UNAUTHORIZED'),
+    403: err('FORBIDDEN'),
+    404: err('NOT_FOUND'),
+    409: err('SESSION_BUSY'),
+  },
 });
 
 const getRun = createRoute({
@@ -82,7 +103,12 @@ const stats = createRoute({
   request: { query: StatsQuerySchema },
   description:
     'Counts are exact. Percentiles are exact for a window holding no whole hour; otherwise whole days, quarter days and hours come from their histograms with 4%-wide buckets (within 2%, ±1 ms).',
-  responses: { 200: json(StatsSchema, 'Stats over [from, to); default the last 24 hours'), 400: err('INVALID_QUERY'), 401: err('UNAUTHORIZED'), 403: err('FORBIDDEN') },
+  responses: {
+    200: json(StatsSchema, 'Stats over [from, to); default the last 24 hours'),
+    400: err('INVALID_QUERY'),
+    401: err('UNAUTHORIZED'),
+    403: err('FORBIDDEN'),
+  },
 });
 
 /** Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key created. */
@@ -100,7 +126,8 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
     const principal = c.get('principal');
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (q.cursor !== undefined && !cursor) return fail(c, 'INVALID_QUERY', 'cursor: not a cursor this API gave out');
-    if (q.owner !== undefined && principal.role !== 'admin') return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
+    if (q.owner !== undefined && principal.role !== 'admin')
+      return fail(c, 'INVALID_QUERY', 'owner: only admin keys filter by owner');
     const page = await queries.listSessions(sessionFilter(q, principal), q.limit, cursor);
     return c.json({ items: page.items.map(sessionJson), next_cursor: page.nextCursor }, 200);
   });
@@ -129,7 +156,8 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
   app.openapi(getRun, async (c) => {
     const { id } = c.req.valid('param');
     const run = await transcripts.getRun(id);
-    if (!run || !(await visibleSession(c.get('principal'), run.sessionId))) return fail(c, 'NOT_FOUND', `run ${id} not found`);
+    if (!run || !(await visibleSession(c.get('principal'), run.sessionId)))
+      return fail(c, 'NOT_FOUND', `run ${id} not found`);
     return c.json(runJson(run), 200);
   });
 
@@ -158,7 +186,11 @@ function sessionFilter(q: z.output<typeof SessionListQuerySchema>, principal: Pr
 }
 
 function statsJson(s: Awaited<ReturnType<SessionQueries['stats']>>, from: number, to: number) {
-  const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({ n: p.n ?? 0, p50: p.p50, p95: p.p95 });
+  const pct = (p: { n: number | null; p50: number | null; p95: number | null }) => ({
+    n: p.n ?? 0,
+    p50: p.p50,
+    p95: p.p95,
+  });
   return {
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),

@@ -4,7 +4,14 @@ import { bodyLimit } from 'hono/body-limit';
 import { canSee } from '../../auth/principal.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import type { TranscriptStore } from '../../db/store.js';
-import { entryPath, packWorkspace, readWorkspaceTar, storedEntries, WorkspaceError, type WorkspaceBounds } from '../../workspace/archive.js';
+import {
+  entryPath,
+  packWorkspace,
+  readWorkspaceTar,
+  storedEntries,
+  WorkspaceError,
+  type WorkspaceBounds,
+} from '../../workspace/archive.js';
 import { editWorkspace, type WorkspaceChange } from '../../workspace/edit.js';
 import type { WorkspaceStore } from '../../db/store.js';
 import { errorResponse } from '../errors.js';
@@ -16,13 +23,19 @@ import { validationHook } from '../validation-hook.js';
 const fail = (...args: Parameters<typeof errorResponse>) => errorResponse(...args) as never;
 const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
 const security = [{ bearer: [] }];
-const tarBody = { content: { 'application/x-tar': { schema: z.string().openapi({ format: 'binary' }) } }, description: 'A tar archive (not compressed)' };
+const tarBody = {
+  content: { 'application/x-tar': { schema: z.string().openapi({ format: 'binary' }) } },
+  description: 'A tar archive (not compressed)',
+};
 
 const WorkspaceSummarySchema = z
   .object({
     files: z.number().int().openapi({ description: 'Entries: files, folders and links' }),
     bytes: z.number().int().openapi({ description: 'Size of the stored archive' }),
-    sha256: z.string().nullable().openapi({ description: 'Digest of the stored archive; null while the session has none' }),
+    sha256: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Digest of the stored archive; null while the session has none' }),
   })
   .openapi('WorkspaceSummary');
 
@@ -38,8 +51,13 @@ const WorkspaceListSchema = WorkspaceSummarySchema.extend({
   ),
 }).openapi('WorkspaceList');
 
-const PathQuerySchema = z.object({ path: z.string().min(1).openapi({ example: 'src/app.py', description: 'Relative to the workspace' }) });
-const summary = { content: { 'application/json': { schema: WorkspaceSummarySchema } }, description: 'The workspace as stored now' };
+const PathQuerySchema = z.object({
+  path: z.string().min(1).openapi({ example: 'src/app.py', description: 'Relative to the workspace' }),
+});
+const summary = {
+  content: { 'application/json': { schema: WorkspaceSummarySchema } },
+  description: 'The workspace as stored now',
+};
 const writeErrors = {
   400: err('WORKSPACE_REJECTED: an absolute path, `..`, a link out, a device, a set-uid bit, not a tar'),
   401: err('UNAUTHORIZED'),
@@ -77,7 +95,11 @@ const routes = {
     summary: "What the session's workspace holds",
     security,
     request: { params: IdParamSchema },
-    responses: { 200: { content: { 'application/json': { schema: WorkspaceListSchema } }, description: 'Its entries, by path' }, 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
+    responses: {
+      200: { content: { 'application/json': { schema: WorkspaceListSchema } }, description: 'Its entries, by path' },
+      401: err('UNAUTHORIZED'),
+      404: err('NOT_FOUND'),
+    },
   }),
   readFile: createRoute({
     method: 'get',
@@ -86,7 +108,10 @@ const routes = {
     security,
     request: { params: IdParamSchema, query: PathQuerySchema },
     responses: {
-      200: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } }, description: "The file's bytes" },
+      200: {
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+        description: "The file's bytes",
+      },
       400: err('WORKSPACE_REJECTED: not a path inside the workspace'),
       401: err('UNAUTHORIZED'),
       404: err('NOT_FOUND: no such session, or no file at that path'),
@@ -97,7 +122,14 @@ const routes = {
     path: '/v1/sessions/{id}/workspace/file',
     summary: 'Write one file into the workspace (its folders are made)',
     security,
-    request: { params: IdParamSchema, query: PathQuerySchema, body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } }, description: "The file's bytes" } },
+    request: {
+      params: IdParamSchema,
+      query: PathQuerySchema,
+      body: {
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+        description: "The file's bytes",
+      },
+    },
     responses: { 200: summary, ...writeErrors },
   }),
 };
@@ -116,9 +148,15 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
   // The archive plus its headers and end blocks; past it the upload cannot fit anyway.
   const limit = bodyLimit({
     maxSize: bounds.maxBytes + 64 * 1024,
-    onError: (c) => errorResponse(c, 'WORKSPACE_TOO_LARGE', `the upload is over what a session keeps (${bounds.maxBytes} bytes, WORKSPACE_MAX_BYTES)`),
+    onError: (c) =>
+      errorResponse(
+        c,
+        'WORKSPACE_TOO_LARGE',
+        `the upload is over what a session keeps (${bounds.maxBytes} bytes, WORKSPACE_MAX_BYTES)`,
+      ),
   });
-  for (const path of ['/v1/sessions/:id/workspace', '/v1/sessions/:id/workspace/file']) app.on(['PUT', 'POST'], path, limit);
+  for (const path of ['/v1/sessions/:id/workspace', '/v1/sessions/:id/workspace/file'])
+    app.on(['PUT', 'POST'], path, limit);
 
   const visible = async (c: Context<AuthEnv>, id: string) => {
     const s = await transcripts.getSession(id);
@@ -129,12 +167,21 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
   const change = async (c: Context<AuthEnv>, id: string, made: () => Promise<WorkspaceChange>) => {
     const s = await visible(c, id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    if (!profiles.profiles.get(s.agent)?.keepWorkspace) return fail(c, 'WORKSPACE_NOT_KEPT', `agent ${s.agent} keeps no workspace (its profile has no workdir, or keep_workspace: false)`);
+    if (!profiles.profiles.get(s.agent)?.keepWorkspace)
+      return fail(
+        c,
+        'WORKSPACE_NOT_KEPT',
+        `agent ${s.agent} keeps no workspace (its profile has no workdir, or keep_workspace: false)`,
+      );
     try {
       const edit = await editWorkspace(await workspaces.get(id), await made(), bounds);
       // A run in progress will store the workspace it leaves: an edit now would be lost.
       if (!(await workspaces.putIfUnchanged(id, edit.workspace, edit.basedOn, Date.now()))) {
-        return fail(c, 'SESSION_BUSY', `session ${id} has a run in progress, or its workspace changed meanwhile; try again when it ends`);
+        return fail(
+          c,
+          'SESSION_BUSY',
+          `session ${id} has a run in progress, or its workspace changed meanwhile; try again when it ends`,
+        );
       }
       const { files, bytes, sha256 } = edit.workspace;
       return c.json({ files, bytes, sha256 }, 200);
@@ -182,7 +229,9 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
     } catch (e) {
       return fail(c, 'WORKSPACE_REJECTED', (e as Error).message);
     }
-    const file = (await storedEntries((await workspaces.get(id))?.tar)).find((e) => e.path === path && e.type === 'file');
+    const file = (await storedEntries((await workspaces.get(id))?.tar)).find(
+      (e) => e.path === path && e.type === 'file',
+    );
     if (!file) return fail(c, 'NOT_FOUND', `no file at ${JSON.stringify(path)} in session ${id}'s workspace`);
     // Never rendered by a browser that follows a link to it: the bytes are the agent's, not ours.
     return c.body(new Uint8Array(file.content!), 200, {
@@ -197,7 +246,9 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
     change(c, c.req.valid('param').id, async () => {
       const path = entryPath(c.req.valid('query').path);
       if (path === '.') throw new WorkspaceError('REJECTED', 'a file needs a name');
-      return { add: [{ path, type: 'file', mode: 0o644, mtime: new Date(), content: Buffer.from(await c.req.arrayBuffer()) }] };
+      return {
+        add: [{ path, type: 'file', mode: 0o644, mtime: new Date(), content: Buffer.from(await c.req.arrayBuffer()) }],
+      };
     }),
   );
 

@@ -86,7 +86,10 @@ export class Conversation {
 
   private async prompt(msg: Extract<ClientMessage, { type: 'prompt' }>): Promise<void> {
     if (this.running || this.starting) {
-      throw new AppError('SESSION_BUSY', 'a run is in progress on this connection; send the next prompt after its done event, or cancel it');
+      throw new AppError(
+        'SESSION_BUSY',
+        'a run is in progress on this connection; send the next prompt after its done event, or cancel it',
+      );
     }
     const withdraw = new AbortController();
     this.starting = withdraw;
@@ -163,6 +166,9 @@ export class Conversation {
 
   private armIdle(): void {
     clearTimeout(this.idle);
-    this.idle = setTimeout(() => this.ws.close(1000, `idle for ${Math.round(this.opts.idleMs / 1000)} s`), this.opts.idleMs);
+    this.idle = setTimeout(
+      () => this.ws.close(1000, `idle for ${Math.round(this.opts.idleMs / 1000)} s`),
+      this.opts.idleMs,
+    );
   }
 }

@@ -31,7 +31,9 @@ export function wsRoutes(deps: WsRouteDeps) {
     '/v1/ws',
     async (c, next) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-        return errorResponse(c, 'UPGRADE_REQUIRED', 'GET /v1/ws opens a WebSocket: send Upgrade: websocket', { Upgrade: 'websocket' });
+        return errorResponse(c, 'UPGRADE_REQUIRED', 'GET /v1/ws opens a WebSocket: send Upgrade: websocket', {
+          Upgrade: 'websocket',
+        });
       }
       const refusal = await refuse(c, deps);
       return refusal ?? next();
@@ -45,7 +47,8 @@ export function wsRoutes(deps: WsRouteDeps) {
             runs: deps.runs,
             principal,
             // A socket outlives its handshake: a revoked key, or a first key created since, ends it.
-            stillAllowed: async () => (principal.keyId === null ? !(await deps.keys.everCreated()) : deps.keys.isActive(principal.keyId)),
+            stillAllowed: async () =>
+              principal.keyId === null ? !(await deps.keys.everCreated()) : deps.keys.isActive(principal.keyId),
             logger: c.get('logger'),
             sessionId: c.req.query('session_id'),
             agent: c.req.query('agent'),
@@ -64,18 +67,28 @@ export function wsRoutes(deps: WsRouteDeps) {
 async function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Promise<Response | undefined> {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== new URL(c.req.url).origin && !deps.corsOrigins.includes(origin)) {
-    return errorResponse(c, 'CROSS_SITE', `a page of ${origin} may not open a conversation here; the operator names the origins that may (CORS_ORIGINS)`);
+    return errorResponse(
+      c,
+      'CROSS_SITE',
+      `a page of ${origin} may not open a conversation here; the operator names the origins that may (CORS_ORIGINS)`,
+    );
   }
   const agent = c.req.query('agent');
   if (agent !== undefined && !deps.profiles.profiles.has(agent)) {
-    return errorResponse(c, 'UNKNOWN_AGENT', `unknown agent "${agent}"; known: ${[...deps.profiles.profiles.keys()].join(', ')}`);
+    return errorResponse(
+      c,
+      'UNKNOWN_AGENT',
+      `unknown agent "${agent}"; known: ${[...deps.profiles.profiles.keys()].join(', ')}`,
+    );
   }
   const sessionId = c.req.query('session_id');
   let sessionAgent: string | undefined;
   if (sessionId !== undefined) {
     const session = await deps.transcripts.getSession(sessionId);
-    if (!session || !canSee(c.get('principal'), session)) return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
-    if (agent !== undefined && agent !== session.agent) return errorResponse(c, 'AGENT_MISMATCH', `session ${sessionId} runs agent "${session.agent}", not "${agent}"`);
+    if (!session || !canSee(c.get('principal'), session))
+      return errorResponse(c, 'NOT_FOUND', `session ${sessionId} not found`);
+    if (agent !== undefined && agent !== session.agent)
+      return errorResponse(c, 'AGENT_MISMATCH', `session ${sessionId} runs agent "${session.agent}", not "${agent}"`);
     sessionAgent = session.agent;
   }
   return unavailable(c, deps.runs, agent ?? sessionAgent);

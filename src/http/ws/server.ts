@@ -26,7 +26,11 @@ export function newWebSocketServer(maxPayload: number): WebSocketServer {
  * A browser cannot set headers on a WebSocket: its key comes as the subprotocol
  * `ephemera.bearer.<key>`, offered with `ephemera`. Read only on an upgrade request to /v1/ws.
  */
-export function bearerFromSubprotocol(path: string, upgrade: string | undefined, protocols: string | undefined): string | undefined {
+export function bearerFromSubprotocol(
+  path: string,
+  upgrade: string | undefined,
+  protocols: string | undefined,
+): string | undefined {
   if (path !== WS_PATH || upgrade?.toLowerCase() !== 'websocket' || !protocols) return undefined;
   const offered = protocols.split(',').map((p) => p.trim());
   const token = offered.find((p) => p.startsWith(BEARER_PREFIX));
@@ -35,7 +39,12 @@ export function bearerFromSubprotocol(path: string, upgrade: string | undefined,
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-const OTHER_UPGRADE = JSON.stringify({ error: { code: 'INVALID_BODY', message: 'only Upgrade: websocket is served here (GET /v1/ws); send the request without Upgrade' } });
+const OTHER_UPGRADE = JSON.stringify({
+  error: {
+    code: 'INVALID_BODY',
+    message: 'only Upgrade: websocket is served here (GET /v1/ws); send the request without Upgrade',
+  },
+});
 
 /**
  * With a WebSocket server, Node hands every `Connection: Upgrade` request to the `upgrade`

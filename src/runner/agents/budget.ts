@@ -10,5 +10,8 @@ export const BudgetSchema = z
   .strict()
   .default({})
   .transform(
-    (b): ModelBudget => ({ ...(b.model_calls !== undefined && { modelCalls: b.model_calls }), ...(b.tokens !== undefined && { tokens: b.tokens }) }),
+    (b): ModelBudget => ({
+      ...(b.model_calls !== undefined && { modelCalls: b.model_calls }),
+      ...(b.tokens !== undefined && { tokens: b.tokens }),
+    }),
   );

@@ -13,7 +13,8 @@ import type { Agent, ModelAccess } from './agent.js';
  * profile schema, the settings, the log redaction and the start-up report are built from
  * the list of these in ./registry.ts.
  */
-export interface AgentDefinition<Kind extends string = string, Options extends z.ZodType = z.ZodType> extends AgentKindSettings {
+export interface AgentDefinition<Kind extends string = string, Options extends z.ZodType = z.ZodType>
+  extends AgentKindSettings {
   kind: Kind;
   /** What this kind is, for the profile docs and errors. */
   summary: string;
@@ -32,7 +33,12 @@ export interface AgentDefinition<Kind extends string = string, Options extends z
    * The Agent for one run. `model` is the run's way to its model (undefined when the service
    * has none to give); `keyConfigured` says whether the gateway holds a real key.
    */
-  create(profile: AgentProfile, options: z.output<Options>, model: ModelAccess | undefined, keyConfigured: boolean): Agent;
+  create(
+    profile: AgentProfile,
+    options: z.output<Options>,
+    model: ModelAccess | undefined,
+    keyConfigured: boolean,
+  ): Agent;
 }
 
 /** A model API an agent calls, and what the service needs to stand between them. */

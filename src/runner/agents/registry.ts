@@ -5,11 +5,7 @@ import { command } from './command/index.js';
 import { gemini } from './gemini/index.js';
 
 /** Every kind of agent the service runs: one line each. The first is a profile's default kind. */
-export const AGENTS = [
-  command,
-  gemini,
-  claude,
-] as const satisfies readonly AgentDefinition[];
+export const AGENTS = [command, gemini, claude] as const satisfies readonly AgentDefinition[];
 
 export type AgentKind = (typeof AGENTS)[number]['kind'];
 export const AGENT_KINDS = AGENTS.map((a) => a.kind) as [AgentKind, ...AgentKind[]];

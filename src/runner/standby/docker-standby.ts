@@ -15,7 +15,6 @@ interface DockerWaiting extends WaitingContainer {
   own: ImageCommand;
 }
 
-
 async function bufferOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
@@ -35,13 +34,18 @@ function waitingOptions(base: ContainerSpec, gate: string[]): Docker.ContainerCr
     Entrypoint: gate,
     Cmd: [],
     Volumes: {},
-    HostConfig: { ...options.HostConfig, Tmpfs: { ...base.tmpfs, [FILES_ROOT]: `rw,nosuid,nodev,noexec,size=${FILES_TMPFS_MB}m,uid=${uid},gid=${uid},mode=0700` } },
+    HostConfig: {
+      ...options.HostConfig,
+      Tmpfs: {
+        ...base.tmpfs,
+        [FILES_ROOT]: `rw,nosuid,nodev,noexec,size=${FILES_TMPFS_MB}m,uid=${uid},gid=${uid},mode=0700`,
+      },
+    },
   };
 }
 
 /** Room for the largest replay (REPLAY_MAX_BYTES, 8 MiB by default) and the rest of a run's files. */
 const FILES_TMPFS_MB = 64;
-
 
 /** What a cold container of this run would run, as one argv: for an image's own gate, which reads that. */
 function argvOf(spec: ContainerSpec, own: ImageCommand): string[] {
@@ -71,7 +75,13 @@ export class DockerStandby implements StandbyEngine {
       // An image may bring its own gate (the gemini image's loads the CLI while it waits).
       const own = await this.images.get(base.image);
       container = await this.docker.createContainer(waitingOptions(base, own.gate ?? GATE));
-      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+      const stream = (await container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as Duplex;
       stream.on('error', () => {});
       let exited!: () => void;
       const ended = new Promise<void>((resolve) => {
@@ -83,14 +93,27 @@ export class DockerStandby implements StandbyEngine {
       // Its exit too, not only its stream's end: a stream nobody reads while it waits may never
       // end. Asked after start: before it, "not running" is true at once.
       void container.wait().then(exited, exited);
-      return { id: container.id, label: base.labels['ephemera.run'] ?? '', env: base.env, ended, container, stream, own };
+      return {
+        id: container.id,
+        label: base.labels['ephemera.run'] ?? '',
+        env: base.env,
+        ended,
+        container,
+        stream,
+        own,
+      };
     } catch (err) {
       if (container) await removeQuietly(container);
       throw toRuntimeError(err);
     }
   }
 
-  assign(waiting: WaitingContainer, spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> | undefined {
+  assign(
+    waiting: WaitingContainer,
+    spec: ContainerSpec,
+    sink: OutputSink,
+    signal: AbortSignal,
+  ): Promise<ContainerExit> | undefined {
     const w = waiting as DockerWaiting;
     const added = Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => w.env[k] !== v));
     // What the container runs: the image it started from, then the run's command or its CMD.
@@ -119,8 +142,15 @@ export class DockerStandby implements StandbyEngine {
       const t0 = performance.now();
       if (signal.aborted) throw signal.reason;
       // Through stdin: a copy into a running container costs the engine ~50 ms.
-      const files = go.sendTar && spec.files.length > 0 ? await bufferOf(tarOf(spec.files, numericUid(spec.user)) as unknown as AsyncIterable<Buffer>) : Buffer.alloc(0);
-      if (!go.hasCommand) throw new RuntimeError('RUNTIME_ERROR', `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`);
+      const files =
+        go.sendTar && spec.files.length > 0
+          ? await bufferOf(tarOf(spec.files, numericUid(spec.user)) as unknown as AsyncIterable<Buffer>)
+          : Buffer.alloc(0);
+      if (!go.hasCommand)
+        throw new RuntimeError(
+          'RUNTIME_ERROR',
+          `image ${spec.image} has no ENTRYPOINT or CMD, and its profile gives no command`,
+        );
       w.stream.write(go.line(files.length)!);
       if (files.length > 0) w.stream.write(files);
       sink.started({ createMs: performance.now() - t0, startMs: 0 });

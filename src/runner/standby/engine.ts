@@ -21,7 +21,12 @@ export interface StandbyEngine {
    * Undefined when this run cannot go through the gate (a newline in an argument): the
    * container is left waiting, and the run starts one of its own.
    */
-  assign(waiting: WaitingContainer, spec: ContainerSpec, sink: OutputSink, signal: AbortSignal): Promise<ContainerExit> | undefined;
+  assign(
+    waiting: WaitingContainer,
+    spec: ContainerSpec,
+    sink: OutputSink,
+    signal: AbortSignal,
+  ): Promise<ContainerExit> | undefined;
   /** Removes a waiting container nobody will use. */
   discard(waiting: WaitingContainer): Promise<void>;
 }
@@ -31,4 +36,5 @@ export interface WithStandby {
   readonly standby: StandbyEngine;
 }
 
-export const hasStandby = (r: object): r is WithStandby => 'standby' in r && typeof (r as WithStandby).standby === 'object';
+export const hasStandby = (r: object): r is WithStandby =>
+  'standby' in r && typeof (r as WithStandby).standby === 'object';

@@ -70,7 +70,21 @@ export interface PlainRun {
 }
 
 /** Variables the gate's own shell reads (the shim runs in it): these go through `env` instead. */
-const SHELL_OWN = new Set(['IFS', 'ENV', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'PPID', 'PWD', 'OLDPWD', 'LINENO', 'HOME', 'CDPATH']);
+const SHELL_OWN = new Set([
+  'IFS',
+  'ENV',
+  'PS1',
+  'PS2',
+  'PS4',
+  'OPTIND',
+  'OPTARG',
+  'PPID',
+  'PWD',
+  'OLDPWD',
+  'LINENO',
+  'HOME',
+  'CDPATH',
+]);
 
 /**
  * The go line for the plain gate. It starts as few processes as it can: the deadline goes to
@@ -83,7 +97,8 @@ export function plainGoLine(run: PlainRun): string | undefined {
   const names = Object.keys(run.env);
   const exportable = names.every((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n) && !SHELL_OWN.has(n));
   const env = exportable ? names.map((n) => `export ${n}=${quote(run.env[n]!)}; `).join('') : '';
-  const argv = exportable || names.length === 0 ? run.argv : ['env', ...names.map((n) => `${n}=${run.env[n]}`), ...run.argv];
+  const argv =
+    exportable || names.length === 0 ? run.argv : ['env', ...names.map((n) => `${n}=${run.env[n]}`), ...run.argv];
   const deadline = run.deadlineSeconds === undefined ? '' : `echo ${run.deadlineSeconds} >&3; `;
   const files = run.tarBytes > 0 ? untar(run.tarBytes) : `${run.inlineFiles ?? ''}chmod a-w ${FILES_ROOT}`;
   const command = run.keepWorkdir
@@ -100,10 +115,14 @@ export function plainGoLine(run: PlainRun): string | undefined {
 export function inlineFiles(files: ContainerFile[]): string | undefined {
   const simple = (f: ContainerFile) => {
     const name = f.path.startsWith(`${FILES_ROOT}/`) ? f.path.slice(FILES_ROOT.length + 1) : '';
-    return f.content.length === 0 && /^[^/\n\0]+$/.test(name) && name !== '.' && name !== '..' && (f.mode & ~0o666) === 0;
+    return (
+      f.content.length === 0 && /^[^/\n\0]+$/.test(name) && name !== '.' && name !== '..' && (f.mode & ~0o666) === 0
+    );
   };
   if (!files.every(simple)) return undefined;
   if (files.length === 0) return '';
-  const made = files.map((f) => `umask ${(0o777 & ~f.mode).toString(8).padStart(3, '0')} && : >${quote(f.path)} && `).join('');
+  const made = files
+    .map((f) => `umask ${(0o777 & ~f.mode).toString(8).padStart(3, '0')} && : >${quote(f.path)} && `)
+    .join('');
   return `${made}umask 022 && `;
 }

@@ -117,7 +117,9 @@ export class StandbyPool implements ContainerRuntime {
   }
 
   stats(): Map<string, StandbyStats> {
-    return new Map([...this.byProfile].map(([name, s]) => [name, { ready: s.ready.length, hits: s.hits, misses: s.misses }]));
+    return new Map(
+      [...this.byProfile].map(([name, s]) => [name, { ready: s.ready.length, hits: s.hits, misses: s.misses }]),
+    );
   }
 
   /** Labels of the containers the pool holds or handed to a run still going: the reaper leaves them. */
@@ -184,13 +186,19 @@ export class StandbyPool implements ContainerRuntime {
     const starting = this.deps.engine.startWaiting(this.deps.baseSpec(s.profile, label));
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the engine did not start it within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`the engine did not start it within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
     });
     try {
       waiting = await Promise.race([starting, gaveUp]);
     } catch (err) {
       // A start given up may still finish: what it makes is removed, not kept.
-      void starting.then((late) => this.deps.engine.discard(late), () => {});
+      void starting.then(
+        (late) => this.deps.engine.discard(late),
+        () => {},
+      );
       this.held.delete(label);
       s.starting--;
       this.retryLater(s, `could not start a standby container: ${(err as Error).message}`);
@@ -213,14 +221,18 @@ export class StandbyPool implements ContainerRuntime {
     if (i < 0) return; // taken by a run, or discarded
     s.ready.splice(i, 1);
     this.discard(w);
-    if (Date.now() - w.startedAt < DIED_YOUNG_MS) return this.retryLater(s, 'a standby container stopped right after it started (does its image have sh?)');
+    if (Date.now() - w.startedAt < DIED_YOUNG_MS)
+      return this.retryLater(s, 'a standby container stopped right after it started (does its image have sh?)');
     s.retryMs = RETRY_MS;
     this.fill(s);
   }
 
   private retryLater(s: ProfileStandby, why: string): void {
     if (this.closed || s.retryTimer) return;
-    this.deps.logger.warn({ agent: s.profile.name, retryInMs: s.retryMs, why }, 'standby refill failed; runs start their own containers meanwhile');
+    this.deps.logger.warn(
+      { agent: s.profile.name, retryInMs: s.retryMs, why },
+      'standby refill failed; runs start their own containers meanwhile',
+    );
     s.retryTimer = setTimeout(() => {
       s.retryTimer = undefined;
       this.fill(s);

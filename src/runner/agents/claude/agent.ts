@@ -17,7 +17,11 @@ const AUTH_ERROR = /Invalid API key|authentication_error|API Error: 40[13]\b/;
  * gateway (ANTHROPIC_BASE_URL) with the run's own token as its key, from a file; earlier
  * turns go in as one of its own session files, continued with `--resume`.
  */
-export function claudeAgent(profile: AgentProfile, model: ModelAccess | undefined, keyConfigured = model !== undefined): Agent {
+export function claudeAgent(
+  profile: AgentProfile,
+  model: ModelAccess | undefined,
+  keyConfigured = model !== undefined,
+): Agent {
   const options = profile.options as ClaudeOptions;
   return {
     textEvent: 'delta',
@@ -25,7 +29,8 @@ export function claudeAgent(profile: AgentProfile, model: ModelAccess | undefine
     prepare: ({ prompt, history, omitted }) => {
       const files: ContainerFile[] = [];
       // Readable only by the user the CLI runs as: the CLI needs a key to start.
-      if (model) files.push({ path: TOKEN_PATH, content: Buffer.from(model.token), mode: 0o400, uid: numericUid(profile.user) });
+      if (model)
+        files.push({ path: TOKEN_PATH, content: Buffer.from(model.token), mode: 0o400, uid: numericUid(profile.user) });
       const args = [
         ...(profile.command ?? []),
         '-p',
@@ -65,7 +70,9 @@ export function concludeClaude(exitCode: number, parsed: ParsedOutput, hasKey: b
     const hint = hasKey ? '' : ': the service has no ANTHROPIC_API_KEY configured';
     return { status: 'failed', error: { code: 'AUTH_FAILED', message: `${message}${hint}` } };
   }
-  if (exitCode !== 0) return { status: 'failed', error: { code: 'AGENT_CRASHED', message: `Claude Code exited with code ${exitCode}` } };
-  if (!parsed.result) return { status: 'failed', error: { code: 'AGENT_CRASHED', message: 'Claude Code ended without a result' } };
+  if (exitCode !== 0)
+    return { status: 'failed', error: { code: 'AGENT_CRASHED', message: `Claude Code exited with code ${exitCode}` } };
+  if (!parsed.result)
+    return { status: 'failed', error: { code: 'AGENT_CRASHED', message: 'Claude Code ended without a result' } };
   return { status: 'succeeded', error: null };
 }

@@ -28,7 +28,8 @@ interface AnthropicUsage {
   cache_read_input_tokens?: number | null;
 }
 
-const count = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+const count = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
 
 /**
  * A streamed answer reports usage in `message_start` (the input, and output so far) and in
@@ -42,7 +43,11 @@ const anthropicUsage = (): UsageReader => {
   return {
     hint: 'usage',
     read(part) {
-      const p = part as { type?: string; usage?: AnthropicUsage | null; message?: { usage?: AnthropicUsage | null } } | null;
+      const p = part as {
+        type?: string;
+        usage?: AnthropicUsage | null;
+        message?: { usage?: AnthropicUsage | null };
+      } | null;
       const u = p?.type === 'message_start' ? p.message?.usage : p?.usage;
       if (!u || typeof u !== 'object') return undefined;
       // The output is known at the end: message_delta, or a whole JSON message.
@@ -68,11 +73,14 @@ const SERVER_TOOL = /^(web_search|web_fetch|code_execution|computer_use_server|m
 function refusalOfBody(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined; // the API answers that itself
   const b = body as { mcp_servers?: unknown; container?: unknown; tools?: unknown };
-  if (b.mcp_servers !== undefined) return 'the model gateway does not forward calls with mcp_servers: agent containers reach their model and nothing else';
-  if (b.container !== undefined) return 'the model gateway does not forward calls that use a server-side container: agent containers reach their model and nothing else';
+  if (b.mcp_servers !== undefined)
+    return 'the model gateway does not forward calls with mcp_servers: agent containers reach their model and nothing else';
+  if (b.container !== undefined)
+    return 'the model gateway does not forward calls that use a server-side container: agent containers reach their model and nothing else';
   const tools = Array.isArray(b.tools) ? (b.tools as Array<{ type?: unknown }>) : [];
   const server = tools.find((t) => typeof t?.type === 'string' && SERVER_TOOL.test(t.type));
-  if (server) return `the model gateway does not forward server-side tools (${String(server.type)}): agent containers reach their model and nothing else`;
+  if (server)
+    return `the model gateway does not forward server-side tools (${String(server.type)}): agent containers reach their model and nothing else`;
   return undefined;
 }
 
@@ -90,7 +98,8 @@ export const ANTHROPIC_API: ModelApiShape = {
     if (new URL(c.req.url).searchParams.get('beta') === 'true') target.searchParams.set('beta', 'true');
     return { target, counted: !counting };
   },
-  tokenOf: (req) => req.headers.get('x-api-key') ?? /^Bearer (.+)$/.exec(req.headers.get('authorization') ?? '')?.[1] ?? '',
+  tokenOf: (req) =>
+    req.headers.get('x-api-key') ?? /^Bearer (.+)$/.exec(req.headers.get('authorization') ?? '')?.[1] ?? '',
   passedHeaders: ['anthropic-version', 'anthropic-beta'],
   passedResponseHeaders: ['x-should-retry', 'retry-after', 'request-id'],
   keyHeaders: (apiKey) => ({ 'x-api-key': apiKey }),

@@ -11,13 +11,21 @@ export const ClaudeOptionsSchema = z
      * read-only ones; `dontAsk` refuses all but `allowed_tools`; `acceptEdits` and `auto` also
      * let it write; `bypassPermissions` runs everything (the operator's choice alone).
      */
-    permission_mode: z.enum(['default', 'dontAsk', 'plan', 'acceptEdits', 'auto', 'bypassPermissions']).default('default'),
+    permission_mode: z
+      .enum(['default', 'dontAsk', 'plan', 'acceptEdits', 'auto', 'bypassPermissions'])
+      .default('default'),
     /** Tools (or rules such as `Bash(npm test:*)`) allowed on top of the mode. */
     allowed_tools: z.array(z.string().min(1)).default([]),
     extra_args: z.array(z.string()).default([]),
     budget: BudgetSchema,
   })
   .strict()
-  .transform((o) => ({ model: o.model, permissionMode: o.permission_mode, allowedTools: o.allowed_tools, extraArgs: o.extra_args, budget: o.budget }));
+  .transform((o) => ({
+    model: o.model,
+    permissionMode: o.permission_mode,
+    allowedTools: o.allowed_tools,
+    extraArgs: o.extra_args,
+    budget: o.budget,
+  }));
 
 export type ClaudeOptions = z.output<typeof ClaudeOptionsSchema>;

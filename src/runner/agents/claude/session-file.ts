@@ -13,13 +13,27 @@ export const SESSIONS_DIR = '/ephemera/claude/sessions';
  * one line a message, each naming the one before as its parent, user content as text and
  * assistant content as an API message. `--resume <sessionId>` continues it.
  */
-export function claudeSessionFile(history: MessageRow[], cwd: string, omitted = 0): { sessionId: string; content: Buffer } {
+export function claudeSessionFile(
+  history: MessageRow[],
+  cwd: string,
+  omitted = 0,
+): { sessionId: string; content: Buffer } {
   const sessionId = randomUUID();
   const lines: unknown[] = [];
   let parentUuid: string | null = null;
   const add = (type: 'user' | 'assistant' | 'attachment', body: object, at: number) => {
     const uuid = randomUUID();
-    lines.push({ parentUuid, isSidechain: false, type, ...body, uuid, timestamp: new Date(at).toISOString(), sessionId, cwd, userType: 'external' });
+    lines.push({
+      parentUuid,
+      isSidechain: false,
+      type,
+      ...body,
+      uuid,
+      timestamp: new Date(at).toISOString(),
+      sessionId,
+      cwd,
+      userType: 'external',
+    });
     parentUuid = uuid;
     // The CLI takes its environment from the first such line; without one it sends the model an empty system message.
     if (lines.length === 1) add('attachment', { attachment: environment(cwd) }, at);
@@ -37,13 +51,22 @@ export function claudeSessionFile(history: MessageRow[], cwd: string, omitted = 
     }
   }
   // Nothing was kept: the note is the replay.
-  if (note !== '') add('user', { message: { role: 'user', content: note.trimEnd() } }, history.at(-1)?.createdAt ?? Date.now());
+  if (note !== '')
+    add('user', { message: { role: 'user', content: note.trimEnd() } }, history.at(-1)?.createdAt ?? Date.now());
   return { sessionId, content: Buffer.concat(lines.map((l) => Buffer.from(`${JSON.stringify(l)}\n`, 'utf8'))) };
 }
 
 const environment = (cwd: string) => ({
   type: 'environment',
-  snapshot: { workingDirectory: cwd, isWorktree: false, isGitRepo: false, additionalWorkingDirectories: [], platform: 'linux', shell: 'bash', osVersion: 'Linux' },
+  snapshot: {
+    workingDirectory: cwd,
+    isWorktree: false,
+    isGitRepo: false,
+    additionalWorkingDirectories: [],
+    platform: 'linux',
+    shell: 'bash',
+    osVersion: 'Linux',
+  },
 });
 
 function assistantMessage(m: MessageRow) {

@@ -1,7 +1,16 @@
 import type { AgentEvent, ParsedOutput, ToolCall } from '../agent.js';
 import { JsonLinesParser } from '../json-lines.js';
 
-type Block = { type?: string; text?: string; id?: string; name?: string; input?: unknown; tool_use_id?: string; content?: unknown; is_error?: boolean };
+type Block = {
+  type?: string;
+  text?: string;
+  id?: string;
+  name?: string;
+  input?: unknown;
+  tool_use_id?: string;
+  content?: unknown;
+  is_error?: boolean;
+};
 type Line = {
   type?: string;
   attempt?: number;
@@ -15,7 +24,12 @@ type Line = {
   is_error?: boolean;
   result?: string;
   errors?: unknown;
-  usage?: { input_tokens?: number; output_tokens?: number; cache_creation_input_tokens?: number; cache_read_input_tokens?: number };
+  usage?: {
+    input_tokens?: number;
+    output_tokens?: number;
+    cache_creation_input_tokens?: number;
+    cache_read_input_tokens?: number;
+  };
 };
 
 /**
@@ -52,7 +66,9 @@ export class ClaudeStreamParser extends JsonLinesParser<Line> {
         return [];
       case 'system':
         // The CLI retries a failed model call on its own; say so while the run waits.
-        return e.subtype === 'api_retry' ? [{ type: 'warning', message: `model call failed (${retryWhy(e)}); Claude Code retries it` }] : [];
+        return e.subtype === 'api_retry'
+          ? [{ type: 'warning', message: `model call failed (${retryWhy(e)}); Claude Code retries it` }]
+          : [];
       default:
         return [];
     }
@@ -70,7 +86,8 @@ export class ClaudeStreamParser extends JsonLinesParser<Line> {
     const textStreamed = message.id !== undefined && this.streamed.has(message.id);
     const events: AgentEvent[] = [];
     for (const b of blocks) {
-      if (b.type === 'text' && b.text && !textStreamed) events.push({ type: 'text', data: Buffer.from(b.text, 'utf8') });
+      if (b.type === 'text' && b.text && !textStreamed)
+        events.push({ type: 'text', data: Buffer.from(b.text, 'utf8') });
       if (b.type === 'tool_use') {
         const id = String(b.id ?? `tool_${this.toolCalls.size}`);
         const name = String(b.name ?? 'unknown');
@@ -91,7 +108,13 @@ export class ClaudeStreamParser extends JsonLinesParser<Line> {
         const status = b.is_error ? 'error' : 'success';
         const call = this.toolCalls.get(id);
         if (call) Object.assign(call, { status, output: text });
-        return { type: 'tool_result', id, status, output: b.is_error ? null : text, error: b.is_error ? text : null } satisfies AgentEvent;
+        return {
+          type: 'tool_result',
+          id,
+          status,
+          output: b.is_error ? null : text,
+          error: b.is_error ? text : null,
+        } satisfies AgentEvent;
       });
   }
 
@@ -99,7 +122,12 @@ export class ClaudeStreamParser extends JsonLinesParser<Line> {
     const u = e.usage ?? {};
     const input = (u.input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
     const output = u.output_tokens ?? 0;
-    this.usage = { inputTokens: input, outputTokens: output, totalTokens: input + output, toolCalls: this.toolCalls.size };
+    this.usage = {
+      inputTokens: input,
+      outputTokens: output,
+      totalTokens: input + output,
+      toolCalls: this.toolCalls.size,
+    };
     const failed = e.is_error === true || (e.subtype !== undefined && e.subtype !== 'success');
     this.result = { status: failed ? 'error' : 'success', errorMessage: failed ? errorText(e) : null };
   }

@@ -16,7 +16,9 @@ export type HistoryLine =
  */
 export function historyFile(history: MessageRow[], omitted = 0): ContainerFile {
   const line = (l: HistoryLine) => Buffer.from(`${JSON.stringify(l)}\n`, 'utf8');
-  const lines = history.map((m) => line({ role: m.role, content: m.content, run_id: m.runId, time: new Date(m.createdAt).toISOString() }));
+  const lines = history.map((m) =>
+    line({ role: m.role, content: m.content, run_id: m.runId, time: new Date(m.createdAt).toISOString() }),
+  );
   if (omitted > 0) lines.unshift(line({ role: 'system', content: omittedNote(omitted), omitted_messages: omitted }));
   return { path: HISTORY_PATH, content: Buffer.concat(lines), mode: 0o444 };
 }

@@ -35,7 +35,11 @@ const AUTH_ERROR = /API_KEY_INVALID|API key not valid|UNAUTHENTICATED|PERMISSION
  * CLI talks to the model gateway (GOOGLE_GEMINI_BASE_URL) with the run's own token as its
  * API key, in a file; earlier turns go in as a session file passed with `--session-file`.
  */
-export function geminiAgent(profile: AgentProfile, model: ModelAccess | undefined, keyConfigured = model !== undefined): Agent {
+export function geminiAgent(
+  profile: AgentProfile,
+  model: ModelAccess | undefined,
+  keyConfigured = model !== undefined,
+): Agent {
   const options = profile.options as GeminiOptions;
   const uid = numericUid(profile.user);
   return {
@@ -48,7 +52,12 @@ export function geminiAgent(profile: AgentProfile, model: ModelAccess | undefine
       if (model !== undefined) {
         // The run's own token, not the real key (the gateway adds that), readable only by the
         // user the CLI runs as; the CLI needs a key to start.
-        files.push({ path: '/ephemera/gemini/.env', content: Buffer.from(`GEMINI_API_KEY=${model.token}\n`), mode: 0o400, uid });
+        files.push({
+          path: '/ephemera/gemini/.env',
+          content: Buffer.from(`GEMINI_API_KEY=${model.token}\n`),
+          mode: 0o400,
+          uid,
+        });
       }
       const args = [
         ...(profile.command ?? []),
@@ -62,7 +71,11 @@ export function geminiAgent(profile: AgentProfile, model: ModelAccess | undefine
         ...options.extraArgs,
       ];
       if (profile.replay === 'gemini-session-file' && (history.length > 0 || omitted > 0)) {
-        files.push({ path: SESSION_FILE_PATH, content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted), mode: 0o444 });
+        files.push({
+          path: SESSION_FILE_PATH,
+          content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted),
+          mode: 0o444,
+        });
         args.push('--session-file', SESSION_FILE_PATH);
       }
       return {

@@ -51,7 +51,8 @@ export const GEMINI_API: ModelApiShape = {
   paths: ['/v1beta/models/:call'],
   callOf(c, upstream) {
     const call = c.req.param('call') ?? '';
-    if (!CALL.test(call)) return apiError(404, 'the model gateway forwards only generateContent, streamGenerateContent and countTokens');
+    if (!CALL.test(call))
+      return apiError(404, 'the model gateway forwards only generateContent, streamGenerateContent and countTokens');
     const target = new URL(`${upstream.replace(/\/+$/, '')}/v1beta/models/${call}`);
     // Only `alt=sse` is passed on: other system parameters could strip the usage.
     if (new URL(c.req.url).searchParams.get('alt') === 'sse') target.searchParams.set('alt', 'sse');

@@ -36,6 +36,7 @@ export function geminiSessionFile(history: MessageRow[], workdir: string, omitte
     });
   }
   // Nothing was kept: the note is the replay.
-  if (note !== '') lines.push({ id: 'ephemera-omitted', timestamp: last, type: 'user', content: [{ text: note.trimEnd() }] });
+  if (note !== '')
+    lines.push({ id: 'ephemera-omitted', timestamp: last, type: 'user', content: [{ text: note.trimEnd() }] });
   return Buffer.concat(lines.map((l) => Buffer.from(`${JSON.stringify(l)}\n`, 'utf8')));
 }
