@@ -38,7 +38,7 @@ function generate(count: number): Array<{ label: string; req: Request }> {
   const oddIds = [
     '..%2F..%2Fetc%2Fpasswd',
     '%2e%2e',
-    'ses_' + 'a'.repeat(29),
+    `ses_${'a'.repeat(29)}`,
     'ses_',
     '%00',
     '%F0%9F%9A%80',

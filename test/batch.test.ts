@@ -25,7 +25,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
+const jsonl = (rows: unknown[]) => `${rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n')}\n`;
 const lines = (path: string) =>
   readFileSync(path, 'utf8')
     .trim()
@@ -129,7 +129,7 @@ describe('the batch client', () => {
         ms: 5,
       },
     ];
-    writeFileSync(out, jsonl(kept) + '{"line":3,"ok":tr');
+    writeFileSync(out, `${jsonl(kept)}{"line":3,"ok":tr`);
     const client = new EphemeraClient({ baseUrl: server.url, apiKey: key, maxRetries: 20 });
     const summary = await runBatch({ inputPath: input, outPath: out, concurrency: 2, client });
     const rows = lines(out);

@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProfilesFile } from '../src/config/profiles.js';
+import type { ProfilesFile } from '../src/config/profiles.js';
 import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';

@@ -75,8 +75,8 @@ describe('GET /v1/sessions', () => {
 
   it('filters by agent, last status, time range and text', async () => {
     const ids = async (q: string) => (await get(`/v1/sessions?limit=200&${q}`)).items.map((s: { id: string }) => s.id);
-    expect(await ids('agent=cat&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
-    expect(await ids('status=failed&to=' + (T0 + 45 * 60_000))).toEqual(seeded.filter((_, i) => i % 5 === 0).reverse());
+    expect(await ids(`agent=cat&to=${T0 + 45 * 60_000}`)).toEqual(seeded.filter((_, i) => i % 2 === 1).reverse());
+    expect(await ids(`status=failed&to=${T0 + 45 * 60_000}`)).toEqual(seeded.filter((_, i) => i % 5 === 0).reverse());
     expect(
       await ids(`from=${new Date(T0 + 10 * 60_000).toISOString()}&to=${new Date(T0 + 13 * 60_000).toISOString()}`),
     ).toEqual(seeded.slice(10, 13).reverse());

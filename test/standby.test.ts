@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProfilesFile } from '../src/config/profiles.js';
+import type { ProfilesFile } from '../src/config/profiles.js';
 import { standbySpec } from '../src/runner/container-spec.js';
 import { DockerRuntime } from '../src/runner/docker-runtime.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';

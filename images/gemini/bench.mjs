@@ -82,7 +82,7 @@ for (let i = 0; i < 3; i++) {
     content: `answer ${i}: the Danube`,
   });
 }
-writeFileSync(join(files, 'session.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
+writeFileSync(join(files, 'session.jsonl'), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
 for (const [p, mode] of [
   ['gemini/settings.json', 0o444],
   ['gemini/.env', 0o400],

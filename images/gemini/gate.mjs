@@ -70,7 +70,7 @@ if (record) {
       return r;
     },
   });
-  process.on('exit', () => writeFileSync(record, JSON.stringify(recorded, null, 1) + '\n'));
+  process.on('exit', () => writeFileSync(record, `${JSON.stringify(recorded, null, 1)}\n`));
 }
 
 // --- 1. Load the CLI while waiting --------------------------------------------------------
@@ -412,9 +412,9 @@ if (!request || !loaded) {
         fromPty
       )
         return;
-      process.stderr.write(error.stack + '\n');
+      process.stderr.write(`${error.stack}\n`);
     } else {
-      process.stderr.write(String(error) + '\n');
+      process.stderr.write(`${String(error)}\n`);
     }
     process.exit(1);
   });
@@ -436,11 +436,11 @@ if (!request || !loaded) {
       clearTimeout(cleanupTimeout);
     }
     if (error instanceof FatalError) {
-      writeToStderr((process.env.NO_COLOR ? error.message : `\x1B[31m${error.message}\x1B[0m`) + '\n');
+      writeToStderr(`${process.env.NO_COLOR ? error.message : `\x1B[31m${error.message}\x1B[0m`}\n`);
       process.exit(error.exitCode);
     }
     writeToStderr('An unexpected critical error occurred:');
-    writeToStderr((error instanceof Error ? error.stack : String(error)) + '\n');
+    writeToStderr(`${error instanceof Error ? error.stack : String(error)}\n`);
     process.exit(1);
   });
 }

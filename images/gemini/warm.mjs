@@ -51,7 +51,7 @@ writeFileSync(
     { id: 'u1', timestamp: t, type: 'user', content: [{ text: 'hello' }] },
     { id: 'g1', timestamp: t, type: 'gemini', content: 'hi' },
   ]
-    .map((l) => JSON.stringify(l) + '\n')
+    .map((l) => `${JSON.stringify(l)}\n`)
     .join(''),
 );
 

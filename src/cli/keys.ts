@@ -62,11 +62,12 @@ async function main(argv: string[]): Promise<number> {
       case 'create': {
         const { key, info } = await keys.create(values.name!, values.role as ApiKeyRole);
         if (values.json) process.stdout.write(`${JSON.stringify({ key, ...info })}\n`);
-        else
-          process.stdout.write(`${key}\n`),
-            process.stderr.write(
-              `created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`,
-            );
+        else {
+          process.stdout.write(`${key}\n`);
+          process.stderr.write(
+            `created ${info.id} (${info.role}) "${info.name}": the key above is shown only this once\n`,
+          );
+        }
         return 0;
       }
       case 'list': {

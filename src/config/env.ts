@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isLoopbackHostName } from '../auth/loopback.js';
-import type { ServerLimits } from '../http/server-limits.js';
+import type { ServerLimits } from './server-limits.js';
 import { modelKinds, type AgentKindSettings, type ModelSettings } from './agent-kinds.js';
 
 /** Service settings read from the environment, validated once at start. */
@@ -78,111 +78,112 @@ const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
       return n;
     });
 
-/** The variables read from the environment: the service's own, and each model agent's key and upstream. */
-const envSchemaFor = (models: ModelSettings[]) =>
-  z.object({
-    ...modelSettingsShape(models),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    PORT: positiveInt('PORT', 8787).refine((p) => p < 65536, 'PORT must be below 65536'),
-    ALLOWED_HOSTS: z
-      .string()
-      .default('')
-      .transform((v) =>
-        v
-          .split(',')
-          .map((h) => h.trim().toLowerCase())
-          .filter((h) => h !== ''),
-      )
-      .refine(
-        (hs) => hs.every((h) => /^[a-z0-9.-]{1,253}$/.test(h)),
-        'ALLOWED_HOSTS is a comma-separated list of host names (no ports)',
-      ),
-    CORS_ORIGINS: z
-      .string()
-      .default('')
-      .transform((v) =>
-        v
-          .split(',')
-          .map((o) => o.trim())
-          .filter((o) => o !== ''),
-      )
-      .refine(
-        (os) => os.every(isOrigin),
-        'CORS_ORIGINS is a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path, no *)',
-      ),
-    DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
-    DATABASE_URL: z
-      .string()
-      .refine(
-        (v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
-        'DATABASE_URL must be a Postgres URL: postgres://user:password@host:5432/database',
-      )
-      .optional(),
-    DATABASE_PASSWORD_FILE: z.string().min(1).optional(),
-    PROFILES_PATH: z.string().min(1).optional(),
-    MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
-    MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
-    MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
-    MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
-    REPLAY_MAX_BYTES: positiveInt('REPLAY_MAX_BYTES', 8 * 1024 * 1024),
-    // It must fit, with the replay, in a standby container's 64 MiB files tmpfs and the workdir's.
-    WORKSPACE_MAX_BYTES: positiveInt('WORKSPACE_MAX_BYTES', 32 * 1024 * 1024),
-    WORKSPACE_MAX_FILES: positiveInt('WORKSPACE_MAX_FILES', 10_000),
-    MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
-    MAX_QUEUED_RUNS: z
-      .string()
-      .optional()
-      .transform((v, ctx) => {
-        const n = v === undefined || v === '' ? 64 : Number(v);
-        if (!Number.isSafeInteger(n) || n < 0) {
-          ctx.addIssue({ code: 'custom', message: `MAX_QUEUED_RUNS must be a non-negative integer, got "${v}"` });
-          return z.NEVER;
-        }
-        return n;
-      }),
-    // Unset: three quarters of MAX_CONCURRENT_RUNS / MAX_QUEUED_RUNS (see loadServiceConfig).
-    MAX_RUNS_PER_KEY: positiveInt('MAX_RUNS_PER_KEY', undefined),
-    MAX_QUEUED_PER_KEY: positiveInt('MAX_QUEUED_PER_KEY', undefined),
-    QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
-    SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 10_000),
-    REAP_INTERVAL_MS: positiveInt('REAP_INTERVAL_MS', 2_000),
-    MAX_CONNECTIONS: positiveInt('MAX_CONNECTIONS', 512),
-    HEADERS_TIMEOUT_MS: positiveInt('HEADERS_TIMEOUT_MS', 10_000),
-    REQUEST_TIMEOUT_MS: positiveInt('REQUEST_TIMEOUT_MS', 60_000),
-    KEEP_ALIVE_TIMEOUT_MS: positiveInt('KEEP_ALIVE_TIMEOUT_MS', 5_000),
-    WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 5 * 60_000),
-    // Unset: sessions are kept for ever.
-    RETENTION_DAYS: positiveInt('RETENTION_DAYS', undefined),
-    WS_PING_INTERVAL_MS: positiveInt('WS_PING_INTERVAL_MS', 30_000),
-    INSTANCE_ID: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
-      .optional(),
-    // Read by the engine client itself; checked here so a blank value fails at start.
-    DOCKER_HOST: z.string().min(1).optional(),
-    // Unset: the gateway of the network the gemini profiles use (found at start).
-    MODEL_GATEWAY_HOST: z.string().min(1).optional(),
-    // A service that cannot read the host's iptables (in a container, not root) takes the
-    // egress rules as in place only when the operator says so.
-    EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
-    // A folder of key files (docker compose mounts ./secrets there): gemini_api_key, anthropic_api_key.
-    MODEL_KEYS_DIR: z.string().min(1).optional(),
-    MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine(
-      (p) => p < 65536,
-      'MODEL_GATEWAY_PORT must be below 65536',
+/** The service's own variables (each model agent's key and upstream are added by envSchemaFor). */
+const SERVICE_SETTINGS = {
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: positiveInt('PORT', 8787).refine((p) => p < 65536, 'PORT must be below 65536'),
+  ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h !== ''),
+    )
+    .refine(
+      (hs) => hs.every((h) => /^[a-z0-9.-]{1,253}$/.test(h)),
+      'ALLOWED_HOSTS is a comma-separated list of host names (no ports)',
     ),
-    // Every replica's gateway port on this host, as scripts/lock-egress.sh opened them: the egress
-    // check wants exactly these open (default: MODEL_GATEWAY_PORT alone).
-    MODEL_GATEWAY_PORTS: z
-      .string()
-      .optional()
-      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.split(/[\s,]+/).filter((p) => p !== '')))
-      .refine(
-        (ps) => ps === undefined || ps.every((p) => /^[1-9]\d*$/.test(p) && Number(p) >= 1024 && Number(p) < 65536),
-        'MODEL_GATEWAY_PORTS is a list of ports from 1024 to 65535, such as "8788 8790"',
-      )
-      .transform((ps) => ps?.map(Number)),
-  });
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    )
+    .refine(
+      (os) => os.every(isOrigin),
+      'CORS_ORIGINS is a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path, no *)',
+    ),
+  DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
+  DATABASE_URL: z
+    .string()
+    .refine(
+      (v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v),
+      'DATABASE_URL must be a Postgres URL: postgres://user:password@host:5432/database',
+    )
+    .optional(),
+  DATABASE_PASSWORD_FILE: z.string().min(1).optional(),
+  PROFILES_PATH: z.string().min(1).optional(),
+  MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES', 1024 * 1024),
+  MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
+  MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
+  MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
+  REPLAY_MAX_BYTES: positiveInt('REPLAY_MAX_BYTES', 8 * 1024 * 1024),
+  // It must fit, with the replay, in a standby container's 64 MiB files tmpfs and the workdir's.
+  WORKSPACE_MAX_BYTES: positiveInt('WORKSPACE_MAX_BYTES', 32 * 1024 * 1024),
+  WORKSPACE_MAX_FILES: positiveInt('WORKSPACE_MAX_FILES', 10_000),
+  MAX_CONCURRENT_RUNS: positiveInt('MAX_CONCURRENT_RUNS', 16),
+  MAX_QUEUED_RUNS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const n = v === undefined || v === '' ? 64 : Number(v);
+      if (!Number.isSafeInteger(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: `MAX_QUEUED_RUNS must be a non-negative integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  // Unset: three quarters of MAX_CONCURRENT_RUNS / MAX_QUEUED_RUNS (see loadServiceConfig).
+  MAX_RUNS_PER_KEY: positiveInt('MAX_RUNS_PER_KEY', undefined),
+  MAX_QUEUED_PER_KEY: positiveInt('MAX_QUEUED_PER_KEY', undefined),
+  QUEUE_TIMEOUT_MS: positiveInt('QUEUE_TIMEOUT_MS', 10_000),
+  SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 10_000),
+  REAP_INTERVAL_MS: positiveInt('REAP_INTERVAL_MS', 2_000),
+  MAX_CONNECTIONS: positiveInt('MAX_CONNECTIONS', 512),
+  HEADERS_TIMEOUT_MS: positiveInt('HEADERS_TIMEOUT_MS', 10_000),
+  REQUEST_TIMEOUT_MS: positiveInt('REQUEST_TIMEOUT_MS', 60_000),
+  KEEP_ALIVE_TIMEOUT_MS: positiveInt('KEEP_ALIVE_TIMEOUT_MS', 5_000),
+  WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 5 * 60_000),
+  // Unset: sessions are kept for ever.
+  RETENTION_DAYS: positiveInt('RETENTION_DAYS', undefined),
+  WS_PING_INTERVAL_MS: positiveInt('WS_PING_INTERVAL_MS', 30_000),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INSTANCE_ID may hold letters, digits, _ . - (1-64)')
+    .optional(),
+  // Read by the engine client itself; checked here so a blank value fails at start.
+  DOCKER_HOST: z.string().min(1).optional(),
+  // Unset: the gateway of the network the gemini profiles use (found at start).
+  MODEL_GATEWAY_HOST: z.string().min(1).optional(),
+  // A service that cannot read the host's iptables (in a container, not root) takes the
+  // egress rules as in place only when the operator says so.
+  EGRESS_TRUST_HOST_RULES: z.enum(['0', '1']).default('0'),
+  // A folder of key files (docker compose mounts ./secrets there): gemini_api_key, anthropic_api_key.
+  MODEL_KEYS_DIR: z.string().min(1).optional(),
+  MODEL_GATEWAY_PORT: positiveInt('MODEL_GATEWAY_PORT', 8788).refine(
+    (p) => p < 65536,
+    'MODEL_GATEWAY_PORT must be below 65536',
+  ),
+  // Every replica's gateway port on this host, as scripts/lock-egress.sh opened them: the egress
+  // check wants exactly these open (default: MODEL_GATEWAY_PORT alone).
+  MODEL_GATEWAY_PORTS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.split(/[\s,]+/).filter((p) => p !== '')))
+    .refine(
+      (ps) => ps === undefined || ps.every((p) => /^[1-9]\d*$/.test(p) && Number(p) >= 1024 && Number(p) < 65536),
+      'MODEL_GATEWAY_PORTS is a list of ports from 1024 to 65535, such as "8788 8790"',
+    )
+    .transform((ps) => ps?.map(Number)),
+};
+
+/** The variables read from the environment: the service's own, and each model agent's key and upstream. */
+const envSchemaFor = (models: ModelSettings[]) => z.object({ ...modelSettingsShape(models), ...SERVICE_SETTINGS });
 
 /** An exact web origin, as a browser sends it in `Origin`. */
 function isOrigin(value: string): boolean {

@@ -25,6 +25,7 @@ const PAGE = `<!doctype html>
 <script src="/docs/assets/swagger-ui-bundle.js"></script><script src="/docs/assets/init.js"></script>
 </body></html>`;
 
+// biome-ignore lint/suspicious/noExplicitAny: mounted on the app whatever its bindings
 export function mountApiDocs(app: Hono<any>): void {
   const root = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const cache = new Map<string, Buffer>();
@@ -39,7 +40,10 @@ export function mountApiDocs(app: Hono<any>): void {
     const type = ASSETS[file];
     if (!type) return errorResponse(c, 'NOT_FOUND', `no docs asset ${file}`);
     let body = cache.get(file);
-    if (!body) cache.set(file, (body = readFileSync(join(root, file))));
+    if (!body) {
+      body = readFileSync(join(root, file));
+      cache.set(file, body);
+    }
     return c.body(new Uint8Array(body), 200, {
       'Content-Type': type,
       'Cache-Control': 'public, max-age=86400',

@@ -42,6 +42,7 @@ export function runEndError(r: EndedRun): {
 
 /** Control characters (a CLI's newlines, a terminal's escapes) as spaces, and the length bounded. */
 function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
   return flat.length > MAX_MESSAGE_CHARS ? `${flat.slice(0, MAX_MESSAGE_CHARS - 1)}…` : flat;
 }

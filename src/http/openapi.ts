@@ -4,6 +4,8 @@ import { STATUS_OF } from './errors.js';
 import { mountApiDocs } from './api-docs.js';
 import { withOperations } from './operations.js';
 import { ErrorSchema, MetricsSchema, RunRequestSchema } from './schemas.js';
+import { ChatRequestSchema } from './openai/chat-request.js';
+import { ChatCompletion, OpenAiModel, OpenAiModelList } from './openai/shapes.js';
 
 const RunResultSchema = z
   .object({
@@ -102,11 +104,9 @@ const runErrors = [
 const RunEndErrorSchema = z
   .object({
     error: z.object({
-      code: z
-        .string()
-        .openapi({
-          description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)",
-        }),
+      code: z.string().openapi({
+        description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)",
+      }),
       message: z.string(),
     }),
     session_id: z.string(),
@@ -143,6 +143,7 @@ function errorResponses(codes: readonly (typeof ERROR_CODES)[number][]) {
  * /openapi.json: the typed session routes describe themselves; the streaming run routes
  * are registered here with the same request schema that validates their JSON bodies.
  */
+// biome-ignore lint/suspicious/noExplicitAny: mounted on the app whatever its bindings
 export function mountOpenApi(app: OpenAPIHono<any>) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   const runRoute = (path: string, summary: string, params?: z.ZodObject) => ({
@@ -154,13 +155,10 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
       ...(params && { params }),
       query: z.object({ agent: z.string().optional(), timeout_ms: z.string().optional() }),
       headers: z.object({
-        'idempotency-key': z
-          .string()
-          .optional()
-          .openapi({
-            description:
-              'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)',
-          }),
+        'idempotency-key': z.string().optional().openapi({
+          description:
+            'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)',
+        }),
       }),
       body: {
         content: {
@@ -238,25 +236,15 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
   mountApiDocs(app);
 }
 
-/** The OpenAI-compatible paths (src/http/openai): shapes as OpenAI documents them, what the service reads of them. */
+/** The OpenAI-compatible paths (src/http/openai): what the service reads of a request, and what it answers. */
+// biome-ignore lint/suspicious/noExplicitAny: registered on the app whatever its bindings
 function registerOpenAiPaths(app: OpenAPIHono<any>) {
-  const message = z.object({
-    role: z.enum(['system', 'developer', 'user', 'assistant']),
-    content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]),
-  });
-  const usage = z
-    .object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() })
-    .optional();
-  const model = z.object({
-    id: z.string(),
-    object: z.literal('model'),
-    created: z.number(),
-    owned_by: z.string(),
-    ephemera: z.object({
-      available: z.boolean(),
-      reason: z.string().optional().openapi({ description: 'why it does not run now (no key for its model, say)' }),
-    }),
-  });
+  registerChatCompletionPath(app);
+  registerModelPaths(app);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: registered on the app whatever its bindings
+function registerChatCompletionPath(app: OpenAPIHono<any>) {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/v1/chat/completions',
@@ -266,55 +254,19 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
     request: {
       headers: z.object({
         'x-session-id': z.string().optional(),
-        'idempotency-key': z
-          .string()
-          .optional()
-          .openapi({
-            description:
-              'As on /v1/run: repeat it on retries; the completion runs once, and a retry gets its outcome (Idempotent-Replayed: true) or 409 RUN_IN_PROGRESS while it runs',
-          }),
+        'idempotency-key': z.string().optional().openapi({
+          description:
+            'As on /v1/run: repeat it on retries; the completion runs once, and a retry gets its outcome (Idempotent-Replayed: true) or 409 RUN_IN_PROGRESS while it runs',
+        }),
       }),
-      body: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: z.object({
-              model: z.string(),
-              messages: z.array(message).min(1),
-              stream: z.boolean().optional(),
-              stream_options: z.object({ include_usage: z.boolean() }).optional(),
-            }),
-          },
-        },
-      },
+      body: { required: true, content: { 'application/json': { schema: ChatRequestSchema } } },
     },
     responses: {
       200: {
         description:
           'A chat.completion (or, with stream: true, text/event-stream of chat.completion.chunk then [DONE]); headers X-Session-Id and X-Run-Id.',
         content: {
-          'application/json': {
-            schema: z.object({
-              id: z.string(),
-              object: z.literal('chat.completion'),
-              created: z.number(),
-              model: z.string(),
-              choices: z.array(
-                z.object({
-                  index: z.number(),
-                  message: z.object({ role: z.literal('assistant'), content: z.string() }),
-                  finish_reason: z.enum(['stop', 'length']),
-                }),
-              ),
-              usage,
-              ephemera: z.object({
-                session_id: z.string(),
-                run_id: z.string(),
-                status: z.string(),
-                exit_code: z.number().nullable(),
-              }),
-            }),
-          },
+          'application/json': { schema: ChatCompletion },
           'text/event-stream': { schema: z.string() },
         },
       },
@@ -339,6 +291,10 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
       },
     },
   });
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: registered on the app whatever its bindings
+function registerModelPaths(app: OpenAPIHono<any>) {
   app.openAPIRegistry.registerPath({
     method: 'get',
     path: '/v1/models',
@@ -347,7 +303,7 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
     responses: {
       200: {
         description: 'the models',
-        content: { 'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(model) }) } },
+        content: { 'application/json': { schema: OpenAiModelList } },
       },
     },
   });
@@ -358,7 +314,7 @@ function registerOpenAiPaths(app: OpenAPIHono<any>) {
     security: [{ bearer: [] }],
     request: { params: z.object({ id: z.string() }) },
     responses: {
-      200: { description: 'the model', content: { 'application/json': { schema: model } } },
+      200: { description: 'the model', content: { 'application/json': { schema: OpenAiModel } } },
       ...errorResponses(['NOT_FOUND']),
     },
   });

@@ -115,7 +115,7 @@ function parseTimeout(value: string, what: string): number {
   return n.data;
 }
 
-const mediaType = (contentType: string | undefined) => contentType?.split(';')[0]!.trim().toLowerCase();
+const mediaType = (contentType: string | undefined) => contentType?.split(';')[0]?.trim().toLowerCase();
 
 function isJson(contentType: string | undefined): boolean {
   const type = mediaType(contentType);

@@ -18,15 +18,9 @@ export const RunRequestSchema = z
   .object({
     prompt: z.string().openapi({ description: 'The prompt, handed to the agent on stdin. Must not be blank.' }),
     agent: z.string().min(1).max(64).optional().openapi({ description: 'Agent profile; the session keeps its own.' }),
-    timeout_ms: z
-      .number()
-      .int()
-      .positive()
-      .max(2_147_483_647)
-      .optional()
-      .openapi({
-        description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400.",
-      }),
+    timeout_ms: z.number().int().positive().max(2_147_483_647).optional().openapi({
+      description: "Deadline in ms; at most the agent profile's max_timeout_ms (and MAX_TIMEOUT_MS), else 400.",
+    }),
     files: z
       .record(z.string(), z.union([z.string(), z.object({ base64: z.string() }).strict()]))
       .optional()

@@ -1,19 +1,7 @@
 import type { Server } from 'node:http';
+import type { ServerLimits } from '../config/server-limits.js';
 
-/** Bounds on what a client may hold of the HTTP server (env: see src/config/env.ts). */
-export interface ServerLimits {
-  /** Connections open at once; the next ones are closed as they arrive. */
-  maxConnections: number;
-  /** Time from a request's first byte (or a new connection) to the end of its headers; past it, 408 and close. */
-  headersTimeoutMs: number;
-  /**
-   * Time to receive a whole request, headers and body. It stops once the request is in:
-   * the response (a run's stream) may take as long as the run does.
-   */
-  requestTimeoutMs: number;
-  /** How long an idle keep-alive connection is kept. */
-  keepAliveTimeoutMs: number;
-}
+export type { ServerLimits };
 
 /**
  * Applies the limits to a node:http server. Call it right after creating the server or

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import {
   createOptions,
   removeQuietly,
@@ -14,7 +14,6 @@ import { DockerStandby } from './standby/docker-standby.js';
 import { underTimeout } from './own-deadline.js';
 import {
   FILES_ROOT,
-  RuntimeError,
   type ContainerExit,
   type ContainerRuntime,
   type ContainerSpec,

@@ -81,7 +81,10 @@ const logNormal = (median: number, sigma: number, lo: number, hi: number) => {
 };
 const weighted = <T>(table: ReadonlyArray<readonly [T, number]>): T => {
   let r = rand() * table.reduce((s, [, w]) => s + w, 0);
-  for (const [v, w] of table) if ((r -= w) < 0) return v;
+  for (const [v, w] of table) {
+    r -= w;
+    if (r < 0) return v;
+  }
   return table.at(-1)![0];
 };
 
@@ -137,7 +140,7 @@ const TAIL_WORDS = Array.from({ length: 4000 }, (_, i) => {
 });
 const VOCAB = [...BASE_WORDS, ...TAIL_WORDS].filter((w) => !WORD_RATES.some(([x]) => x === w));
 /** Skewed towards the front of the vocabulary (common words), with a long tail. */
-const word = () => VOCAB[Math.floor(VOCAB.length * Math.pow(rand(), 3))]!;
+const word = () => VOCAB[Math.floor(VOCAB.length * rand() ** 3)]!;
 
 function text(minWords: number, maxWords: number): string {
   const words: string[] = [];

@@ -461,7 +461,10 @@ async function geminiStandbyBench() {
   };
   const n = Math.min(ITER, 10);
   const out: Record<string, number[]> = {};
-  const add = (k: string, ms: number) => (out[k] ??= []).push(ms);
+  const add = (k: string, ms: number) => {
+    out[k] ??= [];
+    out[k].push(ms);
+  };
   try {
     for (let i = 0; i < n; i++) {
       for (const speed of ['', 'FAKE_FAST ']) {

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service, type ServiceDeps, type ServiceSettings } from '../../src/service.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { type ProfilesFile } from '../../src/config/profiles.js';
+import type { ProfilesFile } from '../../src/config/profiles.js';
 import type { Db } from '../../src/db/open.js';
 import { openSqliteStore, SqliteStore } from '../../src/db/sqlite-store.js';
 import { deferredTestStore } from './postgres.js';

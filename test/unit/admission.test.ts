@@ -18,8 +18,14 @@ describe('Admission', () => {
     const r1 = await a.acquire('k');
     await a.acquire('k');
     const order: number[] = [];
-    const w1 = a.acquire('k').then((rel) => (order.push(1), rel));
-    const w2 = a.acquire('k').then((rel) => (order.push(2), rel));
+    const w1 = a.acquire('k').then((rel) => {
+      order.push(1);
+      return rel;
+    });
+    const w2 = a.acquire('k').then((rel) => {
+      order.push(2);
+      return rel;
+    });
     expect(a.queued).toBe(2);
     r1();
     r1(); // releasing twice frees one slot only
@@ -70,8 +76,14 @@ describe('Admission shares between keys', () => {
     const heavy = await a.acquire('heavy');
     const light = await a.acquire('light');
     const order: string[] = [];
-    const h2 = a.acquire('heavy').then((r) => (order.push('heavy'), r));
-    const l2 = a.acquire('light').then((r) => (order.push('light'), r));
+    const h2 = a.acquire('heavy').then((r) => {
+      order.push('heavy');
+      return r;
+    });
+    const l2 = a.acquire('light').then((r) => {
+      order.push('light');
+      return r;
+    });
     light(); // heavy is still at its share: light's waiter goes first
     await l2;
     expect(order).toEqual(['light']);

@@ -207,7 +207,7 @@ describe('the claude agent', () => {
 
 describe('a JSON-lines parser', () => {
   it('takes a line that is JSON but not an object as a warning, not an event', () => {
-    const { events } = parse('null\n5\n[1]\n' + result(), 4);
+    const { events } = parse(`null\n5\n[1]\n${result()}`, 4);
     expect(events).toEqual(
       ['null', '5', '[1]'].map((l) => ({ type: 'warning', message: `unparsed output line: ${l}` })),
     );

@@ -10,9 +10,9 @@ describe('OutputBuffer', () => {
   it('stores everything when it fits, whatever the chunking', () => {
     for (const chunk of [1, 3, 1000]) {
       const b = new OutputBuffer(100, false);
-      feed(b, 'x'.repeat(99) + 'y', chunk);
-      expect(b.stored()).toEqual({ text: 'x'.repeat(99) + 'y', omittedBytes: 0 });
-      expect(b.text()).toBe('x'.repeat(99) + 'y');
+      feed(b, `${'x'.repeat(99)}y`, chunk);
+      expect(b.stored()).toEqual({ text: `${'x'.repeat(99)}y`, omittedBytes: 0 });
+      expect(b.text()).toBe(`${'x'.repeat(99)}y`);
     }
   });
 

@@ -44,7 +44,10 @@ function fakeEngine() {
 function poolWith(engine: StandbyEngine) {
   const cold: string[] = [];
   const runtime = {
-    run: async (spec: ContainerSpec) => (cold.push(spec.labels['ephemera.agent']!), { exitCode: 0, oomKilled: false }),
+    run: async (spec: ContainerSpec) => {
+      cold.push(spec.labels['ephemera.agent']!);
+      return { exitCode: 0, oomKilled: false };
+    },
   } as unknown as ContainerRuntime;
   const pool = new StandbyPool({
     runtime,
@@ -247,7 +250,7 @@ describe('standby, checked and bounded', () => {
     expect(f.started).toHaveLength(3);
     await new Promise((r) => setTimeout(r, 60)); // it prints nothing for long: refilled anyway
     expect(f.started).toHaveLength(4);
-    sinks.forEach((s) => s.end());
+    for (const s of sinks) s.end();
     await Promise.all([talking, silent]);
     await pool.close();
   });
@@ -265,7 +268,10 @@ describe('standby, checked and bounded', () => {
     let finish!: () => void;
     const gate = new Promise<void>((r) => (finish = r));
     const started = g.engine.startWaiting.bind(g.engine);
-    g.engine.startWaiting = async (base) => (await gate, started(base));
+    g.engine.startWaiting = async (base) => {
+      await gate;
+      return started(base);
+    };
     const other = poolWith(g.engine);
     other.pool.start();
     other.pool.disable('a');
@@ -299,11 +305,11 @@ describe('an engine that hangs', () => {
       expect(cold).toEqual(['a']); // nothing ready: its own container at once
       await vi.advanceTimersByTimeAsync(START_TIMEOUT_MS + 10);
       expect(pool.liveLabels().size).toBe(0); // given up: the reaper may take whatever appears
-      resolvers.forEach((r) => r({} as WaitingContainer));
+      for (const r of resolvers) r({} as WaitingContainer);
       await vi.advanceTimersByTimeAsync(1);
       expect(f.discarded).toEqual(['late1', 'late2']);
       const closing = pool.close();
-      resolvers.slice(2).forEach((r) => r({} as WaitingContainer)); // the retries, if any began
+      for (const r of resolvers.slice(2)) r({} as WaitingContainer); // the retries, if any began
       await vi.advanceTimersByTimeAsync(START_TIMEOUT_MS + 10);
       await closing;
     } finally {

@@ -1,4 +1,3 @@
-import type { Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { tarOf } from '../helpers/tar.js';
 import {

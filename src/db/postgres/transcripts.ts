@@ -51,15 +51,13 @@ export class PgTranscriptStore implements TranscriptStore {
           if (refusal) return refusal;
           if (t.files && (await digestIn(tx, t.sessionId)) !== t.files.basedOn) return 'stale';
           if (t.newSessionAgent !== undefined) {
-            await tx
-              .insert(sessions)
-              .values({
-                id: t.sessionId,
-                agent: t.newSessionAgent,
-                ownerKeyId: t.keyId,
-                createdAt: t.now,
-                updatedAt: t.now,
-              });
+            await tx.insert(sessions).values({
+              id: t.sessionId,
+              agent: t.newSessionAgent,
+              ownerKeyId: t.keyId,
+              createdAt: t.now,
+              updatedAt: t.now,
+            });
           }
           await tx
             .update(sessions)
@@ -68,15 +66,13 @@ export class PgTranscriptStore implements TranscriptStore {
           await tx.insert(runs).values(runningRun(t, t.idempotencyKey ?? null));
           if (t.newSessionAgent !== undefined) {
             for (const m of t.earlier ?? []) {
-              await tx
-                .insert(messages)
-                .values({
-                  sessionId: t.sessionId,
-                  runId: t.runId,
-                  role: m.role,
-                  content: pgText(m.content),
-                  createdAt: t.now,
-                });
+              await tx.insert(messages).values({
+                sessionId: t.sessionId,
+                runId: t.runId,
+                role: m.role,
+                content: pgText(m.content),
+                createdAt: t.now,
+              });
             }
           }
           const [prompt] = await tx
@@ -207,16 +203,14 @@ export class PgTranscriptStore implements TranscriptStore {
       if (ended.length === 0) return false;
       if (end.workspace?.out) await putWorkspace(tx, sessionId, end.workspace.out, end.now);
       if (end.output !== null) {
-        await tx
-          .insert(messages)
-          .values({
-            sessionId,
-            runId,
-            role: 'assistant',
-            content: pgText(end.output.text),
-            omittedBytes: end.output.omittedBytes,
-            createdAt: end.now,
-          });
+        await tx.insert(messages).values({
+          sessionId,
+          runId,
+          role: 'assistant',
+          content: pgText(end.output.text),
+          omittedBytes: end.output.omittedBytes,
+          createdAt: end.now,
+        });
       }
       await tx
         .update(sessions)

@@ -6,6 +6,8 @@ import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
 import { replayedHeaders } from '../idempotency.js';
 import { runEndError } from '../ended-run.js';
+import type { z } from 'zod';
+import type { ChatCompletion } from './shapes.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
@@ -70,7 +72,7 @@ function completion(c: Context, r: Ended, headers: Record<string, string> = {}):
       ],
       ...(usage && { usage }),
       ephemera: ephemera(r),
-    },
+    } satisfies z.input<typeof ChatCompletion>,
     200,
     headers,
   );

@@ -10,6 +10,8 @@ import { parseJsonAs } from '../json-input.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ChatRequestSchema, chatTurn } from './chat-request.js';
 import { respondCompletion, respondStoredCompletion, streamCompletion } from './completion.js';
+import type { z } from 'zod';
+import type { OpenAiModel } from './shapes.js';
 
 interface OpenAiRouteDeps extends HttpTurnDeps {
   transcripts: TranscriptStore;
@@ -42,7 +44,7 @@ export function openAiRoutes(deps: OpenAiRouteDeps) {
       created: started,
       owned_by: 'ephemera',
       ephemera: { available: reason === undefined, ...(reason !== undefined && { reason }) },
-    };
+    } satisfies z.input<typeof OpenAiModel>;
   };
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,

@@ -30,5 +30,5 @@ export function trailersFor(c: Context): Trailers | undefined {
 /** Whether the request says its client reads trailers (`TE: trailers`, among other codings or not). */
 export function readsTrailers(c: Context): boolean {
   const te = c.req.header('te');
-  return te !== undefined && te.split(',').some((t) => t.split(';')[0]!.trim().toLowerCase() === 'trailers');
+  return te?.split(',').some((t) => t.split(';')[0]!.trim().toLowerCase() === 'trailers') ?? false;
 }

@@ -141,12 +141,43 @@ interface WorkspaceRouteDeps {
   bounds: WorkspaceBounds;
 }
 
-/** A session's workspace: download, replace or extend it, list it, read or write one file. */
-export function workspaceRoutes(deps: WorkspaceRouteDeps) {
-  const { transcripts, workspaces, profiles, bounds } = deps;
-  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
-  // The archive plus its headers and end blocks; past it the upload cannot fit anyway.
-  const limit = bodyLimit({
+/** The session, if the caller may see it. */
+async function visibleSession(deps: WorkspaceRouteDeps, c: Context<AuthEnv>, id: string) {
+  const s = await deps.transcripts.getSession(id);
+  return s && canSee(c.get('principal'), s) ? s : undefined;
+}
+
+/** Checks, makes and stores one change; the answer says what the workspace is now. */
+async function changeWorkspace(
+  deps: WorkspaceRouteDeps,
+  c: Context<AuthEnv>,
+  id: string,
+  made: () => Promise<WorkspaceChange>,
+) {
+  const s = await visibleSession(deps, c, id);
+  if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
+  if (!deps.profiles.profiles.get(s.agent)?.keepWorkspace) {
+    const why = `agent ${s.agent} keeps no workspace (its profile has no workdir, or keep_workspace: false)`;
+    return fail(c, 'WORKSPACE_NOT_KEPT', why);
+  }
+  try {
+    const edit = await editWorkspace(await deps.workspaces.get(id), await made(), deps.bounds);
+    // A run in progress will store the workspace it leaves: an edit now would be lost.
+    if (!(await deps.workspaces.putIfUnchanged(id, edit.workspace, edit.basedOn, Date.now()))) {
+      const why = `session ${id} has a run in progress, or its workspace changed meanwhile; try again when it ends`;
+      return fail(c, 'SESSION_BUSY', why);
+    }
+    const { files, bytes, sha256 } = edit.workspace;
+    return c.json({ files, bytes, sha256 }, 200);
+  } catch (e) {
+    if (!(e instanceof WorkspaceError)) throw e;
+    return fail(c, e.code, e.message);
+  }
+}
+
+/** The archive plus its headers and end blocks; past it the upload cannot fit anyway. */
+const uploadLimit = (bounds: WorkspaceBounds) =>
+  bodyLimit({
     maxSize: bounds.maxBytes + 64 * 1024,
     onError: (c) =>
       errorResponse(
@@ -155,41 +186,17 @@ export function workspaceRoutes(deps: WorkspaceRouteDeps) {
         `the upload is over what a session keeps (${bounds.maxBytes} bytes, WORKSPACE_MAX_BYTES)`,
       ),
   });
+
+/** A session's workspace: download, replace or extend it, list it, read or write one file. */
+export function workspaceRoutes(deps: WorkspaceRouteDeps) {
+  const { workspaces, bounds } = deps;
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+  const limit = uploadLimit(bounds);
   for (const path of ['/v1/sessions/:id/workspace', '/v1/sessions/:id/workspace/file'])
     app.on(['PUT', 'POST'], path, limit);
-
-  const visible = async (c: Context<AuthEnv>, id: string) => {
-    const s = await transcripts.getSession(id);
-    return s && canSee(c.get('principal'), s) ? s : undefined;
-  };
-
-  /** Checks, makes and stores one change; the answer says what the workspace is now. */
-  const change = async (c: Context<AuthEnv>, id: string, made: () => Promise<WorkspaceChange>) => {
-    const s = await visible(c, id);
-    if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    if (!profiles.profiles.get(s.agent)?.keepWorkspace)
-      return fail(
-        c,
-        'WORKSPACE_NOT_KEPT',
-        `agent ${s.agent} keeps no workspace (its profile has no workdir, or keep_workspace: false)`,
-      );
-    try {
-      const edit = await editWorkspace(await workspaces.get(id), await made(), bounds);
-      // A run in progress will store the workspace it leaves: an edit now would be lost.
-      if (!(await workspaces.putIfUnchanged(id, edit.workspace, edit.basedOn, Date.now()))) {
-        return fail(
-          c,
-          'SESSION_BUSY',
-          `session ${id} has a run in progress, or its workspace changed meanwhile; try again when it ends`,
-        );
-      }
-      const { files, bytes, sha256 } = edit.workspace;
-      return c.json({ files, bytes, sha256 }, 200);
-    } catch (e) {
-      if (!(e instanceof WorkspaceError)) throw e;
-      return fail(c, e.code, e.message);
-    }
-  };
+  const visible = (c: Context<AuthEnv>, id: string) => visibleSession(deps, c, id);
+  const change = (c: Context<AuthEnv>, id: string, made: () => Promise<WorkspaceChange>) =>
+    changeWorkspace(deps, c, id, made);
   const uploaded = async (c: Context<AuthEnv>) => readWorkspaceTar(Buffer.from(await c.req.arrayBuffer()), bounds);
 
   app.openapi(routes.download, async (c) => {

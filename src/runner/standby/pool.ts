@@ -96,7 +96,7 @@ export class StandbyPool implements ContainerRuntime {
       clearTimeout(s.retryTimer);
       return s.ready.splice(0);
     });
-    all.forEach((w) => this.discard(w));
+    for (const w of all) this.discard(w);
     // Twice: a start that ends now discards what it started.
     await Promise.all([...this.pending]);
     await Promise.all([...this.pending]);
@@ -108,7 +108,7 @@ export class StandbyPool implements ContainerRuntime {
     if (!s) return;
     this.byProfile.delete(name);
     clearTimeout(s.retryTimer);
-    s.ready.splice(0).forEach((w) => this.discard(w));
+    for (const w of s.ready.splice(0)) this.discard(w);
   }
 
   private track(work: Promise<void>): void {
@@ -221,8 +221,10 @@ export class StandbyPool implements ContainerRuntime {
     if (i < 0) return; // taken by a run, or discarded
     s.ready.splice(i, 1);
     this.discard(w);
-    if (Date.now() - w.startedAt < DIED_YOUNG_MS)
-      return this.retryLater(s, 'a standby container stopped right after it started (does its image have sh?)');
+    if (Date.now() - w.startedAt < DIED_YOUNG_MS) {
+      this.retryLater(s, 'a standby container stopped right after it started (does its image have sh?)');
+      return;
+    }
     s.retryMs = RETRY_MS;
     this.fill(s);
   }
