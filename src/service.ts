@@ -1,7 +1,14 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
-import type { ApiKeyStore, InstanceStore, SessionQueries, Store, TranscriptStore, WorkspaceStore } from './db/store.js';
+import type {
+  ApiKeyStore,
+  InstanceStore,
+  SessionQueries,
+  Store,
+  TranscriptStore,
+  WorkspaceStore,
+} from './db/contract.js';
 import { modelGateway } from './gateway/model-gateway.js';
 import { RunTokens } from './gateway/run-tokens.js';
 import { ModelGatewayServer } from './gateway/server.js';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor } from '../src/runner/agents/index.js';
 import type { Agent } from '../src/runner/agents/agent.js';
-import type { RunEnd } from '../src/db/store.js';
+import type { RunEnd } from '../src/db/contract.js';
 import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js';
 
 // A turn replays the newest earlier messages that fit REPLAY_MAX_BYTES, and says how many

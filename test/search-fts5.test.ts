@@ -5,8 +5,8 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteSessionQueries, ownerToken } from '../src/db/session-queries.js';
-import { openDatabase } from '../src/db/open.js';
+import { SqliteSessionQueries, ownerToken } from '../src/db/sqlite/session-queries.js';
+import { openDatabase } from '../src/db/sqlite/open.js';
 import { asKey, createHarness, listedIds, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 

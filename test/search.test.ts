@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
-import { MAX_SEARCH_SCAN, ownerToken } from '../src/db/session-queries.js';
+import { ownerToken } from '../src/db/sqlite/session-queries.js';
+import { MAX_SEARCH_SCAN } from '../src/db/shared/session-filter.js';
 import { asKey, createHarness, jsonOf, listedIds, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 

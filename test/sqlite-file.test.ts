@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/db/ids.js';
-import { openDatabase } from '../src/db/open.js';
-import { pruneSessions } from '../src/db/retention.js';
+import { openDatabase } from '../src/db/sqlite/open.js';
+import { pruneSessions } from '../src/db/sqlite/retention.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHistogram, planWindow } from '../src/db/session-queries.js';
+import { fromHistogram, planWindow } from '../src/db/shared/stats.js';
 import { newId } from '../src/db/ids.js';
 import { createHarness, jsonOf, type Harness } from './helpers/harness.js';
 import { seedSession } from './helpers/seed.js';

@@ -1,4 +1,4 @@
-import type { ApiKeyRole } from '../db/schema.js';
+import type { ApiKeyRole } from '../db/rows.js';
 
 /** Who is calling: an API key and its role, or the keyless local operator. */
 export interface Principal {

@@ -3,9 +3,9 @@
 // npm run keys -- revoke <id|name> [--force]                 --force: even the last active admin key
 // Runs from the built output (node dist/cli/keys.js), so it also works in the service image.
 import { parseArgs } from 'node:util';
-import type { ApiKeyStore } from '../db/store.js';
+import type { ApiKeyStore } from '../db/contract.js';
 import { openServiceDatabase } from './service-database.js';
-import { API_KEY_ROLES, type ApiKeyRole } from '../db/schema.js';
+import { API_KEY_ROLES, type ApiKeyRole } from '../db/rows.js';
 
 const USAGE = `usage:
   npm run keys -- create --name <name> --role admin|user [--json]

@@ -1,8 +1,8 @@
 import { ConfigError, databaseLabel, type ServiceConfig } from '../config/env.js';
 import { loadServiceConfig } from '../settings.js';
-import { UnsafeDatabaseError } from '../db/open.js';
+import { UnsafeDatabaseError } from '../db/sqlite/open.js';
 import { openStore } from '../db/open-store.js';
-import type { Store } from '../db/store.js';
+import type { Store } from '../db/contract.js';
 
 /**
  * The service's settings and store (its SQLite file, or DATABASE_URL's Postgres), for a CLI;

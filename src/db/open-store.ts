@@ -1,5 +1,5 @@
-import type { Store } from './store.js';
-import { openSqliteStore } from './sqlite-store.js';
+import type { Store } from './contract.js';
+import { openSqliteStore } from './sqlite/store.js';
 import { openPostgresStore } from './postgres/store.js';
 
 /** Where the service keeps its data: DATABASE_URL's Postgres when set, else DATABASE_PATH's SQLite file. */

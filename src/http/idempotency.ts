@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Principal } from '../auth/principal.js';
-import type { MessageRow, RunRow } from '../db/schema.js';
-import type { TranscriptStore } from '../db/store.js';
+import type { MessageRow, RunRow } from '../db/rows.js';
+import type { TranscriptStore } from '../db/contract.js';
 import { AppError } from '../errors.js';
 import { errorResponse } from './errors.js';
 

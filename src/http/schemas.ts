@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { ERROR_CODES } from '../errors.js';
-import { RUN_STATUSES } from '../db/schema.js';
+import { RUN_STATUSES } from '../db/rows.js';
 import { METRIC_NAMES, RUN_METRICS, type RunMetricName } from '../run-metrics.js';
 
 /** The schemas that validate requests and describe responses, shared with /openapi.json. */

@@ -1,4 +1,4 @@
-import type { MessageRow, RunRow, SessionRow } from '../db/schema.js';
+import type { MessageRow, RunRow, SessionRow } from '../db/rows.js';
 import { METRIC_NAMES, metricsJson } from '../run-metrics.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();

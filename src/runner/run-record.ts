@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { RunEnd } from '../db/store.js';
-import type { TranscriptStore } from '../db/store.js';
+import type { RunEnd } from '../db/contract.js';
+import type { TranscriptStore } from '../db/contract.js';
 import type { ModelUsage } from '../gateway/run-tokens.js';
 import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
 import type { Usage } from './agents/agent.js';

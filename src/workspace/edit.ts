@@ -10,7 +10,7 @@ import {
   type WorkspaceBounds,
   type WorkspaceEntry,
 } from './archive.js';
-import type { StoredWorkspace } from '../db/store.js';
+import type { StoredWorkspace } from '../db/contract.js';
 
 /** A change a user makes to a session's workspace before a turn. */
 export type WorkspaceChange = { replace: WorkspaceEntry[] } | { add: WorkspaceEntry[] };

@@ -6,7 +6,7 @@
 // goes to bench-results/history.json.
 // Bounded: a fixed number of iterations per endpoint, capped by --max-seconds each.
 import { createHash, randomBytes } from 'node:crypto';
-import { SqliteStore } from '../../src/db/sqlite-store.js';
+import { SqliteStore } from '../../src/db/sqlite/store.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,10 +15,10 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
-import { SqliteApiKeyStore } from '../../src/db/api-keys.js';
-import { encodeCursor } from '../../src/db/cursor.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
-import type { RunStatus } from '../../src/db/schema.js';
+import { SqliteApiKeyStore } from '../../src/db/sqlite/api-keys.js';
+import { encodeCursor } from '../../src/db/shared/cursor.js';
+import { openDatabase, type Db } from '../../src/db/sqlite/open.js';
+import type { RunStatus } from '../../src/db/rows.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/settings.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/db/postgres/store.js';
-import type { SessionQueries, Store } from '../../src/db/store.js';
+import type { SessionQueries, Store } from '../../src/db/contract.js';
 import { PgSessionQueries } from '../../src/db/postgres/session-queries.js';
 
 /**

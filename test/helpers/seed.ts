@@ -1,6 +1,6 @@
 import { newId } from '../../src/db/ids.js';
-import type { RunStatus } from '../../src/db/schema.js';
-import type { Store } from '../../src/db/store.js';
+import type { RunStatus } from '../../src/db/rows.js';
+import type { Store } from '../../src/db/contract.js';
 import { EMPTY_RUN_METRICS } from '../../src/run-metrics.js';
 
 export interface SeedTurn {

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import Docker from 'dockerode';
-import type { Db } from '../../src/db/open.js';
+import type { Db } from '../../src/db/sqlite/open.js';
 
 /**
  * A bounded load against a running service on loopback: normal, timeout, crash,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MessageRow } from '../../src/db/schema.js';
+import type { MessageRow } from '../../src/db/rows.js';
 import { claudeAgent, concludeClaude } from '../../src/runner/agents/claude/agent.js';
 import { claudeSessionFile } from '../../src/runner/agents/claude/session-file.js';
 import { ClaudeStreamParser } from '../../src/runner/agents/claude/stream-parser.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MessageRow } from '../../src/db/schema.js';
+import type { MessageRow } from '../../src/db/rows.js';
 import { concludeGemini, geminiAgent } from '../../src/runner/agents/gemini/agent.js';
 import { geminiSessionFile } from '../../src/runner/agents/gemini/session-file.js';
 import { GeminiStreamParser } from '../../src/runner/agents/gemini/stream-parser.js';

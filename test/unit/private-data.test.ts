@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, UnsafeDatabaseError } from '../../src/db/open.js';
+import { openDatabase, UnsafeDatabaseError } from '../../src/db/sqlite/open.js';
 
 // Files made with the usual umask would be 0644 / directories 0755: readable by every local user.
 let umask: number;

@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { RunRow } from '../../src/db/schema.js';
+import type { RunRow } from '../../src/db/rows.js';
 import { EMPTY_RUN_METRICS, METRIC_NAMES, type StoredRunMetrics } from '../../src/run-metrics.js';
 
 // The runs table spells its metric columns out for the migrations; they must be the declared metrics.

@@ -1,9 +1,9 @@
-import { SqliteWorkspaceStore } from '../../src/workspace/store.js';
+import { SqliteWorkspaceStore } from '../../src/db/sqlite/workspaces.js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
-import { SqliteTranscriptStore } from '../../src/db/transcripts.js';
+import { openDatabase, type Db } from '../../src/db/sqlite/open.js';
+import { SqliteTranscriptStore } from '../../src/db/sqlite/transcripts.js';
 import { Admission, admissionLimits } from '../../src/runner/admission.js';
 import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
 import { RunService } from '../../src/runner/run-service.js';

@@ -1,15 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { activeMatching, hashOf, keyInfoColumns, mintKey } from '../api-keys.js';
-import type { ApiKeyInfo } from '../store.js';
-import type { ApiKeyStore } from '../store.js';
-import type { ApiKeyRole } from '../schema.js';
+import { activeMatching, hashOf, keyInfoColumns, mintKey } from '../shared/keys.js';
+import type { ApiKeyInfo } from '../contract.js';
+import type { ApiKeyStore } from '../contract.js';
+import type { ApiKeyRole } from '../rows.js';
 import { apiKeys } from './schema.js';
 import type { PgDb } from './open.js';
 
 const INFO = keyInfoColumns(apiKeys);
 
-/** API keys in Postgres: as the SQLite store (src/db/api-keys.ts), only hashes are kept. */
+/** API keys in Postgres: as the SQLite store (src/db/sqlite/api-keys.ts), only hashes are kept. */
 export class PgApiKeyStore implements ApiKeyStore {
   private hadKey = false;
 

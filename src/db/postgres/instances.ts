@@ -1,6 +1,6 @@
 import { and, eq, gte, lt, sql } from 'drizzle-orm';
-import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from '../leftover-runs.js';
-import type { InstanceStore } from '../store.js';
+import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from '../shared/leftover-runs.js';
+import type { InstanceStore } from '../contract.js';
 import { instances, runs } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
 

@@ -4,13 +4,13 @@ import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import * as schema from './schema.js';
-import { MIGRATIONS as SQLITE_MIGRATIONS } from '../open.js';
+import { MIGRATIONS as SQLITE_MIGRATIONS } from '../shared/migrations.js';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 /** A transaction: what the stores' helpers take, as they take the database itself. */
 export type PgTx = Parameters<Parameters<PgDb['transaction']>[0]>[0];
 
-// Beside SQLite's (src/db/open.ts finds them from the source, the build and the bundle alike).
+// Beside SQLite's (src/db/shared/migrations.ts finds them from the source, the build and the bundle alike).
 const MIGRATIONS = join(SQLITE_MIGRATIONS, 'postgres');
 
 /** Any number: replicas starting together take turns at the migrations (pg_advisory_lock). */

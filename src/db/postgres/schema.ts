@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL twin of src/db/schema.ts (drizzle `pg-core`, for drizzle-orm/node-postgres).
+ * The PostgreSQL twin of src/db/sqlite/schema.ts (drizzle `pg-core`, for drizzle-orm/node-postgres).
  *
  * Same tables, columns, property names and inferred row types as the SQLite schema (checked
  * by typecheck.ts). SQLite's INTEGER is 64-bit; here every value in milliseconds (epoch or
@@ -16,6 +16,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, customType, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_STATUSES } from '../rows.js';
 
 /** `bytea` as a Buffer both ways (node-postgres reads bytea as Buffer and writes Buffers as bytea). */
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({
@@ -26,9 +27,6 @@ const bytea = customType<{ data: Buffer; driverData: Buffer }>({
 
 /** Epoch ms, durations in ms, bytes, tokens: 64-bit, read back as a JS number. */
 const int64 = (name: string) => bigint(name, { mode: 'number' });
-
-export const API_KEY_ROLES = ['admin', 'user'] as const;
-export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 
 /** API keys: only a SHA-256 of the secret is kept; `prefix` identifies a key in listings. */
 export const apiKeys = pgTable(
@@ -70,18 +68,6 @@ export const sessions = pgTable(
     index('sessions_updated_idx').on(t.updatedAt),
   ],
 );
-
-export const RUN_STATUSES = [
-  'running',
-  'succeeded',
-  'failed',
-  'timeout',
-  'cancelled',
-  'oom',
-  'output_limit',
-  'interrupted',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = pgTable(
   'runs',
@@ -193,9 +179,6 @@ export const runLatency = pgTable(
   (t) => [primaryKey({ columns: [t.span, t.start, t.metric, t.bucket] })],
 );
 
-export const MESSAGE_ROLES = ['user', 'assistant'] as const;
-export type MessageRole = (typeof MESSAGE_ROLES)[number];
-
 export const messages = pgTable(
   'messages',
   {
@@ -220,10 +203,6 @@ export const messages = pgTable(
     index('messages_run_idx').on(t.runId),
   ],
 );
-
-export type SessionRow = typeof sessions.$inferSelect;
-export type RunRow = typeof runs.$inferSelect;
-export type MessageRow = typeof messages.$inferSelect;
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */
 export const instances = pgTable('instances', {

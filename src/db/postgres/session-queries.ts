@@ -1,16 +1,17 @@
 import { and, asc, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import type { SessionFilter, SessionPage, SessionQueries, Stats } from '../store.js';
-import { encodeCursor } from '../cursor.js';
-import type { RunRow, SessionRow } from '../schema.js';
-import { pageOfMatches, type SearchMatch } from '../search-page.js';
-import { MATCH_BATCH, MAX_SEARCH_SCAN, readStats, sessionConditions, type SqlRow } from '../session-queries.js';
+import type { SessionFilter, SessionPage, SessionQueries, Stats } from '../contract.js';
+import { encodeCursor } from '../shared/cursor.js';
+import type { RunRow, SessionRow } from '../rows.js';
+import { pageOfMatches, type SearchMatch } from '../shared/search-page.js';
+import { MATCH_BATCH, MAX_SEARCH_SCAN, sessionConditions } from '../shared/session-filter.js';
+import { readStats, type SqlRow } from '../shared/stats.js';
 import { messages, runs, sessions } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
 import { pgText } from './text.js';
 
 /**
  * The session endpoints' queries in Postgres: the same listing, search walk and stats as
- * SQLite's (src/db/session-queries.ts), over Postgres's own text search (the migration's
+ * SQLite's (src/db/sqlite/session-queries.ts), over Postgres's own text search (the migration's
  * messages.content_fts, tokenized as FTS5's unicode61 tokenizes).
  */
 export class PgSessionQueries implements SessionQueries {

@@ -1,6 +1,6 @@
 import { and, count, inArray } from 'drizzle-orm';
-import type { Store } from '../store.js';
-import { DAY_MS, pruneInBatches, staleSessions } from '../retention.js';
+import type { Store } from '../contract.js';
+import { DAY_MS, pruneInBatches, staleSessions } from '../shared/retention.js';
 import { PgApiKeyStore } from './api-keys.js';
 import { PgInstanceStore } from './instances.js';
 import { isPostgresHealthy, openPostgres, retryingConflicts, type PgDb, type PostgresOptions } from './open.js';

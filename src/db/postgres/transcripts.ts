@@ -1,8 +1,9 @@
 import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
-import type { TranscriptStore } from '../store.js';
-import { endColumns, replayedSize } from '../transcripts.js';
-import type { Replay, RunEnd, TurnBegun, TurnStart } from '../store.js';
-import type { MessageRow, RunRow, SessionRow } from '../schema.js';
+import type { TranscriptStore } from '../contract.js';
+import { endColumns } from '../shared/run-end.js';
+import { replayedSize } from '../shared/replay.js';
+import type { Replay, RunEnd, TurnBegun, TurnStart } from '../contract.js';
+import type { MessageRow, RunRow, SessionRow } from '../rows.js';
 import { messages, runs, sessions } from './schema.js';
 import { isUniqueViolation, retryingConflicts, type PgDb, type PgTx } from './open.js';
 import { digestIn, putWorkspace } from './workspaces.js';

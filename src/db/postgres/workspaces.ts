@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
-import type { WorkspaceStore } from '../store.js';
-import type { StoredWorkspace } from '../store.js';
+import type { WorkspaceStore } from '../contract.js';
+import type { StoredWorkspace } from '../contract.js';
 import type { Workspace } from '../../workspace/archive.js';
 import { sessions, workspaces } from './schema.js';
 import { retryingConflicts, type PgDb, type PgTx } from './open.js';

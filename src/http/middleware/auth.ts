@@ -4,7 +4,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { isLoopbackAddress, isLoopbackListen } from '../../auth/loopback.js';
 import { LOCAL_OPERATOR, type Principal } from '../../auth/principal.js';
-import type { ApiKeyStore } from '../../db/store.js';
+import type { ApiKeyStore } from '../../db/contract.js';
 import { errorResponse } from '../errors.js';
 import { localOperatorRefusal } from './local-operator.js';
 import { bearerFromSubprotocol } from '../ws/server.js';

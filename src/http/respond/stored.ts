@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { MessageRow, RunRow } from '../../db/schema.js';
+import type { MessageRow, RunRow } from '../../db/rows.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Store } from '../../db/store.js';
+import type { Store } from '../../db/contract.js';
 import type { ContainerRuntime } from '../../runner/runtime.js';
 
 /** /healthz: the process answers. /readyz: the engine and the database answer too. */

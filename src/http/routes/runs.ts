@@ -3,7 +3,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
 import type { RunService } from '../../runner/run-service.js';
 import { beginHttpTurn } from '../begin-turn.js';
-import type { TranscriptStore } from '../../db/store.js';
+import type { TranscriptStore } from '../../db/contract.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import { callsModel } from '../../runner/agents/registry.js';
 import { idempotencyKeyOf, previousOutcome, runInProgress } from '../idempotency.js';

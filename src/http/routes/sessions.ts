@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { canSee } from '../../auth/principal.js';
 import type { Principal } from '../../auth/principal.js';
-import { decodeCursor } from '../../db/cursor.js';
-import type { SessionFilter } from '../../db/store.js';
-import type { SessionQueries } from '../../db/store.js';
-import type { TranscriptStore } from '../../db/store.js';
+import { decodeCursor } from '../../db/shared/cursor.js';
+import type { SessionFilter } from '../../db/contract.js';
+import type { SessionQueries } from '../../db/contract.js';
+import type { TranscriptStore } from '../../db/contract.js';
 import { errorResponse } from '../errors.js';
 
 // A typed route's handler must return its declared responses; our errors are declared per route.

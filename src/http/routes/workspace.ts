@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { canSee } from '../../auth/principal.js';
 import type { ProfileSet } from '../../config/profiles.js';
-import type { TranscriptStore } from '../../db/store.js';
+import type { TranscriptStore } from '../../db/contract.js';
 import {
   entryPath,
   packWorkspace,
@@ -13,7 +13,7 @@ import {
   type WorkspaceBounds,
 } from '../../workspace/archive.js';
 import { editWorkspace, type WorkspaceChange } from '../../workspace/edit.js';
-import type { WorkspaceStore } from '../../db/store.js';
+import type { WorkspaceStore } from '../../db/contract.js';
 import { errorResponse } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ErrorSchema, IdParamSchema } from '../schemas.js';

@@ -1,4 +1,4 @@
-import type { MessageRow } from '../../db/schema.js';
+import type { MessageRow } from '../../db/rows.js';
 import type { ContainerFile } from '../runtime.js';
 
 /**

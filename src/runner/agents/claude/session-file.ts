@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MessageRow } from '../../../db/schema.js';
+import type { MessageRow } from '../../../db/rows.js';
 import { omittedNote } from '../agent.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { MessageRow } from '../../../db/schema.js';
+import type { MessageRow } from '../../../db/rows.js';
 import { omittedNote } from '../agent.js';
 
 export const SESSION_FILE_PATH = '/ephemera/session.jsonl';

@@ -1,6 +1,4 @@
-import { and, count, inArray, sql, type AnyColumn } from 'drizzle-orm';
-import type { Db } from './open.js';
-import { sessions } from './schema.js';
+import { sql, type AnyColumn } from 'drizzle-orm';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -41,27 +39,4 @@ export async function pruneInBatches(
  */
 export function staleSessions(s: { id: AnyColumn; updatedAt: AnyColumn }, before: number) {
   return sql`${s.updatedAt} < ${before} and not exists (select 1 from runs where runs.session_id = ${s.id} and runs.status = 'running')`;
-}
-
-/** SQLite's steps of pruneInBatches. */
-export function pruneSessions(
-  db: Db,
-  days: number,
-  now = Date.now(),
-  opts: { batch?: number; dryRun?: boolean } = {},
-): Promise<number> {
-  const stale = staleSessions(sessions, now - days * DAY_MS);
-  return pruneInBatches(
-    {
-      countStale: async () => db.select({ n: count() }).from(sessions).where(stale).get()!.n,
-      deleteStale: async (limit) =>
-        db
-          .delete(sessions)
-          .where(
-            and(inArray(sessions.id, db.select({ id: sessions.id }).from(sessions).where(stale).limit(limit)), stale),
-          )
-          .run().changes,
-    },
-    opts,
-  );
 }

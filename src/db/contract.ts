@@ -1,5 +1,5 @@
 import type { RunMetrics } from '../run-metrics.js';
-import type { ApiKeyRole, MessageRole, MessageRow, RunRow, RunStatus, SessionRow } from './schema.js';
+import type { ApiKeyRole, MessageRole, MessageRow, RunRow, RunStatus, SessionRow } from './rows.js';
 import type { Workspace } from '../workspace/archive.js';
 
 /**

@@ -1,8 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-
-export const API_KEY_ROLES = ['admin', 'user'] as const;
-export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_STATUSES } from '../rows.js';
 
 /** API keys: only a SHA-256 of the secret is kept; `prefix` identifies a key in listings. */
 export const apiKeys = sqliteTable(
@@ -44,18 +42,6 @@ export const sessions = sqliteTable(
     index('sessions_updated_idx').on(t.updatedAt),
   ],
 );
-
-export const RUN_STATUSES = [
-  'running',
-  'succeeded',
-  'failed',
-  'timeout',
-  'cancelled',
-  'oom',
-  'output_limit',
-  'interrupted',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = sqliteTable(
   'runs',
@@ -168,9 +154,6 @@ export const runLatency = sqliteTable(
   (t) => [primaryKey({ columns: [t.span, t.start, t.metric, t.bucket] })],
 );
 
-export const MESSAGE_ROLES = ['user', 'assistant'] as const;
-export type MessageRole = (typeof MESSAGE_ROLES)[number];
-
 export const messages = sqliteTable(
   'messages',
   {
@@ -193,10 +176,6 @@ export const messages = sqliteTable(
     index('messages_run_idx').on(t.runId),
   ],
 );
-
-export type SessionRow = typeof sessions.$inferSelect;
-export type RunRow = typeof runs.$inferSelect;
-export type MessageRow = typeof messages.$inferSelect;
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */
 export const instances = sqliteTable('instances', {

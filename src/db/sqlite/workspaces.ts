@@ -1,8 +1,8 @@
-import type { StoredWorkspace, WorkspaceStore } from '../db/store.js';
+import type { StoredWorkspace, WorkspaceStore } from '../contract.js';
 import { eq } from 'drizzle-orm';
-import type { Db } from '../db/open.js';
-import { sessions, workspaces } from '../db/schema.js';
-import type { Workspace } from './archive.js';
+import type { Db } from './open.js';
+import { sessions, workspaces } from './schema.js';
+import type { Workspace } from '../../workspace/archive.js';
 
 type Writer = Pick<Db, 'insert'>;
 type Reader = Pick<Db, 'select'>;

@@ -1,5 +1,5 @@
 import { and, eq, ne, notInArray, or, sql, type AnyColumn } from 'drizzle-orm';
-import { INTERRUPTED } from '../errors.js';
+import { INTERRUPTED } from '../../errors.js';
 
 /** The columns of `runs` these take: the same names in both dialects' schemas. */
 interface RunColumns {

@@ -1,7 +1,7 @@
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { encodeCursor } from './cursor.js';
-import type { SessionFilter, SessionPage } from './store.js';
-import type { SessionRow } from './schema.js';
+import type { SessionFilter, SessionPage } from '../contract.js';
+import type { SessionRow } from '../rows.js';
 
 /** A message that matched a text search: its session, and when it was written. */
 export interface SearchMatch {

@@ -1,15 +1,11 @@
-import type { Replay, RunEnd, TranscriptStore, TurnBegun, TurnStart } from './store.js';
+import type { Replay, RunEnd, TranscriptStore, TurnBegun, TurnStart } from '../contract.js';
 import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './open.js';
-import { digestIn, putWorkspace } from '../workspace/store.js';
-import { messages, runs, sessions, type MessageRow, type RunRow, type SessionRow } from './schema.js';
-
-/** What a profile with `replay: none` gets: nothing read, nothing recorded. */
-export const NO_REPLAY: Replay = { kept: false, messages: [], omitted: 0, bytes: 0 };
-
-/** A message's line in a replay file: its content JSON-escaped, plus the line's other fields. */
-export const REPLAY_LINE_OVERHEAD = 160;
-export const replayedSize = (m: MessageRow) => Buffer.byteLength(JSON.stringify(m.content)) + REPLAY_LINE_OVERHEAD;
+import { digestIn, putWorkspace } from './workspaces.js';
+import { messages, runs, sessions } from './schema.js';
+import type { MessageRow, RunRow, SessionRow } from '../rows.js';
+import { replayedSize } from '../shared/replay.js';
+import { endColumns } from '../shared/run-end.js';
 
 /** Sessions, their messages and their runs: everything the service keeps. */
 export class SqliteTranscriptStore implements TranscriptStore {
@@ -289,41 +285,6 @@ function turnQueries(db: Db) {
       .values({ sessionId: p('sessionId'), runId: p('runId'), role: 'user', content: p('prompt'), createdAt: p('now') })
       .returning({ id: messages.id })
       .prepare(),
-  };
-}
-
-/** A count an agent reported, as a column takes it: whole, and within a 32-bit integer (Postgres's `integer`). */
-const count32 = (n: number | null) => (n === null ? null : Math.min(Math.max(Math.round(n), 0), 2 ** 31 - 1));
-
-/** What a run's end writes into its row (both stores). */
-export function endColumns(end: RunEnd) {
-  const m = end.metrics;
-  return {
-    status: end.status,
-    exitCode: end.exitCode,
-    errorCode: end.errorCode,
-    errorMessage: end.errorMessage,
-    stderr: end.stderr,
-    ...m,
-    // Agents' own figures (a Gemini result event's, say) may be fractional or huge; ours are whole ms and bytes.
-    inputTokens: m.inputTokens === null ? null : Math.round(m.inputTokens),
-    outputTokens: m.outputTokens === null ? null : Math.round(m.outputTokens),
-    totalTokens: m.totalTokens === null ? null : Math.round(m.totalTokens),
-    toolCalls: count32(m.toolCalls),
-    modelCalls: count32(m.modelCalls),
-    modelErrors: count32(m.modelErrors),
-    ...(end.replay && {
-      replayMessages: end.replay.messages,
-      replayOmitted: end.replay.omitted,
-      replayBytes: end.replay.bytes,
-    }),
-    ...(end.workspace && {
-      workspaceInBytes: end.workspace.in?.bytes ?? null,
-      workspaceInSha256: end.workspace.in?.sha256 ?? null,
-      workspaceOutBytes: end.workspace.out?.bytes ?? null,
-      workspaceOutSha256: end.workspace.out?.sha256 ?? null,
-    }),
-    endedAt: end.now,
   };
 }
 

@@ -1,6 +1,6 @@
-import type { InstanceStore } from './store.js';
+import type { InstanceStore } from '../contract.js';
 import { and, eq, gte, lt } from 'drizzle-orm';
-import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from './leftover-runs.js';
+import { INTERRUPT_ORPHANED_SESSIONS, interruptedColumns, leftoverRuns } from '../shared/leftover-runs.js';
 import type { Db } from './open.js';
 import { instances, runs } from './schema.js';
 

@@ -1,11 +1,11 @@
-import type { Store } from './store.js';
+import type { Store } from '../contract.js';
 import { SqliteApiKeyStore } from './api-keys.js';
 import { SqliteInstanceStore } from './instances.js';
 import { isDatabaseHealthy, openDatabase, type Db, type OpenOptions } from './open.js';
 import { pruneSessions } from './retention.js';
 import { SqliteSessionQueries } from './session-queries.js';
 import { SqliteTranscriptStore } from './transcripts.js';
-import { SqliteWorkspaceStore } from '../workspace/store.js';
+import { SqliteWorkspaceStore } from './workspaces.js';
 
 /** The embedded store (DATABASE_PATH): one SQLite file, one service process writing it. */
 export class SqliteStore implements Store {

@@ -1,15 +1,12 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.js';
+import { MIGRATIONS } from '../shared/migrations.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
-
-// src/db and dist/db are both two levels below the package root, where migrations/ lives.
-export const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 export interface OpenOptions {
   /** Told when the database's directory is open to other users, or a file cannot be made private. */
