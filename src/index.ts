@@ -9,7 +9,7 @@ import { ConfigError, databaseLabel, type ServiceConfig } from './config/env.js'
 import type { ProfileSet } from './config/profiles.js';
 import { loadProfiles, loadServiceConfig } from './settings.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
-import { unlockedProfiles } from './runner/egress-lock.js';
+import { unlockedProfiles } from './runner/docker/egress-lock.js';
 import { callsModel } from './runner/agents/registry.js';
 import { UnsafeDatabaseError } from './db/sqlite/open.js';
 import { openStore } from './db/open-store.js';
@@ -17,7 +17,7 @@ import type { Store } from './db/contract.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { newWebSocketServer, refuseOtherUpgrades } from './http/ws/server.js';
 import type { WebSocketServer } from 'ws';
-import { DockerRuntime } from './runner/docker-runtime.js';
+import { DockerRuntime } from './runner/docker/docker-runtime.js';
 
 const logger = createLogger();
 

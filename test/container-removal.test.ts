@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeQuietly } from '../src/runner/docker-container.js';
+import { removeQuietly } from '../src/runner/docker/docker-container.js';
 import { SHELL_IMAGE } from './helpers/harness.js';
 
 // Two removals of one container at once (a standby pool's close and the reaper's sweep, say):

@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfilesFile } from '../src/config/profiles.js';
-import { lockProblem, unlockedProfiles } from '../src/runner/egress-lock.js';
+import { lockProblem, unlockedProfiles } from '../src/runner/docker/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';

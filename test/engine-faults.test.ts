@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerRuntime } from '../src/runner/docker-runtime.js';
+import { DockerRuntime } from '../src/runner/docker/docker-runtime.js';
 import { startEngineProxy } from './helpers/engine-proxy.js';
 import { createHarness, jsonOf, post, waitFor, type Harness } from './helpers/harness.js';
 

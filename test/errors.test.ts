@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DockerRuntime } from '../src/runner/docker-runtime.js';
+import { DockerRuntime } from '../src/runner/docker/docker-runtime.js';
 import { createHarness, post, type Harness, jsonOf } from './helpers/harness.js';
 
 let h: Harness;

@@ -1,5 +1,5 @@
 // The standby gate of the gemini image: a drop-in for the plain gate
-//   sh -c 'IFS= read -r go && eval "$go"'   (src/runner/standby/gate.ts)
+//   sh -c 'IFS= read -r go && eval "$go"'   (src/runner/docker/standby/gate.ts)
 // that loads Gemini CLI's code while it waits, so that after the go line only the CLI's
 // main() runs.
 //
@@ -48,7 +48,7 @@ const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modul
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
-// What src/runner/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
+// What src/runner/docker/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
 const FILES_PREFIX =
   /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at

@@ -67,7 +67,7 @@ export const UNSAFE_SETTINGS = [
   'tmpfs_exec',
   'tmpfs_suid',
   'tmpfs_dev',
-  // Checked at start, not here: a network that is not locked down (see src/runner/egress-lock.ts).
+  // Checked at start, not here: a network that is not locked down (see src/runner/docker/egress-lock.ts).
   'open_egress',
 ] as const;
 export type UnsafeSetting = (typeof UNSAFE_SETTINGS)[number];

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { AppError } from '../errors.js';
-import type { RunRequest, RunService } from '../runner/run-service.js';
-import type { RunHandle } from '../runner/run.js';
+import type { RunRequest, RunService } from '../runner/run/run-service.js';
+import type { RunHandle } from '../runner/run/run.js';
 import { errorResponse } from './errors.js';
 import type { AuthEnv } from './middleware/auth.js';
 

@@ -1,4 +1,4 @@
-import type { RunResult } from '../runner/run.js';
+import type { RunResult } from '../runner/run/run.js';
 
 /**
  * A run that did not end in an answer, as HTTP says it: the status and error the plain-text

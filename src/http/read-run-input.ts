@@ -58,7 +58,7 @@ const FORM_FIELDS = new Set(['prompt', 'agent', 'timeout_ms']);
 
 /**
  * `curl -F prompt=...` (or `-F prompt=@script.sh`): the form's `prompt` field is the prompt,
- * as the Go design took it; `agent` and `timeout_ms` may come as fields too.
+ * as the service's first design took it; `agent` and `timeout_ms` may come as fields too.
  */
 async function fromForm(bytes: Uint8Array, contentType: string): Promise<RunInput> {
   let form: FormData;

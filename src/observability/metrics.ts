@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RunResult } from '../runner/run.js';
-import type { StandbyStats } from '../runner/standby/pool.js';
+import type { RunResult } from '../runner/run/run.js';
+import type { StandbyStats } from '../runner/docker/standby/pool.js';
 
 // Buckets in seconds: container start is ~0.1-0.3 s here, agent runs go to minutes.
 const FAST = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -16,7 +16,7 @@ import { pack } from 'tar-stream';
 import { geminiGateway } from '../../src/runner/agents/gemini/gateway.js';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../../src/gateway/server.js';
-import { FrameDecoder } from '../../src/runner/frames.js';
+import { FrameDecoder } from '../../src/runner/docker/frames.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort } from '../helpers/service-process.js';
 

@@ -16,7 +16,7 @@ import { openSqliteStore, SqliteStore } from '../../src/db/sqlite/store.js';
 import { deferredTestStore } from './postgres.js';
 import type { SessionQueries, Store } from '../../src/db/contract.js';
 import { SqliteSessionQueries } from '../../src/db/sqlite/session-queries.js';
-import { DockerRuntime } from '../../src/runner/docker-runtime.js';
+import { DockerRuntime } from '../../src/runner/docker/docker-runtime.js';
 import type { ContainerRuntime } from '../../src/runner/runtime.js';
 import { loadServiceConfig, parseProfiles } from '../../src/settings.js';
 

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { Service } from '../../src/service.js';
 import { openSqliteStore } from '../../src/db/sqlite/store.js';
-import { DockerRuntime } from '../../src/runner/docker-runtime.js';
+import { DockerRuntime } from '../../src/runner/docker/docker-runtime.js';
 import { listen } from '../helpers/harness.js';
 import { runSoak, sqliteIntegrity } from './soak.js';
 import { loadProfiles, loadServiceConfig } from '../../src/settings.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { Admission, type AdmissionLimits } from '../../src/runner/admission.js';
+import { Admission, type AdmissionLimits } from '../../src/runner/run/admission.js';
 
 const admission = (limits: Partial<AdmissionLimits>) =>
   new Admission({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainLocks, EGRESS_CHAIN } from '../../src/runner/egress-lock.js';
+import { chainLocks, EGRESS_CHAIN } from '../../src/runner/docker/egress-lock.js';
 
 const C = EGRESS_CHAIN;
 const accept = (port: number, gw = '172.18.0.1') => `-A ${C} -d ${gw}/32 -p tcp -m tcp --dport ${port} -j ACCEPT`;

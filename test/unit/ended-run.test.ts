@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runEndError, runEndFields, type EndedRun } from '../../src/http/ended-run.js';
 import { failureLine } from '../../src/http/respond/text-ending.js';
 import { readsTrailers } from '../../src/http/respond/trailers.js';
-import { missingModelKeys } from '../../src/runner/missing-model-keys.js';
+import { missingModelKeys } from '../../src/runner/run/missing-model-keys.js';
 import { parseProfiles } from '../../src/settings.js';
 
 const end = (over: Partial<EndedRun>): EndedRun => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventChannel } from '../../src/runner/event-channel.js';
+import { EventChannel } from '../../src/runner/run/event-channel.js';
 
 const sizeOf = (s: string) => s.length;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, type Frame } from '../../src/runner/frames.js';
+import { FrameDecoder, type Frame } from '../../src/runner/docker/frames.js';
 
 function frame(type: 1 | 2, payload: string): Buffer {
   const body = Buffer.from(payload);

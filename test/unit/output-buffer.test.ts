@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutAtCharEnd, cutAtCharStart, OutputBuffer } from '../../src/runner/output-buffer.js';
+import { cutAtCharEnd, cutAtCharStart, OutputBuffer } from '../../src/runner/run/output-buffer.js';
 
 const feed = (buf: OutputBuffer, text: string, chunk: number) => {
   const bytes = Buffer.from(text);

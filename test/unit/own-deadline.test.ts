@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ImageCommandCache, type ImageCommand } from '../../src/runner/image-commands.js';
-import { underTimeout, wrapperFailed } from '../../src/runner/own-deadline.js';
+import { ImageCommandCache, type ImageCommand } from '../../src/runner/docker/image-commands.js';
+import { underTimeout, wrapperFailed } from '../../src/runner/docker/own-deadline.js';
 import { RuntimeError } from '../../src/runner/runtime.js';
 
 describe('underTimeout', () => {

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_OPERATOR } from '../../src/auth/principal.js';
 import { openDatabase, type Db } from '../../src/db/sqlite/open.js';
 import { SqliteTranscriptStore } from '../../src/db/sqlite/transcripts.js';
-import { Admission, admissionLimits } from '../../src/runner/admission.js';
+import { Admission, admissionLimits } from '../../src/runner/run/admission.js';
 import { MemoryRuntime, type MemoryProgram } from '../../src/runner/memory-runtime.js';
-import { RunService } from '../../src/runner/run-service.js';
+import { RunService } from '../../src/runner/run/run-service.js';
 import { loadServiceConfig, parseProfiles } from '../../src/settings.js';
 
 // The run's life (endings, storage, replay) against the in-memory runtime: no engine.

@@ -1,11 +1,11 @@
 import pino from 'pino';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { standbySpec } from '../../src/runner/container-spec.js';
-import type { StandbyEngine, WaitingContainer } from '../../src/runner/standby/engine.js';
-import { goLine, inlineFiles, plainGoLine } from '../../src/runner/standby/gate.js';
+import { standbySpec } from '../../src/runner/run/container-spec.js';
+import type { StandbyEngine, WaitingContainer } from '../../src/runner/docker/standby/engine.js';
+import { goLine, inlineFiles, plainGoLine } from '../../src/runner/docker/standby/gate.js';
 import { WORKSPACE_SHIM } from '../../src/runner/workspace-capture.js';
-import { MAX_IDLE_MS, START_TIMEOUT_MS, StandbyPool } from '../../src/runner/standby/pool.js';
+import { MAX_IDLE_MS, START_TIMEOUT_MS, StandbyPool } from '../../src/runner/docker/standby/pool.js';
 import type { ContainerRuntime, ContainerSpec } from '../../src/runner/runtime.js';
 import { parseProfiles } from '../../src/settings.js';
 

@@ -5,7 +5,7 @@ import { instances, runs } from './schema.js';
 import { retryingConflicts, type PgDb } from './open.js';
 
 /**
- * The replicas sharing the database, by heartbeat (as src/db/instances.ts). A replica that
+ * The replicas sharing the database, by heartbeat (as src/db/sqlite/instances.ts). A replica that
  * stops beating is gone: a survivor's start, or its reaper, marks what it left running.
  */
 export class PgInstanceStore implements InstanceStore {

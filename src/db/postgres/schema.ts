@@ -2,12 +2,12 @@
  * The PostgreSQL twin of src/db/sqlite/schema.ts (drizzle `pg-core`, for drizzle-orm/node-postgres).
  *
  * Same tables, columns, property names and inferred row types as the SQLite schema (checked
- * by typecheck.ts). SQLite's INTEGER is 64-bit; here every value in milliseconds (epoch or
+ * by test/unit/schemas.test.ts). SQLite's INTEGER is 64-bit; here every value in milliseconds (epoch or
  * duration), bytes or tokens, and the histogram buckets (below 10 ms a bucket is the ms value
  * itself), is `bigint` in `mode: 'number'` (a JS number, as better-sqlite3 returns); plain
  * small counts (turns, tool and model calls, replayed messages, files, roll-up counts), pids
  * and exit codes are `integer`. What the SQLite migrations set up by hand (full-text search,
- * the roll-up triggers) is in migrations/0000_init.sql, after drizzle-kit's part; NOTES.md.
+ * the roll-up triggers) is in migrations/0000_init.sql, after drizzle-kit's part.
  *
  * Not declared here, on purpose: the tsvector column `messages.content_fts` (kept by a trigger)
  * and its GIN index. Declaring it would add a property to MessageRow; drizzle's selects and

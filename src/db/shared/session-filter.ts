@@ -28,7 +28,7 @@ export function sessionConditions(
 }
 
 /**
- * Matching messages one text search reads at most (issue 10, point 4), admins included.
+ * Matching messages one text search reads at most admins included.
  * A match costs 2-7 µs on the benchmark machine (more when most belong to different
  * sessions), so a refused search holds the event loop for 25-65 ms there (BENCHMARKS.md);
  * a first page with no other filter reads a few hundred.

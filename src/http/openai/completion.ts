@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { MessageRow, RunRow } from '../../db/rows.js';
-import type { RunHandle, RunResult } from '../../runner/run.js';
+import type { RunHandle, RunResult } from '../../runner/run/run.js';
 import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
 import { replayedHeaders } from '../idempotency.js';

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { RunHandle } from '../../runner/run.js';
+import type { RunHandle } from '../../runner/run/run.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import { usageJson } from './run-events.js';
 

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
-import type { RunHandle, RunResult } from '../../runner/run.js';
+import type { RunHandle, RunResult } from '../../runner/run/run.js';
 
 /** One event of a run as the streaming protocols (SSE, WebSocket) send it: a name and a JSON object. */
 export interface TypedEvent {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { RunHandle } from '../../runner/run.js';
+import type { RunHandle } from '../../runner/run/run.js';
 import { typedEvents } from './run-events.js';
 
 /** Server-sent events: the run's typed events (run-events.ts), each as `event: name`, `data: JSON`. */

@@ -3,7 +3,7 @@ import type { MessageRow, RunRow } from '../../db/rows.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
-import type { RunStatusAtEnd } from '../../runner/run-status.js';
+import type { RunStatusAtEnd } from '../../runner/run/run-status.js';
 import { storedText } from './text-ending.js';
 
 /**

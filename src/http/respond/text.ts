@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { RunHandle } from '../../runner/run.js';
+import type { RunHandle } from '../../runner/run/run.js';
 import { runEndFields, succeeded } from '../ended-run.js';
 import { endedBeforeOutput, failureLine, TEXT_HEADERS } from './text-ending.js';
 import { trailersFor } from './trailers.js';

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
-import type { RunService } from '../../runner/run-service.js';
+import type { RunService } from '../../runner/run/run-service.js';
 import { beginHttpTurn } from '../begin-turn.js';
 import type { TranscriptStore } from '../../db/contract.js';
 import type { ProfileSet } from '../../config/profiles.js';

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Principal } from '../../auth/principal.js';
 import { AppError, type ErrorCode } from '../../errors.js';
-import type { RunService } from '../../runner/run-service.js';
-import type { RunHandle } from '../../runner/run.js';
+import type { RunService } from '../../runner/run/run-service.js';
+import type { RunHandle } from '../../runner/run/run.js';
 import { typedEvents } from '../respond/run-events.js';
 import { parseClientMessage, type ClientMessage } from './client-message.js';
 

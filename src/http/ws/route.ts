@@ -5,7 +5,7 @@ import { canSee } from '../../auth/principal.js';
 import type { TranscriptStore } from '../../db/contract.js';
 import type { ApiKeyStore } from '../../db/contract.js';
 import type { ProfileSet } from '../../config/profiles.js';
-import type { RunService } from '../../runner/run-service.js';
+import type { RunService } from '../../runner/run/run-service.js';
 import { errorResponse } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { Conversation } from './conversation.js';

@@ -2,9 +2,9 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { createOptions, removeQuietly, runToExit, shimOf, tarOf, toRuntimeError } from '../docker-container.js';
 import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
-import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../runtime.js';
+import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
-import { numericUid } from '../agents/run-user.js';
+import { numericUid } from '../../agents/run-user.js';
 import { secondsUntil, underTimeout } from '../own-deadline.js';
 import { GATE, goLine, inlineFiles, plainGoLine } from './gate.js';
 

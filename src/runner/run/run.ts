@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { AppError } from '../errors.js';
-import type { RunGrant } from '../gateway/run-tokens.js';
-import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
-import type { Agent, AgentEvent, OutputParser, ToolCall, Usage } from './agents/agent.js';
+import { AppError } from '../../errors.js';
+import type { RunGrant } from '../../gateway/run-tokens.js';
+import { EMPTY_RUN_METRICS, type RunMetrics } from '../../run-metrics.js';
+import type { Agent, AgentEvent, OutputParser, ToolCall, Usage } from '../agents/agent.js';
 import { asRuntimeError, exitedConclusion, faultConclusion, withStopError, type Conclusion } from './conclusion.js';
 import type { RunError, RunStatusAtEnd } from './run-status.js';
 import { containerSpec } from './container-spec.js';
@@ -19,9 +19,9 @@ import {
   type ContainerRuntime,
   type ContainerSpec,
   type OutputSink,
-} from './runtime.js';
-import type { Workspace, WorkspaceBounds } from '../workspace/archive.js';
-import { keptWorkspace } from '../workspace/kept.js';
+} from '../runtime.js';
+import type { Workspace, WorkspaceBounds } from '../../workspace/archive.js';
+import { keptWorkspace } from '../../workspace/kept.js';
 
 export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
 

@@ -1,4 +1,4 @@
-import type { RunStatus } from '../db/rows.js';
+import type { RunStatus } from '../../db/rows.js';
 
 /** The status a run ends with: any but `running`. */
 export type RunStatusAtEnd = Exclude<RunStatus, 'running'>;

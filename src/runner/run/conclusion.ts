@@ -1,7 +1,7 @@
-import type { Outcome } from './agents/agent.js';
+import type { Outcome } from '../agents/agent.js';
 import type { RunStopped } from './run-stopped.js';
 import type { RunError, RunStatusAtEnd } from './run-status.js';
-import { RuntimeError, type ContainerExit } from './runtime.js';
+import { RuntimeError, type ContainerExit } from '../runtime.js';
 
 /** How a run ended: its status, and its error when it has one. */
 export interface Conclusion {

@@ -1,5 +1,5 @@
 import type { ImageCommand } from './image-commands.js';
-import { RuntimeError } from './runtime.js';
+import { RuntimeError } from '../runtime.js';
 
 /**
  * The container's own deadline: its process runs under the image's `timeout` (busybox or

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
-import type { ProfileSet } from '../config/profiles.js';
+import type { ProfileSet } from '../../config/profiles.js';
 
 /** The iptables chain `npm run setup` (scripts/lock-egress.sh) sends a locked bridge's INPUT to. */
 export const EGRESS_CHAIN = 'EPHEMERA-EGRESS';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { AgentProfile } from '../config/profiles.js';
-import type { Replay, StoredWorkspace } from '../db/contract.js';
+import type { AgentProfile } from '../../config/profiles.js';
+import type { Replay, StoredWorkspace } from '../../db/contract.js';
 
 /** A turn that was checked and recorded as `running`: everything its run needs to know. */
 export interface PlannedRun {

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import type { RunEnd } from '../db/contract.js';
-import type { TranscriptStore } from '../db/contract.js';
-import type { ModelUsage } from '../gateway/run-tokens.js';
-import { EMPTY_RUN_METRICS, type RunMetrics } from '../run-metrics.js';
-import type { Usage } from './agents/agent.js';
+import type { RunEnd } from '../../db/contract.js';
+import type { TranscriptStore } from '../../db/contract.js';
+import type { ModelUsage } from '../../gateway/run-tokens.js';
+import { EMPTY_RUN_METRICS, type RunMetrics } from '../../run-metrics.js';
+import type { Usage } from '../agents/agent.js';
 import type { Conclusion } from './conclusion.js';
 import type { OutputBuffer } from './output-buffer.js';
 import type { PlannedRun } from './planned-run.js';
-import type { Workspace } from '../workspace/archive.js';
+import type { Workspace } from '../../workspace/archive.js';
 
 const STORE_END_ATTEMPTS = 6;
 

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import { STDERR_HEAD_BYTES, wrapperFailed } from './own-deadline.js';
-import { CaptureSplitter, workspaceShim, type Capture } from './workspace-capture.js';
+import { CaptureSplitter, workspaceShim, type Capture } from '../workspace-capture.js';
 import {
   FILES_ROOT,
   RuntimeError,
@@ -11,7 +11,7 @@ import {
   type ContainerFile,
   type ContainerSpec,
   type OutputSink,
-} from './runtime.js';
+} from '../runtime.js';
 
 // One container's life on a Docker Engine, as a cold run (docker-runtime.ts) and a standby
 // one (standby/docker-standby.ts) both live it: its create options and files, its stdin in

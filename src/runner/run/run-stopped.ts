@@ -1,4 +1,4 @@
-import { INTERRUPTED } from '../errors.js';
+import { INTERRUPTED } from '../../errors.js';
 import type { RunError, RunStatusAtEnd } from './run-status.js';
 
 export type StopReason = 'timeout' | 'cancelled' | 'output_limit' | 'interrupted' | 'budget';

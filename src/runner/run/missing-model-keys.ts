@@ -1,6 +1,6 @@
-import type { ServiceConfig } from '../config/env.js';
-import type { ProfileSet } from '../config/profiles.js';
-import { MODEL_AGENTS, modelKeyOf } from './agents/registry.js';
+import type { ServiceConfig } from '../../config/env.js';
+import type { ProfileSet } from '../../config/profiles.js';
+import { MODEL_AGENTS, modelKeyOf } from '../agents/registry.js';
 
 /**
  * The profiles whose model the service holds no key for, each with the setting that would

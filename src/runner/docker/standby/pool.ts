@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AgentProfile } from '../../config/profiles.js';
-import type { ContainerExit, ContainerRuntime, ContainerSpec, ManagedContainer, OutputSink } from '../runtime.js';
+import type { AgentProfile } from '../../../config/profiles.js';
+import type { ContainerExit, ContainerRuntime, ContainerSpec, ManagedContainer, OutputSink } from '../../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 
 /** A waiting container older than this is replaced: its image or the engine may have changed under it. */

@@ -19,7 +19,7 @@ import {
   type ContainerSpec,
   type ManagedContainer,
   type OutputSink,
-} from './runtime.js';
+} from '../runtime.js';
 
 const PING_TIMEOUT_MS = 3000;
 

@@ -1,5 +1,5 @@
-import type { ServiceConfig } from '../config/env.js';
-import { AppError } from '../errors.js';
+import type { ServiceConfig } from '../../config/env.js';
+import { AppError } from '../../errors.js';
 
 export interface AdmissionLimits {
   maxConcurrent: number;

@@ -1,4 +1,4 @@
-import type { ContainerExit, ContainerSpec, OutputSink } from '../runtime.js';
+import type { ContainerExit, ContainerSpec, OutputSink } from '../../runtime.js';
 
 /** A container created, attached and started ahead of its run, waiting at the gate. */
 export interface WaitingContainer {

@@ -1,9 +1,9 @@
-import type { AgentProfile } from '../config/profiles.js';
-import type { PreparedTurn } from './agents/agent.js';
+import type { AgentProfile } from '../../config/profiles.js';
+import type { PreparedTurn } from '../agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
-import type { ContainerSpec } from './runtime.js';
-import { newBoundary } from './workspace-capture.js';
-import type { WorkspaceBounds } from '../workspace/archive.js';
+import type { ContainerSpec } from '../runtime.js';
+import { newBoundary } from '../workspace-capture.js';
+import type { WorkspaceBounds } from '../../workspace/archive.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */
 const DEADLINE_SLACK_MS = 60_000;

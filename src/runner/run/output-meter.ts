@@ -1,4 +1,4 @@
-import type { RunMetrics } from '../run-metrics.js';
+import type { RunMetrics } from '../../run-metrics.js';
 
 /**
  * Counts what a run prints on both streams and passes on what fits under the output cap;
