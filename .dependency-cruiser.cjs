@@ -52,6 +52,20 @@ module.exports = {
       from: { path: '^src/runner/' },
       to: { path: '^src/db/(sqlite|postgres)/' },
     },
+    {
+      name: 'a-run-knows-the-seam-only',
+      severity: 'error',
+      comment: 'A run asks for containers through ContainerRuntime (src/runner/runtime.ts), whatever the engine.',
+      from: { path: '^src/runner/run/' },
+      to: { path: '^src/runner/docker/' },
+    },
+    {
+      name: 'http-knows-no-engine',
+      severity: 'error',
+      comment: 'Routes ask the run service for runs; the engine behind it is wiring (src/service.ts).',
+      from: { path: '^src/http/' },
+      to: { path: '^src/runner/docker/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -10,9 +10,13 @@
 //
 // The file sits two folders below the package root, like dist/db/open.js, so the
 // migrations/ path resolves the same. Usage: node scripts/bundle.mjs [outfile]
+import { rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
-const LAZY = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader'];
+// protobufjs: dockerode's BuildKit status decoder, required at its top, used only by image
+// builds. @opentelemetry/api: prom-client's CPU metric, used only with exemplars.
+const LAZY = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', '@opentelemetry/api'];
 
 /** A module whose every use loads `id` first; ssh2's Client must stay a constructor. */
 const standIn = (id) => `
@@ -36,9 +40,16 @@ const lazyTransports = {
   },
 };
 
-await build({
-  entryPoints: ['src/index.ts'],
-  outfile: process.argv[2] ?? 'dist/bundle/index.js',
+const outfile = process.argv[2] ?? 'dist/bundle/index.js';
+// Chunks are named by their content's hash: last build's would stay beside this one's.
+rmSync(join(dirname(outfile), 'chunks'), { recursive: true, force: true });
+const result = await build({
+  entryPoints: { [basename(outfile, '.js')]: 'src/index.ts' },
+  outdir: dirname(outfile),
+  // What a deployment may not use (the Postgres store, say) is imported when first needed:
+  // a chunk of its own, never loaded on SQLite (BENCHMARKS.md, idle RSS).
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   minify: true,
   keepNames: true, // readable stack traces and error names
@@ -53,4 +64,7 @@ await build({
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
   logLevel: 'warning',
+  metafile: process.env.BUNDLE_META !== undefined,
 });
+// BUNDLE_META=file: what each output file holds (for esbuild's analyser, or to see what a start loads).
+if (process.env.BUNDLE_META) writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile));

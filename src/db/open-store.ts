@@ -1,6 +1,5 @@
 import type { Store } from './contract.js';
 import { openSqliteStore } from './sqlite/store.js';
-import { openPostgresStore } from './postgres/store.js';
 
 /** Where the service keeps its data: DATABASE_URL's Postgres when set, else DATABASE_PATH's SQLite file. */
 export interface StoreSettings {
@@ -9,9 +8,14 @@ export interface StoreSettings {
   databasePath: string;
 }
 
-/** Opens the configured store and applies its pending migrations. */
+/**
+ * Opens the configured store and applies its pending migrations. The Postgres store (and its
+ * driver) is loaded only when configured: a SQLite deployment never carries it.
+ */
 export async function openStore(settings: StoreSettings): Promise<Store> {
-  if (settings.databaseUrl !== undefined)
+  if (settings.databaseUrl !== undefined) {
+    const { openPostgresStore } = await import('./postgres/store.js');
     return openPostgresStore(settings.databaseUrl, { passwordFile: settings.databasePasswordFile });
+  }
   return openSqliteStore(settings.databasePath);
 }
