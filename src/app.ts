@@ -30,18 +30,18 @@ export function createApp(service: Service) {
     '/',
     runRoutes({
       runs,
-      transcripts: service.store,
+      transcripts: service.transcripts,
       profiles: service.profiles,
       maxBodyBytes: config.maxBodyBytes,
       onRefused: () => metrics.refused.inc(),
     }),
   );
-  app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.store }));
+  app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.transcripts }));
   app.route(
     '/',
     openAiRoutes({
       runs,
-      transcripts: service.store,
+      transcripts: service.transcripts,
       profiles: service.profiles,
       maxBodyBytes: config.maxBodyBytes,
       onRefused: () => metrics.refused.inc(),
@@ -51,7 +51,7 @@ export function createApp(service: Service) {
     '/',
     wsRoutes({
       runs,
-      transcripts: service.store,
+      transcripts: service.transcripts,
       keys: service.keys,
       profiles: service.profiles,
       corsOrigins: config.corsOrigins,
@@ -61,7 +61,7 @@ export function createApp(service: Service) {
   app.route(
     '/',
     workspaceRoutes({
-      transcripts: service.store,
+      transcripts: service.transcripts,
       workspaces: service.workspaces,
       profiles: service.profiles,
       bounds: config.workspace,

@@ -93,7 +93,7 @@ export class Service {
   readonly database: Store;
   readonly runtime: ContainerRuntime;
   readonly profiles: ProfileSet;
-  readonly store: TranscriptStore;
+  readonly transcripts: TranscriptStore;
   readonly workspaces: WorkspaceStore;
   readonly keys: ApiKeyStore;
   readonly sessionQueries: SessionQueries;
@@ -124,7 +124,7 @@ export class Service {
       profiles: this.profiles,
     } = deps);
     ({
-      transcripts: this.store,
+      transcripts: this.transcripts,
       workspaces: this.workspaces,
       keys: this.keys,
       sessions: this.sessionQueries,
@@ -138,7 +138,7 @@ export class Service {
     this.gateway = gateway;
     this.standby = standbyPool(deps, this.metrics);
     this.runs = new RunService({
-      store: this.store,
+      store: this.transcripts,
       workspaces: this.workspaces,
       runtime: this.standby ?? deps.runtime,
       profiles: deps.profiles,

@@ -51,7 +51,7 @@ describe('API keys', () => {
     });
     const body = await jsonOf(res);
     expect(body.output).toBe('from alice\n');
-    expect((await h.service.store.getRun(body.run_id))?.keyId).toBe(aliceId);
+    expect((await h.service.transcripts.getRun(body.run_id))?.keyId).toBe(aliceId);
 
     const mine = await jsonOf(as(alice, '/v1/sessions'));
     expect(mine.items.map((s: { id: string }) => s.id)).toContain(body.session_id);
@@ -70,7 +70,7 @@ describe('API keys', () => {
     }
     const cont = await as(bob, `/v1/sessions/${body.session_id}/messages`, { method: 'POST', body: 'echo sneaky' });
     expect(cont.status).toBe(404);
-    expect(await h.service.store.messagesOf(body.session_id)).toHaveLength(2);
+    expect(await h.service.transcripts.messagesOf(body.session_id)).toHaveLength(2);
 
     // Users cannot delete (admins only); the admin sees and deletes everything.
     expect((await as(bob, `/v1/sessions/${body.session_id}`, { method: 'DELETE' })).status).toBe(403);

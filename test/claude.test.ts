@@ -143,7 +143,10 @@ describe('the claude agent', () => {
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
       expect(
         body.status,
-        JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) }),
+        JSON.stringify({
+          error: body.error,
+          stderr: (await h.service.transcripts.getRun(body.run_id))?.stderr.slice(-2000),
+        }),
       ).toBe('succeeded');
       sessionId = body.session_id;
       replies.push(body.output);
@@ -157,7 +160,7 @@ describe('the claude agent', () => {
       JSON.stringify(last),
     ).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect((await h.service.store.messagesOf(sessionId!)).map((m) => m.role)).toEqual([
+    expect((await h.service.transcripts.messagesOf(sessionId!)).map((m) => m.role)).toEqual([
       'user',
       'assistant',
       'user',

@@ -37,9 +37,9 @@ describe('the engine goes away mid-run and comes back', () => {
     }
     expect(text).toMatch(/event: error\ndata: \{"error":\{"code":"RUNTIME_UNAVAILABLE"/);
     expect(text).toMatch(/event: done\ndata: \{"status":"failed"/);
-    const run = (await h.service.store.getRun(res.headers.get('x-run-id')!))!;
+    const run = (await h.service.transcripts.getRun(res.headers.get('x-run-id')!))!;
     expect(run).toMatchObject({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
-    expect((await h.service.store.messagesOf(run.sessionId)).map((m) => m.content)).toEqual([
+    expect((await h.service.transcripts.messagesOf(run.sessionId)).map((m) => m.content)).toEqual([
       'echo started; sleep 60',
       'started\n',
     ]);
@@ -50,9 +50,9 @@ describe('the engine goes away mid-run and comes back', () => {
     const refused = await h.app.request(post('/v1/run', 'echo while down'));
     expect(refused.status).toBe(503);
     expect(await jsonOf(refused)).toMatchObject({ error: { code: 'RUNTIME_UNAVAILABLE' } });
-    expect((await h.service.store.messagesOf(refused.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
-      'echo while down',
-    ]);
+    expect(
+      (await h.service.transcripts.messagesOf(refused.headers.get('x-session-id')!)).map((m) => m.content),
+    ).toEqual(['echo while down']);
 
     // The container kept running on the real engine: an orphan the reaper must remove.
     expect((await h.leftovers()).length).toBe(1);

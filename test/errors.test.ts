@@ -100,8 +100,8 @@ describe('engine faults', () => {
     const msg = await expectError(res, 503, 'IMAGE_NOT_FOUND');
     expect(msg).toContain('ephemera/no-such-image:never');
     const runId = res.headers.get('x-run-id')!;
-    expect(await h.service.store.getRun(runId)).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
-    expect((await h.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
+    expect(await h.service.transcripts.getRun(runId)).toMatchObject({ status: 'failed', errorCode: 'IMAGE_NOT_FOUND' });
+    expect((await h.service.transcripts.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
       'hello',
     ]);
   });
@@ -115,11 +115,11 @@ describe('engine faults', () => {
         const res = await dead.app.request(post('/v1/run', 'echo lost?', { accept }));
         const msg = await expectError(res, 503, 'RUNTIME_UNAVAILABLE');
         expect(msg).not.toContain('/tmp/ephemera-no-engine.sock');
-        const run = await dead.service.store.getRun(res.headers.get('x-run-id')!);
+        const run = await dead.service.transcripts.getRun(res.headers.get('x-run-id')!);
         expect(run).toMatchObject({ status: 'failed', errorCode: 'RUNTIME_UNAVAILABLE' });
-        expect((await dead.service.store.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content)).toEqual([
-          'echo lost?',
-        ]);
+        expect(
+          (await dead.service.transcripts.messagesOf(res.headers.get('x-session-id')!)).map((m) => m.content),
+        ).toEqual(['echo lost?']);
       }
       const ready = await dead.app.request('/readyz');
       expect(ready.status).toBe(503);

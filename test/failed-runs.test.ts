@@ -69,7 +69,7 @@ describe("a plain-text answer (the README's curl -N) to a run that ends before p
       exit_code: 3,
       stderr: 'oops\n',
     });
-    expect(await h.service.store.getRun(String(a.headers['x-run-id']))).toMatchObject({
+    expect(await h.service.transcripts.getRun(String(a.headers['x-run-id']))).toMatchObject({
       status: 'failed',
       exitCode: 3,
     });

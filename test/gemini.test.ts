@@ -118,7 +118,10 @@ describe('the gemini agent', () => {
       const body = await jsonOf(h.app.request(post(path, prompt, { accept: 'application/json' })));
       expect(
         body.status,
-        JSON.stringify({ error: body.error, stderr: (await h.service.store.getRun(body.run_id))?.stderr.slice(-2000) }),
+        JSON.stringify({
+          error: body.error,
+          stderr: (await h.service.transcripts.getRun(body.run_id))?.stderr.slice(-2000),
+        }),
       ).toBe('succeeded');
       sessionId = body.session_id;
       seen.push(modelCalls().at(-1)!.turns);
@@ -126,7 +129,7 @@ describe('the gemini agent', () => {
       expect(modelCalls().at(-1)!.lastUserText).toContain(prompt);
     }
     expect(seen).toEqual([1, 3, 5]);
-    const messages = await h.service.store.messagesOf(sessionId!);
+    const messages = await h.service.transcripts.messagesOf(sessionId!);
     expect(messages.map((m) => [m.role, m.content])).toEqual([
       ['user', 'first question'],
       ['assistant', 'Hello from the fake model: turns=1'],
@@ -211,7 +214,7 @@ describe('the gemini agent', () => {
       status: 'failed',
       error: { code: 'BUDGET_EXCEEDED', message: expect.stringContaining('budget of 1 model call') },
     });
-    expect(await h.service.store.getRun(body.run_id)).toMatchObject({
+    expect(await h.service.transcripts.getRun(body.run_id)).toMatchObject({
       status: 'failed',
       errorCode: 'BUDGET_EXCEEDED',
       modelCalls: 1,
@@ -225,7 +228,10 @@ describe('the gemini agent', () => {
     );
     expect(body).toMatchObject({ status: 'failed', error: { code: 'MODEL_ERROR' }, output: '' });
     expect(body.error.message).toContain('the fake model rejected the request on purpose');
-    expect(await h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', errorCode: 'MODEL_ERROR' });
+    expect(await h.service.transcripts.getRun(body.run_id)).toMatchObject({
+      status: 'failed',
+      errorCode: 'MODEL_ERROR',
+    });
     // The CLI's start-up noise (a node-pty load failure, colour and ripgrep warnings) is kept out: the failure comes first.
     expect(body.stderr).toMatch(/^Error when talking to Gemini API/);
     expect(body.stderr).not.toMatch(/pty\.node|innerError|256-color|Ripgrep/);
@@ -309,7 +315,7 @@ describe('the gemini agent', () => {
       });
       expect(warm.service.standby!.stats().get('gemini')).toMatchObject({ hits: 2, misses: 0 });
       for (const r of [first, second]) expect(r.stderr).toMatch(/\[gate \d+\] main\n/);
-      expect(await warm.service.store.getRun(second.run_id)).toMatchObject({
+      expect(await warm.service.transcripts.getRun(second.run_id)).toMatchObject({
         workspaceInSha256: stored,
         workspaceOutSha256: stored,
       });

@@ -42,7 +42,7 @@ afterAll(async () => {
 const keyed = (path: string, body: string, key: string, accept = 'application/json') =>
   h.app.request(post(path, body, { accept, 'idempotency-key': key }));
 const messagesOf = async (sessionId: string) =>
-  (await h.service.store.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
+  (await h.service.transcripts.messagesOf(sessionId)).map((m) => `${m.role}:${m.content}`);
 const runsOf = (sessionId: string) =>
   h.rows<{ id: string; status: string }>(
     'select id, status from runs where session_id = ? order by created_at',
@@ -113,7 +113,7 @@ describe('a request repeated with its Idempotency-Key', () => {
     const runId = busy.headers.get('x-run-id')!;
     expect((await jsonOf(busy)).error.code).toBe('RUN_IN_PROGRESS');
     const ended = await waitFor(async () => {
-      const r = (await h.service.store.getRun(runId))!;
+      const r = (await h.service.transcripts.getRun(runId))!;
       return r.status !== 'running' ? r : undefined;
     }, 10_000);
     expect(ended.status).toBe('succeeded'); // not cancelled by its client leaving
@@ -135,7 +135,7 @@ describe('a request repeated with its Idempotency-Key', () => {
       expect(retried).toMatchObject({ session_id: sessionId, status: 'succeeded', output: 'at last\n' });
       expect(await messagesOf(sessionId)).toEqual(['user:echo at last', 'assistant:at last\n']);
       expect((await runsOf(sessionId)).map((r) => r.status)).toEqual(['failed', 'succeeded']);
-      expect((await h.service.store.getSession(sessionId))!.turns).toBe(1);
+      expect((await h.service.transcripts.getSession(sessionId))!.turns).toBe(1);
       // and from now on, that outcome
       expect(await jsonOf(keyed('/v1/run?agent=late', 'echo at last', k))).toMatchObject({ run_id: retried.run_id });
     } finally {
@@ -152,7 +152,7 @@ describe('what a repeated key does not do', () => {
     const k = key();
     const sessionId = newId('ses');
     const runId = newId('run');
-    await h.service.store.beginTurn({
+    await h.service.transcripts.beginTurn({
       sessionId,
       newSessionAgent: 'shell',
       runId,
@@ -166,7 +166,7 @@ describe('what a repeated key does not do', () => {
       now: Date.now() - 60_000,
     });
     await h.service.instances.interruptLeftoverRuns('gone', Date.now(), 1);
-    expect((await h.service.store.getRun(runId))!.status).toBe('interrupted');
+    expect((await h.service.transcripts.getRun(runId))!.status).toBe('interrupted');
     const again = await jsonOf(keyed(`/v1/sessions/${sessionId}/messages`, 'echo side effect', k));
     expect(again).toMatchObject({ run_id: runId, status: 'interrupted' });
     expect(await runsOf(sessionId)).toHaveLength(1);

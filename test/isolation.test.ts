@@ -97,9 +97,9 @@ describe('limits', () => {
     expect(body.length).toBe(1024 * 1024 + notice.length);
     expect(body.subarray(0, 12).toString()).toBe('flood\nflood\n');
     expect(body.subarray(1024 * 1024).toString()).toBe(notice);
-    const run = (await h.service.store.getRun(runId))!;
+    const run = (await h.service.transcripts.getRun(runId))!;
     expect(run).toMatchObject({ status: 'output_limit', errorCode: 'OUTPUT_LIMIT', bytesOut: 1024 * 1024 });
-    const reply = (await h.service.store.messagesOf(run.sessionId)).at(-1)!;
+    const reply = (await h.service.transcripts.messagesOf(run.sessionId)).at(-1)!;
     expect(reply.role).toBe('assistant');
     expect(reply.content.length).toBe(1024 * 1024);
   });

@@ -94,7 +94,7 @@ describe('the OpenAI-compatible API', () => {
     expect([deltas.join(''), finish]).toEqual([first.choices[0]!.message.content, 'stop']);
     // One run, one session, the earlier message stored once.
     expect(await h.rows('select count(*) as n from runs where session_id = ?', sessionId)).toEqual([{ n: 1 }]);
-    expect((await h.service.store.messagesOf(sessionId)).map((m) => m.content)).toEqual([
+    expect((await h.service.transcripts.messagesOf(sessionId)).map((m) => m.content)).toEqual([
       'earlier',
       body.messages[1]!.content,
       first.choices[0]!.message.content,
@@ -240,7 +240,7 @@ describe('the OpenAI-compatible API', () => {
     const t0 = Date.now();
     abort.abort();
     const ended = await waitFor(async () => {
-      const r = (await h.service.store.getRun(runId))!;
+      const r = (await h.service.transcripts.getRun(runId))!;
       return r.status !== 'running' ? r : undefined;
     }, 5000);
     expect(ended.status).toBe('cancelled');

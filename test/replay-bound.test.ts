@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentFor } from '../src/runner/agents/index.js';
 import type { Agent } from '../src/runner/agents/agent.js';
-import type { RunEnd } from '../src/db/contract.js';
+import type { StoredEnding } from '../src/db/contract.js';
 import { createHarness, jsonOf, post, type Harness } from './helpers/harness.js';
 
 // A turn replays the newest earlier messages that fit REPLAY_MAX_BYTES, and says how many
@@ -109,7 +109,7 @@ describe('a fault after the turn began', () => {
   });
 
   it('a failed write of the end is tried again, and the reply is stored once', async () => {
-    const store = h.service.store;
+    const store = h.service.transcripts;
     const real = store.finishRun.bind(store);
     let calls = 0;
     store.finishRun = (...args) => {
@@ -120,10 +120,12 @@ describe('a fault after the turn began', () => {
       const first = await turn('/v1/run', 'echo stored');
       expect(calls).toBe(2);
       expect(await runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
-      const replies = (await h.service.store.messagesOf(first.body.session_id)).filter((m) => m.role === 'assistant');
+      const replies = (await h.service.transcripts.messagesOf(first.body.session_id)).filter(
+        (m) => m.role === 'assistant',
+      );
       expect(replies.map((m) => m.content)).toEqual(['stored\n']);
       // Ending an ended run again changes nothing.
-      const again: RunEnd = {
+      const again: StoredEnding = {
         status: 'failed',
         exitCode: 1,
         errorCode: null,
@@ -149,7 +151,7 @@ describe('a fault after the turn began', () => {
         now: Date.now(),
       };
       expect(await real(first.body.run_id, first.body.session_id, again)).toBe(false);
-      expect(await h.service.store.messagesOf(first.body.session_id)).toHaveLength(2);
+      expect(await h.service.transcripts.messagesOf(first.body.session_id)).toHaveLength(2);
       expect(await runRow(first.body.run_id)).toEqual({ status: 'succeeded', code: null });
     } finally {
       store.finishRun = real;

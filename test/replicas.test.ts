@@ -71,7 +71,7 @@ describe('two replicas on one Postgres database', () => {
       const killedAt = Date.now();
       const ended = await waitFor(
         async () => {
-          const r = await b.service.store.getRun(runId);
+          const r = await b.service.transcripts.getRun(runId);
           return r?.status === 'running' ? undefined : r;
         },
         12_000,
@@ -79,7 +79,7 @@ describe('two replicas on one Postgres database', () => {
       );
       expect(Date.now() - killedAt).toBeLessThan(10_000);
       expect(ended).toMatchObject({ status: 'interrupted', errorCode: 'INTERRUPTED' });
-      expect(await b.service.store.getSession(ended.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
+      expect(await b.service.transcripts.getSession(ended.sessionId)).toMatchObject({ lastStatus: 'interrupted' });
       // The survivors' reapers take the container of the replica that stopped beating.
       await waitFor(
         async () =>
@@ -130,7 +130,7 @@ describe('two replicas on one Postgres database', () => {
         });
         const body = (await turn.json()) as { output: string; run_id: string };
         expect(body.output.trim()).toBe(String(2 * (i + 1)));
-        served.add((await a.service.store.getRun(body.run_id))!.instanceId!);
+        served.add((await a.service.transcripts.getRun(body.run_id))!.instanceId!);
       }
       expect(served).toEqual(new Set([a.instanceId, b.instanceId]));
     } finally {

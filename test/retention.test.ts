@@ -60,10 +60,10 @@ describe('pruning old sessions', () => {
 
     expect(await h.database.prune(30, NOW, { dryRun: true })).toBe(1);
     expect(await h.database.prune(30, NOW, { batch: 1 })).toBe(1);
-    expect(await h.service.store.getSession(old.sessionId)).toBeUndefined();
+    expect(await h.service.transcripts.getSession(old.sessionId)).toBeUndefined();
     for (const table of ['messages', 'runs', 'workspaces']) expect(await count(table, old.sessionId), table).toBe(0);
-    expect(await h.service.store.getSession(recent.sessionId)).toBeDefined();
-    expect(await h.service.store.getSession(busy)).toBeDefined(); // its run is still going
+    expect(await h.service.transcripts.getSession(recent.sessionId)).toBeDefined();
+    expect(await h.service.transcripts.getSession(busy)).toBeDefined(); // its run is still going
     const after = await statsAgree(...window);
     expect(after.reduce((n, s) => n + s.runs, 0)).toBe(2);
   });
@@ -74,8 +74,8 @@ describe('pruning old sessions', () => {
       const old = await seedSession(kept.database, { at: NOW - 8 * DAY, turns: [turn] });
       const fresh = await seedSession(kept.database, { at: NOW - 6 * DAY, turns: [turn] });
       await kept.service.startBackground();
-      await waitFor(async () => (await kept.service.store.getSession(old.sessionId)) === undefined, 5000);
-      expect(await kept.service.store.getSession(fresh.sessionId)).toBeDefined();
+      await waitFor(async () => (await kept.service.transcripts.getSession(old.sessionId)) === undefined, 5000);
+      expect(await kept.service.transcripts.getSession(fresh.sessionId)).toBeDefined();
     } finally {
       await kept.close();
     }

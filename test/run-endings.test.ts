@@ -44,7 +44,7 @@ describe('how runs end', () => {
     const res = await h.app.request(post('/v1/run', 'echo some; exit 42', { accept: 'application/json' }));
     const body = await jsonOf(res);
     expect(body).toMatchObject({ status: 'failed', exit_code: 42, output: 'some\n', error: null });
-    expect(await h.service.store.getRun(body.run_id)).toMatchObject({ status: 'failed', exitCode: 42 });
+    expect(await h.service.transcripts.getRun(body.run_id)).toMatchObject({ status: 'failed', exitCode: 42 });
   });
 
   it('kills a run at its deadline, keeps its output and says timeout', async () => {
@@ -58,9 +58,9 @@ describe('how runs end', () => {
     const body = await jsonOf(res);
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(body).toMatchObject({ status: 'timeout', output: 'before\n', error: { code: 'TIMEOUT' } });
-    const run = (await h.service.store.getRun(body.run_id))!;
+    const run = (await h.service.transcripts.getRun(body.run_id))!;
     expect(run).toMatchObject({ status: 'timeout', errorCode: 'TIMEOUT', timeoutMs: 1500 });
-    expect((await h.service.store.messagesOf(body.session_id)).map((m) => m.content)).toEqual([
+    expect((await h.service.transcripts.messagesOf(body.session_id)).map((m) => m.content)).toEqual([
       'echo before; sleep 30; echo after',
       'before\n',
     ]);
@@ -97,11 +97,11 @@ describe('how runs end', () => {
     const goneIn = performance.now() - droppedAt;
     expect(goneIn).toBeLessThan(2000);
     const run = await waitFor(async () => {
-      const r = await h.service.store.getRun(runId);
+      const r = await h.service.transcripts.getRun(runId);
       return r && r.status !== 'running' ? r : undefined;
     });
     expect(run).toMatchObject({ status: 'cancelled', errorCode: 'CANCELLED' });
-    const msgs = await h.service.store.messagesOf(run.sessionId);
+    const msgs = await h.service.transcripts.messagesOf(run.sessionId);
     expect(msgs.map((m) => m.content)).toEqual(['echo started; sleep 60; echo never', 'started\n']);
   });
 
@@ -121,7 +121,7 @@ describe('how runs end', () => {
     controller.abort();
     expect(await pending).toBe('aborted');
     const run = await waitFor(async () => {
-      const r = await h.service.store.getRun(runRow.id);
+      const r = await h.service.transcripts.getRun(runRow.id);
       return r && r.status !== 'running' ? r : undefined;
     });
     expect(run.status).toBe('cancelled');

@@ -51,7 +51,7 @@ const as = (k: string, path: string, init: RequestInit = {}) => asKey(h, k, path
 const ids = (k: string, query: string) => listedIds(h, k, query);
 /** Session ids in the API's order: creation time, then id, newest first. */
 const newestFirst = async (sessionIds: string[]) =>
-  (await Promise.all(sessionIds.map(async (s) => (await h.service.store.getSession(s))!)))
+  (await Promise.all(sessionIds.map(async (s) => (await h.service.transcripts.getSession(s))!)))
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
     .map((s) => s.id);
 /** Every page of a listing, following next_cursor. */
@@ -131,7 +131,7 @@ describe('search by an admin key', () => {
   it('pages with other filters too, none lost or repeated', async () => {
     const to = T0 + 150 * 60_000;
     const inWindow = async (s: string) => {
-      const at = (await h.service.store.getSession(s))!.createdAt;
+      const at = (await h.service.transcripts.getSession(s))!.createdAt;
       return at >= T0 + 20 * 60_000 && at < to;
     };
     const all = [...owned.bob, ...owned.none, ...owned.alice];

@@ -29,7 +29,7 @@ describe('a client that stops reading', () => {
       const run = await waitFor(async () => (await h.rows<{ id: string }>(`select id from runs limit 1`))[0]);
       const ended = await waitFor(
         async () => {
-          const r = (await h.service.store.getRun(run.id))!;
+          const r = (await h.service.transcripts.getRun(run.id))!;
           return r.status !== 'running' ? r : undefined;
         },
         15_000,

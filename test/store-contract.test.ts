@@ -6,7 +6,7 @@ import { newId } from '../src/db/ids.js';
 import { openSqliteStore } from '../src/db/sqlite/store.js';
 import { openPostgresStore } from '../src/db/postgres/store.js';
 import type { Store } from '../src/db/contract.js';
-import type { RunEnd, TurnStart } from '../src/db/contract.js';
+import type { StoredEnding, TurnStart } from '../src/db/contract.js';
 import { EMPTY_RUN_METRICS } from '../src/run-metrics.js';
 import { packWorkspace } from '../src/workspace/archive.js';
 import pg from 'pg';
@@ -56,7 +56,7 @@ const T0 = Date.UTC(2026, 10, 2, 0, 0, 0);
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-const end = (over: Partial<RunEnd> & { text?: string } = {}): RunEnd => ({
+const end = (over: Partial<StoredEnding> & { text?: string } = {}): StoredEnding => ({
   status: 'succeeded',
   exitCode: 0,
   errorCode: null,

@@ -49,9 +49,9 @@ describe('a reply longer than MAX_STORED_OUTPUT_BYTES', () => {
     expect(r.status).toBe('succeeded');
     expect(r.output).toBe(SEQ);
     expect(r.stderr).toBe(SEQ);
-    const run = (await h.service.store.getRun(r.run_id))!;
+    const run = (await h.service.transcripts.getRun(r.run_id))!;
     expect(run.stderr).toBe(clipped(SEQ).text);
-    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({
+    expect((await h.service.transcripts.messagesOf(r.session_id)).at(-1)).toMatchObject({
       content: clipped(SEQ).text,
       omittedBytes: clipped(SEQ).omitted,
     });
@@ -61,7 +61,7 @@ describe('a reply longer than MAX_STORED_OUTPUT_BYTES', () => {
     const r = await jsonOf(
       h.app.request(post('/v1/run', `head -c ${STORED} /dev/zero | tr '\\0' x`, { accept: 'application/json' })),
     );
-    expect((await h.service.store.messagesOf(r.session_id)).at(-1)).toMatchObject({
+    expect((await h.service.transcripts.messagesOf(r.session_id)).at(-1)).toMatchObject({
       content: 'x'.repeat(STORED),
       omittedBytes: 0,
     });

@@ -125,7 +125,7 @@ describe('POST /v1/run streaming', () => {
   it('records the run and both messages in SQLite', async () => {
     const res = await fetch(`${server.url}/v1/run`, { method: 'POST', body: 'echo stored' });
     await res.text();
-    const run = (await h.service.store.getRun(res.headers.get('x-run-id')!))!;
+    const run = (await h.service.transcripts.getRun(res.headers.get('x-run-id')!))!;
     expect(run).toMatchObject({
       status: 'succeeded',
       exitCode: 0,
@@ -134,7 +134,7 @@ describe('POST /v1/run streaming', () => {
       bytesOut: 7,
     });
     expect(run.endedAt).not.toBeNull();
-    const msgs = await h.service.store.messagesOf(res.headers.get('x-session-id')!);
+    const msgs = await h.service.transcripts.messagesOf(res.headers.get('x-session-id')!);
     expect(msgs.map((m) => [m.role, m.content])).toEqual([
       ['user', 'echo stored'],
       ['assistant', 'stored\n'],

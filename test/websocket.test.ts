@@ -97,7 +97,7 @@ describe('a WebSocket conversation', () => {
     const t0 = Date.now();
     c.ws.terminate();
     const ended = await waitFor(async () => {
-      const r = (await h.service.store.getRun(run.run_id as string))!;
+      const r = (await h.service.transcripts.getRun(run.run_id as string))!;
       return r.status !== 'running' ? r : undefined;
     }, 5000);
     expect(ended.status).toBe('cancelled');
@@ -111,7 +111,7 @@ describe('a WebSocket conversation', () => {
     const run = await c.next('run');
     c.ws.pause();
     await new Promise((r) => setTimeout(r, 2000));
-    expect((await h.service.store.getRun(run.run_id as string))!.status).toBe('running'); // held back by the reader
+    expect((await h.service.transcripts.getRun(run.run_id as string))!.status).toBe('running'); // held back by the reader
     c.ws.resume();
     expect(await c.next('done', 0, 30_000)).toMatchObject({ status: 'succeeded' });
     expect(c.outputOf(run.run_id as string)).toBe(`${'x'.repeat(20_000_000)}\nend\n`);
@@ -166,7 +166,7 @@ describe('a WebSocket conversation', () => {
     c.send({ type: 'prompt', prompt: 'hi', agent: 'ghost' });
     const err = await c.next('error');
     expect(err).toMatchObject({ error: { code: 'IMAGE_NOT_FOUND' } });
-    expect((await h.service.store.getRun(err.run_id as string))?.sessionId).toBe(err.session_id);
+    expect((await h.service.transcripts.getRun(err.run_id as string))?.sessionId).toBe(err.session_id);
     c.ws.close();
   });
 

@@ -45,7 +45,10 @@ describe('the workspace across turns', () => {
       expect(second).toMatchObject({ status: 'succeeded' });
       expect(second.output).toBe('print(42)\n 00 01 ff\nok\ndonnées été.txt\nsrc\n');
 
-      const [r1, r2] = [(await h.service.store.getRun(first.run_id))!, (await h.service.store.getRun(second.run_id))!];
+      const [r1, r2] = [
+        (await h.service.transcripts.getRun(first.run_id))!,
+        (await h.service.transcripts.getRun(second.run_id))!,
+      ];
       expect(r1).toMatchObject({ workspaceInBytes: null, workspaceOutBytes: expect.any(Number) });
       expect(r2.workspaceInSha256).toBe(r1.workspaceOutSha256); // what turn 1 left is what turn 2 found
       expect(r2.workspaceOutSha256).toBe(r1.workspaceOutSha256); // and it changed nothing

@@ -44,7 +44,7 @@ export interface TranscriptStore {
   replayBefore(sessionId: string, messageId: number, maxBytes: number): Promise<Replay>;
   messagesOf(sessionId: string): Promise<MessageRow[]>;
   /** Ends a running run and stores its reply in one transaction; false when it had ended already. */
-  finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean>;
+  finishRun(runId: string, sessionId: string, end: StoredEnding): Promise<boolean>;
 }
 
 /** Sessions' workspaces. */
@@ -124,7 +124,8 @@ export interface TurnStart {
 /** What beginTurn did: the stored prompt's id, or why nothing was stored. */
 export type TurnBegun = { userMessageId: number } | 'busy' | 'gone' | 'duplicate' | 'stale';
 
-export interface RunEnd {
+/** A run's ending as the store writes it, with its stderr, reply, metrics and what it replayed and left. */
+export interface StoredEnding {
   status: Exclude<RunStatus, 'running'>;
   exitCode: number | null;
   errorCode: string | null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageRow } from '../../src/db/rows.js';
-import { claudeAgent, concludeClaude } from '../../src/runner/agents/claude/agent.js';
+import { claudeAgent, judgeClaude } from '../../src/runner/agents/claude/agent.js';
 import { claudeSessionFile } from '../../src/runner/agents/claude/session-file.js';
 import { ClaudeStreamParser } from '../../src/runner/agents/claude/stream-parser.js';
 import { parseProfiles } from '../../src/settings.js';
@@ -101,7 +101,7 @@ describe('ClaudeStreamParser', () => {
   });
 });
 
-describe('concludeClaude', () => {
+describe('judgeClaude', () => {
   const parsedWith = (result: { status: 'success' | 'error'; errorMessage: string | null } | null) => ({
     toolCalls: [],
     usage: null,
@@ -113,17 +113,17 @@ describe('concludeClaude', () => {
     [137, parsedWith(null), true, 'AGENT_CRASHED'],
     [0, parsedWith(null), true, 'AGENT_CRASHED'],
   ])('exit %i with %j is failed, %s', (exit, parsed, hasKey, code) => {
-    expect(concludeClaude(exit, parsed, hasKey)).toMatchObject({ status: 'failed', error: { code } });
+    expect(judgeClaude(exit, parsed, hasKey)).toMatchObject({ status: 'failed', error: { code } });
   });
 
   it('says what to configure when the gateway has no key', () => {
-    const o = concludeClaude(
+    const o = judgeClaude(
       1,
       parsedWith({ status: 'error', errorMessage: 'Invalid API key · Fix external API key' }),
       false,
     );
     expect(o.error?.message).toContain('ANTHROPIC_API_KEY');
-    expect(concludeClaude(0, parsedWith({ status: 'success', errorMessage: null }), true)).toEqual({
+    expect(judgeClaude(0, parsedWith({ status: 'success', errorMessage: null }), true)).toEqual({
       status: 'succeeded',
       error: null,
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageRow } from '../../src/db/rows.js';
-import { concludeGemini, geminiAgent } from '../../src/runner/agents/gemini/agent.js';
+import { judgeGemini, geminiAgent } from '../../src/runner/agents/gemini/agent.js';
 import { geminiSessionFile } from '../../src/runner/agents/gemini/session-file.js';
 import { GeminiStreamParser } from '../../src/runner/agents/gemini/stream-parser.js';
 import { parseProfiles } from '../../src/settings.js';
@@ -65,7 +65,7 @@ describe('GeminiStreamParser', () => {
   });
 });
 
-describe('concludeGemini', () => {
+describe('judgeGemini', () => {
   const parsed = (r: { status: 'success' | 'error'; errorMessage: string | null } | null) => ({
     toolCalls: [],
     usage: null,
@@ -92,7 +92,7 @@ describe('concludeGemini', () => {
     [134, parsed(null), 'failed', 'AGENT_CRASHED'],
     [0, parsed(null), 'failed', 'AGENT_CRASHED'],
   ])('exit %i -> %s', (exit, p, status, code) => {
-    const o = concludeGemini(exit, p, true);
+    const o = judgeGemini(exit, p, true);
     expect(o.status).toBe(status);
     expect(o.error?.code ?? null).toBe(code);
   });

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../contract.js';
 import { endColumns } from '../shared/run-end.js';
 import { replayedSize } from '../shared/replay.js';
-import type { Replay, RunEnd, TurnBegun, TurnStart } from '../contract.js';
+import type { Replay, StoredEnding, TurnBegun, TurnStart } from '../contract.js';
 import type { MessageRow, RunRow, SessionRow } from '../rows.js';
 import { messages, runs, sessions } from './schema.js';
 import { isUniqueViolation, retryingConflicts, type PgDb, type PgTx } from './open.js';
@@ -184,11 +184,11 @@ export class PgTranscriptStore implements TranscriptStore {
       .orderBy(asc(messages.id));
   }
 
-  finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
+  finishRun(runId: string, sessionId: string, end: StoredEnding): Promise<boolean> {
     return retryingConflicts(() => this.finish(runId, sessionId, end));
   }
 
-  private finish(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
+  private finish(runId: string, sessionId: string, end: StoredEnding): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const ended = await tx
         .update(runs)

@@ -1,10 +1,10 @@
-import type { RunEnd } from '../contract.js';
+import type { StoredEnding } from '../contract.js';
 
 /** A count an agent reported, as a column takes it: whole, and within a 32-bit integer (Postgres's `integer`). */
 const count32 = (n: number | null) => (n === null ? null : Math.min(Math.max(Math.round(n), 0), 2 ** 31 - 1));
 
 /** What a run's end writes into its row (both stores). */
-export function endColumns(end: RunEnd) {
+export function endColumns(end: StoredEnding) {
   const m = end.metrics;
   return {
     status: end.status,

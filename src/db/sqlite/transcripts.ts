@@ -1,4 +1,4 @@
-import type { Replay, RunEnd, TranscriptStore, TurnBegun, TurnStart } from '../contract.js';
+import type { Replay, StoredEnding, TranscriptStore, TurnBegun, TurnStart } from '../contract.js';
 import { and, asc, count, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './open.js';
 import { digestIn, putWorkspace } from './workspaces.js';
@@ -197,7 +197,7 @@ export class SqliteTranscriptStore implements TranscriptStore {
    * Ends a running run and stores its reply in one transaction, whatever the end was.
    * A run that has already ended is left as it is (false): its reply is never stored twice.
    */
-  async finishRun(runId: string, sessionId: string, end: RunEnd): Promise<boolean> {
+  async finishRun(runId: string, sessionId: string, end: StoredEnding): Promise<boolean> {
     return this.db.transaction((tx) => {
       const ended = tx
         .update(runs)

@@ -3,7 +3,7 @@ import type { MessageRow, RunRow } from '../../db/rows.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
-import type { RunStatusAtEnd } from '../../runner/run/run-status.js';
+import type { EndStatus } from '../../runner/run/run-status.js';
 import { storedText } from './text-ending.js';
 
 /**
@@ -55,7 +55,7 @@ export function respondStored(
         {
           sessionId: run.sessionId,
           runId: run.id,
-          status: run.status as RunStatusAtEnd,
+          status: run.status as EndStatus,
           exitCode: run.exitCode,
           error,
           stderr: run.stderr,

@@ -3,7 +3,7 @@ import type { ContainerFile } from '../runtime.js';
 
 /**
  * What differs between kinds of agent: how a turn is handed to the container, and how
- * its output becomes events, a reply and an outcome. Everything else (containers,
+ * its output becomes events, a reply and a verdict. Everything else (containers,
  * storage, streaming) is the same for all of them.
  */
 export interface Agent {
@@ -14,8 +14,8 @@ export interface Agent {
   prepare(turn: TurnInput): PreparedTurn;
   /** A fresh parser for one run's stdout. */
   parser(): OutputParser;
-  /** How the run ended, from its exit code and what the parser saw. */
-  conclude(exitCode: number, parsed: ParsedOutput): Outcome;
+  /** The verdict: succeeded or failed, from the exit code and what the parser saw (the run's ending may still be another: see ../run/ending.ts). */
+  judge(exitCode: number, parsed: ParsedOutput): Verdict;
 }
 
 export interface TurnInput {
@@ -80,7 +80,8 @@ export interface OutputParser {
   readonly parsed: ParsedOutput;
 }
 
-export interface Outcome {
+/** What an agent makes of its run: succeeded or failed, and why (docs/architecture.md, Glossary). */
+export interface Verdict {
   status: 'succeeded' | 'failed';
   error: { code: string; message: string } | null;
 }

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { RunEnd } from '../../db/contract.js';
+import type { StoredEnding } from '../../db/contract.js';
 import type { TranscriptStore } from '../../db/contract.js';
 import type { ModelUsage } from '../../gateway/run-tokens.js';
 import { EMPTY_RUN_METRICS, type RunMetrics } from '../../run-metrics.js';
 import type { Usage } from '../agents/agent.js';
-import type { Conclusion } from './conclusion.js';
+import type { Ending } from './ending.js';
 import type { OutputBuffer } from './output-buffer.js';
 import type { PlannedRun } from './planned-run.js';
 import type { Workspace } from '../../workspace/archive.js';
@@ -17,11 +17,11 @@ export const SERVICE_FAULT = { code: 'INTERNAL', message: 'the service failed wh
 /** What a run's end stores: how it ended, what it printed, its metrics and its replay. */
 export function runEnd(
   run: PlannedRun,
-  ended: Conclusion & { exitCode: number | null },
+  ended: Ending & { exitCode: number | null },
   printed: { reply: OutputBuffer; stderr: OutputBuffer },
   metrics: RunMetrics,
   workspaceOut?: Workspace,
-): RunEnd {
+): StoredEnding {
   const containerRan = metrics.startMs !== null;
   return {
     status: ended.status,
@@ -73,7 +73,7 @@ export class RunRecord {
    * stores the reply twice. Last, the end is stored without what the run printed: a reply the
    * database refuses must not keep the session busy for the process's whole life.
    */
-  async storeEnd(runId: string, sessionId: string, end: RunEnd): Promise<void> {
+  async storeEnd(runId: string, sessionId: string, end: StoredEnding): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.store.finishRun(runId, sessionId, end);

@@ -1,5 +1,5 @@
 import { INTERRUPTED } from '../../errors.js';
-import type { RunError, RunStatusAtEnd } from './run-status.js';
+import type { RunError, EndStatus } from './run-status.js';
 
 export type StopReason = 'timeout' | 'cancelled' | 'output_limit' | 'interrupted' | 'budget';
 
@@ -14,7 +14,7 @@ export class RunStopped extends Error {
   }
 
   /** The run's status: a run over its model budget has failed. */
-  get status(): RunStatusAtEnd {
+  get status(): EndStatus {
     return this.reason === 'budget' ? 'failed' : this.reason;
   }
 

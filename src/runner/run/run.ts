@@ -3,8 +3,8 @@ import { AppError } from '../../errors.js';
 import type { RunGrant } from '../../gateway/run-tokens.js';
 import { EMPTY_RUN_METRICS, type RunMetrics } from '../../run-metrics.js';
 import type { Agent, AgentEvent, OutputParser, ToolCall, Usage } from '../agents/agent.js';
-import { asRuntimeError, exitedConclusion, faultConclusion, withStopError, type Conclusion } from './conclusion.js';
-import type { RunError, RunStatusAtEnd } from './run-status.js';
+import { asRuntimeError, endingOfExit, endingOfFault, withStopError, type Ending } from './ending.js';
+import type { RunError, EndStatus } from './run-status.js';
 import { containerSpec } from './container-spec.js';
 import { Deferred } from './deferred.js';
 import { EventChannel } from './event-channel.js';
@@ -29,7 +29,7 @@ export interface RunResult {
   sessionId: string;
   runId: string;
   agent: string;
-  status: RunStatusAtEnd;
+  status: EndStatus;
   exitCode: number | null;
   error: RunError | null;
   /** The reply: stdout for commands, the model's text for Gemini; whole only with `keepOutput` (built on access). */
@@ -185,18 +185,18 @@ export class Run implements RunHandle {
   }
 
   /** Runs the container to its end and says how the run ended, whatever happened to it. */
-  private async runContainer(spec: ContainerSpec): Promise<Conclusion & { exitCode: number | null }> {
+  private async runContainer(spec: ContainerSpec): Promise<Ending & { exitCode: number | null }> {
     let exitCode: number | null = null;
     try {
       const exit = await this.parts.runtime.run(spec, this.sink(), this.stopper.signal);
       exitCode = exit.exitCode;
       await this.emit(this.parser.end());
-      const judge = () => this.driver.conclude(exit.exitCode, this.parser.parsed);
+      const judge = () => this.driver.judge(exit.exitCode, this.parser.parsed);
       return {
         exitCode,
         ...(await this.keepWorkspace(
           exit,
-          exitedConclusion(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge),
+          endingOfExit(exit, this.stopped(), this.planned.profile.limits.memoryBytes, judge),
         )),
       };
     } catch (err) {
@@ -246,7 +246,7 @@ export class Run implements RunHandle {
    * limit, OOM, shutdown) hands none back, and its session keeps the workspace it had. A
    * workspace over the bounds, or unsafe, is not kept, and fails a run that had succeeded.
    */
-  private async keepWorkspace(exit: ContainerExit, ended: Conclusion): Promise<Conclusion> {
+  private async keepWorkspace(exit: ContainerExit, ended: Ending): Promise<Ending> {
     if (!exit.capture || this.stopped() || exit.oomKilled) return ended;
     const kept = await keptWorkspace(exit.capture, this.parts.config.workspace);
     if ('workspace' in kept) {
@@ -264,13 +264,13 @@ export class Run implements RunHandle {
   }
 
   /** The container's run threw: the service stopped it, or the engine (or a bug) failed it. */
-  private faulted(err: unknown): Conclusion {
+  private faulted(err: unknown): Ending {
     if (err instanceof RunStopped) return { status: err.status, error: null };
     if (!(err instanceof RuntimeError)) this.parts.logger.error({ err, runId: this.runId }, 'unexpected run failure');
     const fault = asRuntimeError(err);
     // Nothing ran: the caller can still answer with the engine's error and its status.
     if (this.metrics.startMs === null) this.refusal = new AppError(fault.code, fault.message);
-    return faultConclusion(fault);
+    return endingOfFault(fault);
   }
 
   private stopped(): RunStopped | undefined {
@@ -281,7 +281,7 @@ export class Run implements RunHandle {
     return Math.round(performance.now() - this.planned.receivedAt);
   }
 
-  private resultOf(ended: Conclusion & { exitCode: number | null }): RunResult {
+  private resultOf(ended: Ending & { exitCode: number | null }): RunResult {
     const { reply, stderr } = this;
     const parsed = this.parser.parsed;
     return {

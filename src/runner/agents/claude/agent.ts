@@ -1,6 +1,6 @@
 import type { AgentProfile } from '../../../config/profiles.js';
 import type { ContainerFile } from '../../runtime.js';
-import type { Agent, ModelAccess, Outcome, ParsedOutput } from '../agent.js';
+import type { Agent, ModelAccess, Verdict, ParsedOutput } from '../agent.js';
 import { numericUid } from '../run-user.js';
 import type { ClaudeOptions } from './options.js';
 import { claudeSessionFile, SESSIONS_DIR } from './session-file.js';
@@ -58,12 +58,12 @@ export function claudeAgent(
       };
     },
     parser: () => new ClaudeStreamParser(),
-    conclude: (exitCode, parsed) => concludeClaude(exitCode, parsed, keyConfigured),
+    judge: (exitCode, parsed) => judgeClaude(exitCode, parsed, keyConfigured),
   };
 }
 
-/** The run's outcome: the CLI's own verdict (`result.is_error`) first, then its exit. */
-export function concludeClaude(exitCode: number, parsed: ParsedOutput, hasKey: boolean): Outcome {
+/** The verdict: the CLI's own (`result.is_error`) first, then its exit. */
+export function judgeClaude(exitCode: number, parsed: ParsedOutput, hasKey: boolean): Verdict {
   if (parsed.result?.status === 'error') {
     const message = parsed.result.errorMessage ?? 'the model returned an error';
     if (!AUTH_ERROR.test(message)) return { status: 'failed', error: { code: 'MODEL_ERROR', message } };

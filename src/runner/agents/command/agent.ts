@@ -13,7 +13,7 @@ export function commandAgent(profile: AgentProfile): Agent {
       stdin: Buffer.from(prompt, 'utf8'),
     }),
     parser: () => new StdoutParser(),
-    conclude: (exitCode) => ({ status: exitCode === 0 ? 'succeeded' : 'failed', error: null }),
+    judge: (exitCode) => ({ status: exitCode === 0 ? 'succeeded' : 'failed', error: null }),
   };
 }
 

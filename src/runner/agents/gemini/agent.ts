@@ -1,6 +1,6 @@
 import type { AgentProfile } from '../../../config/profiles.js';
 import type { ContainerFile } from '../../runtime.js';
-import type { Agent, ModelAccess, Outcome, ParsedOutput } from '../agent.js';
+import type { Agent, ModelAccess, Verdict, ParsedOutput } from '../agent.js';
 import { numericUid } from '../run-user.js';
 import type { GeminiOptions } from './options.js';
 import { geminiSessionFile, SESSION_FILE_PATH } from './session-file.js';
@@ -86,11 +86,11 @@ export function geminiAgent(
       };
     },
     parser: () => new GeminiStreamParser(),
-    conclude: (exitCode, parsed) => concludeGemini(exitCode, parsed, keyConfigured),
+    judge: (exitCode, parsed) => judgeGemini(exitCode, parsed, keyConfigured),
   };
 }
 
-export function concludeGemini(exitCode: number, parsed: ParsedOutput, hasKey: boolean): Outcome {
+export function judgeGemini(exitCode: number, parsed: ParsedOutput, hasKey: boolean): Verdict {
   const known = EXIT_CODES[exitCode];
   if (known) {
     const hint = known.code === 'AUTH_FAILED' && !hasKey ? ': the service has no GEMINI_API_KEY configured' : '';

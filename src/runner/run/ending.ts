@@ -1,11 +1,14 @@
-import type { Outcome } from '../agents/agent.js';
+import type { Verdict } from '../agents/agent.js';
 import type { RunStopped } from './run-stopped.js';
-import type { RunError, RunStatusAtEnd } from './run-status.js';
+import type { RunError, EndStatus } from './run-status.js';
 import { RuntimeError, type ContainerExit } from '../runtime.js';
 
-/** How a run ended: its status, and its error when it has one. */
-export interface Conclusion {
-  status: RunStatusAtEnd;
+/**
+ * A run's ending: its status and its error when it has one. The service's stop (deadline,
+ * cancel, output cap, shutdown) and the kernel's OOM kill come first; else the agent's verdict.
+ */
+export interface Ending {
+  status: EndStatus;
   error: RunError | null;
 }
 
@@ -13,12 +16,12 @@ export interface Conclusion {
  * A run whose container exited: the service's stop says first, then the kernel's OOM
  * kill; else the agent judges from the exit code and what it printed.
  */
-export function exitedConclusion(
+export function endingOfExit(
   exit: ContainerExit,
   stopped: RunStopped | undefined,
   memoryBytes: number,
-  judge: () => Outcome,
-): Conclusion {
+  judge: () => Verdict,
+): Ending {
   if (stopped) return { status: stopped.status, error: null };
   if (exit.oomKilled)
     return {
@@ -34,7 +37,7 @@ export function asRuntimeError(err: unknown): RuntimeError {
 }
 
 /** A run the engine (or a bug) failed. */
-export function faultConclusion(fault: RuntimeError): Conclusion {
+export function endingOfFault(fault: RuntimeError): Ending {
   return { status: 'failed', error: { code: fault.code, message: fault.message } };
 }
 
@@ -42,7 +45,7 @@ export function faultConclusion(fault: RuntimeError): Conclusion {
  * When a stopped run ended with its stop's status, the stop says why (over budget, say,
  * even if the engine also failed); a run that ended otherwise keeps its own error.
  */
-export function withStopError<C extends Conclusion>(
+export function withStopError<C extends Ending>(
   c: C,
   stopped: RunStopped | undefined,
   run: { timeoutMs: number; maxOutputBytes: number },
