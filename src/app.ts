@@ -30,7 +30,6 @@ export function createApp(service: Service) {
     '/',
     runRoutes({
       runs,
-      transcripts: service.transcripts,
       profiles: service.profiles,
       maxBodyBytes: config.maxBodyBytes,
       onRefused: () => metrics.refused.inc(),
@@ -41,7 +40,6 @@ export function createApp(service: Service) {
     '/',
     openAiRoutes({
       runs,
-      transcripts: service.transcripts,
       profiles: service.profiles,
       maxBodyBytes: config.maxBodyBytes,
       onRefused: () => metrics.refused.inc(),

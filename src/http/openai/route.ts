@@ -1,11 +1,9 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ProfileSet } from '../../config/profiles.js';
-import { beginHttpTurn, type HttpTurnDeps } from '../begin-turn.js';
-import type { RunRow } from '../../db/rows.js';
-import type { TranscriptStore } from '../../db/contract.js';
+import { submitHttpTurn, type HttpTurnDeps } from '../submit-turn.js';
 import { errorResponse } from '../errors.js';
-import { idempotencyKeyOf, previousOutcome, runInProgress } from '../idempotency.js';
+import { idempotencyKeyOf } from '../idempotency.js';
 import { parseJsonAs } from '../json-input.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { ChatRequestSchema, chatTurn } from './chat-request.js';
@@ -14,7 +12,6 @@ import type { z } from 'zod';
 import type { OpenAiModel } from './shapes.js';
 
 interface OpenAiRouteDeps extends HttpTurnDeps {
-  transcripts: TranscriptStore;
   profiles: ProfileSet;
   maxBodyBytes: number;
 }
@@ -74,29 +71,18 @@ async function complete(deps: OpenAiRouteDeps, c: Context<AuthEnv>) {
   const stream = req.stream === true;
   const includeUsage = req.stream_options?.include_usage === true;
   const idempotencyKey = idempotencyKeyOf(c);
-  let retryOf: RunRow | undefined;
-  if (idempotencyKey !== undefined) {
-    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, {
-      prompt: turn.prompt,
-      agent: req.model,
-      ...(sessionId !== undefined && { sessionId }),
-    });
-    if (previous.kind === 'running') return runInProgress(c, previous.run);
-    if (previous.kind === 'ended')
-      return respondStoredCompletion(c, previous.run, previous.reply, stream, includeUsage);
-    if (previous.kind === 'retry') retryOf = previous.run;
-  }
-  const continued = retryOf?.sessionId ?? sessionId;
-  const handle = await beginHttpTurn(deps, c, {
+  const submitted = await submitHttpTurn(deps, c, {
     prompt: turn.prompt,
     agent: req.model,
     receivedAt,
     keepOutput: !stream,
-    ...(continued === undefined ? { earlier: turn.earlier } : { sessionId: continued }),
+    ...(sessionId === undefined ? { earlier: turn.earlier } : { sessionId }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
-    ...(retryOf !== undefined && { retryOf: retryOf.id }),
   });
-  if (handle instanceof Response) return handle;
+  if (submitted instanceof Response) return submitted;
+  if (submitted.kind === 'ended')
+    return respondStoredCompletion(c, submitted.run, submitted.reply, stream, includeUsage);
+  const handle = submitted.handle;
   return stream ? streamCompletion(c, handle, includeUsage) : respondCompletion(c, handle);
 }
 

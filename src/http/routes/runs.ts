@@ -2,11 +2,10 @@ import { Hono, type Context } from 'hono';
 import type { AuthEnv } from '../middleware/auth.js';
 import { bodyLimit } from 'hono/body-limit';
 import type { RunService } from '../../runner/run/run-service.js';
-import { beginHttpTurn } from '../begin-turn.js';
-import type { TranscriptStore } from '../../db/contract.js';
+import { submitHttpTurn } from '../submit-turn.js';
 import type { ProfileSet } from '../../config/profiles.js';
 import { callsModel } from '../../runner/agents/registry.js';
-import { idempotencyKeyOf, previousOutcome, runInProgress } from '../idempotency.js';
+import { idempotencyKeyOf } from '../idempotency.js';
 import { respondStored } from '../respond/stored.js';
 import { errorResponse } from '../errors.js';
 import { negotiateMode } from '../negotiate.js';
@@ -17,7 +16,6 @@ import { respondText } from '../respond/text.js';
 
 interface RunRouteDeps {
   runs: RunService;
-  transcripts: TranscriptStore;
   profiles: ProfileSet;
   maxBodyBytes: number;
   onRefused?: () => void;
@@ -40,33 +38,23 @@ export function runRoutes(deps: RunRouteDeps) {
     .all('/v1/sessions/:id/messages', onlyPost);
 }
 
-/** One turn: begun (or refused), then answered in the mode the client accepts, once its container runs. */
+/** One turn: submitted (or refused), then answered in the mode the client accepts, once its container runs. */
 async function runTurn(deps: RunRouteDeps, c: Context<AuthEnv>, sessionId: string | undefined) {
   const receivedAt = performance.now();
   const input = await readRunInput(c);
   const mode = negotiateMode(c.req.header('accept'));
   const idempotencyKey = idempotencyKeyOf(c);
-  let retryOf: string | undefined;
-  let retrySession: string | undefined;
-  if (idempotencyKey !== undefined) {
-    const previous = await previousOutcome(deps.transcripts, c.get('principal'), idempotencyKey, {
-      ...input,
-      ...(sessionId !== undefined && { sessionId }),
-    });
-    if (previous.kind === 'running') return runInProgress(c, previous.run);
-    if (previous.kind === 'ended')
-      return respondStored(c, mode, previous.run, previous.reply, textEventOf(deps.profiles, previous.run.agent));
-    if (previous.kind === 'retry') ({ id: retryOf, sessionId: retrySession } = previous.run);
-  }
-  const handle = await beginHttpTurn(deps, c, {
+  const turn = await submitHttpTurn(deps, c, {
     ...input,
     receivedAt,
     keepOutput: mode === 'json', // only a JSON answer carries the whole output
-    ...((retrySession ?? sessionId) !== undefined && { sessionId: retrySession ?? sessionId }),
+    ...(sessionId !== undefined && { sessionId }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
-    ...(retryOf !== undefined && { retryOf }),
   });
-  if (handle instanceof Response) return handle;
+  if (turn instanceof Response) return turn;
+  if (turn.kind === 'ended')
+    return respondStored(c, mode, turn.run, turn.reply, textEventOf(deps.profiles, turn.run.agent));
+  const handle = turn.handle;
   switch (mode) {
     case 'json':
       return respondJson(c, handle);

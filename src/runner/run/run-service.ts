@@ -18,6 +18,7 @@ import type { PlannedRun } from './planned-run.js';
 import { Run, type RunHandle, type RunParts } from './run.js';
 import { RunRecord } from './run-record.js';
 import { RunStopped } from './run-stopped.js';
+import { previousRun, type PreviousRun } from './previous-run.js';
 import type { ContainerRuntime } from '../runtime.js';
 
 export interface RunRequest {
@@ -28,7 +29,7 @@ export interface RunRequest {
   sessionId?: string;
   agent?: string;
   timeoutMs?: number;
-  /** The request's Idempotency-Key, stored with its run (src/http/idempotency.ts decides what a repeat gets). */
+  /** The request's Idempotency-Key, stored with its run (submit() decides what a repeat gets). */
   idempotencyKey?: string;
   /** Run this stored turn again (the run of that id never reached its container): the prompt is not stored twice. */
   retryOf?: string;
@@ -46,6 +47,11 @@ export interface RunRequest {
    */
   keepOutput?: boolean;
 }
+
+/** What submit() decided for a request: a run started, or the earlier run of its Idempotency-Key. */
+export type Submitted =
+  | { kind: 'started'; handle: RunHandle }
+  | Extract<PreviousRun, { kind: 'running' } | { kind: 'ended' }>;
 
 /** The settings a RunService reads. */
 export type RunServiceConfig = Pick<
@@ -131,6 +137,24 @@ export class RunService {
 
   get runningCount(): number {
     return this.inFlight.size;
+  }
+
+  /**
+   * What a request to run a turn gets: a run started for it, or, when its Idempotency-Key
+   * came before, that run (still running, or ended: answered from the store), or the same
+   * stored turn run again when the engine refused it before (src/runner/run/previous-run.ts).
+   * The routes only parse the request and render what this decides.
+   */
+  async submit(req: Omit<RunRequest, 'retryOf'>, signal?: AbortSignal): Promise<Submitted> {
+    if (req.idempotencyKey !== undefined) {
+      const previous = await previousRun(this.deps.store, req.principal, req.idempotencyKey, req);
+      if (previous.kind === 'running' || previous.kind === 'ended') return previous;
+      if (previous.kind === 'retry') {
+        const { id: retryOf, sessionId } = previous.run;
+        return { kind: 'started', handle: await this.begin({ ...req, sessionId, retryOf }, signal) };
+      }
+    }
+    return { kind: 'started', handle: await this.begin(req, signal) };
   }
 
   /**
@@ -328,7 +352,7 @@ export class RunService {
         access,
         modelKeyOf(config, planned.profile.kind) !== undefined,
       );
-      run = new Run(planned, agent, { grant, endGrant }, this.runParts());
+      run = new Run(planned, agent, { grant, endGrant }, this.runParts()).start();
       return run;
     } catch (err) {
       endGrant();

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 import type { RunGrant } from '../../gateway/run-tokens.js';
 import { EMPTY_RUN_METRICS, type RunMetrics } from '../../run-metrics.js';
-import type { Agent, AgentEvent, OutputParser, ToolCall, Usage } from '../agents/agent.js';
+import type { Agent, AgentEvent, OutputParser, PreparedTurn, ToolCall, Usage } from '../agents/agent.js';
 import { asRuntimeError, endingOfExit, endingOfFault, withStopError, type Ending } from './ending.js';
 import type { RunError, EndStatus } from './run-status.js';
 import { containerSpec } from './container-spec.js';
@@ -63,6 +63,11 @@ export interface RunHandle {
    * cancel and still reads (`stillReading`) gets the rest of the events, `done` last.
    */
   cancel(opts?: { stillReading?: boolean }): void;
+  /**
+   * The run goes on without its client (an Idempotency-Key's retry comes back for its end):
+   * from now on a `cancel()` from the client leaving only stops the reading.
+   */
+  detach(): void;
   /** The service stops it (shutdown). */
   stop(status: 'interrupted'): void;
 }
@@ -84,7 +89,7 @@ export interface ModelLease {
 }
 
 /**
- * One run, from its container's start to its stored end: it starts as it is built. It
+ * One run, from its container's start to its stored end: built, then `start()`ed. It
  * owns its stop (deadline, output cap, model budget, client gone, shutdown: the first
  * reason stands), `ready` and `result`, and its output on the way to the client.
  */
@@ -99,6 +104,11 @@ export class Run implements RunHandle {
   readonly ready: Promise<void>;
   readonly result: Promise<RunResult>;
 
+  private readonly ended = new Deferred<RunResult>();
+  /** Its client's leaving only stops the reading (detach()). */
+  private detached = false;
+  private readonly turn: PreparedTurn;
+  private deadline: NodeJS.Timeout | undefined;
   private readonly stopper = new AbortController();
   private readonly started = new Deferred<void>();
   /** The engine refused the run before its container started: the caller is told once its end is stored. */
@@ -110,7 +120,6 @@ export class Run implements RunHandle {
   private readonly stderr: OutputBuffer;
   /** The workspace the run left, checked; stored with its end (undefined: none kept). */
   private workspaceOut: Workspace | undefined;
-  private readonly deadline: NodeJS.Timeout;
 
   constructor(
     private readonly planned: PlannedRun,
@@ -121,7 +130,7 @@ export class Run implements RunHandle {
   ) {
     ({ sessionId: this.sessionId, runId: this.runId, agentName: this.agent, timeoutMs: this.timeoutMs } = planned);
     ({ textEvent: this.textEvent, streamsStderr: this.streamsStderr } = driver);
-    const turn = driver.prepare({
+    this.turn = driver.prepare({
       prompt: planned.prompt,
       history: planned.replay.messages,
       omitted: planned.replay.omitted,
@@ -130,8 +139,7 @@ export class Run implements RunHandle {
     // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
     // otherwise a paused reader would hold the run, and its slot, for good.
     this.stopper.signal.addEventListener('abort', () => this.events.stopWaiting(), { once: true });
-    this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
-    const { maxOutputBytes, maxStoredOutputBytes, instanceId } = parts.config;
+    const { maxOutputBytes, maxStoredOutputBytes } = parts.config;
     this.meter = new OutputMeter(this.metrics, maxOutputBytes, planned.receivedAt, () =>
       this.stopFor(new RunStopped('output_limit')),
     );
@@ -139,14 +147,31 @@ export class Run implements RunHandle {
     this.stderr = new OutputBuffer(maxStoredOutputBytes, planned.keepOutput);
     this.ready = this.started.promise;
     this.ready.catch(() => {}); // callers that stream may never await it
-    this.result = this.live(containerSpec(planned, turn, instanceId, Date.now(), parts.config.workspace)).catch(
-      (err: unknown) => this.failedInService(err),
-    );
+    this.result = this.ended.promise;
+  }
+
+  /** Starts the deadline and the container; `ready` and `result` tell how it goes. */
+  start(): this {
+    const { planned, parts } = this;
+    this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
+    const spec = containerSpec(planned, this.turn, parts.config.instanceId, Date.now(), parts.config.workspace);
+    void this.live(spec)
+      .catch((err: unknown) => this.failedInService(err))
+      .then(this.ended.resolve, this.ended.reject);
+    return this;
   }
 
   cancel(opts: { stillReading?: boolean } = {}): void {
+    if (this.detached && !opts.stillReading) {
+      this.events.abandon();
+      return;
+    }
     this.stopFor(new RunStopped('cancelled'));
     if (!opts.stillReading) this.events.abandon();
+  }
+
+  detach(): void {
+    this.detached = true;
   }
 
   stop(why: 'interrupted'): void {
