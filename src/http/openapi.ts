@@ -3,81 +3,10 @@ import { ERROR_CODES } from '../errors.js';
 import { STATUS_OF } from './errors.js';
 import { mountApiDocs } from './api-docs.js';
 import { withOperations } from './operations.js';
-import { ErrorSchema, MetricsSchema, RunRequestSchema } from './schemas.js';
+import { ErrorSchema, RunRequestSchema } from './schemas.js';
+import { RunEndErrorSchema, RunEventSchema, RunResultSchema } from './run-shapes.js';
 import { ChatRequestSchema } from './openai/chat-request.js';
 import { ChatCompletion, OpenAiModel, OpenAiModelList } from './openai/shapes.js';
-
-const RunResultSchema = z
-  .object({
-    session_id: z.string(),
-    run_id: z.string(),
-    agent: z.string(),
-    status: z.string(),
-    exit_code: z.number().nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).nullable(),
-    output: z.string(),
-    stderr: z.string(),
-    tool_calls: z.array(
-      z.object({
-        id: z.string(),
-        name: z.string(),
-        parameters: z.unknown(),
-        status: z.string().nullable(),
-        output: z.string().nullable(),
-      }),
-    ),
-    usage: z
-      .object({ input_tokens: z.number(), output_tokens: z.number(), total_tokens: z.number(), tool_calls: z.number() })
-      .nullable(),
-    metrics: MetricsSchema.partial(),
-  })
-  .openapi('RunResult');
-
-/** One server-sent event of a run (`event:` is the name, `data:` the JSON); the WebSocket sends the same as {type: name, ...data}. */
-const sseEvent = <N extends string>(event: N, data: z.ZodType, description: string) =>
-  z.object({ event: z.literal(event), data }).openapi({ description });
-const RunEventSchema = z
-  .union([
-    sseEvent(
-      'run',
-      z.object({ session_id: z.string(), run_id: z.string(), agent: z.string(), timeout_ms: z.number() }),
-      'first: the run and its session',
-    ),
-    sseEvent('stdout', z.object({ data: z.string() }), "a command agent's stdout, as it arrives"),
-    sseEvent('stderr', z.object({ data: z.string() }), "a command agent's stderr, as it arrives"),
-    sseEvent('delta', z.object({ text: z.string() }), "a model agent's text, as it streams"),
-    sseEvent(
-      'tool_use',
-      z.object({ id: z.string(), name: z.string(), parameters: z.unknown() }),
-      'a model agent called a tool',
-    ),
-    sseEvent(
-      'tool_result',
-      z.object({ id: z.string(), status: z.string().nullable(), output: z.string().nullable(), error: z.unknown() }),
-      "the tool's answer",
-    ),
-    sseEvent('warning', z.object({ message: z.string() }), 'a non-fatal error the agent reported'),
-    sseEvent(
-      'error',
-      z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
-      'the run ended in an error (just before done)',
-    ),
-    sseEvent(
-      'done',
-      z.object({
-        status: z.string(),
-        exit_code: z.number().nullable(),
-        error: z.object({ code: z.string(), message: z.string() }).nullable(),
-        usage: z.unknown(),
-        metrics: MetricsSchema.partial(),
-      }),
-      'last: how the run ended',
-    ),
-  ])
-  .openapi('RunEvent', {
-    description:
-      'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done',
-  });
 
 const runErrors = [
   'EMPTY_PROMPT',
@@ -100,22 +29,6 @@ const runErrors = [
   'AGENT_UNAVAILABLE',
 ] as const;
 
-/** The plain-text answer of a run that ended before printing anything, unless it succeeded. */
-const RunEndErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.string().openapi({
-        description: "the run's own error code (TIMEOUT, MODEL_ERROR, ...), else its status's name (FAILED)",
-      }),
-      message: z.string(),
-    }),
-    session_id: z.string(),
-    run_id: z.string(),
-    status: z.string(),
-    exit_code: z.number().nullable(),
-    stderr: z.string(),
-  })
-  .openapi('RunEndError');
 const runEndResponses = {
   502: {
     description: `RUNTIME_ERROR (the engine refused the container); in text/plain, also a run that failed before printing anything (a non-zero exit, a crash, its model's error, out of memory): RunEndError`,

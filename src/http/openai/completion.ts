@@ -6,8 +6,9 @@ import { openAiType } from '../errors.js';
 import { typedEvents } from '../respond/run-events.js';
 import { replayedHeaders } from '../idempotency.js';
 import { runEndError } from '../ended-run.js';
+import { storedResult } from '../stored-result.js';
 import type { z } from 'zod';
-import type { ChatCompletion } from './shapes.js';
+import type { ChatCompletion, ChatCompletionChunk } from './shapes.js';
 
 /**
  * A run as an OpenAI chat completion. A run that succeeded ends with finish_reason `stop`,
@@ -22,6 +23,27 @@ const FINISH: Partial<Record<RunResult['status'], 'stop' | 'length'>> = { succee
 
 const idOf = (runId: string) => `chatcmpl-${runId}`;
 const created = () => Math.floor(Date.now() / 1000);
+
+type Chunk = z.input<typeof ChatCompletionChunk>;
+type Finish = 'stop' | 'length';
+
+/** The fields every chunk of one completion repeats. */
+const chunkHead = (runId: string, agent: string) => ({
+  id: idOf(runId),
+  object: 'chat.completion.chunk' as const,
+  created: created(),
+  model: agent,
+});
+
+/** One chunk: a piece of the reply (`delta`), or the finish. */
+const chunkOf = (
+  head: ReturnType<typeof chunkHead>,
+  delta: Chunk['choices'][number]['delta'],
+  finish: Finish | null = null,
+): Chunk => ({
+  ...head,
+  choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+});
 
 function usageOf(r: Ended) {
   return (
@@ -90,14 +112,12 @@ export function respondStoredCompletion(
   stream: boolean,
   includeUsage: boolean,
 ): Response {
-  const r = endedOf(run, reply);
+  const r = storedResult(run, reply);
   const headers = replayedHeaders(run);
   if (!stream) return completion(c, r, headers);
-  const base = { id: idOf(r.runId), object: 'chat.completion.chunk', created: created(), model: r.agent };
-  const chunk = (delta: object, finish: string | null = null) => ({
-    ...base,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-  });
+  const base = chunkHead(r.runId, r.agent);
+  const chunk = (delta: Chunk['choices'][number]['delta'], finish: Finish | null = null) =>
+    chunkOf(base, delta, finish);
   const finish = FINISH[r.status];
   // As the live stream: a run that failed before any content is an error status, not a stream.
   if (!finish && r.output === '') return completion(c, r, headers);
@@ -108,7 +128,7 @@ export function respondStoredCompletion(
         chunk({ role: 'assistant', content: '' }),
         ...content,
         chunk({}, finish),
-        ...(includeUsage && usage ? [{ ...base, choices: [], usage }] : []),
+        ...(includeUsage && usage ? [{ ...base, choices: [], usage } satisfies Chunk] : []),
       ]
     : [chunk({ role: 'assistant', content: '' }), ...content, { ...runError(r).body, ephemera: ephemera(r) }];
   const body = [...events.map((e) => JSON.stringify(e)), '[DONE]'].map((data) => `data: ${data}\n\n`).join('');
@@ -117,27 +137,6 @@ export function respondStoredCompletion(
 
 /** What a completion reads of a run's end: from a run just ended, or from the store. */
 type Ended = Pick<RunResult, 'sessionId' | 'runId' | 'agent' | 'status' | 'exitCode' | 'error' | 'output' | 'usage'>;
-
-function endedOf(run: RunRow, reply: MessageRow | undefined): Ended {
-  return {
-    sessionId: run.sessionId,
-    runId: run.id,
-    agent: run.agent,
-    status: run.status as RunResult['status'],
-    exitCode: run.exitCode,
-    error: run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null,
-    output: reply?.content ?? '',
-    usage:
-      run.totalTokens === null
-        ? null
-        : {
-            inputTokens: run.inputTokens ?? 0,
-            outputTokens: run.outputTokens ?? 0,
-            totalTokens: run.totalTokens,
-            toolCalls: run.toolCalls ?? 0,
-          },
-  };
-}
 
 /**
  * `chat.completion.chunk`s as the reply arrives, then `[DONE]`; an error chunk when the run
@@ -154,9 +153,9 @@ export async function streamCompletion(c: Context, run: RunHandle, includeUsage:
   }
   return streamSSE(c, async (s) => {
     s.onAbort(() => run.cancel());
-    const base = { id: idOf(run.runId), object: 'chat.completion.chunk', created: created(), model: run.agent };
-    const chunk = (delta: object, finish: string | null = null) =>
-      send(s, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+    const base = chunkHead(run.runId, run.agent);
+    const chunk = (delta: Chunk['choices'][number]['delta'], finish: Finish | null = null) =>
+      send(s, chunkOf(base, delta, finish));
     await chunk({ role: 'assistant', content: '' });
     if (!first.done) await chunk({ content: first.value });
     for await (const content of contents) {
@@ -168,7 +167,7 @@ export async function streamCompletion(c: Context, run: RunHandle, includeUsage:
     if (finish) {
       await chunk({}, finish);
       const usage = usageOf(r);
-      if (includeUsage && usage) await send(s, { ...base, choices: [], usage });
+      if (includeUsage && usage) await send(s, { ...base, choices: [], usage } satisfies Chunk);
     } else {
       await send(s, { ...runError(r).body, ephemera: ephemera(r) });
     }
@@ -178,8 +177,9 @@ export async function streamCompletion(c: Context, run: RunHandle, includeUsage:
 
 /** The reply's text as the other streams decode it; stderr and tool events have no place here. */
 async function* replyTexts(run: RunHandle): AsyncGenerator<string, void> {
-  for await (const { event, data } of typedEvents(run)) {
-    if (event === 'stdout' || event === 'delta') yield (data.data ?? data.text) as string;
+  for await (const e of typedEvents(run)) {
+    if (e.event === 'stdout') yield e.data.data;
+    else if (e.event === 'delta') yield e.data.text;
   }
 }
 

@@ -33,6 +33,23 @@ export const ChatCompletion = z.object({
   ephemera: EphemeraOfRun,
 });
 
+/** One event of a streamed completion (`stream: true`), before the closing `[DONE]`. */
+export const ChatCompletionChunk = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: z.number(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number(),
+      delta: z.object({ role: z.literal('assistant').optional(), content: z.string().optional() }),
+      logprobs: z.null(),
+      finish_reason: z.enum(['stop', 'length']).nullable(),
+    }),
+  ),
+  usage: Usage.optional(),
+});
+
 export const OpenAiModel = z.object({
   id: z.string(),
   object: z.literal('model'),

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { RunHandle } from '../../runner/run/run.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import { usageJson } from './run-events.js';
+import type { RunResultJson } from '../run-shapes.js';
 
 /** One JSON document when the run has ended. A started run answers 200 whatever its status. */
 export async function respondJson(c: Context, run: RunHandle): Promise<Response> {
@@ -20,5 +21,5 @@ export async function respondJson(c: Context, run: RunHandle): Promise<Response>
     tool_calls: r.toolCalls,
     usage: usageJson(r.usage),
     metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES),
-  });
+  } satisfies RunResultJson);
 }

@@ -2,11 +2,9 @@ import { StringDecoder } from 'node:string_decoder';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { RunHandle, RunResult } from '../../runner/run/run.js';
 
-/** One event of a run as the streaming protocols (SSE, WebSocket) send it: a name and a JSON object. */
-export interface TypedEvent {
-  event: 'run' | 'stdout' | 'delta' | 'stderr' | 'tool_use' | 'tool_result' | 'warning' | 'error' | 'done';
-  data: Record<string, unknown>;
-}
+import type { TypedEvent } from '../run-shapes.js';
+
+export type { TypedEvent };
 
 /**
  * A run's events, typed: `run` first; then, as they happen, the reply's text (`stdout`
@@ -61,7 +59,7 @@ export async function* typedEvents(run: RunHandle): AsyncGenerator<TypedEvent> {
   }
 }
 
-export function doneData(r: RunResult) {
+export function doneData(r: RunResult): Extract<TypedEvent, { event: 'done' }>['data'] {
   return {
     status: r.status,
     exit_code: r.exitCode,

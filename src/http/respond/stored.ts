@@ -3,8 +3,10 @@ import type { MessageRow, RunRow } from '../../db/rows.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
-import type { EndStatus } from '../../runner/run/run-status.js';
+import { storedResult } from '../stored-result.js';
+import { usageJson } from './run-events.js';
 import { storedText } from './text-ending.js';
+import type { RunResultJson, TypedEvent } from '../run-shapes.js';
 
 /**
  * The outcome of a run that already ended, from the store, in the mode the client accepts:
@@ -19,59 +21,51 @@ export function respondStored(
   textEvent: 'stdout' | 'delta',
 ): Response {
   const headers = replayedHeaders(run);
-  const output = reply?.content ?? '';
-  const error = run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null;
-  const usage =
-    run.totalTokens === null
-      ? null
-      : {
-          input_tokens: run.inputTokens ?? 0,
-          output_tokens: run.outputTokens ?? 0,
-          total_tokens: run.totalTokens,
-          tool_calls: run.toolCalls ?? 0,
-        };
-  const metrics = metricsJson(run, ANSWERED_METRIC_NAMES);
-  const done = { status: run.status, exit_code: run.exitCode, error, usage, metrics };
+  const r = storedResult(run, reply);
+  const output = r.output;
+  const done = {
+    status: r.status,
+    exit_code: r.exitCode,
+    error: r.error,
+    usage: usageJson(r.usage),
+    metrics: metricsJson(run, ANSWERED_METRIC_NAMES),
+  };
   switch (mode) {
     case 'json':
       // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not stored.
       return c.json(
         {
-          session_id: run.sessionId,
-          run_id: run.id,
-          agent: run.agent,
+          session_id: r.sessionId,
+          run_id: r.runId,
+          agent: r.agent,
           output,
-          output_omitted_bytes: reply?.omittedBytes ?? 0,
+          output_omitted_bytes: r.outputOmittedBytes,
           stderr: run.stderr,
           tool_calls: [],
           ...done,
-        },
+        } satisfies RunResultJson,
         200,
         headers,
       );
     case 'text':
-      return storedText(
-        c,
-        {
-          sessionId: run.sessionId,
-          runId: run.id,
-          status: run.status as EndStatus,
-          exitCode: run.exitCode,
-          error,
-          stderr: run.stderr,
-        },
-        output,
-        headers,
-      );
+      return storedText(c, r, output, headers);
     case 'sse': {
-      const events: [string, unknown][] = [
-        ['run', { session_id: run.sessionId, run_id: run.id, agent: run.agent, timeout_ms: run.timeoutMs }],
+      const events: TypedEvent[] = [
+        {
+          event: 'run',
+          data: { session_id: run.sessionId, run_id: run.id, agent: run.agent, timeout_ms: run.timeoutMs },
+        },
       ];
-      if (output) events.push([textEvent, textEvent === 'delta' ? { text: output } : { data: output }]);
-      if (run.stderr && textEvent === 'stdout') events.push(['stderr', { data: run.stderr }]);
-      if (error) events.push(['error', { error }]);
-      events.push(['done', done]);
-      const body = events.map(([event, data]) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+      if (output)
+        events.push(
+          textEvent === 'delta'
+            ? { event: 'delta', data: { text: output } }
+            : { event: 'stdout', data: { data: output } },
+        );
+      if (run.stderr && textEvent === 'stdout') events.push({ event: 'stderr', data: { data: run.stderr } });
+      if (r.error) events.push({ event: 'error', data: { error: r.error } });
+      events.push({ event: 'done', data: done });
+      const body = events.map(({ event, data }) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join('');
       return c.body(body, 200, { ...headers, 'Content-Type': 'text/event-stream' });
     }
   }

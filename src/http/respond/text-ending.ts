@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { runEndError, runEndFields, succeeded, type EndedRun } from '../ended-run.js';
 import { readsTrailers } from './trailers.js';
+import type { RunEndErrorJson } from '../run-shapes.js';
 
 export const TEXT_HEADERS = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
 
@@ -16,7 +17,7 @@ type TextEnd = EndedRun & { stderr: string };
 export function endedBeforeOutput(c: Context, r: TextEnd, headers: Record<string, string> = {}): Response {
   if (succeeded(r)) return c.body(null, 200, { ...headers, ...TEXT_HEADERS, ...runEndFields(r) });
   const { status, error, headers: endHeaders } = runEndError(r);
-  const body = {
+  const body: RunEndErrorJson = {
     error,
     session_id: r.sessionId,
     run_id: r.runId,
