@@ -35,7 +35,10 @@ afterAll(async () => {
 const managedBy = (instance: string) =>
   docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
 
-/** Host processes whose command line is exactly `args` (the engine runs on this machine, so container processes show here too). */
+/**
+ * Host processes whose command line is exactly `args` (the engine runs on this machine, so container processes show
+ * here too).
+ */
 function hostProcesses(args: string[]): number[] {
   const want = `${args.join('\0')}\0`;
   return readdirSync('/proc')
@@ -50,7 +53,10 @@ function hostProcesses(args: string[]): number[] {
     .map(Number);
 }
 
-/** Reads a streamed reply until `marker` has arrived; `rest` resolves with the whole text (what came, if the connection broke). */
+/**
+ * Reads a streamed reply until `marker` has arrived; `rest` resolves with the whole text (what came, if the connection
+ * broke).
+ */
 async function readUntil(res: Response, marker: string) {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();

@@ -23,7 +23,9 @@ import { open, refusal } from './helpers/ws-client.js';
 // printing, and a last line (or trailers) when it ends after; the same endings in JSON, SSE,
 // the OpenAI-compatible API and a WebSocket. A run that succeeds is untouched.
 
-/** `quick`: a shell whose runs time out after 3 s, for a timeout in every mode (OpenAI's requests take no timeout_ms). */
+/**
+ * `quick`: a shell whose runs time out after 3 s, for a timeout in every mode (OpenAI's requests take no timeout_ms).
+ */
 const QUICK_MS = 3000;
 const PROFILES = {
   ...TEST_PROFILES,
@@ -46,7 +48,8 @@ afterAll(async () => {
 
 const runUrl = (query = '') => `${server.url}/v1/run${query}`;
 const lastLine = (message: string, runId: unknown) => `ephemera: ${message} [${String(runId)}]\n`;
-// A deadline that a container under load still prints within (the deadline counts from the slot, container start included).
+// A deadline that a container under load still prints within (the deadline counts from the slot, container start
+// included).
 const LATE = `?timeout_ms=${QUICK_MS}`;
 const deadlineLine = (runId: unknown) =>
   lastLine(`the run ended timeout: the run exceeded its ${QUICK_MS} ms deadline`, runId);
@@ -262,7 +265,8 @@ describe.each(CASES)('a run that $name', (c) => {
     if (c.openAi !== 200) expect(whole.headers['x-should-retry']).toBe('false'); // the OpenAI SDKs retry 5xx otherwise
     const streamed = await chat(c.agent, c.prompt, true);
     if (c.output === '' && c.status !== 'succeeded') {
-      // Nothing streamed yet: the same status and error as the whole answer, as OpenAI's API answers a request that fails before its stream.
+      // Nothing streamed yet: the same status and error as the whole answer, as OpenAI's API answers a request that
+      // fails before its stream.
       expect(streamed.status).toBe(c.openAi);
       expect(JSON.parse(streamed.body.toString())).toMatchObject({ error: { code: 'FAILED', type: 'server_error' } });
       return;
@@ -373,7 +377,10 @@ describe('a model agent whose key the service lacks', () => {
   });
 });
 
-/** Containers the engine created for an instance since a time (seconds): what it was asked to start, even if removed since. */
+/**
+ * Containers the engine created for an instance since a time (seconds): what it was asked to start, even if removed
+ * since.
+ */
 async function containersCreated(docker: Docker, instanceId: string, since: number): Promise<string[]> {
   const stream = await docker.getEvents({
     since,

@@ -232,7 +232,8 @@ describe('the gemini agent', () => {
       status: 'failed',
       errorCode: 'MODEL_ERROR',
     });
-    // The CLI's start-up noise (a node-pty load failure, colour and ripgrep warnings) is kept out: the failure comes first.
+    // The CLI's start-up noise (a node-pty load failure, colour and ripgrep warnings) is kept out: the failure comes
+    // first.
     expect(body.stderr).toMatch(/^Error when talking to Gemini API/);
     expect(body.stderr).not.toMatch(/pty\.node|innerError|256-color|Ripgrep/);
     const text = await h.app.request(post('/v1/run?agent=gemini', 'FAKE_ERROR_400 please'));

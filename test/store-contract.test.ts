@@ -477,7 +477,8 @@ describe.each([
       modelCalls: 2 ** 31 - 1,
     });
     expect(await s.transcripts.beginTurn(turn(sessionId, newId('run')))).toHaveProperty('userMessageId');
-    // A NUL in a search is a word break, as FTS5 takes it (its index stops at a NUL in a message: SQLite finds 'nul' only).
+    // A NUL in a search is a word break, as FTS5 takes it (its index stops at a NUL in a message: SQLite finds 'nul'
+    // only).
     expect((await s.sessions.listSessions({ q: 'nul \0' }, 10)).items.map((x) => x.id)).toContain(sessionId);
   });
 });

@@ -7,7 +7,8 @@
 // (a tar of the size the line names, if any), then the prompt. This gate reads the go line
 // byte by byte and the files to their exact size (nothing after them is consumed: the CLI
 // reads the prompt from the same stdin). A go line of the shape
-//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['sh' '-c' SHIM 'ephemera-workspace' WORKDIR] ['timeout' ['-s' SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
+//   [<FILES_PREFIX with N>] exec ['env' 'NAME=value'...] ['sh' '-c' SHIM 'ephemera-workspace' WORKDIR] ['timeout' ['-s'
+// SIG] SECS] '/usr/local/bin/ephemera-gemini' ARGS...
 // (every word quoted or plain; no $, `, ;, |, &, <, >, ( ), globs) is run in this process:
 // the env assignments are applied, a watcher process sends SIG (KILL by default) to this
 // process after SECS (as busybox `timeout` does), the entrypoint's file copies are done,
@@ -325,7 +326,9 @@ function readExactly(n) {
   return buf;
 }
 
-/** Unpacks a ustar archive (as the service writes it: folders and plain files) under `root`, then makes it read-only. */
+/**
+ * Unpacks a ustar archive (as the service writes it: folders and plain files) under `root`, then makes it read-only.
+ */
 function untar(buf, root) {
   for (let off = 0; off + 512 <= buf.length; ) {
     const h = buf.subarray(off, off + 512);

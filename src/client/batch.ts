@@ -9,7 +9,8 @@ import { EphemeraError, type EphemeraClient, type RunInput } from './ephemera-cl
  * earlier line has one, so an interrupted batch leaves a valid prefix; starting again
  * with the same output file resumes after it.
  *
- * Input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "files"?: {path: text | {base64}}, "id"?: any}
+ * Input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "files"?: {path: text |
+ * {base64}}, "id"?: any}
  */
 export interface BatchOptions {
   inputPath: string;

@@ -20,7 +20,10 @@ export interface ServiceConfig {
   /** Web origins (scheme://host[:port]) whose pages may call the API and open its WebSocket; none by default. */
   corsOrigins: string[];
   databasePath: string;
-  /** Postgres instead of SQLite (postgres://user:password@host/db): the store replicas share. Never logged: it may hold a password. */
+  /**
+   * Postgres instead of SQLite (postgres://user:password@host/db): the store replicas share. Never logged: it may hold
+   * a password.
+   */
   databaseUrl: string | undefined;
   /** A file holding DATABASE_URL's password (a Docker or Kubernetes secret), read at start: not in the environment. */
   databasePasswordFile: string | undefined;
@@ -52,8 +55,10 @@ export interface ServiceConfig {
   reapIntervalMs: number;
   /** Bounds on connections and on slow requests, applied to the HTTP server. */
   http: ServerLimits;
-  /** The model gateway agent containers call (see src/gateway): where it listens, and where each model agent's calls go (by kind). */
-  /** `ports`: every model gateway port the egress chain should open, this one among them (MODEL_GATEWAY_PORTS). */
+  /**
+   * The model gateway agent containers call (see src/gateway): where it listens, and where each model agent's calls go
+   * (by kind). `ports`: every model gateway port the egress chain should open, this one among them (MODEL_GATEWAY_PORTS).
+   */
   modelGateway: { host: string | undefined; port: number; ports: number[]; upstreams: Record<string, string> };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
   trustHostEgressRules: boolean;
@@ -320,7 +325,10 @@ const modelKeys = (agents: readonly AgentKindSettings[], e: ParsedEnv) =>
     }),
   );
 
-/** MODEL_KEYS_DIR: a folder of key files, each named after its variable in lower case (gemini_api_key), read when present. */
+/**
+ * MODEL_KEYS_DIR: a folder of key files, each named after its variable in lower case (gemini_api_key), read when
+ * present.
+ */
 function keyFileIn(dir: string | undefined, name: string): string | undefined {
   const file = dir === undefined ? undefined : join(dir, name.toLowerCase());
   return file !== undefined && existsSync(file) ? file : undefined;

@@ -1,4 +1,7 @@
-/** Bounds on what a client may hold of the HTTP server (read from the environment in ./env.ts; applied by src/http/server-limits.ts). */
+/**
+ * Bounds on what a client may hold of the HTTP server (read from the environment in ./env.ts; applied by
+ * src/http/server-limits.ts).
+ */
 export interface ServerLimits {
   /** Connections open at once; the next ones are closed as they arrive. */
   maxConnections: number;

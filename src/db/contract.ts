@@ -16,7 +16,10 @@ export interface Store {
   readonly keys: ApiKeyStore;
   readonly sessions: SessionQueries;
   readonly instances: InstanceStore;
-  /** RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go: dryRun). */
+  /**
+   * RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go:
+   * dryRun).
+   */
   prune(days: number, now?: number, opts?: { batch?: number; dryRun?: boolean }): Promise<number>;
   /**
    * The database's clock, epoch ms: what instances' heartbeats are written and judged by, so
@@ -108,7 +111,9 @@ export interface TurnStart {
   keyId: string | null;
   timeoutMs: number;
   prompt: string;
-  /** A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt. */
+  /**
+   * A new session's history, given with its first turn (the OpenAI API's earlier messages): stored before the prompt.
+   */
   earlier?: { role: MessageRole; content: string }[];
   /** The request's Idempotency-Key: a second turn with it (and the same API key) is refused ('duplicate'). */
   idempotencyKey?: string;

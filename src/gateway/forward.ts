@@ -33,7 +33,10 @@ export interface ModelApiShape {
   keyHeaders(apiKey: string): Record<string, string>;
   /** An error in the API's own shape, so the CLI reports it as it would the API's. */
   error(status: number, message: string): Response;
-  /** Why a call's body may not be forwarded (the API's error), if it may not: its JSON, or undefined when it is not JSON. */
+  /**
+   * Why a call's body may not be forwarded (the API's error), if it may not: its JSON, or undefined when it is not
+   * JSON.
+   */
   refusalOf?(body: unknown): Response | undefined;
   /** The usage reader for one call's answer. */
   usage(): UsageReader;
@@ -142,7 +145,10 @@ function refusalOf(shape: ModelApiShape, grant: RunGrant, isModelCall: boolean):
   return undefined;
 }
 
-/** The answer to pass back; `usageComplete` says whether its whole usage was counted (an uncounted answer's is: nothing). */
+/**
+ * The answer to pass back; `usageComplete` says whether its whole usage was counted (an uncounted answer's is:
+ * nothing).
+ */
 async function forward(
   req: Request,
   call: ModelCall,

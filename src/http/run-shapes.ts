@@ -41,7 +41,10 @@ export const RunResultSchema = z
   })
   .openapi('RunResult');
 
-/** One server-sent event of a run (`event:` is the name, `data:` the JSON); the WebSocket sends the same as {type: name, ...data}. */
+/**
+ * One server-sent event of a run (`event:` is the name, `data:` the JSON); the WebSocket sends the same as {type: name,
+ * ...data}.
+ */
 const sseEvent = <N extends string, D extends z.ZodType>(event: N, data: D, description: string) =>
   z.object({ event: z.literal(event), data }).openapi({ description });
 export const RunEventSchema = z

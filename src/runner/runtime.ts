@@ -5,7 +5,10 @@ import type { Capture } from './workspace-capture.js';
  * request can replace the Docker one without touching the routes or the run logic.
  */
 
-/** Files go in under this folder: a per-container volume, so they can be copied in before start even with a read-only root. */
+/**
+ * Files go in under this folder: a per-container volume, so they can be copied in before start even with a read-only
+ * root.
+ */
 export const FILES_ROOT = '/ephemera';
 
 export interface ContainerFile {
@@ -58,7 +61,9 @@ export interface ContainerExit {
   exitCode: number;
   /** The kernel killed it for exceeding its memory limit. */
   oomKilled: boolean;
-  /** What it handed back of its workdir (spec.workspace); undefined when nothing came (it died or was stopped first). */
+  /**
+   * What it handed back of its workdir (spec.workspace); undefined when nothing came (it died or was stopped first).
+   */
   capture?: Capture;
 }
 

@@ -20,7 +20,10 @@ if (!revision || revision.startsWith('--'))
 const RUNS = Number(arg('runs', '100'));
 const PROMPT = arg('prompt', 'echo hi');
 
-/** The revision's service, bundled as `npm run build` bundles it, in bench-results/ab-<rev>/ (its own src and migrations). */
+/**
+ * The revision's service, bundled as `npm run build` bundles it, in bench-results/ab-<rev>/ (its own src and
+ * migrations).
+ */
 function buildRevision(rev: string): string {
   const root = resolve('bench-results', `ab-${rev.replace(/[^\w.-]/g, '_')}`);
   rmSync(root, { recursive: true, force: true });

@@ -37,11 +37,16 @@ export interface FakeAnthropicRequest {
   stream: boolean;
   /** How many entries `messages` had. */
   turns: number;
-  /** The text of the prompt: the last user message that is not only tool results, its text blocks joined (the CLI puts a system-reminder block before the prompt). */
+  /**
+   * The text of the prompt: the last user message that is not only tool results, its text blocks joined (the CLI puts a
+   * system-reminder block before the prompt).
+   */
   lastUserText: string;
   /** The last message carries a `tool_result` block. */
   hasToolResult: boolean;
-  /** As received (`anthropic-version`, `anthropic-beta`, `user-agent: claude-cli/...`, `x-claude-code-session-id`, ...). */
+  /**
+   * As received (`anthropic-version`, `anthropic-beta`, `user-agent: claude-cli/...`, `x-claude-code-session-id`, ...).
+   */
   headers: IncomingHttpHeaders;
   body: MessagesRequest;
 }

@@ -43,9 +43,15 @@ export interface Harness {
   docker: Docker;
   instanceId: string;
   dbPath: string;
-  /** Rows of a statement (`?` placeholders) from the service's database, SQLite or Postgres: what a test checks was stored. */
+  /**
+   * Rows of a statement (`?` placeholders) from the service's database, SQLite or Postgres: what a test checks was
+   * stored.
+   */
   rows<T = Record<string, unknown>>(text: string, ...args: unknown[]): Promise<T[]>;
-  /** Every text the store holds from runs (stderr, error messages) and messages, run together: what a secret must not be found in. */
+  /**
+   * Every text the store holds from runs (stderr, error messages) and messages, run together: what a secret must not be
+   * found in.
+   */
   storedText(): Promise<string>;
   /** The store's session queries with other options (a smaller search bound, say), on the same database. */
   sessionQueries(opts: { maxSearchScan?: number }): Promise<SessionQueries>;
@@ -117,7 +123,9 @@ function sqliteRows(db: Db, text: string, args: unknown[]) {
   return [];
 }
 
-/** A harness on a store of the test's own (a Postgres database shared by replicas, say); closing it closes the store. */
+/**
+ * A harness on a store of the test's own (a Postgres database shared by replicas, say); closing it closes the store.
+ */
 export type StoreHarness = Omit<Harness, 'db' | 'dbPath' | 'rows' | 'storedText' | 'sessionQueries' | 'databaseEnv'>;
 
 export function serveOn(database: Store, opts: HarnessOptions = {}): StoreHarness {

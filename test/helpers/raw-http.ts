@@ -11,7 +11,9 @@ export interface RawAnswer {
   firstByteAtMs: number | null;
 }
 
-/** POSTs `body` to a real server and reads the whole answer, byte for byte (what a `curl -N` sees, and its trailers). */
+/**
+ * POSTs `body` to a real server and reads the whole answer, byte for byte (what a `curl -N` sees, and its trailers).
+ */
 export function rawPost(url: string, body: string, headers: Record<string, string> = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     let sentAt = 0;

@@ -23,7 +23,9 @@ export interface PostgresOptions {
   passwordFile?: string | undefined;
 }
 
-/** A secret file's content, without the line ends an editor or `echo` leave at its end (as a shell's $(cat) reads it). */
+/**
+ * A secret file's content, without the line ends an editor or `echo` leave at its end (as a shell's $(cat) reads it).
+ */
 async function passwordIn(file: string): Promise<string> {
   const password = (await readFile(file, 'utf8')).replace(/[\r\n]+$/, '');
   // Empty, pg would look for a password elsewhere (PGPASSWORD, ~/.pgpass): not what was asked.

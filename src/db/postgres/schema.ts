@@ -100,7 +100,9 @@ export const runs = pgTable(
     outputTokens: int64('output_tokens'),
     totalTokens: int64('total_tokens'),
     toolCalls: integer('tool_calls'),
-    /** Counted by the model gateway: calls forwarded, and those the model API answered with an error or never answered. */
+    /**
+     * Counted by the model gateway: calls forwarded, and those the model API answered with an error or never answered.
+     */
     modelCalls: integer('model_calls'),
     modelErrors: integer('model_errors'),
     /** What the run replayed of its session: messages kept, older ones left out (REPLAY_MAX_BYTES), their size. */

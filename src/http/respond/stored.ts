@@ -32,7 +32,8 @@ export function respondStored(
   };
   switch (mode) {
     case 'json':
-      // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not stored.
+      // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not
+      // stored.
       return c.json(
         {
           session_id: r.sessionId,

@@ -111,7 +111,10 @@ const stats = createRoute({
   },
 });
 
-/** Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key created. */
+/**
+ * Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key
+ * created.
+ */
 export function sessionRoutes(deps: { queries: SessionQueries; transcripts: TranscriptStore }) {
   const { queries, transcripts } = deps;
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });

@@ -63,7 +63,10 @@ export function wsRoutes(deps: WsRouteDeps) {
   );
 }
 
-/** A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, a session this key cannot see or of another agent. */
+/**
+ * A page of another origin (browsers always send Origin on a WebSocket), an unknown agent, a session this key cannot
+ * see or of another agent.
+ */
 async function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Promise<Response | undefined> {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== new URL(c.req.url).origin && !deps.corsOrigins.includes(origin)) {
@@ -94,7 +97,10 @@ async function refuse(c: Context<AuthEnv>, deps: WsRouteDeps): Promise<Response 
   return unavailable(c, deps.runs, agent ?? sessionAgent);
 }
 
-/** The conversation's agent, when it names one, cannot run (no model key, say): 503 before the upgrade, not an error per prompt. */
+/**
+ * The conversation's agent, when it names one, cannot run (no model key, say): 503 before the upgrade, not an error per
+ * prompt.
+ */
 function unavailable(c: Context<AuthEnv>, runs: RunService, agent: string | undefined): Response | undefined {
   const refused = agent === undefined ? undefined : runs.unavailableError(agent);
   return refused && errorResponse(c, refused.code, refused.message);

@@ -14,7 +14,10 @@ export interface Agent {
   prepare(turn: TurnInput): PreparedTurn;
   /** A fresh parser for one run's stdout. */
   parser(): OutputParser;
-  /** The verdict: succeeded or failed, from the exit code and what the parser saw (the run's ending may still be another: see ../run/ending.ts). */
+  /**
+   * The verdict: succeeded or failed, from the exit code and what the parser saw (the run's ending may still be
+   * another: see ../run/ending.ts).
+   */
   judge(exitCode: number, parsed: ParsedOutput): Verdict;
 }
 

@@ -28,7 +28,10 @@ interface UsageMetadata {
   totalTokenCount?: number;
 }
 
-/** Each event of a streamed answer repeats the call's running `usageMetadata`; a JSON answer (maybe an array) has it last. */
+/**
+ * Each event of a streamed answer repeats the call's running `usageMetadata`; a JSON answer (maybe an array) has it
+ * last.
+ */
 const geminiUsage = (): UsageReader => ({
   hint: 'usageMetadata',
   read(part) {
