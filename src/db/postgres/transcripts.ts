@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../contract.js';
 import { endColumns } from '../shared/run-end.js';
-import { replayedSize } from '../shared/replay.js';
+import { replayOf } from '../shared/replay.js';
 import type { Replay, StoredEnding, TurnBegun, TurnStart } from '../contract.js';
 import type { MessageRow, RunRow, SessionRow } from '../rows.js';
 import { messages, runs, sessions } from './schema.js';
@@ -148,32 +148,29 @@ export class PgTranscriptStore implements TranscriptStore {
 
   /** As the SQLite store's: newest first, only as far as the bound, here a page per round trip. */
   async replayBefore(sessionId: string, messageId: number, maxBytes: number): Promise<Replay> {
-    const kept: MessageRow[] = [];
-    let bytes = 0;
-    let before = messageId;
-    walk: for (;;) {
+    const countAll = async () => {
+      const [total] = await this.db
+        .select({ n: count() })
+        .from(messages)
+        .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)));
+      return total!.n;
+    };
+    return replayOf(this.newestFirst(sessionId, messageId), maxBytes, countAll);
+  }
+
+  /** The session's messages before `messageId`, newest first, a page per round trip, read as far as the caller goes. */
+  private async *newestFirst(sessionId: string, messageId: number): AsyncGenerator<MessageRow> {
+    for (let before = messageId; ; ) {
       const page = await this.db
         .select()
         .from(messages)
         .where(and(eq(messages.sessionId, sessionId), lt(messages.id, before)))
         .orderBy(desc(messages.id))
         .limit(REPLAY_PAGE);
-      for (const m of page) {
-        const size = replayedSize(m);
-        if (bytes + size > maxBytes) break walk;
-        kept.push(m);
-        bytes += size;
-      }
-      if (page.length < REPLAY_PAGE) break;
+      yield* page;
+      if (page.length < REPLAY_PAGE) return;
       before = page.at(-1)!.id;
     }
-    while (kept.at(-1)?.role === 'assistant') bytes -= replayedSize(kept.pop()!);
-    kept.reverse();
-    const [total] = await this.db
-      .select({ n: count() })
-      .from(messages)
-      .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)));
-    return { kept: true, messages: kept, omitted: total!.n - kept.length, bytes };
   }
 
   messagesOf(sessionId: string): Promise<MessageRow[]> {

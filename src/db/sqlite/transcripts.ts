@@ -4,7 +4,7 @@ import type { Db } from './open.js';
 import { digestIn, putWorkspace } from './workspaces.js';
 import { messages, runs, sessions } from './schema.js';
 import type { MessageRow, RunRow, SessionRow } from '../rows.js';
-import { replayedSize } from '../shared/replay.js';
+import { replayOf } from '../shared/replay.js';
 import { endColumns } from '../shared/run-end.js';
 
 /** Sessions, their messages and their runs: everything the service keeps. */
@@ -171,22 +171,13 @@ export class SqliteTranscriptStore implements TranscriptStore {
            from messages where session_id = ? and id < ? order by id desc`,
       )
       .iterate(sessionId, messageId) as IterableIterator<MessageRow>;
-    const kept: MessageRow[] = [];
-    let bytes = 0;
-    for (const m of newestFirst) {
-      const size = replayedSize(m);
-      if (bytes + size > maxBytes) break;
-      kept.push(m);
-      bytes += size;
-    }
-    while (kept.at(-1)?.role === 'assistant') bytes -= replayedSize(kept.pop()!);
-    kept.reverse();
-    const total = this.db
-      .select({ n: count() })
-      .from(messages)
-      .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
-      .get()!.n;
-    return { kept: true, messages: kept, omitted: total - kept.length, bytes };
+    const countAll = () =>
+      this.db
+        .select({ n: count() })
+        .from(messages)
+        .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
+        .get()!.n;
+    return replayOf(newestFirst, maxBytes, countAll);
   }
 
   async messagesOf(sessionId: string): Promise<MessageRow[]> {
