@@ -4,7 +4,7 @@
 // For a change's own claim ("first byte does not change"); the raw-engine baseline is
 // `npm run bench`. Both builds use this checkout's node_modules. Loopback only; stops by itself.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,6 +79,9 @@ function run(port: number): Promise<{ first: number; total: number }> {
   });
 }
 
+/** A process's resident memory, in MB. */
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
 
 async function main() {
@@ -91,12 +94,17 @@ async function main() {
     revision: [] as Array<{ first: number; total: number }>,
     current: [] as Array<{ first: number; total: number }>,
   };
+  const memory = { idle: { revision: 0, current: 0 }, after: { revision: 0, current: 0 } };
   try {
+    // Both ready and idle for a second, as `npm run bench` reads the idle figure.
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const name of ['revision', 'current'] as const) memory.idle[name] = rssMb(services[name].proc.pid!);
     for (let i = 0; i < 5; i++) for (const s of Object.values(services)) await run(s.port); // warm-up
     for (let i = 0; i < RUNS; i++) {
       const order = i % 2 === 0 ? (['revision', 'current'] as const) : (['current', 'revision'] as const);
       for (const name of order) samples[name].push(await run(services[name].port));
     }
+    for (const name of ['revision', 'current'] as const) memory.after[name] = rssMb(services[name].proc.pid!);
   } finally {
     for (const s of Object.values(services)) {
       s.proc.kill('SIGTERM');
@@ -121,7 +129,20 @@ async function main() {
       ratio: +(b / a).toFixed(3),
     };
   };
-  const table = [row('first', 0.5), row('first', 0.95), row('total', 0.5), row('total', 0.95)];
+  const rss = (when: 'idle' | 'after') => ({
+    measure: when === 'idle' ? 'RSS idle MB' : `RSS after ${RUNS * 2 + 10} runs MB`,
+    revision: +memory[when].revision.toFixed(1),
+    current: +memory[when].current.toFixed(1),
+    ratio: +(memory[when].current / memory[when].revision).toFixed(3),
+  });
+  const table = [
+    row('first', 0.5),
+    row('first', 0.95),
+    row('total', 0.5),
+    row('total', 0.95),
+    rss('idle'),
+    rss('after'),
+  ];
   console.table(table);
   writeFileSync('bench-results/ab.json', JSON.stringify({ revision, runs: RUNS, prompt: PROMPT, table }, null, 2));
 }
