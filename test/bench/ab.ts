@@ -4,10 +4,11 @@
 // For a change's own claim ("first byte does not change"); the raw-engine baseline is
 // `npm run bench`. Both builds use this checkout's node_modules. Loopback only; stops by itself.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from '../helpers/service-process.js';
 
 const arg = (name: string, fallback: string) => {
@@ -28,14 +29,24 @@ function buildRevision(rev: string): string {
   const root = resolve('bench-results', `ab-${rev.replace(/[^\w.-]/g, '_')}`);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  const tar = execFileSync('git', ['archive', rev, 'src', 'scripts', 'migrations', 'package.json']);
+  const tar = execFileSync('git', ['archive', rev, 'src', 'scripts', 'migrations', 'package.json'], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
   execFileSync('tar', ['-x', '-C', root], { input: tar });
   symlinkSync(resolve('node_modules'), join(root, 'node_modules'));
   execFileSync(process.execPath, ['scripts/bundle.mjs', 'dist/bundle/index.js'], { cwd: root, stdio: 'inherit' });
-  return join(root, 'dist/bundle/index.js');
+  return root;
 }
 
-async function startService(bundle: string, name: string): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+/** The node flags a checkout starts its service with (scripts/node-flags.mjs; none before it existed). */
+async function nodeFlagsOf(root: string): Promise<string[]> {
+  const file = join(root, 'scripts/node-flags.mjs');
+  if (!existsSync(file)) return [];
+  return ((await import(pathToFileURL(file).href)) as { SERVICE_NODE_FLAGS: string[] }).SERVICE_NODE_FLAGS;
+}
+
+/** A checkout's service, started as its `npm start` starts it (its node flags, its bundle). */
+async function startService(root: string, name: string): Promise<{ port: number; proc: ChildProcess; dir: string }> {
   const [port, gateway] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), `ephemera-ab-${name}-`));
   const env = {
@@ -47,7 +58,8 @@ async function startService(bundle: string, name: string): Promise<{ port: numbe
     INSTANCE_ID: `ab-${name}-${port}`,
     LOG_LEVEL: 'warn',
   };
-  const proc = spawn(process.execPath, [bundle], { env, stdio: 'ignore' });
+  const args = [...(await nodeFlagsOf(root)), join(root, 'dist/bundle/index.js')];
+  const proc = spawn(process.execPath, args, { env, stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     if (await healthy(port)) return { port, proc, dir };
     await new Promise((r) => setTimeout(r, 50));
@@ -88,7 +100,7 @@ async function main() {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   const services = {
     revision: await startService(buildRevision(revision!), 'revision'),
-    current: await startService(resolve('dist/bundle/index.js'), 'current'),
+    current: await startService(resolve('.'), 'current'),
   };
   const samples = {
     revision: [] as Array<{ first: number; total: number }>,

@@ -19,6 +19,7 @@ import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/docker/frames.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort } from '../helpers/service-process.js';
+import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
 
 const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
@@ -273,7 +274,7 @@ async function startService(
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const svc = spawn(process.execPath, ['dist/bundle/index.js'], {
+  const svc = spawn(process.execPath, [...SERVICE_NODE_FLAGS, 'dist/bundle/index.js'], {
     env: {
       ...process.env,
       PORT: String(port),
