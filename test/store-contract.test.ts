@@ -240,6 +240,13 @@ describe.each([
     expect(bounded.messages.length).toBeGreaterThan(30);
     expect(bounded.bytes).toBeLessThanOrEqual(50 * 210);
     expect(bounded.messages.at(-1)!.id).toBe(all.at(-2)!.id);
+    // Another request's writes while a replay is read: on SQLite one connection serves both,
+    // and a write while the replay's statement is still open throws ("busy executing a query").
+    const [during] = await Promise.all([
+      s.transcripts.replayBefore(sessionId, last.id + 1, 10_000_000),
+      session({ prompt: 'meanwhile', reply: 'another turn' }),
+    ]);
+    expect(during.messages).toHaveLength(300);
   });
 
   it('searches phrases as FTS5 does, newest first, and only in the owner’s sessions', async () => {

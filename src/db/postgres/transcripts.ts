@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { TranscriptStore } from '../contract.js';
 import { endColumns } from '../shared/run-end.js';
-import { replayOf } from '../shared/replay.js';
+import { ReplayWalk } from '../shared/replay.js';
 import type { Replay, StoredEnding, TurnBegun, TurnStart } from '../contract.js';
 import type { MessageRow, RunRow, SessionRow } from '../rows.js';
 import { messages, runs, sessions } from './schema.js';
@@ -148,14 +148,13 @@ export class PgTranscriptStore implements TranscriptStore {
 
   /** As the SQLite store's: newest first, only as far as the bound, here a page per round trip. */
   async replayBefore(sessionId: string, messageId: number, maxBytes: number): Promise<Replay> {
-    const countAll = async () => {
-      const [total] = await this.db
-        .select({ n: count() })
-        .from(messages)
-        .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)));
-      return total!.n;
-    };
-    return replayOf(this.newestFirst(sessionId, messageId), maxBytes, countAll);
+    const walk = new ReplayWalk(maxBytes);
+    for await (const m of this.newestFirst(sessionId, messageId)) if (!walk.take(m)) break;
+    const [total] = await this.db
+      .select({ n: count() })
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)));
+    return walk.end(total!.n);
   }
 
   /** The session's messages before `messageId`, newest first, a page per round trip, read as far as the caller goes. */

@@ -4,7 +4,7 @@ import type { Db } from './open.js';
 import { digestIn, putWorkspace } from './workspaces.js';
 import { messages, runs, sessions } from './schema.js';
 import type { MessageRow, RunRow, SessionRow } from '../rows.js';
-import { replayOf } from '../shared/replay.js';
+import { ReplayWalk } from '../shared/replay.js';
 import { endColumns } from '../shared/run-end.js';
 
 /** Sessions, their messages and their runs: everything the service keeps. */
@@ -171,13 +171,15 @@ export class SqliteTranscriptStore implements TranscriptStore {
            from messages where session_id = ? and id < ? order by id desc`,
       )
       .iterate(sessionId, messageId) as IterableIterator<MessageRow>;
-    const countAll = () =>
-      this.db
-        .select({ n: count() })
-        .from(messages)
-        .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
-        .get()!.n;
-    return replayOf(newestFirst, maxBytes, countAll);
+    const walk = new ReplayWalk(maxBytes);
+    // Synchronously: the statement stays open until the loop leaves it (break returns it).
+    for (const m of newestFirst) if (!walk.take(m)) break;
+    const total = this.db
+      .select({ n: count() })
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), lt(messages.id, messageId)))
+      .get()!.n;
+    return walk.end(total);
   }
 
   async messagesOf(sessionId: string): Promise<MessageRow[]> {
