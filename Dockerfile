@@ -59,5 +59,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # A better-sqlite3 built for another Node would fail at the first query: fail the build instead.
 RUN node -e "new (require('better-sqlite3'))(':memory:').close()"
-# The bundle (scripts/bundle.mjs): one file, ~25 MB less memory than tsc's output.
+# The bundle (scripts/bundle.mjs), ~25 MB less memory than tsc's output; the node flags are scripts/node-flags.mjs's.
 CMD ["node", "--max-semi-space-size=1", "dist/bundle/index.js"]

@@ -1,6 +1,7 @@
-// Bundles the service (src/index.ts) into one ESM file, dist/bundle/index.js, for
-// `npm start` and the Docker image. Why: one minified file costs far less memory than
-// the ~560 modules tsc's output loads one by one (BENCHMARKS.md, idle RSS).
+// Bundles the service (src/index.ts) into dist/bundle/index.js, with dist/bundle/chunks/ for
+// what it imports only when used (the Postgres store), for `npm start` and the Docker image.
+// Why: minified ESM costs far less memory than the ~560 modules tsc's output loads one by
+// one (BENCHMARKS.md, idle RSS).
 //
 // dockerode and docker-modem require @grpc/grpc-js, @grpc/proto-loader (BuildKit
 // sessions) and ssh2 (ssh:// engines) at the top of their files, and ssh2 compiles a
@@ -8,8 +9,8 @@
 // ssh:// DOCKER_HOST. In the bundle each of them is a small stand-in that requires the
 // real package from node_modules the first time it is used.
 //
-// The file sits two folders below the package root, like dist/db/open.js, so the
-// migrations/ path resolves the same. Usage: node scripts/bundle.mjs [outfile]
+// The migrations/ folder is found from any of these files by walking up to package.json
+// (src/db/shared/migrations.ts). Usage: node scripts/bundle.mjs [outfile]
 import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';

@@ -4,14 +4,13 @@ import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import * as schema from './schema.js';
-import { MIGRATIONS as SQLITE_MIGRATIONS } from '../shared/migrations.js';
+import { migrationsFolder } from '../shared/migrations.js';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 /** A transaction: what the stores' helpers take, as they take the database itself. */
 export type PgTx = Parameters<Parameters<PgDb['transaction']>[0]>[0];
 
 // Beside SQLite's (src/db/shared/migrations.ts finds them from the source, the build and the bundle alike).
-const MIGRATIONS = join(SQLITE_MIGRATIONS, 'postgres');
 
 /** Any number: replicas starting together take turns at the migrations (pg_advisory_lock). */
 const MIGRATION_LOCK = 0x657068656d; // "ephem"
@@ -63,7 +62,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     const lock = await pool.connect();
     try {
       await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      await migrate(db, { migrationsFolder: MIGRATIONS });
+      await migrate(db, { migrationsFolder: join(migrationsFolder(), 'postgres') });
     } finally {
       await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
       lock.release();

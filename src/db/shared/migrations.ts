@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
  * package.json, found by walking up from this module: it is reached from src/db/shared under
  * tsx, dist/db/shared after tsc and dist/bundle/chunks in the bundle (scripts/bundle.mjs), at
  * different depths. The walk stops at the package's root: never a migrations/ folder above it.
+ * Looked for when a store opens, so that a missing folder is that store's error, said as such.
  */
-export const MIGRATIONS = packageFolder('migrations', dirname(fileURLToPath(import.meta.url)));
+export const migrationsFolder = (): string => packageFolder('migrations', dirname(fileURLToPath(import.meta.url)));
 
 function packageFolder(name: string, from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {

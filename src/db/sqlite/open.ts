@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.js';
-import { MIGRATIONS } from '../shared/migrations.js';
+import { migrationsFolder } from '../shared/migrations.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
@@ -31,7 +31,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS });
+  migrate(db, { migrationsFolder: migrationsFolder() });
   // New ones took the file's mode; left-over ones (a crash, an older version) may not have.
   if (onDisk) for (const suffix of ['-wal', '-shm']) makePrivate(resolve(path) + suffix, warn);
   return db;

@@ -65,7 +65,7 @@ export interface RunHandle {
   cancel(opts?: { stillReading?: boolean }): void;
   /**
    * The run goes on without its client (an Idempotency-Key's retry comes back for its end):
-   * from now on a `cancel()` from the client leaving only stops the reading.
+   * from now on `cancel()` only stops the reading; the deadline and the service's `stop` still end it.
    */
   detach(): void;
   /** The service stops it (shutdown). */
@@ -153,8 +153,8 @@ export class Run implements RunHandle {
   /** Starts the deadline and the container; `ready` and `result` tell how it goes. */
   start(): this {
     const { planned, parts } = this;
-    this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
     const spec = containerSpec(planned, this.turn, parts.config.instanceId, Date.now(), parts.config.workspace);
+    this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
     void this.live(spec)
       .catch((err: unknown) => this.failedInService(err))
       .then(this.ended.resolve, this.ended.reject);
@@ -162,7 +162,7 @@ export class Run implements RunHandle {
   }
 
   cancel(opts: { stillReading?: boolean } = {}): void {
-    if (this.detached && !opts.stillReading) {
+    if (this.detached) {
       this.events.abandon();
       return;
     }
