@@ -1,4 +1,4 @@
-import { workspaceShim } from '../src/runner/workspace-capture.js';
+import { workspaceShim } from '../src/runner/protocol/workspace.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

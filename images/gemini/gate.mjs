@@ -1,5 +1,5 @@
 // The standby gate of the gemini image: a drop-in for the plain gate
-//   sh -c 'IFS= read -r go && eval "$go"'   (src/runner/docker/standby/gate.ts)
+//   sh -c 'IFS= read -r go && eval "$go"'   (src/runner/protocol/go-line.ts)
 // that loads Gemini CLI's code while it waits, so that after the go line only the CLI's
 // main() runs.
 //
@@ -49,7 +49,7 @@ const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modul
 const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
-// What src/runner/docker/standby/gate.ts writes before `exec` when the run has files: kept in step with it.
+// What src/runner/protocol/go-line.ts writes before `exec` when the run has files: kept in step with it.
 const FILES_PREFIX =
   /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
@@ -212,7 +212,7 @@ function plan(words) {
       i++;
     }
   }
-  // The workspace shim (src/runner/workspace-capture.ts): `sh -c <script> ephemera-workspace <workdir>`.
+  // The workspace shim (src/runner/protocol/workspace.ts): `sh -c <script> ephemera-workspace <workdir>`.
   let workspace;
   if (
     words[i] === 'sh' &&

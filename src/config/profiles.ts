@@ -30,7 +30,7 @@ export interface AgentProfile {
   ownDeadline: boolean;
   /**
    * The workdir is the session's workspace: restored at each run's start, taken back at its
-   * end (src/runner/workspace-capture.ts). Needs a workdir (a tmpfs of the run's user).
+   * end (src/runner/protocol/workspace.ts). Needs a workdir (a tmpfs of the run's user).
    */
   keepWorkspace: boolean;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };

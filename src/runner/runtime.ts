@@ -1,4 +1,4 @@
-import type { Capture } from './workspace-capture.js';
+import type { Capture } from './protocol/workspace.js';
 /**
  * The container life cycle behind one small interface, so that another engine
  * (Podman, Kubernetes) or a mode that starts single-use containers ahead of their
@@ -43,7 +43,7 @@ export interface ContainerSpec {
    */
   ownDeadlineAt: number | undefined;
   /**
-   * The workdir is the session's (workspace-capture.ts): the command runs under the workspace
+   * The workdir is the session's (../protocol/workspace.ts): the command runs under the workspace
    * shim, which reads `boundary` and the size of `restore` (the stored workspace's tar) as
    * stdin's first line, and that tar next. Undefined: not kept.
    */

@@ -1,4 +1,4 @@
-import type { Capture } from '../runner/workspace-capture.js';
+import type { Capture } from '../runner/protocol/workspace.js';
 import {
   checkBounds,
   checkEntryBounds,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CaptureSplitter, newBoundary } from '../../src/runner/workspace-capture.js';
+import { CaptureSplitter, newBoundary } from '../../src/runner/protocol/workspace.js';
 
 const B = newBoundary();
 

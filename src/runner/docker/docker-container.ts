@@ -3,7 +3,8 @@ import type Docker from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import { STDERR_HEAD_BYTES, wrapperFailed } from './own-deadline.js';
-import { CaptureSplitter, workspaceShim, type Capture } from '../workspace-capture.js';
+import { CaptureSplitter, workspaceShim, type Capture } from '../protocol/workspace.js';
+import { stdinOf } from '../protocol/stdin.js';
 import {
   FILES_ROOT,
   RuntimeError,
@@ -38,7 +39,7 @@ export async function runToExit(
 
 /**
  * Passes the container's output to the sink until it ends. With a kept workspace, what
- * follows the boundary on stdout is the workspace (workspace-capture.ts), not output.
+ * follows the boundary on stdout is the workspace (../protocol/workspace.ts), not output.
  */
 async function relay(
   stream: Duplex,
@@ -69,14 +70,6 @@ async function relay(
   const { rest, capture } = splitter.end();
   if (rest.length > 0) await sink.stdout(rest);
   return { stderrHead, capture };
-}
-
-/** The process's stdin: with a kept workspace, the shim's line (boundary, tar size) and the tar first. */
-function stdinOf(spec: ContainerSpec): Buffer {
-  const w = spec.workspace;
-  if (!w) return spec.stdin;
-  const restore = w.restore ?? Buffer.alloc(0);
-  return Buffer.concat([Buffer.from(`${w.boundary} ${restore.length}\n`), restore, spec.stdin]);
 }
 
 /** The workspace shim's words, when the workspace is kept. */

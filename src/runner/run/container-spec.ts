@@ -2,7 +2,7 @@ import type { AgentProfile } from '../../config/profiles.js';
 import type { PreparedTurn } from '../agents/agent.js';
 import type { PlannedRun } from './planned-run.js';
 import type { ContainerSpec } from '../runtime.js';
-import { newBoundary } from '../workspace-capture.js';
+import { newBoundary } from '../protocol/workspace.js';
 import type { WorkspaceBounds } from '../../workspace/archive.js';
 
 /** A container may outlive its deadline by this much (kill and removal) before any instance reaps it. */

@@ -6,7 +6,7 @@ import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type 
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../../agents/run-user.js';
 import { secondsUntil, underTimeout } from '../own-deadline.js';
-import { GATE, goLine, inlineFiles, plainGoLine } from './gate.js';
+import { GATE, goLine, inlineFiles, plainGoLine } from '../../protocol/go-line.js';
 
 interface DockerWaiting extends WaitingContainer {
   container: Docker.Container;

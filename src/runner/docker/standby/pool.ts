@@ -48,7 +48,7 @@ class ProfileStandby {
 
 /**
  * Single-use containers started before their request: for each profile with `standby: N`,
- * N containers are created, attached and started, and wait at the gate (./gate.ts) holding
+ * N containers are created, attached and started, and wait at the gate (../../protocol/go-line.ts) holding
  * nothing of any request. A run takes one (its files, go line and prompt reach it then, and
  * its deadline starts then) or, when none is ready, starts a container of its own at once:
  * it never waits for a refill. Each container serves exactly one run and is removed after;

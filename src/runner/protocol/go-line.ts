@@ -1,5 +1,5 @@
-import { FILES_ROOT, type ContainerFile } from '../../runtime.js';
-import { WORKSPACE_SHIM } from '../../workspace-capture.js';
+import { FILES_ROOT, type ContainerFile } from '../runtime.js';
+import { WORKSPACE_SHIM } from './workspace.js';
 
 /**
  * A standby container runs a gate instead of its command: it waits for one line on stdin
