@@ -24,16 +24,16 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readFileSync,
   readSync,
-  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { FILES_PREFIX, plan, shellWords } from './go-line.mjs';
+import { untar } from './untar.mjs';
 
 // stdin through a description of its own, opened before the CLI's modules load: they make fd 0
 // non-blocking, and reads on it would then have to poll. Same pipe, same bytes.
@@ -46,12 +46,8 @@ const STDIN = (() => {
   }
 })();
 const BUNDLE = process.env.EPHEMERA_GEMINI_BUNDLE ?? '/opt/gemini-cli/node_modules/@google/gemini-cli/bundle';
-const ENTRYPOINT = '/usr/local/bin/ephemera-gemini';
 const FILES_ROOT = '/ephemera';
 const FILES = '/ephemera/gemini';
-// What src/runner/protocol/go-line.ts writes before `exec` when the run has files: kept in step with it.
-const FILES_PREFIX =
-  /^dd bs=65536 count=(\d+) iflag=count_bytes,fullblock 2>\/dev\/null \| tar -x -C \/ephemera && chmod -R a-w \/ephemera && exec (.*)$/;
 // Modules the CLI imports only once main runs (node-pty, tree-sitter, ...), as recorded at
 // image build by warm.mjs (EPHEMERA_GATE_RECORD): imported here too, while waiting.
 const PRELOAD = process.env.EPHEMERA_GATE_PRELOAD_LIST ?? '/opt/gemini-cli/warm/preload.json';
@@ -151,94 +147,6 @@ function readGoLine() {
   }
 }
 
-/** Shell words of a go line made only of quoted and plain words; undefined for anything else. */
-function shellWords(line) {
-  const words = [];
-  let i = 0;
-  while (i < line.length) {
-    while (line[i] === ' ' || line[i] === '\t') i++;
-    if (i >= line.length) break;
-    let word = '';
-    while (i < line.length && line[i] !== ' ' && line[i] !== '\t') {
-      const c = line[i];
-      if (c === "'") {
-        const end = line.indexOf("'", i + 1);
-        if (end < 0) return undefined;
-        word += line.slice(i + 1, end);
-        i = end + 1;
-      } else if (c === '"') {
-        i++;
-        for (;;) {
-          if (i >= line.length) return undefined;
-          const d = line[i];
-          if (d === '"') {
-            i++;
-            break;
-          }
-          if (d === '$' || d === '`') return undefined;
-          if (d === '\\' && '$`"\\\n'.includes(line[i + 1] ?? '')) {
-            word += line[i + 1];
-            i += 2;
-            continue;
-          }
-          word += d;
-          i++;
-        }
-      } else if (c === '\\') {
-        if (i + 1 >= line.length) return undefined;
-        word += line[i + 1];
-        i += 2;
-      } else if (/[A-Za-z0-9_@%+=:,./-]/.test(c)) {
-        word += c;
-        i++;
-      } else {
-        return undefined; // $ ` ; | & < > ( ) * ? [ ~ # { } !: leave it to the shell
-      }
-    }
-    words.push(word);
-  }
-  return words;
-}
-
-/** The recognised go-line shape, or undefined. */
-function plan(words) {
-  let i = 0;
-  const env = {};
-  if (words[i] === 'env') {
-    i++;
-    while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i])) {
-      const eq = words[i].indexOf('=');
-      env[words[i].slice(0, eq)] = words[i].slice(eq + 1);
-      i++;
-    }
-  }
-  // The workspace shim (src/runner/protocol/workspace.ts): `sh -c <script> ephemera-workspace <workdir>`.
-  let workspace;
-  if (
-    words[i] === 'sh' &&
-    words[i + 1] === '-c' &&
-    words[i + 3] === 'ephemera-workspace' &&
-    words[i + 4]?.startsWith('/')
-  ) {
-    workspace = { workdir: words[i + 4] };
-    i += 5;
-  }
-  let deadline;
-  if (words[i] === 'timeout') {
-    i++;
-    let signal = 'TERM'; // busybox and coreutils default
-    if (words[i] === '-s') {
-      signal = words[i + 1];
-      i += 2;
-    }
-    if (!/^[A-Z0-9]+$/.test(signal ?? '') || !/^\d+$/.test(words[i] ?? '')) return undefined;
-    deadline = { signal, seconds: Number(words[i]) };
-    i++;
-  }
-  if (words[i] !== ENTRYPOINT) return undefined;
-  return { env, deadline, workspace, args: words.slice(i + 1) };
-}
-
 /**
  * What the workspace shim does, in this process: stdin's next line is the boundary and the
  * size of the stored workspace's tar, which follows and is unpacked into the workdir before
@@ -324,37 +232,6 @@ function readExactly(n) {
     got += k;
   }
   return buf;
-}
-
-/**
- * Unpacks a ustar archive (as the service writes it: folders and plain files) under `root`, then makes it read-only.
- */
-function untar(buf, root) {
-  for (let off = 0; off + 512 <= buf.length; ) {
-    const h = buf.subarray(off, off + 512);
-    if (h.every((b) => b === 0)) break;
-    const field = (a, b) => h.toString('utf8', a, b).replace(/\0[\s\S]*$/, '');
-    const name = [field(345, 500), field(0, 100)].filter(Boolean).join('/');
-    const mode = parseInt(field(100, 108).trim() || '0', 8);
-    const size = parseInt(field(124, 136).trim() || '0', 8);
-    const type = String.fromCharCode(h[156]);
-    off += 512;
-    const path = resolve(root, name);
-    if (path !== root && !path.startsWith(`${root}/`)) throw new Error(`a file outside ${root}: ${name}`);
-    if (type === '5') mkdirSync(path, { recursive: true });
-    else if (type === '0' || type === '\0') {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, buf.subarray(off, off + size));
-      chmodSync(path, mode & 0o7777);
-    }
-    off += Math.ceil(size / 512) * 512;
-  }
-  const readOnly = (p) => {
-    const st = statSync(p);
-    if (st.isDirectory()) for (const e of readdirSync(p)) readOnly(join(p, e));
-    chmodSync(p, st.mode & 0o7555);
-  };
-  readOnly(root);
 }
 
 const goLine = readGoLine();

@@ -1,5 +1,4 @@
 import pino from 'pino';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { standbySpec } from '../../src/runner/run/container-spec.js';
 import type { StandbyEngine, WaitingContainer } from '../../src/runner/docker/standby/engine.js';
@@ -201,12 +200,6 @@ describe('standby, checked and bounded', () => {
       parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', standby: 1, user: '1000:1000' } } }),
     ).not.toThrow();
     expect(() => parseProfiles({ default_agent: 'a', profiles: { a: { image: 'i', user: 'runner' } } })).not.toThrow();
-  });
-
-  it('writes the go line the gemini image gate reads (images/gemini/gate.mjs)', () => {
-    const source = /const FILES_PREFIX =\s+\/(.*)\/;/.exec(readFileSync('images/gemini/gate.mjs', 'utf8'))![1]!;
-    const line = goLine(['/usr/local/bin/ephemera-gemini', '--model', 'm'], {}, 2048)!.trimEnd();
-    expect(new RegExp(source).exec(line)?.slice(1)).toEqual(['2048', "'/usr/local/bin/ephemera-gemini' '--model' 'm'"]);
   });
 
   it('backs off, doubling, when its containers die as they start', async () => {
