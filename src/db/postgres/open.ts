@@ -10,8 +10,6 @@ export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 /** A transaction: what the stores' helpers take, as they take the database itself. */
 export type PgTx = Parameters<Parameters<PgDb['transaction']>[0]>[0];
 
-// Beside SQLite's (src/db/shared/migrations.ts finds them from the source, the build and the bundle alike).
-
 /** Any number: replicas starting together take turns at the migrations (pg_advisory_lock). */
 const MIGRATION_LOCK = 0x657068656d; // "ephem"
 
@@ -62,6 +60,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     const lock = await pool.connect();
     try {
       await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      // Beside SQLite's: migrations/postgres.
       await migrate(db, { migrationsFolder: join(migrationsFolder(), 'postgres') });
     } finally {
       await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
