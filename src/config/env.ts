@@ -57,7 +57,8 @@ export interface ServiceConfig {
   http: ServerLimits;
   /**
    * The model gateway agent containers call (see src/gateway): where it listens, and where each model agent's calls go
-   * (by kind). `ports`: every model gateway port the egress chain should open, this one among them (MODEL_GATEWAY_PORTS).
+   * (by kind). `ports`: every model gateway port the egress chain should open, this one among them
+   * (MODEL_GATEWAY_PORTS).
    */
   modelGateway: { host: string | undefined; port: number; ports: number[]; upstreams: Record<string, string> };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */

@@ -4,7 +4,8 @@ import type { Workspace } from '../workspace/archive.js';
 
 /**
  * What the service keeps, one interface per concern, each with two implementations: SQLite
- * (embedded, the default: src/db/*.ts) and Postgres (shared by replicas: src/db/postgres/).
+ * (embedded, the default: src/db/sqlite/) and Postgres (shared by replicas: src/db/postgres/), side by side, with what
+ * both use in src/db/shared/.
  * Every call is async, since Postgres answers over the network; the SQLite ones answer at
  * once. What must hold across processes (a session's one run at a time, a key used once)
  * is held by the database in one transaction, never by this process's memory.
@@ -97,7 +98,7 @@ export interface InstanceStore {
   interruptLeftoverRuns(instanceId: string, now: number, staleMs: number, opts?: { ownToo?: boolean }): Promise<number>;
 }
 
-// The stores' vocabulary, which their implementations (SQLite: src/db/*.ts, Postgres: src/db/postgres/) take from here.
+// The stores' vocabulary, which their implementations (src/db/sqlite/, src/db/postgres/) take from here.
 
 export interface TurnStart {
   sessionId: string;
