@@ -7,6 +7,7 @@ import { openSqliteStore } from '../src/db/sqlite/store.js';
 import { openPostgresStore } from '../src/db/postgres/store.js';
 import type { Store } from '../src/db/contract.js';
 import type { StoredEnding, TurnStart } from '../src/db/contract.js';
+import type { RunEventType } from '../src/db/rows.js';
 import { EMPTY_RUN_METRICS } from '../src/run-metrics.js';
 import { packWorkspace } from '../src/workspace/archive.js';
 import pg from 'pg';
@@ -247,6 +248,38 @@ describe.each([
       session({ prompt: 'meanwhile', reply: 'another turn' }),
     ]);
     expect(during.messages).toHaveLength(300);
+  });
+
+  it("keeps each run's events in order, reads them after a place, and drops them with the run", async () => {
+    const { sessionId, runId } = await session({ prompt: 'p', reply: 'r' });
+    const ev = (seq: number, type: RunEventType, data: object = {}) => ({
+      seq,
+      type,
+      data: JSON.stringify(data),
+      createdAt: T0 + seq,
+    });
+    const odd = { data: 'é \u0000 \u2028 ☃ \n', nul: '\0' };
+    await s.events.append(runId, [ev(1, 'run'), ev(2, 'stdout', odd), ev(3, 'stderr')]);
+    await s.events.append(runId, []);
+    await s.events.append(runId, [ev(4, 'cut'), ev(5, 'done')]);
+    const all = await s.events.after(runId, 0, 100);
+    expect(all.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'run'],
+      [2, 'stdout'],
+      [3, 'stderr'],
+      [4, 'cut'],
+      [5, 'done'],
+    ]);
+    expect(JSON.parse(all[1]!.data)).toEqual(odd);
+    expect(all[1]).toMatchObject({ runId, createdAt: T0 + 2 });
+    expect((await s.events.after(runId, 2, 2)).map((e) => e.seq)).toEqual([3, 4]);
+    expect(await s.events.after(runId, 5, 10)).toEqual([]);
+    expect(await s.events.after(newId('run'), 0, 10)).toEqual([]);
+    // A place taken already: the log is append-only, a second writer of one run is a fault.
+    await expect(s.events.append(runId, [ev(5, 'done')])).rejects.toThrow();
+    expect(await s.events.after(runId, 4, 10)).toHaveLength(1);
+    expect(await s.sessions.deleteSession(sessionId)).toBe('deleted');
+    expect(await s.events.after(runId, 0, 100)).toEqual([]);
   });
 
   it('searches phrases as FTS5 does, newest first, and only in the owner’s sessions', async () => {

@@ -1,5 +1,5 @@
 import type { RunMetrics } from '../run-metrics.js';
-import type { ApiKeyRole, MessageRole, MessageRow, RunRow, RunStatus, SessionRow } from './rows.js';
+import type { ApiKeyRole, MessageRole, MessageRow, RunEventRow, RunRow, RunStatus, SessionRow } from './rows.js';
 import type { Workspace } from '../workspace/archive.js';
 
 /**
@@ -17,6 +17,7 @@ export interface Store {
   readonly keys: ApiKeyStore;
   readonly sessions: SessionQueries;
   readonly instances: InstanceStore;
+  readonly events: RunEventStore;
   /**
    * RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go:
    * dryRun).
@@ -49,6 +50,17 @@ export interface TranscriptStore {
   messagesOf(sessionId: string): Promise<MessageRow[]>;
   /** Ends a running run and stores its reply in one transaction; false when it had ended already. */
   finishRun(runId: string, sessionId: string, end: StoredEnding): Promise<boolean>;
+}
+
+/**
+ * Each run's event log, in order: what the run emitted, as its streams sent it. Written in
+ * batches; deleted with its run (and so with its session).
+ */
+export interface RunEventStore {
+  /** Appends a batch of a run's events; their `seq` continue the log (a `seq` already there is an error). */
+  append(runId: string, events: Omit<RunEventRow, 'runId'>[]): Promise<void>;
+  /** The run's events after `afterSeq` (0: from the start), in order, at most `limit`. */
+  after(runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]>;
 }
 
 /** Sessions' workspaces. */

@@ -23,6 +23,24 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const MESSAGE_ROLES = ['user', 'assistant'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
+/**
+ * What a run's event log holds (issue 27): the events its streams send (src/http/run-shapes.ts),
+ * and `cut`, where the log stopped at its bound.
+ */
+export const RUN_EVENT_TYPES = [
+  'run',
+  'stdout',
+  'stderr',
+  'delta',
+  'tool_use',
+  'tool_result',
+  'warning',
+  'error',
+  'done',
+  'cut',
+] as const;
+export type RunEventType = (typeof RUN_EVENT_TYPES)[number];
+
 export interface SessionRow {
   id: string;
   agent: string;
@@ -82,5 +100,15 @@ export interface MessageRow {
   role: MessageRole;
   content: string;
   omittedBytes: number;
+  createdAt: number;
+}
+
+/** One event of a run's log: its place in the run (1, 2, ...), its type, its JSON object as the streams send it. */
+export interface RunEventRow {
+  runId: string;
+  seq: number;
+  type: RunEventType;
+  /** The event's data, JSON. */
+  data: string;
   createdAt: number;
 }

@@ -1,6 +1,6 @@
 import { getTableColumns, getTableName, is, Table } from 'drizzle-orm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { MessageRow, RunRow, SessionRow } from '../../src/db/rows.js';
+import type { MessageRow, RunEventRow, RunRow, SessionRow } from '../../src/db/rows.js';
 import * as pg from '../../src/db/postgres/schema.js';
 import * as lite from '../../src/db/sqlite/schema.js';
 
@@ -30,6 +30,7 @@ describe('the two schemas', () => {
     expectTypeOf<typeof lite.sessions.$inferSelect>().toEqualTypeOf<SessionRow>();
     expectTypeOf<typeof lite.runs.$inferSelect>().toEqualTypeOf<RunRow>();
     expectTypeOf<typeof lite.messages.$inferSelect>().toEqualTypeOf<MessageRow>();
+    expectTypeOf<typeof lite.runEvents.$inferSelect>().toEqualTypeOf<RunEventRow>();
   });
 
   it('have the same tables, with the same column names in SQL', () => {
@@ -39,6 +40,7 @@ describe('the two schemas', () => {
       'instances',
       'messages',
       'run_counts',
+      'run_events',
       'run_latency',
       'runs',
       'sessions',

@@ -16,7 +16,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, customType, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { API_KEY_ROLES, MESSAGE_ROLES, RUN_STATUSES } from '../rows.js';
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES } from '../rows.js';
 
 /** `bytea` as a Buffer both ways (node-postgres reads bytea as Buffer and writes Buffers as bytea). */
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({
@@ -204,6 +204,21 @@ export const messages = pgTable(
     // A run's messages (turnOf, retryTurn), and the cascade when its run is deleted (a prune).
     index('messages_run_idx').on(t.runId),
   ],
+);
+
+/** Each run's event log (src/db/contract.ts RunEventStore): deleted with its run. */
+export const runEvents = pgTable(
+  'run_events',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    type: text('type', { enum: RUN_EVENT_TYPES }).notNull(),
+    data: text('data').notNull(),
+    createdAt: int64('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
 );
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */

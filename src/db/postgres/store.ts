@@ -3,6 +3,7 @@ import type { Store } from '../contract.js';
 import { DAY_MS, pruneInBatches, staleSessions } from '../shared/retention.js';
 import { PgApiKeyStore } from './api-keys.js';
 import { PgInstanceStore } from './instances.js';
+import { PgRunEventStore } from './run-events.js';
 import { isPostgresHealthy, openPostgres, retryingConflicts, type PgDb, type PostgresOptions } from './open.js';
 import { sessions } from './schema.js';
 import { PgSessionQueries } from './session-queries.js';
@@ -17,6 +18,7 @@ export class PgStore implements Store {
   readonly keys: PgApiKeyStore;
   readonly sessions: PgSessionQueries;
   readonly instances: PgInstanceStore;
+  readonly events: PgRunEventStore;
 
   constructor(
     readonly db: PgDb,
@@ -27,6 +29,7 @@ export class PgStore implements Store {
     this.keys = new PgApiKeyStore(db);
     this.sessions = new PgSessionQueries(db, opts);
     this.instances = new PgInstanceStore(db);
+    this.events = new PgRunEventStore(db);
   }
 
   /** In batches, as on SQLite (pruneInBatches), so that no prune holds the database for long. */

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { API_KEY_ROLES, MESSAGE_ROLES, RUN_STATUSES } from '../rows.js';
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES } from '../rows.js';
 
 /** API keys: only a SHA-256 of the secret is kept; `prefix` identifies a key in listings. */
 export const apiKeys = sqliteTable(
@@ -177,6 +177,21 @@ export const messages = sqliteTable(
     // A run's messages (turnOf, retryTurn), and the cascade when its run is deleted (a prune).
     index('messages_run_idx').on(t.runId),
   ],
+);
+
+/** Each run's event log (src/db/contract.ts RunEventStore): deleted with its run. */
+export const runEvents = sqliteTable(
+  'run_events',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    type: text('type', { enum: RUN_EVENT_TYPES }).notNull(),
+    data: text('data').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
 );
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */

@@ -1,6 +1,7 @@
 import type { Store } from '../contract.js';
 import { SqliteApiKeyStore } from './api-keys.js';
 import { SqliteInstanceStore } from './instances.js';
+import { SqliteRunEventStore } from './run-events.js';
 import { isDatabaseHealthy, openDatabase, type Db, type OpenOptions } from './open.js';
 import { pruneSessions } from './retention.js';
 import { SqliteSessionQueries } from './session-queries.js';
@@ -15,6 +16,7 @@ export class SqliteStore implements Store {
   readonly keys: SqliteApiKeyStore;
   readonly sessions: SqliteSessionQueries;
   readonly instances: SqliteInstanceStore;
+  readonly events: SqliteRunEventStore;
 
   constructor(
     readonly db: Db,
@@ -25,6 +27,7 @@ export class SqliteStore implements Store {
     this.keys = new SqliteApiKeyStore(db);
     this.sessions = new SqliteSessionQueries(db, opts);
     this.instances = new SqliteInstanceStore(db);
+    this.events = new SqliteRunEventStore(db);
   }
 
   prune(days: number, now?: number, opts?: { batch?: number; dryRun?: boolean }): Promise<number> {

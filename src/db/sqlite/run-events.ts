@@ -1,0 +1,29 @@
+import { and, asc, eq, gt } from 'drizzle-orm';
+import type { RunEventStore } from '../contract.js';
+import type { RunEventRow } from '../rows.js';
+import type { Db } from './open.js';
+import { runEvents } from './schema.js';
+
+/** Each run's event log in SQLite: a batch is one statement in one transaction. */
+export class SqliteRunEventStore implements RunEventStore {
+  constructor(private readonly db: Db) {}
+
+  async append(runId: string, events: Omit<RunEventRow, 'runId'>[]): Promise<void> {
+    if (events.length === 0) return;
+    this.db.transaction((tx) => {
+      tx.insert(runEvents)
+        .values(events.map((e) => ({ ...e, runId })))
+        .run();
+    });
+  }
+
+  async after(runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]> {
+    return this.db
+      .select()
+      .from(runEvents)
+      .where(and(eq(runEvents.runId, runId), gt(runEvents.seq, afterSeq)))
+      .orderBy(asc(runEvents.seq))
+      .limit(limit)
+      .all();
+  }
+}
