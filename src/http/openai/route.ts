@@ -27,7 +27,7 @@ interface OpenAiRouteDeps extends HttpTurnDeps {
  * stored, replayed history. OpenAI's `user` field is left to what it means there (an end
  * user's id for abuse tracking), not overloaded with a session.
  *
- * `Idempotency-Key` works as on /v1/run (src/http/idempotency.ts): a retried completion is
+ * `Idempotency-Key` works as on /v1/run (src/runner/run/previous-run.ts): a retried completion is
  * answered from the store, never run twice; its prompt is the last user message.
  */
 export function openAiRoutes(deps: OpenAiRouteDeps) {

@@ -27,7 +27,7 @@ const PING_TIMEOUT_MS = 3000;
 export class DockerRuntime implements ContainerRuntime {
   /** Each image's ENTRYPOINT and CMD, for the own-deadline wrapper. */
   private readonly images: ImageCommandCache;
-  /** Containers started ahead of their run (src/runner/standby). */
+  /** Containers started ahead of their run (src/runner/docker/standby). */
   readonly standby: DockerStandby;
 
   constructor(private readonly docker: Docker) {

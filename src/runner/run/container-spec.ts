@@ -55,7 +55,7 @@ function profileSettings(profile: AgentProfile) {
 }
 
 /**
- * A profile's standby container (src/runner/standby): no run yet, so none of a run's files,
+ * A profile's standby container (src/runner/docker/standby): no run yet, so none of a run's files,
  * no prompt and no deadline of its own (those come at assignment). Its labels name a placeholder for the
  * run, and a deadline past the longest it may wait and then run, for other instances' reapers.
  */
