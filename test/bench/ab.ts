@@ -4,12 +4,12 @@
 // For a change's own claim ("first byte does not change"); the raw-engine baseline is
 // `npm run bench`. Both builds use this checkout's node_modules. Loopback only; stops by itself.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort } from '../helpers/service-process.js';
+import { freePort, residentMb } from '../helpers/service-process.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -91,9 +91,6 @@ function run(port: number): Promise<{ first: number; total: number }> {
   });
 }
 
-/** A process's resident memory, in MB. */
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
 
 async function main() {
@@ -110,13 +107,13 @@ async function main() {
   try {
     // Both ready and idle for a second, as `npm run bench` reads the idle figure.
     await new Promise((r) => setTimeout(r, 1000));
-    for (const name of ['revision', 'current'] as const) memory.idle[name] = rssMb(services[name].proc.pid!);
+    for (const name of ['revision', 'current'] as const) memory.idle[name] = residentMb(services[name].proc.pid!);
     for (let i = 0; i < 5; i++) for (const s of Object.values(services)) await run(s.port); // warm-up
     for (let i = 0; i < RUNS; i++) {
       const order = i % 2 === 0 ? (['revision', 'current'] as const) : (['current', 'revision'] as const);
       for (const name of order) samples[name].push(await run(services[name].port));
     }
-    for (const name of ['revision', 'current'] as const) memory.after[name] = rssMb(services[name].proc.pid!);
+    for (const name of ['revision', 'current'] as const) memory.after[name] = residentMb(services[name].proc.pid!);
   } finally {
     for (const s of Object.values(services)) {
       s.proc.kill('SIGTERM');

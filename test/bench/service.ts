@@ -18,7 +18,7 @@ import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/docker/frames.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
-import { freePort } from '../helpers/service-process.js';
+import { freePort, residentMb } from '../helpers/service-process.js';
 import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
 
 const IMAGE = 'ephemera/shell:0.1';
@@ -99,10 +99,7 @@ async function rawRun(
 }
 
 // ---------- the service, as its own process (built dist) ----------
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
+const rssMb = (pid: number) => Math.round(residentMb(pid));
 
 // node:http, not fetch: the raw floor reads a Node socket too, and undici's web streams
 // would spend CPU in this process that the two cores here share with the service.
