@@ -4,17 +4,16 @@ import type { RunEventRow } from '../rows.js';
 import type { Db } from './open.js';
 import { runEvents } from './schema.js';
 
-/** Each run's event log in SQLite: a batch is one statement in one transaction. */
+/** Each run's event log in SQLite: a batch is one statement, all of it or none. */
 export class SqliteRunEventStore implements RunEventStore {
   constructor(private readonly db: Db) {}
 
   async append(runId: string, events: Omit<RunEventRow, 'runId'>[]): Promise<void> {
     if (events.length === 0) return;
-    this.db.transaction((tx) => {
-      tx.insert(runEvents)
-        .values(events.map((e) => ({ ...e, runId })))
-        .run();
-    });
+    this.db
+      .insert(runEvents)
+      .values(events.map((e) => ({ ...e, runId })))
+      .run();
   }
 
   async after(runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]> {
