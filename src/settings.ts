@@ -15,5 +15,8 @@ export const loadServiceConfig = (env: NodeJS.ProcessEnv = process.env) => loadC
 export const parseProfiles = (input: unknown, source?: string) => parseProfilesOf(AGENTS, input, source);
 export const loadProfiles = (path: string | undefined) => loadProfilesOf(AGENTS, path);
 export const BUILTIN_PROFILES = builtinProfiles(AGENTS);
-/** Every variable the service reads (.env.example lists each; a unit test holds them in step). */
-export const SETTING_NAMES = settingNames(AGENTS);
+/**
+ * Every variable the service reads (.env.example lists each; a unit test holds them in step).
+ * A function: the schema it reads them from is not built at every start just to be counted.
+ */
+export const serviceSettingNames = () => settingNames(AGENTS);

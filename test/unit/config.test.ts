@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/env.js';
-import { BUILTIN_PROFILES, loadProfiles, loadServiceConfig, parseProfiles, SETTING_NAMES } from '../../src/settings.js';
+import {
+  BUILTIN_PROFILES,
+  loadProfiles,
+  loadServiceConfig,
+  parseProfiles,
+  serviceSettingNames,
+} from '../../src/settings.js';
 
 describe('loadServiceConfig', () => {
   it('reads the Gemini API key from a variable or a file, never both', () => {
@@ -146,7 +152,7 @@ describe('MODEL_KEYS_DIR', () => {
 describe('.env.example', () => {
   it('lists every setting the service reads, and nothing else', () => {
     const listed = [...readFileSync('.env.example', 'utf8').matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
-    expect([...listed].sort()).toEqual([...SETTING_NAMES, 'LOG_LEVEL'].sort());
+    expect([...listed].sort()).toEqual([...serviceSettingNames(), 'LOG_LEVEL'].sort());
   });
 });
 
