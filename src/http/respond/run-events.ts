@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
+import { ANSWERED_METRIC_NAMES, type AnsweredMetricName, metricsJson } from '../../run-metrics.js';
 import type { RunHandle, RunResult } from '../../runner/run/run.js';
 
 import type { TypedEvent } from '../run-shapes.js';
@@ -52,20 +52,27 @@ export async function* typedEvents(run: RunHandle): AsyncGenerator<TypedEvent> {
         const restErr = stderr.end();
         if (restErr) yield { event: 'stderr', data: { data: restErr } };
         if (event.result.error) yield { event: 'error', data: { error: event.result.error } };
-        yield { event: 'done', data: doneData(event.result) };
+        yield { event: 'done', data: doneData(event.result, event.result.metrics) };
         break;
       }
     }
   }
 }
 
-export function doneData(r: RunResult): Extract<TypedEvent, { event: 'done' }>['data'] {
+/**
+ * The `done` event's data: how the run ended, its usage and the metrics an answer reports, from
+ * a run just ended or one from the store (`metrics`: the result's, or the stored run row).
+ */
+export function doneData(
+  r: Pick<RunResult, 'status' | 'exitCode' | 'error' | 'usage'>,
+  metrics: Parameters<typeof metricsJson<AnsweredMetricName>>[0],
+): Extract<TypedEvent, { event: 'done' }>['data'] {
   return {
     status: r.status,
     exit_code: r.exitCode,
     error: r.error,
     usage: usageJson(r.usage),
-    metrics: metricsJson(r.metrics, ANSWERED_METRIC_NAMES),
+    metrics: metricsJson(metrics, ANSWERED_METRIC_NAMES),
   };
 }
 

@@ -1,10 +1,9 @@
 import type { Context } from 'hono';
 import type { MessageRow, RunRow } from '../../db/rows.js';
-import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
 import { storedResult } from '../stored-result.js';
-import { usageJson } from './run-events.js';
+import { doneData } from './run-events.js';
 import { storedText } from './text-ending.js';
 import type { RunResultJson, TypedEvent } from '../run-shapes.js';
 
@@ -23,13 +22,7 @@ export function respondStored(
   const headers = replayedHeaders(run);
   const r = storedResult(run, reply);
   const output = r.output;
-  const done = {
-    status: r.status,
-    exit_code: r.exitCode,
-    error: r.error,
-    usage: usageJson(r.usage),
-    metrics: metricsJson(run, ANSWERED_METRIC_NAMES),
-  };
+  const done = doneData(r, run);
   switch (mode) {
     case 'json':
       // As stored: a long reply's head and tail (output_omitted_bytes says how much is left out); tool calls are not
