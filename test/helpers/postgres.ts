@@ -35,12 +35,29 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const c = new pg.Client({ connectionString: TEST_POSTGRES });
       await c.connect();
       try {
-        await c.query(`drop database if exists ${name} with (force)`);
+        await dropForced(c, name);
       } finally {
         await c.end();
       }
     },
   };
+}
+
+/**
+ * `with (force)` ends the database's sessions, an autovacuum worker's too when the role may
+ * (scripts/ensure-postgres.sh grants pg_signal_backend). On a server that does not grant it, a
+ * worker busy in the database refuses the drop (42501) for a moment: try again until it is gone.
+ */
+async function dropForced(c: pg.Client, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await c.query(`drop database if exists ${name} with (force)`);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42501' || attempt === 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /**
