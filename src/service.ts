@@ -1,3 +1,5 @@
+import { RunEventSignals } from './runner/events/event-signals.js';
+import type { LogFollowing } from './runner/events/follow-log.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
@@ -105,6 +107,8 @@ export class Service {
   readonly gateway: ModelGatewayServer;
   /** The tokens of the runs in progress that may call their model. */
   readonly modelTokens: RunTokens;
+  /** Wakes the readers of a run's log in this process when more of it is written. */
+  readonly eventSignals = new RunEventSignals();
   /** Containers started ahead of their runs, for the profiles that ask (undefined: none does). */
   readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -140,6 +144,7 @@ export class Service {
     this.runs = new RunService({
       store: this.transcripts,
       workspaces: this.workspaces,
+      events: { store: deps.database.events, signals: this.eventSignals },
       runtime: this.standby ?? deps.runtime,
       profiles: deps.profiles,
       config,
@@ -161,6 +166,16 @@ export class Service {
       staleInstances: () => this.staleInstances(),
       logger,
     });
+  }
+
+  /** How a reader follows a run's log: the store, this process's wake-ups, and the run's row for its end. */
+  logFollowing(): LogFollowing {
+    const { transcripts } = this;
+    return {
+      events: this.database.events,
+      signals: this.eventSignals,
+      runEnded: async (runId) => (await transcripts.getRun(runId))?.status !== 'running',
+    };
   }
 
   /**

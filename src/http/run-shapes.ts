@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { MetricsSchema } from './schemas.js';
+import type { TypedEvent } from '../runner/events/typed-event.js';
 
 /**
  * A run's answers, declared once: the JSON result, the typed events of SSE and the WebSocket,
@@ -84,6 +85,11 @@ export const RunEventSchema = z
       }),
       'last: how the run ended',
     ),
+    sseEvent(
+      'cut',
+      z.object({ message: z.string() }),
+      "only in a run's log (GET /v1/runs/{id}/events): the log reached its bound here; what followed, up to error and done, was not kept",
+    ),
   ])
   .openapi('RunEvent', {
     description:
@@ -108,6 +114,13 @@ export const RunEndErrorSchema = z
   .openapi('RunEndError');
 
 /** One typed event of a run, as written: `event` names it, `data` is its JSON object. */
-export type TypedEvent = z.input<typeof RunEventSchema>;
+export type { TypedEvent };
+// The events a run emits (runner/events/typed-event.ts) are what this schema describes, each of them.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type SchemaEvent = z.input<typeof RunEventSchema>;
+const eventsMatchTheirSchema: [TypedEvent] extends [SchemaEvent]
+  ? Same<TypedEvent['event'], SchemaEvent['event']>
+  : false = true;
+void eventsMatchTheirSchema;
 export type RunResultJson = z.input<typeof RunResultSchema>;
 export type RunEndErrorJson = z.input<typeof RunEndErrorSchema>;

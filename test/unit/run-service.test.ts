@@ -1,3 +1,5 @@
+import type { NumberedEvent } from '../../src/runner/events/typed-event.js';
+import { SqliteRunEventStore } from '../../src/db/sqlite/run-events.js';
 import { SqliteWorkspaceStore } from '../../src/db/sqlite/workspaces.js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,10 +47,12 @@ function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
   db = openDatabase(':memory:');
   const store = new SqliteTranscriptStore(db);
   const runtime = new MemoryRuntime(PROGRAMS);
+  const events = new SqliteRunEventStore(db);
   const settings = { ...loadServiceConfig({}), instanceId: 'unit', ...config };
   const runs = new RunService({
     store,
     workspaces: new SqliteWorkspaceStore(db),
+    events: { store: events },
     runtime,
     profiles: PROFILES,
     config: settings,
@@ -66,7 +70,16 @@ function service(config: Partial<ReturnType<typeof loadServiceConfig>> = {}) {
     for await (const _event of handle.events); // a client reads the events as they come
     return handle.result;
   };
-  return { store, runtime, runs, run };
+  /** A run's events as its client saw them, and as its log kept them. */
+  const seen = async (prompt: string, agent?: string) => {
+    const handle = await runs.begin({ prompt, principal: LOCAL_OPERATOR, receivedAt: performance.now(), agent });
+    const live: NumberedEvent[] = [];
+    for await (const o of handle.events) live.push(...o.events);
+    await handle.result;
+    const logged = await events.after(handle.runId, 0, 100_000);
+    return { handle, live, logged };
+  };
+  return { store, runtime, runs, run, seen };
 }
 
 describe('RunService on the in-memory runtime', () => {
@@ -109,5 +122,33 @@ describe('RunService on the in-memory runtime', () => {
     await handle.ready;
     handle.cancel();
     expect(await handle.result).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
+  });
+
+  it('logs every event in order, numbered as its client saw them, the end included', async () => {
+    const { seen } = service();
+    const { live, logged, handle } = await seen('hello');
+    expect(live.map((e) => e.event)).toEqual(['run', 'stdout', 'stderr', 'done']);
+    expect(live.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(logged.map((r) => ({ seq: r.seq, event: r.type, data: JSON.parse(r.data) }))).toEqual(
+      live.map(({ seq, event, data }) => ({ seq, event, data: JSON.parse(JSON.stringify(data)) })),
+    );
+    expect(live[0]).toMatchObject({ data: { run_id: handle.runId, session_id: handle.sessionId } });
+    expect(live[1]).toMatchObject({ data: { data: 'hello' } });
+    expect(live.at(-1)).toMatchObject({ event: 'done', data: { status: 'succeeded', exit_code: 0 } });
+  });
+
+  it('cuts the log at its bound with a marker, and still keeps how the run ended', async () => {
+    const { seen } = service({ maxOutputBytes: 3 << 20 });
+    const { live, logged } = await seen('x', 'flood');
+    const types = logged.map((r) => r.type);
+    expect(types.slice(-3)).toEqual(['cut', 'error', 'done']);
+    expect(types.filter((t) => t === 'cut')).toHaveLength(1);
+    const kept = logged.filter((r) => r.type === 'stdout').reduce((n, r) => n + JSON.parse(r.data).data.length, 0);
+    expect(kept).toBeLessThanOrEqual(3 << 20);
+    expect(kept).toBeGreaterThanOrEqual(2 << 20);
+    // The client saw all of it; the log's numbers are the client's.
+    const liveSeqs = new Map(live.map((e) => [e.seq, e.event]));
+    for (const r of logged) if (r.type !== 'cut') expect(liveSeqs.get(r.seq)).toBe(r.type);
+    expect(JSON.parse(logged.at(-2)!.data)).toMatchObject({ error: { code: 'OUTPUT_LIMIT' } });
   });
 });

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { RunHandle } from '../../runner/run/run.js';
 import { ANSWERED_METRIC_NAMES, metricsJson } from '../../run-metrics.js';
-import { usageJson } from './run-events.js';
+import { usageJson } from '../../runner/events/done-data.js';
 import type { RunResultJson } from '../run-shapes.js';
 
 /** One JSON document when the run has ended. A started run answers 200 whatever its status. */

@@ -3,7 +3,7 @@ import type { MessageRow, RunRow } from '../../db/rows.js';
 import type { ResponseMode } from '../negotiate.js';
 import { replayedHeaders } from '../idempotency.js';
 import { storedResult } from '../stored-result.js';
-import { doneData } from './run-events.js';
+import { doneData } from '../../runner/events/done-data.js';
 import { storedText } from './text-ending.js';
 import type { RunResultJson, TypedEvent } from '../run-shapes.js';
 

@@ -54,7 +54,7 @@ export async function respondText(c: Context, run: RunHandle): Promise<Response>
 async function* replyChunks(run: RunHandle): AsyncGenerator<Buffer, void> {
   for await (const batch of run.events.batches()) {
     const texts: Buffer[] = [];
-    for (const e of batch) if (e.type === 'text') texts.push(e.data);
+    for (const o of batch) if (o.reply) texts.push(o.reply);
     if (texts.length > 0) yield texts.length === 1 ? texts[0]! : Buffer.concat(texts);
   }
 }

@@ -83,6 +83,8 @@ export interface RunServiceDeps {
   store: TranscriptStore;
   /** Sessions' workspaces: restored into a keeping profile's runs. */
   workspaces: WorkspaceStore;
+  /** Each run's event log, and who is told when more of it is written. */
+  events: RunParts['log'];
   runtime: ContainerRuntime;
   profiles: ProfileSet;
   config: RunServiceConfig;
@@ -372,7 +374,7 @@ export class RunService {
   }
 
   private runParts(): RunParts {
-    const { runtime, config, logger, metrics } = this.deps;
-    return { runtime, record: this.record, config, logger, ...(metrics && { metrics }) };
+    const { runtime, config, logger, metrics, events } = this.deps;
+    return { runtime, record: this.record, log: events, config, logger, ...(metrics && { metrics }) };
   }
 }

@@ -13,6 +13,11 @@ import { OutputMeter } from './output-meter.js';
 import type { PlannedRun } from './planned-run.js';
 import { runEnd, SERVICE_FAULT, tokenMetrics, type RunRecord } from './run-record.js';
 import { RunStopped } from './run-stopped.js';
+import { EventTyper } from '../events/event-typer.js';
+import { RunEventLog } from '../events/event-log.js';
+import type { RunEventSignals } from '../events/event-signals.js';
+import type { NumberedEvent } from '../events/typed-event.js';
+import type { RunEventStore } from '../../db/contract.js';
 import {
   RuntimeError,
   type ContainerExit,
@@ -23,7 +28,14 @@ import {
 import type { Workspace, WorkspaceBounds } from '../../workspace/archive.js';
 import { keptWorkspace } from '../../workspace/kept.js';
 
-export type RunEvent = AgentEvent | { type: 'stderr'; data: Buffer } | { type: 'done'; result: RunResult };
+/**
+ * What a run hands its client as it happens: its typed events, numbered as its log keeps them,
+ * and the reply's bytes as the container printed them (a plain-text answer sends those untouched).
+ */
+export interface RunOutput {
+  events: NumberedEvent[];
+  reply?: Buffer;
+}
 
 export interface RunResult {
   sessionId: string;
@@ -49,8 +61,8 @@ export interface RunHandle {
   /** SSE name of the reply's text events, and whether stderr is streamed. */
   textEvent: Agent['textEvent'];
   streamsStderr: boolean;
-  /** Output as it arrives, then one `done`; `batches()` gives what queued up at once. */
-  events: EventChannel<RunEvent>;
+  /** Output as it arrives, from the `run` event to `done`; `batches()` gives what queued up at once. */
+  events: EventChannel<RunOutput>;
   /**
    * Resolves once the container has started (or the run ended without reaching the
    * engine's fault, e.g. it was cancelled). Rejects with an AppError when the engine
@@ -76,6 +88,8 @@ export interface RunHandle {
 export interface RunParts {
   runtime: ContainerRuntime;
   record: RunRecord;
+  /** Where the run's event log goes, and who is told when more of it is written. */
+  log: { store: RunEventStore; signals?: RunEventSignals; flushMs?: number };
   config: { instanceId: string; maxOutputBytes: number; maxStoredOutputBytes: number; workspace: WorkspaceBounds };
   logger: Logger;
   /** Told of every run's end, after it is stored. */
@@ -100,7 +114,7 @@ export class Run implements RunHandle {
   readonly timeoutMs: number;
   readonly textEvent: Agent['textEvent'];
   readonly streamsStderr: boolean;
-  readonly events = new EventChannel<RunEvent>((e) => ('data' in e ? e.data.length : 0));
+  readonly events = new EventChannel<RunOutput>(outputSize);
   readonly ready: Promise<void>;
   readonly result: Promise<RunResult>;
 
@@ -115,6 +129,8 @@ export class Run implements RunHandle {
   private refusal: AppError | undefined;
   private readonly metrics: RunMetrics = { ...EMPTY_RUN_METRICS };
   private readonly parser: OutputParser;
+  private readonly typer: EventTyper;
+  private readonly log: RunEventLog;
   private readonly meter: OutputMeter;
   private readonly reply: OutputBuffer;
   private readonly stderr: OutputBuffer;
@@ -136,6 +152,16 @@ export class Run implements RunHandle {
       omitted: planned.replay.omitted,
     });
     this.parser = driver.parser();
+    this.typer = new EventTyper(driver.textEvent);
+    this.log = new RunEventLog(
+      planned.runId,
+      parts.log.store,
+      {
+        maxBytes: parts.config.maxOutputBytes,
+        ...(parts.log.flushMs !== undefined && { flushMs: parts.log.flushMs }),
+      },
+      { logger: parts.logger, ...(parts.log.signals && { signals: parts.log.signals }) },
+    );
     // A stopped run (deadline, shutdown, output cap) ends even if its client stopped reading:
     // otherwise a paused reader would hold the run, and its slot, for good.
     this.stopper.signal.addEventListener('abort', () => this.events.stopWaiting(), { once: true });
@@ -155,6 +181,7 @@ export class Run implements RunHandle {
     const { planned, parts } = this;
     const spec = containerSpec(planned, this.turn, parts.config.instanceId, Date.now(), parts.config.workspace);
     this.deadline = setTimeout(() => this.stopFor(new RunStopped('timeout')), planned.timeoutMs);
+    void this.output({ events: [this.typer.opening(this)] });
     void this.live(spec)
       .catch((err: unknown) => this.failedInService(err))
       .then(this.ended.resolve, this.ended.reject);
@@ -194,6 +221,11 @@ export class Run implements RunHandle {
     this.metrics.totalMs = this.sinceReceived();
     if (!this.refusal) this.started.resolve();
     Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
+    const result = this.resultOf(ended);
+    const closing = this.typer.closing(result, this.metrics);
+    // The whole log is written before the end is stored: a reader who finds the run ended reads all of it.
+    this.log.add(closing);
+    await this.log.end();
     const printed = { reply: this.reply, stderr: this.stderr };
     await this.parts.record.storeEnd(
       this.runId,
@@ -202,9 +234,8 @@ export class Run implements RunHandle {
     );
     // Told once its end is stored: a client that reads the run after the error finds it ended.
     if (this.refusal) this.started.reject(this.refusal);
-    const result = this.resultOf(ended);
     this.announce(result);
-    await this.events.push({ type: 'done', result });
+    await this.events.push({ events: closing });
     this.events.close();
     return result;
   }
@@ -249,20 +280,27 @@ export class Run implements RunHandle {
         const chunk = this.meter.stderr(raw);
         if (chunk.length === 0) return;
         this.stderr.append(chunk);
-        if (this.streamsStderr) await this.events.push({ type: 'stderr', data: chunk });
+        if (this.streamsStderr) await this.output({ events: this.typer.of({ type: 'stderr', data: chunk }) });
       },
     };
   }
 
-  /** Passes the agent's events on to the client; the reply's text is also kept. */
+  /** Passes the agent's events on, typed, to the client and the log; the reply's text is also kept. */
   private async emit(events: AgentEvent[]): Promise<void> {
     for (const e of events) {
       if (e.type === 'text') {
         this.meter.replyText();
         this.reply.append(e.data);
       }
-      await this.events.push(e);
+      await this.output({ events: this.typer.of(e), ...(e.type === 'text' && { reply: e.data }) });
     }
+  }
+
+  /** To the log, then to the client (who may make the run wait: see EventChannel). */
+  private output(o: RunOutput): Promise<void> {
+    if (o.events.length === 0 && !o.reply) return Promise.resolve();
+    this.log.add(o.events);
+    return this.events.push(o);
   }
 
   /**
@@ -362,7 +400,18 @@ export class Run implements RunHandle {
       usage: null,
       metrics: this.metrics,
     };
-    void this.events.push({ type: 'done', result }).finally(() => this.events.close());
+    const closing = this.typer.closing(result, this.metrics);
+    this.log.add(closing);
+    await this.log.end();
+    void this.events.push({ events: closing }).finally(() => this.events.close());
     return result;
   }
+}
+
+/** How much an output holds back in the channel: the reply's bytes, or the stderr's characters. */
+function outputSize(o: RunOutput): number {
+  if (o.reply) return o.reply.length;
+  let n = 0;
+  for (const e of o.events) if (e.event === 'stderr') n += e.data.data.length;
+  return n;
 }

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import type { RunEventStore } from '../../db/contract.js';
+import type { RunEventRow } from '../../db/rows.js';
+import type { RunEventSignals } from './event-signals.js';
+import type { NumberedEvent } from './typed-event.js';
+
+/** How a run's log is written. */
+export interface EventLogOptions {
+  /** The log's bound, in bytes of event data; past it a `cut` marker, then only `error` and `done`. */
+  maxBytes: number;
+  /** A batch waits at most this long for more events before it is written. */
+  flushMs?: number;
+  /** ...or until it holds this many bytes, or 500 events. */
+  batchBytes?: number;
+}
+
+type PendingRow = Omit<RunEventRow, 'runId'>;
+
+const MAX_BATCH_ROWS = 500;
+
+/**
+ * One run's event log on its way to the store: events are collected and written in batches
+ * (one statement each, never a row per chunk), in order, one batch at a time, without holding
+ * the run up. A batch the store refuses is tried once more, then left out (logged): the log is
+ * the record, the run's own end is what must be stored.
+ */
+export class RunEventLog {
+  private pending: PendingRow[] = [];
+  private pendingBytes = 0;
+  private keptBytes = 0;
+  private cut = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private readonly flushMs: number;
+  private readonly batchBytes: number;
+
+  constructor(
+    private readonly runId: string,
+    private readonly store: RunEventStore,
+    private readonly options: EventLogOptions,
+    private readonly parts: { logger: Logger; signals?: RunEventSignals },
+  ) {
+    this.flushMs = options.flushMs ?? 20;
+    this.batchBytes = options.batchBytes ?? 256 * 1024;
+  }
+
+  add(events: readonly NumberedEvent[]): void {
+    const now = Date.now();
+    for (const e of events) {
+      const data = JSON.stringify(e.data);
+      const size = Buffer.byteLength(data);
+      const always = e.event === 'error' || e.event === 'done';
+      if (!always && this.cut) continue;
+      if (!always && this.keptBytes + size > this.options.maxBytes) {
+        this.cut = true;
+        const message = `the event log reached its bound of ${this.options.maxBytes} bytes: later events were not kept`;
+        this.queue({ seq: e.seq, type: 'cut', data: JSON.stringify({ message }), createdAt: now }, 0);
+        continue;
+      }
+      this.keptBytes += size;
+      this.queue({ seq: e.seq, type: e.event, data, createdAt: now }, size);
+    }
+    if (this.pendingBytes >= this.batchBytes || this.pending.length >= MAX_BATCH_ROWS) this.flush();
+    else if (this.pending.length > 0) this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  /** Writes what is left; resolves once every batch is written (or given up on). */
+  end(): Promise<void> {
+    this.flush();
+    return this.writing;
+  }
+
+  private queue(row: PendingRow, size: number): void {
+    this.pending.push(row);
+    this.pendingBytes += size;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.writing = this.writing.then(() => this.write(batch));
+  }
+
+  private async write(batch: PendingRow[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.append(this.runId, batch);
+        this.parts.signals?.notify(this.runId);
+        return;
+      } catch (err) {
+        if (attempt === 2) {
+          const seqs = `${batch[0]!.seq}..${batch.at(-1)!.seq}`;
+          this.parts.logger.error({ err, runId: this.runId, seqs }, 'could not write events of a run: left out');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}
