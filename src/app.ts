@@ -8,6 +8,7 @@ import { requestLogging } from './http/middleware/request-log.js';
 import { mountOpenApi } from './http/openapi.js';
 import { healthRoutes } from './http/routes/health.js';
 import { runRoutes } from './http/routes/runs.js';
+import { runEventRoutes } from './http/routes/run-events.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { workspaceRoutes } from './http/routes/workspace.js';
 import { wsRoutes } from './http/ws/route.js';
@@ -36,6 +37,7 @@ export function createApp(service: Service) {
     }),
   );
   app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.transcripts }));
+  app.route('/', runEventRoutes({ transcripts: service.transcripts, following: service.logFollowing() }));
   app.route(
     '/',
     openAiRoutes({

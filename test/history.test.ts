@@ -194,6 +194,7 @@ describe('the API description', () => {
         '/readyz',
         '/v1/run',
         '/v1/runs/{id}',
+        '/v1/runs/{id}/events',
         '/v1/sessions',
         '/v1/sessions/{id}',
         '/v1/sessions/{id}/messages',

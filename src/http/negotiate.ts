@@ -12,8 +12,17 @@ const MODES: Array<[string, ResponseMode]> = [
  * `curl -N` users want.
  */
 export function negotiateMode(accept: string | undefined): ResponseMode {
-  if (!accept) return 'text';
-  let best: { mode: ResponseMode; q: number; rank: number } | undefined;
+  return pickMedia(accept, MODES, 'text');
+}
+
+/** The choice whose media type the Accept header ranks highest (ties: the first listed); `fallback` if none. */
+export function pickMedia<M extends string>(
+  accept: string | undefined,
+  choices: ReadonlyArray<readonly [string, M]>,
+  fallback: M,
+): M {
+  if (!accept) return fallback;
+  let best: { mode: M; q: number; rank: number } | undefined;
   for (const part of accept.split(',')) {
     const [rawType, ...params] = part.split(';');
     const type = rawType!.trim().toLowerCase();
@@ -23,10 +32,10 @@ export function negotiateMode(accept: string | undefined): ResponseMode {
       if (k === 'q' && v !== undefined) q = Number.isFinite(Number(v)) ? Number(v) : 0;
     }
     if (q <= 0) continue;
-    MODES.forEach(([media, mode], rank) => {
+    choices.forEach(([media, mode], rank) => {
       if (type !== media) return;
       if (!best || q > best.q || (q === best.q && rank < best.rank)) best = { mode, q, rank };
     });
   }
-  return best?.mode ?? 'text';
+  return best?.mode ?? fallback;
 }

@@ -12,6 +12,7 @@ export const OPERATIONS: Record<string, { operationId: string; tag: string }> = 
   'delete /v1/sessions/{id}': { operationId: 'deleteSession', tag: 'history' },
   'get /v1/sessions/{id}/runs': { operationId: 'listSessionRuns', tag: 'history' },
   'get /v1/runs/{id}': { operationId: 'getRun', tag: 'history' },
+  'get /v1/runs/{id}/events': { operationId: 'getRunEvents', tag: 'runs' },
   'get /v1/stats': { operationId: 'getStats', tag: 'history' },
   'get /v1/sessions/{id}/workspace': { operationId: 'downloadWorkspace', tag: 'workspace' },
   'put /v1/sessions/{id}/workspace': { operationId: 'replaceWorkspace', tag: 'workspace' },
