@@ -34,9 +34,17 @@ export function createApp(service: Service) {
       profiles: service.profiles,
       maxBodyBytes: config.maxBodyBytes,
       onRefused: () => metrics.refused.inc(),
+      following: service.logFollowing(),
     }),
   );
-  app.route('/', sessionRoutes({ queries: service.sessionQueries, transcripts: service.transcripts }));
+  app.route(
+    '/',
+    sessionRoutes({
+      queries: service.sessionQueries,
+      transcripts: service.transcripts,
+      events: service.database.events,
+    }),
+  );
   app.route('/', runEventRoutes({ transcripts: service.transcripts, following: service.logFollowing() }));
   app.route(
     '/',

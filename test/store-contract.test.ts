@@ -282,6 +282,32 @@ describe.each([
     expect(await s.events.after(runId, 0, 100)).toEqual([]);
   });
 
+  it('reads the events of chosen types of several runs at once, each run in order', async () => {
+    const runs = await Promise.all([1, 2, 3].map((n) => session({ prompt: `p${n}`, reply: `r${n}` })));
+    const ev = (seq: number, type: RunEventType) => ({ seq, type, data: JSON.stringify({ seq }), createdAt: T0 });
+    for (const { runId } of runs)
+      await s.events.append(runId, [
+        ev(1, 'run'),
+        ev(2, 'tool_use'),
+        ev(3, 'stdout'),
+        ev(4, 'tool_result'),
+        ev(5, 'done'),
+      ]);
+    const ids = runs.slice(0, 2).map((r) => r.runId);
+    const got = await s.events.ofRuns(ids, ['tool_use', 'tool_result']);
+    const byRun = (id: string) => got.filter((e) => e.runId === id).map((e) => [e.seq, e.type]);
+    expect(got).toHaveLength(4);
+    for (const id of ids)
+      expect(byRun(id)).toEqual([
+        [2, 'tool_use'],
+        [4, 'tool_result'],
+      ]);
+    expect(await s.events.ofRuns([], ['tool_use'])).toEqual([]);
+    // More runs than one statement takes: read in several.
+    const many = [...Array.from({ length: 1200 }, () => newId('run')), runs[2]!.runId];
+    expect((await s.events.ofRuns(many, ['done'])).map((e) => e.runId)).toEqual([runs[2]!.runId]);
+  });
+
   it('searches phrases as FTS5 does, newest first, and only in the owner’s sessions', async () => {
     const tag = newId('run').slice(4, 12);
     const alice = `key_alice${tag}`;

@@ -1,5 +1,14 @@
 import type { RunMetrics } from '../run-metrics.js';
-import type { ApiKeyRole, MessageRole, MessageRow, RunEventRow, RunRow, RunStatus, SessionRow } from './rows.js';
+import type {
+  ApiKeyRole,
+  MessageRole,
+  MessageRow,
+  RunEventRow,
+  RunEventType,
+  RunRow,
+  RunStatus,
+  SessionRow,
+} from './rows.js';
 import type { Workspace } from '../workspace/archive.js';
 
 /**
@@ -61,6 +70,8 @@ export interface RunEventStore {
   append(runId: string, events: Omit<RunEventRow, 'runId'>[]): Promise<void>;
   /** The run's events after `afterSeq` (0: from the start), in order, at most `limit`. */
   after(runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]>;
+  /** The events of these types of these runs (a replay's tool calls, say), each run's in order. */
+  ofRuns(runIds: readonly string[], types: readonly RunEventType[]): Promise<RunEventRow[]>;
 }
 
 /** Sessions' workspaces. */

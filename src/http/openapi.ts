@@ -4,7 +4,7 @@ import { STATUS_OF } from './errors.js';
 import { mountApiDocs } from './api-docs.js';
 import { withOperations } from './operations.js';
 import { ErrorSchema, RunRequestSchema } from './schemas.js';
-import { RunEndErrorSchema, RunEventSchema, RunResultSchema } from './run-shapes.js';
+import { AcceptedRunSchema, RunEndErrorSchema, RunEventSchema, RunResultSchema } from './run-shapes.js';
 import { ChatRequestSchema } from './openai/chat-request.js';
 import { ChatCompletion, OpenAiModel, OpenAiModelList } from './openai/shapes.js';
 
@@ -70,7 +70,11 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
       headers: z.object({
         'idempotency-key': z.string().optional().openapi({
           description:
-            'Repeat it on retries: the turn is stored once; a retry gets 409 RUN_IN_PROGRESS while the first run goes on (it is not cancelled when its client leaves), then its outcome (Idempotent-Replayed: true)',
+            "Repeat it on retries: the turn is stored once; while the first run goes on (it is not cancelled when its client leaves) a retry gets 409 RUN_IN_PROGRESS, or with Accept: text/event-stream the run's events from the start as they come, or with Prefer: respond-async 202 again; then its outcome (Idempotent-Replayed: true)",
+        }),
+        prefer: z.string().optional().openapi({
+          description:
+            'respond-async: answer 202 Accepted once the container runs, and let the run go on with no client (Location: /v1/runs/{id}; follow it at /v1/runs/{id}/events)',
         }),
       }),
       body: {
@@ -97,6 +101,11 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
           'text/event-stream': { schema: RunEventSchema },
           'application/json': { schema: RunResultSchema },
         },
+      },
+      202: {
+        description:
+          'Prefer: respond-async: the run goes on detached. Location: /v1/runs/{id}; Preference-Applied: respond-async; X-Session-Id, X-Run-Id',
+        content: { 'application/json': { schema: AcceptedRunSchema } },
       },
       ...errorResponses(runErrors),
       ...runEndResponses,

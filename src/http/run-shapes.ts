@@ -96,6 +96,18 @@ export const RunEventSchema = z
       'The events of text/event-stream, in order: run, then the output as it comes, then error (if any), then done',
   });
 
+/** The 202 answer of a detached run (Prefer: respond-async). */
+export const AcceptedRunSchema = z
+  .object({
+    run_id: z.string(),
+    session_id: z.string(),
+    status: z.literal('running'),
+    location: z.string(),
+    events: z.string().openapi({ description: "the run's event log: GET it as SSE to follow the run" }),
+  })
+  .openapi('AcceptedRun');
+export type AcceptedRunJson = z.input<typeof AcceptedRunSchema>;
+
 /** The plain-text answer of a run that ended before printing anything, unless it succeeded. */
 export const RunEndErrorSchema = z
   .object({

@@ -101,6 +101,18 @@ export const MessageSchema = z
     }),
     run_id: z.string(),
     created_at: isoTime,
+    tool_calls: z
+      .array(
+        z.object({
+          id: z.string(),
+          name: z.string(),
+          input: z.unknown(),
+          status: z.string().nullable().openapi({ description: 'null: the run ended before the tool answered' }),
+          result_bytes: z.number().int().nullable().openapi({ description: "the size of the tool's output" }),
+        }),
+      )
+      .optional()
+      .openapi({ description: "A reply's tool calls, in order, from its run's event log (GET /v1/runs/{id}/events)" }),
   })
   .openapi('Message');
 

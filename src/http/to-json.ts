@@ -1,3 +1,4 @@
+import type { LoggedToolCall } from '../runner/events/tool-calls.js';
 import type { MessageRow, RunRow, SessionRow } from '../db/rows.js';
 import { METRIC_NAMES, metricsJson } from '../run-metrics.js';
 
@@ -13,6 +14,17 @@ export function sessionJson(s: SessionRow) {
     turns: s.turns,
     last_status: s.lastStatus as RunRow['status'] | null,
     totals: { total_ms: s.totalMs, total_tokens: s.totalTokens },
+  };
+}
+
+/** A reply's tool calls as a session's transcript shows them: the result's size, not the result. */
+export function toolCallJson(t: LoggedToolCall) {
+  return {
+    id: t.id,
+    name: t.name,
+    input: t.input,
+    status: t.status,
+    result_bytes: t.output === null ? null : Buffer.byteLength(t.output),
   };
 }
 

@@ -1,6 +1,7 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray } from 'drizzle-orm';
 import type { RunEventStore } from '../contract.js';
-import type { RunEventRow } from '../rows.js';
+import type { RunEventRow, RunEventType } from '../rows.js';
+import { RUN_IDS_PER_QUERY } from '../shared/event-reads.js';
 import { retryingConflicts, type PgDb } from './open.js';
 import { runEvents } from './schema.js';
 
@@ -22,5 +23,20 @@ export class PgRunEventStore implements RunEventStore {
       .where(and(eq(runEvents.runId, runId), gt(runEvents.seq, afterSeq)))
       .orderBy(asc(runEvents.seq))
       .limit(limit);
+  }
+
+  async ofRuns(runIds: readonly string[], types: readonly RunEventType[]): Promise<RunEventRow[]> {
+    const rows: RunEventRow[] = [];
+    for (let i = 0; i < runIds.length; i += RUN_IDS_PER_QUERY) {
+      const ids = runIds.slice(i, i + RUN_IDS_PER_QUERY);
+      rows.push(
+        ...(await this.db
+          .select()
+          .from(runEvents)
+          .where(and(inArray(runEvents.runId, ids), inArray(runEvents.type, [...types])))
+          .orderBy(asc(runEvents.runId), asc(runEvents.seq))),
+      );
+    }
+    return rows;
   }
 }

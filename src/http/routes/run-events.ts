@@ -1,10 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
-import { stream, streamSSE } from 'hono/streaming';
 import { canSee } from '../../auth/principal.js';
 import type { TranscriptStore } from '../../db/contract.js';
-import type { RunEventRow } from '../../db/rows.js';
-import { followLog, type LogFollowing } from '../../runner/events/follow-log.js';
+import type { LogFollowing } from '../../runner/events/follow-log.js';
+import { followAsNdjson, followAsSse, loggedJson } from '../respond/logged.js';
 import { errorResponse } from '../errors.js';
 import { eventId, resumeAfter } from '../event-id.js';
 import type { AuthEnv } from '../middleware/auth.js';
@@ -83,9 +81,9 @@ export function runEventRoutes(deps: { transcripts: TranscriptStore; following: 
     if (typeof from !== 'number') return fail(c, 'INVALID_QUERY', from.error);
     switch (pickMedia(c.req.header('accept'), MEDIA, 'json')) {
       case 'sse':
-        return followAsSse(c, following, id, from);
+        return followAsSse(c, following, id, from) as never;
       case 'ndjson':
-        return followAsNdjson(c, following, id, from);
+        return followAsNdjson(c, following, id, from) as never;
       case 'json': {
         const rows = await following.events.after(id, from, limit);
         const last = rows.length === limit ? rows.at(-1) : undefined;
@@ -96,34 +94,4 @@ export function runEventRoutes(deps: { transcripts: TranscriptStore; following: 
     }
   });
   return app;
-}
-
-/** One logged event as JSON text: its data goes in as stored, never parsed and written again. */
-function loggedJson(runId: string, r: RunEventRow): string {
-  const head = JSON.stringify({
-    id: eventId(runId, r.seq),
-    seq: r.seq,
-    created_at: new Date(r.createdAt).toISOString(),
-    event: r.type,
-  });
-  return `${head.slice(0, -1)},"data":${r.data}}`;
-}
-
-function followAsSse(c: Context, following: LogFollowing, runId: string, after: number): Response {
-  return streamSSE(c, async (s) => {
-    const left = new AbortController();
-    s.onAbort(() => left.abort());
-    for await (const r of followLog(following, runId, after, left.signal)) {
-      await s.writeSSE({ id: eventId(runId, r.seq), event: r.type, data: r.data });
-    }
-  }) as never;
-}
-
-function followAsNdjson(c: Context, following: LogFollowing, runId: string, after: number): Response {
-  c.header('Content-Type', 'application/x-ndjson');
-  return stream(c, async (s) => {
-    const left = new AbortController();
-    s.onAbort(() => left.abort());
-    for await (const r of followLog(following, runId, after, left.signal)) await s.write(`${loggedJson(runId, r)}\n`);
-  }) as never;
 }

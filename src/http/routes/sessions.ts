@@ -4,7 +4,7 @@ import type { Principal } from '../../auth/principal.js';
 import { decodeCursor } from '../../db/shared/cursor.js';
 import type { SessionFilter } from '../../db/contract.js';
 import type { SessionQueries } from '../../db/contract.js';
-import type { TranscriptStore } from '../../db/contract.js';
+import type { RunEventStore, TranscriptStore } from '../../db/contract.js';
 import { errorResponse } from '../errors.js';
 
 // A typed route's handler must return its declared responses; our errors are declared per route.
@@ -20,7 +20,8 @@ import {
   StatsQuerySchema,
   StatsSchema,
 } from '../schemas.js';
-import { messageJson, runJson, sessionJson } from '../to-json.js';
+import { messageJson, runJson, sessionJson, toolCallJson } from '../to-json.js';
+import { TOOL_EVENT_TYPES, toolCallsByRun } from '../../runner/events/tool-calls.js';
 import { validationHook } from '../validation-hook.js';
 
 const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
@@ -115,8 +116,8 @@ const stats = createRoute({
  * Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key
  * created.
  */
-export function sessionRoutes(deps: { queries: SessionQueries; transcripts: TranscriptStore }) {
-  const { queries, transcripts } = deps;
+export function sessionRoutes(deps: { queries: SessionQueries; transcripts: TranscriptStore; events: RunEventStore }) {
+  const { queries, transcripts, events } = deps;
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
 
   const visibleSession = async (principal: AuthEnv['Variables']['principal'], id: string) => {
@@ -139,7 +140,14 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
     const { id } = c.req.valid('param');
     const s = await visibleSession(c.get('principal'), id);
     if (!s) return fail(c, 'NOT_FOUND', `session ${id} not found`);
-    return c.json({ ...sessionJson(s), messages: (await transcripts.messagesOf(id)).map(messageJson) }, 200);
+    const messages = await transcripts.messagesOf(id);
+    const replies = messages.filter((m) => m.role === 'assistant').map((m) => m.runId);
+    const tools = toolCallsByRun(await events.ofRuns(replies, TOOL_EVENT_TYPES));
+    const json = messages.map((m) => {
+      const calls = m.role === 'assistant' ? tools.get(m.runId) : undefined;
+      return { ...messageJson(m), ...(calls && { tool_calls: calls.map(toolCallJson) }) };
+    });
+    return c.json({ ...sessionJson(s), messages: json }, 200);
   });
 
   app.openapi(sessionRuns, async (c) => {
