@@ -166,6 +166,34 @@ describe('the gemini agent', () => {
     expect(body.output).toBe('Hello from the fake model: turns=3');
   });
 
+  it("replays turn 1's functionCall and functionResponse into turn 2's request, before its reply", async () => {
+    const json = { accept: 'application/json' };
+    const first = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', json)));
+    expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'list_directory', status: 'success' })]);
+    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'and now?', json)));
+    expect(second.status, JSON.stringify(second)).toBe('succeeded');
+    const contents = modelCalls().at(-1)!.body.contents ?? [];
+    const at = (pred: (p: { functionCall?: unknown; functionResponse?: unknown }) => boolean) =>
+      contents.findIndex((c) => c.parts.some(pred));
+    const callAt = at((p) => p.functionCall !== undefined);
+    const answerAt = at((p) => p.functionResponse !== undefined);
+    expect(callAt, JSON.stringify(contents)).toBeGreaterThan(0);
+    expect(contents[callAt]!.role).toBe('model');
+    expect(contents[callAt]!.parts.find((p) => p.functionCall)!.functionCall).toMatchObject({
+      name: 'list_directory',
+      args: { dir_path: '.' },
+    });
+    expect(answerAt).toBe(callAt + 1);
+    expect(contents[answerAt]!.role).toBe('user');
+    const response = contents[answerAt]!.parts.find((p) => p.functionResponse)!.functionResponse!;
+    expect(response.name).toBe('list_directory');
+    expect(JSON.stringify(response.response)).toContain(JSON.stringify(first.tool_calls[0].output).slice(1, 30));
+    const texts = contents.map((c) => JSON.stringify(c.parts));
+    const reply = texts.findIndex((t) => t.includes(first.output));
+    expect(reply).toBeGreaterThan(answerAt);
+    expect(texts.findIndex((t) => t.includes('and now?'))).toBeGreaterThan(reply);
+  });
+
   it('keeps the file its write tool wrote for the next turn, whose read tool finds it', async () => {
     const first = await jsonOf(
       h.app.request(post('/v1/run?agent=gemini-editor', 'FAKE_WRITE_FILE make a note', { accept: 'application/json' })),
@@ -331,15 +359,19 @@ describe('the gemini agent', () => {
     const pending = h.app.request(
       post('/v1/run?agent=gemini', 'FAKE_SLOW take your time', { accept: 'application/json' }),
     );
-    const [info] = await waitFor(async () => {
-      const list = await h.leftovers();
-      return list.length > 0 ? list : undefined;
-    });
-    // Inspected while it runs; the run's own outcome is checked first, so that a run that ended early says why.
-    const inspected = h.docker
-      .getContainer(info!.Id)
-      .inspect()
-      .then(JSON.stringify, (err: Error) => `inspect failed: ${err.message}`);
+    // Inspected while it runs: the run's container is the one with the gateway in its environment (a container
+    // of an earlier test may still be on its way out). The run's own outcome is checked first, so that a run that
+    // ended early says why.
+    const inspected = waitFor(async () => {
+      for (const c of await h.leftovers()) {
+        const seen = await h.docker
+          .getContainer(c.Id)
+          .inspect()
+          .then(JSON.stringify, () => '');
+        if (seen.includes('GOOGLE_GEMINI_BASE_URL')) return seen;
+      }
+      return undefined;
+    }, 15_000).catch((err: Error) => `inspect failed: ${err.message}`);
     const body = await jsonOf(pending);
     expect(body.status, JSON.stringify(body)).toBe('succeeded');
     const inspect = await inspected;

@@ -50,10 +50,17 @@ describe('replaying a session into a new container', () => {
     expect(r.output).toBe('1000\n2\n');
   });
 
-  it('replays what is stored even after a failed turn', async () => {
-    const first = await turn('/v1/run', 'echo partial; exit 7');
+  it('replays what is stored even after a failed turn, with its stderr and exit code', async () => {
+    const first = await turn('/v1/run', 'echo partial; echo "it broke" >&2; exit 7');
     expect(first.status).toBe('failed');
     const r = await turn(`/v1/sessions/${first.session_id}/messages`, 'sed -n 2p /ephemera/history.jsonl');
-    expect(JSON.parse(r.output)).toMatchObject({ role: 'assistant', content: 'partial\n' });
+    expect(JSON.parse(r.output)).toEqual({
+      role: 'assistant',
+      content: 'partial\n',
+      run_id: first.run_id,
+      time: expect.any(String),
+      stderr: 'it broke\n',
+      exit_code: 7,
+    });
   });
 });

@@ -104,8 +104,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: FakeGemini
   if (lastUserText.includes('FAKE_ERROR_500'))
     return sendError(res, 500, 'INTERNAL', 'the fake model failed on purpose');
 
-  const wantsTool =
-    toolAsked(lastUserText) !== undefined && !contents.some((c) => c.parts.some((p) => p.functionResponse));
+  // Asked for a tool and not answered yet in this turn (a replayed earlier turn's answers do not count).
+  const answeredSincePrompt = contents
+    .slice(contents.lastIndexOf(lastUser!))
+    .some((c) => c.parts.some((p) => p.functionResponse));
+  const wantsTool = toolAsked(lastUserText) !== undefined && !answeredSincePrompt;
   const pieces = wantsTool ? [] : [`Hello `, `from the fake model: `, `turns=${contents.length}`];
   const usage = {
     promptTokenCount: 10 * contents.length,

@@ -1,3 +1,4 @@
+import type { TurnSteps } from '../events/turn-steps.js';
 import type { MessageRow } from '../../db/rows.js';
 import type { ContainerFile } from '../runtime.js';
 
@@ -27,6 +28,8 @@ export interface TurnInput {
   history: MessageRow[];
   /** How many older messages were left out of `history`; the agent is told. */
   omitted: number;
+  /** What each replayed reply's run did besides replying, by run id (none: only the text). */
+  steps?: ReadonlyMap<string, TurnSteps>;
 }
 
 /** What a replay tells the agent when older messages were left out. */

@@ -5,6 +5,7 @@ import { canSee, type Principal } from '../../auth/principal.js';
 import { newId } from '../../db/ids.js';
 import type { MessageRole, SessionRow } from '../../db/rows.js';
 import { NO_REPLAY } from '../../db/shared/replay.js';
+import { replayWithSteps } from './replay-steps.js';
 import type { TranscriptStore } from '../../db/contract.js';
 import { AppError } from '../../errors.js';
 import { agentFor } from '../agents/index.js';
@@ -308,10 +309,13 @@ export class RunService {
         timeoutMs,
         prompt: req.prompt,
         receivedAt: req.receivedAt,
-        replay:
-          profile.replay === 'none'
-            ? NO_REPLAY
-            : await store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+        ...(profile.replay === 'none'
+          ? { replay: NO_REPLAY, steps: new Map() }
+          : await replayWithSteps(
+              await store.replayBefore(sessionId, begun.userMessageId, config.replayMaxBytes),
+              this.deps.events.store,
+              config.replayMaxBytes,
+            )),
         workspace: profile.keepWorkspace ? (files?.workspace ?? (await workspaces.get(sessionId))) : undefined,
         ...(req.logger && { logger: req.logger }),
         keepOutput: req.keepOutput === true,

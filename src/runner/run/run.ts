@@ -150,6 +150,7 @@ export class Run implements RunHandle {
       prompt: planned.prompt,
       history: planned.replay.messages,
       omitted: planned.replay.omitted,
+      steps: planned.steps,
     });
     this.parser = driver.parser();
     this.typer = new EventTyper(driver.textEvent);

@@ -26,7 +26,7 @@ export function claudeAgent(
   return {
     textEvent: 'delta',
     streamsStderr: false,
-    prepare: ({ prompt, history, omitted }) => {
+    prepare: ({ prompt, history, omitted, steps }) => {
       const files: ContainerFile[] = [];
       // Readable only by the user the CLI runs as: the CLI needs a key to start.
       if (model)
@@ -46,7 +46,7 @@ export function claudeAgent(
         ...options.extraArgs,
       ];
       if (profile.replay === 'claude-session' && (history.length > 0 || omitted > 0)) {
-        const session = claudeSessionFile(history, profile.workdir ?? '/workspace', omitted);
+        const session = claudeSessionFile(history, profile.workdir ?? '/workspace', omitted, steps);
         files.push({ path: `${SESSIONS_DIR}/${session.sessionId}.jsonl`, content: session.content, mode: 0o444 });
         args.push('--resume', session.sessionId);
       }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageRow } from '../../../db/rows.js';
 import { omittedNote } from '../agent.js';
+import type { LoggedToolCall } from '../../events/tool-calls.js';
+import type { TurnSteps } from '../../events/turn-steps.js';
 
 /**
  * Where the service puts a replayed session; the image's entrypoint links it where the CLI
@@ -17,6 +19,7 @@ export function claudeSessionFile(
   history: MessageRow[],
   cwd: string,
   omitted = 0,
+  steps: ReadonlyMap<string, TurnSteps> = new Map(),
 ): { sessionId: string; content: Buffer } {
   const sessionId = randomUUID();
   const lines: unknown[] = [];
@@ -41,13 +44,23 @@ export function claudeSessionFile(
   // The first kept message is a user's (see TranscriptStore.replayBefore): the note goes before it.
   let note = omitted > 0 ? `${omittedNote(omitted)}\n\n` : '';
   for (const m of history) {
+    // Each tool round as the CLI wrote it: the call in an assistant message, its result in the next user one.
+    if (m.role === 'assistant')
+      for (const t of steps.get(m.runId)?.tools ?? []) {
+        add('assistant', { message: apiMessage(`${m.id}_${t.id}`, [toolUse(t)], 'tool_use') }, m.createdAt);
+        add('user', { message: { role: 'user', content: [toolResult(t)] } }, m.createdAt);
+      }
     // A failed turn can leave an empty reply; the API rejects text blocks of only whitespace.
     if (m.content.trim() === '') continue;
     if (m.role === 'user') {
       add('user', { message: { role: 'user', content: note + m.content } }, m.createdAt);
       note = '';
     } else {
-      add('assistant', { message: assistantMessage(m) }, m.createdAt);
+      add(
+        'assistant',
+        { message: apiMessage(String(m.id), [{ type: 'text', text: m.content }], 'end_turn') },
+        m.createdAt,
+      );
     }
   }
   // Nothing was kept: the note is the replay.
@@ -69,15 +82,34 @@ const environment = (cwd: string) => ({
   },
 });
 
-function assistantMessage(m: MessageRow) {
+/** An assistant message as the Messages API returns it (the CLI's file keeps them so). */
+function apiMessage(id: string, content: object[], stopReason: 'end_turn' | 'tool_use') {
   return {
-    id: `msg_ephemera_${m.id}`,
+    id: `msg_ephemera_${id}`,
     type: 'message',
     role: 'assistant',
     model: 'replayed',
-    content: [{ type: 'text', text: m.content }],
-    stop_reason: 'end_turn',
+    content,
+    stop_reason: stopReason,
     stop_sequence: null,
     usage: { input_tokens: 0, output_tokens: 0 },
   };
 }
+
+const toolUse = (t: LoggedToolCall) => ({ type: 'tool_use', id: t.id, name: t.name, input: t.input ?? {} });
+
+/** A tool's answer; one the run never got (it ended first) is an error, so no call goes unanswered. */
+function toolResult(t: LoggedToolCall) {
+  const failed = t.status !== 'success';
+  const text = t.output ?? errorText(t) ?? '';
+  return { type: 'tool_result', tool_use_id: t.id, content: text, ...(failed && { is_error: true }) };
+}
+
+const errorText = (t: LoggedToolCall): string | null =>
+  t.status === null
+    ? '[ephemera: the run ended before this tool answered]'
+    : t.error === null || t.error === undefined
+      ? null
+      : typeof t.error === 'string'
+        ? t.error
+        : JSON.stringify(t.error);

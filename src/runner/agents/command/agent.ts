@@ -7,9 +7,9 @@ export function commandAgent(profile: AgentProfile): Agent {
   return {
     textEvent: 'stdout',
     streamsStderr: true,
-    prepare: ({ prompt, history, omitted }) => ({
+    prepare: ({ prompt, history, omitted, steps }) => ({
       command: profile.command,
-      files: profile.replay === 'history-file' ? [historyFile(history, omitted)] : [],
+      files: profile.replay === 'history-file' ? [historyFile(history, omitted, steps)] : [],
       stdin: Buffer.from(prompt, 'utf8'),
     }),
     parser: () => new StdoutParser(),

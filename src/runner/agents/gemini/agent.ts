@@ -45,7 +45,7 @@ export function geminiAgent(
   return {
     textEvent: 'delta',
     streamsStderr: false,
-    prepare: ({ prompt, history, omitted }) => {
+    prepare: ({ prompt, history, omitted, steps }) => {
       const files: ContainerFile[] = [
         { path: '/ephemera/gemini/settings.json', content: Buffer.from(JSON.stringify(SETTINGS)), mode: 0o444 },
       ];
@@ -73,7 +73,7 @@ export function geminiAgent(
       if (profile.replay === 'gemini-session-file' && (history.length > 0 || omitted > 0)) {
         files.push({
           path: SESSION_FILE_PATH,
-          content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted),
+          content: geminiSessionFile(history, profile.workdir ?? '/workspace', omitted, steps),
           mode: 0o444,
         });
         args.push('--session-file', SESSION_FILE_PATH);
