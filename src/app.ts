@@ -43,6 +43,7 @@ export function createApp(service: Service) {
       queries: service.sessionQueries,
       transcripts: service.transcripts,
       events: service.database.events,
+      webhooks: service.database.webhooks,
     }),
   );
   app.route('/', runEventRoutes({ transcripts: service.transcripts, following: service.logFollowing() }));

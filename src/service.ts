@@ -1,5 +1,9 @@
 import { RunEventSignals } from './runner/events/event-signals.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import type { RunResult } from './runner/run/run.js';
 import type { LogFollowing } from './runner/events/follow-log.js';
+import { doneData } from './runner/events/done-data.js';
+import { storedResult } from './http/stored-result.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from './config/env.js';
 import type { ProfileSet } from './config/profiles.js';
@@ -109,6 +113,8 @@ export class Service {
   readonly modelTokens: RunTokens;
   /** Wakes the readers of a run's log in this process when more of it is written. */
   readonly eventSignals = new RunEventSignals();
+  /** Calls runs' webhooks when they end (undefined: WEBHOOK_ALLOWED_ORIGINS is not set). */
+  readonly webhooks: WebhookDispatcher | undefined;
   /** Containers started ahead of their runs, for the profiles that ask (undefined: none does). */
   readonly standby: StandbyPool | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -141,6 +147,15 @@ export class Service {
     this.modelTokens = tokens;
     this.gateway = gateway;
     this.standby = standbyPool(deps, this.metrics);
+    this.webhooks =
+      config.webhooks.allowedOrigins.length === 0
+        ? undefined
+        : new WebhookDispatcher({
+            webhooks: deps.database.webhooks,
+            transcripts: this.transcripts,
+            config: config.webhooks,
+            logger,
+          });
     this.runs = new RunService({
       store: this.transcripts,
       workspaces: this.workspaces,
@@ -150,7 +165,8 @@ export class Service {
       config,
       logger,
       admission,
-      metrics: this.metrics,
+      metrics: { runEnded: (r) => this.runEnded(r) },
+      ...(this.webhooks && { webhooks: deps.database.webhooks }),
       ...(deps.agents && { agents: deps.agents }),
       gateway: { tokens, url: () => gateway.url },
     });
@@ -174,7 +190,13 @@ export class Service {
     return {
       events: this.database.events,
       signals: this.eventSignals,
-      runEnded: async (runId) => (await transcripts.getRun(runId))?.status !== 'running',
+      endOf: async (runId) => {
+        const run = await transcripts.getRun(runId);
+        if (!run) return { done: undefined };
+        if (run.status !== 'running') return { done: doneData(storedResult(run, undefined), run) };
+        // A row left `running` by a fault it never recovered from: stop following, a minute past its deadline.
+        return Date.now() > run.createdAt + run.timeoutMs + 60_000 ? { done: undefined } : undefined;
+      },
     };
   }
 
@@ -210,11 +232,18 @@ export class Service {
     this.heartbeat.unref();
     this.reaper.start(config.reapIntervalMs);
     this.standby?.start();
+    this.webhooks?.start();
     if (config.retentionDays !== undefined) {
       this.prune();
       this.pruner = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
       this.pruner.unref();
     }
+  }
+
+  /** A run's end is stored: counted, and its webhook (if any) called. */
+  private runEnded(r: RunResult): void {
+    this.metrics.runEnded(r);
+    this.webhooks?.nudge();
   }
 
   /** RETENTION_DAYS: old sessions go, with everything they own (src/db/shared/retention.ts). */
@@ -246,6 +275,7 @@ export class Service {
     clearInterval(this.heartbeat);
     clearInterval(this.pruner);
     await this.pruning;
+    await this.webhooks?.stop();
     await this.reaper.stop();
   }
 

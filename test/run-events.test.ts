@@ -106,13 +106,33 @@ describe('GET /v1/runs/{id}/events', () => {
       expect(res.status).toBe(404);
       expect((await jsonOf(res)).error.code).toBe('NOT_FOUND');
     }
-    for (const cursor of ['abc', '-1', '1.5', `${other.runId}:2`, '9'.repeat(16)]) {
+    for (const cursor of [
+      'abc',
+      '-1',
+      '1.5',
+      `${other.runId}:2`,
+      '9'.repeat(16),
+      '2147483648',
+      `${runId}:999999999999999`,
+    ]) {
       const res = await as(alice, `/v1/runs/${runId}/events`, { headers: { ...sse, 'last-event-id': cursor } });
       expect(res.status, cursor).toBe(400);
       expect((await jsonOf(res)).error.code).toBe('INVALID_QUERY');
     }
     const bad = await as(alice, `/v1/runs/${runId}/events?limit=0`);
     expect(bad.status).toBe(400);
+  });
+
+  it("ends a log that lost its done with the stored run's end, so a client does not reconnect for ever", async () => {
+    const { runId, events } = await streamedRun('echo partial; exit 3');
+    await h.rows("delete from run_events where run_id = ? and type = 'done'", runId);
+    const again = sseEvents(await (await as(alice, `/v1/runs/${runId}/events`, { headers: sse })).text());
+    expect(again.slice(0, -1)).toEqual(events.slice(0, -1));
+    expect(again.at(-1)).toMatchObject({
+      id: `${runId}:${events.length}`,
+      event: 'done',
+      data: { status: 'failed', exit_code: 3 },
+    });
   });
 
   it('is deleted with its session', async () => {

@@ -308,6 +308,49 @@ describe.each([
     expect((await s.events.ofRuns(many, ['done'])).map((e) => e.runId)).toEqual([runs[2]!.runId]);
   });
 
+  it("keeps runs' webhooks: due once the run ended and the time came, taken by one claimer, dropped with the run", async () => {
+    const ended = await session();
+    const running = await session({ running: true });
+    const now = T0 + 1000;
+    await s.webhooks.add(ended.runId, 'https://hooks.example/a', now);
+    await s.webhooks.add(running.runId, 'https://hooks.example/b', now);
+    expect(await s.webhooks.due(now - 1, 10)).toEqual([]);
+    const due = await s.webhooks.due(now, 10);
+    expect(due.map((w) => w.runId)).toEqual([ended.runId]);
+    expect(due[0]).toEqual({
+      runId: ended.runId,
+      url: 'https://hooks.example/a',
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastAttemptAt: null,
+      lastStatus: null,
+      lastError: null,
+      createdAt: now,
+    });
+    // Two replicas see it due; one takes it.
+    const claims = await Promise.all([1, 2].map(() => s.webhooks.claim(ended.runId, now, now + 30_000)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await s.webhooks.due(now + 1, 10)).toEqual([]);
+    const attempt = {
+      state: 'pending' as const,
+      attempts: 1,
+      nextAttemptAt: now + 2000,
+      lastAttemptAt: now,
+      lastStatus: 500,
+      lastError: 'HTTP 500',
+    };
+    await s.webhooks.attempted(ended.runId, attempt);
+    expect(await s.webhooks.get(ended.runId)).toMatchObject(attempt);
+    expect((await s.webhooks.due(now + 2000, 10)).map((w) => w.runId)).toEqual([ended.runId]);
+    await s.webhooks.attempted(ended.runId, { ...attempt, state: 'delivered', lastStatus: 204, lastError: null });
+    expect(await s.webhooks.due(now + 1e9, 10)).toEqual([]);
+    expect(await s.webhooks.claim(ended.runId, now + 2000, now + 9e9)).toBe(false);
+    expect(await s.sessions.deleteSession(ended.sessionId)).toBe('deleted');
+    expect(await s.webhooks.get(ended.runId)).toBeUndefined();
+    expect(await s.webhooks.get(newId('run'))).toBeUndefined();
+  });
+
   it('searches phrases as FTS5 does, newest first, and only in the owner’s sessions', async () => {
     const tag = newId('run').slice(4, 12);
     const alice = `key_alice${tag}`;

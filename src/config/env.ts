@@ -68,7 +68,28 @@ export interface ServiceConfig {
    * GEMINI_API_KEY: the model gateway adds it to calls); never logged, never in a container.
    */
   secrets: Record<string, string | undefined>;
+  /**
+   * Where a run may call back when it ends (WEBHOOK_ALLOWED_ORIGINS; none: no webhooks), the key
+   * of each call's signature (WEBHOOK_SECRET), and how long a failing delivery is retried.
+   */
+  webhooks: { allowedOrigins: string[]; secret: string | undefined; firstRetryMs: number; attempts: number };
 }
+
+/** A comma-separated list of exact origins (none by default). */
+const originList = (name: string, example: string) =>
+  z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    )
+    .refine(
+      (os) => os.every(isOrigin),
+      `${name} is a comma-separated list of origins such as ${example} (scheme, host, port; no path, no *)`,
+    );
 
 const positiveInt = <T extends number | undefined>(name: string, fallback: T) =>
   z
@@ -101,19 +122,12 @@ const SERVICE_SETTINGS = {
       (hs) => hs.every((h) => /^[a-z0-9.-]{1,253}$/.test(h)),
       'ALLOWED_HOSTS is a comma-separated list of host names (no ports)',
     ),
-  CORS_ORIGINS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((o) => o.trim())
-        .filter((o) => o !== ''),
-    )
-    .refine(
-      (os) => os.every(isOrigin),
-      'CORS_ORIGINS is a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path, no *)',
-    ),
+  CORS_ORIGINS: originList('CORS_ORIGINS', 'https://app.example.com'),
+  WEBHOOK_ALLOWED_ORIGINS: originList('WEBHOOK_ALLOWED_ORIGINS', 'https://hooks.example.com'),
+  WEBHOOK_SECRET: z.string().optional(),
+  WEBHOOK_SECRET_FILE: z.string().min(1).optional(),
+  WEBHOOK_FIRST_RETRY_MS: positiveInt('WEBHOOK_FIRST_RETRY_MS', 2000),
+  WEBHOOK_ATTEMPTS: positiveInt('WEBHOOK_ATTEMPTS', 10),
   DATABASE_PATH: z.string().min(1).default('./data/ephemera.db'),
   DATABASE_URL: z
     .string()
@@ -279,6 +293,7 @@ export function loadServiceConfig(agents: readonly AgentKindSettings[], env: Nod
     },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
     secrets: modelKeys(agents, e as unknown as ParsedEnv),
+    webhooks: webhookSettings(e),
   };
 }
 
@@ -333,6 +348,28 @@ const modelKeys = (agents: readonly AgentKindSettings[], e: ParsedEnv) =>
 function keyFileIn(dir: string | undefined, name: string): string | undefined {
   const file = dir === undefined ? undefined : join(dir, name.toLowerCase());
   return file !== undefined && existsSync(file) ? file : undefined;
+}
+
+/** Webhooks need their signing key: a call nobody can verify would be worse than none. */
+function webhookSettings(e: {
+  WEBHOOK_ALLOWED_ORIGINS: string[];
+  WEBHOOK_SECRET?: string | undefined;
+  WEBHOOK_SECRET_FILE?: string | undefined;
+  WEBHOOK_FIRST_RETRY_MS: number;
+  WEBHOOK_ATTEMPTS: number;
+}): ServiceConfig['webhooks'] {
+  const secret = readSecret('WEBHOOK_SECRET', e.WEBHOOK_SECRET, e.WEBHOOK_SECRET_FILE);
+  if (e.WEBHOOK_ALLOWED_ORIGINS.length > 0 && (secret === undefined || secret.length < 16)) {
+    throw new ConfigError(
+      'invalid configuration:\n  WEBHOOK_SECRET: WEBHOOK_ALLOWED_ORIGINS needs a secret of at least 16 characters to sign each call with',
+    );
+  }
+  return {
+    allowedOrigins: e.WEBHOOK_ALLOWED_ORIGINS,
+    secret,
+    firstRetryMs: e.WEBHOOK_FIRST_RETRY_MS,
+    attempts: e.WEBHOOK_ATTEMPTS,
+  };
 }
 
 /** A secret from its variable or from the file its `_FILE` variable names (trimmed). */

@@ -8,6 +8,7 @@ import type {
   RunRow,
   RunStatus,
   SessionRow,
+  WebhookRow,
 } from './rows.js';
 import type { Workspace } from '../workspace/archive.js';
 
@@ -27,6 +28,7 @@ export interface Store {
   readonly sessions: SessionQueries;
   readonly instances: InstanceStore;
   readonly events: RunEventStore;
+  readonly webhooks: WebhookStore;
   /**
    * RETENTION_DAYS: deletes sessions untouched for `days` (none with a run in progress); how many went (would go:
    * dryRun).
@@ -72,6 +74,28 @@ export interface RunEventStore {
   after(runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]>;
   /** The events of these types of these runs (a replay's tool calls, say), each run's in order. */
   ofRuns(runIds: readonly string[], types: readonly RunEventType[]): Promise<RunEventRow[]>;
+}
+
+/** How one attempt at a webhook went. */
+export type WebhookAttempt = Pick<
+  WebhookRow,
+  'state' | 'attempts' | 'nextAttemptAt' | 'lastAttemptAt' | 'lastStatus' | 'lastError'
+>;
+
+/**
+ * Runs' webhooks and their deliveries. A webhook is due once its run has ended and its next
+ * attempt's time has come; a process takes it for one attempt with `claim`, so two replicas
+ * never call the same one at once. Deleted with its run.
+ */
+export interface WebhookStore {
+  /** Registers a run's webhook: due as soon as the run ends. */
+  add(runId: string, url: string, now: number): Promise<void>;
+  /** Pending webhooks of ended runs whose time has come, the longest waiting first, at most `limit`. */
+  due(now: number, limit: number): Promise<WebhookRow[]>;
+  /** Takes a due webhook for an attempt (its next attempt moves to `until`), unless another took it first. */
+  claim(runId: string, seenNextAttemptAt: number, until: number): Promise<boolean>;
+  attempted(runId: string, attempt: WebhookAttempt): Promise<void>;
+  get(runId: string): Promise<WebhookRow | undefined>;
 }
 
 /** Sessions' workspaces. */

@@ -103,6 +103,25 @@ export interface MessageRow {
   createdAt: number;
 }
 
+/** Where a run's webhook delivery stands: waiting (for the run's end, or its next try), done, or given up. */
+export const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookState = (typeof WEBHOOK_STATES)[number];
+
+/** A run's webhook: where it goes, and how its delivery went so far. */
+export interface WebhookRow {
+  runId: string;
+  url: string;
+  state: WebhookState;
+  attempts: number;
+  /** When it may be tried next (once its run has ended); a claim moves it ahead by a lease. */
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  /** The HTTP status of the last answer; null when none came (refused, timed out). */
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+}
+
 /** One event of a run's log: its place in the run (1, 2, ...), its type, its JSON object as the streams send it. */
 export interface RunEventRow {
   runId: string;

@@ -11,6 +11,8 @@ export interface RunInput {
   timeoutMs?: number;
   /** Files for the session's workspace, added before the turn runs. */
   files?: Record<string, GivenFile>;
+  /** Where to call back when the run ends (checked against WEBHOOK_ALLOWED_ORIGINS by the run service). */
+  webhookUrl?: string;
 }
 
 const agentName = z.string().min(1).max(64);
@@ -45,6 +47,7 @@ export async function readRunInput(c: Context): Promise<RunInput> {
     if (body.agent !== undefined) input.agent = body.agent;
     if (body.timeout_ms !== undefined) input.timeoutMs = body.timeout_ms;
     if (body.files !== undefined) input.files = body.files;
+    if (body.webhook_url !== undefined) input.webhookUrl = body.webhook_url;
   }
   return checked(input);
 }

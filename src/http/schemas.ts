@@ -29,6 +29,10 @@ export const RunRequestSchema = z
           'Files added to the session\'s workspace before this turn runs, by path (relative): text as UTF-8, or `{ "base64": ... }` for any bytes.',
         example: { 'src/app.py': 'print(42)\n' },
       }),
+    webhook_url: z.string().max(2048).optional().openapi({
+      description:
+        "Called (POST, the run's JSON, signed in Ephemera-Signature) when the run ends; its origin must be in WEBHOOK_ALLOWED_ORIGINS, else 400 WEBHOOK_NOT_ALLOWED.",
+    }),
   })
   .strict()
   .openapi('RunRequest');
@@ -115,6 +119,20 @@ export const MessageSchema = z
       .openapi({ description: "A reply's tool calls, in order, from its run's event log (GET /v1/runs/{id}/events)" }),
   })
   .openapi('Message');
+
+export const WebhookSchema = z
+  .object({
+    url: z.string(),
+    state: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    next_attempt_at: isoTime
+      .nullable()
+      .openapi({ description: 'when it is tried next (pending only; once the run has ended)' }),
+    last_attempt_at: isoTime.nullable(),
+    last_status: z.number().int().nullable().openapi({ description: "the last answer's HTTP status; null: none came" }),
+    last_error: z.string().nullable(),
+  })
+  .openapi('Webhook');
 
 export const SessionDetailSchema = SessionSummarySchema.extend({ messages: z.array(MessageSchema) }).openapi(
   'SessionDetail',

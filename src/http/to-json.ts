@@ -1,5 +1,5 @@
 import type { LoggedToolCall } from '../runner/events/tool-calls.js';
-import type { MessageRow, RunRow, SessionRow } from '../db/rows.js';
+import type { MessageRow, RunRow, SessionRow, WebhookRow } from '../db/rows.js';
 import { METRIC_NAMES, metricsJson } from '../run-metrics.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -58,5 +58,18 @@ export function runJson(r: RunRow) {
         ? null
         : { messages: r.replayMessages, omitted_messages: r.replayOmitted ?? 0, bytes: r.replayBytes ?? 0 },
     metrics: metricsJson(r, METRIC_NAMES),
+  };
+}
+
+/** A run's webhook and how its delivery went (the URL is the caller's own: it holds no credentials). */
+export function webhookJson(w: WebhookRow) {
+  return {
+    url: w.url,
+    state: w.state,
+    attempts: w.attempts,
+    next_attempt_at: w.state === 'pending' ? iso(w.nextAttemptAt) : null,
+    last_attempt_at: w.lastAttemptAt === null ? null : iso(w.lastAttemptAt),
+    last_status: w.lastStatus,
+    last_error: w.lastError,
   };
 }

@@ -14,6 +14,10 @@ export const REDACTED_PATHS = [
   '*.key',
   'secrets',
   '*.secrets',
+  'secret',
+  '*.secret',
+  'WEBHOOK_SECRET',
+  '*.WEBHOOK_SECRET',
   // Every model agent's key variable, wherever it turns up.
   ...MODEL_AGENTS.flatMap(({ model }) => [model.keyEnv, `*.${model.keyEnv}`]),
 ];

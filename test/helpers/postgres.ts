@@ -81,7 +81,7 @@ export function deferredTestStore(): DeferredTestStore {
   })();
   opened.catch(() => {}); // the first call reports it
   const store = opened.then((o) => o.store);
-  const parts = ['transcripts', 'workspaces', 'keys', 'sessions', 'instances', 'events'] as const;
+  const parts = ['transcripts', 'workspaces', 'keys', 'sessions', 'instances', 'events', 'webhooks'] as const;
   const methods = <T extends object>(target: Promise<T>): T =>
     new Proxy({} as T, {
       // A property set on it (a test's stand-in for a method) wins over the store's own.

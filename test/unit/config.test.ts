@@ -156,6 +156,31 @@ describe('.env.example', () => {
   });
 });
 
+describe('the webhook settings', () => {
+  it('take exact origins, and need a signing secret with them', () => {
+    expect(loadServiceConfig({}).webhooks).toEqual({
+      allowedOrigins: [],
+      secret: undefined,
+      firstRetryMs: 2000,
+      attempts: 10,
+    });
+    const secret = 's'.repeat(16);
+    expect(
+      loadServiceConfig({
+        WEBHOOK_ALLOWED_ORIGINS: 'https://hooks.example, http://127.0.0.1:9',
+        WEBHOOK_SECRET: secret,
+      }).webhooks.allowedOrigins,
+    ).toEqual(['https://hooks.example', 'http://127.0.0.1:9']);
+    expect(() => loadServiceConfig({ WEBHOOK_ALLOWED_ORIGINS: 'https://hooks.example' })).toThrow(/WEBHOOK_SECRET/);
+    expect(() =>
+      loadServiceConfig({ WEBHOOK_ALLOWED_ORIGINS: 'https://hooks.example', WEBHOOK_SECRET: 'short' }),
+    ).toThrow(/at least 16/);
+    expect(() =>
+      loadServiceConfig({ WEBHOOK_ALLOWED_ORIGINS: 'https://hooks.example/path', WEBHOOK_SECRET: secret }),
+    ).toThrow(/WEBHOOK_ALLOWED_ORIGINS is a comma-separated list of origins/);
+  });
+});
+
 describe('CORS_ORIGINS and the WebSocket settings', () => {
   it('take exact origins only, and default to none', () => {
     expect(loadServiceConfig({}).corsOrigins).toEqual([]);

@@ -3,7 +3,8 @@ import type { MessageRow, RunEventRow, RunEventType } from '../../src/db/rows.js
 import { claudeSessionFile } from '../../src/runner/agents/claude/session-file.js';
 import { historyFile } from '../../src/runner/agents/command/history-file.js';
 import { geminiSessionFile } from '../../src/runner/agents/gemini/session-file.js';
-import { cutForReplay, stepsByRun, type TurnSteps } from '../../src/runner/events/turn-steps.js';
+import { cutMiddle } from '../../src/runner/events/cut-middle.js';
+import { stepsByRun, type TurnSteps } from '../../src/runner/events/turn-steps.js';
 import { boundWithSteps } from '../../src/runner/run/replay-steps.js';
 import { replayedSize } from '../../src/db/shared/replay.js';
 
@@ -53,11 +54,11 @@ describe('the steps of earlier turns, from their logs', () => {
 
   it('cuts a long text to its head and tail, between characters, with a note', () => {
     const text = `${'é'.repeat(600)}middle${'ü'.repeat(600)}`;
-    const cut = cutForReplay(text, 1000);
-    expect(cut).toMatch(/^é+\n\[ephemera: \d+ bytes left out of the replay\]\nü+$/);
+    const cut = cutMiddle(text, 1000);
+    expect(cut).toMatch(/^é+\n\[ephemera: \d+ bytes left out\]\nü+$/);
     expect(Buffer.byteLength(cut)).toBeLessThan(1100);
     expect(cut).not.toContain('\ufffd');
-    expect(cutForReplay('short', 1000)).toBe('short');
+    expect(cutMiddle('short', 1000)).toBe('short');
   });
 
   it('drops whole turns, oldest first, once the steps count toward the bound', () => {

@@ -1,6 +1,6 @@
 import { getTableColumns, getTableName, is, Table } from 'drizzle-orm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { MessageRow, RunEventRow, RunRow, SessionRow } from '../../src/db/rows.js';
+import type { MessageRow, RunEventRow, RunRow, SessionRow, WebhookRow } from '../../src/db/rows.js';
 import * as pg from '../../src/db/postgres/schema.js';
 import * as lite from '../../src/db/sqlite/schema.js';
 
@@ -31,6 +31,7 @@ describe('the two schemas', () => {
     expectTypeOf<typeof lite.runs.$inferSelect>().toEqualTypeOf<RunRow>();
     expectTypeOf<typeof lite.messages.$inferSelect>().toEqualTypeOf<MessageRow>();
     expectTypeOf<typeof lite.runEvents.$inferSelect>().toEqualTypeOf<RunEventRow>();
+    expectTypeOf<typeof lite.runWebhooks.$inferSelect>().toEqualTypeOf<WebhookRow>();
   });
 
   it('have the same tables, with the same column names in SQL', () => {
@@ -42,6 +43,7 @@ describe('the two schemas', () => {
       'run_counts',
       'run_events',
       'run_latency',
+      'run_webhooks',
       'runs',
       'sessions',
       'workspaces',

@@ -16,7 +16,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, customType, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES } from '../rows.js';
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES, WEBHOOK_STATES } from '../rows.js';
 
 /** `bytea` as a Buffer both ways (node-postgres reads bytea as Buffer and writes Buffers as bytea). */
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({
@@ -219,6 +219,25 @@ export const runEvents = pgTable(
     createdAt: int64('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+);
+
+/** Each run's webhook and its delivery (src/db/contract.ts WebhookStore): deleted with its run. */
+export const runWebhooks = pgTable(
+  'run_webhooks',
+  {
+    runId: text('run_id')
+      .primaryKey()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    state: text('state', { enum: WEBHOOK_STATES }).notNull(),
+    attempts: integer('attempts').notNull(),
+    nextAttemptAt: int64('next_attempt_at').notNull(),
+    lastAttemptAt: int64('last_attempt_at'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: int64('created_at').notNull(),
+  },
+  (t) => [index('run_webhooks_due_idx').on(t.state, t.nextAttemptAt)],
 );
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */

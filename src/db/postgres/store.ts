@@ -4,6 +4,7 @@ import { DAY_MS, pruneInBatches, staleSessions } from '../shared/retention.js';
 import { PgApiKeyStore } from './api-keys.js';
 import { PgInstanceStore } from './instances.js';
 import { PgRunEventStore } from './run-events.js';
+import { PgWebhookStore } from './webhooks.js';
 import { isPostgresHealthy, openPostgres, retryingConflicts, type PgDb, type PostgresOptions } from './open.js';
 import { sessions } from './schema.js';
 import { PgSessionQueries } from './session-queries.js';
@@ -19,6 +20,7 @@ export class PgStore implements Store {
   readonly sessions: PgSessionQueries;
   readonly instances: PgInstanceStore;
   readonly events: PgRunEventStore;
+  readonly webhooks: PgWebhookStore;
 
   constructor(
     readonly db: PgDb,
@@ -30,6 +32,7 @@ export class PgStore implements Store {
     this.sessions = new PgSessionQueries(db, opts);
     this.instances = new PgInstanceStore(db);
     this.events = new PgRunEventStore(db);
+    this.webhooks = new PgWebhookStore(db);
   }
 
   /** In batches, as on SQLite (pruneInBatches), so that no prune holds the database for long. */

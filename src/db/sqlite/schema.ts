@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES } from '../rows.js';
+import { API_KEY_ROLES, MESSAGE_ROLES, RUN_EVENT_TYPES, RUN_STATUSES, WEBHOOK_STATES } from '../rows.js';
 
 /** API keys: only a SHA-256 of the secret is kept; `prefix` identifies a key in listings. */
 export const apiKeys = sqliteTable(
@@ -192,6 +192,25 @@ export const runEvents = sqliteTable(
     createdAt: integer('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+);
+
+/** Each run's webhook and its delivery (src/db/contract.ts WebhookStore): deleted with its run. */
+export const runWebhooks = sqliteTable(
+  'run_webhooks',
+  {
+    runId: text('run_id')
+      .primaryKey()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    state: text('state', { enum: WEBHOOK_STATES }).notNull(),
+    attempts: integer('attempts').notNull(),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    lastAttemptAt: integer('last_attempt_at'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('run_webhooks_due_idx').on(t.state, t.nextAttemptAt)],
 );
 
 /** Live service instances: each writes a heartbeat, so others can tell when it is gone. */

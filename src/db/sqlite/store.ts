@@ -2,6 +2,7 @@ import type { Store } from '../contract.js';
 import { SqliteApiKeyStore } from './api-keys.js';
 import { SqliteInstanceStore } from './instances.js';
 import { SqliteRunEventStore } from './run-events.js';
+import { SqliteWebhookStore } from './webhooks.js';
 import { isDatabaseHealthy, openDatabase, type Db, type OpenOptions } from './open.js';
 import { pruneSessions } from './retention.js';
 import { SqliteSessionQueries } from './session-queries.js';
@@ -17,6 +18,7 @@ export class SqliteStore implements Store {
   readonly sessions: SqliteSessionQueries;
   readonly instances: SqliteInstanceStore;
   readonly events: SqliteRunEventStore;
+  readonly webhooks: SqliteWebhookStore;
 
   constructor(
     readonly db: Db,
@@ -28,6 +30,7 @@ export class SqliteStore implements Store {
     this.sessions = new SqliteSessionQueries(db, opts);
     this.instances = new SqliteInstanceStore(db);
     this.events = new SqliteRunEventStore(db);
+    this.webhooks = new SqliteWebhookStore(db);
   }
 
   prune(days: number, now?: number, opts?: { batch?: number; dryRun?: boolean }): Promise<number> {

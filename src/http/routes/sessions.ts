@@ -4,7 +4,7 @@ import type { Principal } from '../../auth/principal.js';
 import { decodeCursor } from '../../db/shared/cursor.js';
 import type { SessionFilter } from '../../db/contract.js';
 import type { SessionQueries } from '../../db/contract.js';
-import type { RunEventStore, TranscriptStore } from '../../db/contract.js';
+import type { RunEventStore, TranscriptStore, WebhookStore } from '../../db/contract.js';
 import { errorResponse } from '../errors.js';
 
 // A typed route's handler must return its declared responses; our errors are declared per route.
@@ -19,8 +19,9 @@ import {
   SessionListSchema,
   StatsQuerySchema,
   StatsSchema,
+  WebhookSchema,
 } from '../schemas.js';
-import { messageJson, runJson, sessionJson, toolCallJson } from '../to-json.js';
+import { messageJson, runJson, sessionJson, toolCallJson, webhookJson } from '../to-json.js';
 import { TOOL_EVENT_TYPES, toolCallsByRun } from '../../runner/events/tool-calls.js';
 import { validationHook } from '../validation-hook.js';
 
@@ -92,7 +93,11 @@ const getRun = createRoute({
   summary: 'One run with all its metrics',
   security,
   request: { params: IdParamSchema },
-  responses: { 200: json(RunSchema, 'The run'), 401: err('UNAUTHORIZED'), 404: err('NOT_FOUND') },
+  responses: {
+    200: json(RunSchema.extend({ webhook: WebhookSchema.optional() }), 'The run, with its webhook if it named one'),
+    401: err('UNAUTHORIZED'),
+    404: err('NOT_FOUND'),
+  },
 });
 
 const stats = createRoute({
@@ -116,8 +121,13 @@ const stats = createRoute({
  * Sessions (list and search, transcript, runs, deletion), one run, and stats; users see only what their own key
  * created.
  */
-export function sessionRoutes(deps: { queries: SessionQueries; transcripts: TranscriptStore; events: RunEventStore }) {
-  const { queries, transcripts, events } = deps;
+export function sessionRoutes(deps: {
+  queries: SessionQueries;
+  transcripts: TranscriptStore;
+  events: RunEventStore;
+  webhooks: WebhookStore;
+}) {
+  const { queries, transcripts, events, webhooks } = deps;
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
 
   const visibleSession = async (principal: AuthEnv['Variables']['principal'], id: string) => {
@@ -169,7 +179,8 @@ export function sessionRoutes(deps: { queries: SessionQueries; transcripts: Tran
     const run = await transcripts.getRun(id);
     if (!run || !(await visibleSession(c.get('principal'), run.sessionId)))
       return fail(c, 'NOT_FOUND', `run ${id} not found`);
-    return c.json(runJson(run), 200);
+    const webhook = await webhooks.get(id);
+    return c.json({ ...runJson(run), ...(webhook && { webhook: webhookJson(webhook) }) }, 200);
   });
 
   app.openapi(stats, async (c) => {

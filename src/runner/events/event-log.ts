@@ -3,11 +3,17 @@ import type { RunEventStore } from '../../db/contract.js';
 import type { RunEventRow } from '../../db/rows.js';
 import type { RunEventSignals } from './event-signals.js';
 import type { NumberedEvent } from './typed-event.js';
+import { cutMiddle } from './cut-middle.js';
 
 /** How a run's log is written. */
 export interface EventLogOptions {
   /** The log's bound, in bytes of event data; past it a `cut` marker, then only `error` and `done`. */
   maxBytes: number;
+  /**
+   * One tool event's bound (MAX_STORED_OUTPUT_BYTES): a longer tool result, or a tool's input,
+   * is kept as its head and tail, as a stored reply is; the live stream has it whole.
+   */
+  maxEventBytes?: number;
   /** A batch waits at most this long for more events before it is written. */
   flushMs?: number;
   /** ...or until it holds this many bytes, or 500 events. */
@@ -47,7 +53,7 @@ export class RunEventLog {
   add(events: readonly NumberedEvent[]): void {
     const now = Date.now();
     for (const e of events) {
-      const data = JSON.stringify(e.data);
+      const data = this.dataOf(e);
       const size = Buffer.byteLength(data);
       const always = e.event === 'error' || e.event === 'done';
       if (!always && this.cut) continue;
@@ -68,6 +74,20 @@ export class RunEventLog {
   end(): Promise<void> {
     this.flush();
     return this.writing;
+  }
+
+  private dataOf(e: NumberedEvent): string {
+    const data = JSON.stringify(e.data);
+    const max = this.options.maxEventBytes;
+    if (max === undefined || data.length <= max || Buffer.byteLength(data) <= max) return data;
+    if (e.event === 'tool_result' && e.data.output !== null)
+      return JSON.stringify({ ...e.data, output: cutMiddle(e.data.output, max) });
+    if (e.event === 'tool_use')
+      return JSON.stringify({
+        ...e.data,
+        parameters: { ephemera_cut: cutMiddle(JSON.stringify(e.data.parameters), max) },
+      });
+    return data;
   }
 
   private queue(row: PendingRow, size: number): void {

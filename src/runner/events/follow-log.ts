@@ -1,14 +1,22 @@
 import type { RunEventStore } from '../../db/contract.js';
 import type { RunEventRow } from '../../db/rows.js';
 import type { RunEventSignals } from './event-signals.js';
+import type { TypedEvent } from './typed-event.js';
+
+type DoneData = Extract<TypedEvent, { event: 'done' }>['data'];
 
 /** What following a run's log needs. */
 export interface LogFollowing {
   events: RunEventStore;
   /** Wakes a reader when this process writes more of the log. */
   signals?: RunEventSignals;
-  /** Whether the run has ended (its row in the store says so). */
-  runEnded(runId: string): Promise<boolean>;
+  /**
+   * Undefined while the run goes on. Once it has ended: the `done` data its stored row tells,
+   * for a log that lacks one (its process died, a batch could not be written, the run is older
+   * than the log); `done: undefined` when there is no end to tell (the run is gone, or its row
+   * stayed `running` well past its deadline).
+   */
+  endOf(runId: string): Promise<{ done: DoneData | undefined } | undefined>;
   /** How long a reader waits for a wake-up before it looks again (a run on another replica sends none). */
   pollMs?: number;
   pageSize?: number;
@@ -29,7 +37,7 @@ export async function* followLog(
   const pageSize = f.pageSize ?? 500;
   const pollMs = f.pollMs ?? 250;
   let seq = afterSeq;
-  let ended = false;
+  let end: { done: DoneData | undefined } | undefined;
   while (!signal?.aborted) {
     const rows = await f.events.after(runId, seq, pageSize);
     for (const row of rows) {
@@ -38,8 +46,13 @@ export async function* followLog(
       seq = row.seq;
     }
     if (rows.length === pageSize) continue;
-    if (ended) return;
-    ended = await f.runEnded(runId);
-    if (!ended) await (f.signals ? f.signals.wait(runId, pollMs) : new Promise((r) => setTimeout(r, pollMs)));
+    if (end) {
+      // Read once more after the end was seen, and still no `done`: the stored row's stands in for it,
+      // so a client (an EventSource) does not reconnect for ever.
+      if (end.done) yield { runId, seq: seq + 1, type: 'done', data: JSON.stringify(end.done), createdAt: Date.now() };
+      return;
+    }
+    end = await f.endOf(runId);
+    if (!end) await (f.signals ? f.signals.wait(runId, pollMs) : new Promise((r) => setTimeout(r, pollMs)));
   }
 }

@@ -1,7 +1,8 @@
 import type { Replay, RunEventStore } from '../../db/contract.js';
 import type { MessageRow } from '../../db/rows.js';
 import { replayedSize } from '../../db/shared/replay.js';
-import { cutForReplay, STEP_EVENT_TYPES, stepsByRun, stepsSize, type TurnSteps } from '../events/turn-steps.js';
+import { cutMiddle } from '../events/cut-middle.js';
+import { STEP_EVENT_TYPES, stepsByRun, stepsSize, type TurnSteps } from '../events/turn-steps.js';
 
 /** A long tool result, or a turn's stderr, is replayed as its head and tail around a note. */
 export const REPLAYED_TOOL_OUTPUT_BYTES = 16 * 1024;
@@ -24,13 +25,40 @@ export async function replayWithSteps(
   maxBytes: number,
 ): Promise<ReplayWithSteps> {
   const runIds = [...new Set(replay.messages.filter((m) => m.role === 'assistant').map((m) => m.runId))];
-  if (runIds.length === 0) return { replay, steps: new Map() };
-  const steps = stepsByRun(await events.ofRuns(runIds, STEP_EVENT_TYPES));
-  for (const s of steps.values()) {
-    s.stderr = cutForReplay(s.stderr, REPLAYED_STDERR_BYTES);
-    for (const t of s.tools) if (t.output !== null) t.output = cutForReplay(t.output, REPLAYED_TOOL_OUTPUT_BYTES);
+  const steps = new Map<string, TurnSteps>();
+  // Newest first, a few runs a query, until the steps alone fill the bound: older turns would be dropped anyway,
+  // so a long session's logs are not read (a run's log may hold up to MAX_OUTPUT_BYTES).
+  let size = 0;
+  for (let end = runIds.length; end > 0 && size <= maxBytes; end -= RUNS_PER_READ) {
+    const read = stepsByRun(await events.ofRuns(runIds.slice(Math.max(0, end - RUNS_PER_READ), end), STEP_EVENT_TYPES));
+    for (const [runId, s] of read) {
+      cutSteps(s);
+      size += stepsSize(s);
+      steps.set(runId, s);
+    }
   }
-  return { replay: boundWithSteps(replay, steps, maxBytes), steps };
+  return { replay: steps.size === 0 ? replay : boundWithSteps(replay, steps, maxBytes), steps };
+}
+
+const RUNS_PER_READ = 8;
+
+/** A turn's steps as a replay holds them: long texts as their head and tail. */
+function cutSteps(s: TurnSteps): void {
+  s.stderr = cutMiddle(s.stderr, REPLAYED_STDERR_BYTES);
+  for (const t of s.tools) {
+    if (t.output !== null) t.output = cutMiddle(t.output, REPLAYED_TOOL_OUTPUT_BYTES);
+    if (t.error !== null && t.error !== undefined)
+      t.error = cutMiddle(typeof t.error === 'string' ? t.error : JSON.stringify(t.error), REPLAYED_TOOL_OUTPUT_BYTES);
+    t.input = cutInput(t.input);
+  }
+}
+
+/** A tool's input over the bound (a file a Write tool wrote, say) is replayed as a note with its head and tail. */
+function cutInput(input: unknown): unknown {
+  const json = JSON.stringify(input ?? null);
+  return Buffer.byteLength(json) <= REPLAYED_TOOL_OUTPUT_BYTES
+    ? input
+    : { ephemera_cut: cutMiddle(json, REPLAYED_TOOL_OUTPUT_BYTES) };
 }
 
 /** The replay with its steps counted, whole turns dropped oldest first while it is over `maxBytes`. */

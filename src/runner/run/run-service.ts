@@ -6,13 +6,14 @@ import { newId } from '../../db/ids.js';
 import type { MessageRole, SessionRow } from '../../db/rows.js';
 import { NO_REPLAY } from '../../db/shared/replay.js';
 import { replayWithSteps } from './replay-steps.js';
+import { webhookUrlRefusal } from '../../webhooks/allowed.js';
 import type { TranscriptStore } from '../../db/contract.js';
 import { AppError } from '../../errors.js';
 import { agentFor } from '../agents/index.js';
 import { definitionOf, modelKeyOf } from '../agents/registry.js';
 import type { RunGrant, RunTokens } from '../../gateway/run-tokens.js';
 import type { Admission } from './admission.js';
-import type { WorkspaceStore } from '../../db/contract.js';
+import type { WebhookStore, WorkspaceStore } from '../../db/contract.js';
 import { editWorkspace, entriesOf, type GivenFile, type WorkspaceEdit } from '../../workspace/edit.js';
 import { WorkspaceError } from '../../workspace/archive.js';
 import type { PlannedRun } from './planned-run.js';
@@ -38,6 +39,8 @@ export interface RunRequest {
   earlier?: { role: MessageRole; content: string }[];
   /** Files added to the session's workspace before the turn (a keeping profile only). */
   files?: Record<string, GivenFile>;
+  /** Called when the run ends (an origin of WEBHOOK_ALLOWED_ORIGINS only). */
+  webhookUrl?: string;
   /** performance.now() when the request arrived; run timings count from it. */
   receivedAt: number;
   /** The request's logger (it carries the request id). */
@@ -69,6 +72,7 @@ export type RunServiceConfig = Pick<
   | 'maxRunsPerKey'
   | 'maxQueuedPerKey'
   | 'queueTimeoutMs'
+  | 'webhooks'
 >;
 
 /** A turn that passed its checks: what begin() found, start() records. */
@@ -86,6 +90,8 @@ export interface RunServiceDeps {
   workspaces: WorkspaceStore;
   /** Each run's event log, and who is told when more of it is written. */
   events: RunParts['log'];
+  /** Runs' webhooks: a run that names one has it registered with its turn. */
+  webhooks?: WebhookStore;
   runtime: ContainerRuntime;
   profiles: ProfileSet;
   config: RunServiceConfig;
@@ -238,6 +244,10 @@ export class RunService {
       );
     }
     const timeoutMs = Math.min(req.timeoutMs ?? profile.timeoutMs, maxTimeoutMs);
+    const refused =
+      req.webhookUrl === undefined ? undefined : webhookUrlRefusal(req.webhookUrl, config.webhooks.allowedOrigins);
+    if (refused !== undefined || (req.webhookUrl !== undefined && !this.deps.webhooks))
+      throw new AppError('WEBHOOK_NOT_ALLOWED', refused ?? 'this service calls no webhooks');
     return { session, agentName, profile, timeoutMs };
   }
 
@@ -301,6 +311,7 @@ export class RunService {
     // The turn has begun: from here on, whatever happens must end its run, or the
     // session stays busy for good.
     try {
+      if (req.webhookUrl !== undefined) await this.deps.webhooks!.add(runId, req.webhookUrl, Date.now());
       return this.execute({
         sessionId,
         runId,

@@ -130,6 +130,8 @@ export class Run implements RunHandle {
   private readonly metrics: RunMetrics = { ...EMPTY_RUN_METRICS };
   private readonly parser: OutputParser;
   private readonly typer: EventTyper;
+  /** The closing events are built (and logged): nothing more is. */
+  private closed = false;
   private readonly log: RunEventLog;
   private readonly meter: OutputMeter;
   private readonly reply: OutputBuffer;
@@ -159,6 +161,7 @@ export class Run implements RunHandle {
       parts.log.store,
       {
         maxBytes: parts.config.maxOutputBytes,
+        maxEventBytes: parts.config.maxStoredOutputBytes,
         ...(parts.log.flushMs !== undefined && { flushMs: parts.log.flushMs }),
       },
       { logger: parts.logger, ...(parts.log.signals && { signals: parts.log.signals }) },
@@ -223,9 +226,10 @@ export class Run implements RunHandle {
     if (!this.refusal) this.started.resolve();
     Object.assign(this.metrics, tokenMetrics(this.parser.parsed.usage, this.model.grant?.usage));
     const result = this.resultOf(ended);
-    const closing = this.typer.closing(result, this.metrics);
-    // The whole log is written before the end is stored: a reader who finds the run ended reads all of it.
-    this.log.add(closing);
+    // The log up to `done` is written before the end is stored, `done` after: a reader who finds the run
+    // ended reads all of it (but `done`, which the stored end stands in for), and one who reads `done` finds
+    // the run ended, as a live client does.
+    const closing = this.close(result);
     await this.log.end();
     const printed = { reply: this.reply, stderr: this.stderr };
     await this.parts.record.storeEnd(
@@ -233,6 +237,7 @@ export class Run implements RunHandle {
       this.sessionId,
       runEnd(this.planned, ended, printed, this.metrics, this.workspaceOut),
     );
+    await this.logDone(closing);
     // Told once its end is stored: a client that reads the run after the error finds it ended.
     if (this.refusal) this.started.reject(this.refusal);
     this.announce(result);
@@ -295,6 +300,20 @@ export class Run implements RunHandle {
       }
       await this.output({ events: this.typer.of(e), ...(e.type === 'text' && { reply: e.data }) });
     }
+  }
+
+  /** The run's last events (error, done): built once, whoever ends the run; all but `done` go to the log. */
+  private close(result: RunResult): NumberedEvent[] {
+    this.closed = true;
+    const closing = this.typer.closing(result, this.metrics);
+    this.log.add(closing.slice(0, -1));
+    return closing;
+  }
+
+  /** `done` to the log, once the run's end is stored. */
+  private logDone(closing: NumberedEvent[]): Promise<void> {
+    this.log.add(closing.slice(-1));
+    return this.log.end();
   }
 
   /** To the log, then to the client (who may make the run wait: see EventChannel). */
@@ -385,7 +404,6 @@ export class Run implements RunHandle {
   private async failedInService(err: unknown): Promise<RunResult> {
     this.model.endGrant();
     this.parts.logger.error({ err, runId: this.runId }, 'unexpected failure while ending a run');
-    await this.parts.record.recordUnexpectedEnd(this.runId, this.sessionId, this.planned.receivedAt, this.metrics);
     const error = { ...SERVICE_FAULT };
     this.started.reject(new AppError('INTERNAL', error.message));
     const result: RunResult = {
@@ -401,9 +419,11 @@ export class Run implements RunHandle {
       usage: null,
       metrics: this.metrics,
     };
-    const closing = this.typer.closing(result, this.metrics);
-    this.log.add(closing);
+    // As in live(), and once (live() may have got that far): the log, the stored end, then `done`.
+    const closing = this.closed ? [] : this.close(result);
     await this.log.end();
+    await this.parts.record.recordUnexpectedEnd(this.runId, this.sessionId, this.planned.receivedAt, this.metrics);
+    if (closing.length > 0) await this.logDone(closing);
     void this.events.push({ events: closing }).finally(() => this.events.close());
     return result;
   }

@@ -101,7 +101,8 @@ const toolUse = (t: LoggedToolCall) => ({ type: 'tool_use', id: t.id, name: t.na
 /** A tool's answer; one the run never got (it ended first) is an error, so no call goes unanswered. */
 function toolResult(t: LoggedToolCall) {
   const failed = t.status !== 'success';
-  const text = t.output ?? errorText(t) ?? '';
+  // The API refuses an error result without text.
+  const text = t.output ?? errorText(t) ?? (failed ? `[ephemera: the tool failed (${t.status})]` : '');
   return { type: 'tool_result', tool_use_id: t.id, content: text, ...(failed && { is_error: true }) };
 }
 
