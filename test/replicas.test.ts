@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../src/db/postgres/store.js';
 import { jsonOf, listen, post, serveOn, waitFor, type StoreHarness } from './helpers/harness.js';
 import { startNginx } from './helpers/nginx.js';
+import { sseEvents } from './helpers/sse.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { spawnService } from './helpers/service-process.js';
 
@@ -42,6 +43,18 @@ describe('two replicas on one Postgres database', () => {
     const onA = await jsonOf(a.app.request(`/v1/sessions/${first.session_id}`));
     expect(onA.messages).toHaveLength(4);
     expect(onA.turns).toBe(2);
+  });
+
+  it("follow a run's events from the other replica: B streams what A's run prints, as it prints it, to done", async () => {
+    const started = await a.app.request(post('/v1/run', 'echo one; sleep 1; echo two', { prefer: 'respond-async' }));
+    expect(started.status).toBe(202);
+    const { run_id: runId } = await jsonOf(started);
+    const followed = await b.app.request(`/v1/runs/${runId}/events`, { headers: { accept: 'text/event-stream' } });
+    const events = sseEvents(await followed.text());
+    expect(events.map((e) => e.event)).toEqual(['run', 'stdout', 'stdout', 'done']);
+    expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4].map((n) => `${runId}:${n}`));
+    expect(events.filter((e) => e.event === 'stdout').map((e) => e.data.data)).toEqual(['one\n', 'two\n']);
+    expect(events.at(-1)!.data).toMatchObject({ status: 'succeeded' });
   });
 
   it('record exactly one of two turns racing on one session: the other gets 409', async () => {

@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { runBatch, type BatchProgress } from '../client/batch.js';
 import { EphemeraClient } from '../client/ephemera-client.js';
 
-const USAGE = `usage: npm run batch -- <prompts.jsonl> --out <results.jsonl> [--concurrency 8] [--url http://127.0.0.1:8787] [--key KEY] [--retries 6]
+const USAGE = `usage: npm run batch -- <prompts.jsonl> --out <results.jsonl> [--concurrency 8] [--url http://127.0.0.1:8787] [--key KEY] [--retries 6] [--detached [--connections 4]]
+  --detached: each run is submitted with Prefer: respond-async and its outcome asked for every second, so
+  --concurrency runs in flight take at most --connections requests at once (a thousand prompts, a handful of connections)
   each input line: {"prompt": "...", "agent"?: "...", "session_id"?: "...", "timeout_ms"?: n, "files"?: {...}, "id"?: any}
   EPHEMERA_URL and EPHEMERA_KEY give --url and --key. Exit codes: 0 all ok, 1 some failed, 2 usage, 130 interrupted.`;
 
@@ -20,6 +22,8 @@ async function main(): Promise<number> {
         url: { type: 'string', default: process.env.EPHEMERA_URL ?? 'http://127.0.0.1:8787' },
         key: { type: 'string', default: process.env.EPHEMERA_KEY },
         retries: { type: 'string', default: '6' },
+        detached: { type: 'boolean', default: false },
+        connections: { type: 'string', default: '4' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -34,6 +38,7 @@ async function main(): Promise<number> {
   }
   const concurrency = Number(values.concurrency);
   const retries = Number(values.retries);
+  const connections = Number(values.connections);
   const problem =
     positionals.length !== 1
       ? 'give exactly one input file'
@@ -43,7 +48,9 @@ async function main(): Promise<number> {
           ? '--concurrency must be a positive integer'
           : !Number.isInteger(retries) || retries < 0
             ? '--retries must be a whole number'
-            : undefined;
+            : !Number.isInteger(connections) || connections < 1
+              ? '--connections must be a positive integer'
+              : undefined;
   if (problem) {
     process.stderr.write(`batch: ${problem} (--help shows the usage)\n`);
     return 2;
@@ -52,6 +59,7 @@ async function main(): Promise<number> {
     baseUrl: values.url!,
     ...(values.key && { apiKey: values.key }),
     maxRetries: retries,
+    ...(values.detached && { maxRequests: connections }),
   });
   const controller = new AbortController();
   process.once('SIGINT', () => {
@@ -65,6 +73,7 @@ async function main(): Promise<number> {
     outPath: values.out!,
     concurrency,
     client,
+    detached: values.detached === true,
     signal: controller.signal,
     onProgress: (p) => {
       if (tty) process.stderr.write(`\r${bar(p)}`);

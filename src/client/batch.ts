@@ -15,8 +15,11 @@ import { EphemeraError, type EphemeraClient, type RunInput } from './ephemera-cl
 export interface BatchOptions {
   inputPath: string;
   outPath: string;
+  /** Runs in flight at once. */
   concurrency: number;
   client: EphemeraClient;
+  /** Each run submitted detached and its outcome asked for (EphemeraClient RunOptions.detached). */
+  detached?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: BatchProgress) => void;
 }
@@ -138,7 +141,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   };
 
   const one = async (index: number) => {
-    const result = await runItem(items[index]!, o.client, o.signal, resolve(o.outPath));
+    const result = await runItem(items[index]!, o, resolve(o.outPath));
     if (!result) return; // not finished: a resumed batch runs it again
     finished.set(index, result);
     times.push(result.ms);
@@ -173,8 +176,7 @@ const keyOf = (outPath: string, item: Item) =>
 
 async function runItem(
   item: Item,
-  client: EphemeraClient,
-  signal: AbortSignal | undefined,
+  { client, signal, detached }: Pick<BatchOptions, 'client' | 'signal' | 'detached'>,
   outPath: string,
 ): Promise<BatchResultLine | undefined> {
   const started = performance.now();
@@ -194,7 +196,10 @@ async function runItem(
     };
   }
   try {
-    const r = await client.run({ ...item.input!, idempotencyKey: keyOf(outPath, item) }, signal);
+    const r = await client.run(
+      { ...item.input!, idempotencyKey: keyOf(outPath, item) },
+      { ...(signal && { signal }), ...(detached && { detached }) },
+    );
     return {
       ...base,
       ok: r.status === 'succeeded',

@@ -18,6 +18,18 @@ export interface RunInput {
   files?: Record<string, string | { base64: string }>;
   /** Sent as Idempotency-Key on every attempt; a new UUID for each run() when not given. */
   idempotencyKey?: string;
+  /** Called (POST, signed) when the run ends: an origin the service lists in WEBHOOK_ALLOWED_ORIGINS. */
+  webhookUrl?: string;
+}
+
+export interface RunOptions {
+  /**
+   * Submit with `Prefer: respond-async` and hold no connection while the run goes on: its outcome
+   * is collected by asking again with the same Idempotency-Key every `pollMs` (a short request
+   * each, 409 until it ends), so many runs in flight take only the client's few connections.
+   */
+  detached?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -53,6 +65,10 @@ export interface ClientOptions {
   /** First backoff when the server gives no Retry-After; doubles each time, capped at 30 s. */
   backoffMs?: number;
   fetch?: typeof fetch;
+  /** Detached runs: how often a run's outcome is asked for (default 1 s). */
+  pollMs?: number;
+  /** Requests in flight at once, whatever the runs in flight (default: no bound). */
+  maxRequests?: number;
 }
 
 const RETRYABLE = new Set([429, 502, 503]);
@@ -62,6 +78,8 @@ const FINAL_CODES = new Set(['AGENT_UNAVAILABLE']);
 export class EphemeraClient {
   private readonly base: string;
   private readonly fetch: typeof fetch;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: ClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, '');
@@ -69,28 +87,32 @@ export class EphemeraClient {
   }
 
   /** Runs one prompt to its end; resolves with the run (whatever its status), or throws EphemeraError. */
-  async run(input: RunInput, signal?: AbortSignal): Promise<RunResult & { attempts: number }> {
+  async run(input: RunInput, opts: RunOptions | AbortSignal = {}): Promise<RunResult & { attempts: number }> {
+    const { signal, detached = false } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const path = input.sessionId ? `/v1/sessions/${encodeURIComponent(input.sessionId)}/messages` : '/v1/run';
     const body = JSON.stringify({
       prompt: input.prompt,
       ...(input.agent !== undefined && { agent: input.agent }),
       ...(input.timeoutMs !== undefined && { timeout_ms: input.timeoutMs }),
       ...(input.files !== undefined && { files: input.files }),
+      ...(input.webhookUrl !== undefined && { webhook_url: input.webhookUrl }),
     });
     const maxRetries = this.options.maxRetries ?? 6;
     const idempotencyKey = input.idempotencyKey ?? randomUUID();
     // A run in progress is waited for up to its deadline (the service's maximum, 15 min, when not given) and a minute.
     const waitUntil = Date.now() + (input.timeoutMs ?? 15 * 60_000) + 60_000;
+    let submitted = !detached; // a detached run, once accepted, is asked for its outcome without Prefer
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        res = await this.fetch(`${this.base}${path}`, {
+        res = await this.request(`${this.base}${path}`, {
           method: 'POST',
           body,
           headers: {
             'content-type': 'application/json',
             accept: 'application/json',
             'idempotency-key': idempotencyKey,
+            ...(!submitted && { prefer: 'respond-async' }),
             ...(this.options.apiKey && { authorization: `Bearer ${this.options.apiKey}` }),
           },
           ...(signal && { signal }),
@@ -101,20 +123,48 @@ export class EphemeraClient {
         await sleep(this.backoff(attempt, null), signal);
         continue;
       }
+      if (res.status === 202) {
+        // Accepted and running: ask for its outcome from now on, not counted as a retry.
+        await res.body?.cancel();
+        submitted = true;
+        await sleep(this.options.pollMs ?? 1000, signal);
+        attempt--;
+        continue;
+      }
       if (res.ok) return { ...((await res.json()) as RunResult), attempts: attempt };
       const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
       const code = err.error?.code ?? `HTTP_${res.status}`;
       const message = err.error?.message ?? res.statusText;
       if (code === 'RUN_IN_PROGRESS' && Date.now() < waitUntil) {
-        // The first attempt's run goes on (a cut connection): wait for it, not counted as a retry,
-        // though no longer than that run may last.
-        await sleep(this.backoff(1, res.headers.get('retry-after')), signal);
+        // The first attempt's run goes on (a cut connection, or detached): wait for it, not counted as
+        // a retry, though no longer than that run may last.
+        await sleep(
+          submitted && detached ? (this.options.pollMs ?? 1000) : this.backoff(1, res.headers.get('retry-after')),
+          signal,
+        );
         attempt--;
         continue;
       }
       if (!RETRYABLE.has(res.status) || FINAL_CODES.has(code) || attempt > maxRetries)
         throw new EphemeraError(res.status, code, message, attempt);
       await sleep(this.backoff(attempt, res.headers.get('retry-after')), signal);
+    }
+  }
+
+  /** One request, waiting for a free place when `maxRequests` are in flight. */
+  private async request(url: string, init: RequestInit): Promise<Response> {
+    const max = this.options.maxRequests;
+    if (max === undefined) return this.fetch(url, init);
+    while (this.inFlight >= max) await new Promise<void>((r) => this.waiting.push(r));
+    this.inFlight++;
+    try {
+      // Read whole before the place is freed: a connection is busy until its body is in.
+      const res = await this.fetch(url, init);
+      const body = await res.arrayBuffer();
+      return new Response(res.status === 204 ? null : body, { status: res.status, headers: res.headers });
+    } finally {
+      this.inFlight--;
+      this.waiting.shift()?.();
     }
   }
 

@@ -4,6 +4,7 @@
 // bench-results/service.json. Figures are ratios against the raw floor: machines are noisy.
 import { createTestDatabase } from '../helpers/postgres.js';
 import { postgresHistoryBench } from './postgres-history.js';
+import { replayBuildBench, resumeBench } from './event-log.js';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,8 @@ const PARTS = [
   'workspace',
   'replicas',
   'postgres-history',
+  'replay-build',
+  'resume',
 ] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
@@ -336,6 +339,24 @@ async function replicasBench() {
       two_replicas_runs_per_s: r2(two),
       ratio: r2(two / one),
     };
+  } finally {
+    for (const svc of started) await svc.stop();
+    await pg.drop();
+  }
+}
+
+// ---------- resume: a live run's events after Last-Event-ID, from a SQLite service and a Postgres one ----------
+async function resumeOnBoth() {
+  const pg = await createTestDatabase();
+  const started: Array<Awaited<ReturnType<typeof startService>>> = [];
+  try {
+    const lite = await startService();
+    started.push(lite);
+    const sqlite = await resumeBench(lite.url, ITER);
+    const onPg = await startService({ DATABASE_URL: pg.url, INSTANCE_ID: `bench-resume-${process.pid}` });
+    started.push(onPg);
+    const postgres = await resumeBench(onPg.url, ITER);
+    return { sqlite, postgres };
   } finally {
     for (const svc of started) await svc.stop();
     await pg.drop();
@@ -662,6 +683,22 @@ async function main() {
     postgresHistory = await postgresHistoryBench((line) => phase(line));
   }
 
+  let replayBuild: Awaited<ReturnType<typeof replayBuildBench>> | undefined;
+  if (wants('replay-build')) {
+    phase(
+      `replay build: a 50-turn session with 200 tool calls, ${ITER} builds with and without the tools, SQLite and Postgres`,
+    );
+    replayBuild = await replayBuildBench(ITER);
+  }
+
+  let resume:
+    | { sqlite: Awaited<ReturnType<typeof resumeBench>>; postgres: Awaited<ReturnType<typeof resumeBench>> }
+    | undefined;
+  if (wants('resume')) {
+    phase(`resume: ${ITER} GET …/events with Last-Event-ID on a live run, first event, SQLite and Postgres services`);
+    resume = await resumeOnBoth();
+  }
+
   const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
   try {
     const rssIdle = svc ? rssMb(svc.pid) : undefined;
@@ -778,7 +815,11 @@ async function main() {
       workspace_ms: workspace ?? null,
       replicas: replicas ?? null,
       postgres_history_ms: postgresHistory ?? null,
+      replay_build_ms: replayBuild ?? null,
+      resume_ms: resume ?? null,
       targets: {
+        replay_build_with_tools_p50_ms: '<= 20 (50 turns, 200 tool calls)',
+        resume_first_event_p50_ms: '<= 5 on SQLite, <= 15 on Postgres',
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
         streaming_ratio: '>= 0.8',
@@ -898,6 +939,28 @@ async function main() {
         `${w.coldFull.first_byte_p50} / ${w.coldFull.first_byte_p95}`,
         w.coldFull.total_p50,
         '',
+      );
+    }
+    if (replayBuild) {
+      console.log('');
+      row('replay build, 50 turns', 'text only p50 ms', 'with 200 tool calls', 'p50 / p95 (target)');
+      for (const [db, f] of Object.entries(replayBuild))
+        row(db, f.text_only_p50_ms, f.with_tools_p50_ms, `${f.with_tools_p50_ms} / ${f.with_tools_p95_ms} (<= 20)`);
+    }
+    if (resume) {
+      console.log('');
+      row('live run, first event', 'GET run p50 ms', 'resume p50 ms', 'p95 (target p50)');
+      row(
+        'sqlite',
+        resume.sqlite.get_run_p50_ms,
+        resume.sqlite.resume_first_event_p50_ms,
+        `${resume.sqlite.resume_first_event_p95_ms} (<= 5)`,
+      );
+      row(
+        'postgres',
+        resume.postgres.get_run_p50_ms,
+        resume.postgres.resume_first_event_p50_ms,
+        `${resume.postgres.resume_first_event_p95_ms} (<= 15)`,
       );
     }
     console.log(`\nwritten: ${out}`);

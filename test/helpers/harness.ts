@@ -180,10 +180,22 @@ export async function listen(app: { fetch: (req: Request) => Response | Promise<
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0, websocket: { server: wss } }, () => resolve(s));
   });
   refuseOtherUpgrades(server as Server);
+  let open = 0;
+  let peak = 0;
+  server.on('connection', (socket) => {
+    peak = Math.max(peak, ++open);
+    socket.once('close', () => open--);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    /** The most TCP connections open at once since the last call (which starts the count again). */
+    peakConnections: () => {
+      const seen = peak;
+      peak = open;
+      return seen;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();
