@@ -42,6 +42,8 @@ export interface ServiceConfig {
   workspace: { maxBytes: number; maxFiles: number };
   /** The most of one run's reply (and of its stderr) the transcript keeps: past it, head and tail. */
   maxStoredOutputBytes: number;
+  /** The most of one run's events its log keeps (EVENT_LOG_MAX_BYTES), in characters of event data. */
+  eventLogMaxBytes: number;
   /** Containers in flight at once; more requests wait in a queue of maxQueuedRuns for up to queueTimeoutMs. */
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
@@ -142,6 +144,7 @@ const SERVICE_SETTINGS = {
   MAX_TIMEOUT_MS: positiveInt('MAX_TIMEOUT_MS', 15 * 60 * 1000),
   MAX_OUTPUT_BYTES: positiveInt('MAX_OUTPUT_BYTES', 16 * 1024 * 1024),
   MAX_STORED_OUTPUT_BYTES: positiveInt('MAX_STORED_OUTPUT_BYTES', 1024 * 1024),
+  EVENT_LOG_MAX_BYTES: positiveInt('EVENT_LOG_MAX_BYTES', 16 * 1024 * 1024),
   REPLAY_MAX_BYTES: positiveInt('REPLAY_MAX_BYTES', 8 * 1024 * 1024),
   // It must fit, with the replay, in a standby container's 64 MiB files tmpfs and the workdir's.
   WORKSPACE_MAX_BYTES: positiveInt('WORKSPACE_MAX_BYTES', 32 * 1024 * 1024),
@@ -267,6 +270,7 @@ export function loadServiceConfig(agents: readonly AgentKindSettings[], env: Nod
       defaultInstanceId(e.DATABASE_URL === undefined ? resolve(e.DATABASE_PATH) : databaseLabel(e.DATABASE_URL)),
     maxOutputBytes: e.MAX_OUTPUT_BYTES,
     maxStoredOutputBytes: e.MAX_STORED_OUTPUT_BYTES,
+    eventLogMaxBytes: e.EVENT_LOG_MAX_BYTES,
     replayMaxBytes: e.REPLAY_MAX_BYTES,
     workspace: { maxBytes: e.WORKSPACE_MAX_BYTES, maxFiles: e.WORKSPACE_MAX_FILES },
     maxConcurrentRuns: e.MAX_CONCURRENT_RUNS,

@@ -138,7 +138,7 @@ describe('RunService on the in-memory runtime', () => {
   });
 
   it('cuts the log at its bound with a marker, and still keeps how the run ended', async () => {
-    const { seen } = service({ maxOutputBytes: 3 << 20 });
+    const { seen } = service({ maxOutputBytes: 5 << 20, eventLogMaxBytes: 3 << 20 });
     const { live, logged } = await seen('x', 'flood');
     const types = logged.map((r) => r.type);
     expect(types.slice(-3)).toEqual(['cut', 'error', 'done']);

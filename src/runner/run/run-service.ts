@@ -65,6 +65,7 @@ export type RunServiceConfig = Pick<
   | 'secrets'
   | 'maxOutputBytes'
   | 'maxStoredOutputBytes'
+  | 'eventLogMaxBytes'
   | 'replayMaxBytes'
   | 'workspace'
   | 'maxConcurrentRuns'

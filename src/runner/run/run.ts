@@ -90,7 +90,13 @@ export interface RunParts {
   record: RunRecord;
   /** Where the run's event log goes, and who is told when more of it is written. */
   log: { store: RunEventStore; signals?: RunEventSignals; flushMs?: number };
-  config: { instanceId: string; maxOutputBytes: number; maxStoredOutputBytes: number; workspace: WorkspaceBounds };
+  config: {
+    instanceId: string;
+    maxOutputBytes: number;
+    maxStoredOutputBytes: number;
+    eventLogMaxBytes: number;
+    workspace: WorkspaceBounds;
+  };
   logger: Logger;
   /** Told of every run's end, after it is stored. */
   metrics?: { runEnded(result: RunResult): void };
@@ -160,7 +166,7 @@ export class Run implements RunHandle {
       planned.runId,
       parts.log.store,
       {
-        maxBytes: parts.config.maxOutputBytes,
+        maxBytes: parts.config.eventLogMaxBytes,
         maxEventBytes: parts.config.maxStoredOutputBytes,
         ...(parts.log.flushMs !== undefined && { flushMs: parts.log.flushMs }),
       },
