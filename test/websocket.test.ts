@@ -61,6 +61,13 @@ describe('a WebSocket conversation', () => {
     expect(run.session_id).toBe(first.session_id);
     expect(c.outputOf(run.run_id as string)).toBe('1\n');
     expect(c.messages.find((m) => m.type === 'stderr')).toMatchObject({ data: 'oops\n' });
+    // Each message carries its place in the run's log: what GET …/events?after= takes after a dropped socket.
+    const events = c.messages.filter((m) => m.seq !== undefined);
+    expect(events.map((m) => m.seq)).toEqual(events.map((_, i) => i + 1));
+    const logged = await jsonOf(h.app.request(`/v1/runs/${run.run_id}/events`));
+    expect(logged.items.map((e: { seq: number; event: string }) => [e.seq, e.event])).toEqual(
+      events.map((m) => [m.seq, m.type]),
+    );
     c.ws.close();
   });
 

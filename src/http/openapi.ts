@@ -124,7 +124,7 @@ export function mountOpenApi(app: OpenAPIHono<any>) {
     method: 'get',
     path: '/v1/ws',
     summary:
-      'A WebSocket conversation (Upgrade: websocket): client messages {type:"prompt",prompt,agent?,timeout_ms?} and {type:"cancel"}; server messages are the SSE events with a type field. ?session_id= continues a session, ?agent= picks the agent. A browser passes its key as the subprotocol ephemera.bearer.<key>, offered with ephemera.',
+      'A WebSocket conversation (Upgrade: websocket): client messages {type:"prompt",prompt,agent?,timeout_ms?} and {type:"cancel"}; server messages are the SSE events with a type field, and seq (the event’s place in the run’s log, for GET /v1/runs/{id}/events?after=seq). ?session_id= continues a session, ?agent= picks the agent. A browser passes its key as the subprotocol ephemera.bearer.<key>, offered with ephemera.',
     security: [{ bearer: [] }],
     request: { query: z.object({ session_id: z.string().optional(), agent: z.string().optional() }) },
     responses: {

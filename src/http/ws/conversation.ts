@@ -141,9 +141,10 @@ export class Conversation {
       if (err instanceof AppError) return this.sendError(err, { session_id: run.sessionId, run_id: run.runId });
       throw err;
     }
-    for await (const { event, data } of typedEvents(run)) {
+    // `seq`: the event's place in the run's log, for GET /v1/runs/{id}/events?after=<seq> after a dropped socket.
+    for await (const { event, data, seq } of typedEvents(run)) {
       if (this.closed) break;
-      await this.send({ ...data, type: event });
+      await this.send({ ...data, type: event, seq });
     }
   }
 
