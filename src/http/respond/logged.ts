@@ -26,6 +26,7 @@ export function followAsSse(c: Context, following: LogFollowing, runId: string, 
     const left = new AbortController();
     s.onAbort(() => left.abort());
     for await (const r of followLog(following, runId, after, left.signal)) {
+      if (s.aborted) break;
       await s.writeSSE({ id: eventId(runId, r.seq), event: r.type, data: r.data });
     }
   });
@@ -37,6 +38,9 @@ export function followAsNdjson(c: Context, following: LogFollowing, runId: strin
   return stream(c, async (s) => {
     const left = new AbortController();
     s.onAbort(() => left.abort());
-    for await (const r of followLog(following, runId, after, left.signal)) await s.write(`${loggedJson(runId, r)}\n`);
+    for await (const r of followLog(following, runId, after, left.signal)) {
+      if (s.aborted) break;
+      await s.write(`${loggedJson(runId, r)}\n`);
+    }
   });
 }
