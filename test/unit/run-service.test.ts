@@ -151,4 +151,24 @@ describe('RunService on the in-memory runtime', () => {
     for (const r of logged) if (r.type !== 'cut') expect(liveSeqs.get(r.seq)).toBe(r.type);
     expect(JSON.parse(logged.at(-2)!.data)).toMatchObject({ error: { code: 'OUTPUT_LIMIT' } });
   });
+
+  it("types no text past the log's bound for a reader of bytes only, and still hands it every byte", async () => {
+    const { runs } = service({ maxOutputBytes: 6 << 20, eventLogMaxBytes: 1 << 20 });
+    const handle = await runs.begin({
+      prompt: 'x',
+      agent: 'flood',
+      principal: LOCAL_OPERATOR,
+      receivedAt: performance.now(),
+    });
+    handle.readsBytesOnly();
+    let bytes = 0;
+    let typedText = 0;
+    for await (const o of handle.events) {
+      bytes += o.reply?.length ?? 0;
+      typedText += o.events.filter((e) => e.event === 'stdout').length;
+    }
+    expect(await handle.result).toMatchObject({ status: 'output_limit' });
+    expect(bytes).toBe(6 << 20);
+    expect(typedText).toBeLessThanOrEqual(2); // the log's first MiB, then nothing
+  });
 });

@@ -19,6 +19,7 @@ import { trailersFor } from './trailers.js';
  * that queued up while the client was busy goes out as one chunk.
  */
 export async function respondText(c: Context, run: RunHandle): Promise<Response> {
+  run.readsBytesOnly();
   const texts = replyChunks(run);
   const first = await texts.next();
   if (first.done) return endedBeforeOutput(c, await run.result);

@@ -53,12 +53,12 @@ export class RunEventLog {
   add(events: readonly NumberedEvent[]): void {
     const now = Date.now();
     for (const e of events) {
+      const always = e.event === 'error' || e.event === 'done';
+      if (!always && this.cut) continue; // past the bound: not even encoded
       const data = this.dataOf(e);
       // Its length, not its UTF-8 bytes: counting bytes would read every reply once more (a 100 MB one
       // cost ~10% of the stream's speed); the bound is then in UTF-16 units, at most 3 bytes each.
       const size = data.length;
-      const always = e.event === 'error' || e.event === 'done';
-      if (!always && this.cut) continue;
       if (!always && this.keptBytes + size > this.options.maxBytes) {
         this.cut = true;
         const message = `the event log reached its bound of ${this.options.maxBytes} bytes: later events were not kept`;
@@ -70,6 +70,11 @@ export class RunEventLog {
     }
     if (this.pendingBytes >= this.batchBytes || this.pending.length >= MAX_BATCH_ROWS) this.flush();
     else if (this.pending.length > 0) this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  /** Past its bound: only `error` and `done` are kept from now on. */
+  get full(): boolean {
+    return this.cut;
   }
 
   /** Writes what is left; resolves once every batch is written (or given up on). */

@@ -45,6 +45,11 @@ export class EventChannel<T> {
     this.releaseProducer();
   }
 
+  /** Nobody reads what is pushed from now on. */
+  get isAbandoned(): boolean {
+    return this.abandoned;
+  }
+
   abandon(): void {
     this.abandoned = true;
     this.queue.length = 0;

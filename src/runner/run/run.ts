@@ -82,6 +82,8 @@ export interface RunHandle {
   detach(): void;
   /** The service stops it (shutdown). */
   stop(status: 'interrupted'): void;
+  /** Its reader takes the reply's bytes only (plain text): output the log no longer keeps need not be typed. */
+  readsBytesOnly(): void;
 }
 
 /** What a run uses of the service that starts it. */
@@ -138,6 +140,8 @@ export class Run implements RunHandle {
   private readonly typer: EventTyper;
   /** The closing events are built (and logged): nothing more is. */
   private closed = false;
+  /** Its reader needs no typed events (readsBytesOnly). */
+  private bytesOnly = false;
   private readonly log: RunEventLog;
   private readonly meter: OutputMeter;
   private readonly reply: OutputBuffer;
@@ -209,6 +213,10 @@ export class Run implements RunHandle {
 
   detach(): void {
     this.detached = true;
+  }
+
+  readsBytesOnly(): void {
+    this.bytesOnly = true;
   }
 
   stop(why: 'interrupted'): void {
@@ -304,8 +312,17 @@ export class Run implements RunHandle {
         this.meter.replyText();
         this.reply.append(e.data);
       }
-      await this.output({ events: this.typer.of(e), ...(e.type === 'text' && { reply: e.data }) });
+      await this.output({ events: this.typed(e), ...(e.type === 'text' && { reply: e.data }) });
     }
+  }
+
+  /**
+   * An event typed and numbered, unless nobody would read it: its text, when the log is past its
+   * bound and the client takes bytes only or has gone (decoding a long reply costs the stream).
+   */
+  private typed(e: AgentEvent): NumberedEvent[] {
+    const unread = this.log.full && (this.bytesOnly || this.events.isAbandoned);
+    return unread && e.type === 'text' ? [] : this.typer.of(e);
   }
 
   /** The run's last events (error, done): built once, whoever ends the run; all but `done` go to the log. */
