@@ -822,7 +822,7 @@ async function main() {
         resume_first_event_p50_ms: '<= 5 on SQLite, <= 15 on Postgres',
         first_byte_ratio: '<= 1.10',
         throughput_ratio_c8: '>= 0.9',
-        streaming_ratio: '>= 0.8',
+        streaming_ratio: '>= 0.95, with the event log written (its default bound, 16 MiB)',
         rss_idle_mb: '<= 80',
         gateway_added_p50_ms: `<= ${GATEWAY_TARGET_MS}`,
         standby_warm_first_byte_ms: 'p50 <= 5, p95 <= 15; follow-up p50 <= 15',
@@ -863,7 +863,7 @@ async function main() {
         `${t.ratio}${t.concurrency === 8 ? ' (>= 0.9)' : ''}`,
       );
     if (streaming)
-      row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.8)`);
+      row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.95)`);
     if (svc)
       row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
     if (streaming) row('service RSS MB', '', `after streaming ${streaming.service_rss_after_mb}`, '');
