@@ -53,6 +53,13 @@ module.exports = {
       to: { path: '^src/db/(sqlite|postgres)/' },
     },
     {
+      name: 'webhooks-know-the-contract-only',
+      severity: 'error',
+      comment: 'The dispatcher uses the store through src/db/contract.ts.',
+      from: { path: '^src/webhooks/' },
+      to: { path: '^src/db/(sqlite|postgres)/' },
+    },
+    {
       name: 'a-run-knows-the-seam-only',
       severity: 'error',
       comment: 'A run asks for containers through ContainerRuntime (src/runner/runtime.ts), whatever the engine.',
