@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray } from 'drizzle-orm';
 import type { RunEventStore } from '../contract.js';
 import type { RunEventRow, RunEventType } from '../rows.js';
-import { RUN_IDS_PER_QUERY } from '../shared/event-reads.js';
+import { readByRunIds } from '../shared/event-reads.js';
 import type { Db } from './open.js';
 import { runEvents } from './schema.js';
 
@@ -28,18 +28,13 @@ export class SqliteRunEventStore implements RunEventStore {
   }
 
   async ofRuns(runIds: readonly string[], types: readonly RunEventType[]): Promise<RunEventRow[]> {
-    const rows: RunEventRow[] = [];
-    for (let i = 0; i < runIds.length; i += RUN_IDS_PER_QUERY) {
-      const ids = runIds.slice(i, i + RUN_IDS_PER_QUERY);
-      rows.push(
-        ...(await this.db
-          .select()
-          .from(runEvents)
-          .where(and(inArray(runEvents.runId, ids), inArray(runEvents.type, [...types])))
-          .orderBy(asc(runEvents.runId), asc(runEvents.seq))
-          .all()),
-      );
-    }
-    return rows;
+    return readByRunIds(runIds, (ids) =>
+      this.db
+        .select()
+        .from(runEvents)
+        .where(and(inArray(runEvents.runId, ids), inArray(runEvents.type, [...types])))
+        .orderBy(asc(runEvents.runId), asc(runEvents.seq))
+        .all(),
+    );
   }
 }

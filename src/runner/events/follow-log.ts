@@ -24,9 +24,9 @@ export interface LogFollowing {
 
 /**
  * A run's log after `afterSeq`, then, while the run goes on, what is written to it, to `done`.
- * A run writes its whole log before it stores its end, so a reader who finds the run ended reads
- * once more and has it all; a run that ended without a `done` in its log (its process died, or
- * the run is older than the log) ends the reading there.
+ * A run writes its log but `done` before it stores its end, and `done` right after, so a reader
+ * who finds the run ended reads once more and has it all; when `done` is still not there (not yet
+ * written, or never: its process died, the run is older than the log), the stored end's stands in.
  */
 export async function* followLog(
   f: LogFollowing,

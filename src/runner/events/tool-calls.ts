@@ -11,6 +11,16 @@ export interface LoggedToolCall {
   error: unknown;
 }
 
+/**
+ * What a replay tells of a call that did not succeed, if anything: that the run ended before it
+ * answered, or its error as text.
+ */
+export function toolErrorText(t: LoggedToolCall): string | null {
+  if (t.status === null) return '[ephemera: the run ended before this tool answered]';
+  if (t.error === null || t.error === undefined) return null;
+  return typeof t.error === 'string' ? t.error : JSON.stringify(t.error);
+}
+
 /** The event types a run's tool calls are read from. */
 export const TOOL_EVENT_TYPES = ['tool_use', 'tool_result'] as const;
 
@@ -23,6 +33,7 @@ export function toolCallsByRun(rows: readonly RunEventRow[]): Map<string, Logged
   const byRun = new Map<string, LoggedToolCall[]>();
   const open = new Map<string, LoggedToolCall>();
   for (const row of rows) {
+    if (row.type !== 'tool_use' && row.type !== 'tool_result') continue; // parsed by whoever reads them
     const data = JSON.parse(row.data) as Record<string, unknown>;
     const key = `${row.runId}\u0000${String(data.id)}`;
     if (row.type === 'tool_use') {

@@ -15,7 +15,7 @@ export interface ReplayWithSteps {
 }
 
 /**
- * The earlier turns' steps, read from their runs' logs (one query), cut as above; then the
+ * The earlier turns' steps, read from their runs' logs, cut as above; then the
  * replay bounded again with them counted: whole turns dropped oldest first, so it stays under
  * `maxBytes` and still starts with a prompt.
  */
@@ -27,7 +27,7 @@ export async function replayWithSteps(
   const runIds = [...new Set(replay.messages.filter((m) => m.role === 'assistant').map((m) => m.runId))];
   const steps = new Map<string, TurnSteps>();
   // Newest first, a few runs a query, until the steps alone fill the bound: older turns would be dropped anyway,
-  // so a long session's logs are not read (a run's log may hold up to MAX_OUTPUT_BYTES).
+  // so a long session's logs are not read (a run's log may hold up to EVENT_LOG_MAX_BYTES).
   let size = 0;
   for (let end = runIds.length; end > 0 && size <= maxBytes; end -= RUNS_PER_READ) {
     const read = stepsByRun(await events.ofRuns(runIds.slice(Math.max(0, end - RUNS_PER_READ), end), STEP_EVENT_TYPES));

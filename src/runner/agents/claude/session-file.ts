@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageRow } from '../../../db/rows.js';
 import { omittedNote } from '../agent.js';
-import type { LoggedToolCall } from '../../events/tool-calls.js';
+import { type LoggedToolCall, toolErrorText } from '../../events/tool-calls.js';
 import type { TurnSteps } from '../../events/turn-steps.js';
 
 /**
@@ -102,15 +102,6 @@ const toolUse = (t: LoggedToolCall) => ({ type: 'tool_use', id: t.id, name: t.na
 function toolResult(t: LoggedToolCall) {
   const failed = t.status !== 'success';
   // The API refuses an error result without text.
-  const text = t.output ?? errorText(t) ?? (failed ? `[ephemera: the tool failed (${t.status})]` : '');
+  const text = t.output ?? toolErrorText(t) ?? (failed ? `[ephemera: the tool failed (${t.status})]` : '');
   return { type: 'tool_result', tool_use_id: t.id, content: text, ...(failed && { is_error: true }) };
 }
-
-const errorText = (t: LoggedToolCall): string | null =>
-  t.status === null
-    ? '[ephemera: the run ended before this tool answered]'
-    : t.error === null || t.error === undefined
-      ? null
-      : typeof t.error === 'string'
-        ? t.error
-        : JSON.stringify(t.error);

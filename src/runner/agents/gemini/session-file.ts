@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { MessageRow } from '../../../db/rows.js';
 import { omittedNote } from '../agent.js';
-import type { LoggedToolCall } from '../../events/tool-calls.js';
+import { type LoggedToolCall, toolErrorText } from '../../events/tool-calls.js';
 import type { TurnSteps } from '../../events/turn-steps.js';
 
 export const SESSION_FILE_PATH = '/ephemera/session.jsonl';
@@ -67,10 +67,7 @@ function toolCall(t: LoggedToolCall, timestamp: string) {
   const response =
     t.status === 'success' || (t.output !== null && t.error === null)
       ? { output: t.output ?? '' }
-      : {
-          error:
-            t.status === null ? '[ephemera: the run ended before this tool answered]' : errorText(t.error, t.output),
-        };
+      : { error: toolErrorText(t) ?? t.output ?? 'failed' };
   return {
     id: t.id,
     name: t.name,
@@ -80,10 +77,3 @@ function toolCall(t: LoggedToolCall, timestamp: string) {
     timestamp,
   };
 }
-
-const errorText = (error: unknown, output: string | null): string =>
-  typeof error === 'string'
-    ? error
-    : error === null || error === undefined
-      ? (output ?? 'failed')
-      : JSON.stringify(error);
