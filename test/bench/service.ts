@@ -18,6 +18,8 @@ import { geminiGateway } from '../../src/runner/agents/gemini/gateway.js';
 import { RunTokens } from '../../src/gateway/run-tokens.js';
 import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/docker/frames.js';
+import { createOptions } from '../../src/runner/docker/docker-container.js';
+import { loadProfiles } from '../../src/settings.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort, residentMb } from '../helpers/service-process.js';
 import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
@@ -25,7 +27,7 @@ import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
 const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
 const STREAM_BYTES = 100_000_000;
-const STREAM_REPS = 3;
+const STREAM_REPS = Number(process.env.BENCH_STREAM_REPS ?? 5);
 // `npm run bench -- --only streaming` (or any of PARTS below): one part, for
 // profiling work. `gateway` needs neither the build, the service nor the engine.
 const SERVICE_PARTS = ['latency', 'throughput', 'rss', 'streaming'] as const;
@@ -52,25 +54,45 @@ const wants = (part: Part) => ONLY === undefined || ONLY === part;
 const docker = new Docker();
 
 // ---------- the raw floor: the Engine API, no service ----------
+/**
+ * The floor's container: the service's own options for its default profile (limits, CPU
+ * share, Init, read-only root, tmpfs, user, log driver `none`), built by the service's own
+ * `createOptions`, with the bare command and none of the service's work around it (no
+ * workspace shim, no replay file, no prompt on stdin). Until issue 27 the floor's container had
+ * no CPU limit: its `head | tr` took both cores from the engine that relays their output, the
+ * floor ran at 49-78 MB/s instead of 80-95, and the service's streaming ratio looked 0.15 better
+ * than it is (BENCHMARKS.md, "The event log").
+ */
+function floorOptions(cmd: string): Docker.ContainerCreateOptions {
+  const set = loadProfiles(undefined);
+  const profile = set.profiles.get(set.defaultAgent);
+  if (!profile) throw new Error(`no profile ${set.defaultAgent}`);
+  const { image, user, workdir, network, limits, readOnlyRoot, tmpfs } = profile;
+  const options = createOptions({
+    image,
+    user,
+    workdir,
+    network,
+    limits,
+    readOnlyRoot,
+    tmpfs,
+    command: ['sh', '-c', cmd],
+    env: { ...profile.env },
+    labels: { 'ephemera.bench': 'raw' },
+    files: [],
+    stdin: Buffer.alloc(0),
+    ownDeadlineAt: undefined,
+    workspace: undefined,
+  });
+  if (options.Image !== IMAGE) throw new Error(`the default profile runs ${options.Image}, the bench expects ${IMAGE}`);
+  return options;
+}
 async function rawRun(
   cmd: string,
   onData?: (n: number) => void,
 ): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
   const t0 = performance.now();
-  const c = await docker.createContainer({
-    Image: IMAGE,
-    Cmd: ['sh', '-c', cmd],
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    OpenStdin: true,
-    StdinOnce: true,
-    Tty: false,
-    // No engine-side log, as the service's containers: a json-file floor would pay for a disk
-    // copy of the output that the service no longer makes, and the ratio would flatter it.
-    HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
-    Labels: { 'ephemera.bench': 'raw' },
-  });
+  const c = await docker.createContainer(floorOptions(cmd));
   const T = (m: string) => process.env.BENCH_TRACE && process.stderr.write(`${m} `);
   T('created');
   const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
@@ -96,7 +118,7 @@ async function rawRun(
   // Asked after the output ended (not-running): a next-exit wait sent before start can miss a quick exit.
   await c.wait();
   T('waited');
-  await c.remove({ force: true });
+  await c.remove({ force: true, v: true });
   T('removed\n');
   return { firstByteMs: first, totalMs: performance.now() - t0, bytes };
 }
@@ -305,6 +327,41 @@ async function startService(
     throw err;
   }
   return { url, pid: svc.pid!, stop };
+}
+
+/**
+ * 4. Streaming 100 MB, STREAM_REPS times each way, interleaved; the median of each: the raw
+ * floor, the service, and a second service with its event log off (`EVENT_LOG_MAX_BYTES=1`:
+ * cut at its first event, nothing encoded or written after), which tells the log's share
+ * apart from the relay's.
+ */
+async function streamingBench(svc: { url: string; pid: number }) {
+  phase(`streaming 100 MB, ${STREAM_REPS} times each way`);
+  const unlogged = await startService({ EVENT_LOG_MAX_BYTES: '1' });
+  try {
+    const cmd = `head -c ${STREAM_BYTES} /dev/zero | tr '\\0' 'a'`;
+    const ms = { raw: [] as number[], logged: [] as number[], unlogged: [] as number[] };
+    for (let i = 0; i < STREAM_REPS; i++) {
+      const runs = [await rawRun(cmd), await serviceRun(svc.url, cmd), await serviceRun(unlogged.url, cmd)];
+      if (runs.some((r) => r.bytes !== STREAM_BYTES)) throw new Error(`streamed ${runs.map((r) => r.bytes)} bytes`);
+      ms.raw.push(runs[0]!.totalMs);
+      ms.logged.push(runs[1]!.totalMs);
+      ms.unlogged.push(runs[2]!.totalMs);
+    }
+    const mbps = (xs: number[]) => r2(STREAM_BYTES / 1e6 / (pct(xs, 50) / 1000));
+    const raw = mbps(ms.raw);
+    return {
+      raw_mb_per_s: raw,
+      service_mb_per_s: mbps(ms.logged),
+      ratio: r2(mbps(ms.logged) / raw),
+      log_off_mb_per_s: mbps(ms.unlogged),
+      log_off_ratio: r2(mbps(ms.unlogged) / raw),
+      per_run_ratios: ms.raw.map((r, i) => ({ logged: r2(r / ms.logged[i]!), log_off: r2(r / ms.unlogged[i]!) })),
+      service_rss_after_mb: rssMb(svc.pid),
+    };
+  } finally {
+    await unlogged.stop();
+  }
 }
 
 // ---------- replicas: runs/s from one service, then two, sharing one Postgres database and the engine ----------
@@ -638,8 +695,9 @@ async function atRate(url: string, perSecond: number, seconds: number) {
   };
 }
 
+const phase = (name: string) => process.stderr.write(`[bench] ${name}\n`);
+
 async function main() {
-  const phase = (name: string) => process.stderr.write(`[bench] ${name}\n`);
   // 0. The model gateway, first: nothing else of the bench is running yet.
   let gateway: Awaited<ReturnType<typeof gatewayBench>> | undefined;
   if (wants('gateway')) {
@@ -765,33 +823,8 @@ async function main() {
       await Promise.all(inflight);
     }
 
-    // 4. Streaming 100 MB, STREAM_REPS times each way, alternating; the median of each.
-    let streaming:
-      | { raw_mb_per_s: number; service_mb_per_s: number; ratio: number; service_rss_after_mb: number }
-      | undefined;
-    if (svc && wants('streaming')) {
-      phase(`streaming 100 MB, ${STREAM_REPS} times each way`);
-      const cmd = `head -c ${STREAM_BYTES} /dev/zero | tr '\\0' 'a'`;
-      const rawMs: number[] = [];
-      const svcMs: number[] = [];
-      for (let i = 0; i < STREAM_REPS; i++) {
-        const r = await rawRun(cmd);
-        const s = await serviceRun(svc.url, cmd);
-        if (s.bytes !== STREAM_BYTES || r.bytes !== STREAM_BYTES)
-          throw new Error(`streamed ${s.bytes} / ${r.bytes} bytes`);
-        rawMs.push(r.totalMs);
-        svcMs.push(s.totalMs);
-      }
-      const mbps = (ms: number) => r2(STREAM_BYTES / 1e6 / (ms / 1000));
-      const raw = mbps(pct(rawMs, 50));
-      const service = mbps(pct(svcMs, 50));
-      streaming = {
-        raw_mb_per_s: raw,
-        service_mb_per_s: service,
-        ratio: r2(service / raw),
-        service_rss_after_mb: rssMb(svc.pid),
-      };
-    }
+    // 4. Streaming 100 MB: the floor, the service, the service with its log off.
+    const streaming = svc && wants('streaming') ? await streamingBench(svc) : undefined;
 
     const result = {
       date: new Date().toISOString(),
@@ -862,8 +895,10 @@ async function main() {
         t.service_per_s,
         `${t.ratio}${t.concurrency === 8 ? ' (>= 0.9)' : ''}`,
       );
-    if (streaming)
+    if (streaming) {
       row('100 MB stream MB/s', streaming.raw_mb_per_s, streaming.service_mb_per_s, `${streaming.ratio} (>= 0.95)`);
+      row('  the same, log off', streaming.raw_mb_per_s, streaming.log_off_mb_per_s, `${streaming.log_off_ratio}`);
+    }
     if (svc)
       row('service RSS MB', '', `idle ${rssIdle}${rss16 === undefined ? '' : `, 16 runs ${rss16}`}`, '(idle <= 80)');
     if (streaming) row('service RSS MB', '', `after streaming ${streaming.service_rss_after_mb}`, '');
@@ -968,7 +1003,7 @@ async function main() {
     if (svc) {
       await svc.stop();
       const left = await docker.listContainers({ all: true, filters: { label: ['ephemera.bench=raw'] } });
-      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
     }
   }
 }
