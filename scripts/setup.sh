@@ -5,6 +5,7 @@
 #      and Compose (the engine's plugin, or Debian's docker-compose)
 #   3. the images the profiles use, built locally (no registry is needed)
 #   4. the network model agents use, reaching nothing but the service's model gateway
+#   5. gVisor (Debian's runsc) registered with the engine, for profiles with "runtime": "runsc"
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,9 @@ sh scripts/vendor-service.sh
 
 # --- 4. The model agents' network, locked down ---------------------------------------
 sh scripts/lock-egress.sh
+
+# --- 5. gVisor, for profiles that ask for it ----------------------------------------
+sh scripts/ensure-runsc.sh
 
 # The transcripts live here: private to the user the service runs as.
 mkdir -p data && chmod 700 data

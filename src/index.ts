@@ -10,6 +10,7 @@ import type { ProfileSet } from './config/profiles.js';
 import { loadProfiles, loadServiceConfig } from './settings.js';
 import { gatewayListenAddress } from './gateway/listen-address.js';
 import { unlockedProfiles } from './runner/docker/egress-lock.js';
+import { engineRuntimes, missingRuntimes } from './runner/docker/runtimes.js';
 import { callsModel } from './runner/agents/registry.js';
 import { UnsafeDatabaseError } from './db/sqlite/open.js';
 import { openStore } from './db/open-store.js';
@@ -37,6 +38,12 @@ async function main() {
   )) {
     service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
+  }
+  // The engine did not answer: nothing can run now anyway; a run that starts later gets the engine's own error.
+  const runtimes = await engineRuntimes(docker);
+  for (const [agent, why] of runtimes ? missingRuntimes(profiles, runtimes) : []) {
+    service.disableAgent(agent, why);
+    logger.error({ agent, why }, 'agent disabled: the engine lacks its runtime');
   }
   // Before the API serves: a model agent's run must not start while its model is out of reach.
   const gatewayDown = await serveModelGateway(service, docker, config, profiles);

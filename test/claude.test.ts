@@ -206,32 +206,34 @@ describe('the claude agent', () => {
     expect(answered!.hasToolResult).toBe(true);
   });
 
-  it("replays turn 1's tool call and its result into turn 2's request, in order, as the CLI wrote them", async () => {
-    const json = { accept: 'application/json' };
-    const first = await jsonOf(h.app.request(post('/v1/run?agent=claude', 'FAKE_TOOL look around', json)));
-    expect(first.tool_calls).toHaveLength(1);
-    const call = first.tool_calls[0];
-    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'and now?', json)));
-    expect(second.status, JSON.stringify(second)).toBe('succeeded');
-    const messages = (modelCalls().at(-1)!.body.messages ?? []).filter((m) => m.role !== 'system');
-    const at = (pred: (b: { type: string; [k: string]: unknown }) => boolean) =>
-      messages.findIndex((m) => typeof m.content !== 'string' && m.content.some(pred));
-    const use = at((b) => b.type === 'tool_use' && b.id === call.id);
-    const result = at((b) => b.type === 'tool_result' && b.tool_use_id === call.id);
-    expect(use, JSON.stringify(messages)).toBeGreaterThan(0);
-    expect(messages[use]!.role).toBe('assistant');
-    expect((messages[use]!.content as Array<{ type: string }>).find((b) => b.type === 'tool_use')).toMatchObject({
-      name: 'Bash',
-      input: { command: 'ls -la' },
+  // Under gVisor too (`runtime: runsc`): its Bash tool, the session file and the gateway through the locked network.
+  for (const agent of ['claude', 'claude-gvisor'])
+    it(`replays turn 1's tool call and its result into turn 2's request, in order, as the CLI wrote them (${agent})`, async () => {
+      const json = { accept: 'application/json' };
+      const first = await jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, 'FAKE_TOOL look around', json)));
+      expect(first.tool_calls).toHaveLength(1);
+      const call = first.tool_calls[0];
+      const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'and now?', json)));
+      expect(second.status, JSON.stringify(second)).toBe('succeeded');
+      const messages = (modelCalls().at(-1)!.body.messages ?? []).filter((m) => m.role !== 'system');
+      const at = (pred: (b: { type: string; [k: string]: unknown }) => boolean) =>
+        messages.findIndex((m) => typeof m.content !== 'string' && m.content.some(pred));
+      const use = at((b) => b.type === 'tool_use' && b.id === call.id);
+      const result = at((b) => b.type === 'tool_result' && b.tool_use_id === call.id);
+      expect(use, JSON.stringify(messages)).toBeGreaterThan(0);
+      expect(messages[use]!.role).toBe('assistant');
+      expect((messages[use]!.content as Array<{ type: string }>).find((b) => b.type === 'tool_use')).toMatchObject({
+        name: 'Bash',
+        input: { command: 'ls -la' },
+      });
+      expect(result).toBe(use + 1);
+      expect(messages[result]!.role).toBe('user');
+      expect(JSON.stringify(messages[result]!.content)).toContain(JSON.stringify(call.output).slice(1, 40));
+      const texts = messages.map((m) => JSON.stringify(m.content));
+      const reply = texts.findIndex((t) => t.includes('turns='));
+      expect(reply).toBeGreaterThan(result);
+      expect(texts.findIndex((t) => t.includes('and now?'))).toBeGreaterThan(reply);
     });
-    expect(result).toBe(use + 1);
-    expect(messages[result]!.role).toBe('user');
-    expect(JSON.stringify(messages[result]!.content)).toContain(JSON.stringify(call.output).slice(1, 40));
-    const texts = messages.map((m) => JSON.stringify(m.content));
-    const reply = texts.findIndex((t) => t.includes('turns='));
-    expect(reply).toBeGreaterThan(result);
-    expect(texts.findIndex((t) => t.includes('and now?'))).toBeGreaterThan(reply);
-  });
 
   it('ends a run that goes over its budget of model calls: failed, BUDGET_EXCEEDED', async () => {
     const before = modelCalls().length;

@@ -166,33 +166,36 @@ describe('the gemini agent', () => {
     expect(body.output).toBe('Hello from the fake model: turns=3');
   });
 
-  it("replays turn 1's functionCall and functionResponse into turn 2's request, before its reply", async () => {
-    const json = { accept: 'application/json' };
-    const first = await jsonOf(h.app.request(post('/v1/run?agent=gemini', 'FAKE_TOOL look around', json)));
-    expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'list_directory', status: 'success' })]);
-    const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'and now?', json)));
-    expect(second.status, JSON.stringify(second)).toBe('succeeded');
-    const contents = modelCalls().at(-1)!.body.contents ?? [];
-    const at = (pred: (p: { functionCall?: unknown; functionResponse?: unknown }) => boolean) =>
-      contents.findIndex((c) => c.parts.some(pred));
-    const callAt = at((p) => p.functionCall !== undefined);
-    const answerAt = at((p) => p.functionResponse !== undefined);
-    expect(callAt, JSON.stringify(contents)).toBeGreaterThan(0);
-    expect(contents[callAt]!.role).toBe('model');
-    expect(contents[callAt]!.parts.find((p) => p.functionCall)!.functionCall).toMatchObject({
-      name: 'list_directory',
-      args: { dir_path: '.' },
+  // Under gVisor too (`runtime: runsc`): the CLI, its tool and the gateway through the locked network.
+  for (const agent of ['gemini', 'gemini-gvisor']) {
+    it(`replays turn 1's functionCall and functionResponse into turn 2's request, before its reply (${agent})`, async () => {
+      const json = { accept: 'application/json' };
+      const first = await jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, 'FAKE_TOOL look around', json)));
+      expect(first.tool_calls).toEqual([expect.objectContaining({ name: 'list_directory', status: 'success' })]);
+      const second = await jsonOf(h.app.request(post(`/v1/sessions/${first.session_id}/messages`, 'and now?', json)));
+      expect(second.status, JSON.stringify(second)).toBe('succeeded');
+      const contents = modelCalls().at(-1)!.body.contents ?? [];
+      const at = (pred: (p: { functionCall?: unknown; functionResponse?: unknown }) => boolean) =>
+        contents.findIndex((c) => c.parts.some(pred));
+      const callAt = at((p) => p.functionCall !== undefined);
+      const answerAt = at((p) => p.functionResponse !== undefined);
+      expect(callAt, JSON.stringify(contents)).toBeGreaterThan(0);
+      expect(contents[callAt]!.role).toBe('model');
+      expect(contents[callAt]!.parts.find((p) => p.functionCall)!.functionCall).toMatchObject({
+        name: 'list_directory',
+        args: { dir_path: '.' },
+      });
+      expect(answerAt).toBe(callAt + 1);
+      expect(contents[answerAt]!.role).toBe('user');
+      const response = contents[answerAt]!.parts.find((p) => p.functionResponse)!.functionResponse!;
+      expect(response.name).toBe('list_directory');
+      expect(JSON.stringify(response.response)).toContain(JSON.stringify(first.tool_calls[0].output).slice(1, 30));
+      const texts = contents.map((c) => JSON.stringify(c.parts));
+      const reply = texts.findIndex((t) => t.includes(first.output));
+      expect(reply).toBeGreaterThan(answerAt);
+      expect(texts.findIndex((t) => t.includes('and now?'))).toBeGreaterThan(reply);
     });
-    expect(answerAt).toBe(callAt + 1);
-    expect(contents[answerAt]!.role).toBe('user');
-    const response = contents[answerAt]!.parts.find((p) => p.functionResponse)!.functionResponse!;
-    expect(response.name).toBe('list_directory');
-    expect(JSON.stringify(response.response)).toContain(JSON.stringify(first.tool_calls[0].output).slice(1, 30));
-    const texts = contents.map((c) => JSON.stringify(c.parts));
-    const reply = texts.findIndex((t) => t.includes(first.output));
-    expect(reply).toBeGreaterThan(answerAt);
-    expect(texts.findIndex((t) => t.includes('and now?'))).toBeGreaterThan(reply);
-  });
+  }
 
   it('keeps the file its write tool wrote for the next turn, whose read tool finds it', async () => {
     const first = await jsonOf(
@@ -398,46 +401,48 @@ describe('the locked egress network', () => {
     return { container: c, ip: info.NetworkSettings.Networks[network]!.IPAddress };
   }
 
-  it('lets a container reach the model gateway, and not the host, the service, another container or another network', async () => {
-    const gw = hostAddressFromContainers();
-    const hostListener = createServer((_req, res) => res.end('reached')).listen(0, '0.0.0.0');
-    await new Promise((r) => hostListener.once('listening', r));
-    const wideApi = serve({ fetch: h.app.fetch, hostname: '0.0.0.0', port: 0 }); // the service's API bound beyond loopback
-    await new Promise((r) => wideApi.once('listening', r));
-    const [neighbour, elsewhere] = await Promise.all([listener(EGRESS_NETWORK), listener('bridge')]);
-    const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
-    try {
-      const tryHttp = (host: string, p: number, name: string) =>
-        `printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${p} 2>/dev/null | grep -q . && echo "${name}: reached" || echo "${name}: blocked"`;
-      const tryRaw = (host: string, name: string) =>
-        `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
-      const script = [
-        tryHttp(gw, GATEWAY_PORT, 'gateway'),
-        tryHttp(gw, port(hostListener), 'host listener'),
-        tryHttp(gw, port(wideApi), 'service API'),
-        tryRaw(neighbour.ip, 'container on the network'),
-        tryRaw(elsewhere.ip, 'container on another network'),
-      ].join('\n');
-      const r = await jsonOf(h.app.request(post('/v1/run?agent=probe', script, { accept: 'application/json' })));
-      expect(r.output).toBe(
-        [
-          'gateway: reached',
-          'host listener: blocked',
-          'service API: blocked',
-          'container on the network: blocked',
-          'container on another network: blocked',
-          '',
-        ].join('\n'),
-      );
-      // The listeners are real: reachable from where they should be.
-      expect(await (await fetch(`http://127.0.0.1:${port(hostListener)}/`)).text()).toBe('reached');
-    } finally {
-      hostListener.close();
-      (wideApi as unknown as { closeAllConnections(): void }).closeAllConnections();
-      wideApi.close();
-      await Promise.all([neighbour, elsewhere].map((l) => l.container.remove({ force: true })));
-    }
-  });
+  // Under runc and under gVisor, which runs on the container's own namespace (ephemera-runsc-net).
+  for (const agent of ['probe', 'probe-gvisor'])
+    it(`lets a container reach the model gateway, and not the host, the service, another container or another network (${agent})`, async () => {
+      const gw = hostAddressFromContainers();
+      const hostListener = createServer((_req, res) => res.end('reached')).listen(0, '0.0.0.0');
+      await new Promise((r) => hostListener.once('listening', r));
+      const wideApi = serve({ fetch: h.app.fetch, hostname: '0.0.0.0', port: 0 }); // the service's API bound beyond loopback
+      await new Promise((r) => wideApi.once('listening', r));
+      const [neighbour, elsewhere] = await Promise.all([listener(EGRESS_NETWORK), listener('bridge')]);
+      const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+      try {
+        const tryHttp = (host: string, p: number, name: string) =>
+          `printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${p} 2>/dev/null | grep -q . && echo "${name}: reached" || echo "${name}: blocked"`;
+        const tryRaw = (host: string, name: string) =>
+          `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
+        const script = [
+          tryHttp(gw, GATEWAY_PORT, 'gateway'),
+          tryHttp(gw, port(hostListener), 'host listener'),
+          tryHttp(gw, port(wideApi), 'service API'),
+          tryRaw(neighbour.ip, 'container on the network'),
+          tryRaw(elsewhere.ip, 'container on another network'),
+        ].join('\n');
+        const r = await jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, script, { accept: 'application/json' })));
+        expect(r.output).toBe(
+          [
+            'gateway: reached',
+            'host listener: blocked',
+            'service API: blocked',
+            'container on the network: blocked',
+            'container on another network: blocked',
+            '',
+          ].join('\n'),
+        );
+        // The listeners are real: reachable from where they should be.
+        expect(await (await fetch(`http://127.0.0.1:${port(hostListener)}/`)).text()).toBe('reached');
+      } finally {
+        hostListener.close();
+        (wideApi as unknown as { closeAllConnections(): void }).closeAllConnections();
+        wideApi.close();
+        await Promise.all([neighbour, elsewhere].map((l) => l.container.remove({ force: true })));
+      }
+    });
 
   it('is internal, with its containers isolated, and the service checks that before running agents on it', async () => {
     const info = await h.docker.getNetwork(EGRESS_NETWORK).inspect();

@@ -36,6 +36,8 @@ export interface AgentProfile {
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   /** Root filesystem mounted read-only; the writable places are the tmpfs mounts. */
   readOnlyRoot: boolean;
+  /** Which OCI runtime runs its containers: runc, or gVisor (docs/security.md, "gVisor"). */
+  runtime: OciRuntime;
   /** The operator accepts a network that is not locked down (`unsafe: ["open_egress"]`). */
   openEgress: boolean;
   /** tmpfs mounts: path -> mount options. /tmp and the workdir are always among them. */
@@ -52,6 +54,13 @@ export interface ProfileSet {
   defaultAgent: string;
   profiles: Map<string, AgentProfile>;
 }
+
+/**
+ * The OCI runtimes a profile may name: `runc` (the engine's default: the host's kernel) or
+ * `runsc` (gVisor: a kernel of its own in user space between the container and the host's).
+ */
+export const OCI_RUNTIMES = ['runc', 'runsc'] as const;
+export type OciRuntime = (typeof OCI_RUNTIMES)[number];
 
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -157,6 +166,7 @@ const BASE_SHAPE = {
     .strict()
     .default({ memory_mb: 256, cpus: 1, pids: 256, nofile: 1024, tmpfs_mb: 64 }),
   read_only_root: z.boolean().default(true),
+  runtime: z.enum(OCI_RUNTIMES).default('runc'),
   tmpfs: z.record(z.string().startsWith('/'), z.string()).default({}),
   replay: z.string().optional(),
   standby: z.number().int().min(0).max(32).default(0),
@@ -306,6 +316,7 @@ function toAgentProfile(name: string, p: ParsedProfile, definition: AgentKindSet
       nofile: p.limits.nofile,
     },
     readOnlyRoot: p.read_only_root,
+    runtime: p.runtime,
     openEgress: p.unsafe.includes('open_egress'),
     tmpfs: defaultTmpfs(p.user, p.workdir, p.limits.tmpfs_mb, p.tmpfs),
     replay: p.replay ?? definition.replays[0],

@@ -1,4 +1,5 @@
 import type { Capture } from './protocol/workspace.js';
+import type { OciRuntime } from '../config/profiles.js';
 /**
  * The container life cycle behind one small interface, so that another engine
  * (Podman, Kubernetes) or a mode that starts single-use containers ahead of their
@@ -29,6 +30,8 @@ export interface ContainerSpec {
   network: string;
   limits: { memoryBytes: number; nanoCpus: number; pids: number; nofile: number };
   readOnlyRoot: boolean;
+  /** runc or gVisor (runsc): the engine's runtime is picked from this and the network (docker/runtimes.ts). */
+  runtime: OciRuntime;
   /** tmpfs mounts: path -> options. */
   tmpfs: Record<string, string>;
   labels: Record<string, string>;

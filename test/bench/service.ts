@@ -5,6 +5,7 @@
 import { createTestDatabase } from '../helpers/postgres.js';
 import { postgresHistoryBench } from './postgres-history.js';
 import { replayBuildBench, resumeBench } from './event-log.js';
+import { gvisorBench, printGvisor } from './gvisor.js';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,7 @@ const PARTS = [
   'postgres-history',
   'replay-build',
   'resume',
+  'gvisor',
 ] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
@@ -67,7 +69,7 @@ function floorOptions(cmd: string): Docker.ContainerCreateOptions {
   const set = loadProfiles(undefined);
   const profile = set.profiles.get(set.defaultAgent);
   if (!profile) throw new Error(`no profile ${set.defaultAgent}`);
-  const { image, user, workdir, network, limits, readOnlyRoot, tmpfs } = profile;
+  const { image, user, workdir, network, limits, readOnlyRoot, runtime, tmpfs } = profile;
   const options = createOptions({
     image,
     user,
@@ -75,6 +77,7 @@ function floorOptions(cmd: string): Docker.ContainerCreateOptions {
     network,
     limits,
     readOnlyRoot,
+    runtime,
     tmpfs,
     command: ['sh', '-c', cmd],
     env: { ...profile.env },
@@ -705,6 +708,12 @@ async function main() {
     gateway = await gatewayBench();
   }
 
+  let gvisor: Awaited<ReturnType<typeof gvisorBench>> | undefined;
+  if (wants('gvisor')) {
+    phase(`gvisor: ${ITER} runs each of cold and warm under runc and runsc, then 100 MB three times each`);
+    gvisor = await gvisorBench({ docker, image: IMAGE, iterations: ITER, startService, serviceRun });
+  }
+
   let standby: Awaited<ReturnType<typeof standbyBench>> | undefined;
   if (wants('standby')) {
     phase(`standby: ${ITER} runs each of cold and warm, new session and follow-up`);
@@ -844,6 +853,7 @@ async function main() {
       rss_mb: svc ? { idle: rssIdle, in_flight_16: rss16 ?? null } : null,
       model_first_byte_ms: gateway ?? null,
       standby: standby ?? null,
+      gvisor: gvisor ?? null,
       gemini_turn_ms: geminiStandby ?? null,
       workspace_ms: workspace ?? null,
       replicas: replicas ?? null,
@@ -915,6 +925,7 @@ async function main() {
       );
       row('first byte p95 ms', direct.first_byte_p95, through.first_byte_p95, plus(gateway.added_p95_ms));
     }
+    if (gvisor) printGvisor(gvisor, row);
     if (standby) {
       const { cold, warm, cold_followup, warm_followup } = standby.first_byte_ms;
       console.log('');

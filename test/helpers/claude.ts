@@ -36,6 +36,7 @@ export function claudeProfiles(): ProfilesFile {
       'claude-budget': { ...claude, claude: { budget: { model_calls: 1 } } },
       // Edits in the workspace allowed without asking.
       'claude-editor': { ...claude, claude: { permission_mode: 'acceptEdits' as const } },
+      'claude-gvisor': { ...claude, runtime: 'runsc' as const },
     },
   };
 }

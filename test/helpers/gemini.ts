@@ -55,6 +55,16 @@ export function geminiProfiles(): ProfilesFile {
       'gemini-editor': { ...gemini, workdir: '/workspace', gemini: { approval_mode: 'auto_edit' as const } },
       // A plain shell on the egress network: what a tool the agent runs could try from there.
       probe: { image: SHELL_IMAGE, command: ['sh', '-s'], network: EGRESS_NETWORK, replay: 'none', timeout_ms: 30_000 },
+      // The same two under gVisor.
+      'gemini-gvisor': { ...gemini, runtime: 'runsc' as const },
+      'probe-gvisor': {
+        image: SHELL_IMAGE,
+        command: ['sh', '-s'],
+        network: EGRESS_NETWORK,
+        replay: 'none',
+        timeout_ms: 30_000,
+        runtime: 'runsc' as const,
+      },
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { engineRuntime } from './runtimes.js';
 import { pack, type Pack } from 'tar-stream';
 import { FrameDecoder } from './frames.js';
 import { STDERR_HEAD_BYTES, wrapperFailed } from './own-deadline.js';
@@ -134,6 +135,7 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
+      Runtime: engineRuntime(spec.runtime, spec.network),
       // No engine-side copy of the output: attach still streams it, but nothing is written to
       // the engine's disk (json-file, the default, keeps every byte until removal).
       LogConfig: { Type: 'none', Config: {} },

@@ -50,8 +50,8 @@ const CAPTURE_SLACK = 64 * 1024;
 
 /** What every container of a profile has, whichever run it serves. */
 function profileSettings(profile: AgentProfile) {
-  const { image, user, workdir, network, limits, readOnlyRoot, tmpfs } = profile;
-  return { image, user, workdir, network, limits, readOnlyRoot, tmpfs };
+  const { image, user, workdir, network, limits, readOnlyRoot, runtime, tmpfs } = profile;
+  return { image, user, workdir, network, limits, readOnlyRoot, runtime, tmpfs };
 }
 
 /**
