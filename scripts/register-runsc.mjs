@@ -1,12 +1,23 @@
 // node scripts/register-runsc.mjs <daemon.json> <runsc path>
-// Adds Ephemera's two gVisor runtimes to the Docker engine's settings file, keeping every other
-// key (an operator's own runtimes included). Prints "changed" or "unchanged"; exits 1 on a file
-// it cannot read as JSON, which it then leaves alone.
+// Adds Ephemera's two gVisor runtimes to the Docker engine's settings file where they are
+// missing, keeping every other key (an operator's own runtimes, and these two once there: an
+// operator may point them at a newer runsc). Prints "changed" or "unchanged"; exits 1 on a file
+// it cannot read as a JSON object, which it then leaves alone. The file keeps its mode, and a
+// link is written through.
 //   ephemera-runsc      --network=none: gVisor's own network stack, for profiles with no network;
 //   ephemera-runsc-net  --network=host: gVisor uses the container's namespace (its bridge
 //                       address, the host's INPUT rules) through the host's stack, for the rest.
 // runsc's default (`sandbox`) refuses to start on any network (../shared/notes, gVisor).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { RUNSC_RUNTIMES } from './runsc-runtimes.mjs';
 
@@ -35,18 +46,27 @@ const wanted = Object.fromEntries(
     { path: runsc, runtimeArgs: [`--network=${network}`] },
   ]),
 );
-const runtimes = { ...(settings.runtimes ?? {}) };
+const given = settings.runtimes ?? {};
+if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+  console.error(`${file}: "runtimes" is not an object: left as it is`);
+  process.exit(1);
+}
+const runtimes = { ...given };
 let changed = false;
 for (const [name, entry] of Object.entries(wanted)) {
-  if (JSON.stringify(runtimes[name]) !== JSON.stringify(entry)) {
+  if (runtimes[name] === undefined) {
     runtimes[name] = entry;
     changed = true;
   }
 }
 if (changed) {
-  mkdirSync(dirname(file), { recursive: true });
+  const target = existsSync(file) ? realpathSync(file) : file;
+  mkdirSync(dirname(target), { recursive: true });
+  const mode = existsSync(target) ? statSync(target).mode & 0o777 : 0o644;
   // Written whole, then moved over: the engine never reads half a file.
-  writeFileSync(`${file}.ephemera-new`, `${JSON.stringify({ ...settings, runtimes }, null, 2)}\n`);
-  renameSync(`${file}.ephemera-new`, file);
+  const next = `${target}.ephemera-new`;
+  writeFileSync(next, `${JSON.stringify({ ...settings, runtimes }, null, 2)}\n`, { mode });
+  chmodSync(next, mode);
+  renameSync(next, target);
 }
 console.log(changed ? 'changed' : 'unchanged');

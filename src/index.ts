@@ -29,6 +29,13 @@ async function main() {
   const service = new Service({ database, runtime: new DockerRuntime(docker), config, profiles, logger });
   await refuseToServeNobody(service, config);
   await refuseASecondProcess(service, config);
+  // Before standby starts: no container is started for a profile whose runtime the engine lacks.
+  // An engine that does not answer: nothing can run now anyway; a later run gets the engine's own error.
+  const runtimes = await engineRuntimes(docker);
+  for (const [agent, why] of runtimes ? missingRuntimes(profiles, runtimes) : []) {
+    service.disableAgent(agent, why);
+    logger.error({ agent, why }, 'agent disabled: the engine lacks its runtime');
+  }
   await service.startBackground();
   for (const [agent, why] of await unlockedProfiles(
     docker,
@@ -38,12 +45,6 @@ async function main() {
   )) {
     service.disableAgent(agent, why);
     logger.error({ agent, why }, 'agent disabled: its network is not locked down');
-  }
-  // The engine did not answer: nothing can run now anyway; a run that starts later gets the engine's own error.
-  const runtimes = await engineRuntimes(docker);
-  for (const [agent, why] of runtimes ? missingRuntimes(profiles, runtimes) : []) {
-    service.disableAgent(agent, why);
-    logger.error({ agent, why }, 'agent disabled: the engine lacks its runtime');
   }
   // Before the API serves: a model agent's run must not start while its model is out of reach.
   const gatewayDown = await serveModelGateway(service, docker, config, profiles);

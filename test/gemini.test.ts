@@ -1,3 +1,4 @@
+import { release } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -417,6 +418,7 @@ describe('the locked egress network', () => {
         const tryRaw = (host: string, name: string) =>
           `nc -w 3 ${host} 9000 </dev/null 2>/dev/null | grep -q hi && echo "${name}: reached" || echo "${name}: blocked"`;
         const script = [
+          'uname -r',
           tryHttp(gw, GATEWAY_PORT, 'gateway'),
           tryHttp(gw, port(hostListener), 'host listener'),
           tryHttp(gw, port(wideApi), 'service API'),
@@ -426,6 +428,7 @@ describe('the locked egress network', () => {
         const r = await jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, script, { accept: 'application/json' })));
         expect(r.output).toBe(
           [
+            agent === 'probe-gvisor' ? '4.4.0' : release(), // the kernel it ran on
             'gateway: reached',
             'host listener: blocked',
             'service API: blocked',

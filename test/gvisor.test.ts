@@ -1,6 +1,7 @@
 import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineRuntimes } from '../src/runner/docker/runtimes.js';
+import { EGRESS_NETWORK } from './helpers/gemini.js';
 import { createHarness, jsonOf, post, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
 
 // A profile with "runtime": "runsc" runs its containers under gVisor: a kernel of its own between
@@ -13,6 +14,8 @@ const PROFILES = {
   profiles: {
     ...TEST_PROFILES.profiles,
     walled: { ...shell, runtime: 'runsc' as const },
+    // On the locked network: gVisor on the container's namespace (the probe there is in gemini.test.ts).
+    'walled-net': { ...shell, runtime: 'runsc' as const, network: EGRESS_NETWORK },
     'walled-warm': { ...shell, runtime: 'runsc' as const, standby: 1 },
   },
 };
@@ -52,6 +55,20 @@ describe('a profile under gVisor', () => {
     expect(hostDmesg).toMatch(/not permitted|denied/i); // the host's log exists, and is refused
     const { id, done } = await containerOf('walled', 'sleep 3');
     expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('ephemera-runsc');
+    await done;
+  });
+
+  it("on a network, runs on the container's own namespace: its bridge address, gVisor's kernel", async () => {
+    const r = await run('uname -r; ip -4 -o addr show eth0 2>/dev/null | wc -l', 'walled-net');
+    expect(r.output).toBe('4.4.0\n1\n');
+    const { id, done } = await containerOf('walled-net', 'sleep 3');
+    expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('ephemera-runsc-net');
+    await done;
+  });
+
+  it("leaves a runc profile to the engine's default runtime", async () => {
+    const { id, done } = await containerOf('shell', 'sleep 3');
+    expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('runc');
     await done;
   });
 

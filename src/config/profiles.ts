@@ -56,8 +56,9 @@ export interface ProfileSet {
 }
 
 /**
- * The OCI runtimes a profile may name: `runc` (the engine's default: the host's kernel) or
- * `runsc` (gVisor: a kernel of its own in user space between the container and the host's).
+ * The OCI runtimes a profile may name: `runc` (the engine's default runtime, runc unless its
+ * operator chose another: the host's kernel) or `runsc` (gVisor: a kernel of its own in user
+ * space between the container and the host's).
  */
 export const OCI_RUNTIMES = ['runc', 'runsc'] as const;
 export type OciRuntime = (typeof OCI_RUNTIMES)[number];

@@ -62,7 +62,7 @@ const docker = new Docker();
  * `createOptions`, with the bare command and none of the service's work around it (no
  * workspace shim, no replay file, no prompt on stdin). Until issue 27 the floor's container had
  * no CPU limit: its `head | tr` took both cores from the engine that relays their output, the
- * floor ran at 49-78 MB/s instead of 80-95, and the service's streaming ratio looked 0.15 better
+ * floor ran at 49-78 MB/s instead of 74-95, and the service's streaming ratio looked 0.15 better
  * than it is (BENCHMARKS.md, "The event log").
  */
 function floorOptions(cmd: string): Docker.ContainerCreateOptions {
@@ -94,8 +94,9 @@ async function rawRun(
   cmd: string,
   onData?: (n: number) => void,
 ): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {
+  const options = floorOptions(cmd); // parsed before the clock starts: the service parses its profiles once
   const t0 = performance.now();
-  const c = await docker.createContainer(floorOptions(cmd));
+  const c = await docker.createContainer(options);
   const T = (m: string) => process.env.BENCH_TRACE && process.stderr.write(`${m} `);
   T('created');
   const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;

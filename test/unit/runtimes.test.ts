@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RUNSC_RUNTIMES } from '../../scripts/runsc-runtimes.mjs';
 import { engineRuntime, GVISOR_RUNTIMES, missingRuntimes } from '../../src/runner/docker/runtimes.js';
 import { parseProfiles } from '../../src/settings.js';
@@ -29,8 +29,8 @@ describe("a profile's runtime", () => {
   });
 
   it('maps to the engine runtime for its network: gVisor with its own stack, or on the container namespace', () => {
-    expect(engineRuntime('runc', 'none')).toBe('runc');
-    expect(engineRuntime('runc', 'ephemera-egress')).toBe('runc');
+    expect(engineRuntime('runc', 'none')).toBeUndefined(); // the engine's default, whatever its operator made it
+    expect(engineRuntime('runc', 'ephemera-egress')).toBeUndefined();
     expect(engineRuntime('runsc', 'none')).toBe('ephemera-runsc');
     expect(engineRuntime('runsc', 'ephemera-egress')).toBe('ephemera-runsc-net');
   });
@@ -39,7 +39,9 @@ describe("a profile's runtime", () => {
     const lacking = missingRuntimes(profiles(), new Set(['runc', 'ephemera-runsc']));
     expect([...lacking.keys()]).toEqual(['walled-net']);
     expect(lacking.get('walled-net')).toMatch(/ephemera-runsc-net.*npm run setup.*"runc"/);
-    expect(missingRuntimes(profiles(), new Set(['runc', ...Object.keys(RUNSC_RUNTIMES)]))).toEqual(new Map());
+    expect(missingRuntimes(profiles(), new Set(Object.keys(RUNSC_RUNTIMES)))).toEqual(new Map());
+    // runc profiles need nothing listed: an engine that lists no runtimes refuses only the gVisor ones.
+    expect([...missingRuntimes(profiles(), new Set()).keys()]).toEqual(['walled', 'walled-net']);
   });
 
   it('names the runtimes set-up registers, with the network mode each needs', () => {
@@ -53,7 +55,14 @@ describe("a profile's runtime", () => {
 describe("set-up's merge of the engine's daemon.json", () => {
   const register = (file: string) =>
     spawnSync(process.execPath, ['scripts/register-runsc.mjs', file, '/usr/bin/runsc'], { encoding: 'utf8' });
-  const dir = () => mkdtempSync(join(tmpdir(), 'ephemera-daemon-'));
+  const made: string[] = [];
+  const dir = () => {
+    made.push(mkdtempSync(join(tmpdir(), 'ephemera-daemon-')));
+    return made.at(-1)!;
+  };
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
 
   it("adds both runtimes and keeps every key of the operator's, their own runsc entry included", () => {
     const file = join(dir(), 'daemon.json');
@@ -86,13 +95,21 @@ describe("set-up's merge of the engine's daemon.json", () => {
     expect(readFileSync(broken, 'utf8')).toBe('{ "log-driver": "local", ');
   });
 
-  it('puts a stale entry of its own right', () => {
+  it("keeps an entry of its own that an operator changed, and the file's mode", () => {
     const file = join(dir(), 'daemon.json');
-    writeFileSync(file, JSON.stringify({ runtimes: { 'ephemera-runsc': { path: '/old/runsc' } } }));
-    expect(register(file).stdout.trim()).toBe('changed');
-    expect(JSON.parse(readFileSync(file, 'utf8')).runtimes['ephemera-runsc']).toEqual({
-      path: '/usr/bin/runsc',
-      runtimeArgs: ['--network=none'],
-    });
+    const theirs = { path: '/opt/gvisor-2026/runsc', runtimeArgs: ['--network=none', '--platform=systrap'] };
+    writeFileSync(file, JSON.stringify({ runtimes: { 'ephemera-runsc': theirs } }), { mode: 0o600 });
+    expect(register(file).stdout.trim()).toBe('changed'); // the other one was missing
+    const merged = JSON.parse(readFileSync(file, 'utf8'));
+    expect(merged.runtimes['ephemera-runsc']).toEqual(theirs);
+    expect(merged.runtimes['ephemera-runsc-net']).toEqual({ path: '/usr/bin/runsc', runtimeArgs: ['--network=host'] });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('leaves a file whose runtimes are not an object alone', () => {
+    const file = join(dir(), 'daemon.json');
+    writeFileSync(file, '{"runtimes": "oops"}');
+    expect(register(file).status).toBe(1);
+    expect(readFileSync(file, 'utf8')).toBe('{"runtimes": "oops"}');
   });
 });

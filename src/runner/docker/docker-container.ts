@@ -135,13 +135,19 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
-      Runtime: engineRuntime(spec.runtime, spec.network),
+      ...runtimeOf(spec),
       // No engine-side copy of the output: attach still streams it, but nothing is written to
       // the engine's disk (json-file, the default, keeps every byte until removal).
       LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false, // we remove it ourselves, after reading its exit code
     },
   };
+}
+
+/** gVisor's engine runtime for a runsc profile; nothing for runc, so the engine's default applies. */
+function runtimeOf(spec: ContainerSpec): { Runtime?: string } {
+  const runtime = engineRuntime(spec.runtime, spec.network);
+  return runtime === undefined ? {} : { Runtime: runtime };
 }
 
 /**

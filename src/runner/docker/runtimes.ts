@@ -10,9 +10,12 @@ import type { OciRuntime, ProfileSet } from '../../config/profiles.js';
  */
 export const GVISOR_RUNTIMES = { noNetwork: 'ephemera-runsc', network: 'ephemera-runsc-net' } as const;
 
-/** The engine's name for a container's runtime: runc is the engine's own. */
-export function engineRuntime(runtime: OciRuntime, network: string): string {
-  if (runtime === 'runc') return 'runc';
+/**
+ * The engine's name for a container's runtime, or undefined for `runc`: the engine's default is
+ * left to it (runc, unless its operator set `default-runtime` to something else, which is kept).
+ */
+export function engineRuntime(runtime: OciRuntime, network: string): string | undefined {
+  if (runtime === 'runc') return undefined;
   return network === 'none' ? GVISOR_RUNTIMES.noNetwork : GVISOR_RUNTIMES.network;
 }
 
@@ -24,7 +27,7 @@ export function missingRuntimes(profiles: ProfileSet, available: ReadonlySet<str
   const problems = new Map<string, string>();
   for (const p of profiles.profiles.values()) {
     const name = engineRuntime(p.runtime, p.network);
-    if (available.has(name)) continue;
+    if (name === undefined || available.has(name)) continue;
     problems.set(
       p.name,
       `profile ${p.name} runs under ${p.runtime} (engine runtime ${name}), which the Docker engine does not have: ` +
