@@ -69,6 +69,11 @@ export async function gvisorBench(parts: GvisorBenchParts) {
         first.warm[r].push((await parts.serviceRun(svc.url, 'echo hi', `/v1/run?agent=warm-${r}`)).firstByteMs);
       }
     }
+    // Every warm sample a standby hit, or the warm rows would mix in cold starts.
+    const hits = await standbyHits(svc.url);
+    for (const r of RUNTIMES)
+      if (hits[`warm-${r}`] !== parts.iterations)
+        throw new Error(`warm-${r}: ${hits[`warm-${r}`]} standby hits for ${parts.iterations} runs`);
     const streamMs = { runc: [] as number[], runsc: [] as number[] };
     const cmd = `head -c ${STREAM_BYTES} /dev/zero | tr '\\0' 'a'`;
     for (let i = 0; i < 3; i++) {
@@ -93,6 +98,14 @@ export async function gvisorBench(parts: GvisorBenchParts) {
     await svc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** ephemera_standby_hits_total by agent, from the service's /metrics. */
+async function standbyHits(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const hits: Record<string, number> = {};
+  for (const m of text.matchAll(/^ephemera_standby_hits_total\{agent="([^"]+)"\} (\d+)$/gm)) hits[m[1]!] = Number(m[2]);
+  return hits;
 }
 
 async function waitingContainers(docker: Docker, agent: string): Promise<string[]> {
