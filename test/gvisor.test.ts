@@ -53,23 +53,17 @@ describe('a profile under gVisor', () => {
     const [hostKernel, , hostDmesg] = plain.output.split('\n');
     expect(hostKernel).toBe(release()); // the host's kernel, shared with the run
     expect(hostDmesg).toMatch(/not permitted|denied/i); // the host's log exists, and is refused
-    const { id, done } = await containerOf('walled', 'sleep 3');
-    expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('ephemera-runsc');
-    await done;
+    expect(await engineRuntimeOf('walled')).toBe('ephemera-runsc');
   });
 
   it("on a network, runs on the container's own namespace: its bridge address, gVisor's kernel", async () => {
     const r = await run('uname -r; ip -4 -o addr show eth0 2>/dev/null | wc -l', 'walled-net');
     expect(r.output).toBe('4.4.0\n1\n');
-    const { id, done } = await containerOf('walled-net', 'sleep 3');
-    expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('ephemera-runsc-net');
-    await done;
+    expect(await engineRuntimeOf('walled-net')).toBe('ephemera-runsc-net');
   });
 
   it("leaves a runc profile to the engine's default runtime", async () => {
-    const { id, done } = await containerOf('shell', 'sleep 3');
-    expect((await h.docker.getContainer(id).inspect()).HostConfig.Runtime).toBe('runc');
-    await done;
+    expect(await engineRuntimeOf('shell')).toBe('runc');
   });
 
   it('carries the workspace from turn to turn', async () => {
@@ -88,14 +82,16 @@ describe('a profile under gVisor', () => {
   });
 });
 
-/** Starts a run of `prompt` on `agent`: its container's id once it runs, and the run's end. */
-async function containerOf(agent: string, prompt: string): Promise<{ id: string; done: Promise<unknown> }> {
-  const done = jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, prompt, { accept: 'application/json' })));
+/** The engine runtime of a run's container (HostConfig.Runtime), read while it runs; after the run has ended. */
+async function engineRuntimeOf(agent: string): Promise<string> {
+  const done = jsonOf(h.app.request(post(`/v1/run?agent=${agent}`, 'sleep 3', { accept: 'application/json' })));
   const id = await waitFor(async () => {
     const mine = (await h.leftovers()).find(
       (c) => c.Labels['ephemera.agent'] === agent && c.Labels['ephemera.standby'] !== 'true' && c.State === 'running',
     );
     return mine?.Id;
   }, 15_000);
-  return { id, done };
+  const runtime = (await h.docker.getContainer(id).inspect()).HostConfig.Runtime!;
+  expect(await done).toMatchObject({ status: 'succeeded' });
+  return runtime;
 }

@@ -16,14 +16,11 @@ import { openPostgresStore } from '../../src/db/postgres/store.js';
 import { claudeSessionFile } from '../../src/runner/agents/claude/session-file.js';
 import { replayWithSteps } from '../../src/runner/run/replay-steps.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { pct, r2 } from './figures.js';
 
 const TURNS = 50;
 const TOOLS_PER_TURN = 4;
 const REPLAY_MAX = 8 * 1024 * 1024;
-
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** A 50-turn session whose every run called 4 tools (1 KiB results), as the service stores it. */
 async function seed(s: Store): Promise<{ sessionId: string; nextMessageId: number }> {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
+import { pct, r2 } from './figures.js';
 
 interface Started {
   url: string;
@@ -25,9 +26,6 @@ export interface GvisorBenchParts {
 }
 
 const STREAM_BYTES = 100_000_000;
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
 const RUNTIMES = ['runc', 'runsc'] as const;
 
 export async function gvisorBench(parts: GvisorBenchParts) {

@@ -10,12 +10,10 @@ import type { ContainerRuntime } from '../../src/runner/runtime.js';
 import { Service } from '../../src/service.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { BUILTIN_PROFILES, loadServiceConfig, parseProfiles } from '../../src/settings.js';
+import { pct, r2 } from './figures.js';
 
 const SESSIONS = Number(process.env.BENCH_PG_SESSIONS ?? 100_000);
 const ITERATIONS = 50;
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 export async function postgresHistoryBench(log: (s: string) => void) {
   const pg = await createTestDatabase();

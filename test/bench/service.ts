@@ -24,6 +24,7 @@ import { loadProfiles } from '../../src/settings.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort, residentMb } from '../helpers/service-process.js';
 import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
+import { pct, r2 } from './figures.js';
 
 const IMAGE = 'ephemera/shell:0.1';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
@@ -155,12 +156,6 @@ async function serviceRun(
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${Buffer.concat(body).toString()}`);
   return { firstByteMs: first, totalMs: performance.now() - t0, bytes };
 }
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 async function throughput(concurrency: number, total: number, one: () => Promise<unknown>): Promise<number> {
   let next = 0;
