@@ -73,6 +73,32 @@ async function relay(
   return { stderrHead, capture };
 }
 
+/**
+ * The container's stdin, stdout and stderr on one hijacked connection: what dockerode's
+ * `attach` asks, but with an empty body (`Content-Length: 0`). dockerode also sends the options
+ * as a JSON body, which Docker ignores and Podman hands to the process as the first bytes of its
+ * stdin; and with no body at all docker-modem sends `Transfer-Encoding: chunked`, on which both
+ * engines wait for a body that never ends. An empty `file` is docker-modem's way to say none.
+ */
+export function attachAll(container: Docker.Container): Promise<Duplex> {
+  const modem = container.modem as { dial(options: object, cb: (err: unknown, stream: Duplex) => void): void };
+  return new Promise((resolve, reject) => {
+    modem.dial(
+      {
+        path: `/containers/${container.id}/attach?`,
+        method: 'POST',
+        isStream: true,
+        hijack: true,
+        openStdin: true,
+        file: Buffer.alloc(0),
+        statusCodes: { 101: true, 200: true, 404: 'no such container', 500: 'server error' },
+        options: { stream: true, stdin: true, stdout: true, stderr: true },
+      },
+      (err, stream) => (err ? reject(err) : resolve(stream)),
+    );
+  });
+}
+
 /** The workspace shim's words, when the workspace is kept. */
 export function shimOf(spec: ContainerSpec): string[] {
   return spec.workspace && spec.workdir ? workspaceShim(spec.workdir) : [];

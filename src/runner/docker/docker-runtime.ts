@@ -1,9 +1,9 @@
-import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import {
   createOptions,
   removeQuietly,
   runToExit,
+  attachAll,
   shimOf,
   tarOf,
   toRuntimeError,
@@ -11,6 +11,7 @@ import {
 } from './docker-container.js';
 import { ImageCommandCache, type ImageCommand } from './image-commands.js';
 import { DockerStandby } from './standby/docker-standby.js';
+import { EngineDialect } from './engine-dialect.js';
 import { underTimeout } from './own-deadline.js';
 import {
   FILES_ROOT,
@@ -29,10 +30,13 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly images: ImageCommandCache;
   /** Containers started ahead of their run (src/runner/docker/standby). */
   readonly standby: DockerStandby;
+  /** Docker's engine or Podman's, each in its own words. */
+  readonly dialect: EngineDialect;
 
   constructor(private readonly docker: Docker) {
     this.images = new ImageCommandCache((image) => imageCommandOf(docker, image));
-    this.standby = new DockerStandby(docker, this.images);
+    this.dialect = new EngineDialect(docker);
+    this.standby = new DockerStandby(this.dialect, this.images);
   }
 
   async ping(): Promise<void> {
@@ -56,20 +60,14 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       const t0 = performance.now();
       // Create, copy files in, attach, start; the exit is asked once the output has ended (exitOf).
-      container = await this.docker.createContainer(await this.createOptions(spec));
+      container = await this.dialect.createContainer(await this.createOptions(spec));
       if (spec.files.length > 0)
         await container.putArchive(tarOf(spec.files) as unknown as NodeJS.ReadableStream, { path: FILES_ROOT });
       const createMs = performance.now() - t0;
       if (signal.aborted) throw signal.reason;
 
       const t1 = performance.now();
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
+      const stream = await attachAll(container);
       // A stdin write can fail with EPIPE when the process exits without reading it.
       stream.on('error', () => {});
       await container.start();

@@ -1,7 +1,16 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { createOptions, removeQuietly, runToExit, shimOf, tarOf, toRuntimeError } from '../docker-container.js';
+import {
+  attachAll,
+  createOptions,
+  removeQuietly,
+  runToExit,
+  shimOf,
+  tarOf,
+  toRuntimeError,
+} from '../docker-container.js';
 import type { ImageCommand, ImageCommandCache } from '../image-commands.js';
+import type { EngineDialect } from '../engine-dialect.js';
 import { FILES_ROOT, RuntimeError, type ContainerExit, type ContainerSpec, type OutputSink } from '../../runtime.js';
 import type { StandbyEngine, WaitingContainer } from './engine.js';
 import { numericUid } from '../../agents/run-user.js';
@@ -65,7 +74,7 @@ interface GoPlan {
 /** Standby on a Docker engine: the gate runs as the container's entrypoint. */
 export class DockerStandby implements StandbyEngine {
   constructor(
-    private readonly docker: Docker,
+    private readonly dialect: EngineDialect,
     private readonly images: ImageCommandCache,
   ) {}
 
@@ -74,14 +83,8 @@ export class DockerStandby implements StandbyEngine {
     try {
       // An image may bring its own gate (the gemini image's loads the CLI while it waits).
       const own = await this.images.get(base.image);
-      container = await this.docker.createContainer(waitingOptions(base, own.gate ?? GATE));
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
+      container = await this.dialect.createContainer(waitingOptions(base, own.gate ?? GATE));
+      const stream = await attachAll(container);
       stream.on('error', () => {});
       let exited!: () => void;
       const ended = new Promise<void>((resolve) => {

@@ -1,0 +1,103 @@
+import type Docker from 'dockerode';
+
+/** The engines the service drives through the Docker Engine API: Docker's own, or Podman's compatible one. */
+export type EngineKind = 'docker' | 'podman';
+
+/** Which engine answers, from `GET /version` (Podman names its component "Podman Engine"). */
+export async function engineKindOf(docker: Docker): Promise<EngineKind> {
+  const version = (await docker.version()) as { Components?: Array<{ Name?: string }> };
+  return version.Components?.some((c) => /podman/i.test(c.Name ?? '')) ? 'podman' : 'docker';
+}
+
+/**
+ * Creates containers in the words of the engine that answers. The options are Docker's; Podman
+ * reads two things differently (forPodman). The engine is asked once (again after a failure: it
+ * may not have been up yet).
+ */
+export class EngineDialect {
+  private kind: Promise<EngineKind> | undefined;
+  private podmanNproc: Promise<number> | undefined;
+
+  constructor(private readonly docker: Docker) {}
+
+  kindOf(): Promise<EngineKind> {
+    this.kind ??= retriedOnFailure(engineKindOf(this.docker), () => (this.kind = undefined));
+    return this.kind;
+  }
+
+  async createContainer(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+    if ((await this.kindOf()) === 'docker') return this.docker.createContainer(options);
+    this.podmanNproc ??= retriedOnFailure(defaultNproc(this.docker, options), () => (this.podmanNproc = undefined));
+    return this.docker.createContainer(forPodman(options, await this.podmanNproc));
+  }
+}
+
+function retriedOnFailure<T>(asked: Promise<T>, forget: () => void): Promise<T> {
+  asked.catch(forget);
+  return asked;
+}
+
+/**
+ * The nproc limit Podman gives a container that asks for no ulimit: its containers.conf's
+ * `default_ulimits` (npm run setup writes one within the host's limits). Read from a container
+ * created (never started) for it, then removed; labelled managed, so a sweep finds it if not.
+ */
+async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions): Promise<number> {
+  const probe = await docker.createContainer({
+    Image: like.Image,
+    Cmd: ['true'],
+    Labels: { 'ephemera.managed': 'true' },
+    NetworkDisabled: true,
+    HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
+  });
+  try {
+    const limits = (await probe.inspect()).HostConfig.Ulimits ?? [];
+    const nproc = limits.find((u) => /^(RLIMIT_)?NPROC$/i.test(u.Name ?? ''))?.Hard;
+    if (nproc === undefined || nproc <= 0) throw new Error('Podman gives containers no nproc limit to keep');
+    return nproc;
+  } finally {
+    await probe.remove({ force: true }).catch(() => {});
+  }
+}
+
+/**
+ * Docker's create options as Podman takes them:
+ * - a tmpfs mount's owner: Podman 4 refuses `uid=`/`gid=` and has `U` instead, "owned by the
+ *   container's user", which is what every such mount of ours means;
+ * - nproc: given any ulimit, Podman takes its built-in nproc (1048576) instead of its configured
+ *   one, above what most hosts allow, and every start fails ("error setting rlimit type 6");
+ *   Docker leaves nproc alone. So the configured one is given (`-1` is not read as "the host's"
+ *   through this API). The pids cgroup (PidsLimit) is what bounds a container's processes.
+ */
+export function forPodman(options: Docker.ContainerCreateOptions, nproc: number): Docker.ContainerCreateOptions {
+  const host = options.HostConfig ?? {};
+  const ulimits = host.Ulimits ?? [];
+  const withNproc = ulimits.some((u) => u.Name === 'nproc')
+    ? ulimits
+    : [...ulimits, { Name: 'nproc', Soft: nproc, Hard: nproc }];
+  const [uid = '', gid = uid] = (options.User ?? '').split(':');
+  const tmpfs = host.Tmpfs && {
+    Tmpfs: Object.fromEntries(
+      Object.entries(host.Tmpfs).map(([path, opts]) => [path, podmanTmpfsOptions(path, opts, uid, gid)]),
+    ),
+  };
+  return { ...options, HostConfig: { ...host, Ulimits: withNproc, ...tmpfs } };
+}
+
+function podmanTmpfsOptions(path: string, options: string, uid: string, gid: string): string {
+  const kept: string[] = [];
+  let owner: { uid?: string; gid?: string } | undefined;
+  for (const option of options.split(',')) {
+    const [key, value] = option.trim().split('=');
+    if (key === 'uid' || key === 'gid') owner = { ...owner, [key]: value };
+    else kept.push(option);
+  }
+  if (!owner) return options;
+  // `U` can only say "the container's user": an owner other than that has no Podman words.
+  if ((owner.uid ?? uid) !== uid || (owner.gid ?? gid) !== gid) {
+    throw new Error(
+      `tmpfs ${path}: Podman can give a tmpfs only to the container's user (${uid}:${gid}), not ${options}`,
+    );
+  }
+  return [...kept, 'U'].join(',');
+}
