@@ -16,6 +16,24 @@ const NOT_ON_POSTGRES = ['sqlite-file', 'search-fts5', 'store-contract', 'replic
 const TIMED = ['standby', 'isolation', 'admission', 'gemini', 'claude'];
 const timed = TIMED.map((f) => `test/${f}.test.ts`);
 
+// The `podman` projects run a subset on Podman's API (scripts/setup-podman.sh): runs, replay, the
+// workspace, egress, the reaper and an engine restart; standby and the agents one file at a time.
+const ON_PODMAN = [
+  'streaming',
+  'run-endings',
+  'stdin',
+  'run-events',
+  'replay',
+  'workspace',
+  'workspace-api',
+  'egress-lock',
+  'engine-faults',
+  'standby-engine-restart',
+  'container-removal',
+];
+const ON_PODMAN_TIMED = ['standby', 'gemini', 'claude'];
+const onPodman = { env: { DOCKER_HOST: 'unix:///run/podman/podman.sock' } };
+
 const engine = { globalSetup: ['test/helpers/global-setup.ts'] };
 const onPostgres = { env: { EPHEMERA_TEST_STORE: 'postgres' } };
 const notOnPostgres = NOT_ON_POSTGRES.map((f) => `test/${f}.test.ts`);
@@ -46,6 +64,20 @@ export default defineConfig({
       },
       { extends: true, test: { name: 'integration-serial', include: timed, ...engine, ...serial(1) } },
       { extends: true, test: { name: 'postgres-serial', include: timed, ...engine, ...onPostgres, ...serial(2) } },
+      {
+        extends: true,
+        test: { name: 'podman', include: ON_PODMAN.map((f) => `test/${f}.test.ts`), ...engine, ...onPodman },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'podman-serial',
+          include: ON_PODMAN_TIMED.map((f) => `test/${f}.test.ts`),
+          ...engine,
+          ...onPodman,
+          ...serial(3),
+        },
+      },
     ],
   },
 });

@@ -57,10 +57,10 @@ build_image_dir() { # dir
   TAG='' PUBLIC_BASE='' LOCAL_BASE=''
   . "./$dir/image.env"
   [ -n "$TAG" ] && [ -n "$PUBLIC_BASE" ] && [ -n "$LOCAL_BASE" ] || die "$dir/image.env must set TAG, PUBLIC_BASE and LOCAL_BASE"
-  if have_image "$PUBLIC_BASE" || timeout 30 docker pull -q "$PUBLIC_BASE" >/dev/null 2>&1; then base=$PUBLIC_BASE; else base=$LOCAL_BASE; fi
+  if have_image "$PUBLIC_BASE" || timeout 30 "$DOCKER" pull -q "$PUBLIC_BASE" >/dev/null 2>&1; then base=$PUBLIC_BASE; else base=$LOCAL_BASE; fi
   say "building $TAG (BASE=$base)"
   log=$(mktemp)
-  docker build --build-arg BASE="$base" -t "$TAG" "$dir" >"$log" 2>&1 || { cat "$log" >&2; die "building $TAG failed"; }
+  "$DOCKER" build --build-arg BASE="$base" -t "$TAG" "$dir" >"$log" 2>&1 || { cat "$log" >&2; die "building $TAG failed"; }
   rm -f "$log"
 }
 

@@ -14,6 +14,7 @@ die() { printf '[egress] ERROR: %s\n' "$*" >&2; exit 1; }
 NETWORK=ephemera-egress
 BRIDGE=ephemera0
 CHAIN=EPHEMERA-EGRESS
+if [ "${ENGINE:-docker}" = podman ]; then BRIDGE=ephemera1 CHAIN=EPHEMERA-EGRESS-PODMAN; fi
 # The same variable the service reads: it wants exactly these open. Once each, in order.
 PORTS=$(printf '%s' "${MODEL_GATEWAY_PORTS:-${MODEL_GATEWAY_PORT:-8788}}" | tr ', ' '\n\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 [ -n "$PORTS" ] || die "MODEL_GATEWAY_PORTS names no port"
@@ -24,22 +25,27 @@ for p in $PORTS; do
 done
 PORTS=${PORTS% }
 
-locked_network() {
-  [ "$(docker network inspect "$NETWORK" -f '{{.Internal}} {{index .Options "com.docker.network.bridge.enable_icc"}}' 2>/dev/null)" = "true false" ]
-}
-
-if docker network inspect "$NETWORK" >/dev/null 2>&1 && ! locked_network; then
-  in_use=$(docker network inspect "$NETWORK" -f '{{len .Containers}}')
-  [ "$in_use" = 0 ] || die "network $NETWORK is not locked down and $in_use container(s) use it: stop them, then run this again"
-  say "recreating network $NETWORK locked down (it had a route out or let containers talk)"
-  docker network rm "$NETWORK" >/dev/null
-fi
-if docker network inspect "$NETWORK" >/dev/null 2>&1; then
-  say "network $NETWORK present, internal, containers isolated"
+if [ "${ENGINE:-docker}" = podman ]; then
+  # Podman (netavark): its own network, bridge and chain, so that both engines can serve one host.
+  . scripts/egress-podman.sh
 else
-  say "creating network $NETWORK: internal, containers isolated (bridge $BRIDGE)"
-  docker network create --driver bridge --internal \
-    -o com.docker.network.bridge.name=$BRIDGE -o com.docker.network.bridge.enable_icc=false "$NETWORK" >/dev/null
+  locked_network() {
+    [ "$(docker network inspect "$NETWORK" -f '{{.Internal}} {{index .Options "com.docker.network.bridge.enable_icc"}}' 2>/dev/null)" = "true false" ]
+  }
+  if docker network inspect "$NETWORK" >/dev/null 2>&1 && ! locked_network; then
+    in_use=$(docker network inspect "$NETWORK" -f '{{len .Containers}}')
+    [ "$in_use" = 0 ] || die "network $NETWORK is not locked down and $in_use container(s) use it: stop them, then run this again"
+    say "recreating network $NETWORK locked down (it had a route out or let containers talk)"
+    docker network rm "$NETWORK" >/dev/null
+  fi
+  if docker network inspect "$NETWORK" >/dev/null 2>&1; then
+    say "network $NETWORK present, internal, containers isolated"
+  else
+    say "creating network $NETWORK: internal, containers isolated (bridge $BRIDGE)"
+    docker network create --driver bridge --internal \
+      -o com.docker.network.bridge.name=$BRIDGE -o com.docker.network.bridge.enable_icc=false "$NETWORK" >/dev/null
+  fi
+  gateway_address() { docker network inspect "$NETWORK" -f '{{(index .IPAM.Config 0).Gateway}}'; }
 fi
 
 if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null 2>&1; then
@@ -47,7 +53,7 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null 2>&1; then
   say "         the service refuses to run agents on it until this runs as root (or a profile says \"open_egress\")"
   exit 0
 fi
-GATEWAY=$(docker network inspect "$NETWORK" -f '{{(index .IPAM.Config 0).Gateway}}')
+GATEWAY=$(gateway_address)
 want=$(printf -- '-N %s' "$CHAIN"
   for p in $PORTS; do printf -- '\n-A %s -d %s/32 -p tcp -m tcp --dport %s -j ACCEPT' "$CHAIN" "$GATEWAY" "$p"; done
   printf -- '\n-A %s -j DROP' "$CHAIN")
@@ -59,12 +65,15 @@ if [ "$(iptables -S "$CHAIN" 2>/dev/null)" != "$want" ]; then
   n=1
   for p in $PORTS; do iptables -I "$CHAIN" "$n" -d "$GATEWAY" -p tcp --dport "$p" -j ACCEPT; n=$((n + 1)); done
 fi
-# The jump goes first in INPUT (the service checks that), whatever was added since. Put in
+# The jump goes among the first rules of INPUT, which are all such jumps (the service checks
+# that), whatever was added since: one engine's bridge and the other's each have one. Put in
 # first, then other copies taken out: the bridge's traffic is never without it.
 jump="-A INPUT -i $BRIDGE -j $CHAIN"
-if [ "$(iptables -S INPUT | sed -n 2p)" != "$jump" ]; then iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"; fi
+leading_jumps() { iptables -S INPUT | sed 1d | awk '!/^-A INPUT -i ephemera[0-9]+ -j EPHEMERA-EGRESS[A-Z-]*$/ { exit } { print }'; }
+if ! leading_jumps | grep -qxF -- "$jump"; then iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"; fi
 while [ "$(iptables -S INPUT | grep -cxF -- "$jump")" -gt 1 ]; do
   n=$(iptables -S INPUT | sed 1d | grep -nxF -- "$jump" | sed -n 2p | cut -d: -f1)
   iptables -D INPUT "$n"
 done
+[ "${ENGINE:-docker}" != podman ] || lock_forwarding
 say "INPUT from $BRIDGE: only tcp $GATEWAY, port(s) $PORTS (the model gateway), the rest dropped"

@@ -1,8 +1,10 @@
 # Sourced by the scripts that make images without a registry (build-images.sh,
 # replica-images.sh): a root filesystem from this machine's own files, made an image with
-# `docker import`. The caller defines say() and die().
+# `docker import`. The caller defines say() and die(); DOCKER names the engine's command
+# (docker, or podman: the same words).
+DOCKER=${DOCKER:-docker}
 
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 busybox_bin() {
   for b in /bin/busybox /usr/bin/busybox; do
@@ -54,5 +56,5 @@ copy_with_libs() { # root file...
 
 import_rootfs() { # dir image [docker import -c change...]
   dir=$1 img=$2; shift 2
-  tar -C "$dir" -c . | docker import -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' "$@" - "$img" >/dev/null
+  tar -C "$dir" -c . | "$DOCKER" import -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' "$@" - "$img" >/dev/null
 }

@@ -6,6 +6,8 @@
 #   3. the images the profiles use, built locally (no registry is needed)
 #   4. the network model agents use, reaching nothing but the service's model gateway
 #   5. gVisor (Debian's runsc) registered with the engine, for profiles with "runtime": "runsc"
+# ENGINE=podman: Podman's Docker-compatible API in place of the Docker engine (2 to 4 the Podman
+# way; no Compose, no service image, no gVisor: see docs/operations.md, "Podman").
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -26,20 +28,27 @@ else
   echo "$lock_hash" > "$stamp"
 fi
 
-# --- 2. Docker engine, and Compose for docker-compose.yml -------------------------
-sh scripts/ensure-docker.sh
-sh scripts/ensure-compose.sh
-
-# --- 3. Images ----------------------------------------------------------------
-sh scripts/build-images.sh
-# What the service's own image (Node 22) needs offline: its Node, and better-sqlite3 built for it.
-sh scripts/vendor-service.sh
-
-# --- 4. The model agents' network, locked down ---------------------------------------
-sh scripts/lock-egress.sh
-
-# --- 5. gVisor, for profiles that ask for it ----------------------------------------
-sh scripts/ensure-runsc.sh
+ENGINE=${ENGINE:-docker}
+case $ENGINE in
+  docker)
+    # --- 2. Docker engine, and Compose for docker-compose.yml -------------------------
+    sh scripts/ensure-docker.sh
+    sh scripts/ensure-compose.sh
+    # --- 3. Images ----------------------------------------------------------------
+    sh scripts/build-images.sh
+    # What the service's own image (Node 22) needs offline: its Node, and better-sqlite3 built for it.
+    sh scripts/vendor-service.sh
+    # --- 4. The model agents' network, locked down ---------------------------------------
+    sh scripts/lock-egress.sh
+    # --- 5. gVisor, for profiles that ask for it ----------------------------------------
+    sh scripts/ensure-runsc.sh
+    ;;
+  podman)
+    sh scripts/setup-podman.sh
+    say "Podman: no Compose file, service image or gVisor set up (docs/operations.md, \"Podman\")"
+    ;;
+  *) die "ENGINE=$ENGINE: say docker or podman" ;;
+esac
 
 # The transcripts live here: private to the user the service runs as.
 mkdir -p data && chmod 700 data

@@ -25,7 +25,7 @@ const logger = createLogger();
 async function main() {
   const { config, profiles } = loadSettings();
   const database = await openStoreOrExit(config);
-  const docker = new Docker();
+  const docker = new Docker(config.engine.socketPath ? { socketPath: config.engine.socketPath } : undefined);
   const service = new Service({ database, runtime: new DockerRuntime(docker), config, profiles, logger });
   await refuseToServeNobody(service, config);
   await refuseASecondProcess(service, config);

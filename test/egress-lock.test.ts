@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfilesFile } from '../src/config/profiles.js';
-import { lockProblem, unlockedProfiles } from '../src/runner/docker/egress-lock.js';
+import { EGRESS_CHAIN, lockProblem, unlockedProfiles } from '../src/runner/docker/egress-lock.js';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
 import { spawnService } from './helpers/service-process.js';
@@ -42,7 +42,14 @@ describe('the egress lock check', () => {
   });
 
   it('reads the facts as they are', () => {
-    const locked = { internal: true, iccDisabled: true, ipv6: false, bridge: 'ephemera0', gateway: '172.20.0.1' };
+    const locked = {
+      chain: EGRESS_CHAIN,
+      internal: true,
+      iccDisabled: true,
+      ipv6: false,
+      bridge: 'ephemera0',
+      gateway: '172.20.0.1',
+    };
     expect(lockProblem('n', locked, 'locked')).toBeUndefined();
     expect(lockProblem('n', locked, 'unknown')).toContain('cannot be read'); // not seen is not locked
     expect(lockProblem('n', locked, 'open')).toContain("the host's ports are open to it");

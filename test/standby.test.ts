@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { ON_PODMAN } from './helpers/engine-proxy.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfilesFile } from '../src/config/profiles.js';
 import { standbySpec } from '../src/runner/run/container-spec.js';
@@ -68,7 +69,11 @@ describe('standby containers', () => {
       expect(info.State.Running).toBe(true);
       expect(info.Config.Labels['ephemera.run']).toMatch(/^standby_/);
       expect(info.Config.Labels['ephemera.session']).toBeUndefined();
-      expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, NetworkMode: 'none', CapDrop: ['ALL'] });
+      // Podman lists what ALL took away, one capability at a time.
+      const allDropped = ON_PODMAN
+        ? expect.arrayContaining(['CHOWN', 'DAC_OVERRIDE', 'KILL', 'NET_RAW', 'SETUID'])
+        : ['ALL'];
+      expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, NetworkMode: 'none', CapDrop: allDropped });
       expect(info.Config.User).toBe('1000:1000');
     }
     expect(await (await h.app.request('/metrics')).text()).toMatch(/ephemera_standby_ready\{agent="shell"\} 2/);
@@ -210,7 +215,10 @@ describe('a waiting container', () => {
     );
     try {
       // Something writes to the stream nobody reads while it waits, then the container dies.
-      await (await docker.getContainer(waiting.id).exec({ Cmd: ['sh', '-c', 'echo noise > /proc/1/fd/2'] })).start({});
+      // Detached: Podman refuses an exec start that attaches no stream.
+      await (await docker.getContainer(waiting.id).exec({ Cmd: ['sh', '-c', 'echo noise > /proc/1/fd/2'] })).start({
+        Detach: true,
+      });
       await new Promise((r) => setTimeout(r, 200));
       await docker.getContainer(waiting.id).kill();
       const seen = await Promise.race([

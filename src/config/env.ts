@@ -63,6 +63,8 @@ export interface ServiceConfig {
    * (MODEL_GATEWAY_PORTS).
    */
   modelGateway: { host: string | undefined; port: number; ports: number[]; upstreams: Record<string, string> };
+  /** Where the engine's API is: Docker's (DOCKER_HOST, or the default socket), or Podman's socket (ENGINE=podman). */
+  engine: { kind: 'docker' | 'podman'; socketPath: string | undefined };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
   trustHostEgressRules: boolean;
   /**
@@ -181,6 +183,9 @@ const SERVICE_SETTINGS = {
     .optional(),
   // Read by the engine client itself; checked here so a blank value fails at start.
   DOCKER_HOST: z.string().min(1).optional(),
+  // podman: the engine is Podman's API at PODMAN_SOCKET (unless DOCKER_HOST names another).
+  ENGINE: z.enum(['docker', 'podman']).default('docker'),
+  PODMAN_SOCKET: z.string().startsWith('/').default('/run/podman/podman.sock'),
   // Unset: the gateway of the network the gemini profiles use (found at start).
   MODEL_GATEWAY_HOST: z.string().min(1).optional(),
   // A service that cannot read the host's iptables (in a container, not root) takes the
@@ -295,6 +300,8 @@ export function loadServiceConfig(agents: readonly AgentKindSettings[], env: Nod
       ports: e.MODEL_GATEWAY_PORTS ?? [e.MODEL_GATEWAY_PORT],
       upstreams: modelUpstreams(agents, e as unknown as ParsedEnv),
     },
+    // DOCKER_HOST wins when set: dockerode reads it (it may point at a Podman socket too).
+    engine: { kind: e.ENGINE, socketPath: e.ENGINE === 'podman' && !e.DOCKER_HOST ? e.PODMAN_SOCKET : undefined },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
     secrets: modelKeys(agents, e as unknown as ParsedEnv),
     webhooks: webhookSettings(e),

@@ -8,7 +8,16 @@ import { join } from 'node:path';
  * so tests can take "the engine" away mid-run without stopping the real one that the
  * rest of the suite uses.
  */
-export async function startEngineProxy(target = '/var/run/docker.sock') {
+/** The engine's socket the tests use: DOCKER_HOST's (the podman project points it at Podman's), else Docker's. */
+export function engineSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
+}
+
+/** The tests run on Podman's API (the `podman` projects): where its words differ, they say so. */
+export const ON_PODMAN = /podman/.test(process.env.DOCKER_HOST ?? '');
+
+export async function startEngineProxy(target = engineSocket()) {
   const path = join(mkdtempSync(join(tmpdir(), 'ephemera-engine-')), 'docker.sock');
   const open = new Set<Socket>();
   let up = true;

@@ -35,6 +35,12 @@ describe('create options on Podman', () => {
     });
   });
 
+  it('refuses a gVisor profile, whose runtime Podman would drop and run under runc', () => {
+    const walled = createOptions(spec({ runtime: 'runsc' }));
+    expect(walled.HostConfig?.Runtime).toBe('ephemera-runsc');
+    expect(() => forPodman(walled, 8192)).toThrow(/ephemera-runsc: Podman's API would run it under runc/);
+  });
+
   it('refuses a tmpfs owner other than the container user, which U cannot say', () => {
     const other = spec({ tmpfs: { '/home/x': 'rw,uid=2000,gid=2000' } });
     expect(() => forPodman(createOptions(other), 8192)).toThrow(/tmpfs \/home\/x.*container's user \(1000:1000\)/);

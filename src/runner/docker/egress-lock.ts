@@ -1,12 +1,18 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { ProfileSet } from '../../config/profiles.js';
+import { engineKindOf, type EngineKind } from './engine-dialect.js';
 
 /** The iptables chain `npm run setup` (scripts/lock-egress.sh) sends a locked bridge's INPUT to. */
 export const EGRESS_CHAIN = 'EPHEMERA-EGRESS';
+/** Podman's network has a bridge and a gateway of its own, so a chain of its own (both engines can serve one host). */
+export const PODMAN_EGRESS_CHAIN = 'EPHEMERA-EGRESS-PODMAN';
 
 /** What the check needs to know of a network (a part of `docker network inspect`). */
 export interface NetworkFacts {
+  /** The chain its bridge's INPUT should go to. */
+  chain: string;
   internal: boolean;
   iccDisabled: boolean;
   ipv6: boolean;
@@ -27,10 +33,11 @@ export function lockProblem(name: string, facts: NetworkFacts | undefined, input
   if (!facts) return `network ${name} does not exist`;
   const open = [
     !facts.internal && 'it has a route out (not --internal)',
-    !facts.iccDisabled && 'its containers can reach each other (enable_icc is not false)',
+    !facts.iccDisabled &&
+      `its containers can reach each other (${facts.chain === PODMAN_EGRESS_CHAIN ? 'the host forwards from its bridge' : 'enable_icc is not false'})`,
     facts.ipv6 && 'it has IPv6, which the INPUT rules do not cover',
     input === 'open' &&
-      `the host's ports are open to it (INPUT from ${facts.bridge} does not go first to chain ${EGRESS_CHAIN} as set up)`,
+      `the host's ports are open to it (INPUT from ${facts.bridge} does not go first to chain ${facts.chain} as set up)`,
     // Fail closed: what cannot be seen is not taken as locked.
     input === 'unknown' &&
       `the host's INPUT rules cannot be read (the service is not root, or has no iptables) to see that its ports are closed to it`,
@@ -52,14 +59,16 @@ export async function unlockedProfiles(
 ): Promise<Map<string, string>> {
   const problems = new Map<string, string>();
   const seen = new Map<string, string | undefined>();
+  const engine = await engineKindOf(docker).catch(() => undefined);
   for (const p of profiles.profiles.values()) {
     if (p.network === 'none' || p.openEgress) continue;
     if (!seen.has(p.network)) {
-      const facts = await networkFacts(docker, p.network);
       // The engine did not answer: nothing can run now anyway; the next start checks again.
-      const input = facts && facts !== 'unknown' ? inputLock(facts, gatewayPorts) : 'unknown';
+      const facts = engine ? await networkFacts(docker, engine, p.network) : 'unknown';
+      const input = facts && facts !== 'unknown' ? hostLock(facts, engine, gatewayPorts) : 'unknown';
       const seenInput = input === 'unknown' && trustUnreadableRules ? 'locked' : input;
-      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, facts, seenInput));
+      const known = facts === 'unknown' ? undefined : facts && withForwarding(facts, engine, trustUnreadableRules);
+      seen.set(p.network, facts === 'unknown' ? undefined : lockProblem(p.network, known, seenInput));
     }
     const problem = seen.get(p.network);
     if (problem) {
@@ -72,43 +81,116 @@ export async function unlockedProfiles(
   return problems;
 }
 
-async function networkFacts(docker: Docker, name: string): Promise<NetworkFacts | undefined | 'unknown'> {
+/**
+ * Podman has no enable_icc: its containers are kept apart by the host dropping what it would
+ * forward from the bridge (scripts/egress-podman.sh), read like the INPUT rules.
+ */
+function withForwarding(facts: NetworkFacts, engine: EngineKind | undefined, trustUnreadable: boolean): NetworkFacts {
+  if (engine !== 'podman') return facts;
+  const forwarding = process.geteuid?.() === 0 ? forwardingLocked(facts.bridge) : 'unknown';
+  return { ...facts, iccDisabled: forwarding === 'locked' || (forwarding === 'unknown' && trustUnreadable) };
+}
+
+async function networkFacts(
+  docker: Docker,
+  engine: EngineKind,
+  name: string,
+): Promise<NetworkFacts | undefined | 'unknown'> {
   try {
-    const info = (await docker.getNetwork(name).inspect()) as {
-      Id: string;
-      Internal?: boolean;
-      EnableIPv6?: boolean;
-      Options?: Record<string, string>;
-      IPAM?: { Config?: Array<{ Gateway?: string }> };
-    };
-    return {
-      internal: info.Internal === true,
-      iccDisabled: info.Options?.['com.docker.network.bridge.enable_icc'] === 'false',
-      ipv6: info.EnableIPv6 === true,
-      bridge: info.Options?.['com.docker.network.bridge.name'] ?? `br-${info.Id.slice(0, 12)}`,
-      gateway: info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway,
-    };
+    return engine === 'podman' ? await podmanNetworkFacts(docker, name) : await dockerNetworkFacts(docker, name);
   } catch (err) {
     return (err as { statusCode?: number }).statusCode === 404 ? undefined : 'unknown';
   }
 }
 
-/**
- * Whether the host's INPUT sends the bridge first to EGRESS_CHAIN, and that chain holds
- * what scripts/lock-egress.sh puts there: the gateway's port accepted, the rest dropped.
- */
-function inputLock(facts: NetworkFacts, gatewayPorts: number[]): InputLock {
-  if (process.geteuid?.() !== 0) return 'unknown';
-  const rules = (chain: string) => {
-    const r = spawnSync('iptables', ['-S', chain], { encoding: 'utf8', timeout: 5000 });
-    return r.error || r.status !== 0 ? undefined : r.stdout.trim().split('\n');
+async function dockerNetworkFacts(docker: Docker, name: string): Promise<NetworkFacts> {
+  const info = (await docker.getNetwork(name).inspect()) as {
+    Id: string;
+    Internal?: boolean;
+    EnableIPv6?: boolean;
+    Options?: Record<string, string>;
+    IPAM?: { Config?: Array<{ Gateway?: string }> };
   };
-  const input = rules('INPUT');
+  return {
+    chain: EGRESS_CHAIN,
+    internal: info.Internal === true,
+    iccDisabled: info.Options?.['com.docker.network.bridge.enable_icc'] === 'false',
+    ipv6: info.EnableIPv6 === true,
+    bridge: info.Options?.['com.docker.network.bridge.name'] ?? `br-${info.Id.slice(0, 12)}`,
+    gateway: info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway,
+  };
+}
+
+/** Podman's compatible inspect leaves out the bridge's name: its own API (libpod) says it. */
+async function podmanNetworkFacts(docker: Docker, name: string): Promise<NetworkFacts> {
+  const modem = docker.modem as { dial(options: object, cb: (err: unknown, json: unknown) => void): void };
+  const info = await new Promise<{
+    internal?: boolean;
+    ipv6_enabled?: boolean;
+    network_interface?: string;
+    subnets?: Array<{ gateway?: string }>;
+  }>((resolve, reject) =>
+    modem.dial(
+      {
+        // Podman serves its own API under a version only (4.0.0: the oldest it takes).
+        path: `/v4.0.0/libpod/networks/${encodeURIComponent(name)}/json`,
+        method: 'GET',
+        statusCodes: { 200: true, 404: 'no such network', 500: 'server error' },
+      },
+      (err, json) => (err ? reject(err) : resolve(json as never)),
+    ),
+  );
+  return {
+    chain: PODMAN_EGRESS_CHAIN,
+    internal: info.internal === true,
+    iccDisabled: false, // withForwarding reads it from the host
+    ipv6: info.ipv6_enabled === true,
+    bridge: info.network_interface ?? '',
+    gateway: info.subnets?.find((s) => s.gateway)?.gateway,
+  };
+}
+
+function iptablesRules(chain: string, table = 'filter'): string[] | undefined {
+  const r = spawnSync('iptables', ['-t', table, '-S', chain], { encoding: 'utf8', timeout: 5000 });
+  return r.error || r.status !== 0 ? undefined : r.stdout.trim().split('\n');
+}
+
+/**
+ * Whether the host's INPUT sends the bridge to its chain among its first rules (which are all
+ * such jumps: one per engine's bridge), and that chain holds what scripts/lock-egress.sh puts
+ * there: the gateway's port accepted, the rest dropped.
+ */
+function hostLock(facts: NetworkFacts, engine: EngineKind | undefined, gatewayPorts: number[]): InputLock {
+  if (process.geteuid?.() !== 0 || engine === undefined) return 'unknown';
+  const input = iptablesRules('INPUT');
   if (!input) return 'unknown';
-  return input[1] === `-A INPUT -i ${facts.bridge} -j ${EGRESS_CHAIN}` &&
-    chainLocks(rules(EGRESS_CHAIN) ?? [], facts.gateway, gatewayPorts)
+  return leadingJumps(input).includes(`-A INPUT -i ${facts.bridge} -j ${facts.chain}`) &&
+    chainLocks(iptablesRules(facts.chain) ?? [], facts.gateway, gatewayPorts, facts.chain)
     ? 'locked'
     : 'open';
+}
+
+/** The rules at the head of INPUT (after its policy) that send one of our bridges to its chain. */
+export function leadingJumps(input: string[]): string[] {
+  const jumps: string[] = [];
+  for (const rule of input.slice(1)) {
+    if (!/^-A INPUT -i ephemera\d+ -j EPHEMERA-EGRESS[A-Z-]*$/.test(rule)) break;
+    jumps.push(rule);
+  }
+  return jumps;
+}
+
+/** Podman: the bridge's forwarding dropped first in mangle FORWARD, with bridged traffic sent through iptables. */
+function forwardingLocked(bridge: string): InputLock {
+  const forward = iptablesRules('FORWARD', 'mangle');
+  let bridged: string | undefined;
+  try {
+    bridged = readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim();
+  } catch {
+    return 'open'; // no br_netfilter: bridged traffic is never filtered
+  }
+  if (!forward) return 'unknown';
+  return forward[1] === `-A FORWARD -i ${bridge} -j DROP` && bridged === '1' ? 'locked' : 'open';
 }
 
 /**
@@ -116,16 +198,21 @@ function inputLock(facts: NetworkFacts, gatewayPorts: number[]): InputLock {
  * tcp to the gateway's address on exactly the model gateways' ports accepted (this service's,
  * and its replicas' on this host: MODEL_GATEWAY_PORTS), then the rest dropped.
  */
-export function chainLocks(chain: string[], gateway: string | undefined, ports: number[]): boolean {
+export function chainLocks(
+  chain: string[],
+  gateway: string | undefined,
+  ports: number[],
+  name: string = EGRESS_CHAIN,
+): boolean {
   const accept = new RegExp(
-    `^-A ${EGRESS_CHAIN} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`,
+    `^-A ${name} -d ${(gateway ?? '').replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport (\\d+) -j ACCEPT$`,
   );
   const opened = chain.slice(1, -1).map((rule) => accept.exec(rule)?.[1]);
   const want = new Set(ports.map(String));
   return (
     gateway !== undefined &&
-    chain[0] === `-N ${EGRESS_CHAIN}` &&
-    chain.at(-1) === `-A ${EGRESS_CHAIN} -j DROP` &&
+    chain[0] === `-N ${name}` &&
+    chain.at(-1) === `-A ${name} -j DROP` &&
     opened.length === want.size &&
     opened.every((port) => port !== undefined && want.has(port))
   );

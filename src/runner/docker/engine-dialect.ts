@@ -61,7 +61,7 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
 }
 
 /**
- * Docker's create options as Podman takes them:
+ * Docker's create options as Podman takes them (and one refused: a runtime, see below):
  * - a tmpfs mount's owner: Podman 4 refuses `uid=`/`gid=` and has `U` instead, "owned by the
  *   container's user", which is what every such mount of ours means;
  * - nproc: given any ulimit, Podman takes its built-in nproc (1048576) instead of its configured
@@ -71,6 +71,11 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
  */
 export function forPodman(options: Docker.ContainerCreateOptions, nproc: number): Docker.ContainerCreateOptions {
   const host = options.HostConfig ?? {};
+  // Podman's compatible API drops HostConfig.Runtime without a word: the container would run
+  // under runc. A gVisor profile must not run weaker than it says (the start-up check refuses
+  // it too: Podman lists no ephemera-runsc).
+  if (host.Runtime)
+    throw new Error(`runtime ${host.Runtime}: Podman's API would run it under runc; gVisor profiles need Docker`);
   const ulimits = host.Ulimits ?? [];
   const withNproc = ulimits.some((u) => u.Name === 'nproc')
     ? ulimits
