@@ -69,8 +69,8 @@ fi
 # that), whatever was added since: one engine's bridge and the other's each have one. Put in
 # first, then other copies taken out: the bridge's traffic is never without it.
 jump="-A INPUT -i $BRIDGE -j $CHAIN"
-leading_jumps() { iptables -S INPUT | sed 1d | awk '!/^-A INPUT -i ephemera[0-9]+ -j EPHEMERA-EGRESS[A-Z-]*$/ { exit } { print }'; }
-if ! leading_jumps | grep -qxF -- "$jump"; then iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"; fi
+leading_jumps() { iptables -S INPUT | sed 1d | awk '!/^-A INPUT -i [^ ]+ -j EPHEMERA-EGRESS(-PODMAN)?$/ { exit } { print }'; }
+if [ "$(leading_jumps | grep -F -- "-A INPUT -i $BRIDGE -j " | head -1)" != "$jump" ]; then iptables -I INPUT 1 -i "$BRIDGE" -j "$CHAIN"; fi
 while [ "$(iptables -S INPUT | grep -cxF -- "$jump")" -gt 1 ]; do
   n=$(iptables -S INPUT | sed 1d | grep -nxF -- "$jump" | sed -n 2p | cut -d: -f1)
   iptables -D INPUT "$n"

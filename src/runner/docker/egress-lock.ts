@@ -164,20 +164,29 @@ function hostLock(facts: NetworkFacts, engine: EngineKind | undefined, gatewayPo
   if (process.geteuid?.() !== 0 || engine === undefined) return 'unknown';
   const input = iptablesRules('INPUT');
   if (!input) return 'unknown';
-  return leadingJumps(input).includes(`-A INPUT -i ${facts.bridge} -j ${facts.chain}`) &&
+  return bridgeJumpLeads(input, facts.bridge, facts.chain) &&
     chainLocks(iptablesRules(facts.chain) ?? [], facts.gateway, gatewayPorts, facts.chain)
     ? 'locked'
     : 'open';
 }
 
-/** The rules at the head of INPUT (after its policy) that send one of our bridges to its chain. */
+/** The rules at the head of INPUT (after its policy) that send one of our bridges to one of our chains. */
 export function leadingJumps(input: string[]): string[] {
+  const ours = new RegExp(`^-A INPUT -i \\S+ -j (${EGRESS_CHAIN}|${PODMAN_EGRESS_CHAIN})$`);
   const jumps: string[] = [];
   for (const rule of input.slice(1)) {
-    if (!/^-A INPUT -i ephemera\d+ -j EPHEMERA-EGRESS[A-Z-]*$/.test(rule)) break;
+    if (!ours.test(rule)) break;
     jumps.push(rule);
   }
   return jumps;
+}
+
+/** Whether the first of those that names the bridge sends it to its own chain. */
+function bridgeJumpLeads(input: string[], bridge: string, chain: string): boolean {
+  return (
+    leadingJumps(input).find((rule) => rule.startsWith(`-A INPUT -i ${bridge} -j `)) ===
+    `-A INPUT -i ${bridge} -j ${chain}`
+  );
 }
 
 /** Podman: the bridge's forwarding dropped first in mangle FORWARD, with bridged traffic sent through iptables. */
