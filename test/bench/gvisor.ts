@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { pct, r2 } from './figures.js';
+import { idleMemoryMb, standbyHits, waitingContainers } from './standby-probe.js';
 
 interface Started {
   url: string;
@@ -96,30 +97,6 @@ export async function gvisorBench(parts: GvisorBenchParts) {
     await svc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** ephemera_standby_hits_total by agent, from the service's /metrics. */
-async function standbyHits(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const hits: Record<string, number> = {};
-  for (const m of text.matchAll(/^ephemera_standby_hits_total\{agent="([^"]+)"\} (\d+)$/gm)) hits[m[1]!] = Number(m[2]);
-  return hits;
-}
-
-async function waitingContainers(docker: Docker, agent: string): Promise<string[]> {
-  const list = await docker.listContainers({
-    filters: { label: ['ephemera.standby=true', `ephemera.agent=${agent}`], status: ['running'] },
-  });
-  return list.map((c) => c.Id);
-}
-
-/** What each waiting container holds, by the engine's own count (its cgroup; gVisor's kernel included). */
-async function idleMemoryMb(docker: Docker, ids: string[]): Promise<number[]> {
-  return Promise.all(
-    ids.map(async (id) =>
-      r2(((await docker.getContainer(id).stats({ stream: false })).memory_stats.usage ?? 0) / 2 ** 20),
-    ),
-  );
 }
 
 export function printGvisor(

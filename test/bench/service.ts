@@ -6,6 +6,7 @@ import { createTestDatabase } from '../helpers/postgres.js';
 import { postgresHistoryBench } from './postgres-history.js';
 import { replayBuildBench, resumeBench } from './event-log.js';
 import { gvisorBench, printGvisor } from './gvisor.js';
+import { podmanBench, printPodman } from './podman.js';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +45,7 @@ const PARTS = [
   'replay-build',
   'resume',
   'gvisor',
+  'podman',
 ] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
@@ -704,6 +706,11 @@ async function main() {
     gateway = await gatewayBench();
   }
 
+  let podman: Awaited<ReturnType<typeof podmanBench>> | undefined;
+  if (wants('podman')) {
+    phase(`podman: ${ITER} runs each of cold and warm on Docker and on Podman, then 100 MB three times each`);
+    podman = await podmanBench({ image: IMAGE, iterations: ITER, startService, serviceRun });
+  }
   let gvisor: Awaited<ReturnType<typeof gvisorBench>> | undefined;
   if (wants('gvisor')) {
     phase(`gvisor: ${ITER} runs each of cold and warm under runc and runsc, then 100 MB three times each`);
@@ -850,6 +857,7 @@ async function main() {
       model_first_byte_ms: gateway ?? null,
       standby: standby ?? null,
       gvisor: gvisor ?? null,
+      podman: podman ?? null,
       gemini_turn_ms: geminiStandby ?? null,
       workspace_ms: workspace ?? null,
       replicas: replicas ?? null,
@@ -922,6 +930,7 @@ async function main() {
       row('first byte p95 ms', direct.first_byte_p95, through.first_byte_p95, plus(gateway.added_p95_ms));
     }
     if (gvisor) printGvisor(gvisor, row);
+    if (podman) printPodman(podman, row);
     if (standby) {
       const { cold, warm, cold_followup, warm_followup } = standby.first_byte_ms;
       console.log('');
