@@ -19,8 +19,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The instance's run containers (not the waiting ones the shipped shell profile keeps: standby.test.ts has those). */
 const managedBy = async (instance: string) =>
-  docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
+  (await docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } })).filter(
+    (c) => c.Labels['ephemera.standby'] !== 'true',
+  );
 const runStatus = async (db: string, runId: string) =>
   (
     await databases.rows<{ status: string; errorCode: string | null }>(

@@ -22,6 +22,7 @@ import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/docker/frames.js';
 import { createOptions } from '../../src/runner/docker/docker-container.js';
 import { loadProfiles } from '../../src/settings.js';
+import type { ProfilesFile } from '../../src/config/profiles.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
 import { freePort, residentMb } from '../helpers/service-process.js';
 import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
@@ -290,6 +291,18 @@ async function gatewayBench(): Promise<{
 }
 
 /** Builds the service and starts it as its own process, as `npm start` does; ready, then idle 1 s. */
+/**
+ * The shipped profiles with the shell's standby off: the service-against-floor rows compare one
+ * cold container with one cold container (the `standby` part measures the warm path).
+ */
+function coldProfiles(): string {
+  const shipped = JSON.parse(readFileSync('config/profiles.json', 'utf8')) as ProfilesFile;
+  for (const p of Object.values(shipped.profiles)) delete p.standby;
+  const path = join(mkdtempSync(join(tmpdir(), 'ephemera-bench-cold-')), 'profiles.json');
+  writeFileSync(path, JSON.stringify(shipped));
+  return path;
+}
+
 async function startService(
   extraEnv: Record<string, string> = {},
 ): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
@@ -769,7 +782,7 @@ async function main() {
     resume = await resumeOnBoth();
   }
 
-  const svc = SERVICE_PARTS.some(wants) ? await startService() : undefined;
+  const svc = SERVICE_PARTS.some(wants) ? await startService({ PROFILES_PATH: coldProfiles() }) : undefined;
   try {
     const rssIdle = svc ? rssMb(svc.pid) : undefined;
     if (svc) {
