@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
-import { spawnService } from './helpers/service-process.js';
+import { shippedWithoutStandby, spawnService } from './helpers/service-process.js';
 
 const docker = new Docker();
 let dir: string;
@@ -19,11 +19,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The instance's run containers (not the waiting ones the shipped shell profile keeps: standby.test.ts has those). */
 const managedBy = async (instance: string) =>
-  (await docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } })).filter(
-    (c) => c.Labels['ephemera.standby'] !== 'true',
-  );
+  docker.listContainers({ all: true, filters: { label: [`ephemera.instance=${instance}`] } });
 const runStatus = async (db: string, runId: string) =>
   (
     await databases.rows<{ status: string; errorCode: string | null }>(
@@ -61,7 +58,9 @@ async function startRun(url: string, prompt: string, marker: string) {
 describe('the service process', () => {
   it('after SIGKILL mid-run, the next start marks the run interrupted and reaps its container within 5 s', async () => {
     const db = 'killed';
-    const env = { ...(await databases.env(db)), REAP_INTERVAL_MS: '1000' };
+    // Cold runs: a run the shipped shell profile's standby serves, and its waiting containers,
+    // are counted in standby.test.ts ("after a SIGKILL, the next start removes ...").
+    const env = { ...(await databases.env(db)), REAP_INTERVAL_MS: '1000', PROFILES_PATH: shippedWithoutStandby(dir) };
     const first = await spawnService(env);
     const instance = /"instance":"([^"]+)"/.exec(first.logs.join('\n'))![1]!;
     const { runId } = await startRun(first.url, 'echo up; sleep 60', 'up');

@@ -7,6 +7,7 @@ import { postgresHistoryBench } from './postgres-history.js';
 import { replayBuildBench, resumeBench } from './event-log.js';
 import { gvisorBench, printGvisor } from './gvisor.js';
 import { podmanBench, printPodman } from './podman.js';
+import { claudeStandbyBench, printClaudeStandby } from './claude-standby.js';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,9 +23,8 @@ import { ModelGatewayServer } from '../../src/gateway/server.js';
 import { FrameDecoder } from '../../src/runner/docker/frames.js';
 import { createOptions } from '../../src/runner/docker/docker-container.js';
 import { loadProfiles } from '../../src/settings.js';
-import type { ProfilesFile } from '../../src/config/profiles.js';
 import { startFakeGemini } from '../fake-gemini/server.js';
-import { freePort, residentMb } from '../helpers/service-process.js';
+import { freePort, residentMb, shippedWithoutStandby } from '../helpers/service-process.js';
 import { SERVICE_NODE_FLAGS } from '../../scripts/node-flags.mjs';
 import { pct, r2 } from './figures.js';
 
@@ -47,6 +47,7 @@ const PARTS = [
   'resume',
   'gvisor',
   'podman',
+  'claude-standby',
 ] as const;
 type Part = (typeof PARTS)[number];
 const ONLY = (() => {
@@ -291,18 +292,6 @@ async function gatewayBench(): Promise<{
 }
 
 /** Builds the service and starts it as its own process, as `npm start` does; ready, then idle 1 s. */
-/**
- * The shipped profiles with the shell's standby off: the service-against-floor rows compare one
- * cold container with one cold container (the `standby` part measures the warm path).
- */
-function coldProfiles(): string {
-  const shipped = JSON.parse(readFileSync('config/profiles.json', 'utf8')) as ProfilesFile;
-  for (const p of Object.values(shipped.profiles)) delete p.standby;
-  const path = join(mkdtempSync(join(tmpdir(), 'ephemera-bench-cold-')), 'profiles.json');
-  writeFileSync(path, JSON.stringify(shipped));
-  return path;
-}
-
 async function startService(
   extraEnv: Record<string, string> = {},
 ): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
@@ -719,6 +708,11 @@ async function main() {
     gateway = await gatewayBench();
   }
 
+  let claudeStandby: Awaited<ReturnType<typeof claudeStandbyBench>> | undefined;
+  if (wants('claude-standby')) {
+    phase('claude-standby: a Claude Code turn and its follow-up, cold and warm, against a fake answering at once');
+    claudeStandby = await claudeStandbyBench({ docker, iterations: Math.min(ITER, 10), startService });
+  }
   let podman: Awaited<ReturnType<typeof podmanBench>> | undefined;
   if (wants('podman')) {
     phase(`podman: ${ITER} runs each of cold and warm on Docker and on Podman, then 100 MB three times each`);
@@ -782,7 +776,12 @@ async function main() {
     resume = await resumeOnBoth();
   }
 
-  const svc = SERVICE_PARTS.some(wants) ? await startService({ PROFILES_PATH: coldProfiles() }) : undefined;
+  const svc = SERVICE_PARTS.some(wants)
+    ? await startService({
+        // One cold container against one: the `standby` part measures the warm path.
+        PROFILES_PATH: shippedWithoutStandby(mkdtempSync(join(tmpdir(), 'ephemera-bench-cold-'))),
+      })
+    : undefined;
   try {
     const rssIdle = svc ? rssMb(svc.pid) : undefined;
     if (svc) {
@@ -871,6 +870,7 @@ async function main() {
       standby: standby ?? null,
       gvisor: gvisor ?? null,
       podman: podman ?? null,
+      claude_standby: claudeStandby ?? null,
       gemini_turn_ms: geminiStandby ?? null,
       workspace_ms: workspace ?? null,
       replicas: replicas ?? null,
@@ -944,6 +944,7 @@ async function main() {
     }
     if (gvisor) printGvisor(gvisor, row);
     if (podman) printPodman(podman, row);
+    if (claudeStandby) printClaudeStandby(claudeStandby, row);
     if (standby) {
       const { cold, warm, cold_followup, warm_followup } = standby.first_byte_ms;
       console.log('');

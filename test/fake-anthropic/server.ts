@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
  *   FAKE_ERROR_400   answer 400 invalid_request_error (the CLI does not retry it)
  *   FAKE_ERROR_500   answer 500 api_error (the CLI retries it, with backoff: not for tests)
  *   FAKE_SLOW        wait 400 ms between deltas instead of 150
+ *   FAKE_FAST        no wait between deltas: a model that answers at once (the benches)
  * With `apiKey` set, a request whose `x-api-key` differs gets 401 authentication_error.
  */
 export interface FakeAnthropicRequest {
@@ -236,7 +237,11 @@ async function handle(
     'request-id': `req_${randomId(24)}`,
   });
   const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  const delay = lastUserText.includes('FAKE_SLOW') ? SLOW_DELAY_MS : DELTA_DELAY_MS;
+  const delay = lastUserText.includes('FAKE_SLOW')
+    ? SLOW_DELAY_MS
+    : lastUserText.includes('FAKE_FAST')
+      ? 0
+      : DELTA_DELAY_MS;
   const pause = () => new Promise((r) => setTimeout(r, delay));
 
   send('message_start', {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 
 /** A loopback port nothing listens on right now. */
 export async function freePort(): Promise<number> {
@@ -39,4 +40,15 @@ export async function spawnService(env: Record<string, string>, args = ['--impor
     await new Promise((r) => setTimeout(r, 50));
   }
   return { url: `http://127.0.0.1:${port}`, proc, logs, exited };
+}
+
+/** The shipped profiles (config/profiles.json) with no standby, written in `dir`: for tests about cold runs. */
+export function shippedWithoutStandby(dir: string): string {
+  const shipped = JSON.parse(readFileSync('config/profiles.json', 'utf8')) as {
+    profiles: Record<string, { standby?: number }>;
+  };
+  for (const p of Object.values(shipped.profiles)) delete p.standby;
+  const path = join(dir, 'profiles-cold.json');
+  writeFileSync(path, JSON.stringify(shipped));
+  return path;
 }
