@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { createOptions } from '../../src/runner/docker/docker-container.js';
-import { forPodman } from '../../src/runner/docker/engine-dialect.js';
+import { forPodman, missingControllers } from '../../src/runner/docker/engine-dialect.js';
 import type { ContainerSpec } from '../../src/runner/runtime.js';
 
 const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec =>
@@ -57,5 +57,19 @@ describe('create options on Podman', () => {
     const given = createOptions(spec());
     given.HostConfig!.Ulimits!.push({ Name: 'nproc', Soft: 10, Hard: 10 });
     expect(limits(forPodman(given, 8192))).toEqual(given.HostConfig!.Ulimits);
+  });
+
+  it("needs the cgroup controllers that enforce a run's limits: rootless Podman on cgroups v1 has none", () => {
+    // As Podman 4.3 reported them on this machine: rootful, then rootless (cgroups v1).
+    expect(missingControllers(['cpuset', 'cpu', 'cpuacct', 'blkio', 'memory', 'devices', 'freezer', 'pids'])).toEqual(
+      [],
+    );
+    expect(missingControllers([])).toEqual(['memory', 'pids', 'cpu']);
+  });
+
+  it('leaves nproc to Podman where it has none configured (rootless)', () => {
+    expect(forPodman(createOptions(spec()), undefined).HostConfig?.Ulimits).toEqual([
+      { Name: 'nofile', Soft: 1024, Hard: 1024 },
+    ]);
   });
 });

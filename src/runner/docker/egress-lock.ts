@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { ProfileSet } from '../../config/profiles.js';
-import { engineKindOf, type EngineKind } from './engine-dialect.js';
+import { dial, engineKindOf, type EngineKind } from './engine-dialect.js';
 
 /** The iptables chain `npm run setup` (scripts/lock-egress.sh) sends a locked bridge's INPUT to. */
 export const EGRESS_CHAIN = 'EPHEMERA-EGRESS';
@@ -123,23 +123,13 @@ async function dockerNetworkFacts(docker: Docker, name: string): Promise<Network
 
 /** Podman's compatible inspect leaves out the bridge's name: its own API (libpod) says it. */
 async function podmanNetworkFacts(docker: Docker, name: string): Promise<NetworkFacts> {
-  const modem = docker.modem as { dial(options: object, cb: (err: unknown, json: unknown) => void): void };
-  const info = await new Promise<{
+  // Podman serves its own API under a version only (4.0.0: the oldest it takes).
+  const info = (await dial(docker, `/v4.0.0/libpod/networks/${encodeURIComponent(name)}/json`)) as {
     internal?: boolean;
     ipv6_enabled?: boolean;
     network_interface?: string;
     subnets?: Array<{ gateway?: string }>;
-  }>((resolve, reject) =>
-    modem.dial(
-      {
-        // Podman serves its own API under a version only (4.0.0: the oldest it takes).
-        path: `/v4.0.0/libpod/networks/${encodeURIComponent(name)}/json`,
-        method: 'GET',
-        statusCodes: { 200: true, 404: 'no such network', 500: 'server error' },
-      },
-      (err, json) => (err ? reject(err) : resolve(json as never)),
-    ),
-  );
+  };
   return {
     chain: PODMAN_EGRESS_CHAIN,
     internal: info.internal === true,

@@ -16,7 +16,7 @@ export async function engineKindOf(docker: Docker): Promise<EngineKind> {
  */
 export class EngineDialect {
   private kind: Promise<EngineKind> | undefined;
-  private podmanNproc: Promise<number> | undefined;
+  private podmanNproc: Promise<number | undefined> | undefined;
 
   constructor(private readonly docker: Docker) {}
 
@@ -27,9 +27,42 @@ export class EngineDialect {
 
   async createContainer(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
     if ((await this.kindOf()) === 'docker') return this.docker.createContainer(options);
-    this.podmanNproc ??= retriedOnFailure(defaultNproc(this.docker, options), () => (this.podmanNproc = undefined));
+    this.podmanNproc ??= retriedOnFailure(podmanSettings(this.docker, options), () => (this.podmanNproc = undefined));
     return this.docker.createContainer(forPodman(options, await this.podmanNproc));
   }
+}
+
+/**
+ * What the service needs of a Podman before it creates anything there: cgroup controllers that
+ * enforce its limits (rootless Podman on cgroups v1 has none: a run's memory, pids and CPU limits
+ * would be dropped without a word, measured), then its configured nproc.
+ */
+async function podmanSettings(docker: Docker, like: Docker.ContainerCreateOptions): Promise<number | undefined> {
+  const info = (await dial(docker, '/v4.0.0/libpod/info')) as { host?: { cgroupControllers?: string[] } };
+  const missing = missingControllers(info.host?.cgroupControllers ?? []);
+  if (missing.length > 0) {
+    throw new Error(
+      `this Podman cannot enforce a run's limits (no ${missing.join(', ')} cgroup controller: rootless on cgroups v1?): ` +
+        'run it as root, or rootless on cgroups v2 with those controllers delegated',
+    );
+  }
+  return defaultNproc(docker, like);
+}
+
+/** The cgroup controllers the service's limits need (memory, pids, CPU) that a Podman lacks. */
+export function missingControllers(controllers: string[]): string[] {
+  return ['memory', 'pids', 'cpu'].filter((c) => !controllers.includes(c));
+}
+
+/** A GET on the engine's API, for what dockerode has no call for (Podman's own endpoints). */
+export function dial(docker: Docker, path: string): Promise<unknown> {
+  const modem = docker.modem as { dial(options: object, cb: (err: unknown, json: unknown) => void): void };
+  return new Promise((resolve, reject) =>
+    modem.dial(
+      { path, method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } },
+      (err, json) => (err ? reject(err) : resolve(json)),
+    ),
+  );
 }
 
 function retriedOnFailure<T>(asked: Promise<T>, forget: () => void): Promise<T> {
@@ -42,7 +75,7 @@ function retriedOnFailure<T>(asked: Promise<T>, forget: () => void): Promise<T> 
  * `default_ulimits` (npm run setup writes one within the host's limits). Read from a container
  * created (never started) for it, then removed; labelled managed, so a sweep finds it if not.
  */
-async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions): Promise<number> {
+async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions): Promise<number | undefined> {
   const probe = await docker.createContainer({
     Image: like.Image,
     Cmd: ['true'],
@@ -53,8 +86,8 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
   try {
     const limits = (await probe.inspect()).HostConfig.Ulimits ?? [];
     const nproc = limits.find((u) => /^(RLIMIT_)?NPROC$/i.test(u.Name ?? ''))?.Hard;
-    if (nproc === undefined || nproc <= 0) throw new Error('Podman gives containers no nproc limit to keep');
-    return nproc;
+    // None (rootless Podman sets none): Podman then keeps within the user's own limit by itself.
+    return nproc !== undefined && nproc > 0 ? nproc : undefined;
   } finally {
     await probe.remove({ force: true }).catch(() => {});
   }
@@ -69,7 +102,10 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
  *   Docker leaves nproc alone. So the configured one is given (`-1` is not read as "the host's"
  *   through this API). The pids cgroup (PidsLimit) is what bounds a container's processes.
  */
-export function forPodman(options: Docker.ContainerCreateOptions, nproc: number): Docker.ContainerCreateOptions {
+export function forPodman(
+  options: Docker.ContainerCreateOptions,
+  nproc: number | undefined,
+): Docker.ContainerCreateOptions {
   const host = options.HostConfig ?? {};
   // Podman's compatible API drops HostConfig.Runtime without a word: the container would run
   // under runc. A gVisor profile must not run weaker than it says (the start-up check refuses
@@ -77,9 +113,10 @@ export function forPodman(options: Docker.ContainerCreateOptions, nproc: number)
   if (host.Runtime)
     throw new Error(`runtime ${host.Runtime}: Podman's API would run it under runc; gVisor profiles need Docker`);
   const ulimits = host.Ulimits ?? [];
-  const withNproc = ulimits.some((u) => u.Name === 'nproc')
-    ? ulimits
-    : [...ulimits, { Name: 'nproc', Soft: nproc, Hard: nproc }];
+  const withNproc =
+    nproc === undefined || ulimits.some((u) => u.Name === 'nproc')
+      ? ulimits
+      : [...ulimits, { Name: 'nproc', Soft: nproc, Hard: nproc }];
   const [uid = '', gid = uid] = (options.User ?? '').split(':');
   const tmpfs = host.Tmpfs && {
     Tmpfs: Object.fromEntries(
