@@ -2,7 +2,8 @@
 # Makes sure Podman's Docker-compatible API answers at $PODMAN_SOCKET (ENGINE=podman npm run setup);
 # safe to run again. As root on Debian: installs podman (4.3), catatonit (the init Podman runs
 # as a container's pid 1: the service asks for one) and netavark (the network backend; Debian's
-# podman alone falls back to CNI); writes Podman's settings for Ephemera; starts
+# podman alone falls back to CNI) and iptables (the locked network's rules: netavark does not
+# bring it, where docker.io does); writes Podman's settings for Ephemera; starts
 # `podman system service` in the background, as the Docker engine is started (no systemd needed).
 set -eu
 say() { printf '[podman] %s\n' "$*"; }
@@ -20,7 +21,7 @@ fi
 [ "$(id -u)" = 0 ] || die "Podman's API does not answer at $SOCKET, and setting it up needs root (rootless: see docs/operations.md)."
 
 missing=''
-for pkg in podman catatonit netavark; do
+for pkg in podman catatonit netavark iptables; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then
