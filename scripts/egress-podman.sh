@@ -10,7 +10,8 @@
 #   - its network is made through its API (podman-network.mjs), which can name the bridge.
 SOCKET=${PODMAN_SOCKET:-/run/podman/podman.sock}
 made=$(node scripts/podman-network.mjs "$SOCKET" "$NETWORK" "$BRIDGE") || die "could not make Podman network $NETWORK"
-PODMAN_GATEWAY=${made#* }
+set -- $made
+PODMAN_GATEWAY=$2 PODMAN_PREFIX=$3
 case $made in
   present*) say "network $NETWORK present, internal, no DNS (bridge $BRIDGE)" ;;
   *) say "${made%% *} network $NETWORK: internal, no DNS (bridge $BRIDGE, gateway $PODMAN_GATEWAY)" ;;
@@ -18,14 +19,19 @@ esac
 gateway_address() { printf '%s\n' "$PODMAN_GATEWAY"; }
 
 keep_bridge() {
-  prefix=$(podman network inspect "$NETWORK" --format '{{range .Subnets}}{{.Subnet}}{{end}}' | cut -d/ -f2)
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then ip link add "$BRIDGE" type bridge; fi
-  ip -4 addr show dev "$BRIDGE" | grep -qF " $PODMAN_GATEWAY/" || ip addr add "$PODMAN_GATEWAY/$prefix" dev "$BRIDGE"
+  ip -4 addr show dev "$BRIDGE" | grep -qF " $PODMAN_GATEWAY/" || ip addr add "$PODMAN_GATEWAY/$PODMAN_PREFIX" dev "$BRIDGE"
   if ! ip link show "$BRIDGE-k" >/dev/null 2>&1; then ip link add "$BRIDGE-k" type veth peer name "$BRIDGE-p"; fi
   ip link set "$BRIDGE-k" master "$BRIDGE"
   ip link set "$BRIDGE-k" up
   ip link set "$BRIDGE" up
-  say "bridge $BRIDGE kept up with gateway $PODMAN_GATEWAY (port $BRIDGE-k)"
+  # No IPv6 on the bridge: the INPUT rules are IPv4's, and a container (whose eth0 netavark leaves
+  # with a link-local address) reached a host listener on :: through the bridge's fe80 address.
+  # The service also turns IPv6 off inside each container (engine-dialect.ts), as Docker does.
+  if [ -e "/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" ]; then echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6"; fi
+  # What netavark sets on an internal network's bridge when it makes it (here it finds it made).
+  echo 0 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
+  say "bridge $BRIDGE kept up with gateway $PODMAN_GATEWAY (port $BRIDGE-k), no IPv6, no forwarding"
 }
 
 lock_forwarding() {

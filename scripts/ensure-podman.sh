@@ -37,7 +37,8 @@ fi
 # container then fails to start ("error setting rlimit"): give them within this host's hard
 # limits. netavark, named: a host that ever used CNI would otherwise stay on it.
 nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
-nproc=$(ulimit -Hp); [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768 # -p: processes, in dash
+# Processes, from the kernel's own table (ulimit's letter for it differs between dash and bash).
+nproc=$(awk '/^Max processes/ { print $4 }' /proc/self/limits); [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
 want=$(printf '# Written by Ephemera (scripts/ensure-podman.sh); safe to change.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n\n[network]\nnetwork_backend = "netavark"\n' \
   "$nofile" "$nofile" "$nproc" "$nproc")
 if [ ! -f "$CONF" ]; then

@@ -27,6 +27,8 @@ sock=${DOCKER_SOCK:-/var/run/docker.sock}
 volume=ephemera-smoke-data-$$
 fake_pid=
 cleanup() {
+  # Stopped first: a service that gets its SIGTERM removes its waiting (standby) containers.
+  docker stop -t 15 "$name" "$name-host" >/dev/null 2>&1 || true
   docker rm -fv "$name" "$name-host" >/dev/null 2>&1 || true
   docker volume rm "$volume" "$volume-host" >/dev/null 2>&1 || true
   [ -z "$fake_pid" ] || kill "$fake_pid" 2>/dev/null || true
@@ -40,6 +42,14 @@ docker run -d --name "$name" -v "$volume:/data" \
   -p "127.0.0.1:$port:8787" "$tag" >/dev/null
 
 http() { node scripts/http.mjs "$@"; }
+
+# Stops the service in container $1 (SIGTERM, as docker stop sends it), then fails if any
+# managed container is left.
+stopped_clean() {
+  docker stop -t 15 "$1" >/dev/null
+  left=$(docker ps -aq --filter label=ephemera.managed=true)
+  [ -z "$left" ] || { docker logs "$1" >&2; die "managed containers left behind: $left"; }
+}
 
 # Waits until the service in container $1 answers /readyz on port $2.
 wait_ready() {
@@ -55,8 +65,6 @@ wait_ready "$name" "$port"
 out=$(http "http://127.0.0.1:$port/v1/run" 'echo "hello from $(id -u)"; wc -l < /ephemera/history.jsonl')
 [ "$out" = "hello from 1000
 0" ] || { docker logs "$name" >&2; die "unexpected reply: $out"; }
-left=$(docker ps -aq --filter label=ephemera.managed=true)
-[ -z "$left" ] || die "managed containers left behind: $left"
 docker exec "$name" id -u | grep -qx 1000 || die "the service does not run as uid 1000"
 [ "$(docker exec "$name" node -v)" = "v$node_version" ] || die "the image runs node $(docker exec "$name" node -v), not v$node_version"
 # The image's HEALTHCHECK (["CMD", "node", "-e", script]), run now rather than after its first interval.
@@ -65,6 +73,9 @@ docker exec "$name" node -e "$(docker image inspect --format '{{index .Config.He
 [ "$(docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.title"}}' "$tag")" = ephemera ] || die "the image has no OCI labels"
 EPHEMERA_KEY=wrong http "http://127.0.0.1:$port/v1/sessions" >/dev/null && die "a wrong key was accepted"
 http "http://127.0.0.1:$port/v1/sessions" | grep -q '"turns":1' || die "the session is not in the history"
+# Nothing left once the service stops as `docker stop` stops it: its runs' containers and the
+# shell profile's waiting ones (standby: 2) all removed.
+stopped_clean "$name"
 say "ok: one request through the built image with an API key, service non-root, nothing left behind"
 
 # --- The gemini agent with the service in a container (docs/operations.md, "Running in Docker") -----
@@ -83,8 +94,7 @@ unset EPHEMERA_KEY # a new database, no key: keyless on the host's loopback
 wait_ready "$name-host" "$api_port"
 reply=$(http "http://127.0.0.1:$api_port/v1/run?agent=gemini" 'Say hello') || { docker logs "$name-host" >&2; die "the gemini run failed: $reply"; }
 [ "$reply" = "Hello from the fake model: turns=1" ] || { docker logs "$name-host" >&2; die "unexpected gemini reply: $reply"; }
-left=$(docker ps -aq --filter label=ephemera.managed=true)
-[ -z "$left" ] || die "managed containers left behind: $left"
+stopped_clean "$name-host"
 say "ok: a gemini run through the model gateway of the service in a container (host network)"
 
 # --- docker-compose.yml: the same image, brought up by Compose, keys from a folder ----------

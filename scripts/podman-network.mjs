@@ -1,6 +1,6 @@
 // Makes Podman's locked network through its own API (the CLI of Debian's 4.3 cannot name the
 // bridge): internal, no DNS, bridge BRIDGE, a gateway address on the host (for the model gateway).
-//   node scripts/podman-network.mjs SOCKET NAME BRIDGE   prints "present|created|recreated GATEWAY"
+//   node scripts/podman-network.mjs SOCKET NAME BRIDGE   prints "present|created|recreated GATEWAY PREFIX"
 // Podman picks a free subnet only for a network without a gateway; so a probe network is made
 // first for its subnet, then removed, and the network made on that subnet with its .1 the gateway.
 import { request } from 'node:http';
@@ -27,6 +27,7 @@ const fail = (why) => {
   process.exit(1);
 };
 const gatewayOf = (n) => n.subnets?.find((s) => s.gateway)?.gateway;
+const prefixOf = (n) => n.subnets?.find((s) => s.gateway)?.subnet.split('/')[1];
 const locked = (n) =>
   n.internal === true &&
   n.dns_enabled === false &&
@@ -36,7 +37,7 @@ const locked = (n) =>
 
 const found = await api('GET', `/networks/${name}/json`);
 if (found.status === 200 && locked(found.json)) {
-  console.log(`present ${gatewayOf(found.json)}`);
+  console.log(`present ${gatewayOf(found.json)} ${prefixOf(found.json)}`);
   process.exit(0);
 }
 if (found.status === 200) {
@@ -45,6 +46,7 @@ if (found.status === 200) {
     fail(`network ${name} is not locked down and cannot be removed (in use?): ${JSON.stringify(removed.json)}`);
 }
 const probe = `${name}-subnet-probe`;
+await api('DELETE', `/networks/${probe}`); // one a crash left behind (404 when none)
 const made = await api('POST', '/networks/create', {
   name: probe,
   driver: 'bridge',
@@ -52,7 +54,8 @@ const made = await api('POST', '/networks/create', {
   dns_enabled: false,
 });
 if (made.status !== 200) fail(`cannot make a network: ${JSON.stringify(made.json)}`);
-await api('DELETE', `/networks/${probe}`);
+const dropped = await api('DELETE', `/networks/${probe}`);
+if (dropped.status !== 200) fail(`cannot remove network ${probe}: ${JSON.stringify(dropped.json)}`);
 const subnet = made.json.subnets[0].subnet; // e.g. 10.89.0.0/24
 const gateway = subnet.replace(/\.0\/\d+$/, '.1');
 const created = await api('POST', '/networks/create', {
@@ -64,4 +67,4 @@ const created = await api('POST', '/networks/create', {
   subnets: [{ subnet, gateway }],
 });
 if (created.status !== 200) fail(`cannot make network ${name}: ${JSON.stringify(created.json)}`);
-console.log(`${found.status === 200 ? 'recreated' : 'created'} ${gateway}`);
+console.log(`${found.status === 200 ? 'recreated' : 'created'} ${gateway} ${subnet.split('/')[1]}`);

@@ -1,4 +1,5 @@
 import { ON_PODMAN } from './helpers/engine-proxy.js';
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -390,6 +391,20 @@ describe('the gemini agent', () => {
   });
 });
 
+/**
+ * The IPv6 link-local address a bridge has, or would have with IPv6 on (EUI-64 of its MAC): a
+ * container on it that has IPv6 could reach the host there.
+ */
+function linkLocalOf(bridge: string): string {
+  const mac = readFileSync(`/sys/class/net/${bridge}/address`, 'utf8')
+    .trim()
+    .split(':')
+    .map((h) => Number.parseInt(h, 16));
+  const b = [mac[0]! ^ 2, mac[1]!, mac[2]!, 0xff, 0xfe, mac[3]!, mac[4]!, mac[5]!];
+  const groups = [0, 2, 4, 6].map((i) => ((b[i]! << 8) | b[i + 1]!).toString(16));
+  return `fe80::${groups.join(':')}`;
+}
+
 describe('the locked egress network', () => {
   /** A container that answers "hi" on port 9000, on the given network; removed by the caller. */
   async function listener(network: string) {
@@ -408,7 +423,8 @@ describe('the locked egress network', () => {
   for (const agent of ON_PODMAN ? ['probe'] : ['probe', 'probe-gvisor'])
     it(`lets a container reach the model gateway, and not the host, the service, another container or another network (${agent})`, async () => {
       const gw = hostAddressFromContainers();
-      const hostListener = createServer((_req, res) => res.end('reached')).listen(0, '0.0.0.0');
+      // On :: (IPv4 and IPv6): a container must not reach it by the bridge's IPv6 link-local address either.
+      const hostListener = createServer((_req, res) => res.end('reached')).listen(0, '::');
       await new Promise((r) => hostListener.once('listening', r));
       const wideApi = serve({ fetch: h.app.fetch, hostname: '0.0.0.0', port: 0 }); // the service's API bound beyond loopback
       await new Promise((r) => wideApi.once('listening', r));
@@ -426,6 +442,7 @@ describe('the locked egress network', () => {
           'uname -r',
           tryHttp(gw, GATEWAY_PORT, 'gateway'),
           tryHttp(gw, port(hostListener), 'host listener'),
+          tryHttp(`${linkLocalOf(ON_PODMAN ? 'ephemera1' : 'ephemera0')}%eth0`, port(hostListener), 'host over IPv6'),
           tryHttp(gw, port(wideApi), 'service API'),
           tryRaw(neighbour.ip, 'container on the network'),
           tryRaw(elsewhere.ip, 'container on another network'),
@@ -436,6 +453,7 @@ describe('the locked egress network', () => {
             agent === 'probe-gvisor' ? '4.4.0' : release(), // the kernel it ran on
             'gateway: reached',
             'host listener: blocked',
+            'host over IPv6: blocked',
             'service API: blocked',
             'container on the network: blocked',
             'container on another network: blocked',

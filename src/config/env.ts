@@ -64,7 +64,7 @@ export interface ServiceConfig {
    */
   modelGateway: { host: string | undefined; port: number; ports: number[]; upstreams: Record<string, string> };
   /** Where the engine's API is: Docker's (DOCKER_HOST, or the default socket), or Podman's socket (ENGINE=podman). */
-  engine: { kind: 'docker' | 'podman'; socketPath: string | undefined };
+  engine: { socketPath: string | undefined };
   /** The operator says the host's INPUT rules for egress networks are in place (EGRESS_TRUST_HOST_RULES=1). */
   trustHostEgressRules: boolean;
   /**
@@ -301,7 +301,8 @@ export function loadServiceConfig(agents: readonly AgentKindSettings[], env: Nod
       upstreams: modelUpstreams(agents, e as unknown as ParsedEnv),
     },
     // DOCKER_HOST wins when set: dockerode reads it (it may point at a Podman socket too).
-    engine: { kind: e.ENGINE, socketPath: e.ENGINE === 'podman' && !e.DOCKER_HOST ? e.PODMAN_SOCKET : undefined },
+    // Which engine answers is asked of it (engine-dialect.ts); ENGINE only says where to look.
+    engine: { socketPath: e.ENGINE === 'podman' && !e.DOCKER_HOST ? e.PODMAN_SOCKET : undefined },
     trustHostEgressRules: e.EGRESS_TRUST_HOST_RULES === '1',
     secrets: modelKeys(agents, e as unknown as ParsedEnv),
     webhooks: webhookSettings(e),

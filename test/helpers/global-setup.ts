@@ -1,9 +1,15 @@
 import Docker from 'dockerode';
+import type { TestProject } from 'vitest/node';
 import { BUILTIN_PROFILES } from '../../src/settings.js';
 
-/** Fails the whole suite early, with the fix, when the engine or the images are missing. */
-export default async function setup() {
-  const docker = new Docker();
+/**
+ * Fails the whole suite early, with the fix, when the engine or the images are missing. Per
+ * project, on that project's engine: a project's `env` (the podman projects' DOCKER_HOST) is not
+ * this process's, so it is read from the project.
+ */
+export default async function setup(project: TestProject) {
+  const host = project.config.env?.DOCKER_HOST;
+  const docker = host?.startsWith('unix://') ? new Docker({ socketPath: host.slice('unix://'.length) }) : new Docker();
   try {
     await docker.ping();
   } catch (err) {

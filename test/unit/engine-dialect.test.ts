@@ -29,10 +29,11 @@ describe('create options on Podman', () => {
       '/workspace': 'rw,nosuid,nodev,size=64m,mode=0700,U',
     });
     const docker = createOptions(spec());
-    expect({ ...podman, HostConfig: { ...podman.HostConfig, Tmpfs: undefined, Ulimits: undefined } }).toEqual({
-      ...docker,
-      HostConfig: { ...docker.HostConfig, Tmpfs: undefined, Ulimits: undefined },
+    const rest = (o: Docker.ContainerCreateOptions) => ({
+      ...o,
+      HostConfig: { ...o.HostConfig, Tmpfs: undefined, Ulimits: undefined, Sysctls: undefined },
     });
+    expect(rest(podman)).toEqual(rest(docker));
   });
 
   it('refuses a gVisor profile, whose runtime Podman would drop and run under runc', () => {
@@ -71,5 +72,11 @@ describe('create options on Podman', () => {
     expect(forPodman(createOptions(spec()), undefined).HostConfig?.Ulimits).toEqual([
       { Name: 'nofile', Soft: 1024, Hard: 1024 },
     ]);
+  });
+
+  it("turns IPv6 off inside the container, which netavark leaves on (the locked network's rules are IPv4's)", () => {
+    const onNetwork = forPodman(createOptions(spec({ network: 'ephemera-egress' })), 8192);
+    expect(onNetwork.HostConfig?.Sysctls).toEqual({ 'net.ipv6.conf.all.disable_ipv6': '1' });
+    expect(createOptions(spec({ network: 'ephemera-egress' })).HostConfig?.Sysctls).toBeUndefined(); // Docker does it itself
   });
 });

@@ -179,17 +179,25 @@ function bridgeJumpLeads(input: string[], bridge: string, chain: string): boolea
   );
 }
 
-/** Podman: the bridge's forwarding dropped first in mangle FORWARD, with bridged traffic sent through iptables. */
+/**
+ * Podman: the bridge's forwarding dropped first in mangle FORWARD, with bridged traffic sent
+ * through iptables, and no IPv6 on the bridge (the INPUT rules are IPv4's: a container reached
+ * a host listener on :: through the bridge's link-local address).
+ */
 function forwardingLocked(bridge: string): InputLock {
   const forward = iptablesRules('FORWARD', 'mangle');
-  let bridged: string | undefined;
-  try {
-    bridged = readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim();
-  } catch {
-    return 'open'; // no br_netfilter: bridged traffic is never filtered
-  }
+  const sysctl = (path: string) => {
+    try {
+      return readFileSync(`/proc/sys/net/${path}`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  // No br_netfilter: bridged traffic is never filtered. No IPv6 in the kernel: nothing to turn off.
+  if (sysctl('bridge/bridge-nf-call-iptables') !== '1') return 'open';
+  const ipv6Off = sysctl('ipv6') === undefined || sysctl(`ipv6/conf/${bridge}/disable_ipv6`) === '1';
   if (!forward) return 'unknown';
-  return forward[1] === `-A FORWARD -i ${bridge} -j DROP` && bridged === '1' ? 'locked' : 'open';
+  return forward[1] === `-A FORWARD -i ${bridge} -j DROP` && ipv6Off ? 'locked' : 'open';
 }
 
 /**

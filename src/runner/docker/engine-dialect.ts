@@ -73,13 +73,15 @@ function retriedOnFailure<T>(asked: Promise<T>, forget: () => void): Promise<T> 
 /**
  * The nproc limit Podman gives a container that asks for no ulimit: its containers.conf's
  * `default_ulimits` (npm run setup writes one within the host's limits). Read from a container
- * created (never started) for it, then removed; labelled managed, so a sweep finds it if not.
+ * created (never started) for it, then removed.
  */
 async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions): Promise<number | undefined> {
   const probe = await docker.createContainer({
     Image: like.Image,
     Cmd: ['true'],
-    Labels: { 'ephemera.managed': 'true' },
+    // Managed, with a deadline a minute off: if its removal fails, a reaper's sweep takes it then
+    // (not the run's labels: a reaper that saw a container of no live run would remove it early).
+    Labels: { 'ephemera.managed': 'true', 'ephemera.deadline': String(Date.now() + 60_000) },
     NetworkDisabled: true,
     HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
   });
@@ -89,7 +91,7 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
     // None (rootless Podman sets none): Podman then keeps within the user's own limit by itself.
     return nproc !== undefined && nproc > 0 ? nproc : undefined;
   } finally {
-    await probe.remove({ force: true }).catch(() => {});
+    await probe.remove({ force: true, v: true }).catch(() => {});
   }
 }
 
@@ -97,6 +99,7 @@ async function defaultNproc(docker: Docker, like: Docker.ContainerCreateOptions)
  * Docker's create options as Podman takes them (and one refused: a runtime, see below):
  * - a tmpfs mount's owner: Podman 4 refuses `uid=`/`gid=` and has `U` instead, "owned by the
  *   container's user", which is what every such mount of ours means;
+ * - IPv6 turned off inside the container (noIpv6);
  * - nproc: given any ulimit, Podman takes its built-in nproc (1048576) instead of its configured
  *   one, above what most hosts allow, and every start fails ("error setting rlimit type 6");
  *   Docker leaves nproc alone. So the configured one is given (`-1` is not read as "the host's"
@@ -123,7 +126,17 @@ export function forPodman(
       Object.entries(host.Tmpfs).map(([path, opts]) => [path, podmanTmpfsOptions(path, opts, uid, gid)]),
     ),
   };
-  return { ...options, HostConfig: { ...host, Ulimits: withNproc, ...tmpfs } };
+  return { ...options, HostConfig: { ...host, Ulimits: withNproc, ...tmpfs, ...noIpv6(host) } };
+}
+
+/**
+ * IPv6 off inside the container, as Docker turns it off on a network without IPv6: netavark
+ * leaves each eth0 a link-local address, which the IPv4 rules of the locked network do not see
+ * (a container reached a host listener on :: that way). Not in the host's namespace.
+ */
+function noIpv6(host: Docker.HostConfig): { Sysctls?: Record<string, string> } {
+  if (host.NetworkMode === 'host') return {};
+  return { Sysctls: { ...host.Sysctls, 'net.ipv6.conf.all.disable_ipv6': '1' } };
 }
 
 function podmanTmpfsOptions(path: string, options: string, uid: string, gid: string): string {
