@@ -55,7 +55,9 @@ log=/var/log/ephemera-podman.log
 say "starting podman system service at $SOCKET (log: $log)"
 mkdir -p "$(dirname "$SOCKET")"
 rm -f "$SOCKET" # a socket file left by a killed service refuses the new one's bind
-nohup podman system service --time=0 "unix://$SOCKET" >"$log" 2>&1 </dev/null &
+# From /: conmon runs in the service's working directory, and every container fails to start
+# ("Failed to get working directory") once that folder is gone (a CI clone removed, say).
+(cd / && nohup podman system service --time=0 "unix://$SOCKET" >"$log" 2>&1 </dev/null &)
 i=0
 until api_up; do
   i=$((i + 1))

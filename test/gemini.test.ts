@@ -414,9 +414,14 @@ describe('the locked egress network', () => {
       Labels: { 'ephemera.test': 'egress-listener' },
       HostConfig: { NetworkMode: network },
     });
-    await c.start();
-    const info = await c.inspect();
-    return { container: c, ip: info.NetworkSettings.Networks[network]!.IPAddress };
+    try {
+      await c.start();
+      const info = await c.inspect();
+      return { container: c, ip: info.NetworkSettings.Networks[network]!.IPAddress };
+    } catch (err) {
+      await c.remove({ force: true }); // not left behind when it cannot start
+      throw err;
+    }
   }
 
   // Under runc and under gVisor, which runs on the container's own namespace (ephemera-runsc-net).

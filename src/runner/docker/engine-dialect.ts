@@ -132,10 +132,11 @@ export function forPodman(
 /**
  * IPv6 off inside the container, as Docker turns it off on a network without IPv6: netavark
  * leaves each eth0 a link-local address, which the IPv4 rules of the locked network do not see
- * (a container reached a host listener on :: that way). Not in the host's namespace.
+ * (a container reached a host listener on :: that way). Only on a network of its own.
  */
 function noIpv6(host: Docker.HostConfig): { Sysctls?: Record<string, string> } {
-  if (host.NetworkMode === 'host') return {};
+  // Not on `none`: only lo there, nothing to reach.
+  if (host.NetworkMode === 'host' || host.NetworkMode === 'none') return {};
   return { Sysctls: { ...host.Sysctls, 'net.ipv6.conf.all.disable_ipv6': '1' } };
 }
 
