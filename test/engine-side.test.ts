@@ -1,10 +1,12 @@
 import { workspaceShim } from '../src/runner/protocol/workspace.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, jsonOf, post, SHELL_IMAGE, TEST_PROFILES, waitFor, type Harness } from './helpers/harness.js';
 import { processDatabases } from './helpers/process-database.js';
-import { spawnService } from './helpers/service-process.js';
+import { shippedWithoutStandby, spawnService } from './helpers/service-process.js';
 
 // What the engine keeps of a run, and what it does by itself when the service is gone.
 
@@ -109,7 +111,13 @@ describe('the engine keeps nothing of the output', () => {
 
 describe('the container keeps its deadline by itself', () => {
   it('after the service is SIGKILLed mid-run, the container ends by itself, its whole process tree with it', async () => {
-    const svc = await spawnService({ ...(await databases.env('killed')), REAP_INTERVAL_MS: '1000' });
+    // Cold: the run's container is the instance's only one (no waiting ones of the shipped shell profile).
+    const profiles = shippedWithoutStandby(mkdtempSync(join(tmpdir(), 'ephemera-engine-side-')));
+    const svc = await spawnService({
+      ...(await databases.env('killed')),
+      REAP_INTERVAL_MS: '1000',
+      PROFILES_PATH: profiles,
+    });
     const instance = /"instance":"([^"]+)"/.exec(svc.logs.join('\n'))![1]!;
     // A child of sh that would outlive a KILL sent to sh alone, with a number of its own to find it by.
     const child = ['sleep', String(6000 + Math.floor(Math.random() * 3000))];
