@@ -11,8 +11,8 @@ export async function engineKindOf(docker: Docker): Promise<EngineKind> {
 
 /**
  * Creates containers in the words of the engine that answers. The options are Docker's; Podman
- * reads two things differently (forPodman). The engine is asked once (again after a failure: it
- * may not have been up yet).
+ * reads a few of them differently, and drops one (forPodman), and must enforce the limits at all
+ * (podmanSettings). The engine is asked once (again after a failure: it may not have been up yet).
  */
 export class EngineDialect {
   private kind: Promise<EngineKind> | undefined;
