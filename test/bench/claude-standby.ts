@@ -8,16 +8,12 @@ import type Docker from 'dockerode';
 import { startFakeAnthropic } from '../fake-anthropic/server.js';
 import { pct, r2 } from './figures.js';
 import { standbyHits, waitingContainers } from './standby-probe.js';
-
-interface Started {
-  url: string;
-  stop: () => Promise<void>;
-}
+import type { StartService } from './service-parts.js';
 
 export interface ClaudeStandbyParts {
   docker: Docker;
   iterations: number;
-  startService: (env: Record<string, string>) => Promise<Started>;
+  startService: StartService;
 }
 
 /** A refilled container may still be starting: both kinds of turn are measured on a settled machine. */

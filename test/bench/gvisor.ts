@@ -7,22 +7,13 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { pct, r2 } from './figures.js';
 import { idleMemoryMb, standbyHits, waitingContainers } from './standby-probe.js';
-
-interface Started {
-  url: string;
-  stop: () => Promise<void>;
-}
-type ServiceRun = (
-  url: string,
-  prompt: string,
-  path?: string,
-) => Promise<{ firstByteMs: number; totalMs: number; bytes: number }>;
+import type { ServiceRun, StartService } from './service-parts.js';
 
 export interface GvisorBenchParts {
   docker: Docker;
   image: string;
   iterations: number;
-  startService: (env: Record<string, string>) => Promise<Started>;
+  startService: StartService;
   serviceRun: ServiceRun;
 }
 

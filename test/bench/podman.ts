@@ -8,21 +8,12 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { pct, r2 } from './figures.js';
 import { idleMemoryMb, standbyHits, waitingContainers } from './standby-probe.js';
-
-interface Started {
-  url: string;
-  stop: () => Promise<void>;
-}
-type ServiceRun = (
-  url: string,
-  prompt: string,
-  path?: string,
-) => Promise<{ firstByteMs: number; totalMs: number; bytes: number }>;
+import type { ServiceRun, StartService, StartedService } from './service-parts.js';
 
 export interface PodmanBenchParts {
   image: string;
   iterations: number;
-  startService: (env: Record<string, string>) => Promise<Started>;
+  startService: StartService;
   serviceRun: ServiceRun;
 }
 
@@ -44,7 +35,7 @@ export async function podmanBench(parts: PodmanBenchParts) {
   writeFileSync(join(dir, 'profiles.json'), JSON.stringify({ default_agent: 'cold', profiles }));
   const engines = { docker: new Docker(), podman: new Docker({ socketPath: PODMAN_SOCKET }) };
   const base = { PROFILES_PATH: join(dir, 'profiles.json') };
-  const svc: Partial<Record<Engine, Started>> = {};
+  const svc: Partial<Record<Engine, StartedService>> = {};
   try {
     svc.docker = await parts.startService({ ...base, ENGINE: 'docker' });
     svc.podman = await parts.startService({ ...base, ENGINE: 'podman', PODMAN_SOCKET });
